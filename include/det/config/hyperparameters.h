@@ -1,0 +1,46 @@
+#pragma once
+/// \file Hyperparameter spaces (Determined's const, int, double, log, categorical and nested
+/// types) and sampling with Determined's rules.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "det/util/rng.h"
+
+namespace det::config {
+
+/// One hyperparameter of an experiment config.
+struct Hyperparameter {
+  /// The kinds Determined knows; a plain value is `kConst`, a map without `type` is `kNested`.
+  enum class Type { kConst, kInt, kDouble, kLog, kCategorical, kNested };
+  Type type = Type::kConst;
+  nlohmann::json val;                            ///< kConst: the value.
+  double minval = 0, maxval = 0;                 ///< kInt, kDouble, kLog (exponents for kLog).
+  double base = 10;                              ///< kLog.
+  std::optional<int> count;                      ///< Grid points for kInt, kDouble, kLog.
+  std::vector<nlohmann::json> vals;              ///< kCategorical.
+  std::map<std::string, Hyperparameter> nested;  ///< kNested, keys sorted.
+};
+
+/// Top-level hyperparameters, iterated in sorted key order like Determined's `Each`.
+using HyperparameterSpace = std::map<std::string, Hyperparameter>;
+
+/// The name of a type as written in YAML ("const", "int", ...).
+std::string type_name(Hyperparameter::Type type);
+
+/// Draws one value per hyperparameter (sorted keys, nested recursively) with Determined's rules:
+/// int -> minval + Intn(maxval-minval+1); double -> Uniform; log -> base^Uniform;
+/// categorical -> vals[Intn(n)]; const -> val.
+nlohmann::json sample_hyperparameters(const HyperparameterSpace& space, util::NpRandom& rng);
+
+/// True when every hyperparameter is a constant (possibly nested), so the space has one point.
+bool is_constant(const HyperparameterSpace& space);
+
+/// The space as JSON in the config's own form (for resolved configs and reports).
+nlohmann::json to_json(const HyperparameterSpace& space);
+
+}  // namespace det::config

@@ -1,0 +1,220 @@
+#pragma once
+/// \file TrialContext: the tools the harness gives a trial (Determined's PyTorchTrialContext).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include "det/config/experiment_config.h"
+#include "det/core/reducer.h"
+#include "det/data/batch.h"
+#include "det/dist/distributed_context.h"
+#include "det/optim/lr_scheduler.h"
+#include "det/util/error.h"
+
+namespace det {
+
+class TrialController;
+
+/// When the harness steps a wrapped LR scheduler (Determined's LRScheduler.StepMode).
+enum class StepMode {
+  kStepEveryEpoch = 1,          ///< After the last batch of every `frequency`-th epoch.
+  kStepEveryBatch = 2,          ///< After every `frequency`-th batch.
+  kManualStep = 3,              ///< Never; the trial calls `step()` itself.
+  kStepEveryOptimizerStep = 4,  ///< When (batch_idx+1) is a multiple of both the aggregation frequency and `frequency`.
+};
+
+/// Metric values: scalar tensors (kept on the device; the harness reduces them in one sync).
+using Metrics = std::map<std::string, torch::Tensor>;
+
+/// The context of one trial: its config and hyperparameters, device and ranks, and the calls a
+/// trial makes to train (`wrap_*`, `backward`, `step_optimizer`).
+class TrialContext {
+ public:
+  TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
+               torch::Device device, std::shared_ptr<dist::DistributedContext> distributed);
+
+  // ---- configuration ----
+  /// The whole experiment config.
+  const config::ExperimentConfig& experiment_config() const { return config_; }
+  /// The `data:` section of the config.
+  const nlohmann::json& data_config() const { return config_.data; }
+  /// This trial's hyperparameter values.
+  const nlohmann::json& hparams() const { return hparams_; }
+  /// Whether hyperparameter `name` exists (a dotted name looks into nested hyperparameters).
+  bool has_hparam(const std::string& name) const;
+  /// A hyperparameter converted to T (double, float, int, int64_t, bool, std::string, vectors of
+  /// those, or nlohmann::json). A dotted name looks into nested hyperparameters. A missing or
+  /// mistyped value throws ConfigError naming the key and the config file.
+  template <typename T>
+  T get_hparam(const std::string& name) const;
+  /// `get_hparam<T>(name)` or `fallback` when the hyperparameter is absent.
+  template <typename T>
+  T get_hparam(const std::string& name, const T& fallback) const {
+    return has_hparam(name) ? get_hparam<T>(name) : fallback;
+  }
+  /// The `global_batch_size` hyperparameter (effective: per_slot * slots).
+  int64_t global_batch_size() const;
+  /// global_batch_size / slots.
+  int64_t per_slot_batch_size() const;
+  int64_t trial_id() const { return trial_id_; }
+  uint32_t trial_seed() const { return trial_seed_; }
+  /// The batch this trial started (or resumed) from.
+  int64_t initial_batch() const { return initial_batch_; }
+  /// True in `det-run --test`.
+  bool test_mode() const { return test_mode_; }
+
+  // ---- devices and ranks ----
+  const torch::Device& device() const { return device_; }
+  dist::DistributedContext& distributed() { return *distributed_; }
+  int rank() const { return distributed_->rank(); }
+  int size() const { return distributed_->size(); }
+  /// Moves a batch's tensors to the device.
+  data::Batch to_device(const data::Batch& batch) const;
+
+  // ---- where the loop is ----
+  int64_t current_train_batch() const { return batch_idx_; }
+  int64_t current_train_epoch() const { return epoch_len_ > 0 ? batch_idx_ / epoch_len_ : 0; }
+  bool is_epoch_start() const { return epoch_len_ > 0 && batch_idx_ % epoch_len_ == 0; }
+  bool is_epoch_end() const { return epoch_len_ > 0 && batch_idx_ % epoch_len_ == epoch_len_ - 1; }
+
+  // ---- wrapping: call these from the trial's constructor ----
+  /// Moves the model to the device and registers it for checkpoints, train/eval mode and
+  /// (later) data-parallel gradient averaging. Accepts a module holder or a shared_ptr.
+  template <typename M>
+  M wrap_model(M model) {
+    register_model(module_ptr(model));
+    return model;
+  }
+  /// Registers an optimizer (built over parameters of wrapped models) for stepping and checkpoints.
+  template <typename O>
+  std::shared_ptr<O> wrap_optimizer(std::shared_ptr<O> optimizer) {
+    static_assert(std::is_base_of_v<torch::optim::Optimizer, O>, "wrap_optimizer takes a torch::optim::Optimizer");
+    register_optimizer(optimizer);
+    return optimizer;
+  }
+  /// Registers an LR scheduler; the harness steps it per `mode` and checkpoints it.
+  template <typename S>
+  std::shared_ptr<S> wrap_lr_scheduler(std::shared_ptr<S> scheduler, StepMode mode, int frequency = 1) {
+    static_assert(std::is_base_of_v<optim::LRScheduler, S>, "wrap_lr_scheduler takes a det::optim::LRScheduler");
+    register_scheduler(scheduler, mode, frequency);
+    return scheduler;
+  }
+  /// Registers a custom metric reducer. With a name its result is that metric; without, it must
+  /// return an object of metrics.
+  template <typename R>
+  std::shared_ptr<R> wrap_reducer(std::shared_ptr<R> reducer, const std::string& name = "", bool for_training = true,
+                                  bool for_validation = true) {
+    static_assert(std::is_base_of_v<MetricReducer, R>, "wrap_reducer takes a det::MetricReducer");
+    register_reducer(reducer, name, for_training, for_validation);
+    return reducer;
+  }
+  /// A reducer over a function of all values passed to `update()`, published as metric `name`.
+  std::shared_ptr<SimpleReducer> wrap_reducer(std::function<double(const std::vector<double>&)> fn,
+                                              const std::string& name, bool for_training = true,
+                                              bool for_validation = true);
+
+  // ---- training ----
+  /// Back-propagates `loss`.
+  void backward(const torch::Tensor& loss, bool retain_graph = false, bool create_graph = false);
+  /// Steps `optimizer` on the last batch of every aggregation_frequency batches: averages the
+  /// accumulated gradients (average_aggregated_gradients), applies `clip_grads`, steps, and zeroes
+  /// the gradients when `auto_zero_grads`. On other batches it returns and gradients accumulate.
+  void step_optimizer(torch::optim::Optimizer& optimizer,
+                      const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads = {},
+                      bool auto_zero_grads = true);
+  /// True on the batches where step_optimizer steps.
+  bool is_update_batch() const;
+  /// Asks the harness to checkpoint and exit after the current batch.
+  void set_stop_requested(bool stop) { stop_requested_ = stop; }
+  bool get_stop_requested() const { return stop_requested_; }
+
+  /// Registered pieces (used by the harness).
+  const std::vector<std::shared_ptr<torch::nn::Module>>& models() const { return models_; }
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const { return optimizers_; }
+
+ private:
+  friend class TrialController;
+  struct WrappedScheduler {
+    std::shared_ptr<optim::LRScheduler> scheduler;
+    StepMode mode;
+    int frequency;
+  };
+  struct WrappedReducer {
+    std::shared_ptr<MetricReducer> reducer;
+    std::string name;
+    bool for_training, for_validation;
+  };
+
+  template <typename M>
+  static std::shared_ptr<torch::nn::Module> module_ptr(const M& holder) {
+    return holder.ptr();  // a torch::nn::ModuleHolder (e.g. torch::nn::Sequential)
+  }
+  template <typename M>
+  static std::shared_ptr<torch::nn::Module> module_ptr(const std::shared_ptr<M>& m) {
+    return m;
+  }
+  void register_model(std::shared_ptr<torch::nn::Module> model);
+  void register_optimizer(std::shared_ptr<torch::optim::Optimizer> optimizer);
+  void register_scheduler(std::shared_ptr<optim::LRScheduler> scheduler, StepMode mode, int frequency);
+  void register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name, bool for_training,
+                        bool for_validation);
+  const nlohmann::json* find_hparam(const std::string& name) const;
+  [[noreturn]] void hparam_type_error(const std::string& name, const nlohmann::json& value, const char* expected) const;
+
+  config::ExperimentConfig config_;
+  nlohmann::json hparams_;
+  int64_t trial_id_;
+  uint32_t trial_seed_;
+  torch::Device device_;
+  std::shared_ptr<dist::DistributedContext> distributed_;
+  int64_t initial_batch_ = 0;
+  int64_t batch_idx_ = 0;
+  int64_t epoch_len_ = 0;
+  bool test_mode_ = false;
+  bool stop_requested_ = false;
+  int aggregation_frequency_ = 1;
+  bool average_aggregated_gradients_ = true;
+  std::vector<std::shared_ptr<torch::nn::Module>> models_;
+  std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers_;
+  std::vector<WrappedScheduler> schedulers_;
+  std::vector<WrappedReducer> reducers_;
+};
+
+template <typename T>
+T TrialContext::get_hparam(const std::string& name) const {
+  const nlohmann::json* v = find_hparam(name);  // throws ConfigError if missing
+  if constexpr (std::is_same_v<T, nlohmann::json>) {
+    return *v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v->is_boolean()) hparam_type_error(name, *v, "true or false");
+    return v->get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    if (v->is_number_integer()) return v->get<T>();
+    if (v->is_number_float() && v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>())))
+      return static_cast<T>(v->get<double>());
+    hparam_type_error(name, *v, "an integer");
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!v->is_number()) hparam_type_error(name, *v, "a number");
+    return v->get<T>();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (!v->is_string()) hparam_type_error(name, *v, "a string");
+    return v->get<std::string>();
+  } else {
+    try {
+      return v->get<T>();
+    } catch (const nlohmann::json::exception&) {
+      hparam_type_error(name, *v, "a value of the requested type");
+    }
+  }
+}
+
+}  // namespace det

@@ -1,0 +1,52 @@
+#pragma once
+/// \file Exception types. Every user-facing failure is one of these; the CLI prints `what()` as
+/// one line and exits non-zero. A message says what went wrong, where, and how to fix it.
+
+#include <stdexcept>
+#include <string>
+
+namespace det {
+
+/// Base of all det errors.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+/// A mistake in an experiment config (file:line:column, key path, expected, found).
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A missing, truncated or malformed data file.
+class DataError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A missing, truncated, corrupt or mismatched checkpoint.
+class CheckpointError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Thrown by a trial that rejects its hyperparameters; the searcher replaces the trial.
+class InvalidHP : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A failure of a distributed collective, a rank or the rendezvous.
+class DistributedError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Wrong command-line usage.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace det

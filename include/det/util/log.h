@@ -1,0 +1,23 @@
+#pragma once
+/// \file Logging through spdlog: one logger, "det", to stderr and optionally a file.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace spdlog {
+class logger;
+}
+
+namespace det::util {
+
+/// The project's logger (created on first use, printing to stderr at info level).
+std::shared_ptr<spdlog::logger> logger();
+
+/// Sets the console level: "trace", "debug", "info", "warn", "error".
+void set_log_level(const std::string& level);
+
+/// Also write every log line to `path` (appending).
+void add_log_file(const std::filesystem::path& path);
+
+}  // namespace det::util

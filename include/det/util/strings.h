@@ -1,0 +1,27 @@
+#pragma once
+/// \file Small string helpers shared by the config parser and the CLI.
+
+#include <string>
+#include <vector>
+
+namespace det::util {
+
+/// Levenshtein edit distance between two strings.
+size_t edit_distance(const std::string& a, const std::string& b);
+
+/// The candidate closest to `word` if it is close enough to be a likely typo, else "".
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+/// `", did you mean 'x'?"` when a close candidate exists, else "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
+
+/// Joins with a separator.
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+
+/// Splits on a single character, keeping empty pieces.
+std::vector<std::string> split(const std::string& s, char sep);
+
+/// A duration in seconds as "1h02m", "3m05s" or "12.3s".
+std::string format_duration(double seconds);
+
+}  // namespace det::util

@@ -1,0 +1,204 @@
+#include "det/core/checkpoint.h"
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/version.h>
+
+#include <random>
+#include <sstream>
+
+#include "det/util/error.h"
+#include "det/util/fs.h"
+
+namespace det::checkpoint {
+namespace fs = std::filesystem;
+
+namespace {
+const char* kStateFile = "state.pt";
+const char* kMetadataFile = "metadata.json";
+
+std::string shape_str(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+
+// Mirrors torch::nn::Module::load, but names what does not match instead of asserting.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix,
+                 const fs::path& dir) {
+  torch::NoGradGuard no_grad;
+  auto load_tensor = [&](const std::string& name, torch::Tensor& t, bool is_buffer) {
+    torch::Tensor saved;
+    if (!archive.try_read(name, saved, is_buffer))
+      throw CheckpointError(dir.string() + ": " + (is_buffer ? "buffer '" : "parameter '") + prefix + name +
+                            "' of the trial's model is not in the checkpoint (was it written by a different model?)");
+    if (saved.sizes() != t.sizes())
+      throw CheckpointError(dir.string() + ": '" + prefix + name + "' has shape " + shape_str(saved) +
+                            " in the checkpoint but " + shape_str(t) +
+                            " in the trial's model (hyperparameters or model code differ)");
+    t.copy_(saved);
+  };
+  for (auto& p : module.named_parameters(/*recurse=*/false)) load_tensor(p.key(), p.value(), false);
+  for (auto& b : module.named_buffers(/*recurse=*/false)) load_tensor(b.key(), b.value(), true);
+  for (auto& child : module.named_children()) {
+    if (!child.value()->is_serializable()) continue;
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub))
+      throw CheckpointError(dir.string() + ": module '" + prefix + child.key() +
+                            "' of the trial's model is not in the checkpoint (was it written by a different model?)");
+    load_module(*child.value(), sub, prefix + child.key() + ".", dir);
+  }
+}
+
+int64_t count_params(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+}  // namespace
+
+std::string new_uuid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 1
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+fs::path save(const fs::path& parent, const std::string& uuid, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+              const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, nlohmann::json metadata) {
+  fs::path final_dir = parent / uuid;
+  fs::path tmp_dir = parent / (".tmp-" + uuid);
+  try {
+    fs::create_directories(tmp_dir);
+    torch::serialize::OutputArchive top;
+    nlohmann::json model_info = nlohmann::json::array();
+    for (size_t i = 0; i < models.size(); ++i) {
+      torch::serialize::OutputArchive sub(top.compilation_unit());
+      models[i]->save(sub);
+      top.write("model_" + std::to_string(i), sub);
+      model_info.push_back({{"name", models[i]->name()}, {"parameters", count_params(*models[i])}});
+    }
+    for (size_t i = 0; i < optimizers.size(); ++i) {
+      torch::serialize::OutputArchive sub(top.compilation_unit());
+      optimizers[i]->save(sub);
+      top.write("optimizer_" + std::to_string(i), sub);
+    }
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      top.write("rng_cpu", gen.get_state());
+    }
+    if (torch::cuda::is_available()) {
+      const auto& gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
+      top.write("rng_cuda", gen.get_state());
+    }
+    top.save_to((tmp_dir / kStateFile).string());
+
+    metadata["format_version"] = kFormatVersion;
+    metadata["libtorch_version"] = TORCH_VERSION;
+    metadata["uuid"] = uuid;
+    metadata["models"] = model_info;
+    metadata["num_optimizers"] = optimizers.size();
+    metadata["files"] = {{kStateFile,
+                          {{"size", fs::file_size(tmp_dir / kStateFile)}, {"crc32", util::file_crc32(tmp_dir / kStateFile)}}}};
+    util::write_file_atomic(tmp_dir / kMetadataFile, metadata.dump(2));
+    util::fsync_dir(tmp_dir);
+    fs::rename(tmp_dir, final_dir);
+    util::fsync_dir(parent);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);
+    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + e.what() +
+                          " (check free disk space; the previous checkpoints are intact)");
+  }
+  return final_dir;
+}
+
+nlohmann::json read_metadata(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw CheckpointError(dir.string() + ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
+  fs::path meta_path = dir / kMetadataFile;
+  if (!fs::exists(meta_path))
+    throw CheckpointError(dir.string() + ": not a det checkpoint (no metadata.json; it may be incomplete)");
+  nlohmann::json meta;
+  try {
+    meta = nlohmann::json::parse(util::read_file(meta_path));
+  } catch (const std::exception& e) {
+    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + e.what() + ")");
+  }
+  int version = meta.value("format_version", 0);
+  if (version < 1 || version > kFormatVersion)
+    throw CheckpointError(dir.string() + ": checkpoint format version " + std::to_string(version) +
+                          " is not supported by this det (it reads versions 1.." + std::to_string(kFormatVersion) + ")");
+  if (!meta.contains("files") || !meta["files"].is_object())
+    throw CheckpointError(meta_path.string() + ": corrupt metadata (no 'files' entry)");
+  for (auto it = meta["files"].begin(); it != meta["files"].end(); ++it) {
+    fs::path f = dir / it.key();
+    if (!fs::exists(f)) throw CheckpointError(dir.string() + ": " + it.key() + " is missing");
+    auto size = fs::file_size(f);
+    auto expected = it.value().value("size", uint64_t{0});
+    if (size != expected)
+      throw CheckpointError(f.string() + ": truncated or altered: " + std::to_string(size) + " bytes, expected " +
+                            std::to_string(expected));
+    if (util::file_crc32(f) != it.value().value("crc32", uint32_t{0}))
+      throw CheckpointError(f.string() + ": corrupt: its checksum does not match metadata.json");
+  }
+  return meta;
+}
+
+void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+          const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, bool restore_rng) {
+  nlohmann::json meta = read_metadata(dir);
+  size_t saved_models = meta.value("models", nlohmann::json::array()).size();
+  size_t saved_opts = meta.value("num_optimizers", size_t{0});
+  if (saved_models != models.size())
+    throw CheckpointError(dir.string() + ": the checkpoint holds " + std::to_string(saved_models) +
+                          " model(s) but the trial wraps " + std::to_string(models.size()));
+  if (saved_opts != optimizers.size())
+    throw CheckpointError(dir.string() + ": the checkpoint holds " + std::to_string(saved_opts) +
+                          " optimizer(s) but the trial wraps " + std::to_string(optimizers.size()));
+  torch::serialize::InputArchive top;
+  try {
+    top.load_from((dir / kStateFile).string());
+  } catch (const std::exception& e) {
+    throw CheckpointError((dir / kStateFile).string() + ": cannot be read as a LibTorch archive");
+  }
+  for (size_t i = 0; i < models.size(); ++i) {
+    torch::serialize::InputArchive sub;
+    if (!top.try_read("model_" + std::to_string(i), sub))
+      throw CheckpointError(dir.string() + ": model_" + std::to_string(i) + " is missing from state.pt");
+    load_module(*models[i], sub, "", dir);
+  }
+  for (size_t i = 0; i < optimizers.size(); ++i) {
+    torch::serialize::InputArchive sub;
+    if (!top.try_read("optimizer_" + std::to_string(i), sub))
+      throw CheckpointError(dir.string() + ": optimizer_" + std::to_string(i) + " is missing from state.pt");
+    try {
+      optimizers[i]->load(sub);
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      throw CheckpointError(dir.string() + ": optimizer " + std::to_string(i) +
+                            " state does not fit the trial's optimizer (different optimizer type or parameters?): " +
+                            msg.substr(0, msg.find('\n')));
+    }
+  }
+  if (restore_rng) {
+    torch::Tensor state;
+    if (top.try_read("rng_cpu", state)) {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+    if (torch::cuda::is_available() && top.try_read("rng_cuda", state)) {
+      auto gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
+      gen.set_state(state);
+    }
+  }
+}
+
+}  // namespace det::checkpoint

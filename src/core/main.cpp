@@ -1,0 +1,271 @@
+#include "det/core/main.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "det/config/experiment_config.h"
+#include "det/core/checkpoint.h"
+#include "det/core/controller.h"
+#include "det/core/registry.h"
+#include "det/experiment/run_dir.h"
+#include "det/search/create.h"
+#include "det/util/error.h"
+#include "det/util/fs.h"
+#include "det/util/log.h"
+#include "det/util/strings.h"
+
+namespace det {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int sig) {
+  if (g_stop.exchange(true)) {  // a second Ctrl-C: leave now
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+
+// Keeps experiment.json current as the trial reports.
+class SummaryListener : public TrialListener {
+ public:
+  SummaryListener(experiment::ExperimentSummary& summary, int64_t trial_id) : summary_(summary), trial_id_(trial_id) {}
+  void on_training_metrics(int64_t batches, const nlohmann::json& report) override {
+    auto& t = summary_.trial(trial_id_);
+    t["batches_trained"] = batches;
+    t["latest_training"] = {{"batches", batches}, {"metrics", report["metrics"]}};
+    summary_.save();
+  }
+  void on_validation_metrics(int64_t batches, const nlohmann::json& report) override {
+    auto& t = summary_.trial(trial_id_);
+    nlohmann::json v = {{"batches", batches}, {"metrics", report["metrics"]}};
+    t["latest_validation"] = v;
+    const auto& s = summary_.json()["searcher"];
+    std::string metric = s["metric"];
+    bool sib = s["smaller_is_better"];
+    double value = report["metrics"][metric].get<double>();
+    if (!t.contains("best_validation") ||
+        (sib ? value < t["best_validation"]["metrics"][metric].get<double>()
+             : value > t["best_validation"]["metrics"][metric].get<double>()))
+      t["best_validation"] = v;
+    summary_.save();
+  }
+  void on_checkpoint(const CheckpointRecord&, const std::vector<CheckpointRecord>& kept) override {
+    auto& t = summary_.trial(trial_id_);
+    t["checkpoints"] = checkpoints_json(kept);
+    summary_.save();
+  }
+  static nlohmann::json checkpoints_json(const std::vector<CheckpointRecord>& records) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : records) {
+      nlohmann::json c = {{"uuid", r.uuid}, {"batches", r.batches}, {"path", r.path.string()}};
+      c["metric"] = r.metric ? nlohmann::json(*r.metric) : nlohmann::json(nullptr);
+      a.push_back(c);
+    }
+    return a;
+  }
+
+ private:
+  experiment::ExperimentSummary& summary_;
+  int64_t trial_id_;
+};
+
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  bool test = false;
+  std::string resume;
+  std::string log_level = "info";
+  bool no_progress = false;
+};
+
+int train(const TrainArgs& a) {
+  auto cfg = config::load_experiment_config(a.config, a.overrides);
+  if (cfg.searcher.name != "single")
+    throw ConfigError(cfg.source + ": searcher.name: '" + cfg.searcher.name +
+                      "' needs the experiment runner, which this det-run does not have yet; use 'single'");
+  if (cfg.resources.slots_per_trial != 1)
+    throw ConfigError(cfg.source + ": resources.slots_per_trial: " + std::to_string(cfg.resources.slots_per_trial) +
+                      " needs distributed training, which this det-run does not have yet; use 1");
+  const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+  if (a.test) {
+    // Determined's test mode: one batch, one validation batch, one checkpoint; nothing kept past it.
+    cfg.max_restarts = 0;
+  }
+
+  TrialRunOptions opt;
+  opt.test_mode = a.test;
+  opt.show_progress = !a.no_progress;
+  opt.stop_flag = &g_stop;
+  fs::path run_dir;
+  std::optional<experiment::ExperimentSummary> summary;
+  int64_t trial_id = 1;
+  if (!a.resume.empty()) {
+    fs::path ckpt = a.resume;
+    auto meta = checkpoint::read_metadata(ckpt);
+    opt.resume_from = ckpt;
+    opt.trial_dir = ckpt.parent_path().parent_path();
+    trial_id = meta.value("trial_id", int64_t{1});
+    run_dir = opt.trial_dir.parent_path();
+    if (fs::exists(run_dir / "experiment.json")) {
+      summary = experiment::ExperimentSummary::load(run_dir);
+    } else {
+      summary.emplace(run_dir, cfg, meta.value("trial_seed", 0u));
+    }
+  } else {
+    uint32_t seed = cfg.experiment_seed ? *cfg.experiment_seed : std::random_device{}();
+    util::NpRandom rng(seed);
+    search::Create create = search::make_create(cfg.hyperparameters, rng);
+    run_dir = experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
+    nlohmann::json resolved = config::to_json(cfg);
+    resolved["reproducibility"]["experiment_seed"] = seed;
+    util::write_file_atomic(run_dir / "config.yaml", config::to_yaml(resolved));
+    summary.emplace(run_dir, cfg, seed);
+    auto& t = summary->trial(trial_id);
+    t["hparams"] = create.hparams;
+    t["seed"] = create.trial_seed;
+    t["request_id"] = create.request_id;
+    opt.hparams = create.hparams;
+    opt.trial_seed = create.trial_seed;
+    opt.trial_dir = run_dir / ("trial-" + std::to_string(trial_id));
+  }
+  opt.trial_id = trial_id;
+  util::add_log_file(run_dir / "det.log");
+  summary->set_state("ACTIVE");
+  summary->trial(trial_id)["state"] = "ACTIVE";
+  summary->save();
+  util::logger()->info("experiment '{}' -> {}", cfg.name, run_dir.string());
+
+  SummaryListener listener(*summary, trial_id);
+  opt.listener = &listener;
+  TrialController controller(cfg, factory, opt);
+  TrialResult result;
+  try {
+    result = controller.run();
+  } catch (...) {
+    summary->trial(trial_id)["state"] = "ERROR";
+    summary->set_state("ERROR");
+    summary->save();
+    throw;
+  }
+  auto& t = summary->trial(trial_id);
+  t["hparams"] = result.hparams;
+  t["seed"] = result.trial_seed;
+  t["batches_trained"] = result.state.batches_trained;
+  t["epochs_trained"] = result.state.epochs_trained;
+  t["checkpoints"] = SummaryListener::checkpoints_json(result.checkpoints);
+  t["latest_checkpoint"] = result.checkpoints.empty() ? nlohmann::json(nullptr) : nlohmann::json(result.checkpoints.back().uuid);
+  if (result.last_validation) t["final_validation"] = *result.last_validation;
+  bool stopped = result.exit == TrialResult::Exit::kStopped;
+  t["state"] = stopped ? "STOPPED" : "COMPLETED";
+  summary->set_state(stopped ? "STOPPED" : "COMPLETED");
+  summary->save();
+  if (stopped) {
+    std::string ckpt = result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
+    std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n", a.config.c_str(), ckpt.c_str());
+    return 130;
+  }
+  if (result.last_validation) util::logger()->info("done: {}", result.last_validation->dump());
+  util::logger()->info("run directory: {}", run_dir.string());
+  return 0;
+}
+
+int validate_config(const std::string& path, const std::vector<std::string>& overrides) {
+  auto cfg = config::load_experiment_config(path, overrides);
+  TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+  std::printf("%s: valid (searcher %s, entrypoint %s)\n", path.c_str(), cfg.searcher.name.c_str(), cfg.entrypoint.c_str());
+  return 0;
+}
+
+int list_trials(const std::string& dir_arg) {
+  fs::path dir = dir_arg.empty() ? experiment::latest_run_dir("runs") : fs::path(dir_arg);
+  if (dir.empty()) throw UsageError("list-trials: no run directory given and none found under ./runs");
+  auto summary = experiment::ExperimentSummary::load(dir);
+  const auto& doc = summary.json();
+  std::string metric = doc["searcher"].value("metric", "");
+  std::printf("experiment %s (%s) in %s\n", doc.value("name", "").c_str(), doc.value("state", "").c_str(),
+              dir.string().c_str());
+  std::printf("%-6s %-10s %10s %16s %16s  %s\n", "trial", "state", "batches", ("best " + metric).c_str(),
+              ("last " + metric).c_str(), "latest checkpoint");
+  for (const auto& t : doc["trials"]) {
+    auto num = [&](const char* key) -> std::string {
+      if (!t.contains(key) || !t[key]["metrics"].contains(metric) || !t[key]["metrics"][metric].is_number()) return "-";
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", t[key]["metrics"][metric].get<double>());
+      return buf;
+    };
+    std::string ckpt = t.contains("latest_checkpoint") && t["latest_checkpoint"].is_string() ? t["latest_checkpoint"].get<std::string>() : "-";
+    std::printf("%-6lld %-10s %10lld %16s %16s  %s\n", static_cast<long long>(t.value("id", int64_t{0})),
+                t.value("state", "").c_str(), static_cast<long long>(t.value("batches_trained", int64_t{0})),
+                num("best_validation").c_str(), num("latest_validation").c_str(), ckpt.c_str());
+  }
+  return 0;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"det-run: train LibTorch trials from Determined-style experiment configs"};
+  app.set_version_flag("--version", "det 0.1.0");
+  app.require_subcommand(0, 1);
+  TrainArgs ta;
+  app.add_option("config", ta.config, "experiment config (YAML)");
+  app.add_option("--config", ta.overrides, "override a config field: key.path=value (repeatable)");
+  app.add_flag("--test", ta.test, "test mode: one training batch, one validation batch, one checkpoint");
+  app.add_option("--resume", ta.resume, "continue the trial from this checkpoint directory");
+  app.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")->capture_default_str();
+  app.add_flag("--no-progress", ta.no_progress, "no progress line on a terminal");
+
+  std::string vc_path;
+  std::vector<std::string> vc_overrides;
+  auto* vc = app.add_subcommand("validate-config", "check a config and exit");
+  vc->add_option("config", vc_path, "experiment config (YAML)")->required();
+  vc->add_option("--config", vc_overrides, "override a config field: key.path=value");
+
+  std::string lt_dir;
+  auto* lt = app.add_subcommand("list-trials", "list the trials of a run directory (default: the latest under ./runs)");
+  lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    util::set_log_level(ta.log_level);
+    if (vc->parsed()) return validate_config(vc_path, vc_overrides);
+    if (lt->parsed()) return list_trials(lt_dir);
+    if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    return train(ta);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "det-run: config error: %s\n", first_line(e.what()).c_str());
+    return 2;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "det-run: %s\n", first_line(e.what()).c_str());
+    return 2;
+  } catch (const InvalidHP& e) {
+    std::fprintf(stderr, "det-run: the trial rejected its hyperparameters: %s\n", first_line(e.what()).c_str());
+    return 1;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "det-run: error: %s\n", first_line(e.what()).c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "det-run: error: %s\n", first_line(e.what()).c_str());
+    return 1;
+  }
+}
+
+}  // namespace det

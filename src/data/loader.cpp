@@ -1,0 +1,220 @@
+#include "det/data/loader.h"
+
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "det/util/error.h"
+
+namespace det::data {
+
+Batch Batch::to(const torch::Device& device, bool non_blocking) const {
+  if (data.defined() && data.device() == device && (!target.defined() || target.device() == device)) return *this;
+  Batch b;
+  b.data = data.defined() ? data.to(device, non_blocking) : data;
+  b.target = target.defined() ? target.to(device, non_blocking) : target;
+  return b;
+}
+
+TensorDataset::TensorDataset(torch::Tensor data, torch::Tensor target) : data_(std::move(data)), target_(std::move(target)) {
+  if (data_.size(0) != target_.size(0))
+    throw DataError("TensorDataset: data has " + std::to_string(data_.size(0)) + " rows but target has " +
+                    std::to_string(target_.size(0)));
+}
+
+Batch TensorDataset::get_batch(const std::vector<int64_t>& indices) const {
+  auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()), {static_cast<int64_t>(indices.size())}, torch::kLong);
+  return {data_.index_select(0, idx), target_.index_select(0, idx)};
+}
+
+std::vector<int64_t> SequentialSampler::indices(int64_t /*epoch*/) const {
+  std::vector<int64_t> v(static_cast<size_t>(n_));
+  for (int64_t i = 0; i < n_; ++i) v[static_cast<size_t>(i)] = i;
+  return v;
+}
+
+std::vector<int64_t> RandomSampler::indices(int64_t epoch) const {
+  std::vector<int64_t> v(static_cast<size_t>(n_));
+  for (int64_t i = 0; i < n_; ++i) v[static_cast<size_t>(i)] = i;
+  // One generator per (seed, epoch): splitmix the pair so neighbouring epochs are unrelated.
+  uint64_t z = seed_ + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(epoch + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  std::mt19937_64 rng(z);
+  for (int64_t i = n_ - 1; i > 0; --i) {
+    std::uniform_int_distribution<int64_t> d(0, i);
+    std::swap(v[static_cast<size_t>(i)], v[static_cast<size_t>(d(rng))]);
+  }
+  return v;
+}
+
+DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options)
+    : DataLoader(dataset,
+                 options.shuffle_ ? std::shared_ptr<Sampler>(std::make_shared<RandomSampler>(dataset->size(), options.seed_))
+                                  : std::shared_ptr<Sampler>(std::make_shared<SequentialSampler>(dataset->size())),
+                 options) {}
+
+DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), sampler_(std::move(sampler)), options_(options) {
+  if (options_.batch_size_ < 1) throw DataError("DataLoader: batch_size must be >= 1, got " + std::to_string(options_.batch_size_));
+  if (sampler_->size() != dataset_->size())
+    throw DataError("DataLoader: the sampler has " + std::to_string(sampler_->size()) + " indices but the dataset has " +
+                    std::to_string(dataset_->size()) + " examples");
+  if (options_.num_workers_ < 0) options_.num_workers_ = 0;
+  if (options_.prefetch_ < 1) options_.prefetch_ = 1;
+}
+
+int64_t DataLoader::batches_per_epoch() const {
+  int64_t n = sampler_->size(), b = options_.batch_size_;
+  return options_.drop_last_ ? n / b : (n + b - 1) / b;
+}
+
+namespace {
+
+// Index orders of recent epochs, shared by the workers of one stream.
+class EpochCache {
+ public:
+  explicit EpochCache(const Sampler& s) : sampler_(s) {}
+  std::shared_ptr<const std::vector<int64_t>> get(int64_t epoch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(epoch);
+    if (it != cache_.end()) return it->second;
+    auto v = std::make_shared<const std::vector<int64_t>>(sampler_.indices(epoch));
+    cache_[epoch] = v;
+    while (cache_.size() > 2) cache_.erase(cache_.begin());
+    return v;
+  }
+
+ private:
+  const Sampler& sampler_;
+  std::mutex mu_;
+  std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> cache_;
+};
+
+std::vector<int64_t> slice_batch(const std::vector<int64_t>& order, int64_t in_epoch, int64_t batch_size) {
+  auto begin = static_cast<size_t>(in_epoch * batch_size);
+  auto end = std::min(order.size(), begin + static_cast<size_t>(batch_size));
+  return {order.begin() + static_cast<long>(begin), order.begin() + static_cast<long>(end)};
+}
+
+class ThreadedStream : public BatchStream {
+ public:
+  ThreadedStream(const DataLoader& loader, std::shared_ptr<const Sampler> sampler, int64_t first, int64_t end)
+      : loader_(loader), sampler_(std::move(sampler)), cache_(*sampler_), next_claim_(first), next_out_(first), end_(end) {
+    per_epoch_ = loader.batches_per_epoch();
+    if (per_epoch_ <= 0) throw DataError("DataLoader: the dataset yields no batch (size " +
+                                         std::to_string(loader.dataset().size()) + ", batch size " +
+                                         std::to_string(loader.batch_size()) + ", drop_last)");
+    int workers = loader.options().num_workers_;
+    capacity_ = std::max(1, workers) * loader.options().prefetch_;
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  ~ThreadedStream() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    space_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  bool done() const override { return end_ >= 0 && next_out_ >= end_; }
+
+  Batch next() override {
+    if (done()) throw DataError("DataLoader: read past the end of the stream");
+    if (threads_.empty()) return make(next_out_++);
+    std::unique_lock<std::mutex> lock(mu_);
+    ready_cv_.wait(lock, [&] { return ready_.count(next_out_) > 0; });
+    auto node = ready_.extract(next_out_);
+    ++next_out_;
+    lock.unlock();
+    space_.notify_all();
+    if (node.mapped().error) std::rethrow_exception(node.mapped().error);
+    return std::move(node.mapped().batch);
+  }
+
+ private:
+  struct Slot {
+    Batch batch;
+    std::exception_ptr error;
+  };
+
+  Batch make(int64_t g) {
+    int64_t epoch = g / per_epoch_, in_epoch = g % per_epoch_;
+    auto order = cache_.get(epoch);
+    return loader_.dataset().get_batch(slice_batch(*order, in_epoch, loader_.batch_size()));
+  }
+
+  void work() {
+    for (;;) {
+      int64_t g;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        space_.wait(lock, [&] {
+          return stopping_ || ((end_ < 0 || next_claim_ < end_) && next_claim_ < next_out_ + capacity_);
+        });
+        if (stopping_) return;
+        g = next_claim_++;
+      }
+      Slot slot;
+      try {
+        slot.batch = make(g);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_.emplace(g, std::move(slot));
+      }
+      ready_cv_.notify_all();
+    }
+  }
+
+  const DataLoader& loader_;
+  std::shared_ptr<const Sampler> sampler_;
+  EpochCache cache_;
+  int64_t per_epoch_ = 0;
+  int64_t next_claim_, next_out_, end_;
+  int64_t capacity_ = 1;
+  bool stopping_ = false;
+  std::mutex mu_;
+  std::condition_variable space_, ready_cv_;
+  std::map<int64_t, Slot> ready_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+std::vector<int64_t> DataLoader::batch_indices(int64_t g) const {
+  int64_t per_epoch = batches_per_epoch();
+  return slice_batch(sampler_->indices(g / per_epoch), g % per_epoch, options_.batch_size_);
+}
+
+std::unique_ptr<BatchStream> DataLoader::stream(int64_t first, int64_t end) const {
+  return std::make_unique<ThreadedStream>(*this, sampler_, first, end);
+}
+
+DataLoader::Iterator::Iterator(std::shared_ptr<BatchStream> s) : stream_(std::move(s)) { ++*this; }
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+  if (!stream_) return *this;
+  if (stream_->done()) {
+    stream_.reset();
+    current_ = Batch();
+  } else {
+    current_ = stream_->next();
+  }
+  return *this;
+}
+
+DataLoader::Iterator DataLoader::begin() const {
+  int64_t per_epoch = batches_per_epoch();
+  return Iterator(std::shared_ptr<BatchStream>(stream(epoch_ * per_epoch, (epoch_ + 1) * per_epoch)));
+}
+
+}  // namespace det::data

@@ -1,0 +1,103 @@
+#include "det/experiment/run_dir.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "det/util/error.h"
+#include "det/util/fs.h"
+
+namespace det::experiment {
+namespace fs = std::filesystem;
+
+namespace {
+std::string now_iso() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string sanitize(const std::string& name) {
+  std::string out;
+  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  return out.empty() ? "experiment" : out;
+}
+}  // namespace
+
+fs::path create_run_dir(const fs::path& root, const std::string& name) {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&t));
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) throw Error("cannot create the checkpoint storage directory " + root.string() + ": " + ec.message());
+  std::string base = sanitize(name) + "-" + stamp;
+  for (int i = 0; i < 1000; ++i) {
+    fs::path dir = root / (i == 0 ? base : base + "-" + std::to_string(i));
+    if (fs::create_directory(dir, ec)) return dir;
+    if (ec) throw Error("cannot create run directory " + dir.string() + ": " + ec.message());
+  }
+  throw Error("cannot create a unique run directory under " + root.string());
+}
+
+ExperimentSummary::ExperimentSummary(fs::path run_dir, const config::ExperimentConfig& config, uint32_t experiment_seed)
+    : run_dir_(std::move(run_dir)) {
+  doc_ = {{"format_version", 1},
+          {"name", config.name},
+          {"description", config.description},
+          {"labels", config.labels},
+          {"config_file", "config.yaml"},
+          {"source_config", config.source},
+          {"entrypoint", config.entrypoint},
+          {"experiment_seed", experiment_seed},
+          {"searcher",
+           {{"name", config.searcher.name}, {"metric", config.searcher.metric}, {"smaller_is_better", config.searcher.smaller_is_better}}},
+          {"state", "ACTIVE"},
+          {"start_time", now_iso()},
+          {"end_time", nullptr},
+          {"trials", nlohmann::json::array()}};
+}
+
+ExperimentSummary ExperimentSummary::load(const fs::path& run_dir) {
+  ExperimentSummary s;
+  s.run_dir_ = run_dir;
+  try {
+    s.doc_ = nlohmann::json::parse(util::read_file(run_dir / "experiment.json"));
+  } catch (const std::exception& e) {
+    throw Error((run_dir / "experiment.json").string() + ": cannot be read: " + e.what());
+  }
+  return s;
+}
+
+nlohmann::json& ExperimentSummary::trial(int64_t id) {
+  for (auto& t : doc_["trials"])
+    if (t.value("id", int64_t{-1}) == id) return t;
+  doc_["trials"].push_back({{"id", id}, {"state", "ACTIVE"}});
+  return doc_["trials"].back();
+}
+
+void ExperimentSummary::set_state(const std::string& state) {
+  doc_["state"] = state;
+  doc_["end_time"] = state == "ACTIVE" ? nlohmann::json(nullptr) : nlohmann::json(now_iso());
+}
+
+void ExperimentSummary::save() const { util::write_file_atomic(run_dir_ / "experiment.json", doc_.dump(2) + "\n"); }
+
+fs::path latest_run_dir(const fs::path& root) {
+  fs::path best;
+  fs::file_time_type best_time;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    fs::path f = e.path() / "experiment.json";
+    if (!fs::exists(f, ec)) continue;
+    auto t = fs::last_write_time(f, ec);
+    if (best.empty() || t > best_time) {
+      best = e.path();
+      best_time = t;
+    }
+  }
+  return best;
+}
+
+}  // namespace det::experiment

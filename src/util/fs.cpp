@@ -1,0 +1,103 @@
+#include "det/util/fs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "det/util/error.h"
+
+namespace det::util {
+namespace fs = std::filesystem;
+
+namespace {
+std::string errno_text() { return std::strerror(errno); }
+
+void write_all(int fd, const char* data, size_t size, const fs::path& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error("cannot write " + path.string() + ": " + errno_text() +
+                  " (check free disk space and permissions)");
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+}  // namespace
+
+void fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void write_file_atomic(const fs::path& path, const std::string& content) {
+  fs::path dir = path.parent_path();
+  if (!dir.empty()) fs::create_directories(dir);
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(rng());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot create " + tmp.string() + ": " + errno_text());
+  try {
+    write_all(fd, content.data(), content.size(), path);
+    if (::fsync(fd) != 0) throw Error("cannot sync " + path.string() + ": " + errno_text());
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + errno_text());
+  }
+  fsync_dir(dir);
+}
+
+void append_line(const fs::path& path, const std::string& line) {
+  if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot open " + path.string() + " for appending: " + errno_text());
+  std::string buf = line + "\n";
+  try {
+    write_all(fd, buf.data(), buf.size(), path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path.string() + ": " + errno_text());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+uint32_t file_crc32(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path.string() + ": " + errno_text());
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    std::streamsize n = in.gcount();
+    if (n > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+}  // namespace det::util

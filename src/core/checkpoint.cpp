@@ -57,6 +57,12 @@ int64_t count_params(const torch::nn::Module& m) {
 }
 }  // namespace
 
+fs::path normalize_dir(const fs::path& dir) {
+  fs::path p = fs::absolute(dir).lexically_normal();
+  if (p.filename().empty() && p.has_parent_path()) p = p.parent_path();
+  return p;
+}
+
 std::string new_uuid() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t a = rng(), b = rng();

@@ -160,6 +160,7 @@ struct TrialController::Impl {
     int64_t trial_id = opt.trial_id;
     nlohmann::json resume_meta;
     if (opt.resume_from) {
+      opt.resume_from = checkpoint::normalize_dir(*opt.resume_from);
       resume_meta = checkpoint::read_metadata(*opt.resume_from);
       std::string ep = resume_meta.value("entrypoint", "");
       if (!ep.empty() && ep != cfg.entrypoint)

@@ -110,7 +110,7 @@ int train(const TrainArgs& a) {
   std::optional<experiment::ExperimentSummary> summary;
   int64_t trial_id = 1;
   if (!a.resume.empty()) {
-    fs::path ckpt = a.resume;
+    fs::path ckpt = checkpoint::normalize_dir(a.resume);
     auto meta = checkpoint::read_metadata(ckpt);
     opt.resume_from = ckpt;
     opt.trial_dir = ckpt.parent_path().parent_path();

@@ -33,7 +33,7 @@ fs::path create_run_dir(const fs::path& root, const std::string& name) {
   if (ec) throw Error("cannot create the checkpoint storage directory " + root.string() + ": " + ec.message());
   std::string base = sanitize(name) + "-" + stamp;
   for (int i = 0; i < 1000; ++i) {
-    fs::path dir = root / (i == 0 ? base : base + "-" + std::to_string(i));
+    fs::path dir = fs::absolute(root) / (i == 0 ? base : base + "-" + std::to_string(i));
     if (fs::create_directory(dir, ec)) return dir;
     if (ec) throw Error("cannot create run directory " + dir.string() + ": " + ec.message());
   }

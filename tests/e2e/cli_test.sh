@@ -1,1 +1,61 @@
-exit 0
+#!/usr/bin/env bash
+# End-to-end checks of the det-run command line: exit codes, one-line errors, run directories,
+# list-trials, resume. Uses the example user executable (no dataset needed).
+# Usage: cli_test.sh DET_RUN MY_TRAINER SOURCE_DIR WORK_DIR
+set -uo pipefail
+det_run=$1 my_trainer=$2 src=$3 work=$4
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+fails=0 passes=0
+check() {  # check NAME EXPECTED_RC PATTERN -- command...
+  local name=$1 want_rc=$2 pattern=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" != "$want_rc" ] || ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL $name: rc=$rc (want $want_rc), output:"; echo "$out" | tail -5; fails=$((fails+1))
+  else
+    passes=$((passes+1))
+  fi
+}
+lines() { "$@" 2>&1 | wc -l; }
+
+cfg=$src/configs/example/linear.yaml
+store="--config checkpoint_storage.host_path=$work/runs"
+
+check validate-ok 0 "valid \(searcher single, entrypoint linear_regression\)" -- "$my_trainer" validate-config "$cfg"
+check validate-mnist 0 "valid" -- "$det_run" validate-config "$src/configs/mnist/const.yaml"
+check no-args 2 "no config given" -- "$det_run"
+check missing-file 2 "no such config file" -- "$det_run" nope.yaml
+check bad-override 2 "--config searcher.max_length.epochs=x: searcher.max_length.epochs: expected an integer, found 'x'" -- \
+  "$my_trainer" "$cfg" --config searcher.max_length.epochs=x
+printf 'name: x\nentrypoint: linear_regresion\nsearcher: {name: single, metric: validation_loss, max_length: 5}\n' > typo.yaml
+check unknown-trial 2 "did you mean 'linear_regression'" -- "$my_trainer" typo.yaml
+printf 'name: x\nsearcher:\n  name: single\n  metric: m\n  max_length: 5\nmin_validaton_period: {batches: 1}\n' > badkey.yaml
+check bad-key 2 "badkey.yaml:6:1: min_validaton_period: unknown key 'min_validaton_period', did you mean 'min_validation_period'\?" -- "$det_run" badkey.yaml
+[ "$(lines "$det_run" badkey.yaml)" = 1 ] || { echo "FAIL bad-key: error is not one line"; fails=$((fails+1)); }
+check unknown-flag 2 "" -- "$det_run" "$cfg" --no-such-flag
+
+# A full run writes the run directory, experiment.json and checkpoints.
+check train 0 "validation_loss=" -- "$my_trainer" "$cfg" $store --no-progress
+run=$(ls -d "$work"/runs/linear_regression-* | head -1)
+for f in config.yaml experiment.json det.log trial-1/metrics.jsonl; do
+  [ -f "$run/$f" ] || { echo "FAIL run-dir: $f missing"; fails=$((fails+1)); }
+done
+grep -q '"state": "COMPLETED"' "$run/experiment.json" || { echo "FAIL experiment.json state"; fails=$((fails+1)); }
+check list-trials 0 "COMPLETED +160 " -- "$my_trainer" list-trials "$run"
+# The resolved config.yaml is itself a valid config.
+check resolved-config 0 "valid" -- "$my_trainer" validate-config "$run/config.yaml"
+
+# Resume from the checkpoint and train further.
+ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
+check resume 0 "resumed from .* at batch 160" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config searcher.max_length.epochs=7 --no-progress
+grep -q '"batches_trained": 224' "$run/experiment.json" || { echo "FAIL resume: batches_trained not 224"; fails=$((fails+1)); }
+
+# A corrupt checkpoint is refused with one line, and a missing one too.
+ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
+cp -r "$ckpt" "$work/broken"
+truncate -s 100 "$work/broken/state.pt"
+check corrupt-ckpt 1 "state.pt: truncated or altered" -- "$my_trainer" "$cfg" $store --resume "$work/broken"
+check missing-ckpt 1 "no such checkpoint directory" -- "$my_trainer" "$cfg" $store --resume "$work/nothing"
+
+echo "$passes passed, $fails failed"
+[ "$fails" = 0 ]

@@ -19,6 +19,10 @@ namespace det::checkpoint {
 /// The format version written into metadata.json; readers refuse newer ones.
 constexpr int kFormatVersion = 1;
 
+/// `dir` made absolute and without a trailing separator (so parent_path() is the checkpoints/
+/// folder even for "ckpt/").
+std::filesystem::path normalize_dir(const std::filesystem::path& dir);
+
 /// A random UUID (version 4) naming a checkpoint.
 std::string new_uuid();
 

@@ -223,6 +223,11 @@ class Node {
 Length parse_length(const Node& n, int64_t min_value) {
   if (n.is_scalar()) return {Unit::kBatches, n.as_int(min_value)};  // a bare number is batches
   const std::string expected = "{batches: n}, {records: n} or {epochs: n}";
+  if (n.is_map() && n.yaml().size() > 1) {
+    std::vector<std::string> keys;
+    for (const auto& kv : n.yaml()) keys.push_back(kv.first.Scalar());
+    n.fail_msg("a length takes exactly one of batches, records or epochs, found " + util::join(keys, ", "));
+  }
   if (!n.is_map() || n.yaml().size() != 1) n.fail(expected);
   n.check_keys({"batches", "records", "epochs"});
   for (const auto& [key, unit] : std::vector<std::pair<std::string, Unit>>{
@@ -517,6 +522,15 @@ void apply_override(YAML::Node& root, const std::string& spec, Source& src) {
                         "' is not a mapping in the config, so it has no key '" + keys[i + 1] + "'");
     }
     cur.reset(next);
+  }
+  // A length has exactly one unit: setting searcher.max_length.batches replaces {epochs: 1}.
+  static const std::set<std::string> units = {"batches", "records", "epochs"};
+  if (units.count(keys.back()) && cur.IsMap()) {
+    bool all_units = true;
+    for (const auto& kv : cur) all_units = all_units && units.count(kv.first.Scalar());
+    if (all_units) {
+      for (const auto& u : units) cur.remove(u);
+    }
   }
   cur[keys.back()] = parsed;
   src.overrides[path] = spec;

@@ -16,6 +16,7 @@
 #include "det/core/registry.h"
 #include "det/experiment/run_dir.h"
 #include "det/search/create.h"
+#include "det/util/allocator.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/log.h"
@@ -216,6 +217,7 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 }  // namespace
 
 int main(int argc, char** argv) {
+  util::tune_allocator();
   CLI::App app{"det-run: train LibTorch trials from Determined-style experiment configs"};
   app.set_version_flag("--version", "det 0.1.0");
   app.require_subcommand(0, 1);

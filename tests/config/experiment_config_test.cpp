@@ -80,7 +80,10 @@ TEST(ExperimentConfig, WrongTypeSaysExpectedAndFound) {
   e = error_of(std::string(kMinimal) + "checkpoint_policy: sometimes\n");
   EXPECT_NE(e.find("checkpoint_policy: expected one of best, all, none, found 'sometimes'"), std::string::npos) << e;
   e = error_of(std::string(kMinimal) + "min_checkpoint_period: {batches: 1, epochs: 2}\n");
-  EXPECT_NE(e.find("min_checkpoint_period: expected {batches: n}, {records: n} or {epochs: n}"), std::string::npos) << e;
+  EXPECT_NE(e.find("min_checkpoint_period: a length takes exactly one of batches, records or epochs, found batches, epochs"),
+            std::string::npos) << e;
+  e = error_of(std::string(kMinimal) + "min_checkpoint_period: [1]\n");
+  EXPECT_NE(e.find("min_checkpoint_period: expected {batches: n}, {records: n} or {epochs: n}, found a list"), std::string::npos) << e;
 }
 
 TEST(ExperimentConfig, MissingRequiredFields) {
@@ -104,6 +107,11 @@ TEST(ExperimentConfig, OverridesApplyAndErrorsPointAtThem) {
   EXPECT_EQ(c.searcher.max_length->value, 3);
   EXPECT_EQ(c.hyperparameters.at("lr").val.get<double>(), 0.5);
   EXPECT_EQ(c.optimizations.aggregation_frequency, 4);
+  // Setting one unit of a length replaces the unit the file gave.
+  c = parse_experiment_config(std::string(kMinimal) + "min_validation_period: {epochs: 2}\n", "exp.yaml",
+                              {"min_validation_period.batches=50", "searcher.max_length.records=6400"});
+  EXPECT_EQ(c.min_validation_period, (Length{Unit::kBatches, 50}));
+  EXPECT_EQ(c.searcher.max_length, (Length{Unit::kRecords, 6400}));
   std::string e = error_of(kMinimal, {"searcher.max_length.batches=abc"});
   EXPECT_NE(e.find("--config searcher.max_length.batches=abc: searcher.max_length.batches: expected an integer"), std::string::npos) << e;
   e = error_of(kMinimal, {"novalue"});

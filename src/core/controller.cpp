@@ -24,13 +24,6 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string now_iso() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 std::string format_metrics(const nlohmann::json& m) {
   std::string out;
   for (auto it = m.begin(); it != m.end(); ++it) {
@@ -134,6 +127,7 @@ struct TrialController::Impl {
   double acc_wait = 0;
   Clock::time_point period_start, run_start;
   int64_t run_first_batch = 0;
+  std::string last_summary;  // the last training report's metrics, for the progress line
 
   fs::path metrics_path() const { return opt.trial_dir / "metrics.jsonl"; }
   bool chief() const { return ctx->distributed().is_chief(); }
@@ -323,7 +317,7 @@ struct TrialController::Impl {
       double rate = done_run / std::max(elapsed, 1e-9);
       progress.update(state.batches_trained, max_batches, static_cast<double>(state.batches_trained) / epoch_len,
                       rate * static_cast<double>(gbs) / ctx->size(),
-                      static_cast<double>(max_batches - state.batches_trained) / std::max(rate, 1e-9), "");
+                      static_cast<double>(max_batches - state.batches_trained) / std::max(rate, 1e-9), last_summary);
 
       const bool done = state.batches_trained >= max_batches;
       if (!opt.test_mode) {
@@ -354,8 +348,9 @@ struct TrialController::Impl {
                              {"epochs", static_cast<double>(state.batches_trained) / epoch_len},
                              {"metrics", metrics},
                              {"throughput", throughput},
-                             {"time", now_iso()}};
+                             {"time", util::utc_now_iso8601()}};
     if (!chief()) return;
+    last_summary = " | " + format_metrics(metrics);
     progress.clear();
     util::logger()->info("trial {} [train] batch {}/{} epoch {:.2f}: {} | {:.1f} samples/s, {:.2f} batches/s, data wait {:.1f}%",
                          state.trial_id, state.batches_trained, max_batches,
@@ -441,7 +436,7 @@ struct TrialController::Impl {
                              {"epochs", static_cast<double>(state.batches_trained) / epoch_len},
                              {"metrics", metrics},
                              {"seconds", seconds_since(start)},
-                             {"time", now_iso()}};
+                             {"time", util::utc_now_iso8601()}};
     if (chief()) {
       progress.clear();
       util::logger()->info("trial {} [validation] batch {}: {} ({:.1f}s)", state.trial_id, state.batches_trained,
@@ -481,7 +476,7 @@ struct TrialController::Impl {
                            {"experiment_name", cfg.name},
                            {"data", {{"batches_trained", state.batches_trained}, {"epoch_len", epoch_len}}},
                            {"lr_schedulers", nlohmann::json::array()},
-                           {"time", now_iso()}};
+                           {"time", util::utc_now_iso8601()}};
     for (auto& s : ctx->schedulers_) meta["lr_schedulers"].push_back(s.scheduler->state_dict());
     if (metric) meta["searcher_metric"] = *metric;
     if (last_val_metrics) meta["last_validation_metrics"] = *last_val_metrics;

@@ -116,11 +116,11 @@ fs::path download(const fs::path& root, const std::string& name) {
   fs::path part = dir / (name + ".gz.part");
   for (const char* mirror : kMirrors) {
     std::string url = std::string(mirror) + name + ".gz";
-    std::string cmd = "(command -v curl >/dev/null && curl -fsSL --connect-timeout 10 --max-time 300 -o '" +
+    std::string cmd = "((command -v curl >/dev/null && curl -fsSL --connect-timeout 10 --max-time 300 -o '" +
                       part.string() + "' '" + url + "') || (command -v wget >/dev/null && wget -q -T 10 -O '" +
-                      part.string() + "' '" + url + "')";
+                      part.string() + "' '" + url + "')) >/dev/null 2>&1";
     util::logger()->info("MNIST: fetching {} ...", url);
-    if (std::system((cmd + " 2>/dev/null").c_str()) == 0 && fs::exists(part) && fs::file_size(part) > 0) {
+    if (std::system(cmd.c_str()) == 0 && fs::exists(part) && fs::file_size(part) > 0) {
       fs::rename(part, target);
       return target;
     }
@@ -134,9 +134,9 @@ fs::path locate(const MnistOptions& o, const std::string& name) {
   if (!p.empty()) return p;
   if (o.download) p = download(o.root, name);
   if (!p.empty()) return p;
-  throw DataError("MNIST file " + name + "[.gz] not found under " + o.root.string() +
+  throw DataError("MNIST file " + name + "[.gz] not found under " + fs::absolute(o.root).string() +
                   " and it could not be downloaded: place train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-                  "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in " + (o.root / "mnist").string() +
+                  "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in " + fs::absolute(o.root / "mnist").string() +
                   " (or set DET_DATA_DIR / data.root to the directory holding mnist/)");
 }
 

@@ -5,18 +5,12 @@
 
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "det/util/strings.h"
 
 namespace det::experiment {
 namespace fs = std::filesystem;
 
 namespace {
-std::string now_iso() {
-  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 std::string sanitize(const std::string& name) {
   std::string out;
   for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
@@ -53,7 +47,7 @@ ExperimentSummary::ExperimentSummary(fs::path run_dir, const config::ExperimentC
           {"searcher",
            {{"name", config.searcher.name}, {"metric", config.searcher.metric}, {"smaller_is_better", config.searcher.smaller_is_better}}},
           {"state", "ACTIVE"},
-          {"start_time", now_iso()},
+          {"start_time", util::utc_now_iso8601()},
           {"end_time", nullptr},
           {"trials", nlohmann::json::array()}};
 }
@@ -78,7 +72,7 @@ nlohmann::json& ExperimentSummary::trial(int64_t id) {
 
 void ExperimentSummary::set_state(const std::string& state) {
   doc_["state"] = state;
-  doc_["end_time"] = state == "ACTIVE" ? nlohmann::json(nullptr) : nlohmann::json(now_iso());
+  doc_["end_time"] = state == "ACTIVE" ? nlohmann::json(nullptr) : nlohmann::json(util::utc_now_iso8601());
 }
 
 void ExperimentSummary::save() const { util::write_file_atomic(run_dir_ / "experiment.json", doc_.dump(2) + "\n"); }

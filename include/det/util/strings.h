@@ -21,6 +21,9 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep);
 /// Splits on a single character, keeping empty pieces.
 std::vector<std::string> split(const std::string& s, char sep);
 
+/// The current UTC time as ISO 8601 ("2026-11-21T21:12:33Z").
+std::string utc_now_iso8601();
+
 /// A duration in seconds as "1h02m", "3m05s" or "12.3s".
 std::string format_duration(double seconds);
 

@@ -25,7 +25,19 @@ TensorDataset::TensorDataset(torch::Tensor data, torch::Tensor target) : data_(s
                     std::to_string(target_.size(0)));
 }
 
-Batch TensorDataset::get_batch(const std::vector<int64_t>& indices) const {
+uint64_t BatchRequest::sample_seed(size_t i) const {
+  // splitmix64 over the three inputs.
+  auto mix = [](uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(seed) ^ static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(indices[i]));
+}
+
+Batch TensorDataset::get_batch(const BatchRequest& request) const {
+  const auto& indices = request.indices;
   auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()), {static_cast<int64_t>(indices.size())}, torch::kLong);
   return {data_.index_select(0, idx), target_.index_select(0, idx)};
 }
@@ -147,7 +159,8 @@ class ThreadedStream : public BatchStream {
   Batch make(int64_t g) {
     int64_t epoch = g / per_epoch_, in_epoch = g % per_epoch_;
     auto order = cache_.get(epoch);
-    return loader_.dataset().get_batch(slice_batch(*order, in_epoch, loader_.batch_size()));
+    BatchRequest request{slice_batch(*order, in_epoch, loader_.batch_size()), epoch, loader_.options().seed_};
+    return loader_.dataset().get_batch(request);
   }
 
   void work() {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "det/util/error.h"
+#include "io.h"
 #include "det/util/log.h"
 #include "det/util/strings.h"
 
@@ -15,31 +16,6 @@ namespace det::data {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Reads a whole file, gunzipping if it is gzip (zlib reads plain files through unchanged).
-std::string read_maybe_gz(const fs::path& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw DataError(path.string() + ": cannot open (" + std::strerror(errno) + ")");
-  gzbuffer(f, 1 << 20);
-  std::string out;
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    int n = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      throw DataError(path.string() + ": corrupt gzip stream (" + msg + "); delete it and fetch it again");
-    }
-    if (n == 0) break;
-    out.append(buf.data(), static_cast<size_t>(n));
-  }
-  // gzread returns 0 at a truncated gzip member's end; gzclose_r reports it as Z_BUF_ERROR.
-  int rc = gzclose_r(f);
-  if (rc == Z_BUF_ERROR)
-    throw DataError(path.string() + ": the gzip file is truncated (unexpected end of stream); delete it and fetch it again");
-  return out;
-}
 
 uint32_t be32(const std::string& s, size_t off) {
   auto b = reinterpret_cast<const unsigned char*>(s.data()) + off;
@@ -158,7 +134,8 @@ MnistDataset::MnistDataset(const MnistOptions& o) {
   if (o.normalize) images_.sub_(static_cast<float>(o.mean)).div_(static_cast<float>(o.std));
 }
 
-Batch MnistDataset::get_batch(const std::vector<int64_t>& indices) const {
+Batch MnistDataset::get_batch(const BatchRequest& request) const {
+  const auto& indices = request.indices;
   auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()), {static_cast<int64_t>(indices.size())}, torch::kLong);
   return {images_.index_select(0, idx), labels_.index_select(0, idx)};
 }

@@ -1,4 +1,5 @@
 #include "det/data/loader.h"
+#include "det/data/image_dataset.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -75,7 +76,8 @@ TEST(DataLoader, ShuffleIsAPermutationThatChangesEachEpochAndResumesMidEpoch) {
 TEST(DataLoader, WorkerExceptionsReachTheConsumer) {
   struct Failing : Dataset {
     int64_t size() const override { return 8; }
-    Batch get_batch(const std::vector<int64_t>& idx) const override {
+    Batch get_batch(const BatchRequest& r) const override {
+      const auto& idx = r.indices;
       if (idx[0] >= 4) throw DataError("record 4 is corrupt");
       return {torch::zeros({static_cast<int64_t>(idx.size()), 1}), torch::zeros({static_cast<int64_t>(idx.size())})};
     }
@@ -85,6 +87,46 @@ TEST(DataLoader, WorkerExceptionsReachTheConsumer) {
   s->next();
   s->next();
   EXPECT_THROW(s->next(), DataError);
+}
+
+}  // namespace
+}  // namespace det::data
+
+namespace det::data {
+namespace {
+
+// Synthetic images whose pixels encode their index.
+struct Squares : ImageSource {
+  int64_t size() const override { return 40; }
+  Image image(int64_t index) const override {
+    Image img(8, 8, 3);
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(index * 3 + i);
+    return img;
+  }
+  int64_t label(int64_t index) const override { return index % 10; }
+};
+
+TEST(DataLoader, RandomAugmentationsAreTheSameWhateverTheWorkerCount) {
+  Pipeline p;
+  p.add(std::make_shared<RandomCrop>(8, 2)).add(std::make_shared<RandomHorizontalFlip>(0.5));
+  auto ds = std::make_shared<ImageDataset>(std::make_shared<Squares>(), p);
+  std::vector<torch::Tensor> ref;
+  for (int workers : {0, 1, 3}) {
+    DataLoader l(ds, DataLoaderOptions().batch_size(6).shuffle(true).seed(9).num_workers(workers));
+    auto s = l.stream(0, 2 * l.batches_per_epoch());
+    std::vector<torch::Tensor> got;
+    while (!s->done()) got.push_back(s->next().data);
+    if (ref.empty()) {
+      ref = got;
+      continue;
+    }
+    ASSERT_EQ(got.size(), ref.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], ref[i])) << workers << " workers, batch " << i;
+  }
+  // The same image is augmented differently in another epoch.
+  DataLoader l(ds, DataLoaderOptions().batch_size(40).seed(9));
+  auto s = l.stream(0, 2);
+  EXPECT_FALSE(torch::equal(s->next().data, s->next().data));
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ TEST(Mnist, ReadsPlainAndGzipAndNormalizesLikeTorchvision) {
     o.download = false;
     MnistDataset ds(o);
     ASSERT_EQ(ds.size(), 5);
-    auto b = ds.get_batch({4, 0});
+    auto b = ds.get_batch({{4, 0}});
     EXPECT_EQ(b.data.sizes(), (std::vector<int64_t>{2, 1, 28, 28}));
     EXPECT_EQ(b.target[0].item<int64_t>(), 4);
     // Pixel 0 of image 0 is 0: (0/255 - 0.1307)/0.3081; pixel 1 of image 0 is 1.

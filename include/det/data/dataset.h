@@ -8,14 +8,25 @@
 
 namespace det::data {
 
+/// What a loader asks a dataset for: the examples of one batch, and the epoch and seed that
+/// random augmentations draw from.
+struct BatchRequest {
+  std::vector<int64_t> indices;  ///< Dataset indices, in batch order.
+  int64_t epoch = 0;
+  uint64_t seed = 0;             ///< The loader's seed.
+  /// The seed of example `i`'s random stream: a pure function of (seed, epoch, indices[i]), so
+  /// augmentations do not depend on the number of workers or on how batches are formed.
+  uint64_t sample_seed(size_t i) const;
+};
+
 /// A map-style dataset. `get_batch` must be thread-safe: the loader calls it from worker threads.
 class Dataset {
  public:
   virtual ~Dataset() = default;
   /// Number of examples.
   virtual int64_t size() const = 0;
-  /// The examples at `indices`, stacked into one batch, in that order.
-  virtual Batch get_batch(const std::vector<int64_t>& indices) const = 0;
+  /// The examples of `request.indices`, stacked into one batch, in that order.
+  virtual Batch get_batch(const BatchRequest& request) const = 0;
 };
 
 /// A dataset over two in-memory tensors (inputs and targets with the same first dimension).
@@ -24,7 +35,7 @@ class TensorDataset : public Dataset {
   /// Throws det::DataError if the first dimensions differ.
   TensorDataset(torch::Tensor data, torch::Tensor target);
   int64_t size() const override { return data_.size(0); }
-  Batch get_batch(const std::vector<int64_t>& indices) const override;
+  Batch get_batch(const BatchRequest& request) const override;
 
  private:
   torch::Tensor data_, target_;

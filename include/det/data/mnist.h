@@ -37,7 +37,7 @@ class MnistDataset : public Dataset {
   /// malformed.
   explicit MnistDataset(const MnistOptions& options);
   int64_t size() const override { return images_.size(0); }
-  Batch get_batch(const std::vector<int64_t>& indices) const override;
+  Batch get_batch(const BatchRequest& request) const override;
   const torch::Tensor& images() const { return images_; }
   const torch::Tensor& labels() const { return labels_; }
 

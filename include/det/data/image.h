@@ -1,0 +1,42 @@
+#pragma once
+/// \file An 8-bit image in HWC layout (what torchvision's PIL-based transforms operate on).
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace det::data {
+
+/// Pixels row-major, channels interleaved (HWC), as PIL and libjpeg lay them out.
+struct Image {
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> pixels;
+
+  Image() = default;
+  Image(int64_t h, int64_t w, int64_t c, uint8_t fill = 0)
+      : height(h), width(w), channels(c), pixels(static_cast<size_t>(h * w * c), fill) {}
+  uint8_t* row(int64_t y) { return pixels.data() + y * width * channels; }
+  const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
+  uint8_t& at(int64_t y, int64_t x, int64_t c) { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
+  uint8_t at(int64_t y, int64_t x, int64_t c) const { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
+};
+
+/// The random stream of one example (seeded from BatchRequest::sample_seed).
+class SampleRng {
+ public:
+  explicit SampleRng(uint64_t seed) : gen_(seed) {}
+  /// Uniform in [0, 1).
+  double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(gen_); }
+  /// Uniform in [lo, hi).
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  /// Uniform integer in [lo, hi] (inclusive).
+  int64_t randint(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(gen_); }
+  /// True with probability p.
+  bool bernoulli(double p) { return uniform() < p; }
+  std::mt19937_64& engine() { return gen_; }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+}  // namespace det::data

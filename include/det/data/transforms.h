@@ -1,0 +1,104 @@
+#pragma once
+/// \file Per-example image transforms with torchvision's semantics, composable from C++ and
+/// from the config's `data` section.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "det/data/image.h"
+
+namespace det::data {
+
+/// The (top, left, height, width) window of `image`; pixels outside the image are 0, so a
+/// window that overhangs the image is torchvision's zero padding followed by a crop.
+Image crop(const Image& image, int64_t top, int64_t left, int64_t height, int64_t width);
+
+/// An in-place transform of one image.
+class ImageTransform {
+ public:
+  virtual ~ImageTransform() = default;
+  virtual void apply(Image& image, SampleRng& rng) const = 0;
+  virtual std::string name() const = 0;
+};
+
+/// torchvision.transforms.RandomCrop(size, padding, fill=0): zero-pad every side by `padding`,
+/// then crop `size` x `size` at a uniformly random offset.
+class RandomCrop : public ImageTransform {
+ public:
+  RandomCrop(int64_t size, int64_t padding = 0) : size_(size), padding_(padding) {}
+  void apply(Image& image, SampleRng& rng) const override;
+  std::string name() const override { return "random_crop"; }
+
+ private:
+  int64_t size_, padding_;
+};
+
+/// torchvision.transforms.CenterCrop(size): the offset is round((dim - size) / 2).
+class CenterCrop : public ImageTransform {
+ public:
+  explicit CenterCrop(int64_t size) : size_(size) {}
+  void apply(Image& image, SampleRng& rng) const override;
+  std::string name() const override { return "center_crop"; }
+
+ private:
+  int64_t size_;
+};
+
+/// torchvision.transforms.RandomHorizontalFlip(p).
+class RandomHorizontalFlip : public ImageTransform {
+ public:
+  explicit RandomHorizontalFlip(double p = 0.5) : p_(p) {}
+  void apply(Image& image, SampleRng& rng) const override;
+  std::string name() const override { return "random_horizontal_flip"; }
+
+ private:
+  double p_;
+};
+
+/// torchvision.transforms.RandomVerticalFlip(p).
+class RandomVerticalFlip : public ImageTransform {
+ public:
+  explicit RandomVerticalFlip(double p = 0.5) : p_(p) {}
+  void apply(Image& image, SampleRng& rng) const override;
+  std::string name() const override { return "random_vertical_flip"; }
+
+ private:
+  double p_;
+};
+
+/// Image transforms followed by ToTensor (x / 255, CHW) and Normalize ((x - mean) / std),
+/// fused into one pass that writes the example's slice of the batch tensor.
+class Pipeline {
+ public:
+  Pipeline() = default;
+  Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std);
+
+  /// Adds a transform (fluent).
+  Pipeline& add(std::shared_ptr<ImageTransform> t) {
+    transforms_.push_back(std::move(t));
+    return *this;
+  }
+  /// Sets Normalize's mean and std (one value per channel; empty = ToTensor only).
+  Pipeline& normalize(std::vector<float> mean, std::vector<float> std);
+
+  /// Applies the image transforms in order.
+  void transform(Image& image, SampleRng& rng) const;
+  /// ToTensor + Normalize of `image` into `out` (CHW float, image.channels * H * W values).
+  void to_tensor(const Image& image, float* out) const;
+  const std::vector<std::shared_ptr<ImageTransform>>& transforms() const { return transforms_; }
+
+  /// Builds a pipeline from the config, e.g.
+  ///   [{random_crop: {size: 32, padding: 4}}, {random_horizontal_flip: {p: 0.5}},
+  ///    {normalize: {mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}}]
+  /// `where` names the config path in errors (ConfigError: "data.transforms.train[1]: ...").
+  static Pipeline from_json(const nlohmann::json& spec, const std::string& where);
+
+ private:
+  std::vector<std::shared_ptr<ImageTransform>> transforms_;
+  std::vector<float> mean_, std_;
+};
+
+}  // namespace det::data

@@ -1,0 +1,162 @@
+#include "det/data/transforms.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "det/util/error.h"
+#include "det/util/strings.h"
+
+namespace det::data {
+
+Image crop(const Image& src, int64_t y0, int64_t x0, int64_t h, int64_t w) {
+  Image out(h, w, src.channels, 0);
+  const int64_t c = src.channels;
+  for (int64_t y = 0; y < h; ++y) {
+    int64_t sy = y0 + y;
+    if (sy < 0 || sy >= src.height) continue;
+    int64_t x_begin = std::max<int64_t>(0, -x0), x_end = std::min<int64_t>(w, src.width - x0);
+    if (x_end <= x_begin) continue;
+    std::memcpy(out.row(y) + x_begin * c, src.row(sy) + (x0 + x_begin) * c, static_cast<size_t>((x_end - x_begin) * c));
+  }
+  return out;
+}
+
+void RandomCrop::apply(Image& image, SampleRng& rng) const {
+  const int64_t h = image.height + 2 * padding_, w = image.width + 2 * padding_;
+  if (h < size_ || w < size_)
+    throw DataError("random_crop: crop size " + std::to_string(size_) + " is larger than the padded image " +
+                    std::to_string(h) + "x" + std::to_string(w));
+  // torchvision: i = randint(0, h - th), j = randint(0, w - tw), inclusive.
+  int64_t i = rng.randint(0, h - size_), j = rng.randint(0, w - size_);
+  if (padding_ == 0 && i == 0 && j == 0 && h == size_ && w == size_) return;
+  image = crop(image, i - padding_, j - padding_, size_, size_);
+}
+
+namespace {
+// torchvision's center offset: zero-pad by (size - dim) // 2 before when the crop is larger;
+// else round((dim - size) / 2) with Python's round-half-to-even.
+int64_t center_offset(int64_t dim, int64_t size) {
+  if (size > dim) return -((size - dim) / 2);
+  return static_cast<int64_t>(std::nearbyint(static_cast<double>(dim - size) / 2.0));
+}
+}  // namespace
+
+void CenterCrop::apply(Image& image, SampleRng&) const {
+  if (image.height == size_ && image.width == size_) return;
+  image = crop(image, center_offset(image.height, size_), center_offset(image.width, size_), size_, size_);
+}
+
+void RandomHorizontalFlip::apply(Image& image, SampleRng& rng) const {
+  if (!rng.bernoulli(p_)) return;
+  const int64_t c = image.channels;
+  for (int64_t y = 0; y < image.height; ++y) {
+    uint8_t* r = image.row(y);
+    for (int64_t a = 0, b = image.width - 1; a < b; ++a, --b)
+      for (int64_t k = 0; k < c; ++k) std::swap(r[a * c + k], r[b * c + k]);
+  }
+}
+
+void RandomVerticalFlip::apply(Image& image, SampleRng& rng) const {
+  if (!rng.bernoulli(p_)) return;
+  const size_t row_bytes = static_cast<size_t>(image.width * image.channels);
+  std::vector<uint8_t> tmp(row_bytes);
+  for (int64_t a = 0, b = image.height - 1; a < b; ++a, --b) {
+    std::memcpy(tmp.data(), image.row(a), row_bytes);
+    std::memcpy(image.row(a), image.row(b), row_bytes);
+    std::memcpy(image.row(b), tmp.data(), row_bytes);
+  }
+}
+
+Pipeline::Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std)
+    : transforms_(std::move(transforms)) {
+  normalize(std::move(mean), std::move(std));
+}
+
+Pipeline& Pipeline::normalize(std::vector<float> mean, std::vector<float> std) {
+  if (mean.size() != std.size()) throw Error("normalize: mean and std have different lengths");
+  for (float s : std)
+    if (s == 0) throw Error("normalize: std must not be 0");
+  mean_ = std::move(mean);
+  std_ = std::move(std);
+  return *this;
+}
+
+void Pipeline::transform(Image& image, SampleRng& rng) const {
+  for (const auto& t : transforms_) t->apply(image, rng);
+}
+
+void Pipeline::to_tensor(const Image& image, float* out) const {
+  const int64_t c = image.channels, hw = image.height * image.width;
+  if (!mean_.empty() && static_cast<int64_t>(mean_.size()) != c && mean_.size() != 1)
+    throw DataError("normalize: " + std::to_string(mean_.size()) + " means for an image with " + std::to_string(c) +
+                    " channels");
+  for (int64_t k = 0; k < c; ++k) {
+    float* dst = out + k * hw;
+    const uint8_t* src = image.pixels.data() + k;
+    // The same float32 operations as ToTensor (x / 255) then Normalize ((x - mean) / std).
+    if (mean_.empty()) {
+      for (int64_t p = 0; p < hw; ++p) dst[p] = static_cast<float>(src[p * c]) / 255.0f;
+    } else {
+      const float m = mean_[mean_.size() == 1 ? 0 : static_cast<size_t>(k)];
+      const float s = std_[std_.size() == 1 ? 0 : static_cast<size_t>(k)];
+      for (int64_t p = 0; p < hw; ++p) dst[p] = (static_cast<float>(src[p * c]) / 255.0f - m) / s;
+    }
+  }
+}
+
+Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& where) {
+  Pipeline p;
+  if (spec.is_null()) return p;
+  if (!spec.is_array()) throw ConfigError(where + ": expected a list of transforms, found " + spec.dump());
+  const std::vector<std::string> known = {"random_crop", "center_crop", "random_horizontal_flip", "random_vertical_flip",
+                                          "normalize"};
+  for (size_t i = 0; i < spec.size(); ++i) {
+    std::string at = where + "[" + std::to_string(i) + "]";
+    const auto& item = spec[i];
+    std::string name;
+    nlohmann::json args = nlohmann::json::object();
+    if (item.is_string()) {
+      name = item.get<std::string>();
+    } else if (item.is_object() && item.size() == 1) {
+      name = item.begin().key();
+      args = item.begin().value().is_null() ? nlohmann::json::object() : item.begin().value();
+    } else {
+      throw ConfigError(at + ": expected a transform name or {name: {arguments}}, found " + item.dump());
+    }
+    auto num = [&](const char* key, double fallback, bool required) -> double {
+      if (!args.contains(key)) {
+        if (required) throw ConfigError(at + "." + name + ": needs '" + key + "'");
+        return fallback;
+      }
+      if (!args[key].is_number()) throw ConfigError(at + "." + name + "." + key + ": expected a number, found " + args[key].dump());
+      return args[key].get<double>();
+    };
+    auto floats = [&](const char* key) {
+      if (!args.contains(key) || !args[key].is_array())
+        throw ConfigError(at + "." + name + ": needs '" + key + "' as a list of numbers");
+      std::vector<float> v;
+      for (const auto& x : args[key]) {
+        if (!x.is_number()) throw ConfigError(at + "." + name + "." + key + ": expected numbers, found " + x.dump());
+        v.push_back(x.get<float>());
+      }
+      return v;
+    };
+    if (name == "random_crop") {
+      p.add(std::make_shared<RandomCrop>(static_cast<int64_t>(num("size", 0, true)), static_cast<int64_t>(num("padding", 0, false))));
+    } else if (name == "center_crop") {
+      p.add(std::make_shared<CenterCrop>(static_cast<int64_t>(num("size", 0, true))));
+    } else if (name == "random_horizontal_flip") {
+      p.add(std::make_shared<RandomHorizontalFlip>(num("p", 0.5, false)));
+    } else if (name == "random_vertical_flip") {
+      p.add(std::make_shared<RandomVerticalFlip>(num("p", 0.5, false)));
+    } else if (name == "normalize") {
+      p.normalize(floats("mean"), floats("std"));
+    } else {
+      throw ConfigError(at + ": unknown transform '" + name + "'" + util::did_you_mean(name, known) +
+                        " (known: " + util::join(known, ", ") + ")");
+    }
+  }
+  return p;
+}
+
+}  // namespace det::data

@@ -1,0 +1,81 @@
+// The CIFAR-10 CNN of Determined's cifar10_pytorch example (spec/models.md 1.2): a Keras-style
+// CNN trained with RMSprop(alpha=0.9, weight_decay=learning_rate_decay) and cross-entropy. The
+// example never augmented or shuffled its data: ToTensor + Normalize(0.5, 0.5) only, which is the
+// default here; `data.transforms.train` / `.validation` override it (docs/data.md), and
+// `data.shuffle: true` shuffles the training set. The last Dropout2d acts on a 2-D tensor, which
+// PyTorch runs as element-wise dropout, so it is an nn::Dropout.
+#include <torch/torch.h>
+
+#include "det/core/registry.h"
+#include "det/data/cifar.h"
+#include "det/data/loader.h"
+#include "det/data/mnist.h"
+
+namespace {
+
+class CIFARTrial : public det::Trial {
+ public:
+  explicit CIFARTrial(det::TrialContext& ctx) : det::Trial(ctx) {
+    using namespace torch::nn;
+    model_ = ctx.wrap_model(Sequential(
+        Conv2d(Conv2dOptions(3, 32, 3)), ReLU(), Conv2d(Conv2dOptions(32, 32, 3)), ReLU(), MaxPool2d(2),
+        Dropout2d(Dropout2dOptions(ctx.get_hparam<double>("layer1_dropout"))),
+        Conv2d(Conv2dOptions(32, 64, 3).padding(1)), ReLU(), Conv2d(Conv2dOptions(64, 64, 3)), ReLU(), MaxPool2d(2),
+        Dropout2d(Dropout2dOptions(ctx.get_hparam<double>("layer2_dropout"))),
+        Flatten(),  // 32 -> 30 -> 28 -> 14 -> 14 -> 12 -> 6: 64 * 6 * 6 = 2304
+        Linear(2304, 512), ReLU(), Dropout(DropoutOptions(ctx.get_hparam<double>("layer3_dropout"))), Linear(512, 10)));
+    optimizer_ = ctx.wrap_optimizer(std::make_shared<torch::optim::RMSprop>(
+        model_->parameters(), torch::optim::RMSpropOptions(ctx.get_hparam<double>("learning_rate"))
+                                  .alpha(0.9)
+                                  .weight_decay(ctx.get_hparam<double>("learning_rate_decay"))));
+  }
+
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(false); }
+
+  det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
+    auto output = model_->forward(batch.data);
+    auto loss = torch::cross_entropy_loss(output, batch.target);
+    context_.backward(loss);
+    context_.step_optimizer(*optimizer_);
+    auto accuracy = accuracy_of(output, batch.target);
+    return {{"loss", loss}, {"train_error", 1 - accuracy}, {"train_accuracy", accuracy}};
+  }
+
+  det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
+    auto accuracy = accuracy_of(model_->forward(batch.data), batch.target);
+    return {{"validation_accuracy", accuracy}, {"validation_error", 1 - accuracy}};
+  }
+
+ private:
+  static torch::Tensor accuracy_of(const torch::Tensor& output, const torch::Tensor& target) {
+    return output.argmax(1).eq(target).sum().to(torch::kDouble) / static_cast<double>(target.size(0));
+  }
+
+  std::shared_ptr<det::data::DataLoader> loader(bool train) {
+    const auto& data = context_.data_config();
+    det::data::CifarOptions o;
+    o.root = det::data::data_root(data);
+    o.train = train;
+    const char* key = train ? "train" : "validation";
+    det::data::Pipeline pipeline;
+    if (data.contains("transforms") && data["transforms"].contains(key))
+      pipeline = det::data::Pipeline::from_json(data["transforms"][key], std::string("data.transforms.") + key);
+    else
+      pipeline.normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
+    auto dataset = std::make_shared<det::data::ImageDataset>(std::make_shared<det::data::CifarDataset>(o), pipeline);
+    auto opts = det::data::DataLoaderOptions()
+                    .batch_size(context_.per_slot_batch_size())
+                    .shuffle(train && data.value("shuffle", false))
+                    .seed(context_.trial_seed())
+                    .num_workers(data.value("num_workers", 2));
+    return std::make_shared<det::data::DataLoader>(dataset, opts);
+  }
+
+  torch::nn::Sequential model_{nullptr};
+  std::shared_ptr<torch::optim::RMSprop> optimizer_;
+};
+
+}  // namespace
+
+DET_REGISTER_TRIAL(CIFARTrial, "cifar10");

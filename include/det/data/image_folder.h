@@ -1,0 +1,48 @@
+#pragma once
+/// \file ImageFolder: `root/<class>/<image>` trees (ImageNet's train/ and val/ layouts), JPEG
+/// (libjpeg-turbo) and PNG (libpng), decoded to 8-bit RGB as torchvision's ImageFolder does.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "det/data/image_dataset.h"
+
+namespace det::data {
+
+/// Decodes a JPEG or PNG file's bytes to 8-bit RGB (grayscale is replicated, alpha dropped, as
+/// PIL's convert("RGB")). Throws DataError naming `file` if the data cannot be decoded.
+Image decode_image(const std::string& bytes, const std::string& file);
+
+/// ImageFolder options.
+struct ImageFolderOptions {
+  std::filesystem::path root;    ///< Holds one sub-directory per class.
+  /// Check every file's header at start-up and leave out, with a count and a logged list, the
+  /// ones that cannot be decoded. When false (the default) such a file is an error when read.
+  bool skip_undecodable = false;
+};
+
+/// Images under root/<class>/ (recursively), classes sorted by name and numbered from 0, files
+/// sorted by path, as torchvision.datasets.ImageFolder. Files with extensions other than
+/// .jpg/.jpeg/.png are not images to this reader; they are counted and logged, never silently
+/// dropped.
+class ImageFolder : public ImageSource {
+ public:
+  /// Throws DataError if the root is missing or holds no class directory or no image.
+  explicit ImageFolder(const ImageFolderOptions& options);
+  int64_t size() const override { return static_cast<int64_t>(files_.size()); }
+  Image image(int64_t index) const override;
+  int64_t label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
+  const std::vector<std::string>& classes() const { return classes_; }
+  const std::filesystem::path& path(int64_t index) const { return files_[static_cast<size_t>(index)]; }
+  /// Files left out by skip_undecodable.
+  int64_t skipped() const { return skipped_; }
+
+ private:
+  std::vector<std::string> classes_;
+  std::vector<std::filesystem::path> files_;
+  std::vector<int64_t> labels_;
+  int64_t skipped_ = 0;
+};
+
+}  // namespace det::data

@@ -5,6 +5,7 @@
 
 #include "det/util/error.h"
 #include "det/util/strings.h"
+#include "transform_detail.h"
 
 namespace det::data {
 
@@ -104,12 +105,55 @@ void Pipeline::to_tensor(const Image& image, float* out) const {
   }
 }
 
+double transform_arg(const nlohmann::json& args, const char* key, double fallback, bool required, const std::string& at) {
+  if (!args.contains(key)) {
+    if (required) throw ConfigError(at + ": needs '" + key + "'");
+    return fallback;
+  }
+  if (!args[key].is_number()) throw ConfigError(at + "." + key + ": expected a number, found " + args[key].dump());
+  return args[key].get<double>();
+}
+
+std::vector<double> transform_list_arg(const nlohmann::json& args, const char* key, const std::string& at) {
+  if (!args.contains(key) || !args[key].is_array()) throw ConfigError(at + ": needs '" + key + "' as a list of numbers");
+  std::vector<double> v;
+  for (const auto& x : args[key]) {
+    if (!x.is_number()) throw ConfigError(at + "." + key + ": expected numbers, found " + x.dump());
+    v.push_back(x.get<double>());
+  }
+  return v;
+}
+
+const std::map<std::string, TransformFactory>& transform_factories() {
+  static const std::map<std::string, TransformFactory> table = [] {
+    std::map<std::string, TransformFactory> t;
+    t["random_crop"] = [](const nlohmann::json& a, const std::string& at) {
+      return std::make_shared<RandomCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
+                                          static_cast<int64_t>(transform_arg(a, "padding", 0, false, at)));
+    };
+    t["center_crop"] = [](const nlohmann::json& a, const std::string& at) {
+      return std::make_shared<CenterCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)));
+    };
+    t["random_horizontal_flip"] = [](const nlohmann::json& a, const std::string& at) {
+      return std::make_shared<RandomHorizontalFlip>(transform_arg(a, "p", 0.5, false, at));
+    };
+    t["random_vertical_flip"] = [](const nlohmann::json& a, const std::string& at) {
+      return std::make_shared<RandomVerticalFlip>(transform_arg(a, "p", 0.5, false, at));
+    };
+    detail::add_augment_transforms(t);
+    detail::add_resize_transforms(t);
+    return t;
+  }();
+  return table;
+}
+
 Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& where) {
   Pipeline p;
   if (spec.is_null()) return p;
   if (!spec.is_array()) throw ConfigError(where + ": expected a list of transforms, found " + spec.dump());
-  const std::vector<std::string> known = {"random_crop", "center_crop", "random_horizontal_flip", "random_vertical_flip",
-                                          "normalize"};
+  const auto& table = transform_factories();
+  std::vector<std::string> known = {"normalize"};
+  for (const auto& kv : table) known.push_back(kv.first);
   for (size_t i = 0; i < spec.size(); ++i) {
     std::string at = where + "[" + std::to_string(i) + "]";
     const auto& item = spec[i];
@@ -123,38 +167,17 @@ Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& wher
     } else {
       throw ConfigError(at + ": expected a transform name or {name: {arguments}}, found " + item.dump());
     }
-    auto num = [&](const char* key, double fallback, bool required) -> double {
-      if (!args.contains(key)) {
-        if (required) throw ConfigError(at + "." + name + ": needs '" + key + "'");
-        return fallback;
-      }
-      if (!args[key].is_number()) throw ConfigError(at + "." + name + "." + key + ": expected a number, found " + args[key].dump());
-      return args[key].get<double>();
-    };
-    auto floats = [&](const char* key) {
-      if (!args.contains(key) || !args[key].is_array())
-        throw ConfigError(at + "." + name + ": needs '" + key + "' as a list of numbers");
-      std::vector<float> v;
-      for (const auto& x : args[key]) {
-        if (!x.is_number()) throw ConfigError(at + "." + name + "." + key + ": expected numbers, found " + x.dump());
-        v.push_back(x.get<float>());
-      }
-      return v;
-    };
-    if (name == "random_crop") {
-      p.add(std::make_shared<RandomCrop>(static_cast<int64_t>(num("size", 0, true)), static_cast<int64_t>(num("padding", 0, false))));
-    } else if (name == "center_crop") {
-      p.add(std::make_shared<CenterCrop>(static_cast<int64_t>(num("size", 0, true))));
-    } else if (name == "random_horizontal_flip") {
-      p.add(std::make_shared<RandomHorizontalFlip>(num("p", 0.5, false)));
-    } else if (name == "random_vertical_flip") {
-      p.add(std::make_shared<RandomVerticalFlip>(num("p", 0.5, false)));
-    } else if (name == "normalize") {
-      p.normalize(floats("mean"), floats("std"));
-    } else {
-      throw ConfigError(at + ": unknown transform '" + name + "'" + util::did_you_mean(name, known) +
-                        " (known: " + util::join(known, ", ") + ")");
+    if (!args.is_object()) throw ConfigError(at + "." + name + ": expected a mapping of arguments, found " + args.dump());
+    if (name == "normalize") {
+      auto mean = transform_list_arg(args, "mean", at + ".normalize"), sd = transform_list_arg(args, "std", at + ".normalize");
+      p.normalize(std::vector<float>(mean.begin(), mean.end()), std::vector<float>(sd.begin(), sd.end()));
+      continue;
     }
+    auto it = table.find(name);
+    if (it == table.end())
+      throw ConfigError(at + ": unknown transform '" + name + "'" + util::did_you_mean(name, known) + " (known: " +
+                        util::join(known, ", ") + ")");
+    p.add(it->second(args, at + "." + name));
   }
   return p;
 }

@@ -109,7 +109,7 @@ TEST(Transforms, FromConfigAndItsErrors) {
   };
   EXPECT_NE(err(R"(["random_hflip_x"])").find("data.transforms.train[0]: unknown transform"), std::string::npos);
   EXPECT_NE(err(R"(["random_horizontal_fip"])").find("did you mean 'random_horizontal_flip'"), std::string::npos);
-  EXPECT_NE(err(R"([{"random_crop": {"padding": 4}}])").find("random_crop: needs 'size'"), std::string::npos);
+  EXPECT_NE(err(R"([{"random_crop": {"padding": 4}}])").find("data.transforms.train[0].random_crop: needs 'size'"), std::string::npos);
   EXPECT_NE(err(R"([{"normalize": {"mean": [0.5]}}])").find("needs 'std'"), std::string::npos);
   EXPECT_NE(err(R"({"a": 1})").find("expected a list of transforms"), std::string::npos);
 }

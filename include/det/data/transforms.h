@@ -2,6 +2,8 @@
 /// \file Per-example image transforms with torchvision's semantics, composable from C++ and
 /// from the config's `data` section.
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,6 +70,19 @@ class RandomVerticalFlip : public ImageTransform {
  private:
   double p_;
 };
+
+/// Builds a transform from its config arguments; `at` names the config entry for errors.
+using TransformFactory = std::function<std::shared_ptr<ImageTransform>(const nlohmann::json& args, const std::string& at)>;
+
+/// Every transform the config can name, by name (the built-in ones and those of augment.cpp).
+const std::map<std::string, TransformFactory>& transform_factories();
+
+/// Reads a number argument of a transform's config entry (ConfigError naming `at` if mistyped,
+/// or missing when `required`).
+double transform_arg(const nlohmann::json& args, const char* key, double fallback, bool required, const std::string& at);
+
+/// Reads a list-of-numbers argument (ConfigError naming `at` if missing or mistyped).
+std::vector<double> transform_list_arg(const nlohmann::json& args, const char* key, const std::string& at);
 
 /// Image transforms followed by ToTensor (x / 255, CHW) and Normalize ((x - mean) / std),
 /// fused into one pass that writes the example's slice of the batch tensor.

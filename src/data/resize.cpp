@@ -1,8 +1,217 @@
 // Geometric resampling transforms (Resize, RandomResizedCrop) with PIL's filters.
+#include "det/data/resize.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "det/util/error.h"
 #include "transform_detail.h"
 
-namespace det::data::detail {
+namespace det::data {
 
-void add_resize_transforms(std::map<std::string, TransformFactory>& /*table*/) {}
+namespace {
 
-}  // namespace det::data::detail
+constexpr int kPrecisionBits = 32 - 8 - 2;  // PIL's fixed point for 8-bit images
+
+double bilinear(double x) {
+  x = std::abs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+double bicubic(double x) {
+  const double a = -0.5;
+  x = std::abs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// One axis' filter taps: for output position i, `ksize` fixed-point weights starting at
+// bounds[i].first, of which bounds[i].second are used.
+struct Taps {
+  int64_t ksize = 0;
+  std::vector<std::pair<int64_t, int64_t>> bounds;
+  std::vector<int32_t> weights;
+};
+
+Taps precompute(int64_t in_size, int64_t out_size, Interpolation filter) {
+  const double support_unit = filter == Interpolation::kBilinear ? 1.0 : 2.0;
+  double (*fn)(double) = filter == Interpolation::kBilinear ? bilinear : bicubic;
+  const double scale = static_cast<double>(in_size) / static_cast<double>(out_size);
+  const double filterscale = std::max(scale, 1.0);
+  const double support = support_unit * filterscale;
+  Taps t;
+  t.ksize = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  t.bounds.resize(static_cast<size_t>(out_size));
+  t.weights.assign(static_cast<size_t>(out_size * t.ksize), 0);
+  std::vector<double> k(static_cast<size_t>(t.ksize));
+  for (int64_t xx = 0; xx < out_size; ++xx) {
+    const double center = (static_cast<double>(xx) + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    auto xmin = static_cast<int64_t>(center - support + 0.5);  // C truncation, as PIL
+    if (xmin < 0) xmin = 0;
+    auto xmax = static_cast<int64_t>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int64_t x = 0; x < xmax; ++x) {
+      double w = fn((static_cast<double>(x + xmin) - center + 0.5) * ss);
+      k[static_cast<size_t>(x)] = w;
+      ww += w;
+    }
+    for (int64_t x = 0; x < xmax; ++x) {
+      double v = ww != 0.0 ? k[static_cast<size_t>(x)] / ww : k[static_cast<size_t>(x)];
+      t.weights[static_cast<size_t>(xx * t.ksize + x)] =
+          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+    }
+    t.bounds[static_cast<size_t>(xx)] = {xmin, xmax};
+  }
+  return t;
+}
+
+inline uint8_t clip8(int32_t v) {
+  v >>= kPrecisionBits;  // arithmetic shift, as PIL's lookup table index
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+}  // namespace
+
+Interpolation parse_interpolation(const std::string& name, const std::string& at) {
+  if (name == "bilinear") return Interpolation::kBilinear;
+  if (name == "bicubic") return Interpolation::kBicubic;
+  throw ConfigError(at + ": interpolation must be bilinear or bicubic, found '" + name + "'");
+}
+
+Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter) {
+  if (out_h < 1 || out_w < 1) throw DataError("resize: the output size must be positive");
+  const int64_t c = in.channels;
+  if (in.height == out_h && in.width == out_w) return in;
+  // PIL resamples horizontally first (only the rows the vertical pass reads), then vertically.
+  const Image* src = &in;
+  Image tmp;
+  int64_t row_offset = 0;
+  Taps vt;
+  const bool vertical = out_h != in.height;
+  if (vertical) vt = precompute(in.height, out_h, filter);
+  if (out_w != in.width) {
+    Taps ht = precompute(in.width, out_w, filter);
+    int64_t first = 0, last = in.height;
+    if (vertical) {
+      first = vt.bounds.front().first;
+      last = vt.bounds.back().first + vt.bounds.back().second;
+    }
+    tmp = Image(last - first, out_w, c);
+    for (int64_t y = 0; y < tmp.height; ++y) {
+      const uint8_t* row = in.row(y + first);
+      uint8_t* out = tmp.row(y);
+      for (int64_t xx = 0; xx < out_w; ++xx) {
+        const auto [xmin, xn] = ht.bounds[static_cast<size_t>(xx)];
+        const int32_t* k = ht.weights.data() + xx * ht.ksize;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          int32_t ss = 1 << (kPrecisionBits - 1);
+          for (int64_t x = 0; x < xn; ++x) ss += static_cast<int32_t>(row[(x + xmin) * c + ch]) * k[x];
+          out[xx * c + ch] = clip8(ss);
+        }
+      }
+    }
+    src = &tmp;
+    row_offset = first;
+  }
+  if (!vertical) return src == &tmp ? tmp : in;
+  Image out(out_h, out_w, c);
+  for (int64_t yy = 0; yy < out_h; ++yy) {
+    const auto [ymin, yn] = vt.bounds[static_cast<size_t>(yy)];
+    const int32_t* k = vt.weights.data() + yy * vt.ksize;
+    uint8_t* dst = out.row(yy);
+    for (int64_t xx = 0; xx < out_w * c; ++xx) {
+      int32_t ss = 1 << (kPrecisionBits - 1);
+      for (int64_t y = 0; y < yn; ++y) ss += static_cast<int32_t>(src->row(y + ymin - row_offset)[xx]) * k[y];
+      dst[xx] = clip8(ss);
+    }
+  }
+  return out;
+}
+
+void Resize::apply(Image& image, SampleRng&) const {
+  int64_t h = height_, w = width_;
+  if (w < 0) {
+    // torchvision: the shorter side becomes `size`, the longer int(size * long / short).
+    const int64_t size = height_;
+    if ((image.width <= image.height && image.width == size) || (image.height <= image.width && image.height == size)) return;
+    if (image.width <= image.height) {
+      w = size;
+      h = static_cast<int64_t>(static_cast<double>(size) * static_cast<double>(image.height) / static_cast<double>(image.width));
+    } else {
+      h = size;
+      w = static_cast<int64_t>(static_cast<double>(size) * static_cast<double>(image.width) / static_cast<double>(image.height));
+    }
+  }
+  image = resize(image, h, w, filter_);
+}
+
+std::array<int64_t, 4> RandomResizedCrop::crop_params(int64_t height, int64_t width, SampleRng& rng) const {
+  const double area = static_cast<double>(height * width);
+  const double log_lo = std::log(ratio_.first), log_hi = std::log(ratio_.second);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    double target_area = area * rng.uniform(scale_.first, scale_.second);
+    double aspect = std::exp(rng.uniform(log_lo, log_hi));
+    auto w = static_cast<int64_t>(std::nearbyint(std::sqrt(target_area * aspect)));  // Python round()
+    auto h = static_cast<int64_t>(std::nearbyint(std::sqrt(target_area / aspect)));
+    if (w > 0 && w <= width && h > 0 && h <= height) {
+      int64_t i = rng.randint(0, height - h), j = rng.randint(0, width - w);
+      return {i, j, h, w};
+    }
+  }
+  // Fallback: the central crop with the ratio clamped into range.
+  const double in_ratio = static_cast<double>(width) / static_cast<double>(height);
+  int64_t w = width, h = height;
+  if (in_ratio < std::min(ratio_.first, ratio_.second)) {
+    h = static_cast<int64_t>(std::nearbyint(static_cast<double>(w) / std::min(ratio_.first, ratio_.second)));
+  } else if (in_ratio > std::max(ratio_.first, ratio_.second)) {
+    w = static_cast<int64_t>(std::nearbyint(static_cast<double>(h) * std::max(ratio_.first, ratio_.second)));
+  }
+  return {(height - h) / 2, (width - w) / 2, h, w};
+}
+
+void RandomResizedCrop::apply(Image& image, SampleRng& rng) const {
+  auto [top, left, h, w] = crop_params(image.height, image.width, rng);
+  Interpolation f = filter_;
+  if (random_filter_) f = rng.bernoulli(0.5) ? Interpolation::kBilinear : Interpolation::kBicubic;
+  image = resize(crop(image, top, left, h, w), size_, size_, f);
+}
+
+namespace detail {
+
+namespace {
+std::pair<double, double> pair_arg(const nlohmann::json& args, const char* key, std::pair<double, double> fallback,
+                                   const std::string& at) {
+  if (!args.contains(key)) return fallback;
+  auto v = transform_list_arg(args, key, at);
+  if (v.size() != 2 || v[0] > v[1])
+    throw ConfigError(at + "." + key + ": expected [low, high] with low <= high, found " + args[key].dump());
+  return {v[0], v[1]};
+}
+}  // namespace
+
+void add_resize_transforms(std::map<std::string, TransformFactory>& table) {
+  table["resize"] = [](const nlohmann::json& a, const std::string& at) -> std::shared_ptr<ImageTransform> {
+    auto filter = parse_interpolation(a.value("interpolation", std::string("bilinear")), at + ".interpolation");
+    if (a.contains("size") && a["size"].is_array()) {
+      auto hw = transform_list_arg(a, "size", at);
+      if (hw.size() != 2) throw ConfigError(at + ".size: expected a number or [height, width]");
+      return std::make_shared<Resize>(static_cast<int64_t>(hw[0]), static_cast<int64_t>(hw[1]), filter);
+    }
+    return std::make_shared<Resize>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)), filter);
+  };
+  table["random_resized_crop"] = [](const nlohmann::json& a, const std::string& at) -> std::shared_ptr<ImageTransform> {
+    std::string interp = a.value("interpolation", std::string("bilinear"));
+    bool random = interp == "random";
+    auto filter = random ? Interpolation::kBilinear : parse_interpolation(interp, at + ".interpolation");
+    return std::make_shared<RandomResizedCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
+                                               pair_arg(a, "scale", {0.08, 1.0}, at),
+                                               pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, at), filter, random);
+  };
+}
+
+}  // namespace detail
+}  // namespace det::data

@@ -107,9 +107,22 @@ Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter
       for (int64_t xx = 0; xx < out_w; ++xx) {
         const auto [xmin, xn] = ht.bounds[static_cast<size_t>(xx)];
         const int32_t* k = ht.weights.data() + xx * ht.ksize;
+        const uint8_t* px = row + xmin * c;
+        if (c == 3) {  // the common case, with the channels in registers
+          int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+          for (int64_t x = 0; x < xn; ++x, px += 3) {
+            s0 += px[0] * k[x];
+            s1 += px[1] * k[x];
+            s2 += px[2] * k[x];
+          }
+          out[xx * 3] = clip8(s0);
+          out[xx * 3 + 1] = clip8(s1);
+          out[xx * 3 + 2] = clip8(s2);
+          continue;
+        }
         for (int64_t ch = 0; ch < c; ++ch) {
           int32_t ss = 1 << (kPrecisionBits - 1);
-          for (int64_t x = 0; x < xn; ++x) ss += static_cast<int32_t>(row[(x + xmin) * c + ch]) * k[x];
+          for (int64_t x = 0; x < xn; ++x) ss += static_cast<int32_t>(px[x * c + ch]) * k[x];
           out[xx * c + ch] = clip8(ss);
         }
       }
@@ -119,15 +132,21 @@ Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter
   }
   if (!vertical) return src == &tmp ? tmp : in;
   Image out(out_h, out_w, c);
+  // Row by row: accumulate whole source rows into an int32 row (contiguous, vectorizable).
+  const int64_t n = out_w * c;
+  std::vector<int32_t> acc(static_cast<size_t>(n));
   for (int64_t yy = 0; yy < out_h; ++yy) {
     const auto [ymin, yn] = vt.bounds[static_cast<size_t>(yy)];
     const int32_t* k = vt.weights.data() + yy * vt.ksize;
-    uint8_t* dst = out.row(yy);
-    for (int64_t xx = 0; xx < out_w * c; ++xx) {
-      int32_t ss = 1 << (kPrecisionBits - 1);
-      for (int64_t y = 0; y < yn; ++y) ss += static_cast<int32_t>(src->row(y + ymin - row_offset)[xx]) * k[y];
-      dst[xx] = clip8(ss);
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int64_t y = 0; y < yn; ++y) {
+      const uint8_t* row = src->row(y + ymin - row_offset);
+      const int32_t w = k[y];
+      int32_t* a = acc.data();
+      for (int64_t i = 0; i < n; ++i) a[i] += static_cast<int32_t>(row[i]) * w;
     }
+    uint8_t* dst = out.row(yy);
+    for (int64_t i = 0; i < n; ++i) dst[i] = clip8(acc[static_cast<size_t>(i)]);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "det/data/transforms.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -91,17 +92,35 @@ void Pipeline::to_tensor(const Image& image, float* out) const {
   if (!mean_.empty() && static_cast<int64_t>(mean_.size()) != c && mean_.size() != 1)
     throw DataError("normalize: " + std::to_string(mean_.size()) + " means for an image with " + std::to_string(c) +
                     " channels");
+  // A 256-entry table per channel holds exactly what ToTensor (x / 255) then Normalize
+  // ((x - mean) / std) compute in float32, so the per-pixel work is a lookup.
+  std::vector<std::array<float, 256>> lut(static_cast<size_t>(c));
   for (int64_t k = 0; k < c; ++k) {
-    float* dst = out + k * hw;
-    const uint8_t* src = image.pixels.data() + k;
-    // The same float32 operations as ToTensor (x / 255) then Normalize ((x - mean) / std).
-    if (mean_.empty()) {
-      for (int64_t p = 0; p < hw; ++p) dst[p] = static_cast<float>(src[p * c]) / 255.0f;
-    } else {
-      const float m = mean_[mean_.size() == 1 ? 0 : static_cast<size_t>(k)];
-      const float s = std_[std_.size() == 1 ? 0 : static_cast<size_t>(k)];
-      for (int64_t p = 0; p < hw; ++p) dst[p] = (static_cast<float>(src[p * c]) / 255.0f - m) / s;
+    for (int v = 0; v < 256; ++v) {
+      float x = static_cast<float>(v) / 255.0f;
+      if (!mean_.empty()) {
+        const float m = mean_[mean_.size() == 1 ? 0 : static_cast<size_t>(k)];
+        const float s = std_[std_.size() == 1 ? 0 : static_cast<size_t>(k)];
+        x = (x - m) / s;
+      }
+      lut[static_cast<size_t>(k)][static_cast<size_t>(v)] = x;
     }
+  }
+  const uint8_t* src = image.pixels.data();
+  if (c == 3) {
+    float *r = out, *g = out + hw, *b = out + 2 * hw;
+    const auto &lr = lut[0], &lg = lut[1], &lb = lut[2];
+    for (int64_t p = 0; p < hw; ++p, src += 3) {
+      r[p] = lr[src[0]];
+      g[p] = lg[src[1]];
+      b[p] = lb[src[2]];
+    }
+    return;
+  }
+  for (int64_t k = 0; k < c; ++k) {
+    const auto& l = lut[static_cast<size_t>(k)];
+    float* dst = out + k * hw;
+    for (int64_t p = 0; p < hw; ++p) dst[p] = l[src[p * c + k]];
   }
 }
 

@@ -1,8 +1,58 @@
 #include "det/data/image_dataset.h"
 
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
 #include "det/util/error.h"
 
 namespace det::data {
+
+namespace {
+
+// Recycles batch buffers: a fresh multi-megabyte tensor per batch is an mmap, thousands of page
+// faults and an munmap, and the faults of several worker threads contend on the process's
+// memory map. A tensor made here returns its buffer to the pool when the consumer drops it.
+class BufferPool {
+ public:
+  static BufferPool& instance() {
+    static auto* pool = new BufferPool();  // never destroyed: tensors may outlive static teardown
+    return *pool;
+  }
+  torch::Tensor empty_float(const std::vector<int64_t>& sizes) {
+    size_t bytes = sizeof(float);
+    for (auto s : sizes) bytes *= static_cast<size_t>(s);
+    bytes = (bytes + 63) / 64 * 64;
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        p = it->second.back();
+        it->second.pop_back();
+      }
+    }
+    if (!p) p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return torch::from_blob(p, sizes, [this, bytes](void* q) { release(q, bytes); }, torch::kFloat32);
+  }
+
+ private:
+  void release(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& list = free_[bytes];
+    if (list.size() < kMaxPerSize) {
+      list.push_back(p);
+    } else {
+      std::free(p);
+    }
+  }
+  static constexpr size_t kMaxPerSize = 16;
+  std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+};
+
+}  // namespace
 
 Batch ImageDataset::get_batch(const BatchRequest& request) const {
   const auto n = static_cast<int64_t>(request.indices.size());
@@ -16,7 +66,7 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
     pipeline_.transform(img, rng);
     if (i == 0) {
       c = img.channels, h = img.height, w = img.width;
-      data = torch::empty({n, c, h, w}, torch::kFloat32);
+      data = BufferPool::instance().empty_float({n, c, h, w});
     } else if (img.channels != c || img.height != h || img.width != w) {
       throw DataError("example " + std::to_string(index) + " is " + std::to_string(img.height) + "x" +
                       std::to_string(img.width) + "x" + std::to_string(img.channels) + " after the transforms, but example " +
@@ -26,7 +76,11 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
     pipeline_.to_tensor(img, data.data_ptr<float>() + i * c * h * w);
     labels[i] = source_->label(index);
   }
-  return {data, target};
+  Batch batch{data, target};
+  // The batch's own stream: derived from its first example's, so it is the same for any number
+  // of workers.
+  if (mixup_) mixup_->apply(batch, request.sample_seed(0) ^ 0x6d69787570ULL);
+  return batch;
 }
 
 }  // namespace det::data

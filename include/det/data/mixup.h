@@ -1,0 +1,47 @@
+#pragma once
+/// \file Batch-level Mixup and CutMix with label smoothing, as timm.data.Mixup in 'batch' mode.
+
+#include <cstdint>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "det/data/batch.h"
+
+namespace det::data {
+
+/// Mixup/CutMix options (timm's names and defaults).
+struct MixupOptions {
+  double mixup_alpha = 1.0;      ///< Beta(alpha, alpha) for mixup; 0 disables it.
+  double cutmix_alpha = 0.0;     ///< Beta(alpha, alpha) for cutmix; 0 disables it.
+  double prob = 1.0;             ///< Probability of mixing a batch at all.
+  double switch_prob = 0.5;      ///< With both enabled: probability of cutmix instead of mixup.
+  bool correct_lam = true;       ///< Recompute lambda from the clipped cutmix box.
+  double label_smoothing = 0.1;
+  int64_t num_classes = 1000;
+};
+
+/// Mixes a batch with its reverse: mixup blends images, cutmix pastes a box; targets become
+/// smoothed one-hot vectors mixed with the same lambda: [B, num_classes] float.
+class Mixup {
+ public:
+  explicit Mixup(MixupOptions options);
+  /// Applies to `batch` in place, drawing from `seed`. The batch size must be even.
+  void apply(Batch& batch, uint64_t seed) const;
+  const MixupOptions& options() const { return options_; }
+  /// From the config: {mixup_alpha, cutmix_alpha, prob, switch_prob, correct_lam,
+  /// label_smoothing, num_classes}; ConfigError naming `where` on a mistake.
+  static std::shared_ptr<Mixup> from_json(const nlohmann::json& spec, const std::string& where);
+
+ private:
+  MixupOptions options_;
+};
+
+/// timm's mixup_target: smoothed one-hot of `target` mixed with that of the reversed batch.
+torch::Tensor mixup_target(const torch::Tensor& target, int64_t num_classes, double lam, double smoothing);
+
+/// Cross-entropy against soft targets: mean over the batch of sum(-target * log_softmax(logits)).
+torch::Tensor soft_target_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target);
+
+}  // namespace det::data

@@ -372,7 +372,7 @@ struct TrialController::Impl {
       return reduce_tensors(one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
     } catch (const detail::NotOverridden&) {
     }
-    int64_t per_epoch = val_loader->batches_per_epoch();
+    int64_t per_epoch = val_loader->batches_in_one_pass();
     auto stream = val_loader->stream(0, opt.test_mode ? std::min<int64_t>(1, per_epoch) : per_epoch);
     std::map<std::string, std::vector<torch::Tensor>> values;
     int64_t n = 0;

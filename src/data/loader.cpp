@@ -77,12 +77,25 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler
     throw DataError("DataLoader: the sampler has " + std::to_string(sampler_->size()) + " indices but the dataset has " +
                     std::to_string(dataset_->size()) + " examples");
   if (options_.num_workers_ < 0) options_.num_workers_ = 0;
+  if (options_.num_replicas_ < 1 || options_.rank_ < 0 || options_.rank_ >= options_.num_replicas_)
+    throw DataError("DataLoader: rank " + std::to_string(options_.rank_) + " is not in [0, " +
+                    std::to_string(options_.num_replicas_) + ")");
   if (options_.prefetch_ < 1) options_.prefetch_ = 1;
 }
 
-int64_t DataLoader::batches_per_epoch() const {
+int64_t DataLoader::global_batches_per_epoch() const {
   int64_t n = sampler_->size(), b = options_.batch_size_;
   return options_.drop_last_ ? n / b : (n + b - 1) / b;
+}
+
+int64_t DataLoader::batches_per_epoch() const {
+  const int64_t g = global_batches_per_epoch(), n = options_.num_replicas_;
+  return (g + n - 1) / n;
+}
+
+int64_t DataLoader::batches_in_one_pass() const {
+  const int64_t g = global_batches_per_epoch(), n = options_.num_replicas_;
+  return g / n + (g % n > options_.rank_ ? 1 : 0);
 }
 
 namespace {
@@ -117,7 +130,10 @@ class ThreadedStream : public BatchStream {
  public:
   ThreadedStream(const DataLoader& loader, std::shared_ptr<const Sampler> sampler, int64_t first, int64_t end)
       : loader_(loader), sampler_(std::move(sampler)), cache_(*sampler_), next_claim_(first), next_out_(first), end_(end) {
-    per_epoch_ = loader.batches_per_epoch();
+    per_epoch_ = loader.global_batches_per_epoch();
+    replicas_ = loader.options().num_replicas_;
+    pin_ = loader.options().pin_memory_ && torch::cuda::is_available();
+    rank_ = loader.options().rank_;
     if (per_epoch_ <= 0) throw DataError("DataLoader: the dataset yields no batch (size " +
                                          std::to_string(loader.dataset().size()) + ", batch size " +
                                          std::to_string(loader.batch_size()) + ", drop_last)");
@@ -156,11 +172,17 @@ class ThreadedStream : public BatchStream {
     std::exception_ptr error;
   };
 
-  Batch make(int64_t g) {
+  Batch make(int64_t local) {
+    const int64_t g = local * replicas_ + rank_;  // this rank's share of the global stream
     int64_t epoch = g / per_epoch_, in_epoch = g % per_epoch_;
     auto order = cache_.get(epoch);
     BatchRequest request{slice_batch(*order, in_epoch, loader_.batch_size()), epoch, loader_.options().seed_};
-    return loader_.dataset().get_batch(request);
+    Batch b = loader_.dataset().get_batch(request);
+    if (pin_) {
+      b.data = b.data.pin_memory();
+      if (b.target.defined()) b.target = b.target.pin_memory();
+    }
+    return b;
   }
 
   void work() {
@@ -191,7 +213,8 @@ class ThreadedStream : public BatchStream {
   const DataLoader& loader_;
   std::shared_ptr<const Sampler> sampler_;
   EpochCache cache_;
-  int64_t per_epoch_ = 0;
+  int64_t per_epoch_ = 0, replicas_ = 1, rank_ = 0;
+  bool pin_ = false;
   int64_t next_claim_, next_out_, end_;
   int64_t capacity_ = 1;
   bool stopping_ = false;
@@ -203,8 +226,9 @@ class ThreadedStream : public BatchStream {
 
 }  // namespace
 
-std::vector<int64_t> DataLoader::batch_indices(int64_t g) const {
-  int64_t per_epoch = batches_per_epoch();
+std::vector<int64_t> DataLoader::batch_indices(int64_t b) const {
+  const int64_t g = b * options_.num_replicas_ + options_.rank_;
+  int64_t per_epoch = global_batches_per_epoch();
   return slice_batch(sampler_->indices(g / per_epoch), g % per_epoch, options_.batch_size_);
 }
 
@@ -226,8 +250,8 @@ DataLoader::Iterator& DataLoader::Iterator::operator++() {
 }
 
 DataLoader::Iterator DataLoader::begin() const {
-  int64_t per_epoch = batches_per_epoch();
-  return Iterator(std::shared_ptr<BatchStream>(stream(epoch_ * per_epoch, (epoch_ + 1) * per_epoch)));
+  const int64_t first = epoch_ * batches_per_epoch();
+  return Iterator(std::shared_ptr<BatchStream>(stream(first, first + batches_in_one_pass())));
 }
 
 }  // namespace det::data

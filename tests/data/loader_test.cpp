@@ -73,6 +73,26 @@ TEST(DataLoader, ShuffleIsAPermutationThatChangesEachEpochAndResumesMidEpoch) {
   EXPECT_EQ(iter, e1_order);
 }
 
+TEST(DataLoader, ShardingDealsBatchesRoundRobinAsDetermined) {
+  // 10 batches of 4 per pass over 40 examples, 4 ranks: rank r keeps global batches r, r+4, ...
+  auto ds = range_dataset(40);
+  std::vector<int64_t> seen;
+  std::vector<int64_t> passes;
+  for (int r = 0; r < 4; ++r) {
+    DataLoader l(ds, DataLoaderOptions().batch_size(4).shuffle(true).seed(5).shard(4, r));
+    EXPECT_EQ(l.batches_per_epoch(), 3);  // the chief's count, ceil(10 / 4)
+    passes.push_back(l.batches_in_one_pass());
+    DataLoader whole(ds, DataLoaderOptions().batch_size(4).shuffle(true).seed(5));
+    for (int64_t k = 0; k < 6; ++k) EXPECT_EQ(l.batch_indices(k), whole.batch_indices(k * 4 + r)) << r << " " << k;
+    for (int64_t k = 0; k < l.batches_in_one_pass(); ++k)
+      for (auto i : l.batch_indices(k)) seen.push_back(i);
+  }
+  EXPECT_EQ(passes, (std::vector<int64_t>{3, 3, 2, 2}));
+  std::sort(seen.begin(), seen.end());
+  for (int64_t i = 0; i < 40; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], i);  // every example once
+  EXPECT_THROW(DataLoader(ds, DataLoaderOptions().shard(2, 2)), DataError);
+}
+
 TEST(DataLoader, WorkerExceptionsReachTheConsumer) {
   struct Failing : Dataset {
     int64_t size() const override { return 8; }

@@ -68,6 +68,7 @@ class CIFARTrial : public det::Trial {
                     .batch_size(context_.per_slot_batch_size())
                     .shuffle(train && data.value("shuffle", false))
                     .seed(context_.trial_seed())
+                    .pin_memory(context_.device().is_cuda())
                     .num_workers(data.value("num_workers", 2));
     return std::make_shared<det::data::DataLoader>(dataset, opts);
   }

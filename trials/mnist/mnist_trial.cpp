@@ -62,6 +62,7 @@ class MnistTrial : public det::Trial {
                     .batch_size(batch)
                     .shuffle(train && data.value("shuffle", false))
                     .seed(context_.trial_seed())
+                    .pin_memory(context_.device().is_cuda())
                     .num_workers(data.value("num_workers", 1));
     return std::make_shared<det::data::DataLoader>(std::make_shared<det::data::MnistDataset>(o), opts);
   }

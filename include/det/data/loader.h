@@ -19,6 +19,9 @@ struct DataLoaderOptions {
   bool drop_last_ = false;
   int num_workers_ = 1;  ///< Threads assembling batches; 0 assembles on the caller's thread.
   int prefetch_ = 2;     ///< Batches each worker may have ready ahead of the consumer.
+  bool pin_memory_ = false;  ///< Copy batches into page-locked memory (CUDA only) on the workers.
+  int num_replicas_ = 1; ///< Data-parallel ranks sharing the batch stream.
+  int rank_ = 0;         ///< This rank.
 
   DataLoaderOptions& batch_size(int64_t v) { return batch_size_ = v, *this; }
   DataLoaderOptions& shuffle(bool v) { return shuffle_ = v, *this; }
@@ -26,6 +29,12 @@ struct DataLoaderOptions {
   DataLoaderOptions& drop_last(bool v) { return drop_last_ = v, *this; }
   DataLoaderOptions& num_workers(int v) { return num_workers_ = v, *this; }
   DataLoaderOptions& prefetch(int v) { return prefetch_ = v, *this; }
+  /// Pinned batches make the harness's host-to-device copies asynchronous (non_blocking). Ignored
+  /// without CUDA.
+  DataLoaderOptions& pin_memory(bool v) { return pin_memory_ = v, *this; }
+  /// Determined's DistributedBatchSampler: of the (repeating) stream of batches, rank r keeps
+  /// batches r, r + n, r + 2n, ...; each rank's batches hold batch_size examples (per slot).
+  DataLoaderOptions& shard(int num_replicas, int rank) { return num_replicas_ = num_replicas, rank_ = rank, *this; }
 };
 
 /// A sequence of batches produced ahead of time by worker threads; see DataLoader::stream.
@@ -47,15 +56,21 @@ class DataLoader {
   /// With an explicit sampler (its size must equal the dataset's).
   DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, DataLoaderOptions options);
 
-  /// Batches in one epoch (a partial last batch counts unless drop_last).
+  /// Batches in one epoch for this rank: ceil(global batches / replicas), the chief's count,
+  /// which Determined uses as every rank's epoch length.
   int64_t batches_per_epoch() const;
+  /// Batches of one pass over the data in the whole stream, before sharding.
+  int64_t global_batches_per_epoch() const;
+  /// The batches this rank gets from exactly one pass (for validation): n/r + (n%r > rank).
+  int64_t batches_in_one_pass() const;
   int64_t batch_size() const { return options_.batch_size_; }
   const DataLoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
-  /// Dataset indices of global batch `g`.
-  std::vector<int64_t> batch_indices(int64_t g) const;
+  /// Dataset indices of this rank's batch `b` (global batch b * replicas + rank).
+  std::vector<int64_t> batch_indices(int64_t b) const;
 
-  /// Batches `first`, `first+1`, ... up to `end` (exclusive; -1 = forever, repeating epochs).
+  /// This rank's batches `first`, `first+1`, ... up to `end` (exclusive; -1 = forever,
+  /// repeating epochs).
   std::unique_ptr<BatchStream> stream(int64_t first, int64_t end) const;
 
   /// Sets the epoch that `begin()` iterates (as PyTorch's `sampler.set_epoch`).

@@ -1,5 +1,6 @@
 #include "det/data/image_dataset.h"
 
+#include "det/data/augment.h"
 #include "det/util/error.h"
 
 namespace det::data {
@@ -23,7 +24,10 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
                       std::to_string(request.indices[0]) + " is " + std::to_string(h) + "x" + std::to_string(w) + "x" +
                       std::to_string(c) + ": add a crop or resize so that every example has the same size");
     }
-    pipeline_.to_tensor(img, data.data_ptr<float>() + i * c * h * w);
+    float* example = data.data_ptr<float>() + i * c * h * w;
+    pipeline_.to_tensor(img, example);
+    // Transforms of the normalized tensor (RandomErasing) come last, as in timm.
+    augment::apply_tensor_transforms(pipeline_, example, c, h, w, rng);
     labels[i] = source_->label(index);
   }
   return {data, target};

@@ -167,6 +167,8 @@ Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& wher
     } else {
       throw ConfigError(at + ": expected a transform name or {name: {arguments}}, found " + item.dump());
     }
+    // Transforms with one main argument may be given just that number (color_jitter: 0.4).
+    if (args.is_number() && name == "color_jitter") args = nlohmann::json{{"value", args}};
     if (!args.is_object()) throw ConfigError(at + "." + name + ": expected a mapping of arguments, found " + args.dump());
     if (name == "normalize") {
       auto mean = transform_list_arg(args, "mean", at + ".normalize"), sd = transform_list_arg(args, "std", at + ".normalize");

@@ -141,7 +141,9 @@ class RandAugment : public ImageTransform {
   explicit RandAugment(RandAugmentConfig config, Color fill = {124, 116, 104}, double translate_pct = 0.45);
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "rand_augment"; }
+  /// The ops a layer chooses from (timm's _RAND_TRANSFORMS or _RAND_INCREASING_TRANSFORMS order).
   const std::vector<Op>& ops() const { return ops_; }
+  /// The parsed config.
   const RandAugmentConfig& config() const { return config_; }
 
  private:
@@ -158,7 +160,9 @@ class RandAugment : public ImageTransform {
 class TensorTransform {
  public:
   virtual ~TensorTransform() = default;
+  /// Transforms one example's `channels` x `height` x `width` values in place.
   virtual void apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const = 0;
+  /// The config name.
   virtual std::string name() const = 0;
 };
 
@@ -171,6 +175,7 @@ class TensorStage : public ImageTransform {
   explicit TensorStage(std::shared_ptr<const TensorTransform> t) : transform_(std::move(t)) {}
   void apply(Image&, SampleRng&) const override {}
   std::string name() const override { return transform_->name(); }
+  /// The wrapped transform.
   const TensorTransform& tensor_transform() const { return *transform_; }
 
  private:

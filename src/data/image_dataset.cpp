@@ -73,7 +73,9 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
                       std::to_string(request.indices[0]) + " is " + std::to_string(h) + "x" + std::to_string(w) + "x" +
                       std::to_string(c) + ": add a crop or resize so that every example has the same size");
     }
-    pipeline_.to_tensor(img, data.data_ptr<float>() + i * c * h * w);
+    float* example = data.data_ptr<float>() + i * c * h * w;
+    pipeline_.to_tensor(img, example);
+    pipeline_.transform_tensor(example, c, h, w, rng);
     labels[i] = source_->label(index);
   }
   Batch batch{data, target};

@@ -213,22 +213,23 @@ std::pair<double, double> pair_arg(const nlohmann::json& args, const char* key, 
 }  // namespace
 
 void add_resize_transforms(std::map<std::string, TransformFactory>& table) {
-  table["resize"] = [](const nlohmann::json& a, const std::string& at) -> std::shared_ptr<ImageTransform> {
+  table["resize"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
     auto filter = parse_interpolation(a.value("interpolation", std::string("bilinear")), at + ".interpolation");
     if (a.contains("size") && a["size"].is_array()) {
       auto hw = transform_list_arg(a, "size", at);
       if (hw.size() != 2) throw ConfigError(at + ".size: expected a number or [height, width]");
-      return std::make_shared<Resize>(static_cast<int64_t>(hw[0]), static_cast<int64_t>(hw[1]), filter);
+      p.add(std::make_shared<Resize>(static_cast<int64_t>(hw[0]), static_cast<int64_t>(hw[1]), filter));
+      return;
     }
-    return std::make_shared<Resize>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)), filter);
+    p.add(std::make_shared<Resize>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)), filter));
   };
-  table["random_resized_crop"] = [](const nlohmann::json& a, const std::string& at) -> std::shared_ptr<ImageTransform> {
+  table["random_resized_crop"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
     std::string interp = a.value("interpolation", std::string("bilinear"));
     bool random = interp == "random";
     auto filter = random ? Interpolation::kBilinear : parse_interpolation(interp, at + ".interpolation");
-    return std::make_shared<RandomResizedCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
-                                               pair_arg(a, "scale", {0.08, 1.0}, at),
-                                               pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, at), filter, random);
+    p.add(std::make_shared<RandomResizedCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
+                                              pair_arg(a, "scale", {0.08, 1.0}, at),
+                                              pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, at), filter, random));
   };
 }
 

@@ -146,18 +146,18 @@ std::vector<double> transform_list_arg(const nlohmann::json& args, const char* k
 const std::map<std::string, TransformFactory>& transform_factories() {
   static const std::map<std::string, TransformFactory> table = [] {
     std::map<std::string, TransformFactory> t;
-    t["random_crop"] = [](const nlohmann::json& a, const std::string& at) {
-      return std::make_shared<RandomCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
-                                          static_cast<int64_t>(transform_arg(a, "padding", 0, false, at)));
+    t["random_crop"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
+      p.add(std::make_shared<RandomCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
+                                          static_cast<int64_t>(transform_arg(a, "padding", 0, false, at))));
     };
-    t["center_crop"] = [](const nlohmann::json& a, const std::string& at) {
-      return std::make_shared<CenterCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)));
+    t["center_crop"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
+      p.add(std::make_shared<CenterCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at))));
     };
-    t["random_horizontal_flip"] = [](const nlohmann::json& a, const std::string& at) {
-      return std::make_shared<RandomHorizontalFlip>(transform_arg(a, "p", 0.5, false, at));
+    t["random_horizontal_flip"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
+      p.add(std::make_shared<RandomHorizontalFlip>(transform_arg(a, "p", 0.5, false, at)));
     };
-    t["random_vertical_flip"] = [](const nlohmann::json& a, const std::string& at) {
-      return std::make_shared<RandomVerticalFlip>(transform_arg(a, "p", 0.5, false, at));
+    t["random_vertical_flip"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
+      p.add(std::make_shared<RandomVerticalFlip>(transform_arg(a, "p", 0.5, false, at)));
     };
     detail::add_augment_transforms(t);
     detail::add_resize_transforms(t);
@@ -186,6 +186,8 @@ Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& wher
     } else {
       throw ConfigError(at + ": expected a transform name or {name: {arguments}}, found " + item.dump());
     }
+    // A transform with one main argument may be given just that number (color_jitter: 0.4).
+    if (args.is_number()) args = nlohmann::json{{"value", args}};
     if (!args.is_object()) throw ConfigError(at + "." + name + ": expected a mapping of arguments, found " + args.dump());
     if (name == "normalize") {
       auto mean = transform_list_arg(args, "mean", at + ".normalize"), sd = transform_list_arg(args, "std", at + ".normalize");
@@ -196,7 +198,7 @@ Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& wher
     if (it == table.end())
       throw ConfigError(at + ": unknown transform '" + name + "'" + util::did_you_mean(name, known) + " (known: " +
                         util::join(known, ", ") + ")");
-    p.add(it->second(args, at + "." + name));
+    it->second(p, args, at + "." + name);
   }
   return p;
 }

@@ -71,8 +71,19 @@ class RandomVerticalFlip : public ImageTransform {
   double p_;
 };
 
-/// Builds a transform from its config arguments; `at` names the config entry for errors.
-using TransformFactory = std::function<std::shared_ptr<ImageTransform>(const nlohmann::json& args, const std::string& at)>;
+/// A transform of one example after ToTensor + Normalize (CHW float32), e.g. RandomErasing.
+class TensorTransform {
+ public:
+  virtual ~TensorTransform() = default;
+  /// Transforms one example's `channels` x `height` x `width` values in place.
+  virtual void apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const = 0;
+  virtual std::string name() const = 0;
+};
+
+class Pipeline;
+
+/// Adds the transform a config entry describes to `pipeline`; `at` names the entry for errors.
+using TransformFactory = std::function<void(Pipeline& pipeline, const nlohmann::json& args, const std::string& at)>;
 
 /// Every transform the config can name, by name (the built-in ones and those of augment.cpp).
 const std::map<std::string, TransformFactory>& transform_factories();
@@ -91,9 +102,15 @@ class Pipeline {
   Pipeline() = default;
   Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std);
 
-  /// Adds a transform (fluent).
+  /// Adds an image transform (fluent).
   Pipeline& add(std::shared_ptr<ImageTransform> t) {
     transforms_.push_back(std::move(t));
+    return *this;
+  }
+  /// Adds a transform of the normalized tensor, run after ToTensor + Normalize in the order added
+  /// (timm places RandomErasing there), wherever it appears in a config's list.
+  Pipeline& add(std::shared_ptr<TensorTransform> t) {
+    tensor_transforms_.push_back(std::move(t));
     return *this;
   }
   /// Sets Normalize's mean and std (one value per channel; empty = ToTensor only).
@@ -103,7 +120,12 @@ class Pipeline {
   void transform(Image& image, SampleRng& rng) const;
   /// ToTensor + Normalize of `image` into `out` (CHW float, image.channels * H * W values).
   void to_tensor(const Image& image, float* out) const;
+  /// Applies the tensor transforms, in order, to one example's normalized values.
+  void transform_tensor(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const {
+    for (const auto& t : tensor_transforms_) t->apply(chw, channels, height, width, rng);
+  }
   const std::vector<std::shared_ptr<ImageTransform>>& transforms() const { return transforms_; }
+  const std::vector<std::shared_ptr<TensorTransform>>& tensor_transforms() const { return tensor_transforms_; }
 
   /// Builds a pipeline from the config, e.g.
   ///   [{random_crop: {size: 32, padding: 4}}, {random_horizontal_flip: {p: 0.5}},
@@ -113,6 +135,7 @@ class Pipeline {
 
  private:
   std::vector<std::shared_ptr<ImageTransform>> transforms_;
+  std::vector<std::shared_ptr<TensorTransform>> tensor_transforms_;
   std::vector<float> mean_, std_;
 };
 

@@ -649,8 +649,8 @@ RandAugmentConfig RandAugmentConfig::parse(const std::string& config) {
   return c;
 }
 
-RandAugment::RandAugment(RandAugmentConfig config, Color fill, double translate_pct)
-    : config_(config), fill_(fill), translate_pct_(translate_pct) {
+RandAugment::RandAugment(RandAugmentConfig config, Color fill, double translate_pct, std::optional<Resample> resample)
+    : config_(config), fill_(fill), translate_pct_(translate_pct), resample_(resample) {
   if (config_.increasing)
     ops_ = {Op::kAutoContrast, Op::kEqualize, Op::kInvert, Op::kRotate, Op::kPosterizeIncreasing,
             Op::kSolarizeIncreasing, Op::kSolarizeAdd, Op::kColorIncreasing, Op::kContrastIncreasing,
@@ -707,7 +707,8 @@ void RandAugment::apply(Image& image, SampleRng& rng) const {
     const bool negate = op_uses_sign(op) && rng.uniform() > 0.5;
     const double arg = level_to_arg(op, m, negate, translate_pct_);
     Resample resample = Resample::kBilinear;
-    if (op_is_geometric(op)) resample = rng.bernoulli(0.5) ? Resample::kBicubic : Resample::kBilinear;
+    if (op_is_geometric(op))
+      resample = resample_ ? *resample_ : (rng.bernoulli(0.5) ? Resample::kBicubic : Resample::kBilinear);
     image = apply_op(op, image, arg, resample, fill_);
   }
 }

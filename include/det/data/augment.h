@@ -5,6 +5,7 @@
 /// Geometry.c), so results match Pillow 9.4 bit for bit (see tests/data/augment_test.cpp).
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -138,7 +139,10 @@ struct RandAugmentConfig {
 /// create_transform's hparams (img_mean fill, random bilinear/bicubic resampling).
 class RandAugment : public ImageTransform {
  public:
-  explicit RandAugment(RandAugmentConfig config, Color fill = {124, 116, 104}, double translate_pct = 0.45);
+  /// `resample`: the filter of the geometric ops; unset = a random choice of bilinear and bicubic
+  /// per op (timm's default when create_transform gets no interpolation, or 'random').
+  explicit RandAugment(RandAugmentConfig config, Color fill = {124, 116, 104}, double translate_pct = 0.45,
+                       std::optional<Resample> resample = std::nullopt);
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "rand_augment"; }
   /// The ops a layer chooses from (timm's _RAND_TRANSFORMS or _RAND_INCREASING_TRANSFORMS order).
@@ -150,6 +154,7 @@ class RandAugment : public ImageTransform {
   RandAugmentConfig config_;
   Color fill_;
   double translate_pct_;
+  std::optional<Resample> resample_;
   std::vector<Op> ops_;
   std::vector<double> weights_;  // empty: uniform choice with replacement
 };

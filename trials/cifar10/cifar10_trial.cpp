@@ -1,9 +1,10 @@
 // The CIFAR-10 CNN of Determined's cifar10_pytorch example (spec/models.md 1.2): a Keras-style
 // CNN trained with RMSprop(alpha=0.9, weight_decay=learning_rate_decay) and cross-entropy. The
 // example never augmented or shuffled its data: ToTensor + Normalize(0.5, 0.5) only, which is the
-// default here; `data.transforms.train` / `.validation` override it (docs/data.md), and
-// `data.shuffle: true` shuffles the training set. The last Dropout2d acts on a 2-D tensor, which
-// PyTorch runs as element-wise dropout, so it is an nn::Dropout.
+// default here; `data.transforms.train` / `.validation` override it, `data.shuffle: true`
+// shuffles the training set and `data.mixup` mixes training batches (docs/data.md). The last
+// Dropout2d acts on a 2-D tensor, which PyTorch runs as element-wise dropout, so it is an
+// nn::Dropout.
 #include <torch/torch.h>
 
 #include "det/core/registry.h"
@@ -35,7 +36,9 @@ class CIFARTrial : public det::Trial {
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
     auto output = model_->forward(batch.data);
-    auto loss = torch::cross_entropy_loss(output, batch.target);
+    // With data.mixup the targets are soft [B, 10] label distributions.
+    auto loss = batch.target.dim() == 2 ? det::data::soft_target_cross_entropy(output, batch.target)
+                                        : torch::cross_entropy_loss(output, batch.target);
     context_.backward(loss);
     context_.step_optimizer(*optimizer_);
     auto accuracy = accuracy_of(output, batch.target);
@@ -49,7 +52,8 @@ class CIFARTrial : public det::Trial {
 
  private:
   static torch::Tensor accuracy_of(const torch::Tensor& output, const torch::Tensor& target) {
-    return output.argmax(1).eq(target).sum().to(torch::kDouble) / static_cast<double>(target.size(0));
+    auto labels = target.dim() == 2 ? target.argmax(1) : target;  // mixed targets: the dominant class
+    return output.argmax(1).eq(labels).sum().to(torch::kDouble) / static_cast<double>(target.size(0));
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
@@ -63,10 +67,13 @@ class CIFARTrial : public det::Trial {
       pipeline = det::data::Pipeline::from_json(data["transforms"][key], std::string("data.transforms.") + key);
     else
       pipeline.normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
-    auto dataset = std::make_shared<det::data::ImageDataset>(std::make_shared<det::data::CifarDataset>(o), pipeline);
+    std::shared_ptr<det::data::Mixup> mixup;
+    if (train && data.contains("mixup")) mixup = det::data::Mixup::from_json(data["mixup"], "data.mixup");
+    auto dataset = std::make_shared<det::data::ImageDataset>(std::make_shared<det::data::CifarDataset>(o), pipeline, mixup);
     auto opts = det::data::DataLoaderOptions()
                     .batch_size(context_.per_slot_batch_size())
                     .shuffle(train && data.value("shuffle", false))
+                    .drop_last(train && mixup != nullptr)  // mixup pairs examples: even batches only
                     .seed(context_.trial_seed())
                     .pin_memory(context_.device().is_cuda())
                     .num_workers(data.value("num_workers", 2));

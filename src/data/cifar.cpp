@@ -34,16 +34,12 @@ fs::path find(const CifarOptions& o, const std::string& name) {
 bool download(const CifarOptions& o) {
   std::string archive = o.classes == 100 ? "cifar-100-binary.tar.gz" : "cifar-10-binary.tar.gz";
   std::string url = "https://www.cs.toronto.edu/~kriz/" + archive;
-  std::error_code ec;
-  fs::create_directories(o.root, ec);
-  if (ec) return false;
-  fs::path part = o.root / (archive + ".part");
+  fs::path dest = o.root / archive;
   util::logger()->info("CIFAR-{}: fetching {} ...", o.classes, url);
-  std::string cmd = "((command -v curl >/dev/null && curl -fsSL --connect-timeout 10 --max-time 900 -o '" + part.string() +
-                    "' '" + url + "') || (command -v wget >/dev/null && wget -q -T 10 -O '" + part.string() + "' '" + url +
-                    "')) >/dev/null 2>&1 && tar -xzf '" + part.string() + "' -C '" + o.root.string() + "' >/dev/null 2>&1";
-  bool ok = std::system(cmd.c_str()) == 0;
-  fs::remove(part, ec);
+  if (!fetch_url(url, dest, 900)) return false;
+  bool ok = std::system(("tar -xzf '" + dest.string() + "' -C '" + o.root.string() + "' >/dev/null 2>&1").c_str()) == 0;
+  std::error_code ec;
+  fs::remove(dest, ec);
   return ok;
 }
 }  // namespace

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -34,6 +35,22 @@ std::string read_maybe_gz(const fs::path& path) {
   if (rc == Z_BUF_ERROR)
     throw DataError(path.string() + ": the gzip file is truncated (unexpected end of stream); delete it and fetch it again");
   return out;
+}
+
+bool fetch_url(const std::string& url, const fs::path& dest, int max_seconds) {
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  if (ec) return false;
+  fs::path part = dest;
+  part += ".part";
+  const std::string t = std::to_string(max_seconds);
+  std::string cmd = "((command -v curl >/dev/null && curl -fsSL --connect-timeout 10 --max-time " + t + " -o '" +
+                    part.string() + "' '" + url + "') || (command -v wget >/dev/null && wget -q -T 10 -O '" + part.string() +
+                    "' '" + url + "')) >/dev/null 2>&1";
+  bool ok = std::system(cmd.c_str()) == 0 && fs::exists(part) && fs::file_size(part) > 0;
+  if (ok) fs::rename(part, dest, ec);
+  fs::remove(part, ec);
+  return ok && !ec;
 }
 
 }  // namespace det::data

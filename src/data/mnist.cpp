@@ -82,26 +82,14 @@ fs::path find_file(const fs::path& root, const std::string& name) {
   return {};
 }
 
-// Tries the public mirrors with curl or wget; returns the downloaded path or "" when offline.
+// Tries the public mirrors; returns the downloaded path or "" when offline.
 fs::path download(const fs::path& root, const std::string& name) {
-  fs::path dir = root / "mnist";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return {};
-  fs::path target = dir / (name + ".gz");
-  fs::path part = dir / (name + ".gz.part");
+  fs::path target = root / "mnist" / (name + ".gz");
   for (const char* mirror : kMirrors) {
     std::string url = std::string(mirror) + name + ".gz";
-    std::string cmd = "((command -v curl >/dev/null && curl -fsSL --connect-timeout 10 --max-time 300 -o '" +
-                      part.string() + "' '" + url + "') || (command -v wget >/dev/null && wget -q -T 10 -O '" +
-                      part.string() + "' '" + url + "')) >/dev/null 2>&1";
     util::logger()->info("MNIST: fetching {} ...", url);
-    if (std::system(cmd.c_str()) == 0 && fs::exists(part) && fs::file_size(part) > 0) {
-      fs::rename(part, target);
-      return target;
-    }
+    if (fetch_url(url, target, 300)) return target;
   }
-  fs::remove(part, ec);
   return {};
 }
 

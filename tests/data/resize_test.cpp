@@ -19,33 +19,40 @@ Image load(const std::string& name, const std::vector<int64_t>& shape) {
   return img;
 }
 
-// Expected pixels from PIL through torchvision.transforms.functional (resize, resized_crop).
+// Expected pixels from PIL through torchvision.transforms.functional (resize, resized_crop),
+// with the AVX2 path (where the CPU has it) and with the portable one.
 TEST(Resize, MatchesPilByteForByte) {
-  auto manifest = nlohmann::json::parse(util::read_file(kDir / "manifest.json"));
   int checked = 0;
-  for (const auto& c : manifest["cases"]) {
-    std::string name = c["name"];
-    Image in = load(c["input"], c["input_shape"].get<std::vector<int64_t>>());
-    Image expected = load(name, c["output_shape"].get<std::vector<int64_t>>());
-    auto filter = parse_interpolation(c["interpolation"], "test");
-    Image got;
-    SampleRng rng(0);
-    if (c.contains("top")) {
-      got = resize(crop(in, c["top"], c["left"], c["height"], c["width"]), c["size"], c["size"], filter);
-    } else if (c.contains("size")) {
-      got = in;
-      Resize(c["size"].get<int64_t>(), filter).apply(got, rng);
-    } else {
-      got = resize(in, c["height"], c["width"], filter);
+  auto manifest = nlohmann::json::parse(util::read_file(kDir / "manifest.json"));
+  for (bool avx2 : {true, false}) {
+    bool previous = set_resize_simd(avx2);
+    for (const auto& c : manifest["cases"]) {
+      std::string name = c["name"];
+      Image in = load(c["input"], c["input_shape"].get<std::vector<int64_t>>());
+      Image expected = load(name, c["output_shape"].get<std::vector<int64_t>>());
+      auto filter = parse_interpolation(c["interpolation"], "test");
+      Image got;
+      SampleRng rng(0);
+      if (c.contains("top")) {
+        got = resize(crop(in, c["top"], c["left"], c["height"], c["width"]), c["size"], c["size"],
+                     filter);
+      } else if (c.contains("size")) {
+        got = in;
+        Resize(c["size"].get<int64_t>(), filter).apply(got, rng);
+      } else {
+        got = resize(in, c["height"], c["width"], filter);
+      }
+      ASSERT_EQ(got.height, expected.height) << name;
+      ASSERT_EQ(got.width, expected.width) << name;
+      size_t differing = 0;
+      for (size_t i = 0; i < got.pixels.size(); ++i)
+        differing += got.pixels[i] != expected.pixels[i];
+      EXPECT_EQ(differing, 0u) << name << (resize_simd() ? " (avx2)" : " (portable)");
+      ++checked;
     }
-    ASSERT_EQ(got.height, expected.height) << name;
-    ASSERT_EQ(got.width, expected.width) << name;
-    size_t differing = 0;
-    for (size_t i = 0; i < got.pixels.size(); ++i) differing += got.pixels[i] != expected.pixels[i];
-    EXPECT_EQ(differing, 0u) << name;
-    ++checked;
+    set_resize_simd(previous);
   }
-  EXPECT_EQ(checked, 14);
+  EXPECT_EQ(checked, 28);
 }
 
 TEST(RandomResizedCrop, CropsFollowScaleAndRatio) {
@@ -58,7 +65,8 @@ TEST(RandomResizedCrop, CropsFollowScaleAndRatio) {
     ASSERT_GE(left, 0);
     ASSERT_LE(top + h, 375);
     ASSERT_LE(left + w, 500);
-    double area = static_cast<double>(h * w) / (375.0 * 500.0), ratio = static_cast<double>(w) / static_cast<double>(h);
+    double area = static_cast<double>(h * w) / (375.0 * 500.0),
+           ratio = static_cast<double>(w) / static_cast<double>(h);
     if (h == 375 && w == 500) {
       ++fallback;
       continue;
@@ -82,16 +90,22 @@ TEST(RandomResizedCrop, CropsFollowScaleAndRatio) {
 }
 
 TEST(Resize, FromConfig) {
-  auto p = Pipeline::from_json(nlohmann::json::parse(
-                                   R"([{"random_resized_crop": {"size": 224, "scale": [0.08, 1.0], "interpolation": "bicubic"}},
+  auto p = Pipeline::from_json(
+      nlohmann::json::parse(
+          R"([{"random_resized_crop": {"size": 224, "scale": [0.08, 1.0], "interpolation": "bicubic"}},
                                        {"resize": {"size": [32, 48]}}])"),
-                               "data.transforms.train");
+      "data.transforms.train");
   ASSERT_EQ(p.transforms().size(), 2u);
   EXPECT_EQ(p.transforms()[0]->name(), "random_resized_crop");
-  EXPECT_THROW(Pipeline::from_json(nlohmann::json::parse(R"([{"resize": {"size": 3, "interpolation": "lanczos"}}])"), "x"),
-               ConfigError);
-  EXPECT_THROW(Pipeline::from_json(nlohmann::json::parse(R"([{"random_resized_crop": {"size": 3, "scale": [1.0, 0.5]}}])"), "x"),
-               ConfigError);
+  EXPECT_THROW(
+      Pipeline::from_json(
+          nlohmann::json::parse(R"([{"resize": {"size": 3, "interpolation": "lanczos"}}])"), "x"),
+      ConfigError);
+  EXPECT_THROW(
+      Pipeline::from_json(
+          nlohmann::json::parse(R"([{"random_resized_crop": {"size": 3, "scale": [1.0, 0.5]}}])"),
+          "x"),
+      ConfigError);
 }
 
 }  // namespace

@@ -19,6 +19,12 @@ enum class Interpolation { kBilinear, kBicubic };
 /// "bilinear" or "bicubic" (throws ConfigError naming `at` otherwise).
 Interpolation parse_interpolation(const std::string& name, const std::string& at);
 
+/// Whether resize uses its AVX2 code path (by default: when the CPU has AVX2). Both paths give
+/// identical results; this switch exists to test and compare them. Returns the previous setting.
+bool set_resize_simd(bool enabled);
+/// The current setting of set_resize_simd.
+bool resize_simd();
+
 /// `image` resized to out_height x out_width as PIL's Image.resize((w, h), filter).
 Image resize(const Image& image, int64_t out_height, int64_t out_width, Interpolation filter);
 

@@ -80,6 +80,19 @@ inline uint8_t clip8(int32_t v) {
   return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 
+// One RGB output pixel of the horizontal pass: `xn` taps from `px`, the channels in registers.
+inline void rgb_taps(const uint8_t* px, const int32_t* k, int64_t xn, uint8_t* out) {
+  int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+  for (int64_t x = 0; x < xn; ++x, px += 3) {
+    s0 += px[0] * k[x];
+    s1 += px[1] * k[x];
+    s2 += px[2] * k[x];
+  }
+  out[0] = clip8(s0);
+  out[1] = clip8(s1);
+  out[2] = clip8(s2);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define DET_HAVE_AVX2_PATH 1
 // The horizontal pass for RGB rows with AVX2: a pixel's three channels (and one byte beyond,
@@ -118,17 +131,7 @@ __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* row, con
   }
   for (; xx < out_w; ++xx) {  // the last pixels, up to the buffer's end
     const auto [xmin, xn] = ht.bounds[static_cast<size_t>(xx)];
-    const int32_t* k = ht.weights.data() + xx * ht.ksize;
-    const uint8_t* px = row + xmin * 3;
-    int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-    for (int64_t x = 0; x < xn; ++x, px += 3) {
-      s0 += px[0] * k[x];
-      s1 += px[1] * k[x];
-      s2 += px[2] * k[x];
-    }
-    out[xx * 3] = clip8(s0);
-    out[xx * 3 + 1] = clip8(s1);
-    out[xx * 3 + 2] = clip8(s2);
+    rgb_taps(row + xmin * 3, ht.weights.data() + xx * ht.ksize, xn, out + xx * 3);
   }
 }
 #endif
@@ -201,16 +204,8 @@ Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter
         const auto [xmin, xn] = ht.bounds[static_cast<size_t>(xx)];
         const int32_t* k = ht.weights.data() + xx * ht.ksize;
         const uint8_t* px = row + xmin * c;
-        if (c == 3) {  // the common case, with the channels in registers
-          int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
-          for (int64_t x = 0; x < xn; ++x, px += 3) {
-            s0 += px[0] * k[x];
-            s1 += px[1] * k[x];
-            s2 += px[2] * k[x];
-          }
-          out[xx * 3] = clip8(s0);
-          out[xx * 3 + 1] = clip8(s1);
-          out[xx * 3 + 2] = clip8(s2);
+        if (c == 3) {
+          rgb_taps(px, k, xn, out + xx * 3);
           continue;
         }
         for (int64_t ch = 0; ch < c; ++ch) {

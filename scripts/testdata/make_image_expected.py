@@ -28,4 +28,8 @@ rgba = np.concatenate([rgb, rng.randint(0, 256, (23, 37, 1)).astype(np.uint8)], 
 save("rgba.png", Image.fromarray(rgba, "RGBA"))
 save("gray.png", Image.fromarray(rgb[:, :, 1]))
 save("palette.png", Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16))
+# A larger 4:2:0 JPEG (several MCU rows) for window decoding.
+yb, xb = np.mgrid[0:150, 0:200]
+big = np.clip(np.stack([xb, yb * 1.5, (xb + yb) * 0.6], -1) + rng.randint(0, 50, (150, 200, 3)), 0, 255).astype(np.uint8)
+save("big420.jpg", Image.fromarray(big), quality=85)
 json.dump({"cases": cases}, open(f"{out}/manifest.json", "w"), indent=1)

@@ -61,9 +61,18 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
   int64_t c = 0, h = 0, w = 0;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t index = request.indices[static_cast<size_t>(i)];
-    Image img = source_->image(index);
     SampleRng rng(request.sample_seed(static_cast<size_t>(i)));
-    pipeline_.transform(img, rng);
+    Image img;
+    if (first_window_) {
+      // Let the source decode only the window the first transform cuts (same pixels as a crop of
+      // the whole image, same random draws in the same order).
+      img = source_->image_window(index, [&](int64_t ih, int64_t iw) { return first_window_->choose_window(ih, iw, rng); });
+      first_window_->apply_to_window(img, rng);
+      pipeline_.transform(img, rng, 1);
+    } else {
+      img = source_->image(index);
+      pipeline_.transform(img, rng);
+    }
     if (i == 0) {
       c = img.channels, h = img.height, w = img.width;
       data = BufferPool::instance().empty_float({n, c, h, w});

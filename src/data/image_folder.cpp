@@ -1,7 +1,11 @@
 #include "det/data/image_folder.h"
 
+#include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
-#include <turbojpeg.h>
+
+#include <csetjmp>
+#include <cstdio>
 
 #include <algorithm>
 #include <cstring>
@@ -23,39 +27,83 @@ namespace {
 bool is_jpeg(const std::string& b) { return b.size() >= 3 && uint8_t(b[0]) == 0xFF && uint8_t(b[1]) == 0xD8 && uint8_t(b[2]) == 0xFF; }
 bool is_png(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0; }
 
-struct TjHandle {
-  tjhandle h = tjInitDecompress();
-  ~TjHandle() {
-    if (h) tjDestroy(h);
-  }
-  // A handle is not reliably reusable after a failed decode: start afresh.
-  [[noreturn]] void fail(const std::string& message) {
-    tjDestroy(h);
-    h = tjInitDecompress();
-    throw DataError(message);
-  }
+// libjpeg's error handling is a longjmp; only C calls run between setjmp and the jump, and every
+// C++ object of decode_jpeg_rows is constructed before the setjmp.
+struct JpegErrors {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool truncated;
 };
 
-Image decode_jpeg(const std::string& bytes, const std::string& file) {
-  thread_local TjHandle tj;  // one decompressor per loader thread
-  int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  auto* buf = reinterpret_cast<const unsigned char*>(bytes.data());
-  auto size = static_cast<unsigned long>(bytes.size());
-  if (tjDecompressHeader3(tj.h, buf, size, &w, &h, &subsamp, &colorspace) != 0)
-    tj.fail(file + ": cannot decode JPEG header: " + tjGetErrorStr2(tj.h));
-  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK)
-    throw DataError(file + ": CMYK JPEGs are not supported; convert the image to RGB");
-  Image img(h, w, 3);
-  // Accurate integer DCT and fancy upsampling: libjpeg's defaults, as PIL decodes.
-  if (tjDecompress2(tj.h, buf, size, img.pixels.data(), w, 0, h, TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
-    std::string msg = tjGetErrorStr2(tj.h);
-    // Warnings are tolerated as PIL tolerates them, except a cut-short file (PIL: "image file is
-    // truncated"), whose missing rows would otherwise be filled with gray.
-    if (tjGetErrorCode(tj.h) == TJERR_FATAL || msg.find("Premature end") != std::string::npos)
-      tj.fail(file + ": cannot decode JPEG: " + msg + (msg.find("Premature end") != std::string::npos ? " (the file is truncated)" : ""));
+extern "C" void jpeg_on_error(j_common_ptr cinfo) {
+  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+extern "C" void jpeg_on_message(j_common_ptr cinfo, int level) {
+  // Warnings are tolerated as PIL tolerates them, except a file cut short (PIL: "image file is
+  // truncated"), whose missing rows libjpeg would fill with gray.
+  auto* e = reinterpret_cast<JpegErrors*>(cinfo->err);
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) e->truncated = true;
+}
+
+// The window `choose` picks (given the image's size) of a JPEG, RGB, with libjpeg's defaults
+// (accurate integer DCT, fancy upsampling), as PIL decodes. Rows above the window are skipped
+// without inverse DCT and colour conversion, rows below it are never decoded, and the window's
+// columns are copied out of each decoded row. No `choose`: the whole image.
+Image decode_jpeg_window(const std::string& bytes, const std::string& file, const WindowChooser* choose) {
+  jpeg_decompress_struct cinfo;
+  JpegErrors errors;
+  Image img;
+  Window w{};
+  std::vector<uint8_t> scratch;
+  cinfo.err = jpeg_std_error(&errors.mgr);
+  errors.mgr.error_exit = jpeg_on_error;
+  errors.mgr.emit_message = jpeg_on_message;
+  errors.truncated = false;
+  if (setjmp(errors.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    throw DataError(file + ": cannot decode JPEG: " + errors.message);
   }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&cinfo);
+    throw DataError(file + ": CMYK JPEGs are not supported; convert the image to RGB");
+  }
+  cinfo.out_color_space = JCS_RGB;
+  jpeg_calc_output_dimensions(&cinfo);
+  const auto height = static_cast<int64_t>(cinfo.output_height), width = static_cast<int64_t>(cinfo.output_width);
+  w = choose ? (*choose)(height, width) : Window{0, 0, height, width};
+  if (w.top < 0 || w.left < 0 || w.height < 0 || w.width < 0 || w.top + w.height > height || w.left + w.width > width) {
+    jpeg_destroy_decompress(&cinfo);
+    // A window reaching outside the image (zero padding): decode it all and crop.
+    return crop(decode_jpeg_window(bytes, file, nullptr), w.top, w.left, w.height, w.width);
+  }
+  jpeg_start_decompress(&cinfo);
+  img = Image(w.height, w.width, 3);
+  const bool full_rows = w.left == 0 && w.width == width;
+  if (!full_rows) scratch.resize(static_cast<size_t>(width * 3));
+  if (w.top > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(w.top));
+  while (static_cast<int64_t>(cinfo.output_scanline) < w.top + w.height) {
+    const int64_t y = static_cast<int64_t>(cinfo.output_scanline) - w.top;
+    JSAMPROW row = full_rows ? img.row(y) : scratch.data();
+    jpeg_read_scanlines(&cinfo, &row, 1);
+    if (!full_rows) std::memcpy(img.row(y), scratch.data() + w.left * 3, static_cast<size_t>(w.width * 3));
+  }
+  if (static_cast<int64_t>(cinfo.output_scanline) == height)
+    jpeg_finish_decompress(&cinfo);
+  else
+    jpeg_abort_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  if (errors.truncated) throw DataError(file + ": cannot decode JPEG: premature end of data (the file is truncated)");
   return img;
 }
+
+Image decode_jpeg(const std::string& bytes, const std::string& file) { return decode_jpeg_window(bytes, file, nullptr); }
 
 Image decode_png(const std::string& bytes, const std::string& file) {
   png_image png;
@@ -95,6 +143,14 @@ bool header_ok(const fs::path& p) {
     return true;
   } catch (const std::exception&) {
     return false;
+  }
+}
+
+std::string read_bytes(const fs::path& p) {
+  try {
+    return util::read_file(p);
+  } catch (const Error& e) {
+    throw DataError(e.what());
   }
 }
 
@@ -149,15 +205,16 @@ ImageFolder::ImageFolder(const ImageFolderOptions& o) {
   util::logger()->info("ImageFolder {}: {} images in {} classes", o.root.string(), files_.size(), classes_.size());
 }
 
+Image ImageFolder::image_window(int64_t index, const WindowChooser& choose) const {
+  const auto& p = files_[static_cast<size_t>(index)];
+  std::string bytes = read_bytes(p);
+  if (is_jpeg(bytes)) return decode_jpeg_window(bytes, p.string(), &choose);
+  return ImageSource::image_window_of(decode_image(bytes, p.string()), choose);
+}
+
 Image ImageFolder::image(int64_t index) const {
   const auto& p = files_[static_cast<size_t>(index)];
-  std::string bytes;
-  try {
-    bytes = util::read_file(p);
-  } catch (const Error& e) {
-    throw DataError(e.what());
-  }
-  return decode_image(bytes, p.string());
+  return decode_image(read_bytes(p), p.string());
 }
 
 }  // namespace det::data

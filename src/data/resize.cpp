@@ -280,11 +280,15 @@ std::array<int64_t, 4> RandomResizedCrop::crop_params(int64_t height, int64_t wi
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
-void RandomResizedCrop::apply(Image& image, SampleRng& rng) const {
-  auto [top, left, h, w] = crop_params(image.height, image.width, rng);
+Window RandomResizedCrop::choose_window(int64_t height, int64_t width, SampleRng& rng) const {
+  auto [top, left, h, w] = crop_params(height, width, rng);
+  return {top, left, h, w};
+}
+
+void RandomResizedCrop::apply_to_window(Image& window, SampleRng& rng) const {
   Interpolation f = filter_;
   if (random_filter_) f = rng.bernoulli(0.5) ? Interpolation::kBilinear : Interpolation::kBicubic;
-  image = resize(crop(image, top, left, h, w), size_, size_, f);
+  window = resize(window, size_, size_, f);
 }
 
 namespace detail {

@@ -83,8 +83,8 @@ Pipeline& Pipeline::normalize(std::vector<float> mean, std::vector<float> std) {
   return *this;
 }
 
-void Pipeline::transform(Image& image, SampleRng& rng) const {
-  for (const auto& t : transforms_) t->apply(image, rng);
+void Pipeline::transform(Image& image, SampleRng& rng, size_t first) const {
+  for (size_t i = first; i < transforms_.size(); ++i) transforms_[i]->apply(image, rng);
 }
 
 void Pipeline::to_tensor(const Image& image, float* out) const {

@@ -16,7 +16,7 @@ const fs::path kDir = fs::path(DET_TEST_DATA_DIR) / "images";
 // Expected pixels from PIL's Image.open(f).convert("RGB") (scripts/testdata/make_image_expected.py).
 TEST(ImageDecode, MatchesPilConvertRgbExactly) {
   auto manifest = nlohmann::json::parse(util::read_file(kDir / "manifest.json"));
-  ASSERT_EQ(manifest["cases"].size(), 7u);
+  ASSERT_EQ(manifest["cases"].size(), 8u);
   for (const auto& c : manifest["cases"]) {
     std::string file = c["file"];
     Image img = decode_image(util::read_file(kDir / file), file);
@@ -46,6 +46,40 @@ TEST(ImageDecode, TruncatedAndGarbageAreDataErrors) {
   EXPECT_NE(err(png.substr(0, png.size() / 2)).find("cannot decode PNG"), std::string::npos);
   EXPECT_NE(err("GIF89a....").find("not a JPEG or PNG image"), std::string::npos);
   EXPECT_NE(err("").find("empty file"), std::string::npos);
+}
+
+// Decoding only a window of a JPEG (rows above skipped, rows below never decoded) gives exactly
+// the pixels of a crop of the whole decoded image.
+TEST(ImageFolder, WindowDecodingEqualsCroppingTheWholeImage) {
+  fs::path root = fs::temp_directory_path() / ("det-window-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "c");
+  for (const char* f : {"big420.jpg", "rgb420.jpg", "rgb444.jpg", "gray.jpg", "rgb.png"}) fs::copy_file(kDir / f, root / "c" / f);
+  ImageFolder folder({root, false});
+  SampleRng rng(7);
+  int checked = 0;
+  for (int64_t i = 0; i < folder.size(); ++i) {
+    Image whole = folder.image(i);
+    for (int trial = 0; trial < 150; ++trial) {
+      Window w;
+      Image part = folder.image_window(i, [&](int64_t h, int64_t wd) {
+        EXPECT_EQ(h, whole.height);
+        EXPECT_EQ(wd, whole.width);
+        w.height = rng.randint(1, h);
+        w.width = rng.randint(1, wd);
+        w.top = rng.randint(0, h - w.height);
+        w.left = rng.randint(0, wd - w.width);
+        if (trial == 0) w = {0, 0, h, wd};
+        return w;
+      });
+      Image expected = crop(whole, w.top, w.left, w.height, w.width);
+      ASSERT_EQ(part.pixels, expected.pixels) << folder.path(i) << " window " << w.top << "," << w.left << " " << w.height
+                                              << "x" << w.width;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 750);
+  fs::remove_all(root);
 }
 
 TEST(ImageFolder, ClassesSortedFilesSortedNothingSilentlyDropped) {

@@ -32,6 +32,8 @@ class ImageFolder : public ImageSource {
   explicit ImageFolder(const ImageFolderOptions& options);
   int64_t size() const override { return static_cast<int64_t>(files_.size()); }
   Image image(int64_t index) const override;
+  /// A JPEG's window is decoded alone: rows outside it are skipped or never decoded.
+  Image image_window(int64_t index, const WindowChooser& choose) const override;
   int64_t label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
   const std::vector<std::string>& classes() const { return classes_; }
   const std::filesystem::path& path(int64_t index) const { return files_[static_cast<size_t>(index)]; }

@@ -46,13 +46,14 @@ class Resize : public ImageTransform {
 /// RandomResizedCropAndInterpolation, which may pick the filter at random): a crop with a random
 /// area fraction in `scale` and log-uniform aspect ratio in `ratio` (10 attempts, then the
 /// central crop), resized to size x size.
-class RandomResizedCrop : public ImageTransform {
+class RandomResizedCrop : public WindowTransform {
  public:
   RandomResizedCrop(int64_t size, std::pair<double, double> scale = {0.08, 1.0},
                     std::pair<double, double> ratio = {3.0 / 4.0, 4.0 / 3.0},
                     Interpolation filter = Interpolation::kBilinear, bool random_filter = false)
       : size_(size), scale_(scale), ratio_(ratio), filter_(filter), random_filter_(random_filter) {}
-  void apply(Image& image, SampleRng& rng) const override;
+  Window choose_window(int64_t height, int64_t width, SampleRng& rng) const override;
+  void apply_to_window(Image& window, SampleRng& rng) const override;
   std::string name() const override { return "random_resized_crop"; }
   /// The crop (top, left, height, width) torchvision's get_params would choose for these draws.
   std::array<int64_t, 4> crop_params(int64_t height, int64_t width, SampleRng& rng) const;

@@ -26,6 +26,27 @@ class ImageTransform {
   virtual std::string name() const = 0;
 };
 
+/// A rectangle of an image.
+struct Window {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
+
+/// A transform that first cuts a window out of the image (RandomResizedCrop). As the first
+/// transform of a pipeline it lets the image source decode only that window.
+class WindowTransform : public ImageTransform {
+ public:
+  /// Draws the window for an image of this size (the transform's first random draws).
+  virtual Window choose_window(int64_t height, int64_t width, SampleRng& rng) const = 0;
+  /// The rest of the transform, on the window's pixels.
+  virtual void apply_to_window(Image& window, SampleRng& rng) const = 0;
+  void apply(Image& image, SampleRng& rng) const override {
+    const Window w = choose_window(image.height, image.width, rng);
+    Image cut = crop(image, w.top, w.left, w.height, w.width);
+    apply_to_window(cut, rng);
+    image = std::move(cut);
+  }
+};
+
 /// torchvision.transforms.RandomCrop(size, padding, fill=0): zero-pad every side by `padding`,
 /// then crop `size` x `size` at a uniformly random offset.
 class RandomCrop : public ImageTransform {
@@ -116,8 +137,8 @@ class Pipeline {
   /// Sets Normalize's mean and std (one value per channel; empty = ToTensor only).
   Pipeline& normalize(std::vector<float> mean, std::vector<float> std);
 
-  /// Applies the image transforms in order.
-  void transform(Image& image, SampleRng& rng) const;
+  /// Applies the image transforms in order, from the `first`-th.
+  void transform(Image& image, SampleRng& rng, size_t first = 0) const;
   /// ToTensor + Normalize of `image` into `out` (CHW float, image.channels * H * W values).
   void to_tensor(const Image& image, float* out) const;
   /// Applies the tensor transforms, in order, to one example's normalized values.

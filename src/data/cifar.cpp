@@ -91,7 +91,7 @@ CifarDataset::CifarDataset(const CifarOptions& o) {
 }
 
 Image CifarDataset::image(int64_t index) const {
-  Image img(kSide, kSide, 3);
+  Image img = Image::uninitialized(kSide, kSide, 3);
   std::memcpy(img.pixels.data(), pixels_.data() + index * kPixels, kPixels);
   return img;
 }

@@ -84,7 +84,7 @@ Image decode_jpeg_window(const std::string& bytes, const std::string& file, cons
     return crop(decode_jpeg_window(bytes, file, nullptr), w.top, w.left, w.height, w.width);
   }
   jpeg_start_decompress(&cinfo);
-  img = Image(w.height, w.width, 3);
+  img = Image::uninitialized(w.height, w.width, 3);
   const bool full_rows = w.left == 0 && w.width == width;
   if (!full_rows) scratch.resize(static_cast<size_t>(width * 3));
   if (w.top > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(w.top));
@@ -115,14 +115,14 @@ Image decode_png(const std::string& bytes, const std::string& file) {
   // read RGBA and drop the alpha channel. Gray is replicated and palettes expanded.
   const bool alpha = (png.format & PNG_FORMAT_FLAG_ALPHA) != 0;
   png.format = alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
-  Image img(png.height, png.width, alpha ? 4 : 3);
+  Image img = Image::uninitialized(png.height, png.width, alpha ? 4 : 3);
   if (!png_image_finish_read(&png, nullptr, img.pixels.data(), 0, nullptr)) {
     std::string msg = png.message;
     png_image_free(&png);
     throw DataError(file + ": cannot decode PNG: " + msg);
   }
   if (alpha) {
-    Image rgb(img.height, img.width, 3);
+    Image rgb = Image::uninitialized(img.height, img.width, 3);
     for (int64_t p = 0, n = img.height * img.width; p < n; ++p)
       std::memcpy(rgb.pixels.data() + p * 3, img.pixels.data() + p * 4, 3);
     return rgb;

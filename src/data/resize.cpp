@@ -189,7 +189,7 @@ Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter
       first = vt.bounds.front().first;
       last = vt.bounds.back().first + vt.bounds.back().second;
     }
-    tmp = Image(last - first, out_w, c);
+    tmp = Image::uninitialized(last - first, out_w, c);
     const bool avx2 = resize_simd();
     for (int64_t y = 0; y < tmp.height; ++y) {
       const uint8_t* row = in.row(y + first);
@@ -219,7 +219,7 @@ Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter
     row_offset = first;
   }
   if (!vertical) return src == &tmp ? tmp : in;
-  Image out(out_h, out_w, c);
+  Image out = Image::uninitialized(out_h, out_w, c);
   // Row by row: accumulate whole source rows into an int32 row (contiguous, vectorizable).
   const int64_t n = out_w * c;
   std::vector<int32_t> acc(static_cast<size_t>(n));

@@ -11,7 +11,8 @@
 namespace det::data {
 
 Image crop(const Image& src, int64_t y0, int64_t x0, int64_t h, int64_t w) {
-  Image out(h, w, src.channels, 0);
+  const bool inside = y0 >= 0 && x0 >= 0 && y0 + h <= src.height && x0 + w <= src.width;
+  Image out = inside ? Image::uninitialized(h, w, src.channels) : Image(h, w, src.channels, 0);
   const int64_t c = src.channels;
   for (int64_t y = 0; y < h; ++y) {
     int64_t sy = y0 + y;

@@ -230,7 +230,7 @@ TEST(ColorJitter, DrawsFactorsInRangeAndAppliesEachOpOnce) {
   EXPECT_EQ(x.pixels, img.pixels);
   // All four ops at fixed factors: the result is one of the 24 orders.
   augment::ColorJitter fixed({0.8, 0.8}, {1.2, 1.2}, {0.7, 0.7}, {0.1, 0.1});
-  std::set<std::vector<uint8_t>> orders;
+  std::set<PixelBuffer> orders;
   std::array<int, 4> perm = {0, 1, 2, 3};
   do {
     Image y = img;
@@ -242,7 +242,7 @@ TEST(ColorJitter, DrawsFactorsInRangeAndAppliesEachOpOnce) {
     }
     orders.insert(y.pixels);
   } while (std::next_permutation(perm.begin(), perm.end()));
-  std::set<std::vector<uint8_t>> outcomes;
+  std::set<PixelBuffer> outcomes;
   for (uint64_t seed = 0; seed < 100; ++seed) {
     Image y = img;
     SampleRng r(seed);

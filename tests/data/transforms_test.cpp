@@ -81,7 +81,7 @@ TEST(Transforms, RandomCropAndFlipDependOnlyOnTheSampleStream) {
   EXPECT_GT(differing, 40);
   EXPECT_GT(flipped_or_shifted, 45);
   // Every offset of a 4-pixel padding is reachable: 9 x 9 positions.
-  std::set<std::vector<uint8_t>> outcomes;
+  std::set<PixelBuffer> outcomes;
   Pipeline crop_only;
   crop_only.add(std::make_shared<RandomCrop>(32, 4));
   for (uint64_t s = 0; s < 3000; ++s) {

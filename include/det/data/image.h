@@ -2,19 +2,54 @@
 /// \file An 8-bit image in HWC layout (what torchvision's PIL-based transforms operate on).
 
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <utility>
 #include <random>
 #include <vector>
 
 namespace det::data {
 
+/// An allocator that leaves elements it default-constructs uninitialized, so a pixel buffer that
+/// is about to be overwritten (a decoded or resampled image) is not zero-filled first.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}  // NOLINT
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// An image's bytes.
+using PixelBuffer = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+
 /// Pixels row-major, channels interleaved (HWC), as PIL and libjpeg lay them out.
 struct Image {
   int64_t height = 0, width = 0, channels = 0;
-  std::vector<uint8_t> pixels;
+  PixelBuffer pixels;
 
   Image() = default;
+  /// An image filled with `fill`.
   Image(int64_t h, int64_t w, int64_t c, uint8_t fill = 0)
       : height(h), width(w), channels(c), pixels(static_cast<size_t>(h * w * c), fill) {}
+  /// An image whose pixels are left unset, for code that writes every one of them.
+  static Image uninitialized(int64_t h, int64_t w, int64_t c) {
+    Image img;
+    img.height = h, img.width = w, img.channels = c;
+    img.pixels.resize(static_cast<size_t>(h * w * c));
+    return img;
+  }
   uint8_t* row(int64_t y) { return pixels.data() + y * width * channels; }
   const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
   uint8_t& at(int64_t y, int64_t x, int64_t c) { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }

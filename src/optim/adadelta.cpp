@@ -1,5 +1,7 @@
 #include "det/optim/adadelta.h"
 
+#include <sstream>
+
 #include "det/util/error.h"
 
 namespace det::optim {
@@ -54,7 +56,10 @@ torch::Tensor Adadelta::step(LossClosure closure) {
       if (!p.grad().defined()) continue;
       auto grad = o.maximize() ? -p.grad() : p.grad();
       if (grad.is_sparse()) throw Error("Adadelta does not support sparse gradients");
-      auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      // LibTorch keys a parameter's state by its TensorImpl address printed to a string.
+      std::ostringstream key_stream;
+      key_stream << p.unsafeGetTensorImpl();
+      const std::string key = key_stream.str();
       auto it = state_.find(key);
       if (it == state_.end()) {
         auto s = std::make_unique<AdadeltaParamState>();

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <random>
+#include <sstream>
+#include <string>
 
 namespace det::util {
 
@@ -32,6 +34,18 @@ class NpRandom {
   }
   /// Uniform double in [lo, hi).
   double uniform(double lo, double hi) { return lo + (hi - lo) * unit_interval(); }
+
+  /// The full generator state as text, so a searcher snapshot can resume the exact stream.
+  std::string state() const {
+    std::ostringstream out;
+    out << mt_;
+    return out.str();
+  }
+  /// Restores a state produced by state().
+  void set_state(const std::string& text) {
+    std::istringstream in(text);
+    in >> mt_;
+  }
 
  private:
   std::mt19937 mt_;

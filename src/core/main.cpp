@@ -16,6 +16,7 @@
 #include "det/core/registry.h"
 #include "det/experiment/run_dir.h"
 #include "det/search/create.h"
+#include "det/search/searcher.h"
 #include "det/util/allocator.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
@@ -214,6 +215,33 @@ int list_trials(const std::string& dir_arg) {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+int preview_search(const std::string& path, const std::vector<std::string>& overrides, const std::string& trials_file) {
+  auto cfg = config::load_experiment_config(path, overrides);
+  if (trials_file.empty()) {
+    std::printf("%s", search::preview_search(cfg).c_str());
+    return 0;
+  }
+  nlohmann::json trials;
+  try {
+    trials = nlohmann::json::parse(util::read_file(trials_file));
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError(trials_file + ": not valid JSON: " + first_line(e.what()));
+  } catch (const Error& e) {
+    throw ConfigError(std::string(e.what()) + " (--simulate takes a TRIALS.json file)");
+  }
+  nlohmann::json result;
+  try {
+    result = search::simulate(cfg, trials);
+  } catch (const ConfigError& e) {
+    std::string msg = first_line(e.what());
+    const std::string generic = "TRIALS.json: ";
+    if (msg.rfind(generic, 0) == 0) msg = msg.substr(generic.size());
+    throw ConfigError(trials_file + ": " + msg);
+  }
+  std::printf("%s\n", result.dump(2).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -235,6 +263,13 @@ int main(int argc, char** argv) {
   vc->add_option("config", vc_path, "experiment config (YAML)")->required();
   vc->add_option("--config", vc_overrides, "override a config field: key.path=value");
 
+  std::string ps_path, ps_trials;
+  std::vector<std::string> ps_overrides;
+  auto* ps = app.add_subcommand("preview-search", "show what the searcher will do, or simulate it against given trials");
+  ps->add_option("config", ps_path, "experiment config (YAML)")->required();
+  ps->add_option("--simulate", ps_trials, "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
+  ps->add_option("--config", ps_overrides, "override a config field: key.path=value");
+
   std::string lt_dir;
   auto* lt = app.add_subcommand("list-trials", "list the trials of a run directory (default: the latest under ./runs)");
   lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
@@ -248,6 +283,7 @@ int main(int argc, char** argv) {
     util::set_log_level(ta.log_level);
     if (vc->parsed()) return validate_config(vc_path, vc_overrides);
     if (lt->parsed()) return list_trials(lt_dir);
+    if (ps->parsed()) return preview_search(ps_path, ps_overrides, ps_trials);
     if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

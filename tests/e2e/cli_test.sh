@@ -57,5 +57,13 @@ truncate -s 100 "$work/broken/state.pt"
 check corrupt-ckpt 1 "state.pt: truncated or altered" -- "$my_trainer" "$cfg" $store --resume "$work/broken"
 check missing-ckpt 1 "no such checkpoint directory" -- "$my_trainer" "$cfg" $store --resume "$work/nothing"
 
+# preview-search: brackets and rungs, and a simulation against predefined trials.
+check preview 0 "Bracket 1: 3 rungs, 12 trials" -- "$det_run" preview-search "$src/configs/mnist/adaptive.yaml"
+printf '{"trials": [{"metric": 0.5}, {"metric": 0.3, "early_exit_at": 0}]}' > trials.json
+check simulate 0 '"early_exit": true' -- "$det_run" preview-search "$src/configs/mnist/dist_random.yaml" --simulate trials.json
+printf '{"trials": [{"metric": 0.5}]}' > short.json
+check simulate-short 2 "short.json: the searcher creates more than the 1 trials defined" -- \
+  "$det_run" preview-search "$src/configs/mnist/dist_random.yaml" --simulate short.json
+
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -1,0 +1,348 @@
+#include "det/experiment/store.h"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "det/util/error.h"
+#include "det/util/strings.h"
+
+namespace det::experiment {
+namespace fs = std::filesystem;
+
+// A prepared statement with positional binds; finalized on destruction.
+struct ExperimentStore::Statement {
+  Statement(ExperimentStore& store, const std::string& sql) : store_(store) {
+    if (sqlite3_prepare_v2(store.db_, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) fail("prepare");
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
+  Statement& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
+  Statement& bind(int i, const std::string& v) {
+    return check(sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  }
+  Statement& bind(int i, std::optional<double> v) { return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i)); }
+  /// Advances; true while a row is available.
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) fail("step");
+    return false;
+  }
+  int64_t i64(int c) { return sqlite3_column_int64(stmt_, c); }
+  double f64(int c) { return sqlite3_column_double(stmt_, c); }
+  bool is_null(int c) { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string text(int c) {
+    auto* p = sqlite3_column_text(stmt_, c);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  nlohmann::json json(int c) {
+    std::string t = text(c);
+    return t.empty() ? nlohmann::json() : nlohmann::json::parse(t);
+  }
+
+ private:
+  Statement& check(int rc) {
+    if (rc != SQLITE_OK) fail("bind");
+    return *this;
+  }
+  [[noreturn]] void fail(const char* what) {
+    throw Error("experiment store " + store_.path_.string() + ": " + what + " failed: " + sqlite3_errmsg(store_.db_));
+  }
+  ExperimentStore& store_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+ExperimentStore::ExperimentStore(const fs::path& path) : path_(path) {
+  std::error_code ec;
+  if (!path.parent_path().empty()) fs::create_directories(path.parent_path(), ec);
+  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error("cannot open the experiment store " + path.string() + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, 10000);  // readers (det-run experiments) may overlap the writer
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA foreign_keys=ON");
+  exec(R"(CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, description TEXT, config TEXT NOT NULL, run_dir TEXT,
+    state TEXT NOT NULL DEFAULT 'ACTIVE', searcher TEXT, metric TEXT, smaller_is_better INTEGER,
+    start_time TEXT NOT NULL, end_time TEXT);
+  CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments(id), number INTEGER NOT NULL,
+    request_id TEXT, hparams TEXT NOT NULL, seed INTEGER, state TEXT NOT NULL DEFAULT 'ACTIVE',
+    restarts INTEGER NOT NULL DEFAULT 0, batches_trained INTEGER NOT NULL DEFAULT 0, best_metric REAL,
+    start_time TEXT NOT NULL, end_time TEXT, UNIQUE (experiment_id, number));
+  CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL REFERENCES trials(id), kind TEXT NOT NULL,
+    batches INTEGER NOT NULL, epochs REAL, metrics TEXT NOT NULL, time TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS metrics_by_trial ON metrics (trial_id, kind, batches);
+  CREATE TABLE IF NOT EXISTS checkpoints (
+    uuid TEXT PRIMARY KEY, trial_id INTEGER NOT NULL REFERENCES trials(id), batches INTEGER NOT NULL,
+    path TEXT NOT NULL, metric REAL, state TEXT NOT NULL DEFAULT 'ACTIVE', time TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS searcher_snapshots (
+    experiment_id INTEGER PRIMARY KEY REFERENCES experiments(id), snapshot TEXT NOT NULL, time TEXT NOT NULL);)");
+}
+
+ExperimentStore::~ExperimentStore() { sqlite3_close(db_); }
+
+void ExperimentStore::exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw Error("experiment store " + path_.string() + ": " + msg +
+                " (is the file a det experiment store, and is the disk full or read-only?)");
+  }
+}
+
+int64_t ExperimentStore::add_experiment(const std::string& name, const std::string& description,
+                                        const nlohmann::json& config, const std::string& run_dir) {
+  const auto& s = config.value("searcher", nlohmann::json::object());
+  Statement st(*this,
+               "INSERT INTO experiments (name, description, config, run_dir, searcher, metric, smaller_is_better, "
+               "start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, name).bind(2, description).bind(3, config.dump()).bind(4, run_dir);
+  st.bind(5, s.value("name", std::string())).bind(6, s.value("metric", std::string()));
+  st.bind(7, static_cast<int64_t>(s.value("smaller_is_better", true))).bind(8, util::utc_now_iso8601());
+  st.step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+void ExperimentStore::set_experiment_state(int64_t id, const std::string& state) {
+  Statement st(*this, "UPDATE experiments SET state = ?, end_time = ? WHERE id = ?");
+  st.bind(1, state).bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601()).bind(3, id).step();
+}
+
+int64_t ExperimentStore::add_trial(int64_t experiment_id, int64_t number, const std::string& request_id,
+                                   const nlohmann::json& hparams, int64_t seed) {
+  Statement st(*this,
+               "INSERT INTO trials (experiment_id, number, request_id, hparams, seed, start_time) VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind(1, experiment_id).bind(2, number).bind(3, request_id).bind(4, hparams.dump()).bind(5, seed);
+  st.bind(6, util::utc_now_iso8601()).step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+std::optional<int64_t> ExperimentStore::find_trial(int64_t experiment_id, int64_t number) {
+  Statement st(*this, "SELECT id FROM trials WHERE experiment_id = ? AND number = ?");
+  st.bind(1, experiment_id).bind(2, number);
+  if (st.step()) return st.i64(0);
+  return std::nullopt;
+}
+
+void ExperimentStore::set_trial_state(int64_t trial_id, const std::string& state) {
+  Statement st(*this, "UPDATE trials SET state = ?, end_time = ? WHERE id = ?");
+  st.bind(1, state).bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601()).bind(3, trial_id).step();
+}
+
+void ExperimentStore::set_trial_progress(int64_t trial_id, int64_t batches_trained, std::optional<double> best_metric) {
+  Statement st(*this, "UPDATE trials SET batches_trained = ?, best_metric = COALESCE(?, best_metric) WHERE id = ?");
+  st.bind(1, batches_trained).bind(2, best_metric).bind(3, trial_id).step();
+}
+
+void ExperimentStore::add_restart(int64_t trial_id) {
+  Statement st(*this, "UPDATE trials SET restarts = restarts + 1 WHERE id = ?");
+  st.bind(1, trial_id).step();
+}
+
+void ExperimentStore::add_metrics(int64_t trial_id, const std::string& kind, int64_t batches, double epochs,
+                                  const nlohmann::json& metrics) {
+  Statement st(*this, "INSERT INTO metrics (trial_id, kind, batches, epochs, metrics, time) VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind(1, trial_id).bind(2, kind).bind(3, batches).bind(4, epochs).bind(5, metrics.dump());
+  st.bind(6, util::utc_now_iso8601()).step();
+}
+
+void ExperimentStore::add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches, const std::string& path,
+                                     std::optional<double> metric) {
+  Statement st(*this,
+               "INSERT OR REPLACE INTO checkpoints (uuid, trial_id, batches, path, metric, time) VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind(1, uuid).bind(2, trial_id).bind(3, batches).bind(4, path).bind(5, metric).bind(6, util::utc_now_iso8601());
+  st.step();
+}
+
+void ExperimentStore::keep_checkpoints(int64_t trial_id, const std::vector<std::string>& kept) {
+  std::set<std::string> keep(kept.begin(), kept.end());
+  for (const auto& c : checkpoints(trial_id)) {
+    if (keep.count(c.uuid)) continue;
+    Statement st(*this, "UPDATE checkpoints SET state = 'DELETED' WHERE uuid = ?");
+    st.bind(1, c.uuid).step();
+  }
+}
+
+void ExperimentStore::save_searcher_snapshot(int64_t experiment_id, const nlohmann::json& snapshot) {
+  Statement st(*this, "INSERT OR REPLACE INTO searcher_snapshots (experiment_id, snapshot, time) VALUES (?, ?, ?)");
+  st.bind(1, experiment_id).bind(2, snapshot.dump()).bind(3, util::utc_now_iso8601()).step();
+}
+
+std::optional<nlohmann::json> ExperimentStore::searcher_snapshot(int64_t experiment_id) {
+  Statement st(*this, "SELECT snapshot FROM searcher_snapshots WHERE experiment_id = ?");
+  st.bind(1, experiment_id);
+  if (st.step()) return st.json(0);
+  return std::nullopt;
+}
+
+namespace {
+const char* kExperimentColumns =
+    "SELECT id, name, description, state, searcher, metric, run_dir, start_time, end_time, smaller_is_better, config "
+    "FROM experiments";
+}  // namespace
+
+std::vector<ExperimentRow> ExperimentStore::experiments() {
+  std::vector<ExperimentRow> out;
+  Statement st(*this, std::string(kExperimentColumns) + " ORDER BY id");
+  while (st.step()) {
+    ExperimentRow r;
+    r.id = st.i64(0);
+    r.name = st.text(1), r.description = st.text(2), r.state = st.text(3), r.searcher = st.text(4);
+    r.metric = st.text(5), r.run_dir = st.text(6), r.start_time = st.text(7), r.end_time = st.text(8);
+    r.smaller_is_better = st.i64(9) != 0;
+    r.config = st.json(10);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+ExperimentRow ExperimentStore::experiment(int64_t id) {
+  for (auto& e : experiments())
+    if (e.id == id) return e;
+  throw Error("experiment store " + path_.string() + ": no experiment " + std::to_string(id) +
+              " (det-run experiments lists them)");
+}
+
+namespace {
+const char* kTrialColumns =
+    "SELECT id, experiment_id, number, seed, restarts, batches_trained, request_id, state, start_time, end_time, "
+    "hparams, best_metric FROM trials";
+}  // namespace
+
+std::vector<TrialRow> ExperimentStore::trials(int64_t experiment_id) {
+  std::vector<TrialRow> out;
+  Statement st(*this, std::string(kTrialColumns) + " WHERE experiment_id = ? ORDER BY number");
+  st.bind(1, experiment_id);
+  while (st.step()) {
+    TrialRow r;
+    r.id = st.i64(0), r.experiment_id = st.i64(1), r.number = st.i64(2), r.seed = st.i64(3);
+    r.restarts = st.i64(4), r.batches_trained = st.i64(5);
+    r.request_id = st.text(6), r.state = st.text(7), r.start_time = st.text(8), r.end_time = st.text(9);
+    r.hparams = st.json(10);
+    if (!st.is_null(11)) r.best_metric = st.f64(11);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TrialRow ExperimentStore::trial(int64_t trial_id) {
+  Statement st(*this, "SELECT experiment_id FROM trials WHERE id = ?");
+  st.bind(1, trial_id);
+  if (st.step()) {
+    for (auto& t : trials(st.i64(0)))
+      if (t.id == trial_id) return t;
+  }
+  throw Error("experiment store " + path_.string() + ": no trial " + std::to_string(trial_id) +
+              " (det-run describe EXPERIMENT_ID lists its trials)");
+}
+
+std::vector<MetricRow> ExperimentStore::metrics(int64_t trial_id, const std::string& kind) {
+  std::vector<MetricRow> out;
+  Statement st(*this, "SELECT kind, batches, epochs, metrics, time FROM metrics WHERE trial_id = ? AND (? = '' OR kind = ?) "
+                      "ORDER BY id");
+  st.bind(1, trial_id).bind(2, kind).bind(3, kind);
+  while (st.step()) out.push_back({st.text(0), st.i64(1), st.f64(2), st.json(3), st.text(4)});
+  return out;
+}
+
+std::vector<CheckpointRow> ExperimentStore::checkpoints(int64_t trial_id, bool include_deleted) {
+  std::vector<CheckpointRow> out;
+  Statement st(*this, "SELECT uuid, path, state, time, trial_id, batches, metric FROM checkpoints WHERE trial_id = ? "
+                      "AND (? OR state = 'ACTIVE') ORDER BY batches");
+  st.bind(1, trial_id).bind(2, static_cast<int64_t>(include_deleted));
+  while (st.step()) {
+    CheckpointRow r{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4), st.i64(5), std::nullopt};
+    if (!st.is_null(6)) r.metric = st.f64(6);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+std::string num(std::optional<double> v) {
+  if (!v) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", *v);
+  return buf;
+}
+}  // namespace
+
+std::string format_experiments(const std::vector<ExperimentRow>& rows) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-4s %-32s %-10s %-14s %-20s %s\n", "id", "name", "state", "searcher", "started", "run directory");
+  out << line;
+  for (const auto& r : rows) {
+    std::snprintf(line, sizeof line, "%-4lld %-32s %-10s %-14s %-20s %s\n", static_cast<long long>(r.id), r.name.c_str(),
+                  r.state.c_str(), r.searcher.c_str(), r.start_time.c_str(), r.run_dir.c_str());
+    out << line;
+  }
+  return out.str();
+}
+
+std::string format_experiment(ExperimentStore& store, int64_t experiment_id) {
+  auto e = store.experiment(experiment_id);
+  std::ostringstream out;
+  out << "experiment " << e.id << " " << e.name << " (" << e.state << "), searcher " << e.searcher << " on " << e.metric
+      << (e.smaller_is_better ? " (smaller is better)" : " (larger is better)") << "\n";
+  out << "run directory: " << e.run_dir << "\n";
+  for (const auto& t : store.trials(experiment_id)) {
+    out << "trial " << t.number << " (id " << t.id << "): " << t.state << ", " << t.batches_trained << " batches, best "
+        << e.metric << " " << num(t.best_metric) << ", restarts " << t.restarts << "\n";
+    out << "  hparams: " << t.hparams.dump() << "\n";
+    for (const auto& c : store.checkpoints(t.id))
+      out << "  checkpoint " << c.uuid << " at batch " << c.batches << ", " << e.metric << " " << num(c.metric) << ": "
+          << c.path << "\n";
+  }
+  return out.str();
+}
+
+std::string format_metrics(const std::vector<MetricRow>& rows, const std::string& format) {
+  if (format == "json") {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : rows) a.push_back({{"kind", r.kind}, {"batches", r.batches}, {"epochs", r.epochs}, {"metrics", r.metrics}, {"time", r.time}});
+    return a.dump(2) + "\n";
+  }
+  if (format != "table" && format != "csv") throw UsageError("--format must be table, csv or json, not '" + format + "'");
+  // One column per metric name seen, in first-seen order.
+  std::vector<std::string> names;
+  for (const auto& r : rows)
+    for (auto it = r.metrics.begin(); it != r.metrics.end(); ++it)
+      if (std::find(names.begin(), names.end(), it.key()) == names.end()) names.push_back(it.key());
+  const bool csv = format == "csv";
+  auto cell = [&](const std::string& s, int width) {
+    if (csv) return s;
+    std::string padded = s;
+    if (static_cast<int>(padded.size()) < width) padded.insert(0, static_cast<size_t>(width) - padded.size(), ' ');
+    return padded;
+  };
+  const std::string sep = csv ? "," : "  ";
+  std::ostringstream out;
+  out << cell("kind", 10) << sep << cell("batches", 8) << sep << cell("epochs", 8);
+  for (const auto& n : names) out << sep << cell(n, 14);
+  out << "\n";
+  for (const auto& r : rows) {
+    char ep[32];
+    std::snprintf(ep, sizeof ep, "%.3f", r.epochs);
+    out << cell(r.kind, 10) << sep << cell(std::to_string(r.batches), 8) << sep << cell(ep, 8);
+    for (const auto& n : names) {
+      std::string v = "";
+      if (r.metrics.contains(n)) v = r.metrics[n].is_number() ? num(r.metrics[n].get<double>()) : r.metrics[n].dump();
+      out << sep << cell(v, 14);
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace det::experiment

@@ -1,0 +1,96 @@
+#include "det/experiment/store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "det/util/error.h"
+
+namespace det::experiment {
+namespace {
+namespace fs = std::filesystem;
+
+struct TmpDb {
+  fs::path dir = fs::temp_directory_path() / ("det-store-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  static inline int n = 0;
+  TmpDb() { fs::create_directories(dir); }
+  ~TmpDb() { fs::remove_all(dir); }
+};
+
+TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
+  TmpDb tmp;
+  fs::path db = tmp.dir / "det.db";
+  int64_t e, t1, t2;
+  {
+    ExperimentStore store(db);
+    nlohmann::json config = {{"searcher", {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
+    e = store.add_experiment("mnist", "a test", config, "/runs/mnist-1");
+    t1 = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
+    t2 = store.add_trial(e, 2, "req-2", {{"lr", 0.5}}, 18);
+    store.add_metrics(t1, "training", 100, 0.1, {{"loss", 0.5}});
+    store.add_metrics(t1, "validation", 100, 0.1, {{"validation_loss", 0.4}, {"accuracy", 0.9}});
+    store.add_metrics(t1, "training", 200, 0.2, {{"loss", 0.3}});
+    store.set_trial_progress(t1, 200, 0.4);
+    store.add_checkpoint(t1, "u1", 100, "/runs/mnist-1/trial-1/checkpoints/u1", 0.4);
+    store.add_checkpoint(t1, "u2", 200, "/runs/mnist-1/trial-1/checkpoints/u2", std::nullopt);
+    store.keep_checkpoints(t1, {"u2"});
+    store.add_restart(t2);
+    store.set_trial_state(t2, "ERROR");
+    store.set_trial_state(t1, "COMPLETED");
+    store.save_searcher_snapshot(e, {{"created", 2}});
+    store.set_experiment_state(e, "COMPLETED");
+  }
+  // A second connection (a reader, as det-run experiments is) sees everything.
+  ExperimentStore store(db);
+  auto exps = store.experiments();
+  ASSERT_EQ(exps.size(), 1u);
+  EXPECT_EQ(exps[0].name, "mnist");
+  EXPECT_EQ(exps[0].state, "COMPLETED");
+  EXPECT_EQ(exps[0].searcher, "random");
+  EXPECT_FALSE(exps[0].end_time.empty());
+  auto trials = store.trials(e);
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[0].hparams["lr"], 0.1);
+  EXPECT_EQ(trials[0].batches_trained, 200);
+  EXPECT_EQ(*trials[0].best_metric, 0.4);
+  EXPECT_EQ(trials[1].state, "ERROR");
+  EXPECT_EQ(trials[1].restarts, 1);
+  EXPECT_EQ(store.metrics(t1).size(), 3u);
+  auto val = store.metrics(t1, "validation");
+  ASSERT_EQ(val.size(), 1u);
+  EXPECT_EQ(val[0].metrics["accuracy"], 0.9);
+  auto ckpts = store.checkpoints(t1);
+  ASSERT_EQ(ckpts.size(), 1u);
+  EXPECT_EQ(ckpts[0].uuid, "u2");
+  EXPECT_EQ(store.checkpoints(t1, true).size(), 2u);
+  EXPECT_EQ((*store.searcher_snapshot(e))["created"], 2);
+  EXPECT_EQ(*store.find_trial(e, 2), t2);
+  EXPECT_FALSE(store.find_trial(e, 3).has_value());
+
+  std::string described = format_experiment(store, e);
+  EXPECT_NE(described.find("trial 1 (id 1): COMPLETED, 200 batches, best validation_loss 0.4"), std::string::npos) << described;
+  EXPECT_NE(described.find("checkpoint u2 at batch 200"), std::string::npos) << described;
+  std::string csv = format_metrics(store.metrics(t1), "csv");
+  EXPECT_NE(csv.find("kind,batches,epochs,loss,accuracy,validation_loss"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("validation,100,0.100,,0.9,0.4"), std::string::npos) << csv;
+  EXPECT_EQ(nlohmann::json::parse(format_metrics(store.metrics(t1), "json")).size(), 3u);
+  EXPECT_THROW(format_metrics({}, "xml"), UsageError);
+  EXPECT_THROW(store.experiment(99), Error);
+}
+
+TEST(ExperimentStore, NotADatabaseIsAClearError) {
+  TmpDb tmp;
+  fs::path bad = tmp.dir / "det.db";
+  std::ofstream(bad) << "this is not sqlite, just some text that is long enough to have a header page.................";
+  try {
+    ExperimentStore store(bad);
+    store.experiments();
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(bad.string()), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace det::experiment

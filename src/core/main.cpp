@@ -15,6 +15,7 @@
 #include "det/core/controller.h"
 #include "det/core/registry.h"
 #include "det/experiment/run_dir.h"
+#include "det/experiment/store.h"
 #include "det/search/create.h"
 #include "det/search/searcher.h"
 #include "det/util/allocator.h"
@@ -38,14 +39,19 @@ extern "C" void on_signal(int sig) {
 }
 
 // Keeps experiment.json current as the trial reports.
+// Keeps experiment.json and the experiment store current as the trial reports.
 class SummaryListener : public TrialListener {
  public:
-  SummaryListener(experiment::ExperimentSummary& summary, int64_t trial_id) : summary_(summary), trial_id_(trial_id) {}
+  SummaryListener(experiment::ExperimentSummary& summary, int64_t trial_id, experiment::ExperimentStore& store,
+                  int64_t store_trial_id)
+      : summary_(summary), trial_id_(trial_id), store_(store), store_trial_id_(store_trial_id) {}
   void on_training_metrics(int64_t batches, const nlohmann::json& report) override {
     auto& t = summary_.trial(trial_id_);
     t["batches_trained"] = batches;
     t["latest_training"] = {{"batches", batches}, {"metrics", report["metrics"]}};
     summary_.save();
+    store_.add_metrics(store_trial_id_, "training", batches, report["epochs"].get<double>(), report["metrics"]);
+    store_.set_trial_progress(store_trial_id_, batches, std::nullopt);
   }
   void on_validation_metrics(int64_t batches, const nlohmann::json& report) override {
     auto& t = summary_.trial(trial_id_);
@@ -55,16 +61,22 @@ class SummaryListener : public TrialListener {
     std::string metric = s["metric"];
     bool sib = s["smaller_is_better"];
     double value = report["metrics"][metric].get<double>();
-    if (!t.contains("best_validation") ||
-        (sib ? value < t["best_validation"]["metrics"][metric].get<double>()
-             : value > t["best_validation"]["metrics"][metric].get<double>()))
-      t["best_validation"] = v;
+    bool best = !t.contains("best_validation") ||
+                (sib ? value < t["best_validation"]["metrics"][metric].get<double>()
+                     : value > t["best_validation"]["metrics"][metric].get<double>());
+    if (best) t["best_validation"] = v;
     summary_.save();
+    store_.add_metrics(store_trial_id_, "validation", batches, report["epochs"].get<double>(), report["metrics"]);
+    store_.set_trial_progress(store_trial_id_, batches, best ? std::optional<double>(value) : std::nullopt);
   }
-  void on_checkpoint(const CheckpointRecord&, const std::vector<CheckpointRecord>& kept) override {
+  void on_checkpoint(const CheckpointRecord& record, const std::vector<CheckpointRecord>& kept) override {
     auto& t = summary_.trial(trial_id_);
     t["checkpoints"] = checkpoints_json(kept);
     summary_.save();
+    store_.add_checkpoint(store_trial_id_, record.uuid, record.batches, record.path.string(), record.metric);
+    std::vector<std::string> uuids;
+    for (const auto& k : kept) uuids.push_back(k.uuid);
+    store_.keep_checkpoints(store_trial_id_, uuids);
   }
   static nlohmann::json checkpoints_json(const std::vector<CheckpointRecord>& records) {
     nlohmann::json a = nlohmann::json::array();
@@ -79,6 +91,8 @@ class SummaryListener : public TrialListener {
  private:
   experiment::ExperimentSummary& summary_;
   int64_t trial_id_;
+  experiment::ExperimentStore& store_;
+  int64_t store_trial_id_;
 };
 
 struct TrainArgs {
@@ -141,13 +155,34 @@ int train(const TrainArgs& a) {
     opt.trial_dir = run_dir / ("trial-" + std::to_string(trial_id));
   }
   opt.trial_id = trial_id;
+  // The store lives beside the run directories: <storage root>/det.db.
+  fs::path store_path = run_dir.parent_path() / "det.db";
+  experiment::ExperimentStore store(store_path);
+  int64_t store_experiment = 0, store_trial = 0;
+  const auto& doc = summary->json();
+  if (doc.contains("store") && doc["store"].contains("experiment_id")) {
+    store_experiment = doc["store"]["experiment_id"].get<int64_t>();
+    store_trial = store.find_trial(store_experiment, trial_id).value_or(0);
+  }
+  if (store_experiment == 0) {
+    nlohmann::json resolved = config::to_json(cfg);
+    store_experiment = store.add_experiment(cfg.name, cfg.description, resolved, run_dir.string());
+  }
+  if (store_trial == 0) {
+    const auto& t = summary->trial(trial_id);
+    store_trial = store.add_trial(store_experiment, trial_id, t.value("request_id", std::string()),
+                                  t.value("hparams", nlohmann::json::object()), t.value("seed", int64_t{0}));
+  }
+  summary->set_store(store_path.string(), store_experiment);
+  store.set_experiment_state(store_experiment, "ACTIVE");
+  store.set_trial_state(store_trial, "ACTIVE");
   util::add_log_file(run_dir / "det.log");
   summary->set_state("ACTIVE");
   summary->trial(trial_id)["state"] = "ACTIVE";
   summary->save();
   util::logger()->info("experiment '{}' -> {}", cfg.name, run_dir.string());
 
-  SummaryListener listener(*summary, trial_id);
+  SummaryListener listener(*summary, trial_id, store, store_trial);
   opt.listener = &listener;
   TrialController controller(cfg, factory, opt);
   TrialResult result;
@@ -157,6 +192,8 @@ int train(const TrainArgs& a) {
     summary->trial(trial_id)["state"] = "ERROR";
     summary->set_state("ERROR");
     summary->save();
+    store.set_trial_state(store_trial, "ERROR");
+    store.set_experiment_state(store_experiment, "ERROR");
     throw;
   }
   auto& t = summary->trial(trial_id);
@@ -171,6 +208,9 @@ int train(const TrainArgs& a) {
   t["state"] = stopped ? "STOPPED" : "COMPLETED";
   summary->set_state(stopped ? "STOPPED" : "COMPLETED");
   summary->save();
+  store.set_trial_progress(store_trial, result.state.batches_trained, std::nullopt);
+  store.set_trial_state(store_trial, stopped ? "STOPPED" : "COMPLETED");
+  store.set_experiment_state(store_experiment, stopped ? "STOPPED" : "COMPLETED");
   if (stopped) {
     std::string ckpt = result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
     std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n", a.config.c_str(), ckpt.c_str());
@@ -214,6 +254,15 @@ int list_trials(const std::string& dir_arg) {
 }
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+fs::path store_path_or_default(const std::string& given) {
+  fs::path p = given.empty() ? fs::path("runs") / "det.db" : fs::path(given);
+  if (fs::is_directory(p)) p /= "det.db";
+  if (!fs::exists(p))
+    throw UsageError("no experiment store at " + p.string() +
+                     " (runs record into <checkpoint_storage.host_path>/det.db; pass --store PATH)");
+  return p;
+}
 
 int preview_search(const std::string& path, const std::vector<std::string>& overrides, const std::string& trials_file) {
   auto cfg = config::load_experiment_config(path, overrides);
@@ -270,6 +319,19 @@ int main(int argc, char** argv) {
   ps->add_option("--simulate", ps_trials, "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
   ps->add_option("--config", ps_overrides, "override a config field: key.path=value");
 
+  std::string store_arg, metrics_kind, metrics_format = "table";
+  int64_t describe_id = 0, metrics_trial = 0;
+  auto* ex = app.add_subcommand("experiments", "list the experiments of an experiment store");
+  ex->add_option("--store", store_arg, "the store (default runs/det.db)");
+  auto* de = app.add_subcommand("describe", "an experiment's trials, hyperparameters, best metrics and checkpoints");
+  de->add_option("experiment_id", describe_id, "experiment id (see det-run experiments)")->required();
+  de->add_option("--store", store_arg, "the store (default runs/det.db)");
+  auto* me = app.add_subcommand("metrics", "a trial's training and validation metrics");
+  me->add_option("trial_id", metrics_trial, "trial id (see det-run describe)")->required();
+  me->add_option("--kind", metrics_kind, "training or validation (default both)");
+  me->add_option("--format", metrics_format, "table, csv or json")->capture_default_str();
+  me->add_option("--store", store_arg, "the store (default runs/det.db)");
+
   std::string lt_dir;
   auto* lt = app.add_subcommand("list-trials", "list the trials of a run directory (default: the latest under ./runs)");
   lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
@@ -284,6 +346,16 @@ int main(int argc, char** argv) {
     if (vc->parsed()) return validate_config(vc_path, vc_overrides);
     if (lt->parsed()) return list_trials(lt_dir);
     if (ps->parsed()) return preview_search(ps_path, ps_overrides, ps_trials);
+    if (ex->parsed() || de->parsed() || me->parsed()) {
+      experiment::ExperimentStore store(store_path_or_default(store_arg));
+      if (ex->parsed()) std::printf("%s", experiment::format_experiments(store.experiments()).c_str());
+      if (de->parsed()) std::printf("%s", experiment::format_experiment(store, describe_id).c_str());
+      if (me->parsed()) {
+        store.trial(metrics_trial);  // a clear error for an unknown trial
+        std::printf("%s", experiment::format_metrics(store.metrics(metrics_trial, metrics_kind), metrics_format).c_str());
+      }
+      return 0;
+    }
     if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

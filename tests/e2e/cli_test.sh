@@ -50,6 +50,13 @@ ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
 check resume 0 "resumed from .* at batch 160" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config searcher.max_length.epochs=7 --no-progress
 grep -q '"batches_trained": 224' "$run/experiment.json" || { echo "FAIL resume: batches_trained not 224"; fails=$((fails+1)); }
 
+# The experiment store records the run (and the resumed part).
+check experiments 0 "linear_regression +COMPLETED +single" -- "$my_trainer" experiments --store "$work/runs"
+check describe 0 "trial 1 \(id 1\): COMPLETED, 224 batches" -- "$my_trainer" describe 1 --store "$work/runs/det.db"
+check metrics-csv 0 "^validation,224,7.000," -- "$my_trainer" metrics 1 --kind validation --format csv --store "$work/runs"
+check metrics-unknown 1 "no trial 99" -- "$my_trainer" metrics 99 --store "$work/runs"
+check store-missing 2 "no experiment store at" -- "$my_trainer" experiments --store "$work/nowhere"
+
 # A corrupt checkpoint is refused with one line, and a missing one too.
 ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
 cp -r "$ckpt" "$work/broken"

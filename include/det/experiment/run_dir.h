@@ -30,6 +30,10 @@ class ExperimentSummary {
   nlohmann::json& trial(int64_t id);
   /// Sets the experiment state (ACTIVE, COMPLETED, STOPPED, ERROR) and the end time if final.
   void set_state(const std::string& state);
+  /// Records where the experiment store holds this experiment.
+  void set_store(const std::string& path, int64_t experiment_id) {
+    doc_["store"] = {{"path", path}, {"experiment_id", experiment_id}};
+  }
   /// Writes experiment.json atomically.
   void save() const;
   const nlohmann::json& json() const { return doc_; }

@@ -28,7 +28,7 @@ bool is_jpeg(const std::string& b) { return b.size() >= 3 && uint8_t(b[0]) == 0x
 bool is_png(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0; }
 
 // libjpeg's error handling is a longjmp; only C calls run between setjmp and the jump, and every
-// C++ object of decode_jpeg_rows is constructed before the setjmp.
+// C++ object of decode_jpeg_window is constructed before the setjmp.
 struct JpegErrors {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;

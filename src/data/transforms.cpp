@@ -75,12 +75,25 @@ Pipeline::Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std:
   normalize(std::move(mean), std::move(std));
 }
 
+Pipeline::Pipeline() { normalize({}, {}); }
+
 Pipeline& Pipeline::normalize(std::vector<float> mean, std::vector<float> std) {
   if (mean.size() != std.size()) throw Error("normalize: mean and std have different lengths");
   for (float s : std)
     if (s == 0) throw Error("normalize: std must not be 0");
   mean_ = std::move(mean);
   std_ = std::move(std);
+  // One 256-entry table per normalized channel (one for all channels when there is a single
+  // mean, or none), holding exactly what ToTensor (x / 255) then Normalize ((x - mean) / std)
+  // compute in float32: the per-pixel work of to_tensor is then a lookup.
+  luts_.assign(std::max<size_t>(mean_.size(), 1), {});
+  for (size_t k = 0; k < luts_.size(); ++k) {
+    for (int v = 0; v < 256; ++v) {
+      float x = static_cast<float>(v) / 255.0f;
+      if (!mean_.empty()) x = (x - mean_[k]) / std_[k];
+      luts_[k][static_cast<size_t>(v)] = x;
+    }
+  }
   return *this;
 }
 
@@ -90,27 +103,14 @@ void Pipeline::transform(Image& image, SampleRng& rng, size_t first) const {
 
 void Pipeline::to_tensor(const Image& image, float* out) const {
   const int64_t c = image.channels, hw = image.height * image.width;
-  if (!mean_.empty() && static_cast<int64_t>(mean_.size()) != c && mean_.size() != 1)
+  if (luts_.size() != 1 && static_cast<int64_t>(luts_.size()) != c)
     throw DataError("normalize: " + std::to_string(mean_.size()) + " means for an image with " + std::to_string(c) +
                     " channels");
-  // A 256-entry table per channel holds exactly what ToTensor (x / 255) then Normalize
-  // ((x - mean) / std) compute in float32, so the per-pixel work is a lookup.
-  std::vector<std::array<float, 256>> lut(static_cast<size_t>(c));
-  for (int64_t k = 0; k < c; ++k) {
-    for (int v = 0; v < 256; ++v) {
-      float x = static_cast<float>(v) / 255.0f;
-      if (!mean_.empty()) {
-        const float m = mean_[mean_.size() == 1 ? 0 : static_cast<size_t>(k)];
-        const float s = std_[std_.size() == 1 ? 0 : static_cast<size_t>(k)];
-        x = (x - m) / s;
-      }
-      lut[static_cast<size_t>(k)][static_cast<size_t>(v)] = x;
-    }
-  }
+  auto lut = [&](int64_t k) -> const std::array<float, 256>& { return luts_[luts_.size() == 1 ? 0 : static_cast<size_t>(k)]; };
   const uint8_t* src = image.pixels.data();
   if (c == 3) {
     float *r = out, *g = out + hw, *b = out + 2 * hw;
-    const auto &lr = lut[0], &lg = lut[1], &lb = lut[2];
+    const auto &lr = lut(0), &lg = lut(1), &lb = lut(2);
     for (int64_t p = 0; p < hw; ++p, src += 3) {
       r[p] = lr[src[0]];
       g[p] = lg[src[1]];
@@ -119,7 +119,7 @@ void Pipeline::to_tensor(const Image& image, float* out) const {
     return;
   }
   for (int64_t k = 0; k < c; ++k) {
-    const auto& l = lut[static_cast<size_t>(k)];
+    const auto& l = lut(k);
     float* dst = out + k * hw;
     for (int64_t p = 0; p < hw; ++p) dst[p] = l[src[p * c + k]];
   }

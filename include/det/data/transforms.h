@@ -2,6 +2,7 @@
 /// \file Per-example image transforms with torchvision's semantics, composable from C++ and
 /// from the config's `data` section.
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -120,7 +121,8 @@ std::vector<double> transform_list_arg(const nlohmann::json& args, const char* k
 /// fused into one pass that writes the example's slice of the batch tensor.
 class Pipeline {
  public:
-  Pipeline() = default;
+  /// ToTensor only (no Normalize) until normalize() is called.
+  Pipeline();
   Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std);
 
   /// Adds an image transform (fluent).
@@ -158,6 +160,7 @@ class Pipeline {
   std::vector<std::shared_ptr<ImageTransform>> transforms_;
   std::vector<std::shared_ptr<TensorTransform>> tensor_transforms_;
   std::vector<float> mean_, std_;
+  std::vector<std::array<float, 256>> luts_;  // ToTensor + Normalize per channel, see normalize()
 };
 
 }  // namespace det::data

@@ -209,6 +209,8 @@ struct TrialController::Impl {
 
     if (opt.test_mode) {
       max_batches = state.batches_trained + 1;
+    } else if (opt.target) {
+      max_batches = config::to_batches(*opt.target, gbs, epoch_len);
     } else if (opt.max_length_batches) {
       max_batches = *opt.max_length_batches;
     } else {
@@ -539,25 +541,49 @@ struct TrialController::Impl {
     progress = ProgressLine(opt.show_progress && chief());
     run_start = Clock::now();
     run_first_batch = state.batches_trained;
-    if (state.batches_trained >= max_batches) {
+    if (state.batches_trained >= max_batches && !opt.next_target) {
       util::logger()->info("trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
                            state.batches_trained, max_batches);
       return result(TrialResult::Exit::kCompleted);
     }
     if (cfg.perform_initial_validation && state.batches_trained == 0 && !state.last_validation) validate();
-    auto stream = train_loader->stream(state.batches_trained, max_batches);
-    while (state.batches_trained < max_batches) {
-      if (train_period(*stream)) {
-        if (state.last_checkpoint != state.batches_trained) checkpoint();
-        progress.clear();
-        util::logger()->warn("trial {}: stopped at batch {} on request", state.trial_id, state.batches_trained);
-        return result(TrialResult::Exit::kStopped);
+    std::optional<config::Length> target = opt.target;
+    for (;;) {
+      if (state.batches_trained < max_batches) {
+        auto stream = train_loader->stream(state.batches_trained, max_batches);
+        while (state.batches_trained < max_batches) {
+          if (train_period(*stream)) return stop();
+        }
       }
+      if (state.last_validation != state.batches_trained) validate();
+      if (ctx->stop_requested_) return stop();
+      if (!opt.next_target || !target) break;
+      // The runner decides what comes next: a longer target, or checkpoint and exit (pause/close).
+      double metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();
+      progress.clear();
+      std::optional<config::Length> next = opt.next_target(*target, metric);
+      if (!next) break;
+      int64_t next_batches = config::to_batches(*next, gbs, epoch_len);
+      if (next_batches < state.batches_trained)
+        throw Error("the experiment runner asked trial " + std::to_string(state.trial_id) + " to train to batch " +
+                    std::to_string(next_batches) + ", but it has already trained " +
+                    std::to_string(state.batches_trained));
+      target = next;
+      max_batches = next_batches;
     }
-    if (state.last_validation != state.batches_trained) validate();
     if (state.last_checkpoint != state.batches_trained) checkpoint();
     progress.clear();
     return result(TrialResult::Exit::kCompleted);
+  }
+
+  // Checkpoints where the loop stopped (a stop flag, or the trial's own request) and returns.
+  TrialResult stop() {
+    if (state.last_checkpoint != state.batches_trained) checkpoint();
+    progress.clear();
+    bool own = ctx->stop_requested_;
+    util::logger()->warn("trial {}: stopped at batch {} {}", state.trial_id, state.batches_trained,
+                         own ? "because the trial asked to stop" : "on request");
+    return result(own ? TrialResult::Exit::kStopRequested : TrialResult::Exit::kStopped);
   }
 };
 

@@ -15,6 +15,7 @@
 #include "det/core/controller.h"
 #include "det/core/registry.h"
 #include "det/experiment/run_dir.h"
+#include "det/experiment/runner.h"
 #include "det/experiment/store.h"
 #include "det/search/create.h"
 #include "det/search/searcher.h"
@@ -23,6 +24,7 @@
 #include "det/util/fs.h"
 #include "det/util/log.h"
 #include "det/util/strings.h"
+#include "worker.h"
 
 namespace det {
 namespace fs = std::filesystem;
@@ -38,85 +40,78 @@ extern "C" void on_signal(int sig) {
   }
 }
 
-// Keeps experiment.json current as the trial reports.
-// Keeps experiment.json and the experiment store current as the trial reports.
-class SummaryListener : public TrialListener {
- public:
-  SummaryListener(experiment::ExperimentSummary& summary, int64_t trial_id, experiment::ExperimentStore& store,
-                  int64_t store_trial_id)
-      : summary_(summary), trial_id_(trial_id), store_(store), store_trial_id_(store_trial_id) {}
-  void on_training_metrics(int64_t batches, const nlohmann::json& report) override {
-    auto& t = summary_.trial(trial_id_);
-    t["batches_trained"] = batches;
-    t["latest_training"] = {{"batches", batches}, {"metrics", report["metrics"]}};
-    summary_.save();
-    store_.add_metrics(store_trial_id_, "training", batches, report["epochs"].get<double>(), report["metrics"]);
-    store_.set_trial_progress(store_trial_id_, batches, std::nullopt);
-  }
-  void on_validation_metrics(int64_t batches, const nlohmann::json& report) override {
-    auto& t = summary_.trial(trial_id_);
-    nlohmann::json v = {{"batches", batches}, {"metrics", report["metrics"]}};
-    t["latest_validation"] = v;
-    const auto& s = summary_.json()["searcher"];
-    std::string metric = s["metric"];
-    bool sib = s["smaller_is_better"];
-    double value = report["metrics"][metric].get<double>();
-    bool best = !t.contains("best_validation") ||
-                (sib ? value < t["best_validation"]["metrics"][metric].get<double>()
-                     : value > t["best_validation"]["metrics"][metric].get<double>());
-    if (best) t["best_validation"] = v;
-    summary_.save();
-    store_.add_metrics(store_trial_id_, "validation", batches, report["epochs"].get<double>(), report["metrics"]);
-    store_.set_trial_progress(store_trial_id_, batches, best ? std::optional<double>(value) : std::nullopt);
-  }
-  void on_checkpoint(const CheckpointRecord& record, const std::vector<CheckpointRecord>& kept) override {
-    auto& t = summary_.trial(trial_id_);
-    t["checkpoints"] = checkpoints_json(kept);
-    summary_.save();
-    store_.add_checkpoint(store_trial_id_, record.uuid, record.batches, record.path.string(), record.metric);
-    std::vector<std::string> uuids;
-    for (const auto& k : kept) uuids.push_back(k.uuid);
-    store_.keep_checkpoints(store_trial_id_, uuids);
-  }
-  static nlohmann::json checkpoints_json(const std::vector<CheckpointRecord>& records) {
-    nlohmann::json a = nlohmann::json::array();
-    for (const auto& r : records) {
-      nlohmann::json c = {{"uuid", r.uuid}, {"batches", r.batches}, {"path", r.path.string()}};
-      c["metric"] = r.metric ? nlohmann::json(*r.metric) : nlohmann::json(nullptr);
-      a.push_back(c);
-    }
-    return a;
-  }
-
- private:
-  experiment::ExperimentSummary& summary_;
-  int64_t trial_id_;
-  experiment::ExperimentStore& store_;
-  int64_t store_trial_id_;
-};
-
 struct TrainArgs {
   std::string config;
   std::vector<std::string> overrides;
   bool test = false;
   std::string resume;
+  std::string resume_experiment;
+  int slots = 0;
   std::string log_level = "info";
   bool no_progress = false;
 };
 
-int train(const TrainArgs& a) {
+fs::path self_executable() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find this program's path (/proc/self/exe): " + ec.message());
+  return exe;
+}
+
+experiment::RunnerOptions runner_options(const TrainArgs& a, const config::ExperimentConfig& cfg) {
+  experiment::RunnerOptions o;
+  o.executable = self_executable();
+  o.worker_args = {"--log-level", a.log_level};
+  o.slots = a.slots > 0 ? a.slots : cfg.resources.max_slots.value_or(std::max(1, cfg.resources.slots_per_trial));
+  o.show_progress = !a.no_progress;
+  o.stop_flag = &g_stop;
+  return o;
+}
+
+// det-run CONFIG: the experiment runner, with trials in worker processes.
+int train_experiment(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
-  if (cfg.searcher.name != "single")
-    throw ConfigError(cfg.source + ": searcher.name: '" + cfg.searcher.name +
-                      "' needs the experiment runner, which this det-run does not have yet; use 'single'");
+  experiment::RunnerOptions options = runner_options(a, cfg);
+  experiment::check_slots(cfg, options.slots);
+  if (cfg.resources.slots_per_trial != 1)
+    throw ConfigError(cfg.source + ": resources.slots_per_trial: " + std::to_string(cfg.resources.slots_per_trial) +
+                      " needs distributed training, which this det-run does not have yet; use 1");
+  TrialRegistry::instance().find(cfg.entrypoint, cfg.source);  // fail before creating anything
+  uint32_t seed = search::experiment_seed(cfg);
+  fs::path run_dir = experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
+  nlohmann::json resolved = config::to_json(cfg);
+  resolved["reproducibility"]["experiment_seed"] = seed;
+  util::write_file_atomic(run_dir / "config.yaml", config::to_yaml(resolved));
+  util::add_log_file(run_dir / "det.log");
+  util::logger()->info("experiment '{}' -> {}", cfg.name, run_dir.string());
+  return experiment::run_experiment(cfg, run_dir, seed, options);
+}
+
+// det-run --resume-experiment DIR: carries on where the runner stopped.
+int resume_experiment(const TrainArgs& a) {
+  fs::path run_dir = fs::absolute(a.resume_experiment);
+  if (!fs::exists(run_dir / "experiment.json"))
+    throw UsageError("--resume-experiment " + a.resume_experiment +
+                     ": not a run directory (no experiment.json); give the directory det-run printed when it stopped");
+  auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
+  if (!a.config.empty()) {
+    auto given = config::load_experiment_config(a.config, a.overrides);
+    if (given.entrypoint != cfg.entrypoint || given.searcher.name != cfg.searcher.name)
+      throw UsageError("--resume-experiment " + a.resume_experiment + " ran entrypoint '" + cfg.entrypoint + "' with searcher '" +
+                       cfg.searcher.name + "', but " + a.config + " names '" + given.entrypoint + "' with '" +
+                       given.searcher.name + "'; the experiment continues with its own config.yaml, so drop CONFIG");
+  }
+  util::add_log_file(run_dir / "det.log");
+  return experiment::resume_experiment(run_dir, runner_options(a, cfg));
+}
+
+// det-run CONFIG --test / --resume CHECKPOINT: one trial in this process.
+int train_in_process(const TrainArgs& a) {
+  auto cfg = config::load_experiment_config(a.config, a.overrides);
   if (cfg.resources.slots_per_trial != 1)
     throw ConfigError(cfg.source + ": resources.slots_per_trial: " + std::to_string(cfg.resources.slots_per_trial) +
                       " needs distributed training, which this det-run does not have yet; use 1");
   const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
-  if (a.test) {
-    // Determined's test mode: one batch, one validation batch, one checkpoint; nothing kept past it.
-    cfg.max_restarts = 0;
-  }
 
   TrialRunOptions opt;
   opt.test_mode = a.test;
@@ -138,7 +133,7 @@ int train(const TrainArgs& a) {
       summary.emplace(run_dir, cfg, meta.value("trial_seed", 0u));
     }
   } else {
-    uint32_t seed = cfg.experiment_seed ? *cfg.experiment_seed : std::random_device{}();
+    uint32_t seed = search::experiment_seed(cfg);
     util::NpRandom rng(seed);
     search::Create create = search::make_create(cfg.hyperparameters, rng);
     run_dir = experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
@@ -156,24 +151,14 @@ int train(const TrainArgs& a) {
   }
   opt.trial_id = trial_id;
   // The store lives beside the run directories: <storage root>/det.db.
-  fs::path store_path = run_dir.parent_path() / "det.db";
-  experiment::ExperimentStore store(store_path);
-  int64_t store_experiment = 0, store_trial = 0;
-  const auto& doc = summary->json();
-  if (doc.contains("store") && doc["store"].contains("experiment_id")) {
-    store_experiment = doc["store"]["experiment_id"].get<int64_t>();
-    store_trial = store.find_trial(store_experiment, trial_id).value_or(0);
-  }
-  if (store_experiment == 0) {
-    nlohmann::json resolved = config::to_json(cfg);
-    store_experiment = store.add_experiment(cfg.name, cfg.description, resolved, run_dir.string());
-  }
+  experiment::ExperimentStore store(run_dir.parent_path() / "det.db");
+  int64_t store_experiment = experiment::attach_store(*summary, store, cfg);
+  int64_t store_trial = store.find_trial(store_experiment, trial_id).value_or(0);
   if (store_trial == 0) {
     const auto& t = summary->trial(trial_id);
     store_trial = store.add_trial(store_experiment, trial_id, t.value("request_id", std::string()),
                                   t.value("hparams", nlohmann::json::object()), t.value("seed", int64_t{0}));
   }
-  summary->set_store(store_path.string(), store_experiment);
   store.set_experiment_state(store_experiment, "ACTIVE");
   store.set_trial_state(store_trial, "ACTIVE");
   util::add_log_file(run_dir / "det.log");
@@ -182,18 +167,23 @@ int train(const TrainArgs& a) {
   summary->save();
   util::logger()->info("experiment '{}' -> {}", cfg.name, run_dir.string());
 
-  SummaryListener listener(*summary, trial_id, store, store_trial);
+  EventListener listener([&](const nlohmann::json& event) {
+    experiment::record_trial_event(*summary, store, trial_id, store_trial, event);
+  });
   opt.listener = &listener;
   TrialController controller(cfg, factory, opt);
   TrialResult result;
+  auto set_final = [&](const std::string& state) {
+    summary->trial(trial_id)["state"] = state;
+    summary->set_state(state);
+    summary->save();
+    store.set_trial_state(store_trial, state);
+    store.set_experiment_state(store_experiment, state);
+  };
   try {
     result = controller.run();
   } catch (...) {
-    summary->trial(trial_id)["state"] = "ERROR";
-    summary->set_state("ERROR");
-    summary->save();
-    store.set_trial_state(store_trial, "ERROR");
-    store.set_experiment_state(store_experiment, "ERROR");
+    set_final("ERROR");
     throw;
   }
   auto& t = summary->trial(trial_id);
@@ -201,16 +191,14 @@ int train(const TrainArgs& a) {
   t["seed"] = result.trial_seed;
   t["batches_trained"] = result.state.batches_trained;
   t["epochs_trained"] = result.state.epochs_trained;
-  t["checkpoints"] = SummaryListener::checkpoints_json(result.checkpoints);
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& r : result.checkpoints) kept.push_back(checkpoint_json(r));
+  t["checkpoints"] = kept;
   t["latest_checkpoint"] = result.checkpoints.empty() ? nlohmann::json(nullptr) : nlohmann::json(result.checkpoints.back().uuid);
   if (result.last_validation) t["final_validation"] = *result.last_validation;
-  bool stopped = result.exit == TrialResult::Exit::kStopped;
-  t["state"] = stopped ? "STOPPED" : "COMPLETED";
-  summary->set_state(stopped ? "STOPPED" : "COMPLETED");
-  summary->save();
   store.set_trial_progress(store_trial, result.state.batches_trained, std::nullopt);
-  store.set_trial_state(store_trial, stopped ? "STOPPED" : "COMPLETED");
-  store.set_experiment_state(store_experiment, stopped ? "STOPPED" : "COMPLETED");
+  bool stopped = result.exit == TrialResult::Exit::kStopped;
+  set_final(stopped ? "STOPPED" : "COMPLETED");
   if (stopped) {
     std::string ckpt = result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
     std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n", a.config.c_str(), ckpt.c_str());
@@ -305,6 +293,24 @@ int main(int argc, char** argv) {
   app.add_option("--resume", ta.resume, "continue the trial from this checkpoint directory");
   app.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")->capture_default_str();
   app.add_flag("--no-progress", ta.no_progress, "no progress line on a terminal");
+  app.add_option("--resume-experiment", ta.resume_experiment,
+                 "continue a stopped experiment from its run directory (CONFIG may be left out)");
+  app.add_option("--slots", ta.slots,
+                 "slots the experiment may use at once (default resources.max_slots, else one trial at a time); "
+                 "each trial takes resources.slots_per_trial");
+
+  WorkerArgs wa;
+  auto* wk = app.add_subcommand("__worker", "");
+  wk->group("");  // internal: started by the experiment runner
+  wk->add_option("--run-dir", wa.run_dir)->required();
+  wk->add_option("--trial", wa.trial)->required();
+  wk->add_option("--target", wa.target)->required();
+  wk->add_option("--resume", wa.resume);
+  wk->add_option("--report-fd", wa.report_fd);
+  wk->add_option("--control-fd", wa.control_fd);
+  wk->add_option("--threads", wa.threads);
+  wk->add_flag("--no-progress", wa.no_progress);
+  wk->add_option("--log-level", ta.log_level);
 
   std::string vc_path;
   std::vector<std::string> vc_overrides;
@@ -356,10 +362,17 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    return train(ta);
+    if (wk->parsed()) return run_worker(wa, &g_stop);
+    if (!ta.resume_experiment.empty()) {
+      if (ta.test || !ta.resume.empty())
+        throw UsageError("--resume-experiment cannot be combined with --test or --resume");
+      return resume_experiment(ta);
+    }
+    if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
+    if (ta.test || !ta.resume.empty()) return train_in_process(ta);
+    return train_experiment(ta);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "det-run: config error: %s\n", first_line(e.what()).c_str());
     return 2;

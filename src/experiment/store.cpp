@@ -144,6 +144,11 @@ void ExperimentStore::set_trial_progress(int64_t trial_id, int64_t batches_train
   st.bind(1, batches_trained).bind(2, best_metric).bind(3, trial_id).step();
 }
 
+void ExperimentStore::rollback_metrics(int64_t trial_id, int64_t batches) {
+  Statement st(*this, "DELETE FROM metrics WHERE trial_id = ? AND batches > ?");
+  st.bind(1, trial_id).bind(2, batches).step();
+}
+
 void ExperimentStore::add_restart(int64_t trial_id) {
   Statement st(*this, "UPDATE trials SET restarts = restarts + 1 WHERE id = ?");
   st.bind(1, trial_id).step();

@@ -53,6 +53,13 @@ struct TrialRunOptions {
   bool test_mode = false;                             ///< One batch, one validation batch, one checkpoint.
   std::optional<std::filesystem::path> resume_from;   ///< A checkpoint directory to continue from.
   std::optional<int64_t> max_length_batches;          ///< Train until this many batches (else the searcher's max_length).
+  /// The experiment runner's target: train until this total length (in the searcher's unit), then
+  /// validate there. Takes precedence over max_length_batches.
+  std::optional<config::Length> target;
+  /// The experiment runner's hook, called each time the trial reaches its target, after the
+  /// validation there, with the target and the searcher metric it gave. Returns the next target
+  /// (a longer total length) to keep training in this process, or nullopt to checkpoint and return.
+  std::function<std::optional<config::Length>(const config::Length& reached, double metric)> next_target;
   bool show_progress = true;                          ///< Progress line on a TTY / log lines otherwise.
   std::shared_ptr<dist::DistributedContext> distributed;  ///< Default: single process.
   TrialListener* listener = nullptr;
@@ -62,7 +69,9 @@ struct TrialRunOptions {
 
 /// How the trial ended.
 struct TrialResult {
-  enum class Exit { kCompleted, kStopped };
+  /// kStopped: the stop flag was set (Ctrl-C, the runner); kStopRequested: the trial itself asked
+  /// to stop (TrialContext::set_stop_requested), which the searcher sees as an early exit.
+  enum class Exit { kCompleted, kStopped, kStopRequested };
   Exit exit = Exit::kCompleted;
   TrialState state;
   nlohmann::json hparams;

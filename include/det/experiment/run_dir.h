@@ -37,6 +37,8 @@ class ExperimentSummary {
   /// Writes experiment.json atomically.
   void save() const;
   const nlohmann::json& json() const { return doc_; }
+  /// The document, for experiment-level fields (best_trial, searcher_progress, ...).
+  nlohmann::json& json_mut() { return doc_; }
   const std::filesystem::path& run_dir() const { return run_dir_; }
 
  private:

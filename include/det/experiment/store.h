@@ -71,6 +71,9 @@ class ExperimentStore {
   void set_trial_progress(int64_t trial_id, int64_t batches_trained, std::optional<double> best_metric);
   void add_restart(int64_t trial_id);
   void add_metrics(int64_t trial_id, const std::string& kind, int64_t batches, double epochs, const nlohmann::json& metrics);
+  /// Forgets the metrics reported after batch `batches` (a restarted trial repeats that part from
+  /// its checkpoint and reports it again).
+  void rollback_metrics(int64_t trial_id, int64_t batches);
   void add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches, const std::string& path,
                       std::optional<double> metric);
   /// Marks every checkpoint of the trial not in `kept` as deleted.

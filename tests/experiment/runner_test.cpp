@@ -1,0 +1,315 @@
+// The experiment runner end to end: det-probe (tests/experiment/runner_probe.cpp) runs
+// tests/experiment/runner_probe.yaml, asynchronous successive halving with rungs at 8, 16 and 32
+// batches, each trial in its own worker process; the assertions read what a user reads: the
+// experiment store and experiment.json.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "det/experiment/run_dir.h"
+#include "det/experiment/store.h"
+#include "det/util/fs.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using det::experiment::ExperimentStore;
+
+namespace {
+
+const std::string kConfig = std::string(DET_SOURCE_DIR) + "/tests/experiment/runner_probe.yaml";
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("det-runner-test-" + std::to_string(::getpid())) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+struct ProbeRun {
+  int rc = -1;
+  std::string output;
+};
+
+// Runs det-probe with `args` and extra environment; when `interrupt` is given it is polled every
+// 20 ms and the runner gets SIGINT (a Ctrl-C) once it returns true.
+ProbeRun run_probe(const fs::path& work, std::vector<std::string> args, const std::map<std::string, std::string>& env,
+              const std::function<bool()>& interrupt = nullptr) {
+  args.insert(args.begin(), DET_PROBE_EXE);
+  fs::path log = work / ("log-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ".txt");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    if (!f || ::dup2(::fileno(stdout), 2) < 0) ::_exit(126);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  bool sent = false;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (interrupt && !sent && interrupt()) {
+      ::kill(pid, SIGINT);
+      sent = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ProbeRun run;
+  run.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.output = det::util::read_file(log);
+  return run;
+}
+
+std::vector<std::string> probe_args(const fs::path& work, int slots) {
+  return {kConfig, "--no-progress", "--slots", std::to_string(slots), "--config",
+          "checkpoint_storage.host_path=" + (work / "runs").string()};
+}
+
+fs::path only_run_dir(const fs::path& work) {
+  fs::path dir = det::experiment::latest_run_dir(work / "runs");
+  EXPECT_FALSE(dir.empty()) << "no run directory under " << work / "runs";
+  return dir;
+}
+
+json read_json(const fs::path& p) { return json::parse(det::util::read_file(p)); }
+
+// What a trial did, as the store has it.
+struct TrialView {
+  det::experiment::TrialRow row;
+  std::vector<int64_t> training_batches, validation_batches;
+  std::vector<double> losses;
+  std::vector<double> validation_mse;  // depends on the weights: equal only if training was
+  json summary;  // its experiment.json entry
+};
+
+std::map<int64_t, TrialView> trials_of(const fs::path& run_dir) {
+  json doc = read_json(run_dir / "experiment.json");
+  ExperimentStore store(run_dir.parent_path() / "det.db");
+  std::map<int64_t, TrialView> out;
+  for (const auto& row : store.trials(doc["store"]["experiment_id"].get<int64_t>())) {
+    TrialView v;
+    v.row = row;
+    for (const auto& m : store.metrics(row.id, "training")) {
+      v.training_batches.push_back(m.batches);
+      v.losses.push_back(m.metrics["loss"].get<double>());
+    }
+    for (const auto& m : store.metrics(row.id, "validation")) {
+      v.validation_batches.push_back(m.batches);
+      v.validation_mse.push_back(m.metrics["mse"].get<double>());
+    }
+    for (const auto& t : doc["trials"])
+      if (t["id"].get<int64_t>() == row.number) v.summary = t;
+    out[row.number] = v;
+  }
+  return out;
+}
+
+// Reports every scheduling_unit (2) batches, from the first to the last, each exactly once: no
+// batch trained twice, none skipped.
+void expect_contiguous(const TrialView& t) {
+  for (size_t i = 0; i < t.training_batches.size(); ++i)
+    EXPECT_EQ(t.training_batches[i], static_cast<int64_t>(2 * (i + 1))) << "trial " << t.row.number << " report " << i;
+}
+
+TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
+  fs::path work = fresh_dir("asha");
+  fs::create_directories(work / "markers");
+  // Trial 1 is killed once at batch 11 (after its pause checkpoint at 8), trial 3 every time it
+  // reaches batch 3 (max_restarts 1: ERROR after 2 failures), trial 4 asks to stop at batch 5.
+  ProbeRun run = run_probe(work, probe_args(work, 1),
+                      {{"DET_PROBE_MARKERS", (work / "markers").string()},
+                       {"DET_PROBE_CRASH", "1:11,3:3:always"},
+                       {"DET_PROBE_STOP", "4:5"}});
+  ASSERT_EQ(run.rc, 0) << run.output;
+  fs::path dir = only_run_dir(work);
+  json doc = read_json(dir / "experiment.json");
+  EXPECT_EQ(doc["state"], "COMPLETED");
+  ExperimentStore store(dir.parent_path() / "det.db");
+  int64_t exp_id = doc["store"]["experiment_id"].get<int64_t>();
+  EXPECT_EQ(store.experiment(exp_id).state, "COMPLETED");
+
+  auto trials = trials_of(dir);
+  int invalid = 0, errored = 0;
+  for (const auto& [n, t] : trials) {
+    invalid += t.row.state == "INVALID_HP";
+    errored += t.row.state == "ERROR";
+    EXPECT_EQ(t.summary["state"], t.row.state) << "trial " << n << ": experiment.json and the store disagree";
+  }
+  // x > 0.9 is rejected (InvalidHP) and the searcher creates a replacement for each.
+  ASSERT_GE(invalid, 1) << "the seed must draw at least one x > 0.9 for this test";
+  EXPECT_EQ(static_cast<int>(trials.size()), 8 + invalid);
+  for (const auto& [n, t] : trials) {
+    if (t.row.state != "INVALID_HP") continue;
+    EXPECT_GT(t.row.hparams["x"].get<double>(), 0.9);
+    EXPECT_TRUE(t.training_batches.empty());
+  }
+
+  // Killed every time: restarted max_restarts (1) times, then ERROR, and the experiment went on.
+  EXPECT_EQ(errored, 1);
+  EXPECT_EQ(trials[3].row.state, "ERROR");
+  EXPECT_EQ(trials[3].row.restarts, 2);
+  EXPECT_NE(trials[3].summary.value("message", "").find("signal 9"), std::string::npos);
+
+  // Asked to stop at batch 5: an early exit, not a failure.
+  EXPECT_EQ(trials[4].row.state, "COMPLETED");
+  EXPECT_EQ(trials[4].summary.value("early_exit", false), true);
+  EXPECT_EQ(trials[4].training_batches.back(), 6);
+
+  // Killed once at batch 11: restarted from its checkpoint at 8, and the metrics it had reported
+  // past 8 were rolled back and reported again, once.
+  EXPECT_EQ(trials[1].row.restarts, 1);
+  EXPECT_NE(trials[1].row.state, "ERROR");
+
+  // Promotion: the trial with the smallest x (the metric) among those that could finish is
+  // promoted through every rung; every trial validated at 8, and only promoted ones beyond.
+  const TrialView* best = nullptr;
+  int reached16 = 0, reached32 = 0;
+  for (const auto& [n, t] : trials) {
+    if (t.row.state != "COMPLETED" || t.summary.value("early_exit", false)) continue;
+    if (!best || t.row.hparams["x"].get<double>() < best->row.hparams["x"].get<double>()) best = &t;
+    ASSERT_FALSE(t.validation_batches.empty()) << "trial " << n;
+    EXPECT_EQ(t.validation_batches.front(), 8) << "trial " << n;
+    reached16 += std::count(t.validation_batches.begin(), t.validation_batches.end(), 16);
+    reached32 += std::count(t.validation_batches.begin(), t.validation_batches.end(), 32);
+    expect_contiguous(t);
+    // The searcher metric is x: the best validation recorded is that.
+    ASSERT_TRUE(t.row.best_metric.has_value());
+    EXPECT_DOUBLE_EQ(*t.row.best_metric, t.row.hparams["x"].get<double>());
+  }
+  ASSERT_NE(best, nullptr);
+  EXPECT_EQ(best->validation_batches, (std::vector<int64_t>{8, 16, 32}));
+  EXPECT_EQ(best->row.batches_trained, 32);
+  EXPECT_GE(reached16, 2);
+  EXPECT_GE(reached32, 1);
+  EXPECT_LT(reached32, reached16);
+  EXPECT_EQ(doc["best_trial"].get<int64_t>(), best->row.number);
+
+  // Pause and resume: a promoted trial was paused after rung 1 (its worker exited) and a new worker
+  // resumed it from the checkpoint, training nothing twice (expect_contiguous above).
+  bool resumed = false;
+  for (const auto& [n, t] : trials)
+    if (n != 1 && t.summary.value("launches", 0) >= 2 && t.row.batches_trained > 8) resumed = true;
+  EXPECT_TRUE(resumed) << "no trial was paused and resumed";
+  EXPECT_NE(run.output.find("resumed from"), std::string::npos);
+
+  // Checkpoints: each trial that trained keeps its latest one on disk (save_trial_latest 1).
+  for (const auto& [n, t] : trials) {
+    if (t.row.state == "INVALID_HP" || t.training_batches.empty()) continue;
+    auto ckpts = store.checkpoints(t.row.id);
+    ASSERT_FALSE(ckpts.empty()) << "trial " << n;
+    EXPECT_TRUE(fs::exists(fs::path(ckpts.back().path) / "metadata.json")) << ckpts.back().path;
+  }
+  // The runner's state (searcher and trials) is in the store for --resume-experiment.
+  auto snap = store.searcher_snapshot(exp_id);
+  ASSERT_TRUE(snap.has_value());
+  EXPECT_EQ((*snap)["trials"].size(), trials.size());
+  EXPECT_TRUE((*snap)["searcher"].is_object());
+}
+
+TEST(Runner, CtrlCStopsCleanlyAndResumeExperimentEndsAsAStraightRun) {
+  fs::path ref_work = fresh_dir("straight"), work = fresh_dir("stopped");
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+
+  // Slow batches; Ctrl-C while trial 2 is between rungs (trained 4 batches of 8), so its worker
+  // has to stop mid-way, checkpoint and exit.
+  auto mid_trial_2 = [&] {
+    fs::path dir = det::experiment::latest_run_dir(work / "runs");
+    if (dir.empty()) return false;
+    try {
+      json doc = read_json(dir / "experiment.json");
+      for (const auto& t : doc["trials"])
+        if (t["id"] == 2 && t.contains("latest_training") && t["latest_training"]["batches"].get<int64_t>() >= 4) return true;
+    } catch (const std::exception&) {  // not written yet
+    }
+    return false;
+  };
+  ProbeRun stopped = run_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}}, mid_trial_2);
+  ASSERT_EQ(stopped.rc, 130) << stopped.output;
+  EXPECT_NE(stopped.output.find("continue with: det-run --resume-experiment"), std::string::npos) << stopped.output;
+  EXPECT_NE(stopped.output.find("trial 2: worker"), std::string::npos);
+  EXPECT_NE(stopped.output.find("ended (stopped"), std::string::npos) << stopped.output;
+  // It stopped between rungs (8, 16, 32): the worker checkpointed where it was.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(stopped.output, m, std::regex("trial 2: stopped at batch ([0-9]+) on request"))) << stopped.output;
+  EXPECT_NE(std::stoi(m[1]) % 8, 0);
+  fs::path dir = only_run_dir(work);
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "STOPPED");
+
+  ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+  ASSERT_EQ(resumed.rc, 0) << resumed.output;
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
+
+  // Same trials, same decisions, same weights at every validation (bit-exact resume), and no
+  // batch trained twice. (The stopped trial reported a short training period where it stopped.)
+  auto a = trials_of(only_run_dir(ref_work)), b = trials_of(dir);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [n, ta] : a) {
+    const auto& tb = b.at(n);
+    EXPECT_EQ(ta.row.hparams, tb.row.hparams) << "trial " << n;
+    EXPECT_EQ(ta.row.state, tb.row.state) << "trial " << n;
+    EXPECT_EQ(ta.row.batches_trained, tb.row.batches_trained) << "trial " << n;
+    EXPECT_EQ(ta.validation_batches, tb.validation_batches) << "trial " << n;
+    EXPECT_EQ(ta.validation_mse, tb.validation_mse) << "trial " << n;
+    for (size_t i = 1; i < tb.training_batches.size(); ++i)
+      EXPECT_LT(tb.training_batches[i - 1], tb.training_batches[i]) << "trial " << n << ": batch trained twice";
+  }
+}
+
+TEST(Runner, RunsTrialsConcurrentlyWithinTheSlotBudget) {
+  fs::path work = fresh_dir("concurrent");
+  ProbeRun run = run_probe(work, probe_args(work, 2), {{"DET_PROBE_SLEEP_MS", "10"}});
+  ASSERT_EQ(run.rc, 0) << run.output;
+  EXPECT_NE(run.output.find("up to 2 trial(s) at once"), std::string::npos);
+  // Two workers overlapped: some trial started while another was running (the log shows both).
+  fs::path dir = only_run_dir(work);
+  auto trials = trials_of(dir);
+  int completed = 0;
+  for (const auto& [n, t] : trials) {
+    completed += t.row.state == "COMPLETED";
+    if (!t.training_batches.empty()) expect_contiguous(t);
+  }
+  EXPECT_EQ(completed, 8);
+  // At most 2 at once and at least once 2 at once: worker start/end lines in the runner's log.
+  std::ifstream log(dir / "det.log");
+  std::string line;
+  int running = 0, peak = 0;
+  while (std::getline(log, line)) {
+    if (line.find(": worker ") == std::string::npos) continue;
+    if (line.find(" started") != std::string::npos) peak = std::max(peak, ++running);
+    if (line.find(" ended") != std::string::npos) --running;
+  }
+  EXPECT_EQ(peak, 2) << "det.log: expected two workers at once";
+  EXPECT_EQ(running, 0);
+}
+
+TEST(Runner, TooFewSlotsIsAClearError) {
+  fs::path work = fresh_dir("slots");
+  auto args = probe_args(work, 1);
+  args.insert(args.end(), {"--config", "resources.slots_per_trial=2"});
+  ProbeRun run = run_probe(work, args, {});
+  EXPECT_EQ(run.rc, 2);
+  EXPECT_NE(run.output.find("--slots 1 is fewer than resources.slots_per_trial (2)"), std::string::npos) << run.output;
+  EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
+}
+
+}  // namespace

@@ -632,6 +632,14 @@ class Runner {
       util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric, *best_value,
                            summary_.trial(best->id)["hparams"].dump());
     util::logger()->info("run directory: {}", dir.string());
+    if (failed) {
+      std::string first;
+      for (const auto& [id, t] : trials_)
+        if (t.state == "ERROR" && first.empty()) first = " (trial " + std::to_string(id) + ": " + summary_.trial(id).value("message", "") + ")";
+      std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
+                   completed == 0 ? "no trial completed" : "the searcher did not finish", first.c_str(),
+                   (dir / "det.log").string().c_str());
+    }
     return failed ? 1 : 0;
   }
 

@@ -45,6 +45,11 @@ check list-trials 0 "COMPLETED +160 " -- "$my_trainer" list-trials "$run"
 # The resolved config.yaml is itself a valid config.
 check resolved-config 0 "valid" -- "$my_trainer" validate-config "$run/config.yaml"
 
+# The runner's own resume: a finished experiment has nothing left; a wrong directory is one line.
+check resume-exp-done 0 "already COMPLETED; nothing to do" -- "$my_trainer" --resume-experiment "$run"
+check resume-exp-missing 2 "--resume-experiment .*nothing: not a run directory" -- "$my_trainer" --resume-experiment "$work/nothing"
+check resume-exp-test 2 "cannot be combined" -- "$my_trainer" --resume-experiment "$run" --test
+
 # Resume from the checkpoint and train further.
 ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
 check resume 0 "resumed from .* at batch 160" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config searcher.max_length.epochs=7 --no-progress

@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -185,9 +186,11 @@ class Runner {
   void restore(const json& snap) {
     searcher_.restore(snap.at("searcher"));
     next_id_ = snap.at("next_trial").get<int64_t>();
+    std::vector<int64_t> running_before;
     for (const auto& j : snap.at("trials")) {
       TrialRun t = TrialRun::from_json(j);
       if (t.state == "RUNNING") {
+        running_before.push_back(t.id);
         // The runner died with this worker running: what it reported after its latest checkpoint
         // will be trained and reported again.
         store_.rollback_metrics(t.store_id, t.checkpoint_batches);
@@ -197,10 +200,17 @@ class Runner {
       by_request_[t.request_id] = t.id;
       trials_[t.id] = t;
     }
-    for (auto& [id, t] : trials_) {
-      if (t.state == "QUEUED") ready_.push_back(id);
-      set_state(t, t.state);
+    // The trials that were running go first (they held slots), then the queue in its order.
+    std::vector<int64_t> order = running_before;
+    for (const auto& id : snap.value("ready", json::array())) order.push_back(id.get<int64_t>());
+    for (auto& [id, t] : trials_) order.push_back(id);
+    std::set<int64_t> seen;
+    for (int64_t id : order) {
+      auto it = trials_.find(id);
+      if (it == trials_.end() || !seen.insert(id).second) continue;
+      if (it->second.state == "QUEUED") ready_.push_back(id);
     }
+    for (auto& [id, t] : trials_) set_state(t, t.state);
     save();
   }
 
@@ -294,8 +304,11 @@ class Runner {
   json snapshot() const {
     json trials = json::array();
     for (const auto& [id, t] : trials_) trials.push_back(t.to_json());
+    json ready = json::array();
+    for (int64_t id : ready_)
+      if (trials_.at(id).state == "QUEUED") ready.push_back(id);
     return {{"format_version", 1}, {"experiment_seed", seed_}, {"searcher", searcher_.snapshot()}, {"next_trial", next_id_},
-            {"trials", trials}};
+            {"trials", trials}, {"ready", ready}};
   }
 
   void save() {

@@ -507,19 +507,13 @@ class Runner {
       summary_.trial(t.id)["message"] = t.exit_message;
       t.target.reset();
       set_state(t, "INVALID_HP");
-      auto ops = searcher_.trial_exited_early(t.request_id, search::ExitedReason::kInvalidHP);
-      auto more = searcher_.trial_closed(t.request_id);
-      ops.insert(ops.end(), more.begin(), more.end());
-      handle(std::move(ops));
+      exited_early(t, search::ExitedReason::kInvalidHP);
     } else if (t.exit_reason == "stop_requested" && code == 0) {
       util::logger()->info("trial {}: stopped early at its own request", t.id);
       t.target.reset();
       set_state(t, "COMPLETED");
       summary_.trial(t.id)["early_exit"] = true;
-      auto ops = searcher_.trial_exited_early(t.request_id, search::ExitedReason::kUserCanceled);
-      auto more = searcher_.trial_closed(t.request_id);
-      ops.insert(ops.end(), more.begin(), more.end());
-      handle(std::move(ops));
+      exited_early(t, search::ExitedReason::kUserCanceled);
     } else if ((t.exit_reason == "completed" && code == 0) || (t.exit_reason == "stopped" && code == 130)) {
       // Paused (nothing to do), closed, or stopped by us: the latest checkpoint holds its progress.
       if (t.close_requested && !t.target) {
@@ -552,10 +546,7 @@ class Runner {
                               "experiment goes on", t.id, why, cfg_.max_restarts);
         t.target.reset();
         set_state(t, "ERROR");
-        auto ops = searcher_.trial_exited_early(t.request_id, search::ExitedReason::kErrored);
-        auto more = searcher_.trial_closed(t.request_id);
-        ops.insert(ops.end(), more.begin(), more.end());
-        handle(std::move(ops));
+        exited_early(t, search::ExitedReason::kErrored);
         return;
       }
       util::logger()->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why, t.restarts,
@@ -571,6 +562,14 @@ class Runner {
       }
       save();
     }
+  }
+
+  // Tells the searcher the trial ended before it closed it, then that it is closed.
+  void exited_early(TrialRun& t, search::ExitedReason reason) {
+    auto ops = searcher_.trial_exited_early(t.request_id, reason);
+    auto more = searcher_.trial_closed(t.request_id);
+    ops.insert(ops.end(), more.begin(), more.end());
+    handle(std::move(ops));
   }
 
   // Nothing runs and nothing is queued, yet the searcher has not shut down: it waits on trials that

@@ -599,7 +599,7 @@ class Runner {
     stopping_ = true;
     util::logger()->warn("stopping: the {} running worker(s) checkpoint and exit (Ctrl-C again to kill them)", running_);
     for (auto& [id, t] : trials_)
-      if (t.pid > 0) ::kill(-t.pid, SIGTERM);
+      if (t.pid > 0) ::kill(t.pid, SIGTERM);  // a launcher forwards it to its ranks
   }
 
   int finish() {

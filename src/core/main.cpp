@@ -13,6 +13,8 @@
 #include "det/config/experiment_config.h"
 #include "det/core/checkpoint.h"
 #include "det/core/controller.h"
+#include "det/core/distributed_run.h"
+#include "det/dist/launcher.h"
 #include "det/core/registry.h"
 #include "det/experiment/run_dir.h"
 #include "det/experiment/store.h"
@@ -109,10 +111,10 @@ int train(const TrainArgs& a) {
   if (cfg.searcher.name != "single")
     throw ConfigError(cfg.source + ": searcher.name: '" + cfg.searcher.name +
                       "' needs the experiment runner, which this det-run does not have yet; use 'single'");
-  if (cfg.resources.slots_per_trial != 1)
-    throw ConfigError(cfg.source + ": resources.slots_per_trial: " + std::to_string(cfg.resources.slots_per_trial) +
-                      " needs distributed training, which this det-run does not have yet; use 1");
   const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+  // Several slots: run again as that many ranks (det-launch), or join the ranks of a launcher.
+  if (auto rc = dist::relaunch_if_needed(cfg.resources.slots_per_trial)) return *rc;
+  auto ranks = trial_ranks(cfg);
   if (a.test) {
     // Determined's test mode: one batch, one validation batch, one checkpoint; nothing kept past it.
     cfg.max_restarts = 0;
@@ -122,6 +124,8 @@ int train(const TrainArgs& a) {
   opt.test_mode = a.test;
   opt.show_progress = !a.no_progress;
   opt.stop_flag = &g_stop;
+  opt.distributed = ranks;
+  if (!ranks->is_chief()) return run_non_chief_rank(cfg, factory, opt);
   fs::path run_dir;
   std::optional<experiment::ExperimentSummary> summary;
   int64_t trial_id = 1;
@@ -184,6 +188,7 @@ int train(const TrainArgs& a) {
 
   SummaryListener listener(*summary, trial_id, store, store_trial);
   opt.listener = &listener;
+  share_trial_options(*ranks, opt);
   TrialController controller(cfg, factory, opt);
   TrialResult result;
   try {
@@ -361,18 +366,23 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     return train(ta);
   } catch (const ConfigError& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: config error: %s\n", first_line(e.what()).c_str());
     return 2;
   } catch (const UsageError& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: %s\n", first_line(e.what()).c_str());
     return 2;
   } catch (const InvalidHP& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: the trial rejected its hyperparameters: %s\n", first_line(e.what()).c_str());
     return 1;
   } catch (const Error& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: error: %s\n", first_line(e.what()).c_str());
     return 1;
   } catch (const std::exception& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: error: %s\n", first_line(e.what()).c_str());
     return 1;
   }

@@ -206,8 +206,9 @@ struct TrialController::Impl {
       if (resume_meta.contains("last_validation_metrics")) last_val_metrics = resume_meta["last_validation_metrics"];
       if (resume_meta.contains("best_validation_metrics")) best_val_metrics = resume_meta["best_validation_metrics"];
       scan_existing_checkpoints();
-      util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id, opt.resume_from->string(),
-                           state.batches_trained, state.epochs_trained);
+      if (chief())
+        util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id,
+                             opt.resume_from->string(), state.batches_trained, state.epochs_trained);
     }
     ctx->initial_batch_ = state.batches_trained;
     ctx->batch_idx_ = state.batches_trained;
@@ -656,8 +657,9 @@ struct TrialController::Impl {
     run_start = Clock::now();
     run_first_batch = state.batches_trained;
     if (state.batches_trained >= max_batches) {
-      util::logger()->info("trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
-                           state.batches_trained, max_batches);
+      if (chief())
+        util::logger()->info("trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
+                             state.batches_trained, max_batches);
       return result(TrialResult::Exit::kCompleted);
     }
     if (cfg.perform_initial_validation && state.batches_trained == 0 && !state.last_validation) validate();
@@ -666,7 +668,7 @@ struct TrialController::Impl {
       if (train_period(*stream)) {
         if (state.last_checkpoint != state.batches_trained) checkpoint();
         progress.clear();
-        util::logger()->warn("trial {}: stopped at batch {} on request", state.trial_id, state.batches_trained);
+        if (chief()) util::logger()->warn("trial {}: stopped at batch {} on request", state.trial_id, state.batches_trained);
         return result(TrialResult::Exit::kStopped);
       }
     }

@@ -1,7 +1,10 @@
 // The c10d-backed DistributedContext: TCPStore rendezvous, then ProcessGroupGloo (CPU) or
 // ProcessGroupNCCL (CUDA, when built with DET_WITH_NCCL). c10d headers stay in this file.
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef DET_WITH_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/version.h>
 #ifdef DET_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -44,7 +47,7 @@ c10d::ReduceOp to_c10d(ReduceOp op) {
   return c10d::ReduceOp::SUM;
 }
 
-bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
+[[maybe_unused]] bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
 
 class C10dWork : public Work {
  public:
@@ -100,6 +103,7 @@ class ProcessGroupContext : public DistributedContext {
     }
     try {
       if (backend == "gloo") {
+#ifdef DET_WITH_GLOO
         auto o = c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout_));
         if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
           o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -110,6 +114,17 @@ class ProcessGroupContext : public DistributedContext {
         }
         pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.size, o);
         device_ = torch::Device(torch::kCPU);
+#else
+        throw DistributedError("this det was built without Gloo's headers, so without the gloo backend: install "
+                               "libgloo-dev and rebuild" +
+                               std::string(
+#ifdef DET_WITH_NCCL
+                                   ", or use DET_DIST_BACKEND=nccl"
+#else
+                                   ""
+#endif
+                                   ));
+#endif
       } else if (backend == "nccl") {
 #ifdef DET_WITH_NCCL
         if (!torch::cuda::is_available())

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "det/core/controller.h"
@@ -159,7 +160,15 @@ TEST(DistWorker, Run) {
     dist::record_failure(e);  // as det::main does
     throw;
   }
-  torch::save(weights(c.context()), spec["out"].get<std::string>() + ".rank" + std::to_string(rank) + ".pt");
+  const std::string out = spec["out"].get<std::string>() + ".rank" + std::to_string(rank);
+  torch::save(weights(c.context()), out + ".pt");
+  const auto* sync = c.context().gradient_sync();
+  ASSERT_NE(sync, nullptr);
+  auto st = sync->stats();
+  util::write_file_atomic(out + ".json", nlohmann::json{{"reductions", st.reductions},
+                                                        {"buckets", sync->num_buckets()},
+                                                        {"buckets_in_backward", st.buckets_in_backward},
+                                                        {"buckets_at_finish", st.buckets_at_finish}}.dump());
 }
 
 // ---- the tests ----
@@ -208,10 +217,22 @@ void two_ranks_equal_one(int agg) {
   auto w1 = weights(ref.context());
 
   auto out = (two.path / "w").string();
+  // With aggregation, also one bucket per parameter: buckets launched in order as they fill.
+  std::optional<EnvVar> buckets;
+  if (agg > 1) buckets.emplace("DET_BUCKET_MB", "0");
   auto r = run_ranks(2, {{"mode", "train"}, {"gbs", gbs}, {"agg", agg}, {"batches", batches},
                          {"dir", (two.path / "trial").string()}, {"out", out}});
   ASSERT_EQ(r.exit_code, 0) << r.message;
   auto w2r0 = load_weights(out + ".rank0.pt"), w2r1 = load_weights(out + ".rank1.pt");
+  // One allreduce per optimizer step, none on accumulation-only batches, every bucket launched
+  // from the hooks during backward.
+  for (int rank = 0; rank < 2; ++rank) {
+    auto st = nlohmann::json::parse(util::read_file(out + ".rank" + std::to_string(rank) + ".json"));
+    EXPECT_EQ(st["reductions"].get<int64_t>(), batches / agg) << "rank " << rank;
+    EXPECT_EQ(st["buckets_in_backward"].get<int64_t>(), (batches / agg) * st["buckets"].get<int64_t>()) << "rank " << rank;
+    EXPECT_EQ(st["buckets_at_finish"].get<int64_t>(), 0) << "rank " << rank;
+    EXPECT_EQ(st["buckets"].get<int64_t>(), agg > 1 ? 4 : 1) << "rank " << rank;
+  }
   expect_close(w2r0, w2r1, 0.0, "rank 0 vs rank 1");
   expect_close(w1, w2r0, 1e-5, "1 rank batch 2B vs 2 ranks batch B");
   auto t1 = read_reports(one.path, "training"), t2 = read_reports(two.path / "trial", "training");

@@ -144,6 +144,9 @@ class TrialContext {
   void set_stop_requested(bool stop) { stop_requested_ = stop; }
   bool get_stop_requested() const { return stop_requested_; }
 
+  /// The data-parallel gradient averaging (its stats), or null on one rank.
+  const dist::GradientSynchronizer* gradient_sync() const { return grad_sync_.get(); }
+
   /// Registered pieces (used by the harness).
   const std::vector<std::shared_ptr<torch::nn::Module>>& models() const { return models_; }
   const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const { return optimizers_; }

@@ -79,8 +79,27 @@ class DataParallelTrial : public Trial {
 };
 DET_REGISTER_TRIAL(DataParallelTrial, "data_parallel");
 
-config::ExperimentConfig dp_config(int64_t gbs, int agg, int64_t batches, int slots) {
-  std::string yaml = "name: dp\nentrypoint: data_parallel\nhyperparameters:\n  global_batch_size: " + std::to_string(gbs) +
+/// The same, validated by evaluate_full_dataset (the chief alone, over the whole set).
+class FullDatasetTrial : public DataParallelTrial {
+ public:
+  using DataParallelTrial::DataParallelTrial;
+  Metrics evaluate_full_dataset(data::DataLoader& loader) override {
+    torch::Tensor sum = torch::zeros({}, torch::kDouble);
+    int64_t n = 0;
+    for (auto& b : loader) {
+      auto& model = context_.models().front();
+      auto out = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(model)->forward(b.data);
+      sum += torch::mse_loss(out, b.target, torch::Reduction::Sum).to(torch::kDouble);
+      n += b.size();
+    }
+    return {{"validation_loss", sum / static_cast<double>(n)}, {"examples", torch::tensor(static_cast<double>(n))}};
+  }
+};
+DET_REGISTER_TRIAL(FullDatasetTrial, "data_parallel_full");
+
+config::ExperimentConfig dp_config(int64_t gbs, int agg, int64_t batches, int slots,
+                                   const std::string& entrypoint = "data_parallel") {
+  std::string yaml = "name: dp\nentrypoint: " + entrypoint + "\nhyperparameters:\n  global_batch_size: " + std::to_string(gbs) +
                      "\nsearcher:\n  name: single\n  metric: validation_loss\n  max_length:\n    batches: " +
                      std::to_string(batches) + "\nscheduling_unit: 3\nmin_validation_period: {batches: 6}\n" +
                      "optimizations:\n  aggregation_frequency: " + std::to_string(agg) +
@@ -149,7 +168,7 @@ TEST(DistWorker, Run) {
     ctx->barrier();
     return;
   }
-  auto cfg = dp_config(spec["gbs"], spec["agg"], spec["batches"], size);
+  auto cfg = dp_config(spec["gbs"], spec["agg"], spec["batches"], size, spec.value("entrypoint", "data_parallel"));
   auto opt = dp_options(spec["dir"].get<std::string>(), spec["gbs"].get<int64_t>());
   opt.distributed = ctx;
   if (spec.contains("resume")) opt.resume_from = spec["resume"].get<std::string>();
@@ -277,6 +296,23 @@ TEST(DataParallelDistTest, TwoRanksResumeFromTheChiefsCheckpoint) {
   ASSERT_EQ(b2.exit_code, 0) << b2.message;
   expect_close(load_weights(out_a + ".rank0.pt"), load_weights(out_b + ".rank0.pt"), 0.0, "straight vs resumed, rank 0");
   expect_close(load_weights(out_a + ".rank1.pt"), load_weights(out_b + ".rank1.pt"), 0.0, "straight vs resumed, rank 1");
+}
+
+// Spec 1.3 and Determined issue #9916: evaluate_full_dataset runs on the chief over the whole
+// (unsharded) validation set; every rank gets its metrics.
+TEST(DataParallelDistTest, EvaluateFullDatasetRunsOnTheChiefOverEverything) {
+  TempDir one, two;
+  auto cfg = dp_config(16, 1, 6, 1, "data_parallel_full");
+  TrialController ref(cfg, TrialRegistry::instance().find(cfg.entrypoint), dp_options(one.path, 16));
+  ref.run();
+  auto r = run_ranks(2, {{"mode", "train"}, {"gbs", 16}, {"agg", 1}, {"batches", 6}, {"entrypoint", "data_parallel_full"},
+                         {"dir", (two.path / "trial").string()}, {"out", (two.path / "w").string()}});
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  auto v1 = read_reports(one.path, "validation"), v2 = read_reports(two.path / "trial", "validation");
+  ASSERT_EQ(v1.size(), 1u);
+  ASSERT_EQ(v2.size(), 1u);
+  EXPECT_EQ(v2[0]["metrics"]["examples"].get<double>(), 32.0);
+  EXPECT_NEAR(v1[0]["metrics"]["validation_loss"].get<double>(), v2[0]["metrics"]["validation_loss"].get<double>(), 1e-5);
 }
 
 void a_failing_rank_stops_the_others(const std::string& how) {

@@ -1,5 +1,7 @@
 #include "det/core/distributed_run.h"
 
+#include <spdlog/spdlog.h>
+
 #include "det/util/error.h"
 #include "det/util/log.h"
 
@@ -28,6 +30,8 @@ void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions&
 }
 
 int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions o) {
+  // This rank's log lines (warnings mostly: the chief logs progress) say whose they are.
+  util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(o.distributed->rank()) + "] [%^%l%$] %v");
   nlohmann::json msg = o.distributed->broadcast(nlohmann::json(nullptr));
   o.trial_id = msg.at("trial_id").get<int64_t>();
   o.hparams = msg.at("hparams");

@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${DET_BUILD_DIR:-$root/build}
 
 packages=(build-essential cmake ninja-build ccache pkg-config
-          libtorch-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
+          libtorch-dev libgloo-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
           zlib1g-dev libsqlite3-dev libjpeg62-turbo-dev libpng-dev libopenblas0-pthread)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,6 @@
 #include "det/core/context.h"
 
+#include "det/dist/gradient_sync.h"
 #include "det/util/strings.h"
 
 namespace det {
@@ -16,6 +17,8 @@ TrialContext::TrialContext(config::ExperimentConfig config, nlohmann::json hpara
   aggregation_frequency_ = config_.optimizations.aggregation_frequency;
   average_aggregated_gradients_ = config_.optimizations.average_aggregated_gradients;
 }
+
+TrialContext::~TrialContext() = default;
 
 const nlohmann::json* TrialContext::find_hparam(const std::string& name) const {
   if (hparams_.is_object() && hparams_.contains(name)) return &hparams_[name];
@@ -109,7 +112,8 @@ void TrialContext::step_optimizer(torch::optim::Optimizer& optimizer,
                                   bool auto_zero_grads) {
   if (aggregation_frequency_ > 1 && !auto_zero_grads)
     throw Error("step_optimizer: auto_zero_grads=false is not allowed with optimizations.aggregation_frequency > 1");
-  if (!is_update_batch()) return;  // gradients keep accumulating
+  if (!is_update_batch()) return;  // gradients keep accumulating (no allreduce either)
+  if (grad_sync_) grad_sync_->finish();  // averaged across ranks before anything reads them
   std::vector<torch::Tensor> params;
   for (auto& g : optimizer.param_groups())
     for (auto& p : g.params()) params.push_back(p);

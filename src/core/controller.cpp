@@ -9,6 +9,7 @@
 #include <set>
 
 #include "det/core/checkpoint.h"
+#include "det/dist/gradient_sync.h"
 #include "detail.h"
 #include <spdlog/spdlog.h>
 #include "det/util/error.h"
@@ -115,6 +116,7 @@ struct TrialController::Impl {
   std::unique_ptr<TrialContext> ctx;
   std::unique_ptr<Trial> trial;
   std::shared_ptr<data::DataLoader> train_loader, val_loader;
+  std::shared_ptr<data::DataLoader> val_shard;  // this rank's share of val_loader (== val_loader on one rank)
   int64_t epoch_len = 0, gbs = 0, max_batches = 0;
   TrialState state;
   std::vector<CheckpointRecord> checkpoints;
@@ -130,6 +132,7 @@ struct TrialController::Impl {
   std::string last_summary;  // the last training report's metrics, for the progress line
 
   fs::path metrics_path() const { return opt.trial_dir / "metrics.jsonl"; }
+  int world() const { return ctx->size(); }
   bool chief() const { return ctx->distributed().is_chief(); }
 
   void log_report(const nlohmann::json& report) {
@@ -180,6 +183,8 @@ struct TrialController::Impl {
     train_loader = trial->build_training_data_loader();
     val_loader = trial->build_validation_data_loader();
     if (!train_loader || !val_loader) throw Error("trial '" + cfg.entrypoint + "' returned a null data loader");
+    train_loader = shard_for_ranks(train_loader, "training");
+    val_shard = shard_for_ranks(val_loader, "validation");
     epoch_len = train_loader->batches_per_epoch();
     if (epoch_len < 1) throw DataError("the training data loader yields no batch (is the dataset empty?)");
     ctx->epoch_len_ = epoch_len;
@@ -201,11 +206,13 @@ struct TrialController::Impl {
       if (resume_meta.contains("last_validation_metrics")) last_val_metrics = resume_meta["last_validation_metrics"];
       if (resume_meta.contains("best_validation_metrics")) best_val_metrics = resume_meta["best_validation_metrics"];
       scan_existing_checkpoints();
-      util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id, opt.resume_from->string(),
-                           state.batches_trained, state.epochs_trained);
+      if (chief())
+        util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id,
+                             opt.resume_from->string(), state.batches_trained, state.epochs_trained);
     }
     ctx->initial_batch_ = state.batches_trained;
     ctx->batch_idx_ = state.batches_trained;
+    if (world() > 1) setup_data_parallel();
 
     if (opt.test_mode) {
       max_batches = state.batches_trained + 1;
@@ -217,6 +224,45 @@ struct TrialController::Impl {
       if (!cfg.searcher.max_length) throw ConfigError(cfg.source + ": searcher.max_length is required");
       max_batches = config::to_batches(*cfg.searcher.max_length, gbs, epoch_len);
     }
+  }
+
+  // Determined's DistributedBatchSampler: rank r keeps the loader's batches r, r + n, ...
+  std::shared_ptr<data::DataLoader> shard_for_ranks(const std::shared_ptr<data::DataLoader>& loader, const char* which) {
+    const int n = world(), r = ctx->rank();
+    if (n == 1) return loader;
+    const auto& o = loader->options();
+    if (o.num_replicas_ == n && o.rank_ == r) return loader;  // the trial sharded it itself
+    if (o.num_replicas_ != 1)
+      throw Error(std::string("the ") + which + " data loader of trial '" + cfg.entrypoint + "' is sharded " +
+                  std::to_string(o.num_replicas_) + " ways but the trial runs on " + std::to_string(n) +
+                  " ranks; leave sharding to the harness");
+    return loader->sharded(n, r);
+  }
+
+  // Every rank starts from rank 0's weights (the trials seed alike, but a model may not), then
+  // gradients are averaged from autograd hooks (dist::GradientSynchronizer).
+  void setup_data_parallel() {
+    auto& d = ctx->distributed();
+    std::vector<torch::Tensor> params;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& m : ctx->models_) {
+        for (auto& p : m->parameters()) {
+          torch::Tensor t = p;
+          d.broadcast(t, 0);
+          params.push_back(p);
+        }
+        for (auto& b : m->buffers()) {
+          torch::Tensor t = b;
+          d.broadcast(t, 0);
+        }
+      }
+    }
+    ctx->grad_sync_ = std::make_unique<dist::GradientSynchronizer>(opt.distributed, params);
+    if (chief())
+      util::logger()->info("trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}",
+                           state.trial_id, world(), d.backend(), ctx->grad_sync_->num_buckets(),
+                           train_loader->batch_size());
   }
 
   void scan_existing_checkpoints() {
@@ -305,6 +351,7 @@ struct TrialController::Impl {
       data::Batch batch = stream.next();
       acc_wait += seconds_since(wait_start);
       batch = ctx->to_device(batch);
+      if (ctx->grad_sync_) ctx->grad_sync_->prepare(ctx->is_update_batch());
       Metrics m = trial->train_batch(batch, epoch_idx, g);
       auto_step_schedulers(g);
       for (auto& [k, v] : m) acc[k].push_back(v.defined() ? v.detach() : v);
@@ -318,7 +365,7 @@ struct TrialController::Impl {
       double done_run = static_cast<double>(state.batches_trained - run_first_batch);
       double rate = done_run / std::max(elapsed, 1e-9);
       progress.update(state.batches_trained, max_batches, static_cast<double>(state.batches_trained) / epoch_len,
-                      rate * static_cast<double>(gbs) / ctx->size(),
+                      rate * static_cast<double>(gbs),
                       static_cast<double>(max_batches - state.batches_trained) / std::max(rate, 1e-9), last_summary);
 
       const bool done = state.batches_trained >= max_batches;
@@ -328,6 +375,7 @@ struct TrialController::Impl {
       }
       const bool report = state.batches_trained % cfg.scheduling_unit == 0;
       stop = ctx->stop_requested_ || (opt.stop_flag && opt.stop_flag->load());
+      if (world() > 1) stop = any_rank(stop);  // every rank stops after the same batch
       if (done || val || ckpt || report || stop) break;
     }
     report_training();
@@ -336,12 +384,34 @@ struct TrialController::Impl {
     return stop;
   }
 
+  bool any_rank(bool flag) {
+    torch::Tensor t = torch::full({1}, flag ? 1.0f : 0.0f, torch::TensorOptions().device(ctx->device()));
+    ctx->distributed().allreduce(t, dist::ReduceOp::kMax);
+    return t.item<float>() > 0;
+  }
+
+  // Spec 2.4: training metrics are averaged over the batches of the period and across ranks
+  // (every rank trains the same number of batches; a null on a rank is ignored).
+  nlohmann::json average_across_ranks(const nlohmann::json& mine) {
+    if (world() == 1) return mine;
+    auto all = ctx->distributed().allgather(mine);
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = mine.begin(); it != mine.end(); ++it) {
+      std::vector<double> v;
+      for (const auto& r : all)
+        if (r.contains(it.key()) && r[it.key()].is_number()) v.push_back(r[it.key()].get<double>());
+      out[it.key()] = v.empty() ? nlohmann::json(nullptr) : nlohmann::json(reduce(Reducer::kAvg, v));
+    }
+    return out;
+  }
+
   void report_training() {
     double elapsed = std::max(seconds_since(period_start), 1e-9);
-    nlohmann::json metrics =
-        reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) { return reduce(Reducer::kAvg, v); });
+    nlohmann::json metrics = average_across_ranks(
+        reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) { return reduce(Reducer::kAvg, v); }));
     add_custom_reducers(metrics, true);
-    nlohmann::json throughput = {{"samples_per_second", static_cast<double>(acc_samples) / elapsed},
+    // Samples of every rank (each trains the same number of batches): the trial's throughput.
+    nlohmann::json throughput = {{"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
                                  {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
                                  {"data_wait_fraction", acc_wait / elapsed}};
     nlohmann::json report = {{"kind", "training"},
@@ -350,6 +420,7 @@ struct TrialController::Impl {
                              {"epochs", static_cast<double>(state.batches_trained) / epoch_len},
                              {"metrics", metrics},
                              {"throughput", throughput},
+                             {"ranks", world()},
                              {"time", util::utc_now_iso8601()}};
     if (!chief()) return;
     last_summary = " | " + format_metrics(metrics);
@@ -365,17 +436,30 @@ struct TrialController::Impl {
 
   // ---- validation ----
 
+  // evaluate_full_dataset runs on the chief alone over the whole validation set (spec 1.3) and
+  // its metrics are broadcast; evaluate_batch runs on every rank over its shard.
   nlohmann::json evaluate() {
     torch::NoGradGuard no_grad;
-    try {
-      Metrics full = trial->evaluate_full_dataset(*val_loader);
-      std::map<std::string, std::vector<torch::Tensor>> one;
-      for (auto& [k, v] : full) one[k].push_back(v);
-      return reduce_tensors(one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
-    } catch (const detail::NotOverridden&) {
+    nlohmann::json full_metrics;
+    bool full = false;
+    if (chief()) {
+      try {
+        Metrics m = trial->evaluate_full_dataset(*val_loader);
+        std::map<std::string, std::vector<torch::Tensor>> one;
+        for (auto& [k, v] : m) one[k].push_back(v);
+        full_metrics = reduce_tensors(one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
+        full = true;
+      } catch (const detail::NotOverridden&) {
+      }
     }
-    int64_t per_epoch = val_loader->batches_in_one_pass();
-    auto stream = val_loader->stream(0, opt.test_mode ? std::min<int64_t>(1, per_epoch) : per_epoch);
+    if (world() > 1) {
+      auto shared = ctx->distributed().broadcast(nlohmann::json{{"full", full}, {"metrics", full_metrics}});
+      full = shared["full"].get<bool>();
+      full_metrics = shared["metrics"];
+    }
+    if (full) return full_metrics;
+    int64_t per_epoch = val_shard->batches_in_one_pass();
+    auto stream = val_shard->stream(0, opt.test_mode ? std::min<int64_t>(1, per_epoch) : per_epoch);
     std::map<std::string, std::vector<torch::Tensor>> values;
     int64_t n = 0;
     while (!stream->done()) {
@@ -396,16 +480,38 @@ struct TrialController::Impl {
       }
       ++n;
     }
-    if (n == 0) throw DataError("the validation data loader is empty: validation needs at least one batch");
+    if (n == 0 && world() == 1) throw DataError("the validation data loader is empty: validation needs at least one batch");
     ReducerSpec spec = trial->evaluation_reducer();
-    if (spec.is_map()) {
+    if (spec.is_map() && n > 0) {
       for (const auto& kv : spec.per_metric())
         if (!values.count(kv.first))
           throw Error("evaluation_reducer() names metric '" + kv.first + "' that evaluate_batch does not return");
     }
-    return reduce_tensors(values, [&](const std::string& k, const std::vector<double>& v) {
+    nlohmann::json mine = reduce_tensors(values, [&](const std::string& k, const std::vector<double>& v) {
       return reduce(spec.for_metric(k), v);
     });
+    if (world() == 1) return mine;
+    // Across ranks: AVG weighted by each rank's batch count, the others plainly (spec 2.4).
+    auto all = ctx->distributed().allgather(nlohmann::json{{"metrics", mine}, {"batches", n}});
+    nlohmann::json keys = nlohmann::json::object();
+    int64_t total = 0;
+    for (const auto& r : all) {
+      total += r["batches"].get<int64_t>();
+      for (auto it = r["metrics"].begin(); it != r["metrics"].end(); ++it) keys[it.key()] = true;
+    }
+    if (total == 0) throw DataError("the validation data loader is empty: validation needs at least one batch");
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = keys.begin(); it != keys.end(); ++it) {
+      std::vector<double> v, w;
+      for (const auto& r : all) {
+        const auto& m = r["metrics"];
+        if (r["batches"].get<int64_t>() == 0 || !m.contains(it.key()) || !m[it.key()].is_number()) continue;
+        v.push_back(m[it.key()].get<double>());
+        w.push_back(static_cast<double>(r["batches"].get<int64_t>()));
+      }
+      out[it.key()] = v.empty() ? nlohmann::json(nullptr) : nlohmann::json(reduce_weighted(spec.for_metric(it.key()), v, w));
+    }
+    return out;
   }
 
   void validate() {
@@ -524,6 +630,17 @@ struct TrialController::Impl {
     checkpoints = kept;
   }
 
+  void log_gradient_sync() const {
+    if (!ctx->grad_sync_ || !chief()) return;
+    auto s = ctx->grad_sync_->stats();
+    if (s.reductions == 0) return;
+    int64_t launched = s.buckets_in_backward + s.buckets_at_finish;
+    util::logger()->info("trial {}: gradient allreduce: {} reductions, {:.0f}% of buckets launched during backward, "
+                         "{:.2f} ms per step waited after backward",
+                         state.trial_id, s.reductions, launched ? 100.0 * s.buckets_in_backward / launched : 0.0,
+                         1000.0 * s.wait_seconds / s.reductions);
+  }
+
   TrialResult result(TrialResult::Exit exit) const {
     TrialResult r;
     r.exit = exit;
@@ -542,8 +659,9 @@ struct TrialController::Impl {
     run_start = Clock::now();
     run_first_batch = state.batches_trained;
     if (state.batches_trained >= max_batches && !opt.next_target) {
-      util::logger()->info("trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
-                           state.batches_trained, max_batches);
+      if (chief())
+        util::logger()->info("trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
+                             state.batches_trained, max_batches);
       return result(TrialResult::Exit::kCompleted);
     }
     if (cfg.perform_initial_validation && state.batches_trained == 0 && !state.last_validation) validate();
@@ -556,7 +674,7 @@ struct TrialController::Impl {
         }
       }
       if (state.last_validation != state.batches_trained) validate();
-      if (ctx->stop_requested_) return stop();
+      if (trial_asked_to_stop()) return stop();
       if (!opt.next_target || !target) break;
       // The runner decides what comes next: a longer target, or checkpoint and exit (pause/close).
       double metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();
@@ -573,18 +691,24 @@ struct TrialController::Impl {
     }
     if (state.last_checkpoint != state.batches_trained) checkpoint();
     progress.clear();
+    log_gradient_sync();
     return result(TrialResult::Exit::kCompleted);
   }
 
   // Checkpoints where the loop stopped (a stop flag, or the trial's own request) and returns.
+  // Every rank calls it at the same point.
   TrialResult stop() {
     if (state.last_checkpoint != state.batches_trained) checkpoint();
     progress.clear();
-    bool own = ctx->stop_requested_;
-    util::logger()->warn("trial {}: stopped at batch {} {}", state.trial_id, state.batches_trained,
-                         own ? "because the trial asked to stop" : "on request");
+    bool own = trial_asked_to_stop();
+    if (chief())
+      util::logger()->warn("trial {}: stopped at batch {} {}", state.trial_id, state.batches_trained,
+                           own ? "because the trial asked to stop" : "on request");
     return result(own ? TrialResult::Exit::kStopRequested : TrialResult::Exit::kStopped);
   }
+
+  // TrialContext::set_stop_requested on any rank (a collective on several ranks).
+  bool trial_asked_to_stop() { return world() > 1 ? any_rank(ctx->stop_requested_) : ctx->stop_requested_; }
 };
 
 TrialController::TrialController(config::ExperimentConfig config, TrialFactory factory, TrialRunOptions options)

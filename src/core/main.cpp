@@ -13,6 +13,8 @@
 #include "det/config/experiment_config.h"
 #include "det/core/checkpoint.h"
 #include "det/core/controller.h"
+#include "det/core/distributed_run.h"
+#include "det/dist/launcher.h"
 #include "det/core/registry.h"
 #include "det/experiment/run_dir.h"
 #include "det/experiment/runner.h"
@@ -68,14 +70,23 @@ experiment::RunnerOptions runner_options(const TrainArgs& a, const config::Exper
   return o;
 }
 
-// det-run CONFIG: the experiment runner, with trials in worker processes.
+int train_in_process(const TrainArgs& a);
+
+// det-run CONFIG: the experiment runner, with trials in worker processes (each of
+// resources.slots_per_trial ranks). Started as one rank of a launcher (det-launch -- det-run,
+// mpirun, srun), det-run is that rank of a single trial instead.
 int train_experiment(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
+  if (auto env = dist::detect_launch_environment(); env && env->size > 1) {
+    if (cfg.searcher.name != "single")
+      throw UsageError("det-run was started as rank " + std::to_string(env->rank) + " of " + std::to_string(env->size) +
+                       " by " + env->source + ", which runs one trial; a '" + cfg.searcher.name +
+                       "' search runs its trials itself: start det-run " + a.config +
+                       " without a launcher and it launches resources.slots_per_trial ranks per trial");
+    return train_in_process(a);
+  }
   experiment::RunnerOptions options = runner_options(a, cfg);
   experiment::check_slots(cfg, options.slots);
-  if (cfg.resources.slots_per_trial != 1)
-    throw ConfigError(cfg.source + ": resources.slots_per_trial: " + std::to_string(cfg.resources.slots_per_trial) +
-                      " needs distributed training, which this det-run does not have yet; use 1");
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);  // fail before creating anything
   uint32_t seed = search::experiment_seed(cfg);
   fs::path run_dir = experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
@@ -108,15 +119,21 @@ int resume_experiment(const TrainArgs& a) {
 // det-run CONFIG --test / --resume CHECKPOINT: one trial in this process.
 int train_in_process(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
-  if (cfg.resources.slots_per_trial != 1)
-    throw ConfigError(cfg.source + ": resources.slots_per_trial: " + std::to_string(cfg.resources.slots_per_trial) +
-                      " needs distributed training, which this det-run does not have yet; use 1");
   const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+  // Several slots: run again as that many ranks (det-launch), or join the ranks of a launcher.
+  if (auto rc = dist::relaunch_if_needed(cfg.resources.slots_per_trial)) return *rc;
+  auto ranks = trial_ranks(cfg);
+  if (a.test) {
+    // Determined's test mode: one batch, one validation batch, one checkpoint; nothing kept past it.
+    cfg.max_restarts = 0;
+  }
 
   TrialRunOptions opt;
   opt.test_mode = a.test;
   opt.show_progress = !a.no_progress;
   opt.stop_flag = &g_stop;
+  opt.distributed = ranks;
+  if (!ranks->is_chief()) return run_non_chief_rank(cfg, factory, opt);
   fs::path run_dir;
   std::optional<experiment::ExperimentSummary> summary;
   int64_t trial_id = 1;
@@ -171,6 +188,7 @@ int train_in_process(const TrainArgs& a) {
     experiment::record_trial_event(*summary, store, trial_id, store_trial, event);
   });
   opt.listener = &listener;
+  share_trial_options(*ranks, opt);
   TrialController controller(cfg, factory, opt);
   TrialResult result;
   auto set_final = [&](const std::string& state) {
@@ -374,18 +392,23 @@ int main(int argc, char** argv) {
     if (ta.test || !ta.resume.empty()) return train_in_process(ta);
     return train_experiment(ta);
   } catch (const ConfigError& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: config error: %s\n", first_line(e.what()).c_str());
     return 2;
   } catch (const UsageError& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: %s\n", first_line(e.what()).c_str());
     return 2;
   } catch (const InvalidHP& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: the trial rejected its hyperparameters: %s\n", first_line(e.what()).c_str());
     return 1;
   } catch (const Error& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: error: %s\n", first_line(e.what()).c_str());
     return 1;
   } catch (const std::exception& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::fprintf(stderr, "det-run: error: %s\n", first_line(e.what()).c_str());
     return 1;
   }

@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include "det/config/experiment_config.h"
+#include "det/core/distributed_run.h"
 #include "det/core/registry.h"
+#include "det/dist/launcher.h"
 #include "det/experiment/run_dir.h"
 #include <spdlog/spdlog.h>
 
@@ -91,36 +93,51 @@ class RunnerPipe {
 int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
   ::signal(SIGPIPE, SIG_IGN);
   RunnerPipe pipe(w.report_fd, w.control_fd);
+  bool chief = true;  // until the ranks are known: a failure before that is reported by every process
   auto fail = [&](const std::string& reason, const std::string& message, int code) {
-    pipe.send({{"event", "exit"}, {"reason", reason}, {"message", message}});
+    if (chief) pipe.send({{"event", "exit"}, {"reason", reason}, {"message", message}});
     return code;
   };
   try {
     fs::path run_dir = w.run_dir;
     auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
     const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+    // Several slots: this process becomes the launcher of that many ranks, each running this same
+    // command line. The ranks inherit the pipes; only the chief uses them.
+    if (auto rc = dist::relaunch_if_needed(cfg.resources.slots_per_trial)) return *rc;
+    auto ranks = trial_ranks(cfg);
+    chief = ranks->is_chief();
     auto summary = experiment::ExperimentSummary::load(run_dir);
     const json& entry = summary.trial(w.trial);
     fs::path trial_dir = run_dir / ("trial-" + std::to_string(w.trial));
-    fs::create_directories(trial_dir);
-    util::add_log_file(trial_dir / "trial.log");
+    if (chief) {
+      fs::create_directories(trial_dir);
+      util::add_log_file(trial_dir / "trial.log");
+    } else {
+      util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) + "] [%^%l%$] %v");
+    }
     if (w.threads > 0) torch::set_num_threads(w.threads);
 
     EventListener listener([&](const json& e) { pipe.send(e); });
     TrialRunOptions opt;
+    opt.distributed = ranks;
     opt.trial_id = w.trial;
     opt.hparams = entry.value("hparams", json::object());
     opt.trial_seed = entry.value("seed", 0u);
     opt.trial_dir = trial_dir;
-    opt.show_progress = !w.no_progress;
+    opt.show_progress = !w.no_progress && chief;
     opt.stop_flag = stop_flag;
-    opt.listener = &listener;
+    opt.listener = chief ? &listener : nullptr;
     if (!w.resume.empty()) opt.resume_from = fs::path(w.resume);
     const config::Unit unit = cfg.searcher.max_length ? cfg.searcher.max_length->unit : config::Unit::kBatches;
     opt.target = config::Length{unit, w.target};
     opt.next_target = [&](const config::Length& reached, double metric) -> std::optional<config::Length> {
-      pipe.send({{"event", "target_reached"}, {"length", reached.value}, {"metric", metric}});
-      json answer = pipe.receive();
+      json answer;
+      if (chief) {
+        pipe.send({{"event", "target_reached"}, {"length", reached.value}, {"metric", metric}});
+        answer = pipe.receive();
+      }
+      answer = ranks->broadcast(answer);  // every rank trains to the same target
       if (answer.is_object() && answer.contains("target")) return config::Length{unit, answer["target"].get<int64_t>()};
       return std::nullopt;
     };
@@ -133,11 +150,13 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     }
     return 0;
   } catch (const InvalidHP& e) {
+    dist::record_failure(e);  // for det-launch: which rank failed first
     std::string msg = e.what();
     msg = msg.substr(0, msg.find('\n'));
     util::logger()->warn("trial {}: rejected its hyperparameters: {}", w.trial, msg);
     return fail("invalid_hp", msg, 3);
   } catch (const std::exception& e) {
+    dist::record_failure(e);
     std::string msg = e.what();
     msg = msg.substr(0, msg.find('\n'));
     util::logger()->error("trial {}: {}", w.trial, msg);

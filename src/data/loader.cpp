@@ -83,6 +83,14 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler
   if (options_.prefetch_ < 1) options_.prefetch_ = 1;
 }
 
+std::shared_ptr<DataLoader> DataLoader::sharded(int num_replicas, int rank) const {
+  DataLoaderOptions o = options_;
+  o.shard(num_replicas, rank);
+  auto l = std::make_shared<DataLoader>(dataset_, sampler_, o);
+  l->epoch_ = epoch_;
+  return l;
+}
+
 int64_t DataLoader::global_batches_per_epoch() const {
   int64_t n = sampler_->size(), b = options_.batch_size_;
   return options_.drop_last_ ? n / b : (n + b - 1) / b;

@@ -302,6 +302,27 @@ TEST(Runner, RunsTrialsConcurrentlyWithinTheSlotBudget) {
   EXPECT_EQ(running, 0);
 }
 
+TEST(Runner, DataParallelTrialsRunAsRanksAndRestartAfterAKilledRank) {
+  // Each trial on 2 Gloo ranks (the worker re-runs itself through the launcher); trial 1's ranks
+  // are killed at batch 11, after its checkpoint at 8, and the trial is restarted from there.
+  fs::path work = fresh_dir("ranks");
+  fs::create_directories(work / "markers");
+  auto args = probe_args(work, 2);
+  args.insert(args.end(), {"--config", "resources.slots_per_trial=2", "--config", "searcher.max_trials=3"});
+  ProbeRun run = run_probe(work, args, {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_CRASH", "1:11"}});
+  ASSERT_EQ(run.rc, 0) << run.output;
+  EXPECT_NE(run.output.find("data-parallel on 2 ranks"), std::string::npos) << run.output;
+  auto trials = trials_of(only_run_dir(work));
+  ASSERT_EQ(trials.size(), 3u);
+  for (const auto& [n, t] : trials) {
+    EXPECT_EQ(t.row.state, "COMPLETED") << "trial " << n;
+    expect_contiguous(t);
+    EXPECT_DOUBLE_EQ(*t.row.best_metric, t.row.hparams["x"].get<double>());
+  }
+  EXPECT_EQ(trials[1].row.restarts, 1);
+  EXPECT_GT(trials[1].row.batches_trained, 8);
+}
+
 TEST(Runner, TooFewSlotsIsAClearError) {
   fs::path work = fresh_dir("slots");
   auto args = probe_args(work, 1);

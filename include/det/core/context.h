@@ -23,6 +23,9 @@
 namespace det {
 
 class TrialController;
+namespace dist {
+class GradientSynchronizer;
+}
 
 /// When the harness steps a wrapped LR scheduler (Determined's LRScheduler.StepMode).
 enum class StepMode {
@@ -41,6 +44,9 @@ class TrialContext {
  public:
   TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
                torch::Device device, std::shared_ptr<dist::DistributedContext> distributed);
+  ~TrialContext();
+  TrialContext(const TrialContext&) = delete;
+  TrialContext& operator=(const TrialContext&) = delete;
 
   // ---- configuration ----
   /// The whole experiment config.
@@ -88,7 +94,7 @@ class TrialContext {
 
   // ---- wrapping: call these from the trial's constructor ----
   /// Moves the model to the device and registers it for checkpoints, train/eval mode and
-  /// (later) data-parallel gradient averaging. Accepts a module holder or a shared_ptr.
+  /// data-parallel gradient averaging (with several ranks). Accepts a module holder or a shared_ptr.
   template <typename M>
   M wrap_model(M model) {
     register_model(module_ptr(model));
@@ -125,8 +131,9 @@ class TrialContext {
   // ---- training ----
   /// Back-propagates `loss`.
   void backward(const torch::Tensor& loss, bool retain_graph = false, bool create_graph = false);
-  /// Steps `optimizer` on the last batch of every aggregation_frequency batches: averages the
-  /// accumulated gradients (average_aggregated_gradients), applies `clip_grads`, steps, and zeroes
+  /// Steps `optimizer` on the last batch of every aggregation_frequency batches: waits for the
+  /// gradients averaged across ranks (several ranks), averages the accumulated gradients
+  /// (average_aggregated_gradients), applies `clip_grads`, steps, and zeroes
   /// the gradients when `auto_zero_grads`. On other batches it returns and gradients accumulate.
   void step_optimizer(torch::optim::Optimizer& optimizer,
                       const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads = {},
@@ -136,6 +143,9 @@ class TrialContext {
   /// Asks the harness to checkpoint and exit after the current batch.
   void set_stop_requested(bool stop) { stop_requested_ = stop; }
   bool get_stop_requested() const { return stop_requested_; }
+
+  /// The data-parallel gradient averaging (its stats), or null on one rank.
+  const dist::GradientSynchronizer* gradient_sync() const { return grad_sync_.get(); }
 
   /// Registered pieces (used by the harness).
   const std::vector<std::shared_ptr<torch::nn::Module>>& models() const { return models_; }
@@ -187,6 +197,7 @@ class TrialContext {
   std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers_;
   std::vector<WrappedScheduler> schedulers_;
   std::vector<WrappedReducer> reducers_;
+  std::unique_ptr<dist::GradientSynchronizer> grad_sync_;  ///< Set by the controller with several ranks.
 };
 
 template <typename T>

@@ -66,6 +66,9 @@ class DataLoader {
   int64_t batch_size() const { return options_.batch_size_; }
   const DataLoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
+  /// The same dataset, sampler and options, sharded for `rank` of `num_replicas` (the harness
+  /// shards a trial's loaders this way when it runs on several ranks).
+  std::shared_ptr<DataLoader> sharded(int num_replicas, int rank) const;
   /// Dataset indices of this rank's batch `b` (global batch b * replicas + rank).
   std::vector<int64_t> batch_indices(int64_t b) const;
 

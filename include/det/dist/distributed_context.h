@@ -1,16 +1,42 @@
 #pragma once
-/// \file Where this process stands among the ranks of a trial. The size-1 context is the default;
-/// the c10d-backed one (Gloo, NCCL) plugs in behind the same interface.
+/// \file Where this process stands among the ranks of a trial, and the collectives between them.
+/// The size-1 context is the default; the c10d-backed one (Gloo on CPU, NCCL on CUDA) plugs in
+/// behind the same interface (make_context_from_env). No c10d header is visible from here.
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "det/util/error.h"
 
 namespace det::dist {
 
-/// Rank, size and collectives on small serialisable objects. This base class is the local,
-/// single-process version: every collective returns its own input.
+/// A collective that failed because another rank is gone or did not answer in time: a
+/// consequence of a failure elsewhere (the launcher names the rank that failed first).
+class PeerFailure : public DistributedError {
+ public:
+  using DistributedError::DistributedError;
+};
+
+/// How a tensor allreduce combines the ranks' values.
+enum class ReduceOp { kSum, kAvg, kMin, kMax };
+
+/// A collective in flight. wait() blocks until it is done; a failure (a peer died, a timeout)
+/// throws DistributedError naming this rank.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
+
+/// Rank, size and collectives on tensors and on small serialisable objects. This base class is
+/// the local, single-process version: every collective returns its own input.
 class DistributedContext {
  public:
   virtual ~DistributedContext() = default;
@@ -18,19 +44,73 @@ class DistributedContext {
   virtual int size() const { return 1; }
   virtual int local_rank() const { return 0; }
   virtual int local_size() const { return 1; }
+  /// The node's index among the nodes (torchrun's GROUP_RANK).
   virtual int cross_rank() const { return 0; }
+  /// The number of nodes.
   virtual int cross_size() const { return 1; }
+  /// "local", "gloo" or "nccl".
+  virtual std::string backend() const { return "local"; }
   /// True on rank 0, which writes checkpoints and reports.
   bool is_chief() const { return rank() == 0; }
+
+  // ---- small objects (JSON), on every backend through CPU tensors ----
   /// Every rank's `value`, in rank order, on every rank.
   virtual std::vector<nlohmann::json> allgather(const nlohmann::json& value) { return {value}; }
   /// Rank 0's `value` on every rank.
   virtual nlohmann::json broadcast(const nlohmann::json& value) { return value; }
   /// Waits for every rank.
   virtual void barrier() {}
+
+  // ---- tensors (on the context's device: CPU for Gloo, this rank's GPU for NCCL) ----
+  /// Combines `tensor` across ranks in place.
+  virtual void allreduce(torch::Tensor& /*tensor*/, ReduceOp /*op*/ = ReduceOp::kSum) {}
+  /// Starts an in-place allreduce and returns at once; `tensor` must stay alive until wait().
+  /// ReduceOp::kAvg divides when the work is waited for.
+  virtual std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op = ReduceOp::kSum);
+  /// Every rank's `tensor` (same shape on every rank), in rank order.
+  virtual std::vector<torch::Tensor> allgather(const torch::Tensor& tensor) { return {tensor}; }
+  /// Overwrites `tensor` with `root`'s in place.
+  virtual void broadcast(torch::Tensor& /*tensor*/, int /*root*/ = 0) {}
 };
 
 /// The single-process context.
 std::shared_ptr<DistributedContext> make_local_context();
+
+/// Where a launcher put this process: read from torchrun's variables (RANK, WORLD_SIZE,
+/// LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT), else OpenMPI's
+/// (OMPI_COMM_WORLD_*), else Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, ...).
+struct LaunchEnvironment {
+  int rank = 0, size = 1, local_rank = 0, local_size = 1, cross_rank = 0, cross_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "none";  ///< "torchrun", "openmpi", "slurm" or "none".
+};
+
+/// The launcher environment of this process, or nullopt when none is set. Inconsistent values
+/// (RANK outside WORLD_SIZE, a non-number) throw DistributedError naming the variable.
+std::optional<LaunchEnvironment> detect_launch_environment();
+
+/// Options of the c10d context.
+struct DistributedOptions {
+  std::string backend_ = "auto";  ///< "auto" (NCCL when built with it and CUDA is there, else Gloo), "gloo", "nccl".
+  std::chrono::seconds rendezvous_timeout_{300};  ///< Waiting for every rank to join (DET_RENDEZVOUS_TIMEOUT).
+  std::chrono::seconds timeout_{600};             ///< One collective (DET_DIST_TIMEOUT).
+
+  DistributedOptions& backend(std::string v) { return backend_ = std::move(v), *this; }
+  DistributedOptions& rendezvous_timeout(std::chrono::seconds v) { return rendezvous_timeout_ = v, *this; }
+  DistributedOptions& timeout(std::chrono::seconds v) { return timeout_ = v, *this; }
+  /// The defaults, overridden by DET_DIST_BACKEND, DET_RENDEZVOUS_TIMEOUT and DET_DIST_TIMEOUT (seconds).
+  static DistributedOptions from_env();
+};
+
+/// A c10d context for `env`: rendezvous through a TCPStore at MASTER_ADDR:MASTER_PORT (rank 0
+/// serves it), then a Gloo (or NCCL) process group. Throws DistributedError with a one-line
+/// message when the rendezvous times out or the backend is not available.
+std::shared_ptr<DistributedContext> make_process_group_context(const LaunchEnvironment& env,
+                                                               const DistributedOptions& options = DistributedOptions::from_env());
+
+/// The context this process was launched into: the c10d one when a launcher environment with
+/// more than one rank is set, else the local one.
+std::shared_ptr<DistributedContext> make_context_from_env(const DistributedOptions& options = DistributedOptions::from_env());
 
 }  // namespace det::dist

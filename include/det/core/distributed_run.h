@@ -1,0 +1,30 @@
+#pragma once
+/// \file det-run on several ranks: which ranks this process belongs to, and how the chief shares
+/// the trial it creates (hyperparameters, seed, directories) with the other ranks.
+
+#include <memory>
+
+#include "det/config/experiment_config.h"
+#include "det/core/controller.h"
+#include "det/core/registry.h"
+#include "det/dist/distributed_context.h"
+
+namespace det {
+
+/// The ranks det-run trains on: those of the launcher that started this process (torchrun,
+/// det-launch, mpirun or srun variables), which must number resources.slots_per_trial; else the
+/// single-process context. Throws ConfigError when the counts disagree, DistributedError when the
+/// rendezvous fails.
+std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config);
+
+/// On the chief: sends the trial's id, hyperparameters, seed, directory and resume checkpoint to
+/// the other ranks (a no-op on one rank). Call right before running the TrialController.
+void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions& options);
+
+/// On every other rank: receives the chief's options (share_trial_options), then trains with
+/// them, writing nothing itself (no run directory, store or metrics). `options` brings the
+/// rank-independent settings (test mode, stop flag, distributed context). Returns det-run's exit
+/// code: 0 completed, 130 stopped.
+int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions options);
+
+}  // namespace det

@@ -1,0 +1,49 @@
+#include "det/core/distributed_run.h"
+
+#include <spdlog/spdlog.h>
+
+#include "det/util/error.h"
+#include "det/util/log.h"
+
+namespace det {
+
+std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {
+  auto env = dist::detect_launch_environment();
+  if (!env || env->size == 1) return dist::make_local_context();
+  const int slots = config.resources.slots_per_trial;
+  if (env->size != slots)
+    throw ConfigError(config.source + ": resources.slots_per_trial is " + std::to_string(slots) + " but the launcher (" +
+                      env->source + ") started " + std::to_string(env->size) +
+                      " ranks; pass --config resources.slots_per_trial=" + std::to_string(env->size) + " or start " +
+                      std::to_string(slots) + " rank(s)");
+  return dist::make_process_group_context(*env);
+}
+
+void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions& o) {
+  if (ranks.size() == 1) return;
+  nlohmann::json msg = {{"trial_id", o.trial_id},
+                        {"hparams", o.hparams},
+                        {"trial_seed", o.trial_seed},
+                        {"trial_dir", o.trial_dir.string()},
+                        {"resume_from", o.resume_from ? nlohmann::json(o.resume_from->string()) : nlohmann::json(nullptr)}};
+  ranks.broadcast(msg);
+}
+
+int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions o) {
+  // This rank's log lines (warnings mostly: the chief logs progress) say whose they are.
+  util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(o.distributed->rank()) + "] [%^%l%$] %v");
+  nlohmann::json msg = o.distributed->broadcast(nlohmann::json(nullptr));
+  o.trial_id = msg.at("trial_id").get<int64_t>();
+  o.hparams = msg.at("hparams");
+  o.trial_seed = msg.at("trial_seed").get<uint32_t>();
+  // The chief's directory: read for a resume (checkpoints on shared storage), never written here.
+  o.trial_dir = msg.at("trial_dir").get<std::string>();
+  if (!msg.at("resume_from").is_null()) o.resume_from = msg["resume_from"].get<std::string>();
+  o.listener = nullptr;
+  o.show_progress = false;
+  TrialController controller(config, factory, o);
+  TrialResult r = controller.run();
+  return r.exit == TrialResult::Exit::kStopped ? 130 : 0;
+}
+
+}  // namespace det

@@ -1,0 +1,383 @@
+#include "det/dist/launcher.h"
+
+#include <CLI/CLI.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "det/dist/distributed_context.h"
+#include "det/util/error.h"
+
+extern char** environ;
+
+namespace det::dist {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t g_signal = 0;   // the last signal received, to forward
+volatile std::sig_atomic_t g_signals = 0;  // how many were received
+
+extern "C" void on_launcher_signal(int sig) {
+  g_signal = sig;
+  g_signals = g_signals + 1;
+}
+
+// A port nobody listens on now (the kernel picks it); rank 0 binds it moments later.
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw DistributedError(std::string("det-launch: socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ::close(fd);
+    throw DistributedError(std::string("det-launch: could not find a free port: ") + std::strerror(errno));
+  }
+  int port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char* name = ::strsignal(sig);
+    return "was killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : "");
+  }
+  return "ended with wait status " + std::to_string(status);
+}
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+struct Child {
+  pid_t pid = -1;
+  int rank = 0, local_rank = 0;
+  bool running = false;
+  int status = 0;
+  std::chrono::system_clock::time_point ended;
+  // When the launcher first signalled it, and whether SIGKILL was among the signals.
+  std::chrono::system_clock::time_point signalled = std::chrono::system_clock::time_point::max();
+  bool sent_kill = false;
+  void signal(int sig) {
+    if (!running) return;
+    ::kill(pid, sig);
+    signalled = std::min(signalled, std::chrono::system_clock::now());
+    sent_kill = sent_kill || sig == SIGKILL;
+  }
+};
+
+int64_t unix_ns(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+void record_failure(const std::exception& error) {
+  const char* path = std::getenv("DET_ERROR_FILE");
+  if (!path || !*path) return;
+  std::string msg = error.what();
+  msg = msg.substr(0, msg.find('\n'));
+  nlohmann::json j = {{"message", msg},
+                      {"peer_failure", dynamic_cast<const PeerFailure*>(&error) != nullptr},
+                      {"unix_ns", unix_ns(std::chrono::system_clock::now())}};
+  std::ofstream(path) << j.dump() << "\n";
+}
+
+LaunchResult launch(const LaunchOptions& o) {
+  if (o.nproc_per_node < 1) throw UsageError("det-launch: --nproc-per-node must be >= 1, got " + std::to_string(o.nproc_per_node));
+  if (o.nnodes < 1) throw UsageError("det-launch: --nnodes must be >= 1, got " + std::to_string(o.nnodes));
+  if (o.node_rank < 0 || o.node_rank >= o.nnodes)
+    throw UsageError("det-launch: --node-rank " + std::to_string(o.node_rank) + " is not in [0, " + std::to_string(o.nnodes) + ")");
+  if (o.command.empty()) throw UsageError("det-launch: no command given: det-launch --nproc-per-node N -- COMMAND ...");
+  if (o.master_port < 0 || o.master_port > 65535) throw UsageError("det-launch: --master-port " + std::to_string(o.master_port) + " is not a TCP port");
+  int port = o.master_port;
+  if (port == 0) {
+    if (o.nnodes > 1) throw UsageError("det-launch: --master-port is required with --nnodes > 1 (every node must use the same one)");
+    port = free_port();
+  }
+  const int world = o.nnodes * o.nproc_per_node;
+
+  // Environments and argv are built before fork: the child only calls execvpe.
+  std::vector<std::string> base_env;
+  const char* drop[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "GROUP_RANK=", "GROUP_WORLD_SIZE=",
+                        "ROLE_RANK=", "ROLE_WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT=", "OMP_NUM_THREADS=",
+                        "DET_ERROR_FILE="};
+  std::string omp_threads;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv = *e;
+    bool skip = false;
+    for (const char* d : drop) skip = skip || kv.rfind(d, 0) == 0;
+    if (kv.rfind("OMP_NUM_THREADS=", 0) == 0) omp_threads = kv;
+    if (!skip) base_env.push_back(kv);
+  }
+  // As torchrun: one intra-op thread per rank unless the user chose, so ranks do not fight for cores.
+  if (!omp_threads.empty()) {
+    base_env.push_back(omp_threads);
+  } else if (o.nproc_per_node > 1) {
+    base_env.push_back("OMP_NUM_THREADS=1");
+  }
+  // Where each rank records its error (record_failure), to tell the first failure from its echoes.
+  char dir_template[] = "/tmp/det-launch-XXXXXX";
+  const std::string error_dir = ::mkdtemp(dir_template) ? dir_template : "";
+  auto error_file = [&](int rank) { return error_dir + "/rank" + std::to_string(rank) + ".json"; };
+  std::vector<std::vector<std::string>> envs(static_cast<size_t>(o.nproc_per_node));
+  std::vector<Child> children(static_cast<size_t>(o.nproc_per_node));
+  for (int l = 0; l < o.nproc_per_node; ++l) {
+    auto& env = envs[static_cast<size_t>(l)];
+    env = base_env;
+    int rank = o.node_rank * o.nproc_per_node + l;
+    env.push_back("RANK=" + std::to_string(rank));
+    env.push_back("WORLD_SIZE=" + std::to_string(world));
+    env.push_back("LOCAL_RANK=" + std::to_string(l));
+    env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(o.nproc_per_node));
+    env.push_back("GROUP_RANK=" + std::to_string(o.node_rank));
+    env.push_back("GROUP_WORLD_SIZE=" + std::to_string(o.nnodes));
+    env.push_back("ROLE_RANK=" + std::to_string(rank));
+    env.push_back("ROLE_WORLD_SIZE=" + std::to_string(world));
+    env.push_back("MASTER_ADDR=" + o.master_addr);
+    env.push_back("MASTER_PORT=" + std::to_string(port));
+    if (!error_dir.empty()) env.push_back("DET_ERROR_FILE=" + error_file(rank));
+    children[static_cast<size_t>(l)].rank = rank;
+    children[static_cast<size_t>(l)].local_rank = l;
+  }
+  std::vector<char*> argv;
+  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+
+  // Signals: recorded here, forwarded from the loop below.
+  struct sigaction sa {}, old_int{}, old_term{};
+  sa.sa_handler = on_launcher_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  g_signal = 0;
+  g_signals = 0;
+
+  const pid_t parent = ::getpid();
+  for (int l = 0; l < o.nproc_per_node; ++l) {
+    std::vector<char*> envp;
+    for (auto& kv : envs[static_cast<size_t>(l)]) envp.push_back(const_cast<char*>(kv.c_str()));
+    envp.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      std::string err = std::strerror(errno);
+      for (auto& c : children)
+        if (c.running) ::kill(c.pid, SIGKILL), ::waitpid(c.pid, nullptr, 0);
+      ::sigaction(SIGINT, &old_int, nullptr);
+      ::sigaction(SIGTERM, &old_term, nullptr);
+      throw DistributedError("det-launch: fork failed: " + err);
+    }
+    if (pid == 0) {
+      // Own process group: a terminal's Ctrl-C reaches the launcher only, which forwards it
+      // once. Dies with the launcher, so no rank outlives it.
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      sigemptyset(&dfl.sa_mask);
+      ::sigaction(SIGINT, &dfl, nullptr);
+      ::sigaction(SIGTERM, &dfl, nullptr);
+      ::execvpe(argv[0], argv.data(), envp.data());
+      const char* msg = "det-launch: cannot run the command: ";
+      (void)!::write(2, msg, std::strlen(msg));
+      const char* why = std::strerror(errno);
+      (void)!::write(2, why, std::strlen(why));
+      (void)!::write(2, "\n", 1);
+      ::_exit(127);
+    }
+    auto& c = children[static_cast<size_t>(l)];
+    c.pid = pid;
+    c.running = true;
+  }
+
+  LaunchResult result;
+  int forwarded = 0;
+  bool killing = false;
+  Clock::time_point kill_deadline;
+  int first_nonzero = 0;
+  std::string first_message;
+  auto running = [&] {
+    int n = 0;
+    for (auto& c : children) n += c.running ? 1 : 0;
+    return n;
+  };
+  while (running() > 0) {
+    while (forwarded < g_signals) {  // forward what the launcher received
+      ++forwarded;
+      for (auto& c : children) c.signal(g_signal);
+    }
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (auto& c : children) {
+        if (c.pid != pid || !c.running) continue;
+        c.running = false;
+        c.status = status;
+        c.ended = std::chrono::system_clock::now();
+        bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        if (failed && first_nonzero == 0) first_nonzero = exit_code_of(status);
+        // A rank failing on its own (not after a signal we forwarded or sent) stops the rest.
+        if (failed && forwarded == 0 && !killing) {
+          int others = running();
+          first_message = "det-launch: rank " + std::to_string(c.rank) + " (local rank " + std::to_string(c.local_rank) +
+                          ", pid " + std::to_string(c.pid) + ") " + describe_status(status) +
+                          (others > 0 ? "; stopping the other " + std::to_string(others) + " rank(s)" : "");
+          std::fprintf(stderr, "%s\n", first_message.c_str());
+          std::fflush(stderr);
+          killing = true;
+          kill_deadline = Clock::now() + o.kill_grace;
+          for (auto& other : children) other.signal(SIGTERM);
+        }
+      }
+      continue;
+    }
+    if (pid < 0 && errno != EINTR && errno != ECHILD) break;
+    if (killing && Clock::now() >= kill_deadline) {
+      for (auto& c : children) c.signal(SIGKILL);
+      kill_deadline = Clock::now() + std::chrono::hours(1);  // once
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+
+  // The root cause: of the ranks that failed on their own (before any signal of ours reached
+  // them, or by a signal we did not send), prefer one whose error was not a PeerFailure, then the
+  // earliest (recorded error time, else exit time).
+  const Child* root = nullptr;
+  bool root_peer = true;
+  int64_t root_time = 0;
+  std::string root_error;
+  for (const auto& c : children) {
+    if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0) continue;
+    int64_t t = unix_ns(c.ended);
+    bool peer = false, recorded = false;
+    std::string error;
+    if (!error_dir.empty()) {
+      try {
+        std::ifstream in(error_file(c.rank));
+        if (in) {
+          auto j = nlohmann::json::parse(in);
+          t = std::min(t, j.at("unix_ns").get<int64_t>());
+          peer = j.at("peer_failure").get<bool>();
+          recorded = true;
+          error = j.at("message").get<std::string>();
+        }
+      } catch (const std::exception&) {
+      }
+    }
+    const bool signalled = c.signalled != std::chrono::system_clock::time_point::max();
+    const bool foreign_signal = WIFSIGNALED(c.status) && !(WTERMSIG(c.status) == SIGKILL && c.sent_kill) &&
+                                !(WTERMSIG(c.status) == SIGTERM) && !(forwarded > 0 && WTERMSIG(c.status) == g_signal);
+    const bool own = !signalled || (recorded && t < unix_ns(c.signalled)) || foreign_signal;
+    if (!own) continue;  // may be our signals' doing
+    if (!root || (root_peer && !peer) || (root_peer == peer && t < root_time)) {
+      root = &c;
+      root_peer = peer;
+      root_time = t;
+      root_error = error;
+    }
+  }
+  if (!error_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(error_dir, ec);
+  }
+  if (root) {
+    result.failed_rank = root->rank;
+    result.exit_code = exit_code_of(root->status);
+    result.message = "det-launch: rank " + std::to_string(root->rank) + " (local rank " + std::to_string(root->local_rank) +
+                     ", pid " + std::to_string(root->pid) + ") failed first: it " + describe_status(root->status) +
+                     (root_error.empty() ? "" : ": " + root_error);
+    std::fprintf(stderr, "%s\n", result.message.c_str());
+  } else {
+    result.exit_code = first_nonzero;
+  }
+  return result;
+}
+
+int launch_main(int argc, char** argv) {
+  CLI::App app{"det-launch: start the ranks of a data-parallel trial on this node (torchrun's environment)"};
+  app.set_version_flag("--version", "det 0.1.0");
+  LaunchOptions o;
+  double grace = 5;
+  app.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "ranks on this node")->capture_default_str();
+  app.add_option("--nnodes", o.nnodes, "number of nodes")->capture_default_str();
+  app.add_option("--node-rank,--node_rank", o.node_rank, "this node's index in [0, nnodes)")->capture_default_str();
+  app.add_option("--master-addr,--master_addr", o.master_addr, "address of node 0 (rank 0 serves the rendezvous store there)")
+      ->capture_default_str();
+  app.add_option("--master-port,--master_port", o.master_port, "rendezvous port (default: a free port; required with --nnodes > 1)");
+  app.add_option("--kill-grace", grace, "seconds between SIGTERM and SIGKILL for the other ranks when one fails")
+      ->capture_default_str();
+  app.prefix_command();
+  app.footer("Example: det-launch --nproc-per-node 2 -- det-run configs/mnist/distributed.yaml");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  o.command = app.remaining();
+  if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
+  o.kill_grace = std::chrono::milliseconds(static_cast<int64_t>(grace * 1000));
+  try {
+    return launch(o).exit_code;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "det-launch: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+std::optional<int> relaunch_if_needed(int slots) {
+  if (slots <= 1) return std::nullopt;
+  auto env = detect_launch_environment();
+  if (env && env->size > 1) return std::nullopt;  // already one of the ranks
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t start = 0; start < all.size();) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) end = all.size();
+    args.push_back(all.substr(start, end - start));
+    start = end + 1;
+  }
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0 || args.empty()) throw DistributedError("cannot read this process's command line to launch its ranks; use det-launch");
+  args[0] = std::string(exe, static_cast<size_t>(n));
+  LaunchOptions o;
+  o.nproc_per_node = slots;
+  o.command = args;
+  std::fprintf(stderr, "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as det-launch --nproc-per-node %d)\n",
+               slots, slots, slots);
+  return launch(o).exit_code;
+}
+
+}  // namespace det::dist

@@ -42,15 +42,16 @@ check failing-rank 3 "det-launch: rank 1 \(local rank 1, pid [0-9]+\) exited wit
   "$det_launch" --nproc-per-node 2 --kill-grace 1 -- sh -c 'if [ "$RANK" = 1 ]; then exit 3; fi; exec sleep 60'
 check no-command 2 "no command given" -- "$det_launch" --nproc-per-node 2
 
-# Ctrl-C: the launcher (here det-run itself) forwards SIGINT once to both ranks; they stop after
-# the same batch, the chief checkpoints, and the exit status is 130 with the resume hint.
+# Ctrl-C: the runner stops the trial's worker, whose launcher forwards it once to both ranks; they
+# stop after the same batch, the chief checkpoints, and the exit status is 130 with the hint to
+# resume the experiment.
 log=$work/sigint.log
 "$my_trainer" "$cfg" --no-progress --config checkpoint_storage.host_path="$work/sigint-runs" \
   --config searcher.max_length.epochs=1000000 --config resources.slots_per_trial=2 >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1200); do grep -q "data-parallel on 2 ranks" "$log" && break; sleep 0.05; done
 kill -INT "$pid"; wait "$pid"; rc=$?
-if [ "$rc" = 130 ] && grep -q "stopped; continue with: .* --resume .*/checkpoints/" "$log" &&
+if [ "$rc" = 130 ] && grep -q "stopped; continue with: det-run --resume-experiment .*/sigint-runs/linear_regression-" "$log" &&
    [ "$(grep -c 'stopped at batch' "$log")" = 1 ]; then
   passes=$((passes+1))
 else

@@ -18,6 +18,7 @@
 
 #include "../common/vision_data.h"
 #include "det/core/registry.h"
+#include "det/data/mnist.h"
 #include "det/nn/vit.h"
 #include "det/optim/adamw.h"
 #include "det/optim/lr_scheduler.h"
@@ -38,8 +39,18 @@ class ViTTrial : public det::Trial {
     if (meta.img_size <= 64) o.patch_size = 4;  // 16 px patches would leave 2x2 tokens of a 32 px image
     o.update_from_json(model_cfg, "hyperparameters.model");
     model_ = det::nn::ViT(o);
-    if (model_cfg.contains("pretrained") && !model_cfg["pretrained"].is_null())
-      spdlog::info("ViT: {}", det::nn::load_hf_vit(*model_, model_cfg["pretrained"].get<std::string>()));
+    if (model_cfg.contains("pretrained") && !model_cfg["pretrained"].is_null()) {
+      // Relative paths: the working directory, then data.root / $DET_DATA_DIR.
+      std::filesystem::path p = model_cfg["pretrained"].get<std::string>();
+      if (!std::filesystem::exists(p) && p.is_relative() && std::filesystem::exists(det::data::data_root(ctx.data_config()) / p))
+        p = det::data::data_root(ctx.data_config()) / p;
+      if (!std::filesystem::exists(p))
+        throw det::ConfigError("hyperparameters.model.pretrained: " + p.string() + " does not exist (looked in the working directory and " +
+                               det::data::data_root(ctx.data_config()).string() +
+                               "); give the model.safetensors of an HF ViT such as google/vit-base-patch16-224-in21k, or null "
+                               "to train from scratch");
+      spdlog::info("ViT: {}", det::nn::load_hf_vit(*model_, p));
+    }
     model_ = ctx.wrap_model(model_);
     build_optimizer(ctx.get_hparam<nlohmann::json>("optimizer"));
     build_scheduler(ctx.get_hparam<nlohmann::json>("scheduler", nlohmann::json()));

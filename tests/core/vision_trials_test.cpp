@@ -195,7 +195,7 @@ TEST(ViTTrialDataTest, TinyViTLearnsCifarAndExportsSafetensors) {
 }
 
 // One epoch of configs/shiftvit/const_mnist.yaml with the warmup removed (the recipe's epoch 0
-// runs at warmup_lr 1e-6, so one faithful epoch learns next to nothing) and batches of 128 (469
+// runs at warmup_lr 1e-6, so one faithful epoch learns next to nothing) and batches of 128 (468
 // steps instead of 117; at 512 one epoch reached 94.8%). About 15 minutes on 2 shared cores
 // (docs/performance.md).
 TEST(ShiftViTSlowTest, ConstMnistOneEpochReachesNinetyFivePercent) {

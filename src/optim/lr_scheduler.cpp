@@ -1,5 +1,6 @@
 #include "det/optim/lr_scheduler.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "det/util/error.h"
@@ -66,5 +67,49 @@ LambdaLR::LambdaLR(torch::optim::Optimizer& optimizer, std::function<double(int6
 }
 
 double LambdaLR::lr_at(size_t, double base_lr, int64_t epoch) const { return base_lr * factor_(epoch); }
+
+CosineOptions CosineOptions::from_json(const nlohmann::json& s, const std::string& where) {
+  if (!s.is_object()) throw ConfigError(where + ": expected a mapping of timm create_scheduler arguments");
+  static const std::vector<std::string> known = {"sched", "epochs", "min_lr", "warmup_lr", "warmup_epochs",
+                                                 "cooldown_epochs", "decay_rate", "lr_noise", "lr_noise_pct", "lr_noise_std"};
+  for (const auto& [k, v] : s.items())
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      throw ConfigError(where + "." + k + ": unknown scheduler argument (known: sched, epochs, min_lr, warmup_lr, "
+                        "warmup_epochs, cooldown_epochs, decay_rate, lr_noise, lr_noise_pct, lr_noise_std)");
+  CosineOptions o;
+  try {
+    std::string sched = s.value("sched", std::string("cosine"));
+    if (sched != "cosine") throw ConfigError(where + ".sched: '" + sched + "' is not supported; det builds timm's 'cosine' only");
+    if (s.contains("lr_noise") && !s["lr_noise"].is_null())
+      throw ConfigError(where + ".lr_noise: learning-rate noise is not supported; set it to null");
+    if (!s.contains("epochs")) throw ConfigError(where + ".epochs: missing; set the length of the cosine cycle in epochs");
+    o.t_initial = s.at("epochs").get<int64_t>();
+    o.lr_min = s.value("min_lr", 1e-6);  // timm train.py defaults below
+    o.warmup_lr_init = s.value("warmup_lr", 1e-4);
+    o.warmup_t = s.value("warmup_epochs", int64_t{3});
+    o.cooldown_epochs = s.value("cooldown_epochs", int64_t{10});
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError(where + ": a value has the wrong type (" + std::string(e.what()) + ")");
+  }
+  if (o.t_initial < 1) throw ConfigError(where + ".epochs: must be >= 1, got " + std::to_string(o.t_initial));
+  if (o.warmup_t < 0) throw ConfigError(where + ".warmup_epochs: must be >= 0");
+  return o;
+}
+
+CosineLRScheduler::CosineLRScheduler(torch::optim::Optimizer& optimizer, CosineOptions options)
+    : LRScheduler(optimizer), options_(options) {
+  if (options_.t_initial < 1) throw Error("CosineLRScheduler: t_initial must be >= 1");
+  initialize();
+}
+
+double CosineLRScheduler::lr_at(size_t, double base_lr, int64_t epoch) const {
+  const auto& o = options_;
+  if (epoch < o.warmup_t)
+    return o.warmup_lr_init + static_cast<double>(epoch) * ((base_lr - o.warmup_lr_init) / static_cast<double>(o.warmup_t));
+  if (epoch >= o.t_initial) return o.lr_min;  // past the single cycle (cycle_limit 1)
+  const double pi = 3.14159265358979323846;
+  return o.lr_min + 0.5 * (base_lr - o.lr_min) *
+                        (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(o.t_initial)));
+}
 
 }  // namespace det::optim

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -70,6 +71,39 @@ class LambdaLR : public LRScheduler {
 
  private:
   std::function<double(int64_t)> factor_;
+};
+
+/// Options of timm's CosineLRScheduler as timm.scheduler.create_scheduler builds it for
+/// `sched: cosine` (one cycle, t_in_epochs, no noise, no warmup_prefix).
+struct CosineOptions {
+  int64_t t_initial = 0;         ///< `epochs`: the length of the cosine cycle.
+  double lr_min = 0.0;           ///< `min_lr`.
+  int64_t warmup_t = 0;          ///< `warmup_epochs`.
+  double warmup_lr_init = 0.0;   ///< `warmup_lr`.
+  int64_t cooldown_epochs = 0;   ///< Added to the cycle for total_epochs(); lr stays at lr_min.
+  /// The total length timm reports: t_initial + cooldown_epochs.
+  int64_t total_epochs() const { return t_initial + cooldown_epochs; }
+  /// From the ShiftViT example's `scheduler` section (sched, epochs, min_lr, warmup_lr,
+  /// warmup_epochs, cooldown_epochs, decay_rate, lr_noise (null only), lr_noise_pct,
+  /// lr_noise_std). Unknown keys, other schedules and noise are ConfigErrors naming `where`.
+  static CosineOptions from_json(const nlohmann::json& section, const std::string& where);
+};
+
+/// timm's CosineLRScheduler (v0.5.4), closed form, stepped per epoch:
+///  - t < warmup_t: lr = warmup_lr_init + t * (base_lr - warmup_lr_init) / warmup_t;
+///  - warmup_t <= t < t_initial: lr = lr_min + (base_lr - lr_min) * (1 + cos(pi t / t_initial)) / 2
+///    (t counts from 0, not from the end of warmup: timm's warmup_prefix=False);
+///  - t >= t_initial: lr_min.
+class CosineLRScheduler : public LRScheduler {
+ public:
+  CosineLRScheduler(torch::optim::Optimizer& optimizer, CosineOptions options);
+  const CosineOptions& options() const { return options_; }
+
+ protected:
+  double lr_at(size_t group, double base_lr, int64_t epoch) const override;
+
+ private:
+  CosineOptions options_;
 };
 
 }  // namespace det::optim

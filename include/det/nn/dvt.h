@@ -1,0 +1,174 @@
+#pragma once
+/// \file DVT, the Dynamic Vision Transformer (Wang et al., NeurIPS 2021; spec/models.md §4): a
+/// cascade of three T2T-ViTs seeing 7x7, 10x10 and 14x14 tokens of the same 224 px image; the
+/// later ones reuse the previous one's last features (feature reuse) and attention logits
+/// (relationship reuse). Training sums the three exits' losses; inference stops at the first exit
+/// whose softmax confidence reaches its threshold. Names follow the reference state dict
+/// (less_less_token, less_token, normal_token; tokens_to_token.attention1.kqv, ...,
+/// feature_resuse_mlp, relation_reuse_conv).
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include "det/nn/layers.h"
+
+namespace det::nn {
+
+/// T2T's Token_performer(dim, in_dim=64, kernel_ratio=0.5): one-head linear attention with
+/// m = 32 random orthogonal features `w` (a non-trainable parameter), v as the skip, then an MLP.
+class TokenPerformerImpl : public torch::nn::Cloneable<TokenPerformerImpl> {
+ public:
+  TokenPerformerImpl(int64_t dim, int64_t in_dim = 64, double kernel_ratio = 0.5, double dropout = 0.1);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor w;
+
+ private:
+  torch::Tensor prm_exp(const torch::Tensor& x) const;
+  int64_t dim_, emb_, m_;
+  double dropout_;
+  torch::nn::Linear kqv_{nullptr}, proj_{nullptr};
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Dropout dp_{nullptr};
+  torch::nn::Sequential mlp_{nullptr};
+};
+TORCH_MODULE(TokenPerformer);
+
+/// One T2T-ViT of the cascade.
+struct T2TViTOptions {
+  int64_t img_size = 224;
+  /// The first soft split: Unfold(kernel, stride, padding); (7, 4, 2) gives 14x14 tokens,
+  /// (11, 6, 5) 10x10 and (14, 8, 3) 7x7.
+  int64_t kernel = 7, stride = 4, padding = 2;
+  int64_t embed_dim = 256, depth = 12, num_heads = 4;
+  double mlp_ratio = 2.0;
+  int64_t num_classes = 1000;
+  double drop_rate = 0.0, drop_path_rate = 0.1;
+  /// Reuse of the upstream model's features / attention logits (the 2nd and 3rd models).
+  bool feature_reuse = false, relation_reuse = false;
+  /// The upstream model's token grid and depth (when reusing).
+  int64_t upstream_grid = 0, upstream_depth = 0;
+  bool init_weights = true;
+  /// The token grid after the three soft splits.
+  int64_t grid() const;
+};
+
+/// What a cascade member hands to the next: its last block output before the final norm
+/// [B, N+1, D] and every layer's pre-softmax attention logits [B, H, N+1, N+1].
+struct ReuseState {
+  torch::Tensor features;
+  std::vector<torch::Tensor> relations;
+  /// The same for the examples `index` (int64) only.
+  ReuseState select(const torch::Tensor& index) const;
+};
+
+/// A pre-norm T2T block; with feature reuse the MLP sees [x, reused features] (D + 48 wide).
+class T2TBlockImpl : public torch::nn::Cloneable<T2TBlockImpl> {
+ public:
+  T2TBlockImpl(const T2TViTOptions& options, double drop_path);
+  void reset() override;
+  /// `features`: the upstream features already transformed and resized to [B, N+1, 48]
+  /// (undefined without reuse); `relation`: the logit bias [B, H, N+1, N+1] or undefined;
+  /// `logits_out`: receives this layer's pre-softmax logits.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& features, const torch::Tensor& relation,
+                        torch::Tensor* logits_out);
+  /// feature_resuse_mlp (LN, Mlp D -> 128 -> 48) applied to the upstream features.
+  torch::Tensor reuse_features(const torch::Tensor& upstream);
+
+ private:
+  T2TViTOptions options_;
+  double drop_path_p_;
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  Attention attn_{nullptr};
+  DropPath drop_path_{nullptr};
+  Mlp mlp_{nullptr};
+  torch::nn::Sequential feature_resuse_mlp_{nullptr};
+};
+TORCH_MODULE(T2TBlock);
+
+/// T2T-ViT with the performer T2T module (token_dim 64), a class token, fixed sinusoid position
+/// embeddings (a non-trainable parameter), blocks, final LayerNorm (eps 1e-5), head.
+class T2TViTImpl : public torch::nn::Cloneable<T2TViTImpl> {
+ public:
+  explicit T2TViTImpl(const T2TViTOptions& options);
+  void reset() override;
+  /// Logits [B, classes]; fills `state` (when not null) for the next model; `upstream` is the
+  /// previous model's state (required when this model reuses).
+  torch::Tensor forward(const torch::Tensor& x, const ReuseState* upstream = nullptr, ReuseState* state = nullptr);
+  const T2TViTOptions& options() const { return options_; }
+  /// Multiply-accumulates of one forward for one image (matmuls, convolutions and the
+  /// performer's feature maps; what the DVT paper calls FLOPs).
+  double macs() const;
+  torch::Tensor cls_token, pos_embed;
+
+ private:
+  T2TViTOptions options_;
+  TokenPerformer attention1_{nullptr}, attention2_{nullptr};
+  torch::nn::Linear project_{nullptr};
+  torch::nn::Dropout pos_drop_{nullptr};
+  std::vector<T2TBlock> blocks_;
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Linear head_{nullptr};
+  torch::nn::Sequential relation_reuse_conv_{nullptr};
+};
+TORCH_MODULE(T2TViT);
+
+/// DVT_T2t_vit_12 / _14 options.
+struct DVTOptions {
+  int64_t embed_dim = 256, depth = 12, num_heads = 4;
+  double mlp_ratio = 2.0;
+  int64_t num_classes = 1000;
+  double drop_path_rate = 0.1;
+  bool feature_reuse = true, relation_reuse = true;
+  bool init_weights = true;
+  /// "t2t_vit_12" or "t2t_vit_14" (also "dvt_t2t_vit_12", "12", "14").
+  static DVTOptions variant(const std::string& name);
+};
+
+/// The three-exit cascade.
+class DVTImpl : public torch::nn::Cloneable<DVTImpl> {
+ public:
+  explicit DVTImpl(const DVTOptions& options);
+  void reset() override;
+  /// The logits of all three exits (training runs all of them).
+  std::vector<torch::Tensor> forward(const torch::Tensor& x);
+  /// Real early exit: runs exit k only on the examples no earlier exit was confident about
+  /// (max softmax >= thresholds[k]); returns the predicted class and the exit (0, 1, 2) per
+  /// example. The last threshold is ignored (the last exit takes every remaining example).
+  std::pair<torch::Tensor, torch::Tensor> early_exit(const torch::Tensor& x, const std::array<double, 3>& thresholds);
+  /// Cumulative multiply-accumulates per image to reach exit 1, 2, 3.
+  std::array<double, 3> cumulative_macs() const;
+  T2TViT member(size_t k) const { return members_[k]; }
+  const DVTOptions& options() const { return options_; }
+
+ private:
+  DVTOptions options_;
+  std::vector<T2TViT> members_;
+};
+TORCH_MODULE(DVT);
+
+/// Target exit proportions of operating point p (1..59 in the reference): q = p / 20,
+/// proportion_k ∝ q^k for k = 1..3.
+std::array<double, 3> exit_proportions(int p);
+
+/// DVT's dynamic_find_threshold: `confidence` [3, n] (max softmax per exit on held-out data);
+/// for each of the first two exits, the confidence of the floor(n * proportion_k)-th most
+/// confident example that has not exited yet (1e8 when that count is 0), then those with
+/// confidence >= T_k exit. The last threshold is -1e8.
+std::array<double, 3> fit_thresholds(const torch::Tensor& confidence, const std::array<double, 3>& proportions);
+
+/// Accuracy and expected cost of an operating point from all exits' logits [3, n, C] (or
+/// confidences + predictions) and the labels.
+struct OperatingPoint {
+  std::array<double, 3> thresholds{};
+  std::array<double, 3> exit_fraction{};
+  double accuracy = 0;
+  double gmacs_per_image = 0;
+};
+OperatingPoint evaluate_operating_point(const torch::Tensor& logits, const torch::Tensor& labels,
+                                        const std::array<double, 3>& thresholds, const std::array<double, 3>& cumulative_gmacs);
+
+}  // namespace det::nn

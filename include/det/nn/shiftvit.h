@@ -1,0 +1,88 @@
+#pragma once
+/// \file ShiftViT (Wang et al. 2022, microsoft/SPACH models/shiftvit.py; spec/models.md §2): the
+/// attention of a Swin-like hierarchy replaced by a zero-filled one-pixel shift of 4/n_div of the
+/// channels. NCHW throughout; parameter names as in SPACH's state dicts.
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include "det/nn/layers.h"
+
+namespace det::nn {
+
+/// The shift of ShiftViTBlock: with g = C / n_div (floored), channels [0,g) move left one pixel,
+/// [g,2g) right, [2g,3g) up, [3g,4g) down, zero-filled without wrap-around; the rest stay.
+torch::Tensor shift_feat(const torch::Tensor& x, int64_t n_div);
+
+/// ShiftViT's constructor arguments (SPACH's names and defaults).
+struct ShiftViTOptions {
+  int64_t n_div = 12;
+  int64_t img_size = 224;
+  int64_t patch_size = 4;
+  int64_t in_chans = 3;
+  int64_t num_classes = 1000;
+  int64_t embed_dim = 96;
+  std::vector<int64_t> depths = {2, 2, 6, 2};
+  double mlp_ratio = 4.0;
+  double drop_rate = 0.0;
+  double drop_path_rate = 0.1;
+  /// Reference init (trunc_normal_(.02) weights, zero biases, unit norms); false keeps LibTorch's
+  /// default init (for counting parameters quickly).
+  bool init_weights = true;
+
+  /// Reads the Determined example's `model` hyperparameters (n_div, patch_size, embed_dim,
+  /// depths, mlp_ratio, drop_rate, drop_path_rate, norm_layer (GN1), act_layer (GELU),
+  /// patch_norm (true), use_checkpoint (false), and optionally img_size, in_chans,
+  /// num_classes) over these options. Unknown keys or unsupported values are ConfigErrors
+  /// naming `where`.
+  ShiftViTOptions& update_from_json(const nlohmann::json& model, const std::string& where);
+  /// The SPACH registry variants (shiftvit_light_tiny ... shiftvit_r2_base): 1000 classes at 224,
+  /// patch 4, the registry's drop_path. Unknown names throw ConfigError listing the known ones.
+  static ShiftViTOptions variant(const std::string& name);
+  /// The registry names.
+  static std::vector<std::string> variant_names();
+};
+
+/// One ShiftViT block: x = shift(x); x = x + DropPath(Mlp(GN1(x))) (submodules norm2, mlp).
+class ShiftViTBlockImpl : public torch::nn::Cloneable<ShiftViTBlockImpl> {
+ public:
+  ShiftViTBlockImpl(int64_t dim, int64_t n_div, double mlp_ratio, double drop, double drop_path);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  int64_t dim_, n_div_;
+  double mlp_ratio_, drop_, drop_path_p_;
+  torch::nn::GroupNorm norm2_{nullptr};
+  Mlp mlp_{nullptr};
+  DropPath drop_path_{nullptr};
+};
+TORCH_MODULE(ShiftViTBlock);
+
+/// ShiftViT: PatchEmbed (proj conv k=s=patch, GN1) -> dropout -> four stages of blocks with
+/// PatchMerging (GN1, conv k=s=2 without bias, 2x channels) after the first three -> GN1 ->
+/// global average pool -> head. Input [B, in_chans, H, W], output logits [B, num_classes].
+class ShiftViTImpl : public torch::nn::Cloneable<ShiftViTImpl> {
+ public:
+  explicit ShiftViTImpl(const ShiftViTOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Feature map before the final norm and pooling: [B, 8 C0, h, w].
+  torch::Tensor forward_features(const torch::Tensor& x);
+  const ShiftViTOptions& options() const { return options_; }
+
+ private:
+  ShiftViTOptions options_;
+  torch::nn::Conv2d proj_{nullptr};
+  torch::nn::GroupNorm patch_norm_{nullptr}, norm_{nullptr};
+  torch::nn::Dropout pos_drop_{nullptr};
+  std::vector<std::vector<ShiftViTBlock>> blocks_;
+  std::vector<std::pair<torch::nn::GroupNorm, torch::nn::Conv2d>> downsample_;
+  torch::nn::Linear head_{nullptr};
+};
+TORCH_MODULE(ShiftViT);
+
+}  // namespace det::nn

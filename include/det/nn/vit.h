@@ -1,0 +1,113 @@
+#pragma once
+/// \file The Vision Transformer (Dosovitskiy et al. 2021; spec/models.md §3): patch embedding,
+/// class token, learned position embeddings, pre-norm blocks, final LayerNorm, head on the class
+/// token. Module names follow timm (patch_embed.proj, cls_token, pos_embed, blocks.i.{norm1,
+/// attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm, head); HF `google/vit-*` checkpoints
+/// load through load_hf_vit and export through export_hf_vit.
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include "det/nn/layers.h"
+
+namespace det::nn {
+
+/// ViT hyperparameters.
+struct ViTOptions {
+  int64_t img_size = 224;
+  int64_t patch_size = 16;
+  int64_t in_chans = 3;
+  int64_t num_classes = 1000;
+  int64_t embed_dim = 768;
+  int64_t depth = 12;
+  int64_t num_heads = 12;
+  int64_t mlp_dim = 3072;
+  bool qkv_bias = true;
+  /// Dropout after the position embeddings, the attention output projection and the MLP
+  /// (HF hidden_dropout_prob).
+  double drop_rate = 0.0;
+  /// Dropout on the attention probabilities.
+  double attn_drop_rate = 0.0;
+  double drop_path_rate = 0.0;
+  /// Dropout after the GELU too (Google, jeonsworld); HF's ViTIntermediate has none (default).
+  bool mlp_drop_after_act = false;
+  /// 1e-6 (Google, jeonsworld, Graphcore); HF's in21k config says 1e-12.
+  double layer_norm_eps = kViTLayerNormEps;
+  bool init_weights = true;
+
+  /// ViT-Ti/S/B/L ("ti", "s", "b", "l", also "vit_b16", "ViT-B/16"): width, depth, heads, MLP
+  /// size of vit_jax/configs/models.py with the given patch size.
+  static ViTOptions variant(const std::string& name, int64_t patch_size = 16);
+  /// Reads a `model` section: variant, patch_size, img_size, num_classes, embed_dim, depth,
+  /// num_heads, mlp_dim, qkv_bias, drop_rate, attn_drop_rate, drop_path_rate,
+  /// mlp_drop_after_act, layer_norm_eps; `pretrained` is read by the trial. Unknown keys are
+  /// ConfigErrors naming `where`.
+  ViTOptions& update_from_json(const nlohmann::json& model, const std::string& where);
+  int64_t grid() const { return img_size / patch_size; }
+};
+
+/// A pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(Mlp(LN(x))).
+class ViTBlockImpl : public torch::nn::Cloneable<ViTBlockImpl> {
+ public:
+  ViTBlockImpl(const ViTOptions& options, double drop_path);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  ViTOptions options_;
+  double drop_path_p_;
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  Attention attn_{nullptr};
+  Mlp mlp_{nullptr};
+  DropPath drop_path_{nullptr};
+};
+TORCH_MODULE(ViTBlock);
+
+/// ViT classifier: [B, C, H, W] -> logits [B, num_classes].
+class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
+ public:
+  explicit ViTImpl(const ViTOptions& options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Token features after the final norm: [B, 1 + grid^2, D].
+  torch::Tensor forward_features(const torch::Tensor& x);
+  const ViTOptions& options() const { return options_; }
+  torch::Tensor cls_token, pos_embed;
+
+ private:
+  ViTOptions options_;
+  torch::nn::Conv2d proj_{nullptr};
+  torch::nn::Dropout pos_drop_{nullptr};
+  std::vector<ViTBlock> blocks_;
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+TORCH_MODULE(ViT);
+
+/// Resizes position embeddings [1, 1 + g0^2, D] to [1, 1 + g1^2, D]: the class token's row is
+/// kept, the grid is resampled bicubically (align_corners false), as timm's resize_pos_embed.
+torch::Tensor resize_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid);
+
+/// HF `ViTModel` / `ViTForImageClassification` tensors (spec/models.md §3.5) mapped to this
+/// ViT's names: an optional leading "vit." stripped, query/key/value concatenated into qkv,
+/// pooler.* dropped, classifier.* -> head.* (kept only if `with_head`). Unknown keys and wrong
+/// shapes are DataErrors naming the key and `where`.
+std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch::Tensor>& hf, int64_t depth,
+                                                bool with_head, const std::string& where);
+/// The inverse: this ViT's tensors under HF ViTForImageClassification-style names without the
+/// "vit." prefix (embeddings.*, encoder.layer.i.*, layernorm.*, classifier.*).
+std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model);
+
+/// Loads HF-layout weights from a .safetensors file into `model`: the head is loaded only when
+/// the file has classifier.* of the right shape (else freshly initialized); position embeddings
+/// of another grid are resized. Returns a one-line summary of what was loaded.
+std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path);
+/// Writes `model` as HF-layout .safetensors (readable by load_hf_vit and by transformers).
+void export_hf_vit(const ViTImpl& model, const std::filesystem::path& path);
+
+}  // namespace det::nn

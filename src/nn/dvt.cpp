@@ -122,9 +122,10 @@ void T2TViTImpl::reset() {
     throw Error("T2TViT: reuse needs the upstream model's grid and depth");
   const int64_t g = o.grid(), n = g * g, D = o.embed_dim;
   auto t2t = register_module("tokens_to_token", std::make_shared<torch::nn::Module>());
-  attention1_ = t2t->register_module("attention1", TokenPerformer(3 * o.kernel * o.kernel, 64));
-  attention2_ = t2t->register_module("attention2", TokenPerformer(64 * 9, 64));
-  project_ = t2t->register_module("project", torch::nn::Linear(64 * 9, D));
+  const int64_t td = o.token_dim;
+  attention1_ = t2t->register_module("attention1", TokenPerformer(3 * o.kernel * o.kernel, td));
+  attention2_ = t2t->register_module("attention2", TokenPerformer(td * 9, td));
+  project_ = t2t->register_module("project", torch::nn::Linear(td * 9, D));
   cls_token = register_parameter("cls_token", torch::zeros({1, 1, D}));
   pos_embed = register_parameter("pos_embed", sinusoid_table(n + 1, D), /*requires_grad=*/false);
   pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate));
@@ -159,11 +160,11 @@ torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upst
   auto t = F::unfold(x, F::UnfoldFuncOptions({o.kernel, o.kernel}).stride(o.stride).padding(o.padding)).transpose(1, 2);
   t = attention1_->forward(t);
   auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(t.size(1)))));
-  t = t.transpose(1, 2).reshape({B, 64, side, side});
+  t = t.transpose(1, 2).reshape({B, o.token_dim, side, side});
   t = F::unfold(t, F::UnfoldFuncOptions({3, 3}).stride(2).padding(1)).transpose(1, 2);
   t = attention2_->forward(t);
   side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(t.size(1)))));
-  t = t.transpose(1, 2).reshape({B, 64, side, side});
+  t = t.transpose(1, 2).reshape({B, o.token_dim, side, side});
   t = F::unfold(t, F::UnfoldFuncOptions({3, 3}).stride(2).padding(1)).transpose(1, 2);
   auto h = project_->forward(t);
   h = torch::cat({cls_token.expand({B, -1, -1}), h}, 1);
@@ -195,15 +196,15 @@ torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upst
 
 double T2TViTImpl::macs() const {
   const auto& o = options_;
-  auto performer = [](double T, double d0) {
-    const double e = 64, m = 32;
+  const double e = static_cast<double>(o.token_dim), m = std::floor(e * 0.5);
+  auto performer = [e, m](double T, double d0) {
     return T * d0 * 3 * e + 2 * T * e * m + T * m + e * m * T + T * m * e + T * e * e + 2 * T * e * e;
   };
   int64_t l0 = (o.img_size + 2 * o.padding - o.kernel) / o.stride + 1, l1 = (l0 - 1) / 2 + 1, l2 = (l1 - 1) / 2 + 1;
   const double D = static_cast<double>(o.embed_dim), T = static_cast<double>(l2 * l2 + 1);
   const double hidden = std::floor(D * o.mlp_ratio);
   double total = performer(static_cast<double>(l0 * l0), 3.0 * static_cast<double>(o.kernel * o.kernel)) +
-                 performer(static_cast<double>(l1 * l1), 576) + static_cast<double>(l2 * l2) * 576 * D;
+                 performer(static_cast<double>(l1 * l1), 9 * e) + static_cast<double>(l2 * l2) * 9 * e * D;
   double block = T * D * 3 * D + 2 * T * T * D + T * D * D + T * (o.feature_reuse ? D + 48 : D) * hidden + T * hidden * D;
   const double np1 = static_cast<double>(o.upstream_grid * o.upstream_grid + 1);
   if (o.feature_reuse) block += np1 * (D * 128 + 128 * 48);
@@ -238,7 +239,7 @@ void DVTImpl::reset() {
   for (int k = 0; k < 3; ++k) {
     T2TViTOptions m;
     m.kernel = split[k][0], m.stride = split[k][1], m.padding = split[k][2];
-    m.embed_dim = o.embed_dim, m.depth = o.depth, m.num_heads = o.num_heads, m.mlp_ratio = o.mlp_ratio;
+    m.embed_dim = o.embed_dim, m.token_dim = o.token_dim, m.depth = o.depth, m.num_heads = o.num_heads, m.mlp_ratio = o.mlp_ratio;
     m.num_classes = o.num_classes, m.drop_path_rate = o.drop_path_rate, m.init_weights = o.init_weights;
     if (k > 0) {
       m.feature_reuse = o.feature_reuse, m.relation_reuse = o.relation_reuse;

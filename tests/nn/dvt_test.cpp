@@ -4,11 +4,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 
+#include "det/nn/safetensors.h"
 #include "det/util/error.h"
 
 namespace det::nn {
 namespace {
+
+const std::string kData = std::string(DET_TEST_DATA_DIR) + "/nn/";
 
 DVTOptions tiny_dvt() {
   DVTOptions o;
@@ -141,6 +145,58 @@ TEST(DVT, EarlyExitRunsLaterExitsOnlyWhereNeededAndAgreesWithTheFullCascade) {
   auto [p3, e3] = dvt->early_exit(x, {2.0, 2.0, -1e8});
   EXPECT_TRUE(torch::equal(e3, torch::full({8}, 2, torch::kLong)));
   EXPECT_TRUE(torch::equal(p3, outs[2].argmax(1)));
+}
+
+// Logits of all three exits of an independent plain-PyTorch DVT on fixed weights
+// (scripts/testdata/make_dvt_expected.py, written from spec/models.md §4): the real 224 px
+// geometry (7x7, 10x10, 14x14 tokens, so the nearest upsample to 14x14 / 20x20 before the average
+// pool is used) with feature and relationship reuse, on a narrow, shallow cascade.
+TEST(DVT, ForwardMatchesPyTorch) {
+  auto file = read_safetensors(kData + "dvt_tiny.safetensors");
+  DVTOptions o;
+  o.embed_dim = 16, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5, o.token_dim = 8;
+  DVT m(o);
+  auto& t = file.tensors;
+  // The fixed sinusoid position tables are the reference's, before anything is loaded.
+  auto params = m->named_parameters();
+  for (const char* name : {"less_less_token.pos_embed", "less_token.pos_embed", "normal_token.pos_embed"}) {
+    ASSERT_EQ(params[name].sizes(), t.at(name).sizes()) << name;
+    EXPECT_LT((params[name] - t.at(name)).abs().max().item<double>(), 1e-6) << name;
+  }
+  // The 224 px inputs are stored at 56 px (nearest upsample x4); weights as float16-exact F16.
+  auto x = t.at("x_small").to(torch::kFloat32).repeat_interleave(4, 2).repeat_interleave(4, 3);
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{3, 3, 224, 224}));
+  std::vector<torch::Tensor> expected;
+  for (int k = 0; k < 3; ++k) {
+    expected.push_back(t.at("logits" + std::to_string(k)));
+    t.erase("logits" + std::to_string(k));
+  }
+  t.erase("x_small");
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& [name, value] : t) weights[name] = value.to(torch::kFloat32);
+  auto loaded = load_state_dict(*m, weights, "dvt_tiny.safetensors");
+  EXPECT_EQ(loaded.size(), weights.size());
+  EXPECT_EQ(loaded.size(), m->named_parameters().size() + m->named_buffers().size());
+  m->eval();
+  torch::NoGradGuard g;
+  auto y = m->forward(x);
+  ASSERT_EQ(y.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) {
+    ASSERT_EQ(y[k].sizes(), expected[k].sizes());
+    const double diff = (y[k] - expected[k]).abs().max().item<double>();
+    std::printf("[          ] DVT exit %zu: max |C++ - PyTorch| = %.3g\n", k + 1, diff);
+    EXPECT_LT(diff, 1e-4) << "exit " << k + 1 << "\n" << y[k] << "\n" << expected[k];
+    // The examples differ (a constant model would pass a one-example check).
+    EXPECT_GT((expected[k][0] - expected[k][1]).abs().max().item<double>(), 1e-2) << "exit " << k + 1;
+    EXPECT_GT((expected[k][1] - expected[k][2]).abs().max().item<double>(), 1e-2) << "exit " << k + 1;
+  }
+  // Never confident: everyone reaches exit 3 through the reuse paths with the same predictions.
+  auto [pred, exit] = m->early_exit(x, {2.0, 2.0, -1e8});
+  EXPECT_TRUE(torch::equal(exit, torch::full({3}, 2, torch::kLong)));
+  EXPECT_TRUE(torch::equal(pred, expected[2].argmax(1)));
+  // In training, stochastic depth and the performers' dropout make it differ.
+  m->train();
+  EXPECT_GT((m->forward(x)[2] - expected[2]).abs().max().item<double>(), 1e-3);
 }
 
 TEST(DVT, ThresholdFittingAsTheReference) {

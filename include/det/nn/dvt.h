@@ -18,7 +18,8 @@
 namespace det::nn {
 
 /// T2T's Token_performer(dim, in_dim=64, kernel_ratio=0.5): one-head linear attention with
-/// m = 32 random orthogonal features `w` (a non-trainable parameter), v as the skip, then an MLP.
+/// m = in_dim * kernel_ratio (32) random orthogonal features `w` (a non-trainable parameter), v as
+/// the skip, then an MLP.
 class TokenPerformerImpl : public torch::nn::Cloneable<TokenPerformerImpl> {
  public:
   TokenPerformerImpl(int64_t dim, int64_t in_dim = 64, double kernel_ratio = 0.5, double dropout = 0.1);
@@ -44,6 +45,8 @@ struct T2TViTOptions {
   /// (11, 6, 5) 10x10 and (14, 8, 3) 7x7.
   int64_t kernel = 7, stride = 4, padding = 2;
   int64_t embed_dim = 256, depth = 12, num_heads = 4;
+  /// The T2T module's token width (T2T_ViT's token_dim; the performers' in_dim, m = token_dim / 2).
+  int64_t token_dim = 64;
   double mlp_ratio = 2.0;
   int64_t num_classes = 1000;
   double drop_rate = 0.0, drop_path_rate = 0.1;
@@ -89,7 +92,7 @@ class T2TBlockImpl : public torch::nn::Cloneable<T2TBlockImpl> {
 };
 TORCH_MODULE(T2TBlock);
 
-/// T2T-ViT with the performer T2T module (token_dim 64), a class token, fixed sinusoid position
+/// T2T-ViT with the performer T2T module (token_dim 64 by default), a class token, fixed sinusoid position
 /// embeddings (a non-trainable parameter), blocks, final LayerNorm (eps 1e-5), head.
 class T2TViTImpl : public torch::nn::Cloneable<T2TViTImpl> {
  public:
@@ -119,6 +122,8 @@ TORCH_MODULE(T2TViT);
 /// DVT_T2t_vit_12 / _14 options.
 struct DVTOptions {
   int64_t embed_dim = 256, depth = 12, num_heads = 4;
+  /// T2T token width of every member (64 in both variants; smaller only for test fixtures).
+  int64_t token_dim = 64;
   double mlp_ratio = 2.0;
   int64_t num_classes = 1000;
   double drop_path_rate = 0.1;

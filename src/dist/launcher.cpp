@@ -252,7 +252,13 @@ LaunchResult launch(const LaunchOptions& o) {
           std::fflush(stderr);
           killing = true;
           kill_deadline = Clock::now() + o.kill_grace;
-          for (auto& other : children) other.signal(SIGTERM);
+          // A rank that has recorded its own error is already on its way out: let it exit with
+          // its own status (SIGKILL after the grace period still covers one that hangs).
+          for (auto& other : children) {
+            std::error_code ec;
+            if (!error_dir.empty() && std::filesystem::exists(error_file(other.rank), ec)) continue;
+            other.signal(SIGTERM);
+          }
         }
       }
       continue;

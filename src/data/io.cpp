@@ -1,6 +1,9 @@
 #include "io.h"
 
+#include <sys/wait.h>
 #include <zlib.h>
+
+#include <csignal>
 
 #include <cerrno>
 #include <cstdlib>
@@ -8,6 +11,7 @@
 #include <vector>
 
 #include "det/util/error.h"
+#include "det/util/process.h"
 
 namespace det::data {
 namespace fs = std::filesystem;
@@ -43,11 +47,29 @@ bool fetch_url(const std::string& url, const fs::path& dest, int max_seconds) {
   if (ec) return false;
   fs::path part = dest;
   part += ".part";
+  // An argument vector, never a shell: the URL and the path reach curl or wget as they are.
   const std::string t = std::to_string(max_seconds);
-  std::string cmd = "((command -v curl >/dev/null && curl -fsSL --connect-timeout 10 --max-time " + t + " -o '" +
-                    part.string() + "' '" + url + "') || (command -v wget >/dev/null && wget -q -T 10 -O '" + part.string() +
-                    "' '" + url + "')) >/dev/null 2>&1";
-  bool ok = std::system(cmd.c_str()) == 0 && fs::exists(part) && fs::file_size(part) > 0;
+  const std::vector<std::vector<std::string>> tools = {
+      {"curl", "-fsSL", "--connect-timeout", "10", "--max-time", t, "-o", part.string(), "--", url},
+      {"wget", "-q", "-T", "10", "-O", part.string(), "--", url}};
+  bool ok = false;
+  for (const auto& argv : tools) {
+    util::SpawnOptions o;
+    o.argv = argv;
+    o.null_stdio = true;
+    o.new_process_group = false;
+    o.parent_death_signal = SIGKILL;
+    std::optional<int> status;
+    try {
+      status = util::run(o, std::chrono::seconds(max_seconds + 15));
+    } catch (const Error&) {
+      continue;
+    }
+    ok = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0 && fs::exists(part, ec) && fs::file_size(part, ec) > 0;
+    if (ok) break;
+    // 127: the tool is not installed; any other failure: the other tool will not do better.
+    if (status && WIFEXITED(*status) && WEXITSTATUS(*status) != 127) break;
+  }
   if (ok) fs::rename(part, dest, ec);
   fs::remove(part, ec);
   return ok && !ec;

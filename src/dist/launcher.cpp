@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,8 +21,7 @@
 
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
-
-extern char** environ;
+#include "det/util/process.h"
 
 namespace det::dist {
 
@@ -56,22 +54,6 @@ int free_port() {
   int port = ntohs(a.sin_port);
   ::close(fd);
   return port;
-}
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    const char* name = ::strsignal(sig);
-    return "was killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : "");
-  }
-  return "ended with wait status " + std::to_string(status);
-}
-
-int exit_code_of(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
 }
 
 struct Child {
@@ -122,19 +104,12 @@ LaunchResult launch(const LaunchOptions& o) {
   }
   const int world = o.nnodes * o.nproc_per_node;
 
-  // Environments and argv are built before fork: the child only calls execvpe.
-  std::vector<std::string> base_env;
-  const char* drop[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "GROUP_RANK=", "GROUP_WORLD_SIZE=",
-                        "ROLE_RANK=", "ROLE_WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT=", "OMP_NUM_THREADS=",
-                        "DET_ERROR_FILE="};
-  std::string omp_threads;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv = *e;
-    bool skip = false;
-    for (const char* d : drop) skip = skip || kv.rfind(d, 0) == 0;
-    if (kv.rfind("OMP_NUM_THREADS=", 0) == 0) omp_threads = kv;
-    if (!skip) base_env.push_back(kv);
-  }
+  // The ranks' environment: ours without the launch variables of an outer launcher.
+  std::vector<std::string> base_env =
+      util::environment({"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+                         "ROLE_RANK", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS", "DET_ERROR_FILE"});
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  const std::string omp_threads = omp ? std::string("OMP_NUM_THREADS=") + omp : std::string();
   // As torchrun: one intra-op thread per rank unless the user chose, so ranks do not fight for cores.
   if (!omp_threads.empty()) {
     base_env.push_back(omp_threads);
@@ -165,10 +140,6 @@ LaunchResult launch(const LaunchOptions& o) {
     children[static_cast<size_t>(l)].rank = rank;
     children[static_cast<size_t>(l)].local_rank = l;
   }
-  std::vector<char*> argv;
-  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
   // Signals: recorded here, forwarded from the loop below.
   struct sigaction sa {}, old_int{}, old_term{};
   sa.sa_handler = on_launcher_signal;
@@ -178,42 +149,24 @@ LaunchResult launch(const LaunchOptions& o) {
   g_signal = 0;
   g_signals = 0;
 
-  const pid_t parent = ::getpid();
   for (int l = 0; l < o.nproc_per_node; ++l) {
-    std::vector<char*> envp;
-    for (auto& kv : envs[static_cast<size_t>(l)]) envp.push_back(const_cast<char*>(kv.c_str()));
-    envp.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      std::string err = std::strerror(errno);
+    // Own process group: a terminal's Ctrl-C reaches the launcher only, which forwards it once.
+    // Dies with the launcher, so no rank outlives it.
+    util::SpawnOptions so;
+    so.argv = o.command;
+    so.env = envs[static_cast<size_t>(l)];
+    so.new_process_group = true;
+    so.parent_death_signal = SIGKILL;
+    try {
+      children[static_cast<size_t>(l)].pid = util::spawn(so);
+      children[static_cast<size_t>(l)].running = true;
+    } catch (const Error& e) {
       for (auto& c : children)
         if (c.running) ::kill(c.pid, SIGKILL), ::waitpid(c.pid, nullptr, 0);
       ::sigaction(SIGINT, &old_int, nullptr);
       ::sigaction(SIGTERM, &old_term, nullptr);
-      throw DistributedError("det-launch: fork failed: " + err);
+      throw DistributedError(std::string("det-launch: ") + e.what());
     }
-    if (pid == 0) {
-      // Own process group: a terminal's Ctrl-C reaches the launcher only, which forwards it
-      // once. Dies with the launcher, so no rank outlives it.
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      sigemptyset(&dfl.sa_mask);
-      ::sigaction(SIGINT, &dfl, nullptr);
-      ::sigaction(SIGTERM, &dfl, nullptr);
-      ::execvpe(argv[0], argv.data(), envp.data());
-      const char* msg = "det-launch: cannot run the command: ";
-      (void)!::write(2, msg, std::strlen(msg));
-      const char* why = std::strerror(errno);
-      (void)!::write(2, why, std::strlen(why));
-      (void)!::write(2, "\n", 1);
-      ::_exit(127);
-    }
-    auto& c = children[static_cast<size_t>(l)];
-    c.pid = pid;
-    c.running = true;
   }
 
   LaunchResult result;
@@ -241,12 +194,12 @@ LaunchResult launch(const LaunchOptions& o) {
         c.status = status;
         c.ended = std::chrono::system_clock::now();
         bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        if (failed && first_nonzero == 0) first_nonzero = exit_code_of(status);
+        if (failed && first_nonzero == 0) first_nonzero = util::exit_code_of(status);
         // A rank failing on its own (not after a signal we forwarded or sent) stops the rest.
         if (failed && forwarded == 0 && !killing) {
           int others = running();
           first_message = "det-launch: rank " + std::to_string(c.rank) + " (local rank " + std::to_string(c.local_rank) +
-                          ", pid " + std::to_string(c.pid) + ") " + describe_status(status) +
+                          ", pid " + std::to_string(c.pid) + ") " + util::describe_wait_status(status) +
                           (others > 0 ? "; stopping the other " + std::to_string(others) + " rank(s)" : "");
           std::fprintf(stderr, "%s\n", first_message.c_str());
           std::fflush(stderr);
@@ -316,9 +269,9 @@ LaunchResult launch(const LaunchOptions& o) {
   }
   if (root) {
     result.failed_rank = root->rank;
-    result.exit_code = exit_code_of(root->status);
+    result.exit_code = util::exit_code_of(root->status);
     result.message = "det-launch: rank " + std::to_string(root->rank) + " (local rank " + std::to_string(root->local_rank) +
-                     ", pid " + std::to_string(root->pid) + ") failed first: it " + describe_status(root->status) +
+                     ", pid " + std::to_string(root->pid) + ") failed first: it " + util::describe_wait_status(root->status) +
                      (root_error.empty() ? "" : ": " + root_error);
     std::fprintf(stderr, "%s\n", result.message.c_str());
   } else {

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,9 +21,8 @@
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/log.h"
+#include "det/util/process.h"
 #include "det/util/strings.h"
-
-extern char** environ;
 
 namespace det::experiment {
 namespace fs = std::filesystem;
@@ -98,16 +96,6 @@ namespace {
 
 /// Exit codes of `__worker` besides 0 (done or paused) and 130 (stopped by a signal).
 constexpr int kWorkerInvalidHP = 3;
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    const char* name = strsignal(sig);
-    return "killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : std::string());
-  }
-  return "status " + std::to_string(status);
-}
 
 /// One trial as the runner sees it.
 struct TrialRun {
@@ -357,41 +345,18 @@ class Runner {
       ids.push_back(std::to_string(s));
       devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)] : std::to_string(s));
     }
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      if (kv.rfind("CUDA_VISIBLE_DEVICES=", 0) == 0 || kv.rfind("DET_SLOT_IDS=", 0) == 0) continue;
-      env.push_back(kv);
-    }
-    env.push_back("DET_SLOT_IDS=" + util::join(ids, ","));
-    env.push_back("CUDA_VISIBLE_DEVICES=" + util::join(devices, ","));
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
     int report[2], control[2];
     if (::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0)
       throw Error(std::string("cannot create a pipe for a trial worker: ") + std::strerror(errno));
-    const pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid < 0) throw Error(std::string("cannot start a trial worker (fork): ") + std::strerror(errno));
-    if (pid == 0) {
-      // Own process group: a Ctrl-C reaches the runner, which stops the workers in order.
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(1);
-      ::signal(SIGPIPE, SIG_DFL);
-      int r = ::fcntl(report[1], F_DUPFD, 10), c = ::fcntl(control[0], F_DUPFD, 10);
-      if (r < 0 || c < 0 || ::dup2(r, 3) < 0 || ::dup2(c, 4) < 0) ::_exit(127);
-      ::close(r);
-      ::close(c);
-      ::execve(argv[0], argv.data(), envp.data());
-      std::string msg = "det-run: cannot run the trial worker " + args[0] + ": " + std::strerror(errno) + "\n";
-      (void)!::write(2, msg.data(), msg.size());
-      ::_exit(127);
-    }
+    util::SpawnOptions so;
+    so.argv = args;
+    so.env = util::environment({"CUDA_VISIBLE_DEVICES", "DET_SLOT_IDS"},
+                               {"DET_SLOT_IDS=" + util::join(ids, ","), "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
+    so.fds = {{3, report[1]}, {4, control[0]}};
+    // Own process group: a Ctrl-C reaches the runner, which stops the workers in order.
+    so.new_process_group = true;
+    so.parent_death_signal = SIGTERM;
+    pid_t pid = util::spawn(so);
     ::close(report[1]);
     ::close(control[0]);
     t.pid = pid;
@@ -494,7 +459,7 @@ class Runner {
     while (::waitpid(t.pid, &status, 0) < 0 && errno == EINTR) {
     }
     util::logger()->info("trial {}: worker {} ended ({}{})", t.id, t.pid, t.exit_reason.empty() ? "no report" : t.exit_reason,
-                         WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "" : ", " + describe_status(status));
+                         WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "" : ", " + util::describe_wait_status(status));
     t.pid = -1;
     --running_;
     for (int s : t.slot_ids) slot_used_[static_cast<size_t>(s)] = false;
@@ -527,7 +492,7 @@ class Runner {
         save();
       }
     } else {
-      std::string why = t.exit_reason == "error" && !t.exit_message.empty() ? t.exit_message : describe_status(status);
+      std::string why = t.exit_reason == "error" && !t.exit_message.empty() ? t.exit_message : "it " + util::describe_wait_status(status);
       if (stopping_) {
         util::logger()->warn("trial {}: the worker failed while stopping: {}", t.id, why);
         set_state(t, t.target ? "QUEUED" : "PAUSED");

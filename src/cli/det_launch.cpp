@@ -1,4 +1,4 @@
 // det-launch: starts the ranks of a data-parallel trial on this node (see det::dist::launch).
-#include "det/dist/launcher.h"
+#include "app/launch_main.h"
 
-int main(int argc, char** argv) { return det::dist::launch_main(argc, argv); }
+int main(int argc, char** argv) { return det::app::launch_main(argc, argv); }

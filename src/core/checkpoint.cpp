@@ -4,11 +4,17 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/version.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <random>
 #include <sstream>
 
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "det/util/strings.h"
 
 namespace det::checkpoint {
 namespace fs = std::filesystem;
@@ -75,19 +81,93 @@ std::string new_uuid() {
   return buf;
 }
 
-fs::path save(const fs::path& parent, const std::string& uuid, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
-              const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, nlohmann::json metadata) {
+namespace {
+
+// A file written through LibTorch's archive writer. The writer must not throw through the zip
+// writer (it would abort the process), so a failed write is remembered and reported afterwards.
+class FileSink {
+ public:
+  explicit FileSink(const fs::path& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) error_ = std::strerror(errno);
+  }
+  ~FileSink() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  size_t write(const void* data, size_t n) {
+    if (!error_.empty()) return n;  // swallow the rest; finish() reports the first error
+    const char* p = static_cast<const char*>(data);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t w = ::write(fd_, p + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        error_ = std::strerror(w < 0 ? errno : EIO);
+        return n;
+      }
+      done += static_cast<size_t>(w);
+    }
+    return n;
+  }
+  /// fsyncs and closes; throws det::Error with the first failure.
+  void finish() {
+    if (error_.empty() && ::fsync(fd_) != 0) error_ = std::strerror(errno);
+    if (fd_ >= 0 && ::close(fd_) != 0 && error_.empty()) error_ = std::strerror(errno);
+    fd_ = -1;
+    if (!error_.empty()) throw Error("cannot write " + path_.string() + ": " + error_);
+  }
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+  std::string error_;
+};
+
+fs::path checked_file(const fs::path& dir, const std::string& name) {
+  fs::path f = dir / name;
+  std::error_code ec;
+  auto st = fs::symlink_status(f, ec);
+  if (ec || !fs::exists(st)) throw CheckpointError(dir.string() + ": " + name + " is missing (an incomplete checkpoint?)");
+  if (!fs::is_regular_file(st))
+    throw CheckpointError(f.string() + ": not a regular file (a checkpoint's files are never links or directories)");
+  return f;
+}
+
+record::CheckpointMetadata parse_metadata(const fs::path& dir) {
+  if (!fs::is_directory(dir))
+    throw CheckpointError(dir.string() + ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
+  fs::path meta_path = dir / kMetadataFile;
+  if (!fs::exists(meta_path))
+    throw CheckpointError(dir.string() + ": not a det checkpoint (no metadata.json; it may be incomplete)");
+  std::error_code ec;
+  if (fs::file_size(meta_path, ec) > (64u << 20))
+    throw CheckpointError(meta_path.string() + ": larger than 64 MiB; not a det checkpoint's metadata");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(util::read_file(meta_path));
+  } catch (const std::exception& e) {
+    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + util::quote(e.what(), 100) + ")");
+  }
+  return record::CheckpointMetadata::from_json(j, meta_path.string());
+}
+
+}  // namespace
+
+fs::path save(const fs::path& parent, record::CheckpointMetadata metadata,
+              const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+              const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers) {
+  const std::string uuid = metadata.uuid;
   fs::path final_dir = parent / uuid;
   fs::path tmp_dir = parent / (".tmp-" + uuid);
   try {
     fs::create_directories(tmp_dir);
     torch::serialize::OutputArchive top;
-    nlohmann::json model_info = nlohmann::json::array();
+    metadata.models.clear();
     for (size_t i = 0; i < models.size(); ++i) {
       torch::serialize::OutputArchive sub(top.compilation_unit());
       models[i]->save(sub);
       top.write("model_" + std::to_string(i), sub);
-      model_info.push_back({{"name", models[i]->name()}, {"parameters", count_params(*models[i])}});
+      metadata.models.push_back({models[i]->name(), count_params(*models[i])});
     }
     for (size_t i = 0; i < optimizers.size(); ++i) {
       torch::serialize::OutputArchive sub(top.compilation_unit());
@@ -103,65 +183,51 @@ fs::path save(const fs::path& parent, const std::string& uuid, const std::vector
       const auto& gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
       top.write("rng_cuda", gen.get_state());
     }
-    top.save_to((tmp_dir / kStateFile).string());
+    FileSink sink(tmp_dir / kStateFile);
+    top.save_to([&sink](const void* data, size_t n) { return sink.write(data, n); });
+    sink.finish();
 
-    metadata["format_version"] = kFormatVersion;
-    metadata["libtorch_version"] = TORCH_VERSION;
-    metadata["uuid"] = uuid;
-    metadata["models"] = model_info;
-    metadata["num_optimizers"] = optimizers.size();
-    metadata["files"] = {{kStateFile,
-                          {{"size", fs::file_size(tmp_dir / kStateFile)}, {"crc32", util::file_crc32(tmp_dir / kStateFile)}}}};
-    util::write_file_atomic(tmp_dir / kMetadataFile, metadata.dump(2));
+    metadata.format_version = record::CheckpointMetadata::kFormatVersion;
+    metadata.libtorch_version = TORCH_VERSION;
+    metadata.num_optimizers = static_cast<int64_t>(optimizers.size());
+    metadata.files.clear();
+    metadata.files[kStateFile] = {fs::file_size(tmp_dir / kStateFile), util::file_crc32(tmp_dir / kStateFile)};
+    util::write_file_atomic(tmp_dir / kMetadataFile, metadata.to_json().dump(2));
     util::fsync_dir(tmp_dir);
     fs::rename(tmp_dir, final_dir);
     util::fsync_dir(parent);
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
-    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + e.what() +
+    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + util::quote(e.what(), 200) +
                           " (check free disk space; the previous checkpoints are intact)");
   }
   return final_dir;
 }
 
-nlohmann::json read_metadata(const fs::path& dir) {
-  if (!fs::is_directory(dir))
-    throw CheckpointError(dir.string() + ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
-  fs::path meta_path = dir / kMetadataFile;
-  if (!fs::exists(meta_path))
-    throw CheckpointError(dir.string() + ": not a det checkpoint (no metadata.json; it may be incomplete)");
-  nlohmann::json meta;
-  try {
-    meta = nlohmann::json::parse(util::read_file(meta_path));
-  } catch (const std::exception& e) {
-    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + e.what() + ")");
-  }
-  int version = meta.value("format_version", 0);
-  if (version < 1 || version > kFormatVersion)
-    throw CheckpointError(dir.string() + ": checkpoint format version " + std::to_string(version) +
-                          " is not supported by this det (it reads versions 1.." + std::to_string(kFormatVersion) + ")");
-  if (!meta.contains("files") || !meta["files"].is_object())
-    throw CheckpointError(meta_path.string() + ": corrupt metadata (no 'files' entry)");
-  for (auto it = meta["files"].begin(); it != meta["files"].end(); ++it) {
-    fs::path f = dir / it.key();
-    if (!fs::exists(f)) throw CheckpointError(dir.string() + ": " + it.key() + " is missing");
+record::CheckpointMetadata read_metadata_only(const fs::path& dir) { return parse_metadata(dir); }
+
+record::CheckpointMetadata read_metadata(const fs::path& dir) {
+  record::CheckpointMetadata meta = parse_metadata(dir);
+  for (const auto& [name, digest] : meta.files) {
+    fs::path f = checked_file(dir, name);
     auto size = fs::file_size(f);
-    auto expected = it.value().value("size", uint64_t{0});
-    if (size != expected)
+    if (size != digest.size)
       throw CheckpointError(f.string() + ": truncated or altered: " + std::to_string(size) + " bytes, expected " +
-                            std::to_string(expected));
-    if (util::file_crc32(f) != it.value().value("crc32", uint32_t{0}))
+                            std::to_string(digest.size));
+    if (util::file_crc32(f) != digest.crc32)
       throw CheckpointError(f.string() + ": corrupt: its checksum does not match metadata.json");
   }
+  if (!meta.files.count(kStateFile))
+    throw CheckpointError((dir / kMetadataFile).string() + ": field 'files' does not list " + kStateFile);
   return meta;
 }
 
 void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
           const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, bool restore_rng) {
-  nlohmann::json meta = read_metadata(dir);
-  size_t saved_models = meta.value("models", nlohmann::json::array()).size();
-  size_t saved_opts = meta.value("num_optimizers", size_t{0});
+  record::CheckpointMetadata meta = read_metadata(dir);
+  size_t saved_models = meta.models.size();
+  size_t saved_opts = static_cast<size_t>(meta.num_optimizers);
   if (saved_models != models.size())
     throw CheckpointError(dir.string() + ": the checkpoint holds " + std::to_string(saved_models) +
                           " model(s) but the trial wraps " + std::to_string(models.size()));

@@ -2,27 +2,58 @@
 
 #include "det/dist/gradient_sync.h"
 #include "det/util/strings.h"
+#include "harness.h"
 
 namespace det {
+
+namespace {
+std::shared_ptr<detail::TrialHarness> standalone(config::ExperimentConfig config, nlohmann::json hparams,
+                                                 int64_t trial_id, uint32_t trial_seed, torch::Device device,
+                                                 std::shared_ptr<dist::DistributedContext> distributed) {
+  auto h = std::make_shared<detail::TrialHarness>();
+  h->clock = StepClock(0, config.optimizations.aggregation_frequency);
+  h->config = std::move(config);
+  h->hparams = std::move(hparams);
+  h->trial_id = trial_id;
+  h->trial_seed = trial_seed;
+  h->device = device;
+  h->distributed = distributed ? std::move(distributed) : dist::make_local_context();
+  return h;
+}
+}  // namespace
 
 TrialContext::TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id,
                            uint32_t trial_seed, torch::Device device,
                            std::shared_ptr<dist::DistributedContext> distributed)
-    : config_(std::move(config)),
-      hparams_(std::move(hparams)),
-      trial_id_(trial_id),
-      trial_seed_(trial_seed),
-      device_(device),
-      distributed_(distributed ? std::move(distributed) : dist::make_local_context()) {
-  aggregation_frequency_ = config_.optimizations.aggregation_frequency;
-  average_aggregated_gradients_ = config_.optimizations.average_aggregated_gradients;
+    : h_(standalone(std::move(config), std::move(hparams), trial_id, trial_seed, device, std::move(distributed))) {}
+
+TrialContext::TrialContext(std::shared_ptr<detail::TrialHarness> harness) : h_(std::move(harness)) {
+  if (!h_->distributed) h_->distributed = dist::make_local_context();
 }
 
 TrialContext::~TrialContext() = default;
 
+const config::ExperimentConfig& TrialContext::experiment_config() const { return h_->config; }
+const nlohmann::json& TrialContext::data_config() const { return h_->config.data; }
+const nlohmann::json& TrialContext::hparams() const { return h_->hparams; }
+int64_t TrialContext::trial_id() const { return h_->trial_id; }
+uint32_t TrialContext::trial_seed() const { return h_->trial_seed; }
+int64_t TrialContext::initial_batch() const { return h_->initial_batch; }
+bool TrialContext::test_mode() const { return h_->test_mode; }
+const torch::Device& TrialContext::device() const { return h_->device; }
+dist::DistributedContext& TrialContext::distributed() const { return *h_->distributed; }
+int TrialContext::rank() const { return h_->distributed->rank(); }
+int TrialContext::size() const { return h_->distributed->size(); }
+const StepClock& TrialContext::clock() const { return h_->clock; }
+void TrialContext::set_stop_requested(bool stop) { h_->stop_requested = stop; }
+bool TrialContext::get_stop_requested() const { return h_->stop_requested; }
+const std::vector<std::shared_ptr<torch::nn::Module>>& TrialContext::models() const { return h_->models; }
+const std::vector<std::shared_ptr<torch::optim::Optimizer>>& TrialContext::optimizers() const { return h_->optimizers; }
+
 const nlohmann::json* TrialContext::find_hparam(const std::string& name) const {
-  if (hparams_.is_object() && hparams_.contains(name)) return &hparams_[name];
-  const nlohmann::json* cur = &hparams_;
+  const auto& hp = h_->hparams;
+  if (hp.is_object() && hp.contains(name)) return &hp[name];
+  const nlohmann::json* cur = &hp;
   for (const auto& part : util::split(name, '.')) {
     if (!cur->is_object() || !cur->contains(part)) {
       cur = nullptr;
@@ -32,9 +63,10 @@ const nlohmann::json* TrialContext::find_hparam(const std::string& name) const {
   }
   if (cur) return cur;
   std::vector<std::string> keys;
-  if (hparams_.is_object())
-    for (auto it = hparams_.begin(); it != hparams_.end(); ++it) keys.push_back(it.key());
-  throw ConfigError("hyperparameter '" + name + "' is not defined in " + (config_.source.empty() ? "the config" : config_.source) +
+  if (hp.is_object())
+    for (auto it = hp.begin(); it != hp.end(); ++it) keys.push_back(it.key());
+  const auto& source = h_->config.source;
+  throw ConfigError("hyperparameter '" + name + "' is not defined in " + (source.empty() ? "the config" : source) +
                     util::did_you_mean(name, keys) + " (hyperparameters: " + (keys.empty() ? "none" : util::join(keys, ", ")) +
                     "); add it under 'hyperparameters:'");
 }
@@ -49,15 +81,16 @@ bool TrialContext::has_hparam(const std::string& name) const {
 }
 
 void TrialContext::hparam_type_error(const std::string& name, const nlohmann::json& value, const char* expected) const {
-  throw ConfigError("hyperparameter '" + name + "' in " + (config_.source.empty() ? "the config" : config_.source) +
-                    " is " + value.dump() + ", expected " + expected);
+  const auto& source = h_->config.source;
+  throw ConfigError("hyperparameter '" + name + "' in " + (source.empty() ? "the config" : source) + " is " +
+                    util::quote(value.dump(), 60) + ", expected " + expected);
 }
 
 int64_t TrialContext::global_batch_size() const {
   auto gbs = get_hparam<int64_t>("global_batch_size");
   int slots = size();
   if (gbs < slots)
-    throw ConfigError("hyperparameter 'global_batch_size' in " + config_.source + " is " + std::to_string(gbs) +
+    throw ConfigError("hyperparameter 'global_batch_size' in " + h_->config.source + " is " + std::to_string(gbs) +
                       ", smaller than the " + std::to_string(slots) + " slots of the trial");
   return (gbs / slots) * slots;
 }
@@ -65,32 +98,32 @@ int64_t TrialContext::global_batch_size() const {
 int64_t TrialContext::per_slot_batch_size() const { return global_batch_size() / size(); }
 
 data::Batch TrialContext::to_device(const data::Batch& batch) const {
-  return batch.to(device_, /*non_blocking=*/device_.is_cuda());
+  return batch.to(h_->device, /*non_blocking=*/h_->device.is_cuda());
 }
 
 void TrialContext::register_model(std::shared_ptr<torch::nn::Module> model) {
   if (!model) throw Error("wrap_model: the model is null");
-  model->to(device_);
-  models_.push_back(std::move(model));
+  model->to(h_->device);
+  h_->models.push_back(std::move(model));
 }
 
 void TrialContext::register_optimizer(std::shared_ptr<torch::optim::Optimizer> optimizer) {
   if (!optimizer) throw Error("wrap_optimizer: the optimizer is null");
-  optimizers_.push_back(std::move(optimizer));
+  h_->optimizers.push_back(std::move(optimizer));
 }
 
 void TrialContext::register_scheduler(std::shared_ptr<optim::LRScheduler> scheduler, StepMode mode, int frequency) {
   if (!scheduler) throw Error("wrap_lr_scheduler: the scheduler is null");
   if (frequency < 1) throw Error("wrap_lr_scheduler: frequency must be >= 1");
   bool known = false;
-  for (const auto& o : optimizers_) known = known || o.get() == &scheduler->optimizer();
+  for (const auto& o : h_->optimizers) known = known || o.get() == &scheduler->optimizer();
   if (!known) throw Error("wrap_lr_scheduler: the scheduler's optimizer was not passed to wrap_optimizer first");
-  schedulers_.push_back({std::move(scheduler), mode, frequency});
+  h_->schedulers.push_back({std::move(scheduler), mode, frequency});
 }
 
 void TrialContext::register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name, bool for_training,
                                     bool for_validation) {
-  reducers_.push_back({std::move(reducer), name, for_training, for_validation});
+  h_->reducers.push_back({std::move(reducer), name, for_training, for_validation});
 }
 
 std::shared_ptr<SimpleReducer> TrialContext::wrap_reducer(std::function<double(const std::vector<double>&)> fn,
@@ -105,22 +138,21 @@ void TrialContext::backward(const torch::Tensor& loss, bool retain_graph, bool c
   loss.backward({}, retain_graph, create_graph);
 }
 
-bool TrialContext::is_update_batch() const { return (batch_idx_ + 1) % aggregation_frequency_ == 0; }
-
 void TrialContext::step_optimizer(torch::optim::Optimizer& optimizer,
                                   const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads,
                                   bool auto_zero_grads) {
-  if (aggregation_frequency_ > 1 && !auto_zero_grads)
+  const int agg = h_->clock.aggregation_frequency();
+  if (agg > 1 && !auto_zero_grads)
     throw Error("step_optimizer: auto_zero_grads=false is not allowed with optimizations.aggregation_frequency > 1");
   if (!is_update_batch()) return;  // gradients keep accumulating (no allreduce either)
-  if (grad_sync_) grad_sync_->finish();  // averaged across ranks before anything reads them
+  if (h_->grad_sync) h_->grad_sync->finish();  // averaged across ranks before anything reads them
   std::vector<torch::Tensor> params;
   for (auto& g : optimizer.param_groups())
     for (auto& p : g.params()) params.push_back(p);
-  if (average_aggregated_gradients_ && aggregation_frequency_ > 1) {
+  if (h_->config.optimizations.average_aggregated_gradients && agg > 1) {
     torch::NoGradGuard no_grad;
     for (auto& p : params)
-      if (p.grad().defined()) p.mutable_grad().div_(aggregation_frequency_);
+      if (p.grad().defined()) p.mutable_grad().div_(agg);
   }
   if (clip_grads) clip_grads(params);
   optimizer.step();

@@ -1,142 +1,72 @@
 #include "det/core/controller.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
+#include "det/config/metric.h"
 #include "det/core/checkpoint.h"
 #include "det/dist/gradient_sync.h"
-#include "detail.h"
-#include <spdlog/spdlog.h>
 #include "det/util/error.h"
-#include "det/util/fs.h"
 #include "det/util/log.h"
+#include "det/util/progress.h"
 #include "det/util/strings.h"
+#include "harness.h"
+#include "metrics.h"
 
 namespace det {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using nlohmann::json;
 
 namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string format_metrics(const nlohmann::json& m) {
-  std::string out;
-  for (auto it = m.begin(); it != m.end(); ++it) {
-    if (!out.empty()) out += " ";
-    char buf[64];
-    if (it.value().is_number()) {
-      std::snprintf(buf, sizeof buf, "%.6g", it.value().get<double>());
-      out += it.key() + "=" + buf;
-    } else {
-      out += it.key() + "=" + it.value().dump();
-    }
-  }
-  return out;
-}
-
-// A progress line rewritten in place on a terminal; silent otherwise (reports are logged).
-class ProgressLine {
- public:
-  explicit ProgressLine(bool enabled) : enabled_(enabled && ::isatty(STDOUT_FILENO)) {}
-  void update(int64_t done, int64_t total, double epoch, double rate, double eta, const std::string& tail) {
-    if (!enabled_) return;
-    auto now = Clock::now();
-    if (shown_ && std::chrono::duration<double>(now - last_).count() < 0.2 && done < total) return;
-    last_ = now;
-    shown_ = true;
-    double pct = total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0;
-    std::printf("\r\033[K[train] batch %lld/%lld (%.1f%%) epoch %.2f | %.0f samples/s | ETA %s%s",
-                static_cast<long long>(done), static_cast<long long>(total), pct, epoch, rate,
-                util::format_duration(eta).c_str(), tail.c_str());
-    std::fflush(stdout);
-  }
-  void clear() {
-    if (!enabled_ || !shown_) return;
-    std::printf("\r\033[K");
-    std::fflush(stdout);
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  Clock::time_point last_;
-};
-
-// Scalar metric tensors -> doubles in one device sync per key; non-scalars become null.
-nlohmann::json reduce_tensors(const std::map<std::string, std::vector<torch::Tensor>>& acc,
-                              const std::function<double(const std::string&, const std::vector<double>&)>& reduce_fn) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& [key, values] : acc) {
-    bool scalar = !values.empty();
-    for (const auto& v : values) scalar = scalar && v.defined() && v.numel() == 1;
-    if (!scalar) {
-      out[key] = nullptr;
-      continue;
-    }
-    std::vector<torch::Tensor> flat;
-    flat.reserve(values.size());
-    for (const auto& v : values) flat.push_back(v.reshape({}).to(torch::kDouble));
-    auto cpu = torch::stack(flat).to(torch::kCPU).contiguous();
-    const double* p = cpu.data_ptr<double>();
-    out[key] = reduce_fn(key, std::vector<double>(p, p + cpu.numel()));
-  }
-  return out;
-}
+bool not_overridden(const Metrics& m) { return m.size() == 1 && m.count(detail::kNotOverridden); }
 
 }  // namespace
-
-TrialState trial_state_from_metadata(const nlohmann::json& m) {
-  TrialState s;
-  try {
-    const auto& t = m.at("trial_state");
-    s.trial_id = t.at("trial_id").get<int64_t>();
-    s.batches_trained = t.at("batches_trained").get<int64_t>();
-    s.epochs_trained = t.at("epochs_trained").get<int64_t>();
-    if (!t.at("last_validation").is_null()) s.last_validation = t["last_validation"].get<int64_t>();
-    if (!t.at("last_checkpoint").is_null()) s.last_checkpoint = t["last_checkpoint"].get<int64_t>();
-    if (!t.at("best_metric").is_null()) s.best_metric = t["best_metric"].get<double>();
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(std::string("checkpoint metadata has no valid trial_state: ") + e.what());
-  }
-  return s;
-}
 
 struct TrialController::Impl {
   config::ExperimentConfig cfg;
   TrialFactory factory;
   TrialRunOptions opt;
 
+  std::shared_ptr<detail::TrialHarness> h = std::make_shared<detail::TrialHarness>();
   std::unique_ptr<TrialContext> ctx;
   std::unique_ptr<Trial> trial;
+  Callbacks callbacks;
   std::shared_ptr<data::DataLoader> train_loader, val_loader;
   std::shared_ptr<data::DataLoader> val_shard;  // this rank's share of val_loader (== val_loader on one rank)
-  int64_t epoch_len = 0, gbs = 0, max_batches = 0;
+  int64_t gbs = 0, max_batches = 0;
   TrialState state;
-  std::vector<CheckpointRecord> checkpoints;
-  std::optional<nlohmann::json> last_val_metrics, best_val_metrics;
-  ProgressLine progress{false};
+  std::optional<record::CheckpointMetadata> resume_meta;
+  std::vector<record::CheckpointRef> checkpoints;
+  std::optional<json> last_val_metrics, best_val_metrics;
+  util::ProgressLine progress{false};
+  /// Which evaluate method the trial overrides, learnt at its first validation.
+  enum class Evaluation { kUnknown, kFullDataset, kBatches } evaluation = Evaluation::kUnknown;
 
   // Training period accumulators.
-  std::map<std::string, std::vector<torch::Tensor>> acc;
+  detail::MetricValues acc;
   int64_t acc_batches = 0, acc_samples = 0;
   double acc_wait = 0;
   Clock::time_point period_start, run_start;
   int64_t run_first_batch = 0;
   std::string last_summary;  // the last training report's metrics, for the progress line
 
-  fs::path metrics_path() const { return opt.trial_dir / "metrics.jsonl"; }
   int world() const { return ctx->size(); }
   bool chief() const { return ctx->distributed().is_chief(); }
+  const StepClock& clock() const { return h->clock; }
+  int64_t epoch_len() const { return h->clock.epoch_len(); }
 
-  void log_report(const nlohmann::json& report) {
-    if (chief() && !opt.trial_dir.empty()) util::append_line(metrics_path(), report.dump());
+  template <typename F>
+  void each_callback(F&& f) {
+    for (auto& [name, cb] : callbacks) f(*cb);
   }
 
   bool period_fires(const config::Length& p, bool epoch_end) const {
@@ -152,78 +82,98 @@ struct TrialController::Impl {
   // ---- setup ----
 
   void setup() {
-    nlohmann::json hparams = opt.hparams;
-    uint32_t seed = opt.trial_seed;
-    int64_t trial_id = opt.trial_id;
-    nlohmann::json resume_meta;
+    h->config = cfg;
+    h->hparams = opt.hparams;
+    h->trial_seed = opt.trial_seed;
+    h->trial_id = opt.trial_id;
+    h->test_mode = opt.test_mode;
     if (opt.resume_from) {
       opt.resume_from = checkpoint::normalize_dir(*opt.resume_from);
       resume_meta = checkpoint::read_metadata(*opt.resume_from);
-      std::string ep = resume_meta.value("entrypoint", "");
-      if (!ep.empty() && ep != cfg.entrypoint)
-        throw CheckpointError(opt.resume_from->string() + ": written by trial '" + ep + "', but the config's entrypoint is '" +
-                              cfg.entrypoint + "'");
-      hparams = resume_meta.value("hparams", hparams);
-      seed = resume_meta.value("trial_seed", seed);
-      trial_id = resume_meta.value("trial_id", trial_id);
+      const auto& m = *resume_meta;
+      if (!m.entrypoint.empty() && m.entrypoint != cfg.entrypoint)
+        throw CheckpointError(opt.resume_from->string() + ": written by trial '" + m.entrypoint +
+                              "', but the config's entrypoint is '" + cfg.entrypoint + "'");
+      h->hparams = m.hparams;
+      h->trial_seed = m.trial_seed;
+      h->trial_id = m.trial_state.trial_id;
       if (opt.trial_dir.empty()) opt.trial_dir = opt.resume_from->parent_path().parent_path();
     }
-    if (!opt.distributed) opt.distributed = dist::make_local_context();
-    torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, opt.distributed->local_rank())
-                                                       : torch::Device(torch::kCPU);
-    torch::manual_seed(seed);
-    std::srand(seed);
-    ctx = std::make_unique<TrialContext>(cfg, hparams, trial_id, seed, device, opt.distributed);
-    ctx->test_mode_ = opt.test_mode;
+    h->distributed = opt.distributed ? opt.distributed : dist::make_local_context();
+    h->device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, h->distributed->local_rank())
+                                            : torch::Device(torch::kCPU);
+    torch::manual_seed(h->trial_seed);
+    std::srand(h->trial_seed);
+    h->clock = StepClock(0, cfg.optimizations.aggregation_frequency);
+    ctx = std::make_unique<TrialContext>(h);
     trial = factory(*ctx);
-    if (ctx->models_.empty())
+    if (h->models.empty())
       throw Error("trial '" + cfg.entrypoint + "' wrapped no model: call context.wrap_model(...) in its constructor");
-    if (ctx->optimizers_.empty())
+    if (h->optimizers.empty())
       throw Error("trial '" + cfg.entrypoint + "' wrapped no optimizer: call context.wrap_optimizer(...) in its constructor");
+    callbacks = trial->build_callbacks();
+    std::set<std::string> names;
+    for (const auto& [name, cb] : callbacks) {
+      if (!cb) throw Error("trial '" + cfg.entrypoint + "': callback '" + name + "' is null");
+      if (!names.insert(name).second)
+        throw Error("trial '" + cfg.entrypoint + "': two callbacks are named '" + name + "'; names key their checkpointed state");
+    }
     train_loader = trial->build_training_data_loader();
     val_loader = trial->build_validation_data_loader();
     if (!train_loader || !val_loader) throw Error("trial '" + cfg.entrypoint + "' returned a null data loader");
     train_loader = shard_for_ranks(train_loader, "training");
     val_shard = shard_for_ranks(val_loader, "validation");
-    epoch_len = train_loader->batches_per_epoch();
-    if (epoch_len < 1) throw DataError("the training data loader yields no batch (is the dataset empty?)");
-    ctx->epoch_len_ = epoch_len;
-    gbs = ctx->has_hparam("global_batch_size") ? ctx->global_batch_size() : train_loader->batch_size() * ctx->size();
-
-    state.trial_id = trial_id;
-    if (opt.resume_from) {
-      checkpoint::load(*opt.resume_from, ctx->models_, ctx->optimizers_, /*restore_rng=*/true);
-      auto scheds = resume_meta.value("lr_schedulers", nlohmann::json::array());
-      if (scheds.size() != ctx->schedulers_.size())
-        throw CheckpointError(opt.resume_from->string() + ": the checkpoint holds " + std::to_string(scheds.size()) +
-                              " LR scheduler(s) but the trial wraps " + std::to_string(ctx->schedulers_.size()));
-      for (size_t i = 0; i < scheds.size(); ++i) ctx->schedulers_[i].scheduler->load_state_dict(scheds[i]);
-      state = trial_state_from_metadata(resume_meta);
-      int64_t saved_len = resume_meta.value("data", nlohmann::json::object()).value("epoch_len", epoch_len);
-      if (saved_len != epoch_len)
-        util::logger()->warn("the checkpoint was written with {} batches per epoch, the data now gives {}: the data "
-                             "position is not exactly where training stopped", saved_len, epoch_len);
-      if (resume_meta.contains("last_validation_metrics")) last_val_metrics = resume_meta["last_validation_metrics"];
-      if (resume_meta.contains("best_validation_metrics")) best_val_metrics = resume_meta["best_validation_metrics"];
-      scan_existing_checkpoints();
-      if (chief())
-        util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id,
-                             opt.resume_from->string(), state.batches_trained, state.epochs_trained);
+    if (opt.test_mode) {  // Determined's test mode: one validation batch
+      val_loader = val_loader->limited(1);
+      val_shard = val_shard->limited(1);
     }
-    ctx->initial_batch_ = state.batches_trained;
-    ctx->batch_idx_ = state.batches_trained;
-    if (world() > 1) setup_data_parallel();
+    const int64_t len = train_loader->batches_per_epoch();
+    if (len < 1) throw DataError("the training data loader yields no batch (is the dataset empty?)");
+    h->clock = StepClock(len, cfg.optimizations.aggregation_frequency);
+    gbs = ctx->has_hparam("global_batch_size") ? ctx->global_batch_size() : train_loader->batch_size() * ctx->size();
+    state.trial_id = h->trial_id;
+    if (resume_meta) state = resume_meta->trial_state;
+    h->initial_batch = state.batches_trained;
+    h->clock.set_batch(state.batches_trained);
 
     if (opt.test_mode) {
       max_batches = state.batches_trained + 1;
     } else if (opt.target) {
-      max_batches = config::to_batches(*opt.target, gbs, epoch_len);
+      max_batches = config::to_batches(*opt.target, gbs, len);
     } else if (opt.max_length_batches) {
       max_batches = *opt.max_length_batches;
     } else {
       if (!cfg.searcher.max_length) throw ConfigError(cfg.source + ": searcher.max_length is required");
-      max_batches = config::to_batches(*cfg.searcher.max_length, gbs, epoch_len);
+      max_batches = config::to_batches(*cfg.searcher.max_length, gbs, len);
     }
+  }
+
+  // Restores the checkpoint's state (after on_trial_startup, as Determined does).
+  void restore() {
+    const auto& m = *resume_meta;
+    each_callback([&](Callback& cb) { cb.on_checkpoint_load_start(m); });
+    checkpoint::load(*opt.resume_from, h->models, h->optimizers, /*restore_rng=*/true);
+    if (m.lr_schedulers.size() != h->schedulers.size())
+      throw CheckpointError(opt.resume_from->string() + ": the checkpoint holds " + std::to_string(m.lr_schedulers.size()) +
+                            " LR scheduler(s) but the trial wraps " + std::to_string(h->schedulers.size()));
+    for (size_t i = 0; i < m.lr_schedulers.size(); ++i) h->schedulers[i].scheduler->load_state_dict(m.lr_schedulers[i]);
+    for (auto& [name, cb] : callbacks) {
+      auto it = m.callbacks.find(name);
+      if (it != m.callbacks.end()) cb->load_state_dict(it->second);
+    }
+    for (const auto& [name, s] : m.callbacks)
+      if (std::none_of(callbacks.begin(), callbacks.end(), [&](const auto& c) { return c.first == name; }) && chief())
+        util::logger()->warn("trial {}: the checkpoint holds the state of a callback '{}' the trial no longer has; ignored",
+                             state.trial_id, name);
+    if (m.epoch_len != epoch_len())
+      util::logger()->warn("the checkpoint was written with {} batches per epoch, the data now gives {}: the data "
+                           "position is not exactly where training stopped", m.epoch_len, epoch_len());
+    last_val_metrics = m.last_validation_metrics;
+    best_val_metrics = m.best_validation_metrics;
+    scan_existing_checkpoints();
+    if (chief())
+      util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id, opt.resume_from->string(),
+                           state.batches_trained, state.epochs_trained);
   }
 
   // Determined's DistributedBatchSampler: rank r keeps the loader's batches r, r + n, ...
@@ -246,7 +196,7 @@ struct TrialController::Impl {
     std::vector<torch::Tensor> params;
     {
       torch::NoGradGuard no_grad;
-      for (auto& m : ctx->models_) {
+      for (auto& m : h->models) {
         for (auto& p : m->parameters()) {
           torch::Tensor t = p;
           d.broadcast(t, 0);
@@ -258,80 +208,57 @@ struct TrialController::Impl {
         }
       }
     }
-    ctx->grad_sync_ = std::make_unique<dist::GradientSynchronizer>(opt.distributed, params);
+    h->grad_sync = std::make_unique<dist::GradientSynchronizer>(h->distributed, params);
     if (chief())
       util::logger()->info("trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}",
-                           state.trial_id, world(), d.backend(), ctx->grad_sync_->num_buckets(),
-                           train_loader->batch_size());
+                           state.trial_id, world(), d.backend(), h->grad_sync->num_buckets(), train_loader->batch_size());
   }
 
+  // The trial's complete checkpoints already on disk (a resumed trial's), for retention.
   void scan_existing_checkpoints() {
     fs::path dir = opt.trial_dir / "checkpoints";
     if (!fs::is_directory(dir)) return;
     for (const auto& entry : fs::directory_iterator(dir)) {
       if (!entry.is_directory() || entry.path().filename().string().rfind(".tmp-", 0) == 0) continue;
       try {
-        auto meta = nlohmann::json::parse(util::read_file(entry.path() / "metadata.json"));
-        CheckpointRecord r{meta.value("uuid", entry.path().filename().string()), entry.path(),
-                           meta.at("trial_state").at("batches_trained").get<int64_t>(), std::nullopt};
-        if (meta.contains("searcher_metric") && meta["searcher_metric"].is_number())
-          r.metric = meta["searcher_metric"].get<double>();
-        checkpoints.push_back(r);
-      } catch (const std::exception&) {
-        // Not a complete checkpoint: leave it alone.
+        auto meta = checkpoint::read_metadata_only(entry.path());
+        checkpoints.push_back({meta.uuid, entry.path(), meta.trial_state.batches_trained, meta.searcher_metric});
+      } catch (const Error&) {
+        // Not a complete checkpoint: the experiment recorder cleans those up.
       }
     }
-    std::sort(checkpoints.begin(), checkpoints.end(), [](const CheckpointRecord& a, const CheckpointRecord& b) { return a.batches < b.batches; });
+    std::sort(checkpoints.begin(), checkpoints.end(), [](const auto& a, const auto& b) { return a.batches < b.batches; });
   }
 
   // ---- training ----
 
   void set_train_mode(bool train) {
-    for (auto& m : ctx->models_) m->train(train);
-  }
-
-  void auto_step_schedulers(int64_t g) {
-    int agg = ctx->aggregation_frequency_;
-    if ((g + 1) % agg != 0) return;
-    for (auto& s : ctx->schedulers_) {
-      int f = s.frequency;
-      switch (s.mode) {
-        case StepMode::kStepEveryBatch:
-          for (int64_t i = g - agg + 1; i <= g; ++i)
-            if ((i + 1) % f == 0) s.scheduler->step();
-          break;
-        case StepMode::kStepEveryOptimizerStep:
-          if ((g + 1) % f == 0) s.scheduler->step();
-          break;
-        case StepMode::kStepEveryEpoch: {
-          int64_t e0 = g / epoch_len, e1 = (g + agg) / epoch_len;
-          for (int64_t e = e0; e < e1; ++e)
-            if ((e + 1) % f == 0) s.scheduler->step();
-          break;
-        }
-        case StepMode::kManualStep: break;
-      }
-    }
+    for (auto& m : h->models) m->train(train);
   }
 
   void reset_reducers(bool training) {
-    for (auto& r : ctx->reducers_)
+    for (auto& r : h->reducers)
       if (training ? r.for_training : r.for_validation) r.reducer->reset();
   }
 
-  void add_custom_reducers(nlohmann::json& metrics, bool training) {
-    for (auto& r : ctx->reducers_) {
+  void add_custom_reducers(json& metrics, bool training) {
+    for (auto& r : h->reducers) {
       if (!(training ? r.for_training : r.for_validation)) continue;
       auto gathered = ctx->distributed().allgather(r.reducer->per_slot_reduce());
-      nlohmann::json value = r.reducer->cross_slot_reduce(gathered);
+      json value = r.reducer->cross_slot_reduce(gathered);
       if (!r.name.empty()) {
         metrics[r.name] = value;
       } else if (value.is_object()) {
         for (auto it = value.begin(); it != value.end(); ++it) metrics[it.key()] = it.value();
       } else {
-        throw Error("a reducer wrapped without a name must return an object of metrics, got " + value.dump());
+        throw Error("a reducer wrapped without a name must return an object of metrics, got " + util::quote(value.dump()));
       }
     }
+  }
+
+  void step_schedulers() {
+    for (auto& s : h->schedulers)
+      for (int n = clock().scheduler_steps(s.mode, s.frequency); n > 0; --n) s.scheduler->step();
   }
 
   // Trains until a boundary (length, validation, checkpoint, report, stop); returns true on stop.
@@ -345,28 +272,26 @@ struct TrialController::Impl {
     bool val = false, ckpt = false, stop = false;
     for (;;) {
       const int64_t g = state.batches_trained;
-      const int64_t epoch_idx = g / epoch_len, in_epoch = g % epoch_len;
-      ctx->batch_idx_ = g;
+      h->clock.set_batch(g);
+      const int64_t epoch_idx = clock().epoch();
+      if (clock().is_epoch_start()) each_callback([&](Callback& cb) { cb.on_training_epoch_start(epoch_idx); });
       auto wait_start = Clock::now();
       data::Batch batch = stream.next();
       acc_wait += seconds_since(wait_start);
       batch = ctx->to_device(batch);
-      if (ctx->grad_sync_) ctx->grad_sync_->prepare(ctx->is_update_batch());
+      if (h->grad_sync) h->grad_sync->prepare(clock().is_update_batch());
       Metrics m = trial->train_batch(batch, epoch_idx, g);
-      auto_step_schedulers(g);
+      step_schedulers();
       for (auto& [k, v] : m) acc[k].push_back(v.defined() ? v.detach() : v);
       ++acc_batches;
       acc_samples += batch.size();
       ++state.batches_trained;
-      const bool epoch_end = in_epoch == epoch_len - 1;
-      if (epoch_end) ++state.epochs_trained;
-
-      double elapsed = seconds_since(run_start);
-      double done_run = static_cast<double>(state.batches_trained - run_first_batch);
-      double rate = done_run / std::max(elapsed, 1e-9);
-      progress.update(state.batches_trained, max_batches, static_cast<double>(state.batches_trained) / epoch_len,
-                      rate * static_cast<double>(gbs),
-                      static_cast<double>(max_batches - state.batches_trained) / std::max(rate, 1e-9), last_summary);
+      const bool epoch_end = clock().is_epoch_end();
+      if (epoch_end) {
+        ++state.epochs_trained;
+        each_callback([&](Callback& cb) { cb.on_training_epoch_end(epoch_idx); });
+      }
+      show_progress();
 
       const bool done = state.batches_trained >= max_batches;
       if (!opt.test_mode) {
@@ -374,8 +299,8 @@ struct TrialController::Impl {
         ckpt = period_fires(cfg.min_checkpoint_period, epoch_end);
       }
       const bool report = state.batches_trained % cfg.scheduling_unit == 0;
-      stop = ctx->stop_requested_ || (opt.stop_flag && opt.stop_flag->load());
-      if (world() > 1) stop = any_rank(stop);  // every rank stops after the same batch
+      stop = h->stop_requested || (opt.stop_flag && opt.stop_flag->load());
+      stop = detail::any_rank(ctx->distributed(), stop, ctx->device());  // every rank stops after the same batch
       if (done || val || ckpt || report || stop) break;
     }
     report_training();
@@ -384,92 +309,88 @@ struct TrialController::Impl {
     return stop;
   }
 
-  bool any_rank(bool flag) {
-    torch::Tensor t = torch::full({1}, flag ? 1.0f : 0.0f, torch::TensorOptions().device(ctx->device()));
-    ctx->distributed().allreduce(t, dist::ReduceOp::kMax);
-    return t.item<float>() > 0;
+  void show_progress() {
+    if (!progress.enabled()) return;
+    double elapsed = seconds_since(run_start);
+    double rate = static_cast<double>(state.batches_trained - run_first_batch) / std::max(elapsed, 1e-9);
+    double pct = max_batches > 0 ? 100.0 * static_cast<double>(state.batches_trained) / static_cast<double>(max_batches) : 0;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "[train] batch %lld/%lld (%.1f%%) epoch %.2f | %.0f samples/s | ETA %s",
+                  static_cast<long long>(state.batches_trained), static_cast<long long>(max_batches), pct,
+                  static_cast<double>(state.batches_trained) / static_cast<double>(epoch_len()), rate * static_cast<double>(gbs),
+                  util::format_duration(static_cast<double>(max_batches - state.batches_trained) / std::max(rate, 1e-9)).c_str());
+    progress.update(buf + last_summary, state.batches_trained >= max_batches);
   }
 
-  // Spec 2.4: training metrics are averaged over the batches of the period and across ranks
-  // (every rank trains the same number of batches; a null on a rank is ignored).
-  nlohmann::json average_across_ranks(const nlohmann::json& mine) {
-    if (world() == 1) return mine;
-    auto all = ctx->distributed().allgather(mine);
-    nlohmann::json out = nlohmann::json::object();
-    for (auto it = mine.begin(); it != mine.end(); ++it) {
-      std::vector<double> v;
-      for (const auto& r : all)
-        if (r.contains(it.key()) && r[it.key()].is_number()) v.push_back(r[it.key()].get<double>());
-      out[it.key()] = v.empty() ? nlohmann::json(nullptr) : nlohmann::json(reduce(Reducer::kAvg, v));
-    }
-    return out;
+  record::MetricsReport make_report(record::MetricsReport::Kind kind, const json& metrics) const {
+    record::MetricsReport r;
+    r.kind = kind;
+    r.trial_id = state.trial_id;
+    r.batches = state.batches_trained;
+    r.epochs = static_cast<double>(state.batches_trained) / static_cast<double>(epoch_len());
+    r.metrics = metrics;
+    r.ranks = world();
+    r.time = util::utc_now_iso8601();
+    return r;
   }
 
   void report_training() {
     double elapsed = std::max(seconds_since(period_start), 1e-9);
-    nlohmann::json metrics = average_across_ranks(
-        reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) { return reduce(Reducer::kAvg, v); }));
+    json metrics = detail::average_across_ranks(
+        ctx->distributed(),
+        detail::reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) { return reduce(Reducer::kAvg, v); }));
     add_custom_reducers(metrics, true);
+    auto report = make_report(record::MetricsReport::Kind::kTraining, metrics);
     // Samples of every rank (each trains the same number of batches): the trial's throughput.
-    nlohmann::json throughput = {{"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
-                                 {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
-                                 {"data_wait_fraction", acc_wait / elapsed}};
-    nlohmann::json report = {{"kind", "training"},
-                             {"trial_id", state.trial_id},
-                             {"batches", state.batches_trained},
-                             {"epochs", static_cast<double>(state.batches_trained) / epoch_len},
-                             {"metrics", metrics},
-                             {"throughput", throughput},
-                             {"ranks", world()},
-                             {"time", util::utc_now_iso8601()}};
+    report.throughput = {{"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
+                         {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
+                         {"data_wait_fraction", acc_wait / elapsed}};
+    each_callback([&](Callback& cb) { cb.on_training_workload_end(metrics); });
     if (!chief()) return;
-    last_summary = " | " + format_metrics(metrics);
+    last_summary = " | " + detail::format_metrics(metrics);
     progress.clear();
     util::logger()->info("trial {} [train] batch {}/{} epoch {:.2f}: {} | {:.1f} samples/s, {:.2f} batches/s, data wait {:.1f}%",
-                         state.trial_id, state.batches_trained, max_batches,
-                         static_cast<double>(state.batches_trained) / epoch_len, format_metrics(metrics),
-                         throughput["samples_per_second"].get<double>(), throughput["batches_per_second"].get<double>(),
-                         100.0 * throughput["data_wait_fraction"].get<double>());
-    log_report(report);
-    if (opt.listener) opt.listener->on_training_metrics(state.batches_trained, report);
+                         state.trial_id, state.batches_trained, max_batches, report.epochs, detail::format_metrics(metrics),
+                         report.throughput["samples_per_second"].get<double>(),
+                         report.throughput["batches_per_second"].get<double>(),
+                         100.0 * report.throughput["data_wait_fraction"].get<double>());
+    if (opt.listener) opt.listener->on_report(report);
   }
 
   // ---- validation ----
 
   // evaluate_full_dataset runs on the chief alone over the whole validation set (spec 1.3) and
   // its metrics are broadcast; evaluate_batch runs on every rank over its shard.
-  nlohmann::json evaluate() {
+  json evaluate() {
     torch::NoGradGuard no_grad;
-    nlohmann::json full_metrics;
-    bool full = false;
-    if (chief()) {
-      try {
+    if (evaluation != Evaluation::kBatches) {
+      json full_metrics;
+      bool full = false;
+      if (chief()) {
         Metrics m = trial->evaluate_full_dataset(*val_loader);
-        std::map<std::string, std::vector<torch::Tensor>> one;
-        for (auto& [k, v] : m) one[k].push_back(v);
-        full_metrics = reduce_tensors(one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
-        full = true;
-      } catch (const detail::NotOverridden&) {
+        full = !not_overridden(m);
+        if (full) {
+          detail::MetricValues one;
+          for (auto& [k, v] : m) one[k].push_back(v);
+          full_metrics = detail::reduce_tensors(one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
+        }
       }
+      if (world() > 1) {
+        auto shared = ctx->distributed().broadcast(json{{"full", full}, {"metrics", full_metrics}});
+        full = shared["full"].get<bool>();
+        full_metrics = shared["metrics"];
+      }
+      evaluation = full ? Evaluation::kFullDataset : Evaluation::kBatches;
+      if (full) return full_metrics;
     }
-    if (world() > 1) {
-      auto shared = ctx->distributed().broadcast(nlohmann::json{{"full", full}, {"metrics", full_metrics}});
-      full = shared["full"].get<bool>();
-      full_metrics = shared["metrics"];
-    }
-    if (full) return full_metrics;
-    int64_t per_epoch = val_shard->batches_in_one_pass();
-    auto stream = val_shard->stream(0, opt.test_mode ? std::min<int64_t>(1, per_epoch) : per_epoch);
-    std::map<std::string, std::vector<torch::Tensor>> values;
+    auto stream = val_shard->stream(0, val_shard->batches_in_one_pass());
+    detail::MetricValues values;
     int64_t n = 0;
     while (!stream->done()) {
       data::Batch batch = ctx->to_device(stream->next());
-      Metrics m;
-      try {
-        m = trial->evaluate_batch(batch, n);
-      } catch (const detail::NotOverridden&) {
+      Metrics m = trial->evaluate_batch(batch, n);
+      if (n == 0 && not_overridden(m))
         throw Error("trial '" + cfg.entrypoint + "' must override evaluate_batch or evaluate_full_dataset");
-      }
       if (n > 0 && m.size() != values.size())
         throw Error("evaluate_batch returned different metric names at batch " + std::to_string(n) +
                     "; every batch must return the same metrics");
@@ -487,38 +408,18 @@ struct TrialController::Impl {
         if (!values.count(kv.first))
           throw Error("evaluation_reducer() names metric '" + kv.first + "' that evaluate_batch does not return");
     }
-    nlohmann::json mine = reduce_tensors(values, [&](const std::string& k, const std::vector<double>& v) {
-      return reduce(spec.for_metric(k), v);
-    });
+    json mine = detail::reduce_tensors(
+        values, [&](const std::string& k, const std::vector<double>& v) { return reduce(spec.for_metric(k), v); });
     if (world() == 1) return mine;
-    // Across ranks: AVG weighted by each rank's batch count, the others plainly (spec 2.4).
-    auto all = ctx->distributed().allgather(nlohmann::json{{"metrics", mine}, {"batches", n}});
-    nlohmann::json keys = nlohmann::json::object();
-    int64_t total = 0;
-    for (const auto& r : all) {
-      total += r["batches"].get<int64_t>();
-      for (auto it = r["metrics"].begin(); it != r["metrics"].end(); ++it) keys[it.key()] = true;
-    }
-    if (total == 0) throw DataError("the validation data loader is empty: validation needs at least one batch");
-    nlohmann::json out = nlohmann::json::object();
-    for (auto it = keys.begin(); it != keys.end(); ++it) {
-      std::vector<double> v, w;
-      for (const auto& r : all) {
-        const auto& m = r["metrics"];
-        if (r["batches"].get<int64_t>() == 0 || !m.contains(it.key()) || !m[it.key()].is_number()) continue;
-        v.push_back(m[it.key()].get<double>());
-        w.push_back(static_cast<double>(r["batches"].get<int64_t>()));
-      }
-      out[it.key()] = v.empty() ? nlohmann::json(nullptr) : nlohmann::json(reduce_weighted(spec.for_metric(it.key()), v, w));
-    }
-    return out;
+    return detail::reduce_validation_across_ranks(ctx->distributed(), mine, n, spec);
   }
 
   void validate() {
     auto start = Clock::now();
     set_train_mode(false);
     reset_reducers(false);
-    nlohmann::json metrics = evaluate();
+    each_callback([](Callback& cb) { cb.on_validation_start(); });
+    json metrics = evaluate();
     add_custom_reducers(metrics, false);
     set_train_mode(true);
     state.last_validation = state.batches_trained;
@@ -530,27 +431,21 @@ struct TrialController::Impl {
       throw Error("the searcher metric '" + name + "' is not a numeric validation metric (validation returned: " +
                   util::join(keys, ", ") + ")" + util::did_you_mean(name, keys) + "; fix searcher.metric in " + cfg.source);
     }
-    double value = metrics[name].get<double>();
-    std::optional<double> best_before = state.best_metric;
-    bool improved = !best_before || (cfg.searcher.smaller_is_better ? value < *best_before : value > *best_before);
+    const double value = metrics[name].get<double>();
+    const bool improved = config::is_better(value, state.best_metric, cfg.searcher.smaller_is_better);
     if (improved) {
       state.best_metric = value;
       best_val_metrics = metrics;
     }
     last_val_metrics = metrics;
-    nlohmann::json report = {{"kind", "validation"},
-                             {"trial_id", state.trial_id},
-                             {"batches", state.batches_trained},
-                             {"epochs", static_cast<double>(state.batches_trained) / epoch_len},
-                             {"metrics", metrics},
-                             {"seconds", seconds_since(start)},
-                             {"time", util::utc_now_iso8601()}};
+    each_callback([&](Callback& cb) { cb.on_validation_end(metrics); });
     if (chief()) {
+      auto report = make_report(record::MetricsReport::Kind::kValidation, metrics);
+      report.seconds = seconds_since(start);
       progress.clear();
       util::logger()->info("trial {} [validation] batch {}: {} ({:.1f}s)", state.trial_id, state.batches_trained,
-                           format_metrics(metrics), report["seconds"].get<double>());
-      log_report(report);
-      if (opt.listener) opt.listener->on_validation_metrics(state.batches_trained, report);
+                           detail::format_metrics(metrics), report.seconds);
+      if (opt.listener) opt.listener->on_report(report);
     }
     if (state.last_checkpoint != state.batches_trained) {
       if (cfg.checkpoint_policy == "all" || (cfg.checkpoint_policy == "best" && improved)) checkpoint();
@@ -559,80 +454,52 @@ struct TrialController::Impl {
 
   // ---- checkpoints ----
 
-  nlohmann::json state_json() const {
-    auto opt_int = [](const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-    return {{"trial_id", state.trial_id},
-            {"batches_trained", state.batches_trained},
-            {"epochs_trained", state.epochs_trained},
-            {"last_validation", opt_int(state.last_validation)},
-            {"last_checkpoint", opt_int(state.last_checkpoint)},
-            {"best_metric", state.best_metric ? nlohmann::json(*state.best_metric) : nlohmann::json(nullptr)}};
-  }
-
   void checkpoint() {
     state.last_checkpoint = state.batches_trained;
     if (!chief()) return;
-    std::string uuid = checkpoint::new_uuid();
-    std::optional<double> metric;
+    record::CheckpointMetadata meta;
+    meta.uuid = checkpoint::new_uuid();
+    meta.time = util::utc_now_iso8601();
+    meta.entrypoint = cfg.entrypoint;
+    meta.experiment_name = cfg.name;
+    meta.trial_state = state;
+    meta.trial_seed = ctx->trial_seed();
+    meta.hparams = ctx->hparams();
+    meta.epoch_len = epoch_len();
+    for (auto& s : h->schedulers) meta.lr_schedulers.push_back(s.scheduler->state_dict());
     if (state.last_validation == state.batches_trained && last_val_metrics && (*last_val_metrics)[cfg.searcher.metric].is_number())
-      metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();
-    nlohmann::json meta = {{"trial_state", state_json()},
-                           {"trial_id", state.trial_id},
-                           {"trial_seed", ctx->trial_seed()},
-                           {"hparams", ctx->hparams()},
-                           {"entrypoint", cfg.entrypoint},
-                           {"experiment_name", cfg.name},
-                           {"data", {{"batches_trained", state.batches_trained}, {"epoch_len", epoch_len}}},
-                           {"lr_schedulers", nlohmann::json::array()},
-                           {"time", util::utc_now_iso8601()}};
-    for (auto& s : ctx->schedulers_) meta["lr_schedulers"].push_back(s.scheduler->state_dict());
-    if (metric) meta["searcher_metric"] = *metric;
-    if (last_val_metrics) meta["last_validation_metrics"] = *last_val_metrics;
-    if (best_val_metrics) meta["best_validation_metrics"] = *best_val_metrics;
+      meta.searcher_metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();
+    meta.last_validation_metrics = last_val_metrics;
+    meta.best_validation_metrics = best_val_metrics;
+    each_callback([&](Callback& cb) { cb.on_checkpoint_save_start(meta); });
+    for (auto& [name, cb] : callbacks) {
+      json s = cb->state_dict();
+      if (!s.is_null()) meta.callbacks[name] = std::move(s);
+    }
     auto start = Clock::now();
-    fs::path path = checkpoint::save(opt.trial_dir / "checkpoints", uuid, ctx->models_, ctx->optimizers_, meta);
-    CheckpointRecord rec{uuid, path, state.batches_trained, metric};
-    checkpoints.push_back(rec);
+    fs::path path = checkpoint::save(opt.trial_dir / "checkpoints", meta, h->models, h->optimizers);
+    record::CheckpointRef ref{meta.uuid, path, state.batches_trained, meta.searcher_metric};
+    checkpoints.push_back(ref);
     progress.clear();
-    util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id, state.batches_trained,
-                         path.string(), seconds_since(start));
-    garbage_collect();
-    if (opt.listener) opt.listener->on_checkpoint(rec, checkpoints);
-  }
-
-  // Keeps the save_trial_latest newest and save_trial_best best checkpoints (and always the
-  // newest, so the trial can resume); deletes the rest.
-  void garbage_collect() {
-    auto storage = cfg.storage();
-    std::vector<CheckpointRecord> by_time = checkpoints;
-    std::sort(by_time.begin(), by_time.end(), [](const CheckpointRecord& a, const CheckpointRecord& b) { return a.batches > b.batches; });
-    std::set<std::string> keep;
-    for (size_t i = 0; i < by_time.size() && (i < static_cast<size_t>(storage.save_trial_latest) || i == 0); ++i)
-      keep.insert(by_time[i].uuid);
-    std::vector<CheckpointRecord> by_metric;
-    for (auto& r : checkpoints)
-      if (r.metric) by_metric.push_back(r);
-    bool sib = cfg.searcher.smaller_is_better;
-    std::stable_sort(by_metric.begin(), by_metric.end(),
-                     [sib](const CheckpointRecord& a, const CheckpointRecord& b) { return sib ? *a.metric < *b.metric : *a.metric > *b.metric; });
-    for (size_t i = 0; i < by_metric.size() && i < static_cast<size_t>(storage.save_trial_best); ++i)
-      keep.insert(by_metric[i].uuid);
-    std::vector<CheckpointRecord> kept;
-    for (auto& r : checkpoints) {
-      if (keep.count(r.uuid)) {
-        kept.push_back(r);
-      } else {
-        std::error_code ec;
-        fs::remove_all(r.path, ec);
-        util::logger()->debug("deleted checkpoint {} (batch {})", r.path.string(), r.batches);
-      }
+    util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id, state.batches_trained, path.string(),
+                         seconds_since(start));
+    each_callback([&](Callback& cb) { cb.on_checkpoint_write_end(path); });
+    const auto storage = cfg.storage();
+    auto kept = record::checkpoints_to_keep(checkpoints, storage.save_trial_latest, storage.save_trial_best,
+                                            cfg.searcher.smaller_is_better);
+    if (opt.listener) opt.listener->on_checkpoint({ref, kept});  // recorded before anything is deleted
+    for (const auto& c : checkpoints) {
+      if (std::any_of(kept.begin(), kept.end(), [&](const auto& k) { return k.uuid == c.uuid; })) continue;
+      std::error_code ec;
+      fs::remove_all(c.path, ec);
+      util::logger()->debug("deleted checkpoint {} (batch {})", c.path.string(), c.batches);
     }
     checkpoints = kept;
   }
 
   void log_gradient_sync() const {
-    if (!ctx->grad_sync_ || !chief()) return;
-    auto s = ctx->grad_sync_->stats();
+    if (!h->grad_sync || !chief()) return;
+    auto s = h->grad_sync->stats();
     if (s.reductions == 0) return;
     int64_t launched = s.buckets_in_backward + s.buckets_at_finish;
     util::logger()->info("trial {}: gradient allreduce: {} reductions, {:.0f}% of buckets launched during backward, "
@@ -655,7 +522,23 @@ struct TrialController::Impl {
 
   TrialResult run() {
     setup();
-    progress = ProgressLine(opt.show_progress && chief());
+    // on_trial_shutdown also when the trial fails (never masking the failure).
+    struct Shutdown {
+      Impl& self;
+      ~Shutdown() {
+        try {
+          self.each_callback([](Callback& cb) { cb.on_trial_shutdown(); });
+        } catch (const std::exception& e) {
+          util::logger()->warn("trial {}: a callback's on_trial_shutdown failed: {}", self.state.trial_id, e.what());
+        }
+      }
+    } shutdown{*this};
+    std::optional<std::string> uuid;
+    if (resume_meta) uuid = resume_meta->uuid;
+    each_callback([&](Callback& cb) { cb.on_trial_startup(state.batches_trained, uuid); });
+    if (resume_meta) restore();
+    if (world() > 1) setup_data_parallel();
+    progress = util::ProgressLine(opt.show_progress && chief());
     run_start = Clock::now();
     run_first_batch = state.batches_trained;
     if (state.batches_trained >= max_batches && !opt.next_target) {
@@ -664,6 +547,7 @@ struct TrialController::Impl {
                              state.batches_trained, max_batches);
       return result(TrialResult::Exit::kCompleted);
     }
+    each_callback([](Callback& cb) { cb.on_training_start(); });
     if (cfg.perform_initial_validation && state.batches_trained == 0 && !state.last_validation) validate();
     std::optional<config::Length> target = opt.target;
     for (;;) {
@@ -681,11 +565,10 @@ struct TrialController::Impl {
       progress.clear();
       std::optional<config::Length> next = opt.next_target(*target, metric);
       if (!next) break;
-      int64_t next_batches = config::to_batches(*next, gbs, epoch_len);
+      int64_t next_batches = config::to_batches(*next, gbs, epoch_len());
       if (next_batches < state.batches_trained)
         throw Error("the experiment runner asked trial " + std::to_string(state.trial_id) + " to train to batch " +
-                    std::to_string(next_batches) + ", but it has already trained " +
-                    std::to_string(state.batches_trained));
+                    std::to_string(next_batches) + ", but it has already trained " + std::to_string(state.batches_trained));
       target = next;
       max_batches = next_batches;
     }
@@ -708,7 +591,7 @@ struct TrialController::Impl {
   }
 
   // TrialContext::set_stop_requested on any rank (a collective on several ranks).
-  bool trial_asked_to_stop() { return world() > 1 ? any_rank(ctx->stop_requested_) : ctx->stop_requested_; }
+  bool trial_asked_to_stop() { return detail::any_rank(ctx->distributed(), h->stop_requested, ctx->device()); }
 };
 
 TrialController::TrialController(config::ExperimentConfig config, TrialFactory factory, TrialRunOptions options)
@@ -726,5 +609,7 @@ TrialContext& TrialController::context() {
   if (!impl_->ctx) throw Error("TrialController::context() called before run()");
   return *impl_->ctx;
 }
+
+const dist::GradientSynchronizer* TrialController::gradient_sync() const { return impl_->h->grad_sync.get(); }
 
 }  // namespace det

@@ -8,21 +8,82 @@
 #include <thread>
 
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace det::data {
 
+torch::Tensor& Batch::operator[](const std::string& name) {
+  if (name == "data") return data;
+  if (name == "target") return target;
+  return extra[name];
+}
+
+const torch::Tensor& Batch::at(const std::string& name) const {
+  if (name == "data" && data.defined()) return data;
+  if (name == "target" && target.defined()) return target;
+  auto it = extra.find(name);
+  if (it != extra.end() && it->second.defined()) return it->second;
+  auto known = names();
+  throw DataError("the batch has no tensor '" + name + "'" + util::did_you_mean(name, known) + " (it has: " +
+                  (known.empty() ? std::string("none") : util::join(known, ", ")) + ")");
+}
+
+bool Batch::contains(const std::string& name) const {
+  if (name == "data") return data.defined();
+  if (name == "target") return target.defined();
+  auto it = extra.find(name);
+  return it != extra.end() && it->second.defined();
+}
+
+std::vector<std::string> Batch::names() const {
+  std::vector<std::string> out;
+  for_each([&](const std::string& n, const torch::Tensor&) { out.push_back(n); });
+  return out;
+}
+
+int64_t Batch::size() const {
+  if (data.defined()) return data.dim() > 0 ? data.size(0) : 0;
+  int64_t n = 0;
+  bool found = false;
+  for_each([&](const std::string&, const torch::Tensor& t) {
+    if (!found) n = t.dim() > 0 ? t.size(0) : 0, found = true;
+  });
+  return n;
+}
+
 Batch Batch::to(const torch::Device& device, bool non_blocking) const {
-  if (data.defined() && data.device() == device && (!target.defined() || target.device() == device)) return *this;
-  Batch b;
-  b.data = data.defined() ? data.to(device, non_blocking) : data;
-  b.target = target.defined() ? target.to(device, non_blocking) : target;
+  bool there = true;
+  for_each([&](const std::string&, const torch::Tensor& t) { there = there && t.device() == device; });
+  if (there) return *this;
+  Batch b = *this;
+  b.for_each([&](const std::string&, torch::Tensor& t) { t = t.to(device, non_blocking); });
   return b;
 }
 
-TensorDataset::TensorDataset(torch::Tensor data, torch::Tensor target) : data_(std::move(data)), target_(std::move(target)) {
-  if (data_.size(0) != target_.size(0))
-    throw DataError("TensorDataset: data has " + std::to_string(data_.size(0)) + " rows but target has " +
-                    std::to_string(target_.size(0)));
+Batch Batch::pin_memory() const {
+  Batch b = *this;
+  b.for_each([](const std::string&, torch::Tensor& t) { t = t.pin_memory(); });
+  return b;
+}
+
+TensorDataset::TensorDataset(torch::Tensor data, torch::Tensor target) {
+  tensors_["data"] = std::move(data);
+  tensors_["target"] = std::move(target);
+  check();
+}
+
+TensorDataset::TensorDataset(std::map<std::string, torch::Tensor> tensors) : tensors_(std::move(tensors)) { check(); }
+
+void TensorDataset::check() {
+  if (tensors_.empty()) throw DataError("TensorDataset: no tensors given");
+  size_ = -1;
+  for (const auto& [name, t] : tensors_) {
+    if (!t.defined() || t.dim() == 0) throw DataError("TensorDataset: tensor '" + name + "' has no first (example) dimension");
+    if (size_ >= 0 && t.size(0) != size_)
+      throw DataError("TensorDataset: tensor '" + name + "' has " + std::to_string(t.size(0)) + " rows but '" +
+                      tensors_.begin()->first + "' has " + std::to_string(size_));
+    size_ = t.size(0);
+  }
 }
 
 uint64_t BatchRequest::sample_seed(size_t i) const {
@@ -39,7 +100,9 @@ uint64_t BatchRequest::sample_seed(size_t i) const {
 Batch TensorDataset::get_batch(const BatchRequest& request) const {
   const auto& indices = request.indices;
   auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()), {static_cast<int64_t>(indices.size())}, torch::kLong);
-  return {data_.index_select(0, idx), target_.index_select(0, idx)};
+  Batch b;
+  for (const auto& [name, t] : tensors_) b[name] = t.index_select(0, idx);
+  return b;
 }
 
 std::vector<int64_t> SequentialSampler::indices(int64_t /*epoch*/) const {
@@ -81,11 +144,20 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler
     throw DataError("DataLoader: rank " + std::to_string(options_.rank_) + " is not in [0, " +
                     std::to_string(options_.num_replicas_) + ")");
   if (options_.prefetch_ < 1) options_.prefetch_ = 1;
+  if (options_.pass_limit_ < 0) throw DataError("DataLoader: pass_limit must be >= 0, got " + std::to_string(options_.pass_limit_));
 }
 
 std::shared_ptr<DataLoader> DataLoader::sharded(int num_replicas, int rank) const {
   DataLoaderOptions o = options_;
   o.shard(num_replicas, rank);
+  auto l = std::make_shared<DataLoader>(dataset_, sampler_, o);
+  l->epoch_ = epoch_;
+  return l;
+}
+
+std::shared_ptr<DataLoader> DataLoader::limited(int64_t n) const {
+  DataLoaderOptions o = options_;
+  o.pass_limit(options_.pass_limit_ > 0 ? std::min(options_.pass_limit_, n) : n);
   auto l = std::make_shared<DataLoader>(dataset_, sampler_, o);
   l->epoch_ = epoch_;
   return l;
@@ -103,7 +175,8 @@ int64_t DataLoader::batches_per_epoch() const {
 
 int64_t DataLoader::batches_in_one_pass() const {
   const int64_t g = global_batches_per_epoch(), n = options_.num_replicas_;
-  return g / n + (g % n > options_.rank_ ? 1 : 0);
+  const int64_t mine = g / n + (g % n > options_.rank_ ? 1 : 0);
+  return options_.pass_limit_ > 0 ? std::min(mine, options_.pass_limit_) : mine;
 }
 
 namespace {
@@ -186,10 +259,7 @@ class ThreadedStream : public BatchStream {
     auto order = cache_.get(epoch);
     BatchRequest request{slice_batch(*order, in_epoch, loader_.batch_size()), epoch, loader_.options().seed_};
     Batch b = loader_.dataset().get_batch(request);
-    if (pin_) {
-      b.data = b.data.pin_memory();
-      if (b.target.defined()) b.target = b.target.pin_memory();
-    }
+    if (pin_) b = b.pin_memory();
     return b;
   }
 

@@ -1,6 +1,5 @@
 #include "det/dist/launcher.h"
 
-#include <CLI/CLI.hpp>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -278,65 +276,6 @@ LaunchResult launch(const LaunchOptions& o) {
     result.exit_code = first_nonzero;
   }
   return result;
-}
-
-int launch_main(int argc, char** argv) {
-  CLI::App app{"det-launch: start the ranks of a data-parallel trial on this node (torchrun's environment)"};
-  app.set_version_flag("--version", "det 0.1.0");
-  LaunchOptions o;
-  double grace = 5;
-  app.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "ranks on this node")->capture_default_str();
-  app.add_option("--nnodes", o.nnodes, "number of nodes")->capture_default_str();
-  app.add_option("--node-rank,--node_rank", o.node_rank, "this node's index in [0, nnodes)")->capture_default_str();
-  app.add_option("--master-addr,--master_addr", o.master_addr, "address of node 0 (rank 0 serves the rendezvous store there)")
-      ->capture_default_str();
-  app.add_option("--master-port,--master_port", o.master_port, "rendezvous port (default: a free port; required with --nnodes > 1)");
-  app.add_option("--kill-grace", grace, "seconds between SIGTERM and SIGKILL for the other ranks when one fails")
-      ->capture_default_str();
-  app.prefix_command();
-  app.footer("Example: det-launch --nproc-per-node 2 -- det-run configs/mnist/distributed.yaml");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  o.command = app.remaining();
-  if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
-  o.kill_grace = std::chrono::milliseconds(static_cast<int64_t>(grace * 1000));
-  try {
-    return launch(o).exit_code;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "det-launch: error: %s\n", e.what());
-    return 1;
-  }
-}
-
-std::optional<int> relaunch_if_needed(int slots) {
-  if (slots <= 1) return std::nullopt;
-  auto env = detect_launch_environment();
-  if (env && env->size > 1) return std::nullopt;  // already one of the ranks
-  std::ifstream in("/proc/self/cmdline", std::ios::binary);
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> args;
-  for (size_t start = 0; start < all.size();) {
-    size_t end = all.find('\0', start);
-    if (end == std::string::npos) end = all.size();
-    args.push_back(all.substr(start, end - start));
-    start = end + 1;
-  }
-  char exe[4096];
-  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0 || args.empty()) throw DistributedError("cannot read this process's command line to launch its ranks; use det-launch");
-  args[0] = std::string(exe, static_cast<size_t>(n));
-  LaunchOptions o;
-  o.nproc_per_node = slots;
-  o.command = args;
-  std::fprintf(stderr, "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as det-launch --nproc-per-node %d)\n",
-               slots, slots, slots);
-  return launch(o).exit_code;
 }
 
 }  // namespace det::dist

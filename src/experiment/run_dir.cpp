@@ -34,49 +34,6 @@ fs::path create_run_dir(const fs::path& root, const std::string& name) {
   throw Error("cannot create a unique run directory under " + root.string());
 }
 
-ExperimentSummary::ExperimentSummary(fs::path run_dir, const config::ExperimentConfig& config, uint32_t experiment_seed)
-    : run_dir_(std::move(run_dir)) {
-  doc_ = {{"format_version", 1},
-          {"name", config.name},
-          {"description", config.description},
-          {"labels", config.labels},
-          {"config_file", "config.yaml"},
-          {"source_config", config.source},
-          {"entrypoint", config.entrypoint},
-          {"experiment_seed", experiment_seed},
-          {"searcher",
-           {{"name", config.searcher.name}, {"metric", config.searcher.metric}, {"smaller_is_better", config.searcher.smaller_is_better}}},
-          {"state", "ACTIVE"},
-          {"start_time", util::utc_now_iso8601()},
-          {"end_time", nullptr},
-          {"trials", nlohmann::json::array()}};
-}
-
-ExperimentSummary ExperimentSummary::load(const fs::path& run_dir) {
-  ExperimentSummary s;
-  s.run_dir_ = run_dir;
-  try {
-    s.doc_ = nlohmann::json::parse(util::read_file(run_dir / "experiment.json"));
-  } catch (const std::exception& e) {
-    throw Error((run_dir / "experiment.json").string() + ": cannot be read: " + e.what());
-  }
-  return s;
-}
-
-nlohmann::json& ExperimentSummary::trial(int64_t id) {
-  for (auto& t : doc_["trials"])
-    if (t.value("id", int64_t{-1}) == id) return t;
-  doc_["trials"].push_back({{"id", id}, {"state", "ACTIVE"}});
-  return doc_["trials"].back();
-}
-
-void ExperimentSummary::set_state(const std::string& state) {
-  doc_["state"] = state;
-  doc_["end_time"] = state == "ACTIVE" ? nlohmann::json(nullptr) : nlohmann::json(util::utc_now_iso8601());
-}
-
-void ExperimentSummary::save() const { util::write_file_atomic(run_dir_ / "experiment.json", doc_.dump(2) + "\n"); }
-
 fs::path latest_run_dir(const fs::path& root) {
   fs::path best;
   fs::file_time_type best_time;

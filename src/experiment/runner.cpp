@@ -17,6 +17,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "det/config/metric.h"
+#include "det/record/worker_protocol.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
@@ -28,54 +30,6 @@ namespace det::experiment {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-void record_trial_event(ExperimentSummary& summary, ExperimentStore& store, int64_t trial, int64_t store_trial,
-                        const json& event) {
-  const std::string kind = event.value("event", "");
-  if (kind != "training" && kind != "validation" && kind != "checkpoint") return;
-  auto& t = summary.trial(trial);
-  if (kind == "training") {
-    int64_t batches = event.at("batches").get<int64_t>();
-    const json& report = event.at("report");
-    t["batches_trained"] = batches;
-    t["latest_training"] = {{"batches", batches}, {"metrics", report.at("metrics")}};
-    store.add_metrics(store_trial, "training", batches, report.value("epochs", 0.0), report.at("metrics"));
-    store.set_trial_progress(store_trial, batches, std::nullopt);
-  } else if (kind == "validation") {
-    int64_t batches = event.at("batches").get<int64_t>();
-    const json& report = event.at("report");
-    json v = {{"batches", batches}, {"metrics", report.at("metrics")}};
-    t["latest_validation"] = v;
-    const auto& s = summary.json()["searcher"];
-    const std::string metric = s.value("metric", "");
-    const bool sib = s.value("smaller_is_better", true);
-    std::optional<double> value;
-    if (report["metrics"].contains(metric) && report["metrics"][metric].is_number())
-      value = report["metrics"][metric].get<double>();
-    bool best = false;
-    if (value) {
-      const json& b = t.contains("best_validation") ? t["best_validation"]["metrics"] : json();
-      best = !b.is_object() || !b.contains(metric) || !b[metric].is_number() ||
-             (sib ? *value < b[metric].get<double>() : *value > b[metric].get<double>());
-    }
-    if (best) t["best_validation"] = v;
-    if (!t.contains("batches_trained") || t["batches_trained"].get<int64_t>() < batches) t["batches_trained"] = batches;
-    store.add_metrics(store_trial, "validation", batches, report.value("epochs", 0.0), report.at("metrics"));
-    store.set_trial_progress(store_trial, t["batches_trained"].get<int64_t>(), best ? value : std::nullopt);
-  } else {
-    const json& c = event.at("checkpoint");
-    t["checkpoints"] = event.value("kept", json::array());
-    t["latest_checkpoint"] = c.at("uuid");
-    std::optional<double> metric;
-    if (c.contains("metric") && c["metric"].is_number()) metric = c["metric"].get<double>();
-    store.add_checkpoint(store_trial, c.at("uuid").get<std::string>(), c.at("batches").get<int64_t>(),
-                         c.at("path").get<std::string>(), metric);
-    std::vector<std::string> kept;
-    for (const auto& k : event.value("kept", json::array())) kept.push_back(k.at("uuid").get<std::string>());
-    store.keep_checkpoints(store_trial, kept);
-  }
-  summary.save();
-}
-
 void check_slots(const config::ExperimentConfig& config, int slots) {
   int spt = std::max(1, config.resources.slots_per_trial);
   if (slots < spt)
@@ -83,19 +37,8 @@ void check_slots(const config::ExperimentConfig& config, int slots) {
                      std::to_string(spt) + ") in " + config.source + ": give at least --slots " + std::to_string(spt));
 }
 
-int64_t attach_store(ExperimentSummary& summary, ExperimentStore& store, const config::ExperimentConfig& config) {
-  const auto& doc = summary.json();
-  if (doc.contains("store") && doc["store"].contains("experiment_id")) return doc["store"]["experiment_id"].get<int64_t>();
-  int64_t id = store.add_experiment(config.name, config.description, config::to_json(config), summary.run_dir().string());
-  summary.set_store(store.path().string(), id);
-  summary.save();
-  return id;
-}
-
 namespace {
 
-/// Exit codes of `__worker` besides 0 (done or paused) and 130 (stopped by a signal).
-constexpr int kWorkerInvalidHP = 3;
 
 /// One trial as the runner sees it.
 struct TrialRun {
@@ -115,9 +58,10 @@ struct TrialRun {
   // While a worker runs.
   pid_t pid = -1;
   int report_fd = -1, control_fd = -1;
-  std::string buffer;
+  util::LineBuffer buffer;
   std::vector<int> slot_ids;
-  std::string exit_reason, exit_message;
+  std::optional<record::WorkerExit::Reason> exit_reason;  ///< The worker's last word, if it said one.
+  std::string exit_message;
 
   bool final() const { return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP"; }
 
@@ -151,15 +95,10 @@ struct TrialRun {
   }
 };
 
-/// The store's name for a runner state.
-std::string store_state(const std::string& s) { return s == "RUNNING" ? "ACTIVE" : s; }
-
 class Runner {
  public:
-  Runner(config::ExperimentConfig cfg, ExperimentSummary& summary, ExperimentStore& store, int64_t experiment_id,
-         uint32_t seed, const RunnerOptions& opt)
-      : cfg_(std::move(cfg)), summary_(summary), store_(store), experiment_id_(experiment_id), seed_(seed), opt_(opt),
-        searcher_(cfg_, seed) {
+  Runner(config::ExperimentConfig cfg, Recorder& recorder, uint32_t seed, const RunnerOptions& opt)
+      : cfg_(std::move(cfg)), rec_(recorder), seed_(seed), opt_(opt), searcher_(cfg_, seed) {
     spt_ = std::max(1, cfg_.resources.slots_per_trial);
     check_slots(cfg_, opt_.slots);
     slot_used_.assign(static_cast<size_t>(opt_.slots), false);
@@ -181,7 +120,7 @@ class Runner {
         running_before.push_back(t.id);
         // The runner died with this worker running: what it reported after its latest checkpoint
         // will be trained and reported again.
-        store_.rollback_metrics(t.store_id, t.checkpoint_batches);
+        rec_.rollback(t.id, t.checkpoint_batches);
         t.batches = t.checkpoint_batches;
       }
       if (t.state == "RUNNING" || t.state == "QUEUED") t.state = t.target ? "QUEUED" : "PAUSED";
@@ -205,9 +144,7 @@ class Runner {
   int run() {
     util::logger()->info("experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
                          cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
-    summary_.set_state("ACTIVE");
-    summary_.save();
-    store_.set_experiment_state(experiment_id_, "ACTIVE");
+    rec_.set_experiment_state("ACTIVE");
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
       schedule();
@@ -235,12 +172,7 @@ class Runner {
         TrialRun t;
         t.id = next_id_++;
         t.request_id = c->request_id;
-        t.store_id = store_.add_trial(experiment_id_, t.id, c->request_id, c->hparams, c->trial_seed);
-        auto& s = summary_.trial(t.id);
-        s["request_id"] = c->request_id;
-        s["hparams"] = c->hparams;
-        s["seed"] = c->trial_seed;
-        s["restarts"] = 0;
+        t.store_id = rec_.add_trial(t.id, c->request_id, c->hparams, c->trial_seed);
         by_request_[t.request_id] = t.id;
         trials_[t.id] = t;
         set_state(trials_[t.id], "PAUSED");
@@ -250,7 +182,7 @@ class Runner {
         TrialRun* t = find(v->request_id);
         if (!t || t->final()) continue;
         t->target = v->length;
-        summary_.trial(t->id)["target"] = v->length;
+        rec_.trial(t->id).target = v->length;
         if (t->state == "PAUSED") queue_trial(*t);
       } else if (auto* cl = std::get_if<search::Close>(&op)) {
         TrialRun* t = find(cl->request_id);
@@ -281,10 +213,7 @@ class Runner {
 
   void set_state(TrialRun& t, const std::string& state) {
     t.state = state;
-    auto& s = summary_.trial(t.id);
-    s["state"] = state;
-    s["restarts"] = t.restarts;
-    store_.set_trial_state(t.store_id, store_state(state));
+    rec_.set_trial_state(t.id, state);
   }
 
   // ---- state ----
@@ -300,9 +229,9 @@ class Runner {
   }
 
   void save() {
-    summary_.json_mut()["searcher_progress"] = searcher_.progress();
-    summary_.save();
-    store_.save_searcher_snapshot(experiment_id_, snapshot());
+    rec_.summary_mut().searcher_progress = searcher_.progress();
+    rec_.save();
+    rec_.save_runner_snapshot(snapshot());
   }
 
   // ---- workers ----
@@ -326,7 +255,7 @@ class Runner {
         slot_used_[i] = true;
         t.slot_ids.push_back(static_cast<int>(i));
       }
-    std::vector<std::string> args = {opt_.executable.string(), "__worker", "--run-dir", summary_.run_dir().string(),
+    std::vector<std::string> args = {opt_.executable.string(), "__worker", "--run-dir", rec_.run_dir().string(),
                                      "--trial", std::to_string(t.id), "--target", std::to_string(*t.target)};
     if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
     if (!(opt_.show_progress && concurrency_ == 1)) args.push_back("--no-progress");
@@ -362,13 +291,13 @@ class Runner {
     t.pid = pid;
     t.report_fd = report[0];
     t.control_fd = control[1];
-    t.buffer.clear();
-    t.exit_reason.clear();
+    t.buffer = util::LineBuffer();
+    t.exit_reason.reset();
     t.exit_message.clear();
     ++t.launches;
     ++running_;
+    rec_.trial(t.id).launches = t.launches;
     set_state(t, "RUNNING");
-    summary_.trial(t.id)["launches"] = t.launches;
     util::logger()->info("trial {}: worker {} started: train to {} {}{}", t.id, pid, *t.target, unit_,
                          t.latest_checkpoint.empty() ? "" : " from checkpoint " + fs::path(t.latest_checkpoint).filename().string());
     save();
@@ -395,59 +324,49 @@ class Runner {
       if (got < 0 && errno == EINTR) continue;
       if (got > 0) {
         t.buffer.append(buf, static_cast<size_t>(got));
-        size_t pos;
-        while ((pos = t.buffer.find('\n')) != std::string::npos) {
-          std::string line = t.buffer.substr(0, pos);
-          t.buffer.erase(0, pos + 1);
-          on_event(t, line);
-        }
+        while (auto line = t.buffer.next_line()) on_event(t, *line);
       } else {
         worker_exited(t);
       }
     }
   }
 
-  void reply(TrialRun& t, const json& message) {
-    std::string line = message.dump() + "\n";
-    if (t.control_fd < 0) return;
+  void reply(TrialRun& t, const record::RunnerAnswer& answer) {
     // A dead worker makes this fail with EPIPE; its exit is handled when its report pipe closes.
-    (void)!::write(t.control_fd, line.data(), line.size());
+    if (t.control_fd >= 0) util::write_all(t.control_fd, record::encode(answer));
   }
 
   void on_event(TrialRun& t, const std::string& line) {
-    json ev;
+    record::WorkerEvent ev;
     try {
-      ev = json::parse(line);
-    } catch (const json::exception&) {
-      util::logger()->warn("trial {}: ignoring a malformed report from its worker: {}", t.id, line.substr(0, 200));
+      ev = record::decode_event(line);
+    } catch (const Error& e) {
+      util::logger()->warn("trial {}: ignoring a malformed report from its worker: {}", t.id, e.what());
       return;
     }
-    const std::string kind = ev.value("event", "");
-    if (kind == "training" || kind == "validation" || kind == "checkpoint") {
-      record_trial_event(summary_, store_, t.id, t.store_id, ev);
-      if (kind == "checkpoint") {
-        t.latest_checkpoint = ev["checkpoint"]["path"].get<std::string>();
-        t.checkpoint_batches = ev["checkpoint"]["batches"].get<int64_t>();
-        save();
-      } else {
-        t.batches = std::max(t.batches, ev["batches"].get<int64_t>());
-      }
-    } else if (kind == "target_reached") {
-      int64_t length = ev.at("length").get<int64_t>();
-      double metric = ev.at("metric").get<double>();
-      util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, length, unit_, cfg_.searcher.metric, metric);
+    if (auto* r = std::get_if<record::MetricsReport>(&ev)) {
+      rec_.record_report(t.id, *r);
+      t.batches = std::max(t.batches, r->batches);
+    } else if (auto* c = std::get_if<record::CheckpointEvent>(&ev)) {
+      rec_.record_checkpoint(t.id, *c);
+      t.latest_checkpoint = c->checkpoint.path.string();
+      t.checkpoint_batches = c->checkpoint.batches;
+      save();
+      // Recorded: the worker may now delete the checkpoints it no longer keeps.
+      reply(t, {record::RunnerAnswer::Kind::kRecorded, 0, c->checkpoint.uuid});
+    } else if (auto* tr = std::get_if<record::TargetReached>(&ev)) {
+      util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_, cfg_.searcher.metric, tr->metric);
       t.target.reset();
-      handle(searcher_.validation_completed(t.request_id, metric, length));
+      handle(searcher_.validation_completed(t.request_id, tr->metric, tr->length));
       if (t.target && !stopping_) {
-        reply(t, {{"target", *t.target}});
+        reply(t, {record::RunnerAnswer::Kind::kTarget, *t.target, ""});
       } else {
-        reply(t, {{"exit", true}});
+        reply(t, {record::RunnerAnswer::Kind::kExit, 0, ""});
       }
-    } else if (kind == "exit") {
-      t.exit_reason = ev.value("reason", "");
-      t.exit_message = ev.value("message", "");
     } else {
-      util::logger()->warn("trial {}: ignoring an unknown report '{}' from its worker", t.id, kind);
+      const auto& x = std::get<record::WorkerExit>(ev);
+      t.exit_reason = x.reason;
+      t.exit_message = x.message;
     }
   }
 
@@ -458,7 +377,9 @@ class Runner {
     int status = 0;
     while (::waitpid(t.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    util::logger()->info("trial {}: worker {} ended ({}{})", t.id, t.pid, t.exit_reason.empty() ? "no report" : t.exit_reason,
+    using Reason = record::WorkerExit::Reason;
+    util::logger()->info("trial {}: worker {} ended ({}{})", t.id, t.pid,
+                         t.exit_reason ? record::reason_name(*t.exit_reason) : "no report",
                          WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "" : ", " + util::describe_wait_status(status));
     t.pid = -1;
     --running_;
@@ -467,19 +388,19 @@ class Runner {
     const bool exited = WIFEXITED(status);
     const int code = exited ? WEXITSTATUS(status) : -1;
 
-    if (t.exit_reason == "invalid_hp" && code == kWorkerInvalidHP) {
+    if (t.exit_reason == Reason::kInvalidHP && code == record::kWorkerExitInvalidHP) {
       util::logger()->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it", t.id, t.exit_message);
-      summary_.trial(t.id)["message"] = t.exit_message;
+      rec_.trial(t.id).message = t.exit_message;
       t.target.reset();
       set_state(t, "INVALID_HP");
       exited_early(t, search::ExitedReason::kInvalidHP);
-    } else if (t.exit_reason == "stop_requested" && code == 0) {
+    } else if (t.exit_reason == Reason::kStopRequested && code == 0) {
       util::logger()->info("trial {}: stopped early at its own request", t.id);
       t.target.reset();
+      rec_.trial(t.id).early_exit = true;
       set_state(t, "COMPLETED");
-      summary_.trial(t.id)["early_exit"] = true;
       exited_early(t, search::ExitedReason::kUserCanceled);
-    } else if ((t.exit_reason == "completed" && code == 0) || (t.exit_reason == "stopped" && code == 130)) {
+    } else if ((t.exit_reason == Reason::kCompleted && code == 0) || (t.exit_reason == Reason::kStopped && code == 130)) {
       // Paused (nothing to do), closed, or stopped by us: the latest checkpoint holds its progress.
       if (t.close_requested && !t.target) {
         set_state(t, "COMPLETED");
@@ -492,7 +413,8 @@ class Runner {
         save();
       }
     } else {
-      std::string why = t.exit_reason == "error" && !t.exit_message.empty() ? t.exit_message : "it " + util::describe_wait_status(status);
+      std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty() ? t.exit_message
+                                                                                    : "it " + util::describe_wait_status(status);
       if (stopping_) {
         util::logger()->warn("trial {}: the worker failed while stopping: {}", t.id, why);
         set_state(t, t.target ? "QUEUED" : "PAUSED");
@@ -500,12 +422,10 @@ class Runner {
         return;
       }
       ++t.restarts;
-      store_.add_restart(t.store_id);
+      rec_.add_restart(t.id, why);
       // What it reported after its latest checkpoint is trained again from that checkpoint.
-      store_.rollback_metrics(t.store_id, t.checkpoint_batches);
+      rec_.rollback(t.id, t.checkpoint_batches);
       t.batches = t.checkpoint_batches;
-      summary_.trial(t.id)["batches_trained"] = t.checkpoint_batches;
-      summary_.trial(t.id)["message"] = why;
       if (t.restarts > cfg_.max_restarts) {
         util::logger()->error("trial {}: the worker failed ({}); max_restarts ({}) reached, the trial is ERROR and the "
                               "experiment goes on", t.id, why, cfg_.max_restarts);
@@ -569,50 +489,43 @@ class Runner {
 
   int finish() {
     save();
-    const fs::path dir = summary_.run_dir();
+    const fs::path dir = rec_.run_dir();
     if (stopping_) {
-      summary_.set_state("STOPPED");
-      summary_.save();
-      store_.set_experiment_state(experiment_id_, "STOPPED");
+      rec_.set_experiment_state("STOPPED");
       std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n", dir.string().c_str());
       return 130;
     }
     int completed = 0, errored = 0, invalid = 0;
     const TrialRun* best = nullptr;
     std::optional<double> best_value;
-    const bool sib = cfg_.searcher.smaller_is_better;
     for (const auto& [id, t] : trials_) {
       completed += t.state == "COMPLETED";
       errored += t.state == "ERROR";
       invalid += t.state == "INVALID_HP";
-      const auto& s = summary_.trial(id);
-      if (s.contains("best_validation")) {
-        const auto& m = s["best_validation"]["metrics"];
-        if (m.contains(cfg_.searcher.metric) && m[cfg_.searcher.metric].is_number()) {
-          double v = m[cfg_.searcher.metric].get<double>();
-          if (!best_value || (sib ? v < *best_value : v > *best_value)) {
-            best_value = v;
-            best = &t;
-          }
-        }
+      const auto& s = rec_.trial(id);
+      if (!s.best_validation) continue;
+      const auto& m = s.best_validation->metrics;
+      if (!m.contains(cfg_.searcher.metric) || !m[cfg_.searcher.metric].is_number()) continue;
+      const double v = m[cfg_.searcher.metric].get<double>();
+      if (!best || config::is_better(v, best_value, cfg_.searcher.smaller_is_better)) {
+        best_value = v;
+        best = &t;
       }
     }
     bool failed = completed == 0 && !trials_.empty();
     if (!searcher_.shutdown() && !failed) failed = true;
-    summary_.json_mut()["best_trial"] = best ? json(best->id) : json(nullptr);
-    summary_.set_state(failed ? "ERROR" : "COMPLETED");
-    summary_.save();
-    store_.set_experiment_state(experiment_id_, failed ? "ERROR" : "COMPLETED");
+    rec_.summary_mut().best_trial = best ? std::optional<int64_t>(best->id) : std::nullopt;
+    rec_.set_experiment_state(failed ? "ERROR" : "COMPLETED");
     util::logger()->info("experiment {}: {} trial(s): {} completed, {} errored, {} rejected their hyperparameters",
                          failed ? "failed" : "completed", trials_.size(), completed, errored, invalid);
     if (best)
       util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric, *best_value,
-                           summary_.trial(best->id)["hparams"].dump());
+                           rec_.trial(best->id).hparams.dump());
     util::logger()->info("run directory: {}", dir.string());
     if (failed) {
       std::string first;
       for (const auto& [id, t] : trials_)
-        if (t.state == "ERROR" && first.empty()) first = " (trial " + std::to_string(id) + ": " + summary_.trial(id).value("message", "") + ")";
+        if (t.state == "ERROR" && first.empty()) first = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
       std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
                    completed == 0 ? "no trial completed" : "the searcher did not finish", first.c_str(),
                    (dir / "det.log").string().c_str());
@@ -621,9 +534,7 @@ class Runner {
   }
 
   config::ExperimentConfig cfg_;
-  ExperimentSummary& summary_;
-  ExperimentStore& store_;
-  int64_t experiment_id_;
+  Recorder& rec_;
   uint32_t seed_;
   RunnerOptions opt_;
   search::Searcher searcher_;
@@ -646,40 +557,28 @@ struct IgnoreSigpipe {
 
 }  // namespace
 
-int run_experiment(const config::ExperimentConfig& config, const fs::path& run_dir, uint32_t seed,
-                   const RunnerOptions& options) {
+int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed, const RunnerOptions& options) {
   IgnoreSigpipe guard;
-  ExperimentSummary summary(run_dir, config, seed);
-  ExperimentStore store(run_dir.parent_path() / "det.db");
-  int64_t experiment_id = attach_store(summary, store, config);
-  Runner runner(config, summary, store, experiment_id, seed, options);
+  Runner runner(config, recorder, seed, options);
   runner.start();
   return runner.run();
 }
 
 int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
   IgnoreSigpipe guard;
-  auto summary = ExperimentSummary::load(run_dir);
-  const auto& doc = summary.json();
-  if (!doc.contains("store") || !doc["store"].contains("experiment_id"))
-    throw Error((run_dir / "experiment.json").string() + ": names no experiment store; it cannot be resumed");
-  fs::path store_path = doc["store"].value("path", (run_dir.parent_path() / "det.db").string());
-  if (!fs::exists(store_path)) store_path = run_dir.parent_path() / "det.db";
-  ExperimentStore store(store_path);
-  int64_t experiment_id = doc["store"]["experiment_id"].get<int64_t>();
-  auto snap = store.searcher_snapshot(experiment_id);
+  auto recorder = Recorder::open(run_dir);
+  auto snap = recorder->runner_snapshot();
   if (!snap || !snap->contains("trials"))
-    throw Error(store_path.string() + ": experiment " + std::to_string(experiment_id) +
+    throw Error(recorder->store().path().string() + ": experiment " + std::to_string(recorder->experiment_id()) +
                 " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be resumed");
-  std::string state = doc.value("state", "");
-  if (state == "COMPLETED") {
+  if (recorder->summary().state == "COMPLETED") {
     std::printf("experiment in %s is already COMPLETED; nothing to do\n", run_dir.string().c_str());
     return 0;
   }
   auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
   uint32_t seed = (*snap).at("experiment_seed").get<uint32_t>();
   util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
-  Runner runner(cfg, summary, store, experiment_id, seed, options);
+  Runner runner(cfg, *recorder, seed, options);
   runner.restore(*snap);
   return runner.run();
 }

@@ -22,6 +22,14 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+std::string quote(const std::string& s, size_t max_chars) {
+  std::string out = s.size() <= max_chars ? s : s.substr(0, max_chars);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (s.size() > max_chars) out += "... (" + std::to_string(s.size()) + " characters)";
+  return out;
+}
+
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = std::string::npos;

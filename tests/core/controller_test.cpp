@@ -15,27 +15,14 @@ using testing::NoisyTrial;
 using testing::OneVarStep;
 using testing::OneVarTrial;
 using testing::read_reports;
+using testing::make_config;
+using testing::MetricsFile;
+using testing::run_trial;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
 DET_REGISTER_TRIAL(OneVarTrial, "onevar");
 DET_REGISTER_TRIAL(NoisyTrial, "noisy");
-
-config::ExperimentConfig make_config(const std::string& entrypoint, const std::string& extra, int64_t batches) {
-  std::string yaml = "name: t\nentrypoint: " + entrypoint +
-                     "\nhyperparameters:\n  global_batch_size: 4\nsearcher:\n  name: single\n  metric: validation_loss\n"
-                     "  max_length:\n    batches: " + std::to_string(batches) + "\n" + extra;
-  return config::parse_experiment_config(yaml, "test.yaml");
-}
-
-TrialResult run_trial(const config::ExperimentConfig& cfg, const fs::path& dir, TrialRunOptions opt = {}) {
-  opt.trial_dir = dir;
-  opt.trial_seed = opt.trial_seed ? opt.trial_seed : 17;
-  opt.hparams = config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
-  opt.show_progress = false;
-  TrialController c(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);
-  return c.run();
-}
 
 TEST(OneVar, LossAndWeightFollowTheClosedFormEveryBatch) {
   TempDir tmp;
@@ -162,12 +149,13 @@ std::vector<torch::Tensor> weights_of(const fs::path& ckpt_dir) {
 }
 
 // Stops the run (as Ctrl-C does) once training reaches a given batch.
-struct StopAt : TrialListener {
+struct StopAt : MetricsFile {
   std::atomic<bool> flag{false};
   int64_t at;
   explicit StopAt(int64_t b) : at(b) {}
-  void on_training_metrics(int64_t batches, const nlohmann::json&) override {
-    if (batches >= at) flag = true;
+  void on_report(const record::MetricsReport& report) override {
+    MetricsFile::on_report(report);
+    if (report.kind == record::MetricsReport::Kind::kTraining && report.batches >= at) flag = true;
   }
 };
 
@@ -237,103 +225,6 @@ TEST(Reproducibility, SameSeedSameMetrics) {
   EXPECT_NE(strip(read_reports(x.path, "training")), strip(read_reports(z.path, "training")));
 }
 
-TEST(Checkpoint, CorruptTruncatedMissingAndMismatchedAreRefused) {
-  TempDir tmp;
-  auto cfg = make_config("noisy", "", 8);
-  auto r = run_trial(cfg, tmp.path);
-  fs::path ckpt = r.checkpoints.back().path;
-  auto resume = [&](const fs::path& p, const config::ExperimentConfig& c) {
-    TrialRunOptions o;
-    o.resume_from = p;
-    run_trial(c, tmp.path, o);
-  };
-  auto expect_error = [&](const fs::path& p, const config::ExperimentConfig& c, const std::string& needle) {
-    try {
-      resume(p, c);
-      ADD_FAILURE() << "no error for " << needle;
-    } catch (const CheckpointError& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  expect_error(tmp.path / "nope", cfg, "no such checkpoint directory");
-  expect_error(tmp.path, cfg, "not a det checkpoint");
-
-  // A checkpoint of another trial type.
-  auto other = make_config("onevar", "", 8);
-  expect_error(ckpt, other, "written by trial 'noisy'");
-
-  // Truncated state file.
-  fs::path copy = tmp.path / "copy";
-  fs::copy(ckpt, copy);
-  fs::resize_file(copy / "state.pt", fs::file_size(copy / "state.pt") / 2);
-  expect_error(copy, cfg, "truncated");
-
-  // Same size, flipped bytes.
-  fs::remove_all(copy);
-  fs::copy(ckpt, copy);
-  {
-    std::fstream f(copy / "state.pt", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(100);
-    f.write("XXXX", 4);
-  }
-  expect_error(copy, cfg, "checksum");
-
-  // Newer format.
-  fs::remove_all(copy);
-  fs::copy(ckpt, copy);
-  auto meta = nlohmann::json::parse(util::read_file(copy / "metadata.json"));
-  meta["format_version"] = 99;
-  util::write_file_atomic(copy / "metadata.json", meta.dump());
-  expect_error(copy, cfg, "format version 99");
-}
-
-TEST(Checkpoint, ShapeMismatchNamesTheParameter) {
-  TempDir tmp;
-  auto cfg = make_config("noisy", "", 4);
-  auto r = run_trial(cfg, tmp.path);
-  TrialContext ctx(cfg, {{"global_batch_size", 4}}, 1, 1, torch::kCPU, nullptr);
-  auto wrong = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 32), torch::nn::ReLU(), torch::nn::Dropout(0.3),
-                                                    torch::nn::Linear(32, 1)));
-  try {
-    checkpoint::load(r.checkpoints.back().path, {wrong.ptr()}, {}, false);
-    ADD_FAILURE();
-  } catch (const CheckpointError& e) {
-    // Optimizer count is checked first; with the right count, the shape is named.
-    EXPECT_NE(std::string(e.what()).find("optimizer"), std::string::npos) << e.what();
-  }
-  auto opt = std::make_shared<torch::optim::Adam>(wrong->parameters());
-  try {
-    checkpoint::load(r.checkpoints.back().path, {wrong.ptr()}, {opt}, false);
-    ADD_FAILURE();
-  } catch (const CheckpointError& e) {
-    EXPECT_NE(std::string(e.what()).find("'0.weight' has shape [16, 8] in the checkpoint but [32, 8]"), std::string::npos)
-        << e.what();
-  }
-}
-
-TEST(Context, HparamErrorsNameKeyAndFile) {
-  auto cfg = make_config("onevar", "", 4);
-  TrialContext ctx(cfg, {{"lr", 0.1}, {"name", "x"}, {"model", {{"depth", 3}}}}, 1, 1, torch::kCPU, nullptr);
-  EXPECT_EQ(ctx.get_hparam<double>("lr"), 0.1);
-  EXPECT_EQ(ctx.get_hparam<int>("model.depth"), 3);
-  EXPECT_EQ(ctx.get_hparam<int>("missing", 7), 7);
-  try {
-    ctx.get_hparam<double>("lrr");
-    ADD_FAILURE();
-  } catch (const ConfigError& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("'lrr' is not defined in test.yaml"), std::string::npos) << m;
-    EXPECT_NE(m.find("did you mean 'lr'"), std::string::npos) << m;
-  }
-  try {
-    ctx.get_hparam<double>("name");
-    ADD_FAILURE();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("'name' in test.yaml is \"x\", expected a number"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW(ctx.get_hparam<int>("lr"), ConfigError);
-}
-
 // Counts scheduler steps under each StepMode.
 class CountingTrial : public Trial {
  public:
@@ -389,13 +280,213 @@ TEST(LRSchedulerAutoStep, DeterminedStepModes) {
   EXPECT_EQ(count_steps(StepMode::kManualStep, 1, 1, 24), 0);
 }
 
-TEST(Reducers, BuiltInsMatchDetermined) {
-  std::vector<double> m = {0.25, 0.5, 0.75, 1, 25.5, 1.9};
-  EXPECT_NEAR(reduce(Reducer::kAvg, m), 4.983333, 1e-5);
-  EXPECT_NEAR(reduce(Reducer::kSum, m), 29.9, 1e-9);
-  EXPECT_EQ(reduce(Reducer::kMin, m), 0.25);
-  EXPECT_EQ(reduce(Reducer::kMax, m), 25.5);
-  EXPECT_NEAR(reduce_weighted(Reducer::kAvg, m, {1, 2, 5, 4, 5, 6}), 6.4304347826, 1e-6);
+}  // namespace
+}  // namespace det
+
+namespace det {
+namespace {
+
+// ---- callbacks ----
+
+/// Logs every hook it receives; its state counts the validations it has seen, across resumes.
+class LoggingCallback : public Callback {
+ public:
+  static std::vector<std::string>& log() {
+    static std::vector<std::string> l;
+    return l;
+  }
+  void on_trial_startup(int64_t first, const std::optional<std::string>& uuid) override {
+    log().push_back("startup " + std::to_string(first) + (uuid ? " resumed" : ""));
+  }
+  void on_trial_shutdown() override { log().push_back("shutdown"); }
+  void on_training_start() override { log().push_back("training_start"); }
+  void on_training_epoch_start(int64_t e) override { log().push_back("epoch_start " + std::to_string(e)); }
+  void on_training_epoch_end(int64_t e) override { log().push_back("epoch_end " + std::to_string(e)); }
+  void on_training_workload_end(const nlohmann::json& m) override {
+    log().push_back(std::string("workload_end") + (m.contains("loss") ? " loss" : ""));
+  }
+  void on_validation_start() override { log().push_back("validation_start"); }
+  void on_validation_end(const nlohmann::json& m) override {
+    ++validations_;
+    log().push_back(std::string("validation_end") + (m.contains("validation_loss") ? " validation_loss" : ""));
+  }
+  void on_checkpoint_load_start(const record::CheckpointMetadata& m) override {
+    log().push_back("load_start " + std::to_string(m.trial_state.batches_trained));
+  }
+  void on_checkpoint_save_start(record::CheckpointMetadata& m) override {
+    log().push_back("save_start " + std::to_string(m.trial_state.batches_trained));
+  }
+  void on_checkpoint_write_end(const std::filesystem::path& dir) override {
+    log().push_back(std::string("write_end") + (fs::exists(dir / "metadata.json") ? " complete" : " incomplete"));
+  }
+  nlohmann::json state_dict() const override { return {{"validations", validations_}}; }
+  void load_state_dict(const nlohmann::json& s) override {
+    validations_ = s.at("validations").get<int>();
+    log().push_back("load_state " + std::to_string(validations_));
+  }
+  int validations() const { return validations_; }
+
+ private:
+  int validations_ = 0;
+};
+
+class CallbackTrial : public OneVarTrial {
+ public:
+  static inline std::shared_ptr<LoggingCallback> last;
+  using OneVarTrial::OneVarTrial;
+  Callbacks build_callbacks() override {
+    last = std::make_shared<LoggingCallback>();
+    return {{"logger", last}};
+  }
+};
+DET_REGISTER_TRIAL(CallbackTrial, "callbacks");
+
+TEST(Callbacks, CalledInDeterminedsOrderAndTheirStateSurvivesResume) {
+  // 16 batches per epoch (64 examples, batch 4); validation every 8 batches; stop at 10.
+  auto cfg = make_config("callbacks", "scheduling_unit: 4\nmin_validation_period: {batches: 8}\n", 20);
+  TempDir tmp;
+  LoggingCallback::log().clear();
+  StopAt stop(10);
+  TrialRunOptions opt;
+  opt.listener = &stop;
+  opt.stop_flag = &stop.flag;
+  auto first = run_trial(cfg, tmp.path, opt);
+  ASSERT_EQ(first.exit, TrialResult::Exit::kStopped);
+  // The report at batch 12 sets the stop flag; the loop sees it after the next batch.
+  ASSERT_EQ(first.state.batches_trained, 13);
+  std::vector<std::string> expected = {"startup 0", "training_start", "epoch_start 0",
+                                       "workload_end loss",                                  // batch 4
+                                       "workload_end loss", "validation_start",              // batch 8
+                                       "validation_end validation_loss", "save_start 8", "write_end complete",
+                                       "workload_end loss",                                  // batch 12
+                                       "workload_end loss", "save_start 13", "write_end complete",  // 13: stop
+                                       "shutdown"};
+  EXPECT_EQ(LoggingCallback::log(), expected);
+  EXPECT_EQ(CallbackTrial::last->validations(), 1);
+
+  LoggingCallback::log().clear();
+  TrialRunOptions resume;
+  resume.resume_from = first.checkpoints.back().path;
+  auto second = run_trial(cfg, tmp.path, resume);
+  ASSERT_EQ(second.exit, TrialResult::Exit::kCompleted);
+  std::vector<std::string> after = {"startup 13 resumed", "load_start 13", "load_state 1", "training_start",
+                                    "epoch_end 0",                                   // after batch 15
+                                    "workload_end loss", "validation_start",        // batch 16
+                                    "validation_end validation_loss", "save_start 16", "write_end complete",
+                                    "epoch_start 1", "workload_end loss",           // batch 20
+                                    "validation_start", "validation_end validation_loss", "save_start 20",
+                                    "write_end complete", "shutdown"};
+  EXPECT_EQ(LoggingCallback::log(), after);
+  EXPECT_EQ(CallbackTrial::last->validations(), 3) << "the state restored from the checkpoint plus two validations";
+  auto meta = checkpoint::read_metadata(second.checkpoints.back().path);
+  EXPECT_EQ(meta.callbacks.at("logger")["validations"], 3);
+}
+
+class FailingTrial : public CallbackTrial {
+ public:
+  using CallbackTrial::CallbackTrial;
+  Metrics train_batch(data::Batch& b, int64_t e, int64_t i) override {
+    if (i == 2) throw Error("boom at batch 2");
+    return CallbackTrial::train_batch(b, e, i);
+  }
+};
+DET_REGISTER_TRIAL(FailingTrial, "failing_callbacks");
+
+TEST(Callbacks, ShutdownRunsWhenTheTrialFails) {
+  auto cfg = make_config("failing_callbacks", "", 10);
+  TempDir tmp;
+  LoggingCallback::log().clear();
+  EXPECT_THROW(run_trial(cfg, tmp.path), Error);
+  ASSERT_FALSE(LoggingCallback::log().empty());
+  EXPECT_EQ(LoggingCallback::log().back(), "shutdown");
+}
+
+// ---- which evaluate method ----
+
+class NoEvaluateTrial : public Trial {
+ public:
+  explicit NoEvaluateTrial(TrialContext& ctx) : Trial(ctx), inner_(ctx) {}
+  std::shared_ptr<data::DataLoader> build_training_data_loader() override { return inner_.build_training_data_loader(); }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return inner_.build_validation_data_loader(); }
+  Metrics train_batch(data::Batch& b, int64_t e, int64_t i) override { return inner_.train_batch(b, e, i); }
+
+ private:
+  OneVarTrial inner_;
+};
+DET_REGISTER_TRIAL(NoEvaluateTrial, "no_evaluate");
+
+TEST(Evaluation, ATrialWithNeitherEvaluateMethodIsAClearError) {
+  auto cfg = make_config("no_evaluate", "", 2);
+  TempDir tmp;
+  try {
+    run_trial(cfg, tmp.path);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("must override evaluate_batch or evaluate_full_dataset"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace det
+
+namespace det {
+namespace {
+
+// ---- named batches ----
+
+/// y = 3*a - 2*b from two inputs, each through its own layer, with a mask that hides half the
+/// examples from the loss (their targets are garbage).
+class TwoInputTrial : public Trial {
+ public:
+  explicit TwoInputTrial(TrialContext& ctx) : Trial(ctx) {
+    a_ = ctx.wrap_model(torch::nn::Linear(torch::nn::LinearOptions(1, 1).bias(false)));
+    b_ = ctx.wrap_model(torch::nn::Linear(torch::nn::LinearOptions(1, 1).bias(false)));
+    std::vector<torch::Tensor> params = a_->parameters();
+    for (auto& p : b_->parameters()) params.push_back(p);
+    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)));
+  }
+  std::shared_ptr<data::DataLoader> build_training_data_loader() override { return loader(1); }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return loader(2); }
+  Metrics train_batch(data::Batch& batch, int64_t, int64_t) override {
+    auto loss = masked_loss(batch);
+    context_.backward(loss);
+    context_.step_optimizer(*opt_);
+    return {{"loss", loss}};
+  }
+  Metrics evaluate_batch(data::Batch& batch, int64_t) override { return {{"validation_loss", masked_loss(batch)}}; }
+
+ private:
+  torch::Tensor masked_loss(data::Batch& batch) {
+    auto pred = a_->forward(batch.at("a")) + b_->forward(batch.at("b"));
+    auto mask = batch.at("mask");
+    return ((pred - batch.target).pow(2) * mask).sum() / mask.sum();
+  }
+  std::shared_ptr<data::DataLoader> loader(uint64_t seed) {
+    auto gen = at::detail::createCPUGenerator(seed);
+    auto a = torch::randn({64, 1}, gen), b = torch::randn({64, 1}, gen);
+    auto mask = (torch::arange(64) % 2 == 0).to(torch::kFloat).reshape({64, 1});
+    auto y = torch::where(mask > 0, 3 * a - 2 * b, torch::full({64, 1}, 1000.0f));
+    auto ds = std::make_shared<data::TensorDataset>(
+        std::map<std::string, torch::Tensor>{{"a", a}, {"b", b}, {"mask", mask}, {"target", y}});
+    return std::make_shared<data::DataLoader>(ds, data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()));
+  }
+  torch::nn::Linear a_{nullptr}, b_{nullptr};
+  std::shared_ptr<torch::optim::SGD> opt_;
+};
+DET_REGISTER_TRIAL(TwoInputTrial, "two_inputs");
+
+TEST(NamedBatches, ATrialWithTwoInputsAndAMaskTrains) {
+  auto cfg = make_config(
+      "two_inputs", "scheduling_unit: 16\nmin_validation_period: {batches: 16}\nperform_initial_validation: true\n", 160);
+  TempDir tmp;
+  auto result = run_trial(cfg, tmp.path);
+  auto val = read_reports(tmp.path, "validation");
+  ASSERT_GE(val.size(), 2u);
+  // Learnt w_a = 3, w_b = -2 from the unmasked half: the masked garbage targets never count.
+  EXPECT_LT(val.back()["metrics"]["validation_loss"].get<double>(), 1e-3);
+  EXPECT_GT(val.front()["metrics"]["validation_loss"].get<double>(), 0.1) << "a test that could not fail";
+  EXPECT_EQ(result.state.batches_trained, 160);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include "det/core/controller.h"
 #include "det/core/registry.h"
 #include "det/data/loader.h"
+#include "det/util/fs.h"
+#include "det/util/rng.h"
 
 namespace det::testing {
 
@@ -117,6 +119,51 @@ struct TempDir {
     return c;
   }
 };
+
+/// Writes each report to <trial_dir>/metrics.jsonl, as the experiment recorder does in a real run
+/// (the controller itself writes no records).
+struct MetricsFile : TrialListener {
+  std::filesystem::path trial_dir;
+  void on_report(const record::MetricsReport& report) override {
+    util::append_line(trial_dir / "metrics.jsonl", report.to_json().dump());
+  }
+};
+
+/// A MetricsFile for `dir` that lives as long as the test program.
+inline MetricsFile* metrics_file(const std::filesystem::path& dir) {
+  static std::map<std::string, std::unique_ptr<MetricsFile>> files;
+  auto& f = files[dir.string()];
+  if (!f) {
+    f = std::make_unique<MetricsFile>();
+    f->trial_dir = dir;
+  }
+  return f.get();
+}
+
+/// A config of `entrypoint` with global_batch_size 4, the single searcher on validation_loss for
+/// `batches` batches, and `extra` YAML lines.
+inline config::ExperimentConfig make_config(const std::string& entrypoint, const std::string& extra, int64_t batches) {
+  std::string yaml = "name: t\nentrypoint: " + entrypoint +
+                     "\nhyperparameters:\n  global_batch_size: 4\nsearcher:\n  name: single\n  metric: validation_loss\n"
+                     "  max_length:\n    batches: " + std::to_string(batches) + "\n" + extra;
+  return config::parse_experiment_config(yaml, "test.yaml");
+}
+
+/// Runs a trial in `dir` (seed 17 unless given), its reports written to dir/metrics.jsonl
+/// unless the options bring their own listener.
+inline TrialResult run_trial(const config::ExperimentConfig& cfg, const std::filesystem::path& dir, TrialRunOptions opt = {}) {
+  MetricsFile file;
+  file.trial_dir = dir;
+  if (!opt.listener) opt.listener = &file;
+  if (auto* f = dynamic_cast<MetricsFile*>(opt.listener)) f->trial_dir = dir;
+  opt.trial_dir = dir;
+  opt.trial_seed = opt.trial_seed ? opt.trial_seed : 17;
+  util::NpRandom rng(1);
+  opt.hparams = config::sample_hyperparameters(cfg.hyperparameters, rng);
+  opt.show_progress = false;
+  TrialController c(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);
+  return c.run();
+}
 
 /// Reads metrics.jsonl lines of one kind ("training" or "validation").
 inline std::vector<nlohmann::json> read_reports(const std::filesystem::path& trial_dir, const std::string& kind) {

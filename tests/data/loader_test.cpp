@@ -151,3 +151,26 @@ TEST(DataLoader, RandomAugmentationsAreTheSameWhateverTheWorkerCount) {
 
 }  // namespace
 }  // namespace det::data
+
+namespace det::data {
+namespace {
+
+TEST(Loader, APassLimitCutsOnePassButNotTheTrainingStream) {
+  auto ds = std::make_shared<TensorDataset>(torch::arange(40, torch::kFloat).reshape({40, 1}), torch::zeros({40}));
+  DataLoader full(ds, DataLoaderOptions().batch_size(4));
+  auto cut = full.limited(3);
+  EXPECT_EQ(full.batches_in_one_pass(), 10);
+  EXPECT_EQ(cut->batches_in_one_pass(), 3);
+  int64_t n = 0;
+  for (auto& b : *cut) {
+    EXPECT_EQ(b.data[0].item<float>(), static_cast<float>(4 * n));  // the first batches, in order
+    ++n;
+  }
+  EXPECT_EQ(n, 3);
+  EXPECT_EQ(cut->batches_per_epoch(), 10) << "training epochs keep their length";
+  EXPECT_EQ(cut->limited(5)->batches_in_one_pass(), 3) << "limits only tighten";
+  EXPECT_EQ(cut->sharded(2, 1)->batches_in_one_pass(), 3);
+}
+
+}  // namespace
+}  // namespace det::data

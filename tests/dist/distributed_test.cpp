@@ -113,6 +113,7 @@ TrialRunOptions dp_options(const fs::path& dir, int64_t gbs) {
   o.trial_seed = 23;
   o.hparams = {{"global_batch_size", gbs}};
   o.show_progress = false;
+  o.listener = testing::metrics_file(dir);
   return o;
 }
 
@@ -181,7 +182,7 @@ TEST(DistWorker, Run) {
   }
   const std::string out = spec["out"].get<std::string>() + ".rank" + std::to_string(rank);
   torch::save(weights(c.context()), out + ".pt");
-  const auto* sync = c.context().gradient_sync();
+  const auto* sync = c.gradient_sync();
   ASSERT_NE(sync, nullptr);
   auto st = sync->stats();
   util::write_file_atomic(out + ".json", nlohmann::json{{"reductions", st.reductions},

@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "det/core/main.h"
+#include "det/main.h"
 #include "det/core/registry.h"
 #include "det/data/loader.h"
 #include "det/util/error.h"

@@ -68,14 +68,6 @@ TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
   EXPECT_EQ(*store.find_trial(e, 2), t2);
   EXPECT_FALSE(store.find_trial(e, 3).has_value());
 
-  std::string described = format_experiment(store, e);
-  EXPECT_NE(described.find("trial 1 (id 1): COMPLETED, 200 batches, best validation_loss 0.4"), std::string::npos) << described;
-  EXPECT_NE(described.find("checkpoint u2 at batch 200"), std::string::npos) << described;
-  std::string csv = format_metrics(store.metrics(t1), "csv");
-  EXPECT_NE(csv.find("kind,batches,epochs,loss,accuracy,validation_loss"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("validation,100,0.100,,0.9,0.4"), std::string::npos) << csv;
-  EXPECT_EQ(nlohmann::json::parse(format_metrics(store.metrics(t1), "json")).size(), 3u);
-  EXPECT_THROW(format_metrics({}, "xml"), UsageError);
   EXPECT_THROW(store.experiment(99), Error);
 }
 

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "det/util/strings.h"
-
 namespace det::util {
 
 TEST(NpRandom, MatchesNumpyRandomStateIntn) {
@@ -24,12 +22,6 @@ TEST(NpRandom, UnitIntervalMatchesNumpyRandomSample) {
 TEST(NpRandom, SameSeedSameStream) {
   NpRandom a(17), b(17);
   for (int i = 0; i < 100; ++i) ASSERT_EQ(a.bits64(), b.bits64());
-}
-
-TEST(Strings, DidYouMean) {
-  EXPECT_EQ(closest_match("serchr", {"searcher", "resources", "name"}), "searcher");
-  EXPECT_EQ(closest_match("zzzzzz", {"searcher", "resources"}), "");
-  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
 }
 
 }  // namespace det::util

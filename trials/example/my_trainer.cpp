@@ -3,7 +3,7 @@
 // `entrypoint: linear_regression` (try: my-trainer configs/example/linear.yaml).
 #include <torch/torch.h>
 
-#include "det/core/main.h"
+#include "det/main.h"
 #include "det/core/registry.h"
 #include "det/data/loader.h"
 

@@ -11,7 +11,8 @@
 //     stepped per optimizer step) or timm's cosine ({sched: cosine, epochs, ...}, per epoch)
 // data: as trials/common/vision_data.h; data.transforms.{train,validation} pipelines (docs/data.md),
 //   else Resize to img_size when it differs from the data set's, then Normalize(0.5, 0.5).
-// data.export_safetensors: a path; every validation writes the weights there in HF layout.
+// data.export_safetensors: a path; before every validation the chief writes the weights there in
+//   HF layout (a callback).
 #include <cmath>
 
 #include <torch/torch.h>
@@ -26,6 +27,21 @@
 #include <spdlog/spdlog.h>
 
 namespace {
+
+// Writes the model in HF layout before each validation (the chief only).
+class ExportCallback : public det::Callback {
+ public:
+  ExportCallback(det::nn::ViT model, std::filesystem::path path, bool chief)
+      : model_(std::move(model)), path_(std::move(path)), chief_(chief) {}
+  void on_validation_start() override {
+    if (chief_) det::nn::export_hf_vit(*model_, path_);
+  }
+
+ private:
+  det::nn::ViT model_;
+  std::filesystem::path path_;
+  bool chief_;
+};
 
 class ViTTrial : public det::Trial {
  public:
@@ -69,8 +85,12 @@ class ViTTrial : public det::Trial {
     return {{"loss", loss}, {"train_accuracy", accuracy}};
   }
 
-  det::Metrics evaluate_batch(det::data::Batch& batch, int64_t batch_idx) override {
-    if (batch_idx == 0 && !export_path_.empty() && context_.rank() == 0) det::nn::export_hf_vit(*model_, export_path_);
+  det::Callbacks build_callbacks() override {
+    if (export_path_.empty()) return {};
+    return {{"export_safetensors", std::make_shared<ExportCallback>(model_, export_path_, context_.rank() == 0)}};
+  }
+
+  det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
     auto output = model_->forward(batch.data);
     auto correct = output.argmax(1).eq(batch.target).sum().to(torch::kDouble);
     return {{"validation_loss", torch::cross_entropy_loss(output, batch.target)},

@@ -1,8 +1,10 @@
 #pragma once
-/// \file Checkpoint directories: written under a temporary name and renamed when whole.
+/// \file Checkpoint directories: written under a temporary name, every file fsynced, renamed when
+/// whole. The metadata format is record::CheckpointMetadata (det/record/checkpoint.h).
 ///
-///   <uuid>/metadata.json   format version, LibTorch version, trial state, hparams, data
-///                          position, LR scheduler states, and the size and CRC-32 of each file
+///   <uuid>/metadata.json   record::CheckpointMetadata: format version, LibTorch version, trial
+///                          state, hparams, data position, LR scheduler and callback states,
+///                          and the size and CRC-32 of each file
 ///   <uuid>/state.pt        LibTorch archive: model_<i>, optimizer_<i>, rng_cpu (and rng_cuda)
 
 #include <filesystem>
@@ -10,14 +12,12 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
-namespace det::checkpoint {
+#include "det/record/checkpoint.h"
 
-/// The format version written into metadata.json; readers refuse newer ones.
-constexpr int kFormatVersion = 1;
+namespace det::checkpoint {
 
 /// `dir` made absolute and without a trailing separator (so parent_path() is the checkpoints/
 /// folder even for "ckpt/").
@@ -26,17 +26,21 @@ std::filesystem::path normalize_dir(const std::filesystem::path& dir);
 /// A random UUID (version 4) naming a checkpoint.
 std::string new_uuid();
 
-/// Writes a checkpoint into `parent/uuid` atomically and returns that path. `metadata` is stored
-/// in metadata.json with the format fields added. Throws det::CheckpointError (leaving no partial
-/// directory behind) if anything cannot be written, e.g. a full disk.
-std::filesystem::path save(const std::filesystem::path& parent, const std::string& uuid,
+/// Writes a checkpoint into `parent/<metadata.uuid>` atomically and returns that path. Fills in
+/// the metadata's format version, LibTorch version, models, optimizer count and file digests.
+/// Throws det::CheckpointError (leaving no partial directory behind) if anything cannot be
+/// written, e.g. a full disk; the previous checkpoints are untouched.
+std::filesystem::path save(const std::filesystem::path& parent, record::CheckpointMetadata metadata,
                            const std::vector<std::shared_ptr<torch::nn::Module>>& models,
-                           const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers,
-                           nlohmann::json metadata);
+                           const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers);
 
-/// Reads and checks metadata.json and the state file's size and checksum. Throws
-/// CheckpointError naming the directory and the problem (missing, truncated, corrupt, newer).
-nlohmann::json read_metadata(const std::filesystem::path& dir);
+/// Reads and validates metadata.json and checks every file it lists (regular file inside the
+/// directory, size, CRC-32). Throws CheckpointError naming the directory and the problem
+/// (missing, truncated, corrupt, newer format, a field out of range).
+record::CheckpointMetadata read_metadata(const std::filesystem::path& dir);
+
+/// Reads and validates metadata.json only (no file checksums): for listing checkpoints.
+record::CheckpointMetadata read_metadata_only(const std::filesystem::path& dir);
 
 /// Loads the models' parameters and buffers, the optimizers' state and (if `restore_rng`) the
 /// RNG state. A missing key, a shape mismatch or a different number of models or optimizers

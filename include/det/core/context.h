@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include "det/config/experiment_config.h"
+#include "det/core/step_clock.h"
 #include "det/core/reducer.h"
 #include "det/data/batch.h"
 #include "det/dist/distributed_context.h"
@@ -22,18 +23,9 @@
 
 namespace det {
 
-class TrialController;
-namespace dist {
-class GradientSynchronizer;
+namespace detail {
+struct TrialHarness;
 }
-
-/// When the harness steps a wrapped LR scheduler (Determined's LRScheduler.StepMode).
-enum class StepMode {
-  kStepEveryEpoch = 1,          ///< After the last batch of every `frequency`-th epoch.
-  kStepEveryBatch = 2,          ///< After every `frequency`-th batch.
-  kManualStep = 3,              ///< Never; the trial calls `step()` itself.
-  kStepEveryOptimizerStep = 4,  ///< When (batch_idx+1) is a multiple of both the aggregation frequency and `frequency`.
-};
 
 /// Metric values: scalar tensors (kept on the device; the harness reduces them in one sync).
 using Metrics = std::map<std::string, torch::Tensor>;
@@ -42,19 +34,23 @@ using Metrics = std::map<std::string, torch::Tensor>;
 /// trial makes to train (`wrap_*`, `backward`, `step_optimizer`).
 class TrialContext {
  public:
+  /// A context of its own (tests, tools): the loop's clock stays at batch 0.
   TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
                torch::Device device, std::shared_ptr<dist::DistributedContext> distributed);
+  /// The controller's: it shares the harness state (registrations, the step clock) with the
+  /// loop. detail::TrialHarness is internal to the core layer.
+  explicit TrialContext(std::shared_ptr<detail::TrialHarness> harness);
   ~TrialContext();
   TrialContext(const TrialContext&) = delete;
   TrialContext& operator=(const TrialContext&) = delete;
 
   // ---- configuration ----
   /// The whole experiment config.
-  const config::ExperimentConfig& experiment_config() const { return config_; }
+  const config::ExperimentConfig& experiment_config() const;
   /// The `data:` section of the config.
-  const nlohmann::json& data_config() const { return config_.data; }
+  const nlohmann::json& data_config() const;
   /// This trial's hyperparameter values.
-  const nlohmann::json& hparams() const { return hparams_; }
+  const nlohmann::json& hparams() const;
   /// Whether hyperparameter `name` exists (a dotted name looks into nested hyperparameters).
   bool has_hparam(const std::string& name) const;
   /// A hyperparameter converted to T (double, float, int, int64_t, bool, std::string, vectors of
@@ -71,26 +67,38 @@ class TrialContext {
   int64_t global_batch_size() const;
   /// global_batch_size / slots.
   int64_t per_slot_batch_size() const;
-  int64_t trial_id() const { return trial_id_; }
-  uint32_t trial_seed() const { return trial_seed_; }
+  /// The trial's id in its experiment.
+  int64_t trial_id() const;
+  /// The trial's seed (the harness seeds LibTorch's generator with it).
+  uint32_t trial_seed() const;
   /// The batch this trial started (or resumed) from.
-  int64_t initial_batch() const { return initial_batch_; }
+  int64_t initial_batch() const;
   /// True in `det-run --test`.
-  bool test_mode() const { return test_mode_; }
+  bool test_mode() const;
 
   // ---- devices and ranks ----
-  const torch::Device& device() const { return device_; }
-  dist::DistributedContext& distributed() { return *distributed_; }
-  int rank() const { return distributed_->rank(); }
-  int size() const { return distributed_->size(); }
+  /// The device the models live on (cuda:LOCAL_RANK when CUDA is available, else cpu).
+  const torch::Device& device() const;
+  /// The ranks of the trial (size 1 without data parallelism).
+  dist::DistributedContext& distributed() const;
+  /// This process's rank.
+  int rank() const;
+  /// The number of ranks.
+  int size() const;
   /// Moves a batch's tensors to the device.
   data::Batch to_device(const data::Batch& batch) const;
 
   // ---- where the loop is ----
-  int64_t current_train_batch() const { return batch_idx_; }
-  int64_t current_train_epoch() const { return epoch_len_ > 0 ? batch_idx_ / epoch_len_ : 0; }
-  bool is_epoch_start() const { return epoch_len_ > 0 && batch_idx_ % epoch_len_ == 0; }
-  bool is_epoch_end() const { return epoch_len_ > 0 && batch_idx_ % epoch_len_ == epoch_len_ - 1; }
+  /// The loop's clock: batch index, epoch length, aggregation frequency.
+  const StepClock& clock() const;
+  /// The batch being trained (global, continuing across resumes).
+  int64_t current_train_batch() const { return clock().batch(); }
+  /// current_train_batch() / batches per epoch.
+  int64_t current_train_epoch() const { return clock().epoch(); }
+  /// The first batch of an epoch.
+  bool is_epoch_start() const { return clock().is_epoch_start(); }
+  /// The last batch of an epoch.
+  bool is_epoch_end() const { return clock().is_epoch_end(); }
 
   // ---- wrapping: call these from the trial's constructor ----
   /// Moves the model to the device and registers it for checkpoints, train/eval mode and
@@ -139,31 +147,18 @@ class TrialContext {
                       const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads = {},
                       bool auto_zero_grads = true);
   /// True on the batches where step_optimizer steps.
-  bool is_update_batch() const;
+  bool is_update_batch() const { return clock().is_update_batch(); }
   /// Asks the harness to checkpoint and exit after the current batch.
-  void set_stop_requested(bool stop) { stop_requested_ = stop; }
-  bool get_stop_requested() const { return stop_requested_; }
+  void set_stop_requested(bool stop);
+  /// Whether set_stop_requested(true) was called.
+  bool get_stop_requested() const;
 
-  /// The data-parallel gradient averaging (its stats), or null on one rank.
-  const dist::GradientSynchronizer* gradient_sync() const { return grad_sync_.get(); }
-
-  /// Registered pieces (used by the harness).
-  const std::vector<std::shared_ptr<torch::nn::Module>>& models() const { return models_; }
-  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const { return optimizers_; }
+  /// The wrapped models, in wrap order.
+  const std::vector<std::shared_ptr<torch::nn::Module>>& models() const;
+  /// The wrapped optimizers, in wrap order.
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const;
 
  private:
-  friend class TrialController;
-  struct WrappedScheduler {
-    std::shared_ptr<optim::LRScheduler> scheduler;
-    StepMode mode;
-    int frequency;
-  };
-  struct WrappedReducer {
-    std::shared_ptr<MetricReducer> reducer;
-    std::string name;
-    bool for_training, for_validation;
-  };
-
   template <typename M>
   static std::shared_ptr<torch::nn::Module> module_ptr(const M& holder) {
     return holder.ptr();  // a torch::nn::ModuleHolder (e.g. torch::nn::Sequential)
@@ -180,24 +175,7 @@ class TrialContext {
   const nlohmann::json* find_hparam(const std::string& name) const;
   [[noreturn]] void hparam_type_error(const std::string& name, const nlohmann::json& value, const char* expected) const;
 
-  config::ExperimentConfig config_;
-  nlohmann::json hparams_;
-  int64_t trial_id_;
-  uint32_t trial_seed_;
-  torch::Device device_;
-  std::shared_ptr<dist::DistributedContext> distributed_;
-  int64_t initial_batch_ = 0;
-  int64_t batch_idx_ = 0;
-  int64_t epoch_len_ = 0;
-  bool test_mode_ = false;
-  bool stop_requested_ = false;
-  int aggregation_frequency_ = 1;
-  bool average_aggregated_gradients_ = true;
-  std::vector<std::shared_ptr<torch::nn::Module>> models_;
-  std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers_;
-  std::vector<WrappedScheduler> schedulers_;
-  std::vector<WrappedReducer> reducers_;
-  std::unique_ptr<dist::GradientSynchronizer> grad_sync_;  ///< Set by the controller with several ranks.
+  std::shared_ptr<detail::TrialHarness> h_;
 };
 
 template <typename T>

@@ -15,33 +15,27 @@
 #include "det/config/experiment_config.h"
 #include "det/core/registry.h"
 #include "det/dist/distributed_context.h"
+#include "det/record/checkpoint.h"
+#include "det/record/worker_protocol.h"
 
 namespace det {
 
-/// A checkpoint the trial wrote.
-struct CheckpointRecord {
-  std::string uuid;
-  std::filesystem::path path;
-  int64_t batches = 0;
-  std::optional<double> metric;  ///< The searcher metric validated at the same batch, if any.
-};
+namespace dist {
+class GradientSynchronizer;
+}
 
-/// What the controller knows about the trial's progress (saved in every checkpoint).
-struct TrialState {
-  int64_t trial_id = 1;
-  int64_t batches_trained = 0;
-  int64_t epochs_trained = 0;
-  std::optional<int64_t> last_validation;  ///< batches_trained at the last validation.
-  std::optional<int64_t> last_checkpoint;  ///< batches_trained at the last checkpoint.
-  std::optional<double> best_metric;       ///< Best searcher metric so far.
-};
+/// What the loop knows about a trial's progress (saved in every checkpoint).
+using TrialState = record::TrialState;
 
-/// Receives what the trial reports (the experiment runner or det-run's summary writer).
+/// Receives what the trial reports: the experiment recorder (through a worker's pipe or in
+/// process), or a test. Called on the chief only.
 struct TrialListener {
   virtual ~TrialListener() = default;
-  virtual void on_training_metrics(int64_t /*batches*/, const nlohmann::json& /*report*/) {}
-  virtual void on_validation_metrics(int64_t /*batches*/, const nlohmann::json& /*report*/) {}
-  virtual void on_checkpoint(const CheckpointRecord& /*record*/, const std::vector<CheckpointRecord>& /*kept*/) {}
+  /// A training report (the average since the last one) or a validation.
+  virtual void on_report(const record::MetricsReport& /*report*/) {}
+  /// A checkpoint is complete on disk. Returns once it is recorded: the controller deletes the
+  /// checkpoints not in `event.kept` only afterwards, so no record names a deleted checkpoint.
+  virtual void on_checkpoint(const record::CheckpointEvent& /*event*/) {}
 };
 
 /// How to run one trial.
@@ -49,7 +43,7 @@ struct TrialRunOptions {
   int64_t trial_id = 1;
   nlohmann::json hparams = nlohmann::json::object();  ///< Sampled hyperparameter values.
   uint32_t trial_seed = 0;
-  std::filesystem::path trial_dir;                    ///< metrics.jsonl, checkpoints/ go here.
+  std::filesystem::path trial_dir;                    ///< checkpoints/ go here.
   bool test_mode = false;                             ///< One batch, one validation batch, one checkpoint.
   std::optional<std::filesystem::path> resume_from;   ///< A checkpoint directory to continue from.
   std::optional<int64_t> max_length_batches;          ///< Train until this many batches (else the searcher's max_length).
@@ -78,12 +72,13 @@ struct TrialResult {
   uint32_t trial_seed = 0;
   std::optional<nlohmann::json> last_validation;  ///< Metrics of the last validation.
   std::optional<nlohmann::json> best_validation;  ///< Metrics of the best validation.
-  std::vector<CheckpointRecord> checkpoints;      ///< Checkpoints still on disk.
+  std::vector<record::CheckpointRef> checkpoints; ///< Checkpoints still on disk, oldest first.
 };
 
 /// Owns the loop: builds the trial, restores a checkpoint, trains to the target length with the
-/// validation, checkpoint and report periods of the config, reduces metrics, and writes
-/// metrics.jsonl and checkpoints under the trial directory.
+/// validation, checkpoint and report periods of the config, reduces metrics, calls the trial's
+/// callbacks, writes checkpoints under the trial directory (keeping those the retention rule
+/// keeps) and reports to its listener.
 class TrialController {
  public:
   TrialController(config::ExperimentConfig config, TrialFactory factory, TrialRunOptions options);
@@ -97,13 +92,12 @@ class TrialController {
 
   /// The trial's context (valid after run() has built the trial).
   TrialContext& context();
+  /// The data-parallel gradient averaging (its statistics), or null on one rank.
+  const dist::GradientSynchronizer* gradient_sync() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-/// Reads the trial state and hparams stored in a checkpoint's metadata (for resume).
-TrialState trial_state_from_metadata(const nlohmann::json& metadata);
 
 }  // namespace det

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "det/core/callback.h"
 #include "det/core/context.h"
 #include "det/core/reducer.h"
 #include "det/data/loader.h"
@@ -31,12 +32,17 @@ class Trial {
   /// start of training, across resumes; `epoch_idx = batch_idx / batches_per_epoch`.
   virtual Metrics train_batch(data::Batch& batch, int64_t epoch_idx, int64_t batch_idx) = 0;
 
-  /// Evaluates one validation batch; the harness reduces the metrics per `evaluation_reducer()`.
+  /// Evaluates one validation batch on every rank (over its shard); the harness reduces the
+  /// metrics per `evaluation_reducer()`.
   virtual Metrics evaluate_batch(data::Batch& batch, int64_t batch_idx);
-  /// Alternatively, evaluates the whole validation set at once and returns final metrics.
+  /// Alternatively, evaluates the whole validation set at once on the chief (the loader is not
+  /// sharded; in test mode it yields one batch) and returns final metrics.
   virtual Metrics evaluate_full_dataset(data::DataLoader& loader);
   /// How evaluate_batch metrics are reduced over batches (default: unweighted average).
   virtual ReducerSpec evaluation_reducer() const { return Reducer::kAvg; }
+  /// Callbacks the harness calls around the loop (det/core/callback.h), by name; the name keys
+  /// each one's state in checkpoints. Called once, after the constructor.
+  virtual Callbacks build_callbacks() { return {}; }
 
  protected:
   TrialContext& context_;

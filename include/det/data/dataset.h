@@ -29,16 +29,22 @@ class Dataset {
   virtual Batch get_batch(const BatchRequest& request) const = 0;
 };
 
-/// A dataset over two in-memory tensors (inputs and targets with the same first dimension).
+/// A dataset over in-memory tensors with the same first dimension: inputs and targets, or any
+/// named tensors (batches carry the same names).
 class TensorDataset : public Dataset {
  public:
-  /// Throws det::DataError if the first dimensions differ.
+  /// Batches of `data` and `target`. Throws det::DataError if the first dimensions differ.
   TensorDataset(torch::Tensor data, torch::Tensor target);
-  int64_t size() const override { return data_.size(0); }
+  /// Batches of named tensors ("data", "target" or any other name). Throws det::DataError if
+  /// none is given or the first dimensions differ.
+  explicit TensorDataset(std::map<std::string, torch::Tensor> tensors);
+  int64_t size() const override { return size_; }
   Batch get_batch(const BatchRequest& request) const override;
 
  private:
-  torch::Tensor data_, target_;
+  void check();
+  std::map<std::string, torch::Tensor> tensors_;
+  int64_t size_ = 0;
 };
 
 }  // namespace det::data

@@ -22,6 +22,7 @@ struct DataLoaderOptions {
   bool pin_memory_ = false;  ///< Copy batches into page-locked memory (CUDA only) on the workers.
   int num_replicas_ = 1; ///< Data-parallel ranks sharing the batch stream.
   int rank_ = 0;         ///< This rank.
+  int64_t pass_limit_ = 0;  ///< At most this many batches per pass (validation); 0: all.
 
   DataLoaderOptions& batch_size(int64_t v) { return batch_size_ = v, *this; }
   DataLoaderOptions& shuffle(bool v) { return shuffle_ = v, *this; }
@@ -35,6 +36,9 @@ struct DataLoaderOptions {
   /// Determined's DistributedBatchSampler: of the (repeating) stream of batches, rank r keeps
   /// batches r, r + n, r + 2n, ...; each rank's batches hold batch_size examples (per slot).
   DataLoaderOptions& shard(int num_replicas, int rank) { return num_replicas_ = num_replicas, rank_ = rank, *this; }
+  /// One pass (a validation, a range-for) yields at most `n` batches of this rank (0: all). The
+  /// training stream is not limited.
+  DataLoaderOptions& pass_limit(int64_t n) { return pass_limit_ = n, *this; }
 };
 
 /// A sequence of batches produced ahead of time by worker threads; see DataLoader::stream.
@@ -61,7 +65,8 @@ class DataLoader {
   int64_t batches_per_epoch() const;
   /// Batches of one pass over the data in the whole stream, before sharding.
   int64_t global_batches_per_epoch() const;
-  /// The batches this rank gets from exactly one pass (for validation): n/r + (n%r > rank).
+  /// The batches this rank gets from one pass (for validation): n/r + (n%r > rank), at most the
+  /// pass limit.
   int64_t batches_in_one_pass() const;
   int64_t batch_size() const { return options_.batch_size_; }
   const DataLoaderOptions& options() const { return options_; }
@@ -69,6 +74,8 @@ class DataLoader {
   /// The same dataset, sampler and options, sharded for `rank` of `num_replicas` (the harness
   /// shards a trial's loaders this way when it runs on several ranks).
   std::shared_ptr<DataLoader> sharded(int num_replicas, int rank) const;
+  /// The same loader with one pass cut to at most `n` batches (test mode, a quick validation).
+  std::shared_ptr<DataLoader> limited(int64_t n) const;
   /// Dataset indices of this rank's batch `b` (global batch b * replicas + rank).
   std::vector<int64_t> batch_indices(int64_t b) const;
 

@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <exception>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,14 +42,5 @@ void record_failure(const std::exception& error);
 /// was not a PeerFailure, the earliest by its recorded error time (else its exit time). Throws
 /// UsageError on invalid options.
 LaunchResult launch(const LaunchOptions& options);
-
-/// The det-launch command line: `det-launch --nproc-per-node N [--nnodes M --node-rank R
-/// --master-addr A --master-port P] -- COMMAND ...`. Returns the exit code.
-int launch_main(int argc, char** argv);
-
-/// For det-run: when `slots` > 1 and this process was not started by a launcher (no RANK,
-/// OMPI_COMM_WORLD_RANK, SLURM_PROCID, ... in the environment), runs this same command line again
-/// as `slots` local ranks through launch() and returns its exit code. Otherwise nullopt: go on.
-std::optional<int> relaunch_if_needed(int slots);
 
 }  // namespace det::dist

@@ -1,8 +1,8 @@
 #pragma once
 /// \file The experiment store: an embedded SQLite database (WAL mode; one writer, the process
 /// running the experiment) holding experiments, trials, hyperparameters, training and validation
-/// metrics, checkpoints and searcher snapshots. `det-run experiments`, `describe` and `metrics`
-/// read it.
+/// metrics, checkpoints and runner snapshots. `det-run experiments`, `describe` and `metrics`
+/// read it; experiment::Recorder writes it.
 
 #include <cstdint>
 #include <filesystem>
@@ -99,11 +99,5 @@ class ExperimentStore {
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
 };
-
-/// The tables `det-run experiments`, `describe` and `metrics` print.
-std::string format_experiments(const std::vector<ExperimentRow>& rows);
-std::string format_experiment(ExperimentStore& store, int64_t experiment_id);
-/// `format`: "table", "csv" or "json" (det::UsageError otherwise).
-std::string format_metrics(const std::vector<MetricRow>& rows, const std::string& format);
 
 }  // namespace det::experiment

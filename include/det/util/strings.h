@@ -21,6 +21,11 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep);
 /// Splits on a single character, keeping empty pieces.
 std::vector<std::string> split(const std::string& s, char sep);
 
+/// User text for an error message: `s` as it is when short, else its first `max_chars`
+/// characters followed by "... (N characters)"; control characters shown as '?'. An error line
+/// never echoes a megabyte of input.
+std::string quote(const std::string& s, size_t max_chars = 60);
+
 /// The current UTC time as ISO 8601 ("2026-11-21T21:12:33Z").
 std::string utc_now_iso8601();
 

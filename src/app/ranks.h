@@ -1,15 +1,23 @@
 #pragma once
-/// \file det-run on several ranks: which ranks this process belongs to, and how the chief shares
-/// the trial it creates (hyperparameters, seed, directories) with the other ranks.
+// Internal to the app layer: det-run on several ranks. Which ranks this process belongs to, how
+// it re-runs itself as that many ranks, and how the chief shares the trial it creates
+// (hyperparameters, seed, directories) with the others.
 
 #include <memory>
+#include <optional>
 
 #include "det/config/experiment_config.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
 #include "det/dist/distributed_context.h"
 
-namespace det {
+namespace det::app {
+
+/// When `slots` > 1 and this process was not started by a launcher (no RANK,
+/// OMPI_COMM_WORLD_RANK, SLURM_PROCID, ... in the environment), runs this same command line
+/// again as `slots` local ranks through dist::launch and returns its exit code. Otherwise
+/// nullopt: go on.
+std::optional<int> relaunch_if_needed(int slots);
 
 /// The ranks det-run trains on: those of the launcher that started this process (torchrun,
 /// det-launch, mpirun or srun variables), which must number resources.slots_per_trial; else the
@@ -27,4 +35,4 @@ void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions&
 /// code: 0 completed, 130 stopped.
 int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions options);
 
-}  // namespace det
+}  // namespace det::app

@@ -1,11 +1,45 @@
-#include "det/core/distributed_run.h"
+#include "ranks.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
+#include "det/dist/launcher.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
 
-namespace det {
+namespace det::app {
+
+std::optional<int> relaunch_if_needed(int slots) {
+  if (slots <= 1) return std::nullopt;
+  auto env = dist::detect_launch_environment();
+  if (env && env->size > 1) return std::nullopt;  // already one of the ranks
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t start = 0; start < all.size();) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) end = all.size();
+    args.push_back(all.substr(start, end - start));
+    start = end + 1;
+  }
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0 || args.empty()) throw DistributedError("cannot read this process's command line to launch its ranks; use det-launch");
+  args[0] = std::string(exe, static_cast<size_t>(n));
+  dist::LaunchOptions o;
+  o.nproc_per_node = slots;
+  o.command = args;
+  std::fprintf(stderr, "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as det-launch --nproc-per-node %d)\n",
+               slots, slots, slots);
+  return dist::launch(o).exit_code;
+}
 
 std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {
   auto env = dist::detect_launch_environment();
@@ -46,4 +80,4 @@ int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactor
   return r.exit == TrialResult::Exit::kStopped ? 130 : 0;
 }
 
-}  // namespace det
+}  // namespace det::app

@@ -1,0 +1,103 @@
+#pragma once
+/// \file Checkpoint records (torch-free): the trial state saved in every checkpoint, a
+/// checkpoint's metadata.json, the reference reports and the store use, and the retention rule.
+///
+///   <trial>/checkpoints/<uuid>/metadata.json   CheckpointMetadata (this file's format)
+///   <trial>/checkpoints/<uuid>/state.pt        LibTorch archive written by det::checkpoint
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace det::record {
+
+/// What the loop knows about a trial's progress; saved in every checkpoint.
+struct TrialState {
+  int64_t trial_id = 1;
+  int64_t batches_trained = 0;
+  int64_t epochs_trained = 0;
+  std::optional<int64_t> last_validation;  ///< batches_trained at the last validation.
+  std::optional<int64_t> last_checkpoint;  ///< batches_trained at the last checkpoint.
+  std::optional<double> best_metric;       ///< Best searcher metric so far.
+  /// As JSON (the `trial_state` object of metadata.json).
+  nlohmann::json to_json() const;
+};
+
+/// A checkpoint as reports, experiment.json and the store name it.
+struct CheckpointRef {
+  std::string uuid;
+  std::filesystem::path path;    ///< The checkpoint directory.
+  int64_t batches = 0;           ///< batches_trained when it was written.
+  std::optional<double> metric;  ///< The searcher metric validated at the same batch, if any.
+  /// As JSON: {uuid, batches, path, metric}.
+  nlohmann::json to_json() const;
+  /// Reads {uuid, batches, path, metric}; throws det::Error naming `where` and the field.
+  static CheckpointRef from_json(const nlohmann::json& j, const std::string& where);
+  bool operator==(const CheckpointRef& o) const;
+};
+
+/// Size and CRC-32 of one file of a checkpoint.
+struct FileDigest {
+  uint64_t size = 0;
+  uint32_t crc32 = 0;
+};
+
+/// A model saved in a checkpoint.
+struct ModelInfo {
+  std::string name;
+  int64_t parameters = 0;
+};
+
+/// A checkpoint's metadata.json. Version 2 added `callbacks`; version 1 files are read as
+/// having none.
+struct CheckpointMetadata {
+  /// The version written; readers accept 1..kFormatVersion.
+  static constexpr int kFormatVersion = 2;
+  /// The largest batches_trained a checkpoint may claim (2^53: exact in a double).
+  static constexpr int64_t kMaxBatches = int64_t{1} << 53;
+
+  int format_version = kFormatVersion;
+  std::string uuid;
+  std::string libtorch_version;
+  std::string time;  ///< UTC, ISO 8601.
+  std::string entrypoint;
+  std::string experiment_name;
+  TrialState trial_state;
+  uint32_t trial_seed = 0;
+  nlohmann::json hparams = nlohmann::json::object();
+  int64_t epoch_len = 0;  ///< Batches per epoch when written (the data position is trial_state's batch).
+  std::vector<nlohmann::json> lr_schedulers;           ///< Each wrapped scheduler's state, in order.
+  std::map<std::string, nlohmann::json> callbacks;     ///< Each callback's state, by name.
+  std::optional<double> searcher_metric;               ///< Validated at this batch, if any.
+  std::optional<nlohmann::json> last_validation_metrics;
+  std::optional<nlohmann::json> best_validation_metrics;
+  std::vector<ModelInfo> models;
+  int64_t num_optimizers = 0;
+  /// Every file of the checkpoint besides metadata.json, by plain file name.
+  std::map<std::string, FileDigest> files;
+
+  /// As metadata.json's JSON.
+  nlohmann::json to_json() const;
+  /// Reads and validates every field: types, ranges (batches 0..kMaxBatches, versions as
+  /// integers 1..kFormatVersion), file names that stay inside the checkpoint directory, at least
+  /// one file listed. Throws det::CheckpointError naming `where` (the metadata.json path) and
+  /// the field.
+  static CheckpointMetadata from_json(const nlohmann::json& j, const std::string& where);
+};
+
+/// Whether `name` is a plain file name inside a directory: not empty, no '/', not "." or "..",
+/// no NUL. Names in a checkpoint's `files` must be.
+bool is_plain_file_name(const std::string& name);
+
+/// The retention rule (checkpoint_storage.save_trial_latest / save_trial_best): the `latest`
+/// newest and the `best` best by metric (NaN last), and always the newest so the trial can
+/// resume. Returns the kept ones in the order given.
+std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>& checkpoints, int latest, int best,
+                                               bool smaller_is_better);
+
+}  // namespace det::record

@@ -1,0 +1,104 @@
+#pragma once
+/// \file The worker protocol: what a trial worker and the experiment runner say to each other,
+/// one JSON object per line over two pipes (the worker writes fd 3, reads fd 4). Also the
+/// metrics report, which is both an event and a row of a trial's metrics.jsonl.
+///
+///   worker -> runner   {"v":2,"event":"report","report":{...MetricsReport...}}
+///                      {"v":2,"event":"checkpoint","checkpoint":{...},"kept":[{...}]}
+///                          the runner records it, answers {"v":2,"recorded":"<uuid>"}; only then
+///                          does the worker delete checkpoints not in `kept`
+///                      {"v":2,"event":"target_reached","length":L,"metric":M}
+///                          the runner answers {"v":2,"target":L2} (go on) or {"v":2,"exit":true}
+///                      {"v":2,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error","message":"..."}
+///
+/// Version 1 (det 0.1) had no "v" and sent reports as {"event":"training"|"validation",
+/// "batches":B,"report":{...}}; decode_event still reads it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "det/record/checkpoint.h"
+
+namespace det::record {
+
+/// The protocol version written.
+constexpr int kProtocolVersion = 2;
+
+/// A worker's exit status when its trial rejected its hyperparameters (InvalidHP). Besides it:
+/// 0 done or paused, 130 stopped by a signal, 1 failed.
+constexpr int kWorkerExitInvalidHP = 3;
+
+/// One training report (the average over the batches since the last report) or one validation.
+struct MetricsReport {
+  /// Training or validation.
+  enum class Kind { kTraining, kValidation };
+  Kind kind = Kind::kTraining;
+  int64_t trial_id = 0;
+  int64_t batches = 0;    ///< batches_trained when reported.
+  double epochs = 0;      ///< batches / batches per epoch.
+  nlohmann::json metrics = nlohmann::json::object();  ///< name -> number (or null).
+  /// Training only: samples_per_second, batches_per_second, data_wait_fraction.
+  nlohmann::json throughput;
+  int ranks = 1;          ///< Data-parallel ranks (training).
+  double seconds = 0;     ///< Validation: how long it took.
+  std::string time;       ///< UTC, ISO 8601.
+
+  /// "training" or "validation".
+  const char* kind_name() const { return kind == Kind::kTraining ? "training" : "validation"; }
+  /// As JSON (a metrics.jsonl row).
+  nlohmann::json to_json() const;
+  /// Reads a report; throws det::Error naming `where` and the field.
+  static MetricsReport from_json(const nlohmann::json& j, const std::string& where);
+};
+
+/// A checkpoint written (complete on disk), and which checkpoints the trial keeps.
+struct CheckpointEvent {
+  CheckpointRef checkpoint;
+  std::vector<CheckpointRef> kept;  ///< After retention; the rest are deleted once recorded.
+};
+
+/// The trial reached the length the runner asked for and validated there.
+struct TargetReached {
+  int64_t length = 0;  ///< In the searcher's unit.
+  double metric = 0;   ///< The searcher metric (NaN when the validation gave NaN).
+};
+
+/// The worker's last word before it exits.
+struct WorkerExit {
+  /// Why the worker exits.
+  enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError };
+  Reason reason = Reason::kCompleted;
+  std::string message;  ///< One line, for invalid_hp and error.
+};
+
+/// Anything a worker sends.
+using WorkerEvent = std::variant<MetricsReport, CheckpointEvent, TargetReached, WorkerExit>;
+
+/// What the runner answers.
+struct RunnerAnswer {
+  /// Train on to `target`, exit (checkpoint and stop), or: the checkpoint `uuid` is recorded.
+  enum class Kind { kTarget, kExit, kRecorded };
+  Kind kind = Kind::kExit;
+  int64_t target = 0;
+  std::string uuid;
+};
+
+/// "completed", "stop_requested", "stopped", "invalid_hp" or "error".
+const char* reason_name(WorkerExit::Reason reason);
+
+/// One line (with its newline) for the pipe.
+std::string encode(const WorkerEvent& event);
+/// One line (with its newline) for the pipe.
+std::string encode(const RunnerAnswer& answer);
+/// Parses a worker's line (versions 1 and 2). Throws det::Error quoting the line (cut short)
+/// when it is not a valid event.
+WorkerEvent decode_event(const std::string& line);
+/// Parses the runner's line. Throws det::Error quoting the line when it is not a valid answer.
+RunnerAnswer decode_answer(const std::string& line);
+
+}  // namespace det::record

@@ -1,0 +1,50 @@
+#pragma once
+// Internal to the app layer: what each det-run command does. det::main (main.cpp) parses the
+// command line and calls one of these.
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+namespace det::app {
+
+/// `det-run CONFIG ...`: the options of a training run.
+struct TrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  bool test = false;
+  std::string resume;
+  std::string resume_experiment;
+  int slots = 0;
+  std::string log_level = "info";
+  bool no_progress = false;
+};
+
+/// Set by SIGINT/SIGTERM: checkpoint and stop.
+std::atomic<bool>& stop_flag();
+
+/// `det-run CONFIG`: a new experiment through the runner (or, started as one rank of a launcher,
+/// that rank of a single trial).
+int train_experiment(const TrainArgs& args);
+/// `det-run --resume-experiment DIR`.
+int resume_experiment(const TrainArgs& args);
+/// `det-run CONFIG --test` or `--resume CHECKPOINT`: one trial in this process.
+int train_in_process(const TrainArgs& args);
+
+/// `det-run validate-config CONFIG`.
+int validate_config(const std::string& path, const std::vector<std::string>& overrides);
+/// `det-run preview-search CONFIG [--simulate TRIALS.json]`.
+int preview_search(const std::string& path, const std::vector<std::string>& overrides, const std::string& trials_file);
+/// `det-run list-trials [RUN_DIR]`.
+int list_trials(const std::string& run_dir);
+/// `det-run experiments [--store PATH]`.
+int list_experiments(const std::string& store);
+/// `det-run describe EXPERIMENT_ID [--store PATH]`.
+int describe_experiment(int64_t experiment_id, const std::string& store);
+/// `det-run metrics TRIAL_ID [--kind K] [--format F] [--store PATH]`.
+int show_metrics(int64_t trial_id, const std::string& kind, const std::string& format, const std::string& store);
+
+/// The first line of an error message.
+std::string first_line(const std::string& s);
+
+}  // namespace det::app

@@ -1,0 +1,141 @@
+// det::main: the det-run command line. Parses, dispatches to the commands (commands.h), and turns
+// every det::Error into one line on stderr and an exit code.
+#include "det/main.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+
+#include "commands.h"
+#include "det/dist/launcher.h"
+#include "det/util/allocator.h"
+#include "det/util/error.h"
+#include "det/util/log.h"
+#include "worker.h"
+
+namespace det {
+
+namespace app {
+
+std::atomic<bool>& stop_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+
+extern "C" void on_signal(int sig) {
+  if (stop_flag().exchange(true)) {  // a second Ctrl-C: leave now
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+
+// One line on stderr and the exit code for an error: 2 for the user's mistakes, 1 for the rest.
+int report(const std::exception& e, const char* prefix, int code) {
+  dist::record_failure(e);  // for det-launch: which rank failed first
+  std::fprintf(stderr, "det-run: %s%s\n", prefix, first_line(e.what()).c_str());
+  return code;
+}
+
+}  // namespace
+}  // namespace app
+
+int main(int argc, char** argv) {
+  using namespace app;
+  util::tune_allocator();
+  CLI::App cli{"det-run: train LibTorch trials from Determined-style experiment configs"};
+  cli.set_version_flag("--version", "det 0.1.0");
+  cli.require_subcommand(0, 1);
+  TrainArgs ta;
+  cli.add_option("config", ta.config, "experiment config (YAML)");
+  cli.add_option("--config", ta.overrides, "override a config field: key.path=value (repeatable)");
+  cli.add_flag("--test", ta.test, "test mode: one training batch, one validation batch, one checkpoint");
+  cli.add_option("--resume", ta.resume, "continue the trial from this checkpoint directory");
+  cli.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")->capture_default_str();
+  cli.add_flag("--no-progress", ta.no_progress, "no progress line on a terminal");
+  cli.add_option("--resume-experiment", ta.resume_experiment,
+                 "continue a stopped experiment from its run directory (CONFIG may be left out)");
+  cli.add_option("--slots", ta.slots,
+                 "slots the experiment may use at once (default resources.max_slots, else one trial at a time); "
+                 "each trial takes resources.slots_per_trial");
+
+  WorkerArgs wa;
+  auto* wk = cli.add_subcommand("__worker", "");
+  wk->group("");  // internal: started by the experiment runner
+  wk->add_option("--run-dir", wa.run_dir)->required();
+  wk->add_option("--trial", wa.trial)->required();
+  wk->add_option("--target", wa.target)->required();
+  wk->add_option("--resume", wa.resume);
+  wk->add_option("--report-fd", wa.report_fd);
+  wk->add_option("--control-fd", wa.control_fd);
+  wk->add_option("--threads", wa.threads);
+  wk->add_flag("--no-progress", wa.no_progress);
+  wk->add_option("--log-level", ta.log_level);
+
+  std::string vc_path;
+  std::vector<std::string> vc_overrides;
+  auto* vc = cli.add_subcommand("validate-config", "check a config and exit");
+  vc->add_option("config", vc_path, "experiment config (YAML)")->required();
+  vc->add_option("--config", vc_overrides, "override a config field: key.path=value");
+
+  std::string ps_path, ps_trials;
+  std::vector<std::string> ps_overrides;
+  auto* ps = cli.add_subcommand("preview-search", "show what the searcher will do, or simulate it against given trials");
+  ps->add_option("config", ps_path, "experiment config (YAML)")->required();
+  ps->add_option("--simulate", ps_trials, "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
+  ps->add_option("--config", ps_overrides, "override a config field: key.path=value");
+
+  std::string store_arg, metrics_kind, metrics_format = "table";
+  int64_t describe_id = 0, metrics_trial = 0;
+  auto* ex = cli.add_subcommand("experiments", "list the experiments of an experiment store");
+  ex->add_option("--store", store_arg, "the store (default runs/det.db)");
+  auto* de = cli.add_subcommand("describe", "an experiment's trials, hyperparameters, best metrics and checkpoints");
+  de->add_option("experiment_id", describe_id, "experiment id (see det-run experiments)")->required();
+  de->add_option("--store", store_arg, "the store (default runs/det.db)");
+  auto* me = cli.add_subcommand("metrics", "a trial's training and validation metrics");
+  me->add_option("trial_id", metrics_trial, "trial id (see det-run describe)")->required();
+  me->add_option("--kind", metrics_kind, "training or validation (default both)");
+  me->add_option("--format", metrics_format, "table, csv or json")->capture_default_str();
+  me->add_option("--store", store_arg, "the store (default runs/det.db)");
+
+  std::string lt_dir;
+  auto* lt = cli.add_subcommand("list-trials", "list the trials of a run directory (default: the latest under ./runs)");
+  lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    util::set_log_level(ta.log_level);
+    if (vc->parsed()) return validate_config(vc_path, vc_overrides);
+    if (lt->parsed()) return list_trials(lt_dir);
+    if (ps->parsed()) return preview_search(ps_path, ps_overrides, ps_trials);
+    if (ex->parsed()) return list_experiments(store_arg);
+    if (de->parsed()) return describe_experiment(describe_id, store_arg);
+    if (me->parsed()) return show_metrics(metrics_trial, metrics_kind, metrics_format, store_arg);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    if (wk->parsed()) return run_worker(wa, &stop_flag());
+    if (!ta.resume_experiment.empty()) {
+      if (ta.test || !ta.resume.empty()) throw UsageError("--resume-experiment cannot be combined with --test or --resume");
+      return resume_experiment(ta);
+    }
+    if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
+    if (ta.test || !ta.resume.empty()) return train_in_process(ta);
+    return train_experiment(ta);
+  } catch (const ConfigError& e) {
+    return report(e, "config error: ", 2);
+  } catch (const UsageError& e) {
+    return report(e, "", 2);
+  } catch (const InvalidHP& e) {
+    return report(e, "the trial rejected its hyperparameters: ", 1);
+  } catch (const std::exception& e) {
+    return report(e, "error: ", 1);
+  }
+}
+
+}  // namespace det

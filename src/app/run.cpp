@@ -1,0 +1,177 @@
+// The training commands of det-run: a new experiment through the runner, a resumed experiment,
+// and one trial in this process (--test, --resume). Every record goes through the
+// experiment::Recorder.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "det/config/experiment_config.h"
+#include "det/core/checkpoint.h"
+#include "det/core/controller.h"
+#include "det/core/registry.h"
+#include "det/dist/launcher.h"
+#include "det/experiment/recorder.h"
+#include "det/experiment/run_dir.h"
+#include "det/experiment/runner.h"
+#include "det/search/create.h"
+#include "det/search/searcher.h"
+#include "det/util/error.h"
+#include "det/util/fs.h"
+#include "det/util/log.h"
+#include "ranks.h"
+
+namespace det::app {
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path self_executable() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find this program's path (/proc/self/exe): " + ec.message());
+  return exe;
+}
+
+experiment::RunnerOptions runner_options(const TrainArgs& a, const config::ExperimentConfig& cfg) {
+  experiment::RunnerOptions o;
+  o.executable = self_executable();
+  o.worker_args = {"--log-level", a.log_level};
+  o.slots = a.slots > 0 ? a.slots : cfg.resources.max_slots.value_or(std::max(1, cfg.resources.slots_per_trial));
+  o.show_progress = !a.no_progress;
+  o.stop_flag = &stop_flag();
+  return o;
+}
+
+// A fresh run directory with the resolved config (every default filled in, and the seed).
+fs::path new_run_dir(const config::ExperimentConfig& cfg, uint32_t seed) {
+  fs::path run_dir = experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
+  nlohmann::json resolved = config::to_json(cfg);
+  resolved["reproducibility"]["experiment_seed"] = seed;
+  util::write_file_atomic(run_dir / "config.yaml", config::to_yaml(resolved));
+  util::add_log_file(run_dir / "det.log");
+  util::logger()->info("experiment '{}' -> {}", cfg.name, run_dir.string());
+  return run_dir;
+}
+
+// Forwards the controller's reports of one trial to the recorder.
+class RecordingListener : public TrialListener {
+ public:
+  RecordingListener(experiment::Recorder& recorder, int64_t trial) : recorder_(recorder), trial_(trial) {}
+  void on_report(const record::MetricsReport& report) override { recorder_.record_report(trial_, report); }
+  void on_checkpoint(const record::CheckpointEvent& event) override { recorder_.record_checkpoint(trial_, event); }
+
+ private:
+  experiment::Recorder& recorder_;
+  int64_t trial_;
+};
+
+}  // namespace
+
+int train_experiment(const TrainArgs& a) {
+  auto cfg = config::load_experiment_config(a.config, a.overrides);
+  if (auto env = dist::detect_launch_environment(); env && env->size > 1) {
+    if (cfg.searcher.name != "single")
+      throw UsageError("det-run was started as rank " + std::to_string(env->rank) + " of " + std::to_string(env->size) +
+                       " by " + env->source + ", which runs one trial; a '" + cfg.searcher.name +
+                       "' search runs its trials itself: start det-run " + a.config +
+                       " without a launcher and it launches resources.slots_per_trial ranks per trial");
+    return train_in_process(a);
+  }
+  experiment::RunnerOptions options = runner_options(a, cfg);
+  experiment::check_slots(cfg, options.slots);
+  TrialRegistry::instance().find(cfg.entrypoint, cfg.source);  // fail before creating anything
+  const uint32_t seed = search::experiment_seed(cfg);
+  auto recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
+  return experiment::run_experiment(cfg, *recorder, seed, options);
+}
+
+int resume_experiment(const TrainArgs& a) {
+  fs::path run_dir = fs::absolute(a.resume_experiment);
+  if (!fs::exists(run_dir / "experiment.json"))
+    throw UsageError("--resume-experiment " + a.resume_experiment +
+                     ": not a run directory (no experiment.json); give the directory det-run printed when it stopped");
+  auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
+  if (!a.config.empty()) {
+    auto given = config::load_experiment_config(a.config, a.overrides);
+    if (given.entrypoint != cfg.entrypoint || given.searcher.name != cfg.searcher.name)
+      throw UsageError("--resume-experiment " + a.resume_experiment + " ran entrypoint '" + cfg.entrypoint + "' with searcher '" +
+                       cfg.searcher.name + "', but " + a.config + " names '" + given.entrypoint + "' with '" +
+                       given.searcher.name + "'; the experiment continues with its own config.yaml, so drop CONFIG");
+  }
+  util::add_log_file(run_dir / "det.log");
+  return experiment::resume_experiment(run_dir, runner_options(a, cfg));
+}
+
+int train_in_process(const TrainArgs& a) {
+  auto cfg = config::load_experiment_config(a.config, a.overrides);
+  const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+  // Several slots: run again as that many ranks (det-launch), or join the ranks of a launcher.
+  if (auto rc = relaunch_if_needed(cfg.resources.slots_per_trial)) return *rc;
+  auto ranks = trial_ranks(cfg);
+  TrialRunOptions opt;
+  opt.test_mode = a.test;  // Determined's test mode: one batch, one validation batch, one checkpoint
+  opt.show_progress = !a.no_progress;
+  opt.stop_flag = &stop_flag();
+  opt.distributed = ranks;
+  if (!ranks->is_chief()) return run_non_chief_rank(cfg, factory, opt);
+
+  std::unique_ptr<experiment::Recorder> recorder;
+  int64_t trial = 1;
+  if (!a.resume.empty()) {
+    fs::path ckpt = checkpoint::normalize_dir(a.resume);
+    auto meta = checkpoint::read_metadata(ckpt);
+    opt.resume_from = ckpt;
+    opt.trial_dir = ckpt.parent_path().parent_path();
+    trial = meta.trial_state.trial_id;
+    fs::path run_dir = opt.trial_dir.parent_path();
+    recorder = fs::exists(run_dir / "experiment.json") ? experiment::Recorder::open(run_dir)
+                                                        : experiment::Recorder::create(run_dir, cfg, meta.trial_seed);
+    recorder->add_trial(trial, "", meta.hparams, meta.trial_seed);
+    // One history: what the trial reported after this checkpoint is trained and reported again.
+    recorder->rollback(trial, meta.trial_state.batches_trained);
+    util::add_log_file(run_dir / "det.log");
+  } else {
+    const uint32_t seed = search::experiment_seed(cfg);
+    util::NpRandom rng(seed);
+    search::Create create = search::make_create(cfg.hyperparameters, rng);
+    recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
+    recorder->add_trial(trial, create.request_id, create.hparams, create.trial_seed);
+    opt.hparams = create.hparams;
+    opt.trial_seed = create.trial_seed;
+    opt.trial_dir = recorder->trial_dir(trial);
+  }
+  opt.trial_id = trial;
+  recorder->set_experiment_state("ACTIVE");
+  recorder->set_trial_state(trial, "ACTIVE");
+
+  RecordingListener listener(*recorder, trial);
+  opt.listener = &listener;
+  share_trial_options(*ranks, opt);
+  TrialController controller(cfg, factory, opt);
+  auto set_final = [&](const std::string& state) {
+    recorder->set_trial_state(trial, state);
+    recorder->set_experiment_state(state);
+  };
+  TrialResult result;
+  try {
+    result = controller.run();
+  } catch (...) {
+    set_final("ERROR");
+    throw;
+  }
+  const fs::path run_dir = recorder->run_dir();
+  if (result.exit == TrialResult::Exit::kStopped) {
+    set_final("STOPPED");
+    std::string ckpt = result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
+    std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n", a.config.c_str(), ckpt.c_str());
+    return 130;
+  }
+  if (result.exit == TrialResult::Exit::kStopRequested) recorder->trial(trial).early_exit = true;
+  set_final("COMPLETED");
+  if (result.last_validation) util::logger()->info("done: {}", result.last_validation->dump());
+  util::logger()->info("run directory: {}", run_dir.string());
+  return 0;
+}
+
+}  // namespace det::app

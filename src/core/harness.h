@@ -1,0 +1,60 @@
+#pragma once
+// Internal to the core layer: the state a trial's context and its controller share. The context
+// writes the registrations (wrap_*) and reads the clock; the controller advances the clock and
+// reads the registrations. Neither reaches into the other's private members.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include "det/config/experiment_config.h"
+#include "det/core/reducer.h"
+#include "det/core/step_clock.h"
+#include "det/dist/distributed_context.h"
+#include "det/dist/gradient_sync.h"
+#include "det/optim/lr_scheduler.h"
+
+namespace det::detail {
+
+/// The metrics a default Trial::evaluate_* returns: "this method is not overridden".
+inline const char* const kNotOverridden = "__det_not_overridden__";
+
+/// An LR scheduler and when the harness steps it.
+struct WrappedScheduler {
+  std::shared_ptr<optim::LRScheduler> scheduler;
+  StepMode mode;
+  int frequency;
+};
+
+/// A custom reducer and where its result goes.
+struct WrappedReducer {
+  std::shared_ptr<MetricReducer> reducer;
+  std::string name;
+  bool for_training, for_validation;
+};
+
+/// Everything about one trial that both its context and its controller see.
+struct TrialHarness {
+  config::ExperimentConfig config;
+  nlohmann::json hparams;
+  int64_t trial_id = 1;
+  uint32_t trial_seed = 0;
+  torch::Device device{torch::kCPU};
+  std::shared_ptr<dist::DistributedContext> distributed;
+  bool test_mode = false;
+  int64_t initial_batch = 0;
+  bool stop_requested = false;
+  StepClock clock;
+  std::vector<std::shared_ptr<torch::nn::Module>> models;
+  std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers;
+  std::vector<WrappedScheduler> schedulers;
+  std::vector<WrappedReducer> reducers;
+  std::unique_ptr<dist::GradientSynchronizer> grad_sync;  ///< With several ranks.
+};
+
+}  // namespace det::detail

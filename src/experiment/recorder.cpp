@@ -1,0 +1,195 @@
+#include "det/experiment/recorder.h"
+
+#include <fstream>
+
+#include "det/config/metric.h"
+#include "det/util/error.h"
+#include "det/util/fs.h"
+#include "det/util/strings.h"
+
+namespace det::experiment {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+/// The store's name for a trial state: a trial with a worker is ACTIVE there.
+std::string store_state(const std::string& s) { return s == "RUNNING" ? "ACTIVE" : s; }
+
+std::optional<double> metric_of(const json& metrics, const std::string& name) {
+  if (metrics.is_object() && metrics.contains(name) && metrics[name].is_number()) return metrics[name].get<double>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+Recorder::Recorder(fs::path run_dir, record::ExperimentSummary summary, std::unique_ptr<ExperimentStore> store,
+                   int64_t experiment_id)
+    : run_dir_(std::move(run_dir)), summary_(std::move(summary)), store_(std::move(store)), experiment_id_(experiment_id) {}
+
+std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir, const config::ExperimentConfig& config,
+                                           uint32_t experiment_seed) {
+  record::ExperimentSummary s;
+  s.name = config.name;
+  s.description = config.description;
+  s.labels = config.labels;
+  s.source_config = config.source;
+  s.entrypoint = config.entrypoint;
+  s.experiment_seed = experiment_seed;
+  s.searcher_name = config.searcher.name;
+  s.searcher_metric = config.searcher.metric;
+  s.smaller_is_better = config.searcher.smaller_is_better;
+  s.start_time = util::utc_now_iso8601();
+  auto store = std::make_unique<ExperimentStore>(run_dir.parent_path() / "det.db");
+  int64_t id = store->add_experiment(config.name, config.description, config::to_json(config), run_dir.string());
+  s.store_path = store->path().string();
+  s.store_experiment_id = id;
+  std::unique_ptr<Recorder> r(new Recorder(run_dir, std::move(s), std::move(store), id));
+  r->save();
+  return r;
+}
+
+std::unique_ptr<Recorder> Recorder::open(const fs::path& run_dir) {
+  auto s = record::ExperimentSummary::load(run_dir);
+  if (!s.store_experiment_id)
+    throw Error((run_dir / "experiment.json").string() + ": names no experiment store; it cannot be continued");
+  fs::path store_path = s.store_path.value_or("");
+  if (store_path.empty() || !fs::exists(store_path)) store_path = run_dir.parent_path() / "det.db";
+  if (!fs::exists(store_path))
+    throw Error((run_dir / "experiment.json").string() + ": its experiment store " + store_path.string() + " is missing");
+  auto store = std::make_unique<ExperimentStore>(store_path);
+  int64_t id = *s.store_experiment_id;
+  store->experiment(id);  // a clear error when the store does not hold it
+  return std::unique_ptr<Recorder>(new Recorder(run_dir, std::move(s), std::move(store), id));
+}
+
+fs::path Recorder::trial_dir(int64_t trial) const { return run_dir_ / ("trial-" + std::to_string(trial)); }
+
+int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const json& hparams, uint32_t seed) {
+  if (has_trial(trial)) return store_trial_id(trial);
+  int64_t sid = store_->add_trial(experiment_id_, trial, request_id, hparams, seed);
+  auto& t = summary_.trial(trial);
+  t.request_id = request_id;
+  t.hparams = hparams;
+  t.seed = seed;
+  save();
+  return sid;
+}
+
+int64_t Recorder::store_trial_id(int64_t trial) {
+  if (auto id = store_->find_trial(experiment_id_, trial)) return *id;
+  const auto* t = summary_.find_trial(trial);
+  if (!t) throw Error("experiment in " + run_dir_.string() + " has no trial " + std::to_string(trial));
+  return store_->add_trial(experiment_id_, trial, t->request_id, t->hparams, t->seed);
+}
+
+void Recorder::set_trial_state(int64_t trial, const std::string& state) {
+  summary_.trial(trial).state = state;
+  store_->set_trial_state(store_trial_id(trial), store_state(state));
+  save();
+}
+
+void Recorder::set_experiment_state(const std::string& state) {
+  summary_.state = state;
+  summary_.end_time = state == "ACTIVE" ? std::nullopt : std::optional<std::string>(util::utc_now_iso8601());
+  store_->set_experiment_state(experiment_id_, state);
+  save();
+}
+
+void Recorder::record_report(int64_t trial, const record::MetricsReport& report) {
+  auto& t = summary_.trial(trial);
+  const int64_t sid = store_trial_id(trial);
+  record::MetricPoint point{report.batches, report.metrics};
+  std::optional<double> best;
+  if (report.kind == record::MetricsReport::Kind::kTraining) {
+    t.batches_trained = report.batches;
+    t.latest_training = point;
+  } else {
+    t.latest_validation = point;
+    auto value = metric_of(report.metrics, summary_.searcher_metric);
+    std::optional<double> incumbent = t.best_validation ? metric_of(t.best_validation->metrics, summary_.searcher_metric)
+                                                        : std::nullopt;
+    if (value && (!t.best_validation || config::is_better(*value, incumbent, summary_.smaller_is_better))) {
+      t.best_validation = point;
+      best = value;
+    }
+    t.batches_trained = std::max(t.batches_trained, report.batches);
+  }
+  store_->add_metrics(sid, report.kind_name(), report.batches, report.epochs, report.metrics);
+  store_->set_trial_progress(sid, t.batches_trained, best);
+  util::append_line(trial_dir(trial) / "metrics.jsonl", report.to_json().dump());
+  save();
+}
+
+void Recorder::record_checkpoint(int64_t trial, const record::CheckpointEvent& event) {
+  auto& t = summary_.trial(trial);
+  const int64_t sid = store_trial_id(trial);
+  const auto& c = event.checkpoint;
+  store_->add_checkpoint(sid, c.uuid, c.batches, c.path.string(), c.metric);
+  std::vector<std::string> kept;
+  for (const auto& k : event.kept) kept.push_back(k.uuid);
+  store_->keep_checkpoints(sid, kept);
+  t.checkpoints = event.kept;
+  t.latest_checkpoint = c.uuid;
+  save();
+}
+
+void Recorder::rollback(int64_t trial, int64_t batches) {
+  auto& t = summary_.trial(trial);
+  const int64_t sid = store_trial_id(trial);
+  store_->rollback_metrics(sid, batches);
+  rewrite_metrics_file(trial, batches);
+  // The summary's latest and best points come back from what the store still holds.
+  t.latest_training.reset();
+  t.latest_validation.reset();
+  t.best_validation.reset();
+  std::optional<double> best;
+  for (const auto& row : store_->metrics(sid)) {
+    record::MetricPoint p{row.batches, row.metrics};
+    if (row.kind == "training") {
+      t.latest_training = p;
+    } else {
+      t.latest_validation = p;
+      auto v = metric_of(row.metrics, summary_.searcher_metric);
+      if (v && (!t.best_validation || config::is_better(*v, best, summary_.smaller_is_better))) {
+        t.best_validation = p;
+        best = v;
+      }
+    }
+  }
+  t.batches_trained = std::min(t.batches_trained, batches);
+  store_->set_trial_progress(sid, t.batches_trained, std::nullopt);
+  save();
+}
+
+void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
+  const fs::path path = trial_dir(trial) / "metrics.jsonl";
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      if (json::parse(line).at("batches").get<int64_t>() > batches) continue;
+    } catch (const std::exception&) {
+      continue;  // a line cut short by a crash
+    }
+    kept += line + "\n";
+  }
+  util::write_file_atomic(path, kept);
+}
+
+void Recorder::add_restart(int64_t trial, const std::string& message) {
+  auto& t = summary_.trial(trial);
+  ++t.restarts;
+  t.message = message;
+  store_->add_restart(store_trial_id(trial));
+  save();
+}
+
+void Recorder::save() const { summary_.save(run_dir_); }
+
+void Recorder::save_runner_snapshot(const json& snapshot) { store_->save_searcher_snapshot(experiment_id_, snapshot); }
+
+std::optional<json> Recorder::runner_snapshot() { return store_->searcher_snapshot(experiment_id_); }
+
+}  // namespace det::experiment

@@ -1,0 +1,146 @@
+#include "det/record/worker_protocol.h"
+
+#include "det/util/error.h"
+#include "det/util/strings.h"
+#include "fields.h"
+
+namespace det::record {
+namespace {
+
+using json = nlohmann::json;
+using F = detail::Fields<Error>;
+constexpr int64_t kMax = CheckpointMetadata::kMaxBatches;
+
+const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp", "error"};
+
+std::string cut(const std::string& line) { return util::quote(line, 120); }
+
+MetricsReport report_from(const F& f) {
+  MetricsReport r;
+  std::string kind = f.get<std::string>("kind");
+  if (kind != "training" && kind != "validation") f.fail("kind", "\"training\" or \"validation\"");
+  r.kind = kind == "training" ? MetricsReport::Kind::kTraining : MetricsReport::Kind::kValidation;
+  r.trial_id = f.get_int("trial_id", 0, kMax);
+  r.batches = f.get_int("batches", 0, kMax);
+  r.epochs = f.value<double>("epochs", 0.0);
+  r.metrics = f.get<json>("metrics");
+  if (!r.metrics.is_object()) f.fail("metrics", "an object of metrics");
+  if (f.has("throughput")) r.throughput = f.get<json>("throughput");
+  r.ranks = static_cast<int>(f.value<int64_t>("ranks", 1));
+  r.seconds = f.value<double>("seconds", 0.0);
+  r.time = f.value<std::string>("time", "");
+  return r;
+}
+
+}  // namespace
+
+json MetricsReport::to_json() const {
+  json j = {{"kind", kind_name()}, {"trial_id", trial_id}, {"batches", batches}, {"epochs", epochs}, {"metrics", metrics}};
+  if (kind == Kind::kTraining) {
+    j["throughput"] = throughput;
+    j["ranks"] = ranks;
+  } else {
+    j["seconds"] = seconds;
+  }
+  j["time"] = time;
+  return j;
+}
+
+MetricsReport MetricsReport::from_json(const json& j, const std::string& where) { return report_from(F(j, where)); }
+
+const char* reason_name(WorkerExit::Reason reason) { return kReasons[static_cast<int>(reason)]; }
+
+std::string encode(const WorkerEvent& event) {
+  json j;
+  if (auto* r = std::get_if<MetricsReport>(&event)) {
+    j = {{"event", "report"}, {"report", r->to_json()}};
+  } else if (auto* c = std::get_if<CheckpointEvent>(&event)) {
+    json kept = json::array();
+    for (const auto& k : c->kept) kept.push_back(k.to_json());
+    j = {{"event", "checkpoint"}, {"checkpoint", c->checkpoint.to_json()}, {"kept", kept}};
+  } else if (auto* t = std::get_if<TargetReached>(&event)) {
+    j = {{"event", "target_reached"}, {"length", t->length}, {"metric", t->metric}};
+  } else {
+    const auto& e = std::get<WorkerExit>(event);
+    j = {{"event", "exit"}, {"reason", reason_name(e.reason)}, {"message", e.message}};
+  }
+  j["v"] = kProtocolVersion;
+  return j.dump() + "\n";
+}
+
+std::string encode(const RunnerAnswer& a) {
+  json j;
+  switch (a.kind) {
+    case RunnerAnswer::Kind::kTarget: j = {{"target", a.target}}; break;
+    case RunnerAnswer::Kind::kExit: j = {{"exit", true}}; break;
+    case RunnerAnswer::Kind::kRecorded: j = {{"recorded", a.uuid}}; break;
+  }
+  j["v"] = kProtocolVersion;
+  return j.dump() + "\n";
+}
+
+WorkerEvent decode_event(const std::string& line) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception&) {
+    throw Error("a trial worker sent a line that is not JSON: " + cut(line));
+  }
+  const std::string where = "worker message " + cut(line);
+  F f(j, where);
+  const int64_t version = f.value<int64_t>("v", 1);
+  if (version < 1 || version > kProtocolVersion)
+    throw Error("a trial worker speaks protocol version " + std::to_string(version) + ", this det reads 1.." +
+                std::to_string(kProtocolVersion) + ": run the runner and its workers from the same det");
+  const std::string kind = f.get<std::string>("event");
+  if (kind == "report") return report_from(f.child("report"));
+  if (version == 1 && (kind == "training" || kind == "validation")) {
+    // Version 1 put the kind in the event name and the batch beside the report.
+    MetricsReport r = report_from(f.child("report"));
+    if (r.batches != f.get_int("batches", 0, kMax)) throw Error(where + ": the report's batches disagree with the event's");
+    return r;
+  }
+  if (kind == "checkpoint") {
+    CheckpointEvent e;
+    e.checkpoint = CheckpointRef::from_json(f.get<json>("checkpoint"), where + ": checkpoint");
+    for (const auto& k : f.array("kept")) e.kept.push_back(CheckpointRef::from_json(k, where + ": kept"));
+    return e;
+  }
+  if (kind == "target_reached") return TargetReached{f.get_int("length", 0, kMax), f.get<double>("metric")};
+  if (kind == "exit") {
+    WorkerExit e;
+    std::string reason = f.get<std::string>("reason");
+    bool known = false;
+    for (int i = 0; i < 5; ++i)
+      if (reason == kReasons[i]) e.reason = static_cast<WorkerExit::Reason>(i), known = true;
+    if (!known) f.fail("reason", "one of completed, stop_requested, stopped, invalid_hp, error");
+    e.message = f.value<std::string>("message", "");
+    return e;
+  }
+  f.fail("event", "one of report, checkpoint, target_reached, exit");
+}
+
+RunnerAnswer decode_answer(const std::string& line) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception&) {
+    throw Error("the experiment runner sent a line that is not JSON: " + cut(line));
+  }
+  F f(j, "runner message " + cut(line));
+  RunnerAnswer a;
+  if (f.has("target")) {
+    a.kind = RunnerAnswer::Kind::kTarget;
+    a.target = f.get_int("target", 0, kMax);
+  } else if (f.has("recorded")) {
+    a.kind = RunnerAnswer::Kind::kRecorded;
+    a.uuid = f.get<std::string>("recorded");
+  } else if (f.value<bool>("exit", false)) {
+    a.kind = RunnerAnswer::Kind::kExit;
+  } else {
+    throw Error("the experiment runner sent an answer with neither target, recorded nor exit: " + cut(line));
+  }
+  return a;
+}
+
+}  // namespace det::record

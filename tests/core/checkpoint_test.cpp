@@ -1,0 +1,95 @@
+#include "det/core/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "det/core/controller.h"
+#include "det/util/error.h"
+#include "det/util/fs.h"
+#include "test_trials.h"
+
+namespace det {
+namespace {
+using testing::make_config;
+using testing::NoisyTrial;
+using testing::run_trial;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+TEST(Checkpoint, CorruptTruncatedMissingAndMismatchedAreRefused) {
+  TempDir tmp;
+  auto cfg = make_config("noisy", "", 8);
+  auto r = run_trial(cfg, tmp.path);
+  fs::path ckpt = r.checkpoints.back().path;
+  auto resume = [&](const fs::path& p, const config::ExperimentConfig& c) {
+    TrialRunOptions o;
+    o.resume_from = p;
+    run_trial(c, tmp.path, o);
+  };
+  auto expect_error = [&](const fs::path& p, const config::ExperimentConfig& c, const std::string& needle) {
+    try {
+      resume(p, c);
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(tmp.path / "nope", cfg, "no such checkpoint directory");
+  expect_error(tmp.path, cfg, "not a det checkpoint");
+
+  // A checkpoint of another trial type.
+  auto other = make_config("onevar", "", 8);
+  expect_error(ckpt, other, "written by trial 'noisy'");
+
+  // Truncated state file.
+  fs::path copy = tmp.path / "copy";
+  fs::copy(ckpt, copy);
+  fs::resize_file(copy / "state.pt", fs::file_size(copy / "state.pt") / 2);
+  expect_error(copy, cfg, "truncated");
+
+  // Same size, flipped bytes.
+  fs::remove_all(copy);
+  fs::copy(ckpt, copy);
+  {
+    std::fstream f(copy / "state.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.write("XXXX", 4);
+  }
+  expect_error(copy, cfg, "checksum");
+
+  // Newer format.
+  fs::remove_all(copy);
+  fs::copy(ckpt, copy);
+  auto meta = nlohmann::json::parse(util::read_file(copy / "metadata.json"));
+  meta["format_version"] = 99;
+  util::write_file_atomic(copy / "metadata.json", meta.dump());
+  expect_error(copy, cfg, "format version 99");
+}
+
+TEST(Checkpoint, ShapeMismatchNamesTheParameter) {
+  TempDir tmp;
+  auto cfg = make_config("noisy", "", 4);
+  auto r = run_trial(cfg, tmp.path);
+  TrialContext ctx(cfg, {{"global_batch_size", 4}}, 1, 1, torch::kCPU, nullptr);
+  auto wrong = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 32), torch::nn::ReLU(), torch::nn::Dropout(0.3),
+                                                    torch::nn::Linear(32, 1)));
+  try {
+    checkpoint::load(r.checkpoints.back().path, {wrong.ptr()}, {}, false);
+    ADD_FAILURE();
+  } catch (const CheckpointError& e) {
+    // Optimizer count is checked first; with the right count, the shape is named.
+    EXPECT_NE(std::string(e.what()).find("optimizer"), std::string::npos) << e.what();
+  }
+  auto opt = std::make_shared<torch::optim::Adam>(wrong->parameters());
+  try {
+    checkpoint::load(r.checkpoints.back().path, {wrong.ptr()}, {opt}, false);
+    ADD_FAILURE();
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("'0.weight' has shape [16, 8] in the checkpoint but [32, 8]"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace det

@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Checks that every code block in docs/ marked `<!-- example: PATH -->` shows PATH exactly as it
+is in the repository, so the examples the docs show are the ones the build compiles and the tests
+run. Usage: scripts/check_doc_examples.py [REPO_ROOT]"""
+import pathlib
+import re
+import sys
+
+MARK = re.compile(r"<!-- example: (\S+) -->\n```[a-z+]*\n(.*?)\n```", re.S)
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    bad, checked = 0, 0
+    for doc in sorted((root / "docs").glob("*.md")) + [root / "README.md"]:
+        for m in MARK.finditer(doc.read_text()):
+            checked += 1
+            path = root / m.group(1)
+            if not path.exists():
+                print(f"{doc.relative_to(root)}: shows {m.group(1)}, which does not exist")
+                bad += 1
+            elif path.read_text().rstrip("\n") != m.group(2).rstrip("\n"):
+                print(f"{doc.relative_to(root)}: its copy of {m.group(1)} differs from the file; paste the file again")
+                bad += 1
+    print(f"{checked} doc example(s) checked, {bad} out of date")
+    return 1 if bad or checked == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

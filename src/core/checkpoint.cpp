@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 const char* kStateFile = "state.pt";
-const char* kMetadataFile = "metadata.json";
 
 std::string shape_str(const torch::Tensor& t) {
   std::ostringstream s;
@@ -123,42 +122,13 @@ class FileSink {
   std::string error_;
 };
 
-fs::path checked_file(const fs::path& dir, const std::string& name) {
-  fs::path f = dir / name;
-  std::error_code ec;
-  auto st = fs::symlink_status(f, ec);
-  if (ec || !fs::exists(st)) throw CheckpointError(dir.string() + ": " + name + " is missing (an incomplete checkpoint?)");
-  if (!fs::is_regular_file(st))
-    throw CheckpointError(f.string() + ": not a regular file (a checkpoint's files are never links or directories)");
-  return f;
-}
-
-record::CheckpointMetadata parse_metadata(const fs::path& dir) {
-  if (!fs::is_directory(dir))
-    throw CheckpointError(dir.string() + ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
-  fs::path meta_path = dir / kMetadataFile;
-  if (!fs::exists(meta_path))
-    throw CheckpointError(dir.string() + ": not a det checkpoint (no metadata.json; it may be incomplete)");
-  std::error_code ec;
-  if (fs::file_size(meta_path, ec) > (64u << 20))
-    throw CheckpointError(meta_path.string() + ": larger than 64 MiB; not a det checkpoint's metadata");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(util::read_file(meta_path));
-  } catch (const std::exception& e) {
-    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + util::quote(e.what(), 100) + ")");
-  }
-  return record::CheckpointMetadata::from_json(j, meta_path.string());
-}
-
 }  // namespace
 
-fs::path save(const fs::path& parent, record::CheckpointMetadata metadata,
-              const std::vector<std::shared_ptr<torch::nn::Module>>& models,
-              const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers) {
-  const std::string uuid = metadata.uuid;
-  fs::path final_dir = parent / uuid;
-  fs::path tmp_dir = parent / (".tmp-" + uuid);
+fs::path write(const fs::path& parent, record::CheckpointMetadata metadata,
+               const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+               const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers) {
+  const fs::path final_dir = parent / metadata.uuid;
+  const fs::path tmp_dir = record::staging_dir(final_dir);
   try {
     fs::create_directories(tmp_dir);
     torch::serialize::OutputArchive top;
@@ -192,40 +162,30 @@ fs::path save(const fs::path& parent, record::CheckpointMetadata metadata,
     metadata.num_optimizers = static_cast<int64_t>(optimizers.size());
     metadata.files.clear();
     metadata.files[kStateFile] = {fs::file_size(tmp_dir / kStateFile), util::file_crc32(tmp_dir / kStateFile)};
-    util::write_file_atomic(tmp_dir / kMetadataFile, metadata.to_json().dump(2));
+    util::write_file_atomic(tmp_dir / record::kMetadataFile, metadata.to_json().dump(2));
     util::fsync_dir(tmp_dir);
-    fs::rename(tmp_dir, final_dir);
-    util::fsync_dir(parent);
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
     throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + util::quote(e.what(), 200) +
                           " (check free disk space; the previous checkpoints are intact)");
   }
-  return final_dir;
+  return tmp_dir;
 }
 
-record::CheckpointMetadata read_metadata_only(const fs::path& dir) { return parse_metadata(dir); }
+fs::path commit(const fs::path& staging) { return record::commit_checkpoint(staging); }
 
-record::CheckpointMetadata read_metadata(const fs::path& dir) {
-  record::CheckpointMetadata meta = parse_metadata(dir);
-  for (const auto& [name, digest] : meta.files) {
-    fs::path f = checked_file(dir, name);
-    auto size = fs::file_size(f);
-    if (size != digest.size)
-      throw CheckpointError(f.string() + ": truncated or altered: " + std::to_string(size) + " bytes, expected " +
-                            std::to_string(digest.size));
-    if (util::file_crc32(f) != digest.crc32)
-      throw CheckpointError(f.string() + ": corrupt: its checksum does not match metadata.json");
-  }
-  if (!meta.files.count(kStateFile))
-    throw CheckpointError((dir / kMetadataFile).string() + ": field 'files' does not list " + kStateFile);
-  return meta;
+fs::path save(const fs::path& parent, record::CheckpointMetadata metadata,
+              const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+              const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers) {
+  return commit(write(parent, std::move(metadata), models, optimizers));
 }
 
 void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
           const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, bool restore_rng) {
   record::CheckpointMetadata meta = read_metadata(dir);
+  if (!meta.files.count(kStateFile))
+    throw CheckpointError((dir / record::kMetadataFile).string() + ": field 'files' does not list " + kStateFile);
   size_t saved_models = meta.models.size();
   size_t saved_opts = static_cast<size_t>(meta.num_optimizers);
   if (saved_models != models.size())

@@ -219,9 +219,9 @@ struct TrialController::Impl {
     fs::path dir = opt.trial_dir / "checkpoints";
     if (!fs::is_directory(dir)) return;
     for (const auto& entry : fs::directory_iterator(dir)) {
-      if (!entry.is_directory() || entry.path().filename().string().rfind(".tmp-", 0) == 0) continue;
+      if (!entry.is_directory() || record::is_staging_name(entry.path().filename().string())) continue;
       try {
-        auto meta = checkpoint::read_metadata_only(entry.path());
+        auto meta = record::read_checkpoint_metadata(entry.path(), /*verify_files=*/false);
         checkpoints.push_back({meta.uuid, entry.path(), meta.trial_state.batches_trained, meta.searcher_metric});
       } catch (const Error&) {
         // Not a complete checkpoint: the experiment recorder cleans those up.
@@ -477,17 +477,22 @@ struct TrialController::Impl {
       if (!s.is_null()) meta.callbacks[name] = std::move(s);
     }
     auto start = Clock::now();
-    fs::path path = checkpoint::save(opt.trial_dir / "checkpoints", meta, h->models, h->optimizers);
-    record::CheckpointRef ref{meta.uuid, path, state.batches_trained, meta.searcher_metric};
+    const fs::path parent = opt.trial_dir / "checkpoints";
+    const fs::path staged = checkpoint::write(parent, meta, h->models, h->optimizers);
+    record::CheckpointRef ref{meta.uuid, parent / meta.uuid, state.batches_trained, meta.searcher_metric};
     checkpoints.push_back(ref);
-    progress.clear();
-    util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id, state.batches_trained, path.string(),
-                         seconds_since(start));
-    each_callback([&](Callback& cb) { cb.on_checkpoint_write_end(path); });
     const auto storage = cfg.storage();
     auto kept = record::checkpoints_to_keep(checkpoints, storage.save_trial_latest, storage.save_trial_best,
                                             cfg.searcher.smaller_is_better);
-    if (opt.listener) opt.listener->on_checkpoint({ref, kept});  // recorded before anything is deleted
+    // Recorded, then committed, then the old ones deleted: whatever moment the process dies at,
+    // every checkpoint on disk is recorded and every recorded one is whole (a recorded but
+    // uncommitted one is committed when the experiment resumes).
+    if (opt.listener) opt.listener->on_checkpoint({ref, kept});
+    checkpoint::commit(staged);
+    progress.clear();
+    util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id, state.batches_trained,
+                         ref.path.string(), seconds_since(start));
+    each_callback([&](Callback& cb) { cb.on_checkpoint_write_end(ref.path); });
     for (const auto& c : checkpoints) {
       if (std::any_of(kept.begin(), kept.end(), [&](const auto& k) { return k.uuid == c.uuid; })) continue;
       std::error_code ec;

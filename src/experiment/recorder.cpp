@@ -1,10 +1,15 @@
 #include "det/experiment/recorder.h"
 
+#include <algorithm>
 #include <fstream>
+#include <set>
+
+#include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "det/util/log.h"
 #include "det/util/strings.h"
 
 namespace det::experiment {
@@ -176,6 +181,62 @@ void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
     kept += line + "\n";
   }
   util::write_file_atomic(path, kept);
+}
+
+std::optional<record::CheckpointRef> Recorder::reconcile_checkpoints(int64_t trial) {
+  const int64_t sid = store_trial_id(trial);
+  const fs::path dir = trial_dir(trial) / "checkpoints";
+  std::vector<record::CheckpointRef> usable;
+  std::set<std::string> recorded;
+  std::error_code ec;
+  auto mark_deleted = [&](const std::string& uuid) {
+    std::vector<std::string> keep;
+    for (const auto& c : store_->checkpoints(sid))
+      if (c.uuid != uuid) keep.push_back(c.uuid);
+    store_->keep_checkpoints(sid, keep);
+  };
+  for (const auto& row : store_->checkpoints(sid, /*include_deleted=*/true)) {
+    recorded.insert(row.uuid);
+    const fs::path final_dir = row.path, staged = record::staging_dir(final_dir);
+    if (row.state != "ACTIVE") {  // a deletion the trial did not finish
+      fs::remove_all(final_dir, ec);
+      fs::remove_all(staged, ec);
+      continue;
+    }
+    try {
+      if (!fs::exists(final_dir) && fs::exists(staged)) {
+        record::read_checkpoint_metadata(staged);  // whole, or it is not committed
+        record::commit_checkpoint(staged);
+        util::logger()->info("trial {}: committed checkpoint {} (recorded just before the crash)", trial, row.uuid);
+      }
+      auto meta = record::read_checkpoint_metadata(final_dir);
+      usable.push_back({row.uuid, final_dir, meta.trial_state.batches_trained, row.metric});
+    } catch (const Error& e) {
+      util::logger()->warn("trial {}: checkpoint {} is not usable ({}); it is recorded as deleted", trial, row.uuid,
+                           util::quote(e.what(), 200));
+      mark_deleted(row.uuid);
+    }
+  }
+  if (fs::is_directory(dir)) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (record::is_staging_name(name) && !recorded.count(name.substr(5))) {
+        // Written but never recorded: the trial repeats those batches and writes it again.
+        fs::remove_all(entry.path(), ec);
+        util::logger()->info("trial {}: removed an unrecorded checkpoint in progress ({})", trial, name);
+      } else if (!record::is_staging_name(name) && !recorded.count(name)) {
+        util::logger()->warn("trial {}: {} is not a recorded checkpoint of this experiment; left alone", trial,
+                             entry.path().string());
+      }
+    }
+  }
+  std::sort(usable.begin(), usable.end(), [](const auto& a, const auto& b) { return a.batches < b.batches; });
+  auto& t = summary_.trial(trial);
+  t.checkpoints = usable;
+  t.latest_checkpoint = usable.empty() ? std::nullopt : std::optional<std::string>(usable.back().uuid);
+  save();
+  if (usable.empty()) return std::nullopt;
+  return usable.back();
 }
 
 void Recorder::add_restart(int64_t trial, const std::string& message) {

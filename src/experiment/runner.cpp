@@ -95,6 +95,21 @@ struct TrialRun {
   }
 };
 
+// Test hook (docs/testing.md): DET_TEST_RUNNER_CRASH="<point>:<n>" kills the runner with
+// SIGKILL the n-th time it passes <point>, so tests can show that an experiment survives its
+// runner dying at any of them.
+void crash_point(const char* point) {
+  static const std::string spec = [] {
+    const char* v = std::getenv("DET_TEST_RUNNER_CRASH");
+    return std::string(v ? v : "");
+  }();
+  if (spec.empty()) return;
+  static std::map<std::string, int> passed;
+  const auto colon = spec.rfind(':');
+  if (spec.compare(0, colon, point) != 0) return;
+  if (++passed[point] == std::atoi(spec.c_str() + colon + 1)) ::raise(SIGKILL);
+}
+
 class Runner {
  public:
   Runner(config::ExperimentConfig cfg, Recorder& recorder, uint32_t seed, const RunnerOptions& opt)
@@ -116,10 +131,13 @@ class Runner {
     std::vector<int64_t> running_before;
     for (const auto& j : snap.at("trials")) {
       TrialRun t = TrialRun::from_json(j);
-      if (t.state == "RUNNING") {
-        running_before.push_back(t.id);
-        // The runner died with this worker running: what it reported after its latest checkpoint
-        // will be trained and reported again.
+      // The disk decides where each trial continues: the newest recorded, complete checkpoint.
+      auto latest = rec_.reconcile_checkpoints(t.id);
+      t.latest_checkpoint = latest ? latest->path.string() : "";
+      t.checkpoint_batches = latest ? latest->batches : 0;
+      if (t.state == "RUNNING") running_before.push_back(t.id);
+      if (!t.final()) {
+        // What a trial reported after that checkpoint is trained and reported again.
         rec_.rollback(t.id, t.checkpoint_batches);
         t.batches = t.checkpoint_batches;
       }
@@ -284,7 +302,9 @@ class Runner {
     so.fds = {{3, report[1]}, {4, control[0]}};
     // Own process group: a Ctrl-C reaches the runner, which stops the workers in order.
     so.new_process_group = true;
-    so.parent_death_signal = SIGTERM;
+    // A worker dies with its runner: nothing writes into the run directory unowned. The
+    // experiment continues with --resume-experiment from what is recorded.
+    so.parent_death_signal = SIGKILL;
     pid_t pid = util::spawn(so);
     ::close(report[1]);
     ::close(control[0]);
@@ -301,6 +321,7 @@ class Runner {
     util::logger()->info("trial {}: worker {} started: train to {} {}{}", t.id, pid, *t.target, unit_,
                          t.latest_checkpoint.empty() ? "" : " from checkpoint " + fs::path(t.latest_checkpoint).filename().string());
     save();
+    crash_point("launch");
   }
 
   void wait_for_events() {
@@ -347,17 +368,22 @@ class Runner {
     if (auto* r = std::get_if<record::MetricsReport>(&ev)) {
       rec_.record_report(t.id, *r);
       t.batches = std::max(t.batches, r->batches);
+      crash_point(r->kind == record::MetricsReport::Kind::kTraining ? "report" : "validation");
     } else if (auto* c = std::get_if<record::CheckpointEvent>(&ev)) {
+      crash_point("checkpoint_received");
       rec_.record_checkpoint(t.id, *c);
       t.latest_checkpoint = c->checkpoint.path.string();
       t.checkpoint_batches = c->checkpoint.batches;
       save();
-      // Recorded: the worker may now delete the checkpoints it no longer keeps.
+      crash_point("checkpoint_recorded");
+      // Recorded: the worker may now commit it and delete the checkpoints it no longer keeps.
       reply(t, {record::RunnerAnswer::Kind::kRecorded, 0, c->checkpoint.uuid});
+      crash_point("checkpoint_answered");
     } else if (auto* tr = std::get_if<record::TargetReached>(&ev)) {
       util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_, cfg_.searcher.metric, tr->metric);
       t.target.reset();
       handle(searcher_.validation_completed(t.request_id, tr->metric, tr->length));
+      crash_point("decision");
       if (t.target && !stopping_) {
         reply(t, {record::RunnerAnswer::Kind::kTarget, *t.target, ""});
       } else {
@@ -423,7 +449,11 @@ class Runner {
       }
       ++t.restarts;
       rec_.add_restart(t.id, why);
-      // What it reported after its latest checkpoint is trained again from that checkpoint.
+      // It may have died writing or committing a checkpoint: the disk and the store agree again,
+      // and what it reported after its latest checkpoint is trained again from that checkpoint.
+      auto latest = rec_.reconcile_checkpoints(t.id);
+      t.latest_checkpoint = latest ? latest->path.string() : "";
+      t.checkpoint_batches = latest ? latest->batches : 0;
       rec_.rollback(t.id, t.checkpoint_batches);
       t.batches = t.checkpoint_batches;
       if (t.restarts > cfg_.max_restarts) {

@@ -5,6 +5,8 @@
 
 #include "det/config/metric.h"
 #include "det/util/error.h"
+#include "det/util/fs.h"
+#include "det/util/strings.h"
 #include "fields.h"
 
 namespace det::record {
@@ -141,6 +143,57 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
                          static_cast<uint32_t>(ff.get_int("crc32", 0, 0xffffffffLL))};
   }
   return m;
+}
+
+std::filesystem::path staging_dir(const std::filesystem::path& checkpoint_dir) {
+  return checkpoint_dir.parent_path() / (".tmp-" + checkpoint_dir.filename().string());
+}
+
+bool is_staging_name(const std::string& name) { return name.rfind(".tmp-", 0) == 0; }
+
+std::filesystem::path commit_checkpoint(const std::filesystem::path& staging) {
+  const std::string name = staging.filename().string();
+  if (!is_staging_name(name)) throw CheckpointError(staging.string() + ": not a checkpoint staging directory");
+  const std::filesystem::path final_dir = staging.parent_path() / name.substr(5);
+  std::error_code ec;
+  std::filesystem::rename(staging, final_dir, ec);
+  if (ec) throw CheckpointError("cannot commit checkpoint " + final_dir.string() + ": " + ec.message());
+  util::fsync_dir(staging.parent_path());
+  return final_dir;
+}
+
+CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir, bool verify_files) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw CheckpointError(dir.string() + ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
+  const fs::path meta_path = dir / kMetadataFile;
+  if (!fs::exists(meta_path, ec))
+    throw CheckpointError(dir.string() + ": not a det checkpoint (no metadata.json; it may be incomplete)");
+  if (fs::file_size(meta_path, ec) > (64u << 20))
+    throw CheckpointError(meta_path.string() + ": larger than 64 MiB; not a det checkpoint's metadata");
+  json j;
+  try {
+    j = json::parse(util::read_file(meta_path));
+  } catch (const std::exception& e) {
+    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + util::quote(e.what(), 100) + ")");
+  }
+  CheckpointMetadata meta = CheckpointMetadata::from_json(j, meta_path.string());
+  if (!verify_files) return meta;
+  for (const auto& [name, digest] : meta.files) {
+    const fs::path f = dir / name;
+    auto st = fs::symlink_status(f, ec);
+    if (ec || !fs::exists(st)) throw CheckpointError(dir.string() + ": " + name + " is missing (an incomplete checkpoint?)");
+    if (!fs::is_regular_file(st))
+      throw CheckpointError(f.string() + ": not a regular file (a checkpoint's files are never links or directories)");
+    const auto size = fs::file_size(f, ec);
+    if (size != digest.size)
+      throw CheckpointError(f.string() + ": truncated or altered: " + std::to_string(size) + " bytes, expected " +
+                            std::to_string(digest.size));
+    if (util::file_crc32(f) != digest.crc32)
+      throw CheckpointError(f.string() + ": corrupt: its checksum does not match metadata.json");
+  }
+  return meta;
 }
 
 std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>& checkpoints, int latest, int best,

@@ -15,6 +15,14 @@ const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp"
 
 std::string cut(const std::string& line) { return util::quote(line, 120); }
 
+json parse_line(const std::string& line, const char* sender) {
+  try {
+    return json::parse(line);
+  } catch (const json::exception&) {
+    throw Error(std::string(sender) + " sent a line that is not JSON: " + cut(line));
+  }
+}
+
 MetricsReport report_from(const F& f) {
   MetricsReport r;
   std::string kind = f.get<std::string>("kind");
@@ -80,12 +88,7 @@ std::string encode(const RunnerAnswer& a) {
 }
 
 WorkerEvent decode_event(const std::string& line) {
-  json j;
-  try {
-    j = json::parse(line);
-  } catch (const json::exception&) {
-    throw Error("a trial worker sent a line that is not JSON: " + cut(line));
-  }
+  const json j = parse_line(line, "a trial worker");
   const std::string where = "worker message " + cut(line);
   F f(j, where);
   const int64_t version = f.value<int64_t>("v", 1);
@@ -121,12 +124,7 @@ WorkerEvent decode_event(const std::string& line) {
 }
 
 RunnerAnswer decode_answer(const std::string& line) {
-  json j;
-  try {
-    j = json::parse(line);
-  } catch (const json::exception&) {
-    throw Error("the experiment runner sent a line that is not JSON: " + cut(line));
-  }
+  const json j = parse_line(line, "the experiment runner");
   F f(j, "runner message " + cut(line));
   RunnerAnswer a;
   if (f.has("target")) {

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 #include <set>
 #include <string>
@@ -46,9 +47,9 @@ struct ProbeRun {
 };
 
 // Runs det-probe with `args` and extra environment; when `interrupt` is given it is polled every
-// 20 ms and the runner gets SIGINT (a Ctrl-C) once it returns true.
+// 20 ms and the runner gets `signal` (default SIGINT, a Ctrl-C) once it returns true.
 ProbeRun run_probe(const fs::path& work, std::vector<std::string> args, const std::map<std::string, std::string>& env,
-              const std::function<bool()>& interrupt = nullptr) {
+                   const std::function<bool()>& interrupt = nullptr, int signal = SIGINT) {
   args.insert(args.begin(), DET_PROBE_EXE);
   fs::path log = work / ("log-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ".txt");
   pid_t pid = ::fork();
@@ -68,7 +69,7 @@ ProbeRun run_probe(const fs::path& work, std::vector<std::string> args, const st
     pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) break;
     if (interrupt && !sent && interrupt()) {
-      ::kill(pid, SIGINT);
+      ::kill(pid, signal);
       sent = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -128,6 +129,59 @@ std::map<int64_t, TrialView> trials_of(const fs::path& run_dir) {
 void expect_contiguous(const TrialView& t) {
   for (size_t i = 0; i < t.training_batches.size(); ++i)
     EXPECT_EQ(t.training_batches[i], static_cast<int64_t>(2 * (i + 1))) << "trial " << t.row.number << " report " << i;
+}
+
+// Same trials, same decisions, same weights at every validation (bit-exact resume), and no
+// batch trained twice. (A stopped trial reports a short training period where it stopped.)
+void expect_same_experiment(const fs::path& reference, const fs::path& dir) {
+  auto a = trials_of(reference), b = trials_of(dir);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [n, ta] : a) {
+    const auto& tb = b.at(n);
+    EXPECT_EQ(ta.row.hparams, tb.row.hparams) << "trial " << n;
+    EXPECT_EQ(ta.row.state, tb.row.state) << "trial " << n;
+    EXPECT_EQ(ta.row.batches_trained, tb.row.batches_trained) << "trial " << n;
+    EXPECT_EQ(ta.validation_batches, tb.validation_batches) << "trial " << n;
+    EXPECT_EQ(ta.validation_mse, tb.validation_mse) << "trial " << n;
+    for (size_t i = 1; i < tb.training_batches.size(); ++i)
+      EXPECT_LT(tb.training_batches[i - 1], tb.training_batches[i]) << "trial " << n << ": batch trained twice";
+  }
+}
+
+// One history: per trial, the store's metrics equal metrics.jsonl line for line, experiment.json
+// names the same state and latest checkpoint, every checkpoint the store holds is complete on
+// disk, and nothing else is in the checkpoints folder (no staging directory, no unrecorded one).
+void expect_records_agree(const fs::path& dir) {
+  json doc = read_json(dir / "experiment.json");
+  ExperimentStore store(dir.parent_path() / "det.db");
+  for (const auto& row : store.trials(doc["store"]["experiment_id"].get<int64_t>())) {
+    const std::string who = "trial " + std::to_string(row.number);
+    const fs::path trial_dir = dir / ("trial-" + std::to_string(row.number));
+    std::vector<std::pair<int64_t, std::string>> from_store, from_file;
+    for (const auto& m : store.metrics(row.id)) from_store.emplace_back(m.batches, m.kind);
+    std::ifstream in(trial_dir / "metrics.jsonl");
+    for (std::string l; std::getline(in, l);) {
+      json j = json::parse(l);
+      from_file.emplace_back(j["batches"].get<int64_t>(), j["kind"].get<std::string>());
+    }
+    EXPECT_EQ(from_store, from_file) << who << ": the store and metrics.jsonl disagree";
+    json summary;
+    for (const auto& t : doc["trials"])
+      if (t["id"].get<int64_t>() == row.number) summary = t;
+    EXPECT_EQ(summary["state"], row.state) << who;
+    std::set<std::string> active;
+    std::string newest;
+    for (const auto& c : store.checkpoints(row.id)) {  // by batch
+      active.insert(fs::path(c.path).filename().string());
+      newest = c.uuid;
+      EXPECT_TRUE(fs::exists(fs::path(c.path) / "metadata.json")) << who << ": recorded checkpoint missing: " << c.path;
+    }
+    if (!newest.empty()) EXPECT_EQ(summary["latest_checkpoint"], newest) << who;
+    std::set<std::string> on_disk;
+    if (fs::exists(trial_dir / "checkpoints"))
+      for (const auto& e : fs::directory_iterator(trial_dir / "checkpoints")) on_disk.insert(e.path().filename().string());
+    EXPECT_EQ(on_disk, active) << who << ": the checkpoints on disk and in the store disagree";
+  }
 }
 
 TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
@@ -218,6 +272,7 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
     ASSERT_FALSE(ckpts.empty()) << "trial " << n;
     EXPECT_TRUE(fs::exists(fs::path(ckpts.back().path) / "metadata.json")) << ckpts.back().path;
   }
+  expect_records_agree(dir);
   // The runner's state (searcher and trials) is in the store for --resume-experiment.
   auto snap = store.searcher_snapshot(exp_id);
   ASSERT_TRUE(snap.has_value());
@@ -259,20 +314,76 @@ TEST(Runner, CtrlCStopsCleanlyAndResumeExperimentEndsAsAStraightRun) {
   ASSERT_EQ(resumed.rc, 0) << resumed.output;
   EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
 
-  // Same trials, same decisions, same weights at every validation (bit-exact resume), and no
-  // batch trained twice. (The stopped trial reported a short training period where it stopped.)
-  auto a = trials_of(only_run_dir(ref_work)), b = trials_of(dir);
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [n, ta] : a) {
-    const auto& tb = b.at(n);
-    EXPECT_EQ(ta.row.hparams, tb.row.hparams) << "trial " << n;
-    EXPECT_EQ(ta.row.state, tb.row.state) << "trial " << n;
-    EXPECT_EQ(ta.row.batches_trained, tb.row.batches_trained) << "trial " << n;
-    EXPECT_EQ(ta.validation_batches, tb.validation_batches) << "trial " << n;
-    EXPECT_EQ(ta.validation_mse, tb.validation_mse) << "trial " << n;
-    for (size_t i = 1; i < tb.training_batches.size(); ++i)
-      EXPECT_LT(tb.training_batches[i - 1], tb.training_batches[i]) << "trial " << n << ": batch trained twice";
+  expect_same_experiment(only_run_dir(ref_work), dir);
+  expect_records_agree(dir);
+}
+
+// kill -9 of the runner at any moment, then --resume-experiment: the experiment ends as an
+// uninterrupted run and its records agree. The points are those of the runner's test hook
+// (DET_TEST_RUNNER_CRASH); scripts/crash_stress.sh kills at random moments instead.
+TEST(Runner, KilledAnywhereResumeExperimentEndsAsAStraightRun) {
+  fs::path ref_work = fresh_dir("kill-straight");
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+  for (const std::string point : {"report:7", "validation:3", "checkpoint_received:2", "checkpoint_recorded:3",
+                                  "checkpoint_answered:4", "decision:2", "launch:5"}) {
+    SCOPED_TRACE("runner killed at " + point);
+    fs::path work = fresh_dir("kill-" + point.substr(0, point.find(':')));
+    ProbeRun killed = run_probe(work, probe_args(work, 1), {{"DET_TEST_RUNNER_CRASH", point}});
+    ASSERT_EQ(killed.rc, 128 + SIGKILL) << killed.output;
+    fs::path dir = only_run_dir(work);
+    ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+    ASSERT_EQ(resumed.rc, 0) << resumed.output;
+    EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
+    expect_same_experiment(only_run_dir(ref_work), dir);
+    expect_records_agree(dir);
   }
+}
+
+// scripts/crash_stress.sh: DET_STRESS_ROUNDS times, kill -9 the runner at a random moment (and
+// again during the resume, half of the time), resume, and compare with a straight run.
+TEST(Runner, RandomKillStress) {
+  const char* rounds_env = std::getenv("DET_STRESS_ROUNDS");
+  if (!rounds_env) GTEST_SKIP() << "run by scripts/crash_stress.sh (DET_STRESS_ROUNDS=N)";
+  const int rounds = std::atoi(rounds_env);
+  fs::path ref_work = fresh_dir("stress-straight");
+  auto t0 = std::chrono::steady_clock::now();
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+  const double full = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  auto kill_after = [&](double seconds) {
+    auto start = std::chrono::steady_clock::now();
+    return [start, seconds] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= seconds;
+    };
+  };
+  int identical = 0, kills = 0;
+  for (int r = 0; r < rounds; ++r) {
+    fs::path work = fresh_dir("stress-" + std::to_string(r));
+    std::uniform_real_distribution<double> when(0.2, full);
+    ProbeRun run = run_probe(work, probe_args(work, 1), {}, kill_after(when(rng)), SIGKILL);
+    kills += run.rc == 128 + SIGKILL;
+    fs::path dir = det::experiment::latest_run_dir(work / "runs");
+    if (dir.empty()) {  // killed before it created anything: nothing to resume, start again
+      run = run_probe(work, probe_args(work, 1), {});
+      dir = only_run_dir(work);
+    }
+    const std::vector<std::string> resume = {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"};
+    for (int attempt = 0; run.rc != 0 && attempt < 4; ++attempt) {
+      bool again = attempt == 0 && rng() % 2 == 0;
+      run = run_probe(work, resume, {}, again ? kill_after(when(rng) / 2) : std::function<bool()>(), SIGKILL);
+      kills += run.rc == 128 + SIGKILL;
+    }
+    ASSERT_EQ(run.rc, 0) << run.output;
+    const int failures_before = ::testing::UnitTest::GetInstance()->current_test_info()->result()->total_part_count();
+    expect_same_experiment(only_run_dir(ref_work), dir);
+    expect_records_agree(dir);
+    if (::testing::UnitTest::GetInstance()->current_test_info()->result()->total_part_count() == failures_before) ++identical;
+  }
+  std::printf("crash stress: %d round(s), %d kill(s) of the runner, %d of %d identical to the straight run\n", rounds,
+              kills, identical, rounds);
+  EXPECT_EQ(identical, rounds);
 }
 
 TEST(Runner, RunsTrialsConcurrentlyWithinTheSlotBudget) {

@@ -26,21 +26,28 @@ std::filesystem::path normalize_dir(const std::filesystem::path& dir);
 /// A random UUID (version 4) naming a checkpoint.
 std::string new_uuid();
 
-/// Writes a checkpoint into `parent/<metadata.uuid>` atomically and returns that path. Fills in
-/// the metadata's format version, LibTorch version, models, optimizer count and file digests.
+/// Writes a checkpoint into its staging directory `parent/.tmp-<metadata.uuid>` (every file
+/// fsynced) and returns that directory; commit() makes it the checkpoint. Fills in the
+/// metadata's format version, LibTorch version, models, optimizer count and file digests.
 /// Throws det::CheckpointError (leaving no partial directory behind) if anything cannot be
 /// written, e.g. a full disk; the previous checkpoints are untouched.
+std::filesystem::path write(const std::filesystem::path& parent, record::CheckpointMetadata metadata,
+                            const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+                            const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers);
+
+/// Renames a staging directory written by write() to `parent/<uuid>` (atomic) and returns it.
+/// Throws det::CheckpointError when the rename fails.
+std::filesystem::path commit(const std::filesystem::path& staging_dir);
+
+/// write() then commit(): a checkpoint for tools and tests that record nothing.
 std::filesystem::path save(const std::filesystem::path& parent, record::CheckpointMetadata metadata,
                            const std::vector<std::shared_ptr<torch::nn::Module>>& models,
                            const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers);
 
-/// Reads and validates metadata.json and checks every file it lists (regular file inside the
-/// directory, size, CRC-32). Throws CheckpointError naming the directory and the problem
-/// (missing, truncated, corrupt, newer format, a field out of range).
-record::CheckpointMetadata read_metadata(const std::filesystem::path& dir);
-
-/// Reads and validates metadata.json only (no file checksums): for listing checkpoints.
-record::CheckpointMetadata read_metadata_only(const std::filesystem::path& dir);
+/// Reads and verifies a checkpoint's metadata (record::read_checkpoint_metadata).
+inline record::CheckpointMetadata read_metadata(const std::filesystem::path& dir) {
+  return record::read_checkpoint_metadata(dir, /*verify_files=*/true);
+}
 
 /// Loads the models' parameters and buffers, the optimizers' state and (if `restore_rng`) the
 /// RNG state. A missing key, a shape mismatch or a different number of models or optimizers

@@ -66,6 +66,12 @@ class Recorder {
   /// The trial restarts from its checkpoint at `batches`: forgets what it reported after that
   /// batch (store, metrics.jsonl, summary), since it will train and report it again.
   void rollback(int64_t trial, int64_t batches);
+  /// Makes the store and the disk agree on a trial's checkpoints after a crash, and returns the
+  /// newest complete one to continue from. A checkpoint recorded but not yet committed (the
+  /// process died between the two) is verified and committed; staging directories never
+  /// recorded and checkpoints recorded as deleted are removed; recorded checkpoints that are
+  /// missing or corrupt are marked deleted. Every checkpoint's files are verified.
+  std::optional<record::CheckpointRef> reconcile_checkpoints(int64_t trial);
   /// A failed attempt of the trial (counted in the store), with why.
   void add_restart(int64_t trial, const std::string& message);
 

@@ -90,6 +90,27 @@ struct CheckpointMetadata {
   static CheckpointMetadata from_json(const nlohmann::json& j, const std::string& where);
 };
 
+/// The metadata file of a checkpoint directory.
+inline constexpr const char* kMetadataFile = "metadata.json";
+
+/// Reads and validates <dir>/metadata.json (at most 64 MiB). With `verify_files`, also checks
+/// every file it lists: a regular file (no link) inside `dir`, with the recorded size and
+/// CRC-32. Throws det::CheckpointError naming the directory and the problem (missing,
+/// incomplete, truncated, corrupt, a newer format, a field out of range).
+CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir, bool verify_files = true);
+
+/// Where a checkpoint is written before it is committed: `<parent>/.tmp-<uuid>` for
+/// `<parent>/<uuid>`. A staging directory is complete once the trial reports it; it becomes the
+/// checkpoint only after the experiment recorder has recorded it (see worker_protocol.h).
+std::filesystem::path staging_dir(const std::filesystem::path& checkpoint_dir);
+
+/// Whether a directory name is a staging directory.
+bool is_staging_name(const std::string& name);
+
+/// Renames a staging directory to its checkpoint directory (atomic, then the parent is fsynced)
+/// and returns the checkpoint directory. Throws det::CheckpointError when the rename fails.
+std::filesystem::path commit_checkpoint(const std::filesystem::path& staging_dir);
+
 /// Whether `name` is a plain file name inside a directory: not empty, no '/', not "." or "..",
 /// no NUL. Names in a checkpoint's `files` must be.
 bool is_plain_file_name(const std::string& name);

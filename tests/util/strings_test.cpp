@@ -1,0 +1,35 @@
+#include "det/util/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace det::util {
+namespace {
+
+TEST(Strings, QuoteKeepsShortTextWhole) {
+  EXPECT_EQ(quote("adamw"), "'adamw'");
+  EXPECT_EQ(quote(""), "''");
+  EXPECT_EQ(shorten("adamw"), "adamw");
+}
+
+TEST(Strings, QuoteCutsLongTextAndSaysHowLong) {
+  std::string huge(1 << 20, 'a');
+  EXPECT_EQ(quote(huge, 5), "'aaaaa...' (1048576 bytes)");
+  EXPECT_EQ(shorten(huge, 5), "aaaaa... (1048576 bytes)");
+  EXPECT_EQ(quote(std::string(60, 'b')),
+            "'" + std::string(60, 'b') + "'");  // exactly the limit: whole
+  EXPECT_EQ(quote(std::string(61, 'b')), "'" + std::string(60, 'b') + "...' (61 bytes)");
+}
+
+TEST(Strings, QuoteKeepsTheMessageOnOneLine) {
+  EXPECT_EQ(quote("a\nb\tc\x01"), "'a\\nb\\tc\\x01'");
+}
+
+TEST(Strings, QuoteNeverSplitsAUtf8Character) {
+  const std::string e_acute = "\xc3\xa9";  // é: two bytes, one character
+  std::string s;
+  for (int i = 0; i < 10; ++i) s += e_acute;
+  EXPECT_EQ(shorten(s, 3), e_acute + e_acute + e_acute + "... (20 bytes)");
+}
+
+}  // namespace
+}  // namespace det::util

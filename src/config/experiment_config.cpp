@@ -238,7 +238,7 @@ class Node {
     } else if (!node_.IsScalar() || !parse_double(node_.Scalar(), d)) {
       fail(expected);
     }
-    // Only a range that says so admits infinities; NaN never passes one.
+    // .inf and .nan are no setting of an experiment.
     if (!std::isfinite(d) || !range.contains(d)) fail(expected);
     return d;
   }
@@ -568,7 +568,7 @@ std::string contained_storage_path(const Node& n, const std::string& host_path) 
     sp = rel;
   }
   if (!sp.empty() && *sp.begin() == "..")
-    n.fail_msg(util::quote(given) + " leaves host_path " + util::quote(host_path) + " ('..'); " + fix);
+    n.fail_msg(util::quote(given) + " leaves host_path " + util::quote(host_path) + "; " + fix);
   std::string out = sp.string();
   while (!out.empty() && out.back() == '/') out.pop_back();
   return out == "." ? "" : out;
@@ -809,8 +809,9 @@ ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std
   try {
     documents = YAML::LoadAll(yaml_text);
   } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own guard (at a depth of some hundreds) stops it before its stack does.
     throw ConfigError(position(e.mark) + ": invalid YAML: lists and mappings nest deeper than " +
-                      std::to_string(e.depth()) + " levels; a config needs far fewer");
+                      std::to_string(kMaxConfigDepth) + " levels; a config needs far fewer");
   } catch (const YAML::Exception& e) {
     throw ConfigError(position(e.mark) + ": invalid YAML: " + util::shorten(e.msg, 200));
   }

@@ -127,4 +127,10 @@ void TrialContext::step_optimizer(torch::optim::Optimizer& optimizer,
   if (auto_zero_grads) optimizer.zero_grad();
 }
 
+config::Args TrialContext::hparam_args(const std::string& name) const {
+  return config::Args(get_hparam<nlohmann::json>(name), "hyperparameters." + name, config_.sources);
+}
+
+config::Args TrialContext::data_args() const { return config::Args(config_.data, "data", config_.sources); }
+
 }  // namespace det

@@ -151,6 +151,13 @@ class TrialContext {
   const std::vector<std::shared_ptr<torch::nn::Module>>& models() const { return models_; }
   const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const { return optimizers_; }
 
+  /// Hyperparameter `name` (dotted for nested ones) as a typed view whose errors name the file
+  /// position and key path ("exp.yaml:14:9: hyperparameters.optimizer.lr: expected a number,
+  /// found 'fast'"); ConfigError with a suggestion when it is not defined.
+  config::Args hparam_args(const std::string& name) const;
+  /// The `data:` section as a typed view whose errors name the file position and key path.
+  config::Args data_args() const;
+
  private:
   friend class TrialController;
   struct WrappedScheduler {

@@ -124,6 +124,7 @@ int validate_config(const std::string& path, const std::vector<std::string>& ove
   auto cfg = config::load_experiment_config(path, overrides);
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
   std::printf("%s: valid (searcher %s, entrypoint %s)\n", path.c_str(), cfg.searcher.name.c_str(), cfg.entrypoint.c_str());
+  for (const auto& n : cfg.notices) std::printf("  no effect here: %s\n", n.c_str());
   return 0;
 }
 

@@ -54,6 +54,13 @@ fs::path new_run_dir(const config::ExperimentConfig& cfg, uint32_t seed) {
   return run_dir;
 }
 
+// The config's notices (settings that have no effect here) as warnings, and `debug: true` as
+// debug logging: once per experiment, by the process that records it.
+void announce(const config::ExperimentConfig& cfg) {
+  if (cfg.debug) util::set_log_level("debug");
+  for (const auto& n : cfg.notices) util::logger()->warn("config: {}", n);
+}
+
 // Forwards the controller's reports of one trial to the recorder.
 class RecordingListener : public TrialListener {
  public:
@@ -83,6 +90,7 @@ int train_experiment(const TrainArgs& a) {
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);  // fail before creating anything
   const uint32_t seed = search::experiment_seed(cfg);
   auto recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
+  announce(cfg);
   return experiment::run_experiment(cfg, *recorder, seed, options);
 }
 
@@ -142,6 +150,7 @@ int train_in_process(const TrainArgs& a) {
     opt.trial_dir = recorder->trial_dir(trial);
   }
   opt.trial_id = trial;
+  announce(cfg);
   recorder->set_experiment_state("ACTIVE");
   recorder->set_trial_state(trial, "ACTIVE");
 

@@ -120,14 +120,19 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
       case TrialResult::Exit::kStopped: return finish(Reason::kStopped, "", 130);
     }
     return 0;
+  } catch (const NonFiniteMetric& e) {
+    dist::record_failure(e);
+    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    util::logger()->error("{}", msg);
+    return finish(Reason::kNonFinite, msg, 1);
   } catch (const InvalidHP& e) {
     dist::record_failure(e);  // for det-launch: which rank failed first
-    std::string msg = util::quote(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->warn("trial {}: rejected its hyperparameters: {}", w.trial, msg);
     return finish(Reason::kInvalidHP, msg, record::kWorkerExitInvalidHP);
   } catch (const std::exception& e) {
     dist::record_failure(e);
-    std::string msg = util::quote(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("trial {}: {}", w.trial, msg);
     return finish(Reason::kError, msg, 1);
   }

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "det/optim/adadelta.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/strings.h"
@@ -53,6 +54,47 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
                             "' of the trial's model is not in the checkpoint (was it written by a different model?)");
     load_module(*child.value(), sub, prefix + child.key() + ".", dir);
   }
+}
+
+// LibTorch's Optimizer::save keys each parameter's state by its TensorImpl address (and walks a
+// hash map), so two identical runs write different bytes. This writes the same layout, which
+// Optimizer::load reads unchanged (it maps keys to parameters by position), keyed by position
+// instead: a checkpoint's bytes identify its content. Optimizers with a layout of their own (a
+// user's subclass overriding save) keep LibTorch's writer.
+bool standard_layout(const torch::optim::Optimizer& o) {
+  return dynamic_cast<const torch::optim::SGD*>(&o) || dynamic_cast<const torch::optim::Adam*>(&o) ||
+         dynamic_cast<const torch::optim::AdamW*>(&o) || dynamic_cast<const torch::optim::Adagrad*>(&o) ||
+         dynamic_cast<const torch::optim::RMSprop*>(&o) || dynamic_cast<const optim::Adadelta*>(&o);
+}
+
+void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputArchive& archive) {
+  if (!standard_layout(o)) {
+    o.save(archive);
+    return;
+  }
+  archive.write("pytorch_version", c10::IValue("1.5.0"));
+  torch::serialize::OutputArchive state(archive.compilation_unit()), groups(archive.compilation_unit());
+  const auto& param_groups = o.param_groups();
+  groups.write("param_groups/size", torch::tensor(static_cast<int64_t>(param_groups.size())));
+  for (size_t g = 0; g < param_groups.size(); ++g) {
+    const auto& params = param_groups[g].params();
+    torch::serialize::OutputArchive group(archive.compilation_unit()), options(archive.compilation_unit());
+    group.write("params/size", torch::tensor(static_cast<int64_t>(params.size())));
+    for (size_t k = 0; k < params.size(); ++k) {
+      const std::string key = std::to_string(g) + "." + std::to_string(k);
+      group.write("params/" + std::to_string(k), c10::IValue(key));
+      auto it = o.state().find(c10::guts::to_string(params[k].unsafeGetTensorImpl()));
+      if (it == o.state().end()) continue;
+      torch::serialize::OutputArchive param_state(archive.compilation_unit());
+      it->second->serialize(param_state);
+      state.write(key, param_state);
+    }
+    param_groups[g].options().serialize(options);
+    group.write("options", options);
+    groups.write("param_groups/" + std::to_string(g), group);
+  }
+  archive.write("state", state);
+  archive.write("param_groups", groups);
 }
 
 int64_t count_params(const torch::nn::Module& m) {
@@ -141,7 +183,7 @@ fs::path write(const fs::path& parent, record::CheckpointMetadata metadata,
     }
     for (size_t i = 0; i < optimizers.size(); ++i) {
       torch::serialize::OutputArchive sub(top.compilation_unit());
-      optimizers[i]->save(sub);
+      save_optimizer(*optimizers[i], sub);
       top.write("optimizer_" + std::to_string(i), sub);
     }
     {
@@ -167,7 +209,7 @@ fs::path write(const fs::path& parent, record::CheckpointMetadata metadata,
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
-    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + util::quote(e.what(), 200) +
+    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + util::shorten(e.what(), 200) +
                           " (check free disk space; the previous checkpoints are intact)");
   }
   return tmp_dir;

@@ -83,7 +83,7 @@ bool TrialContext::has_hparam(const std::string& name) const {
 void TrialContext::hparam_type_error(const std::string& name, const nlohmann::json& value, const char* expected) const {
   const auto& source = h_->config.source;
   throw ConfigError("hyperparameter '" + name + "' in " + (source.empty() ? "the config" : source) + " is " +
-                    util::quote(value.dump(), 60) + ", expected " + expected);
+                    util::shorten(value.dump(), 60) + ", expected " + expected);
 }
 
 int64_t TrialContext::global_batch_size() const {
@@ -158,5 +158,11 @@ void TrialContext::step_optimizer(torch::optim::Optimizer& optimizer,
   optimizer.step();
   if (auto_zero_grads) optimizer.zero_grad();
 }
+
+config::Args TrialContext::hparam_args(const std::string& name) const {
+  return config::Args(get_hparam<nlohmann::json>(name), "hyperparameters." + name, h_->config.sources);
+}
+
+config::Args TrialContext::data_args() const { return config::Args(h_->config.data, "data", h_->config.sources); }
 
 }  // namespace det

@@ -251,7 +251,7 @@ struct TrialController::Impl {
       } else if (value.is_object()) {
         for (auto it = value.begin(); it != value.end(); ++it) metrics[it.key()] = it.value();
       } else {
-        throw Error("a reducer wrapped without a name must return an object of metrics, got " + util::quote(value.dump()));
+        throw Error("a reducer wrapped without a name must return an object of metrics, got " + util::shorten(value.dump()));
       }
     }
   }
@@ -322,6 +322,23 @@ struct TrialController::Impl {
     progress.update(buf + last_summary, state.batches_trained >= max_batches);
   }
 
+  // Non-finite metrics are visible: a warning naming them and the batch, or, with
+  // optimizations.fail_on_non_finite, the end of the trial. Every rank holds the same reduced
+  // metrics, so every rank decides alike.
+  void check_finite(const json& metrics, const char* what) {
+    std::vector<std::string> bad;
+    for (auto it = metrics.begin(); it != metrics.end(); ++it)
+      if (it.value().is_number_float() && !std::isfinite(it.value().get<double>()))
+        bad.push_back(it.key() + "=" + record::portable_metrics(it.value()).get<std::string>());
+    if (bad.empty()) return;
+    const std::string msg = "trial " + std::to_string(state.trial_id) + ": non-finite " + what + " metric(s) " +
+                            util::join(bad, ", ") + " at batch " + std::to_string(state.batches_trained);
+    if (cfg.optimizations.fail_on_non_finite)
+      throw NonFiniteMetric(msg + "; the trial stops (optimizations.fail_on_non_finite)");
+    if (chief())
+      util::logger()->warn("{}; training goes on (optimizations.fail_on_non_finite: true stops a trial instead)", msg);
+  }
+
   record::MetricsReport make_report(record::MetricsReport::Kind kind, const json& metrics) const {
     record::MetricsReport r;
     r.kind = kind;
@@ -340,6 +357,7 @@ struct TrialController::Impl {
         ctx->distributed(),
         detail::reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) { return reduce(Reducer::kAvg, v); }));
     add_custom_reducers(metrics, true);
+    check_finite(metrics, "training");
     auto report = make_report(record::MetricsReport::Kind::kTraining, metrics);
     // Samples of every rank (each trains the same number of batches): the trial's throughput.
     report.throughput = {{"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
@@ -431,6 +449,7 @@ struct TrialController::Impl {
       throw Error("the searcher metric '" + name + "' is not a numeric validation metric (validation returned: " +
                   util::join(keys, ", ") + ")" + util::did_you_mean(name, keys) + "; fix searcher.metric in " + cfg.source);
     }
+    check_finite(metrics, "validation");
     const double value = metrics[name].get<double>();
     const bool improved = config::is_better(value, state.best_metric, cfg.searcher.smaller_is_better);
     if (improved) {

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "det/util/error.h"
+#include "det/util/strings.h"
 #include "transform_detail.h"
 
 namespace det::data::augment {
@@ -764,81 +765,61 @@ namespace det::data::detail {
 namespace {
 
 // A ColorJitter argument: a number v (torchvision's [1 - v, 1 + v] / [-v, v]) or a [lo, hi] pair.
-std::array<double, 2> jitter_arg(const nlohmann::json& args, const char* key, double center, double fallback,
-                                 const std::string& at) {
-  if (args.contains(key) && args[key].is_array()) {
-    auto v = transform_list_arg(args, key, at);
-    if (v.size() != 2) throw ConfigError(at + "." + key + ": expected a number or [min, max], found " + args[key].dump());
-    return {v[0], v[1]};
+std::array<double, 2> jitter_arg(const config::Args& args, const char* key, double center, double fallback) {
+  const config::Args v = args[key];
+  if (v.is_array()) {
+    auto lh = v.as<std::vector<double>>();
+    if (lh.size() != 2) v.fail_expected("a number or [min, max]");
+    return {lh[0], lh[1]};
   }
-  const double v = transform_arg(args, key, fallback, false, at);
-  if (v < 0) throw ConfigError(at + "." + key + ": must be non-negative, found " + std::to_string(v));
-  if (center == 0 && v > 0.5) throw ConfigError(at + "." + key + ": must be in [0, 0.5], found " + std::to_string(v));
-  return {center == 1 ? std::max(0.0, center - v) : center - v, center + v};
-}
-
-std::string string_arg(const nlohmann::json& args, const char* key, const std::string& fallback, const std::string& at) {
-  if (!args.contains(key)) return fallback;
-  if (!args[key].is_string()) throw ConfigError(at + "." + key + ": expected a string, found " + args[key].dump());
-  return args[key].get<std::string>();
-}
-
-void check_keys(const nlohmann::json& args, const std::vector<std::string>& known, const std::string& at) {
-  for (const auto& kv : args.items())
-    if (std::find(known.begin(), known.end(), kv.key()) == known.end()) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw ConfigError(at + ": unknown argument '" + kv.key() + "' (known: " + list + ")");
-    }
+  // Hue is a fraction of a turn: at most half of one either way.
+  const double x = args.get<double>(key, fallback, center == 0 ? config::Range{0, 0.5} : config::Range::at_least(0));
+  return {center == 1 ? std::max(0.0, center - x) : center - x, center + x};
 }
 
 }  // namespace
 
 void add_augment_transforms(std::map<std::string, TransformFactory>& table) {
-  table["color_jitter"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-    check_keys(a, {"value", "brightness", "contrast", "saturation", "hue"}, at);
+  table["color_jitter"] = [](Pipeline& p, const config::Args& a) {
+    a.check_keys({"value", "brightness", "contrast", "saturation", "hue"});
     // `color_jitter: 0.4` (timm's --color-jitter) jitters brightness, contrast and saturation.
-    const double all = transform_arg(a, "value", 0, false, at);
+    const double all = a.get<double>("value", 0.0, config::Range::at_least(0));
     try {
-      p.add(std::make_shared<augment::ColorJitter>(jitter_arg(a, "brightness", 1, all, at),
-                                                   jitter_arg(a, "contrast", 1, all, at),
-                                                   jitter_arg(a, "saturation", 1, all, at), jitter_arg(a, "hue", 0, 0, at)));
+      p.add(std::make_shared<augment::ColorJitter>(jitter_arg(a, "brightness", 1, all), jitter_arg(a, "contrast", 1, all),
+                                                   jitter_arg(a, "saturation", 1, all), jitter_arg(a, "hue", 0, 0)));
     } catch (const std::invalid_argument& e) {
-      throw ConfigError(at + ": " + e.what());
+      a.fail(util::shorten(e.what(), 200));
     }
   };
-  table["rand_augment"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-    check_keys(a, {"config", "fill", "translate_pct"}, at);
-    const std::string config = string_arg(a, "config", "rand-m9-mstd0.5-inc1", at);
+  table["rand_augment"] = [](Pipeline& p, const config::Args& a) {
+    a.check_keys({"config", "fill", "translate_pct"});
+    const std::string config = a.get<std::string>("config", "rand-m9-mstd0.5-inc1");
     augment::Color fill = {124, 116, 104};  // timm create_transform: round(255 * IMAGENET_DEFAULT_MEAN)
-    if (a.contains("fill")) {
-      auto f = transform_list_arg(a, "fill", at);
-      if (f.size() != 3) throw ConfigError(at + ".fill: expected 3 values, found " + a["fill"].dump());
-      for (size_t i = 0; i < 3; ++i) {
-        if (f[i] < 0 || f[i] > 255) throw ConfigError(at + ".fill: values must be in [0, 255], found " + a["fill"].dump());
-        fill[i] = static_cast<uint8_t>(f[i]);
-      }
+    if (a.has("fill")) {
+      auto f = a.get<std::vector<int>>("fill", config::Range{0, 255});
+      if (f.size() != 3) a["fill"].fail("expected 3 values, found " + std::to_string(f.size()));
+      for (size_t i = 0; i < 3; ++i) fill[i] = static_cast<uint8_t>(f[i]);
     }
-    const double translate_pct = transform_arg(a, "translate_pct", 0.45, false, at);
+    const double translate_pct = a.get<double>("translate_pct", 0.45, config::Range{0, 1});
     try {
       p.add(std::make_shared<augment::RandAugment>(augment::RandAugmentConfig::parse(config), fill, translate_pct));
     } catch (const std::invalid_argument& e) {
-      throw ConfigError(at + ".config: '" + config + "': " + e.what());
+      a["config"].fail(util::quote(config) + ": " + util::shorten(e.what(), 200));
     }
   };
-  table["random_erasing"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-    check_keys(a, {"probability", "mode", "min_area", "max_area", "min_aspect", "min_count", "max_count"}, at);
-    const std::string mode = string_arg(a, "mode", "pixel", at);
+  table["random_erasing"] = [](Pipeline& p, const config::Args& a) {
+    a.check_keys({"probability", "mode", "min_area", "max_area", "min_aspect", "min_count", "max_count"});
+    const std::string mode = a.get<std::string>("mode", "pixel");
     if (mode != "pixel")
-      throw ConfigError(at + ".mode: only 'pixel' (per-pixel normal values) is supported, found '" + mode + "'");
-    const double min_count = transform_arg(a, "min_count", 1, false, at);
+      a["mode"].fail("only 'pixel' (per-pixel normal values) is supported, found " + util::quote(mode));
+    const config::Range counts{0, 1000};
+    const int min_count = a.get<int>("min_count", 1, counts);
     try {
       p.add(std::make_shared<augment::RandomErasing>(
-          transform_arg(a, "probability", 0.5, false, at), transform_arg(a, "min_area", 0.02, false, at),
-          transform_arg(a, "max_area", 1.0 / 3, false, at), transform_arg(a, "min_aspect", 0.3, false, at),
-          static_cast<int>(min_count), static_cast<int>(transform_arg(a, "max_count", min_count, false, at))));
+          a.get<double>("probability", 0.5), a.get<double>("min_area", 0.02), a.get<double>("max_area", 1.0 / 3),
+          a.get<double>("min_aspect", 0.3), min_count, a.get<int>("max_count", min_count, counts)));
     } catch (const std::invalid_argument& e) {
-      throw ConfigError(at + ": " + e.what());
+      a.fail(util::shorten(e.what(), 200));
     }
   };
 }

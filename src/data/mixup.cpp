@@ -75,32 +75,19 @@ void Mixup::apply(Batch& batch, uint64_t seed) const {
   batch.target = mixup_target(batch.target, o.num_classes, lam, o.label_smoothing);
 }
 
-std::shared_ptr<Mixup> Mixup::from_json(const nlohmann::json& spec, const std::string& where) {
+std::shared_ptr<Mixup> Mixup::from_json(const config::Args& spec) {
   if (spec.is_null()) return nullptr;
-  if (!spec.is_object()) throw ConfigError(where + ": expected a mapping of mixup settings, found " + spec.dump());
-  const std::vector<std::string> known = {"mixup_alpha", "cutmix_alpha", "prob", "switch_prob", "correct_lam",
-                                          "label_smoothing", "num_classes"};
+  if (!spec.is_object()) spec.fail_expected("a mapping of mixup settings");
+  spec.check_keys({"mixup_alpha", "cutmix_alpha", "prob", "switch_prob", "correct_lam", "label_smoothing", "num_classes"});
+  const config::Range alpha = config::Range::at_least(0), probability{0, 1};
   MixupOptions o;
-  for (auto it = spec.begin(); it != spec.end(); ++it) {
-    const std::string& k = it.key();
-    const auto& v = it.value();
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw ConfigError(where + "." + k + ": unknown key" + util::did_you_mean(k, known) + " (allowed: " + util::join(known, ", ") + ")");
-    if (k == "correct_lam") {
-      if (!v.is_boolean()) throw ConfigError(where + ".correct_lam: expected true or false, found " + v.dump());
-      o.correct_lam = v.get<bool>();
-      continue;
-    }
-    if (!v.is_number()) throw ConfigError(where + "." + k + ": expected a number, found " + v.dump());
-    double d = v.get<double>();
-    if (k == "mixup_alpha") o.mixup_alpha = d;
-    if (k == "cutmix_alpha") o.cutmix_alpha = d;
-    if (k == "prob") o.prob = d;
-    if (k == "switch_prob") o.switch_prob = d;
-    if (k == "label_smoothing") o.label_smoothing = d;
-    if (k == "num_classes") o.num_classes = static_cast<int64_t>(d);
-  }
-  if (!spec.contains("num_classes")) throw ConfigError(where + ": needs 'num_classes'");
+  o.mixup_alpha = spec.get<double>("mixup_alpha", o.mixup_alpha, alpha);
+  o.cutmix_alpha = spec.get<double>("cutmix_alpha", o.cutmix_alpha, alpha);
+  o.prob = spec.get<double>("prob", o.prob, probability);
+  o.switch_prob = spec.get<double>("switch_prob", o.switch_prob, probability);
+  o.correct_lam = spec.get<bool>("correct_lam", o.correct_lam);
+  o.label_smoothing = spec.get<double>("label_smoothing", o.label_smoothing, probability);
+  o.num_classes = spec.get<int64_t>("num_classes", config::Range{1, 1e7});
   return std::make_shared<Mixup>(o);
 }
 

@@ -62,9 +62,8 @@ torch::Tensor read_idx_labels(const fs::path& path) {
   return t.to(torch::kLong);
 }
 
-fs::path data_root(const nlohmann::json& data_config) {
-  if (data_config.is_object() && data_config.contains("root") && data_config["root"].is_string())
-    return data_config["root"].get<std::string>();
+fs::path data_root(const config::Args& data) {
+  if (data.has("root")) return data.get<std::string>("root");
   if (const char* env = std::getenv("DET_DATA_DIR"); env && *env) return env;
   return "data";
 }

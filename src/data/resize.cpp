@@ -11,6 +11,7 @@
 #endif
 
 #include "det/util/error.h"
+#include "det/util/strings.h"
 #include "transform_detail.h"
 
 namespace det::data {
@@ -163,7 +164,7 @@ bool set_resize_simd(bool enabled) {
 Interpolation parse_interpolation(const std::string& name, const std::string& at) {
   if (name == "bilinear") return Interpolation::kBilinear;
   if (name == "bicubic") return Interpolation::kBicubic;
-  throw ConfigError(at + ": interpolation must be bilinear or bicubic, found '" + name + "'");
+  throw ConfigError(at + ": interpolation must be bilinear or bicubic, found " + util::quote(name));
 }
 
 // Compiled twice (AVX2 and baseline x86-64) and picked at load time: the row accumulation of the
@@ -294,34 +295,38 @@ void RandomResizedCrop::apply_to_window(Image& window, SampleRng& rng) const {
 namespace detail {
 
 namespace {
-std::pair<double, double> pair_arg(const nlohmann::json& args, const char* key, std::pair<double, double> fallback,
-                                   const std::string& at) {
-  if (!args.contains(key)) return fallback;
-  auto v = transform_list_arg(args, key, at);
-  if (v.size() != 2 || v[0] > v[1])
-    throw ConfigError(at + "." + key + ": expected [low, high] with low <= high, found " + args[key].dump());
-  return {v[0], v[1]};
+// A [low, high] argument (RandomResizedCrop's scale and ratio).
+std::pair<double, double> pair_arg(const config::Args& args, const char* key, std::pair<double, double> fallback,
+                                   const config::Range& range) {
+  if (!args.has(key)) return fallback;
+  const config::Args v = args[key];
+  auto lh = v.as<std::vector<double>>(range);
+  if (lh.size() != 2 || lh[0] > lh[1]) v.fail_expected("[low, high] with low <= high");
+  return {lh[0], lh[1]};
 }
 }  // namespace
 
 void add_resize_transforms(std::map<std::string, TransformFactory>& table) {
-  table["resize"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-    auto filter = parse_interpolation(a.value("interpolation", std::string("bilinear")), at + ".interpolation");
-    if (a.contains("size") && a["size"].is_array()) {
-      auto hw = transform_list_arg(a, "size", at);
-      if (hw.size() != 2) throw ConfigError(at + ".size: expected a number or [height, width]");
-      p.add(std::make_shared<Resize>(static_cast<int64_t>(hw[0]), static_cast<int64_t>(hw[1]), filter));
+  table["resize"] = [](Pipeline& p, const config::Args& a) {
+    a.check_keys({"size", "interpolation"});
+    auto filter = parse_interpolation(a.get<std::string>("interpolation", "bilinear"), a["interpolation"].where());
+    if (a["size"].is_array()) {
+      auto hw = a.get<std::vector<int64_t>>("size", kSizeRange);
+      if (hw.size() != 2) a["size"].fail_expected("a number or [height, width]");
+      p.add(std::make_shared<Resize>(hw[0], hw[1], filter));
       return;
     }
-    p.add(std::make_shared<Resize>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)), filter));
+    p.add(std::make_shared<Resize>(a.get<int64_t>("size", kSizeRange), filter));
   };
-  table["random_resized_crop"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-    std::string interp = a.value("interpolation", std::string("bilinear"));
-    bool random = interp == "random";
-    auto filter = random ? Interpolation::kBilinear : parse_interpolation(interp, at + ".interpolation");
-    p.add(std::make_shared<RandomResizedCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
-                                              pair_arg(a, "scale", {0.08, 1.0}, at),
-                                              pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, at), filter, random));
+  table["random_resized_crop"] = [](Pipeline& p, const config::Args& a) {
+    a.check_keys({"size", "scale", "ratio", "interpolation"});
+    const std::string interp = a.get<std::string>("interpolation", "bilinear");
+    const bool random = interp == "random";
+    auto filter = random ? Interpolation::kBilinear : parse_interpolation(interp, a["interpolation"].where());
+    p.add(std::make_shared<RandomResizedCrop>(a.get<int64_t>("size", kSizeRange),
+                                              pair_arg(a, "scale", {0.08, 1.0}, config::Range::at_least(0)),
+                                              pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, config::Range::greater_than(0)),
+                                              filter, random));
   };
 }
 

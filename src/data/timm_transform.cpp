@@ -11,56 +11,46 @@ namespace det::data {
 
 namespace {
 
-double number(const nlohmann::json& args, const char* key, double fallback, const std::string& where) {
-  if (!args.contains(key) || args[key].is_null()) return fallback;
-  if (!args[key].is_number()) throw ConfigError(where + "." + key + ": expected a number, found " + args[key].dump());
-  return args[key].get<double>();
-}
-
-std::pair<double, double> range(const nlohmann::json& args, const char* key, std::pair<double, double> fallback,
-                                const std::string& where) {
-  if (!args.contains(key) || args[key].is_null()) return fallback;
-  const auto& v = args[key];
-  if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number() || v[0].get<double>() > v[1].get<double>())
-    throw ConfigError(where + "." + key + ": expected [low, high] with low <= high, found " + v.dump());
-  return {v[0].get<double>(), v[1].get<double>()};
+// A [low, high] argument (scale, ratio); null or missing gives the fallback.
+std::pair<double, double> range_arg(const config::Args& args, const char* key, std::pair<double, double> fallback) {
+  if (!args.has(key)) return fallback;
+  const config::Args v = args[key];
+  auto lh = v.as<std::vector<double>>(config::Range::at_least(0));
+  if (lh.size() != 2 || lh[0] > lh[1]) v.fail_expected("[low, high] with low <= high");
+  return {lh[0], lh[1]};
 }
 
 }  // namespace
 
-Pipeline make_timm_transform(const nlohmann::json& args_in, int64_t img_size, const std::vector<float>& mean,
-                             const std::vector<float>& std, bool training, const std::string& where) {
-  nlohmann::json args = args_in.is_null() ? nlohmann::json::object() : args_in;
-  if (!args.is_object()) throw ConfigError(where + ": expected a mapping of timm transform arguments, found " + args.dump());
-  const std::vector<std::string> known = {"scale", "ratio", "hflip", "vflip", "color_jitter", "auto_augment",
-                                          "interpolation", "re_prob", "re_mode", "re_count", "re_num_splits",
-                                          "crop_pct", "mean", "std"};
-  for (auto it = args.begin(); it != args.end(); ++it)
-    if (std::find(known.begin(), known.end(), it.key()) == known.end())
-      throw ConfigError(where + "." + it.key() + ": unknown timm transform argument" + util::did_you_mean(it.key(), known) +
-                        " (known: " + util::join(known, ", ") + ")");
-  std::string interp = args.value("interpolation", std::string("bilinear"));
+Pipeline make_timm_transform(const config::Args& given, int64_t img_size, const std::vector<float>& mean,
+                             const std::vector<float>& std, bool training) {
+  const config::Args args = given.is_null() ? config::Args(nlohmann::json::object(), given.path(), given.sources()) : given;
+  if (!args.is_object()) args.fail_expected("a mapping of timm transform arguments");
+  args.check_keys({"scale", "ratio", "hflip", "vflip", "color_jitter", "auto_augment", "interpolation", "re_prob",
+                   "re_mode", "re_count", "re_num_splits", "crop_pct", "mean", "std"});
+  std::string interp = args.get<std::string>("interpolation", "bilinear");
   if (interp.empty()) interp = "bilinear";
   const bool random_interp = interp == "random";
-  const Interpolation filter = random_interp ? Interpolation::kBilinear : parse_interpolation(interp, where + ".interpolation");
+  const Interpolation filter =
+      random_interp ? Interpolation::kBilinear : parse_interpolation(interp, args["interpolation"].where());
+  const config::Range probability{0, 1};
   Pipeline p;
   p.normalize(mean, std);
   if (!training) {
-    const double crop_pct = number(args, "crop_pct", 0.875, where);
-    if (!(crop_pct > 0)) throw ConfigError(where + ".crop_pct: must be > 0");
+    const double crop_pct = args.get<double>("crop_pct", 0.875, config::Range{0, 1e6, /*min_excluded=*/true});
     p.add(std::make_shared<Resize>(static_cast<int64_t>(std::floor(static_cast<double>(img_size) / crop_pct)), filter));
     p.add(std::make_shared<CenterCrop>(img_size));
     return p;
   }
-  p.add(std::make_shared<RandomResizedCrop>(img_size, range(args, "scale", {0.08, 1.0}, where),
-                                            range(args, "ratio", {3.0 / 4.0, 4.0 / 3.0}, where), filter, random_interp));
-  const double hflip = number(args, "hflip", 0.5, where), vflip = number(args, "vflip", 0.0, where);
+  p.add(std::make_shared<RandomResizedCrop>(img_size, range_arg(args, "scale", {0.08, 1.0}),
+                                            range_arg(args, "ratio", {3.0 / 4.0, 4.0 / 3.0}), filter, random_interp));
+  const double hflip = args.get<double>("hflip", 0.5, probability), vflip = args.get<double>("vflip", 0.0, probability);
   if (hflip > 0) p.add(std::make_shared<RandomHorizontalFlip>(hflip));
   if (vflip > 0) p.add(std::make_shared<RandomVerticalFlip>(vflip));
-  std::string aa = args.contains("auto_augment") && args["auto_augment"].is_string() ? args["auto_augment"].get<std::string>() : "";
+  const std::string aa = args.get<std::string>("auto_augment", "");
   if (!aa.empty()) {
     if (aa.rfind("rand", 0) != 0)
-      throw ConfigError(where + ".auto_augment: only RandAugment policies ('rand-...') are available, found '" + aa + "'");
+      args["auto_augment"].fail("only RandAugment policies ('rand-...') are available, found " + util::quote(aa));
     augment::Color fill{};
     for (size_t i = 0; i < 3; ++i) {
       double m = mean.empty() ? 0.5 : mean[std::min(i, mean.size() - 1)];
@@ -71,26 +61,29 @@ Pipeline make_timm_transform(const nlohmann::json& args_in, int64_t img_size, co
     try {
       p.add(std::make_shared<augment::RandAugment>(augment::RandAugmentConfig::parse(aa), fill, 0.45, resample));
     } catch (const std::invalid_argument& e) {
-      throw ConfigError(where + ".auto_augment: '" + aa + "': " + e.what());
+      args["auto_augment"].fail(util::quote(aa) + ": " + util::shorten(e.what(), 200));
+    }
+  } else if (args["color_jitter"].is_array()) {
+    // timm: 3 or 4 values are brightness, contrast, saturation (and hue) as given.
+    const config::Args v = args["color_jitter"];
+    auto cj = v.as<std::vector<double>>(config::Range::at_least(0));
+    if (cj.size() != 3 && cj.size() != 4) v.fail_expected("a number or 3-4 numbers");
+    try {
+      p.add(std::make_shared<augment::ColorJitter>(cj[0], cj[1], cj[2], cj.size() == 4 ? cj[3] : 0.0));
+    } catch (const std::invalid_argument& e) {
+      v.fail(util::shorten(e.what(), 200));
     }
   } else {
     // timm: a single color_jitter value jitters brightness, contrast and saturation alike.
-    double cj = number(args, "color_jitter", 0.4, where);
-    if (args.contains("color_jitter") && args["color_jitter"].is_array()) {
-      auto v = args["color_jitter"];
-      if (v.size() != 3 && v.size() != 4) throw ConfigError(where + ".color_jitter: expected a number or 3-4 numbers");
-      p.add(std::make_shared<augment::ColorJitter>(v[0].get<double>(), v[1].get<double>(), v[2].get<double>(),
-                                                   v.size() == 4 ? v[3].get<double>() : 0.0));
-    } else if (cj > 0) {
-      p.add(std::make_shared<augment::ColorJitter>(cj, cj, cj, 0.0));
-    }
+    const double cj = args.get<double>("color_jitter", 0.4, config::Range::at_least(0));
+    if (cj > 0) p.add(std::make_shared<augment::ColorJitter>(cj, cj, cj, 0.0));
   }
-  const double re_prob = number(args, "re_prob", 0.0, where);
+  const double re_prob = args.get<double>("re_prob", 0.0, probability);
   if (re_prob > 0) {
-    std::string mode = args.value("re_mode", std::string("const"));
+    const std::string mode = args.get<std::string>("re_mode", "const");
     if (mode != "pixel")
-      throw ConfigError(where + ".re_mode: only 'pixel' random erasing is available, found '" + mode + "'");
-    int count = static_cast<int>(number(args, "re_count", 1, where));
+      args["re_mode"].fail("only 'pixel' random erasing is available, found " + util::quote(mode));
+    const int count = args.get<int>("re_count", 1, config::Range{1, 1000});
     p.add(std::make_shared<augment::RandomErasing>(re_prob, 0.02, 1.0 / 3, 0.3, 1, count));
   }
   return p;

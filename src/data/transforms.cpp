@@ -125,40 +125,25 @@ void Pipeline::to_tensor(const Image& image, float* out) const {
   }
 }
 
-double transform_arg(const nlohmann::json& args, const char* key, double fallback, bool required, const std::string& at) {
-  if (!args.contains(key)) {
-    if (required) throw ConfigError(at + ": needs '" + key + "'");
-    return fallback;
-  }
-  if (!args[key].is_number()) throw ConfigError(at + "." + key + ": expected a number, found " + args[key].dump());
-  return args[key].get<double>();
-}
-
-std::vector<double> transform_list_arg(const nlohmann::json& args, const char* key, const std::string& at) {
-  if (!args.contains(key) || !args[key].is_array()) throw ConfigError(at + ": needs '" + key + "' as a list of numbers");
-  std::vector<double> v;
-  for (const auto& x : args[key]) {
-    if (!x.is_number()) throw ConfigError(at + "." + key + ": expected numbers, found " + x.dump());
-    v.push_back(x.get<double>());
-  }
-  return v;
-}
-
 const std::map<std::string, TransformFactory>& transform_factories() {
   static const std::map<std::string, TransformFactory> table = [] {
     std::map<std::string, TransformFactory> t;
-    t["random_crop"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-      p.add(std::make_shared<RandomCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at)),
-                                          static_cast<int64_t>(transform_arg(a, "padding", 0, false, at))));
+    t["random_crop"] = [](Pipeline& p, const config::Args& a) {
+      a.check_keys({"size", "padding"});
+      p.add(std::make_shared<RandomCrop>(a.get<int64_t>("size", detail::kSizeRange),
+                                         a.get<int64_t>("padding", 0, detail::kPaddingRange)));
     };
-    t["center_crop"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-      p.add(std::make_shared<CenterCrop>(static_cast<int64_t>(transform_arg(a, "size", 0, true, at))));
+    t["center_crop"] = [](Pipeline& p, const config::Args& a) {
+      a.check_keys({"size"});
+      p.add(std::make_shared<CenterCrop>(a.get<int64_t>("size", detail::kSizeRange)));
     };
-    t["random_horizontal_flip"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-      p.add(std::make_shared<RandomHorizontalFlip>(transform_arg(a, "p", 0.5, false, at)));
+    t["random_horizontal_flip"] = [](Pipeline& p, const config::Args& a) {
+      a.check_keys({"p"});
+      p.add(std::make_shared<RandomHorizontalFlip>(a.get<double>("p", 0.5, detail::kProbabilityRange)));
     };
-    t["random_vertical_flip"] = [](Pipeline& p, const nlohmann::json& a, const std::string& at) {
-      p.add(std::make_shared<RandomVerticalFlip>(transform_arg(a, "p", 0.5, false, at)));
+    t["random_vertical_flip"] = [](Pipeline& p, const config::Args& a) {
+      a.check_keys({"p"});
+      p.add(std::make_shared<RandomVerticalFlip>(a.get<double>("p", 0.5, detail::kProbabilityRange)));
     };
     detail::add_augment_transforms(t);
     detail::add_resize_transforms(t);
@@ -167,39 +152,49 @@ const std::map<std::string, TransformFactory>& transform_factories() {
   return table;
 }
 
-Pipeline Pipeline::from_json(const nlohmann::json& spec, const std::string& where) {
+Pipeline Pipeline::from_json(const config::Args& spec) {
   Pipeline p;
   if (spec.is_null()) return p;
-  if (!spec.is_array()) throw ConfigError(where + ": expected a list of transforms, found " + spec.dump());
+  if (!spec.is_array()) spec.fail_expected("a list of transforms");
   const auto& table = transform_factories();
   std::vector<std::string> known = {"normalize"};
   for (const auto& kv : table) known.push_back(kv.first);
   for (size_t i = 0; i < spec.size(); ++i) {
-    std::string at = where + "[" + std::to_string(i) + "]";
-    const auto& item = spec[i];
+    const config::Args item = spec[i];
     std::string name;
-    nlohmann::json args = nlohmann::json::object();
-    if (item.is_string()) {
-      name = item.get<std::string>();
+    if (item.json().is_string()) {
+      name = item.as<std::string>();
     } else if (item.is_object() && item.size() == 1) {
-      name = item.begin().key();
-      args = item.begin().value().is_null() ? nlohmann::json::object() : item.begin().value();
+      name = item.keys().front();
     } else {
-      throw ConfigError(at + ": expected a transform name or {name: {arguments}}, found " + item.dump());
+      item.fail_expected("a transform name or {name: {arguments}}");
     }
-    // A transform with one main argument may be given just that number (color_jitter: 0.4).
-    if (args.is_number()) args = nlohmann::json{{"value", args}};
-    if (!args.is_object()) throw ConfigError(at + "." + name + ": expected a mapping of arguments, found " + args.dump());
+    if (name != "normalize" && table.find(name) == table.end())
+      item.fail("unknown transform " + util::quote(name) + util::did_you_mean(name, known) + " (known: " +
+                util::join(known, ", ") + ")");
+    // The arguments: a mapping; nothing; or, for ColorJitter, just its strength (timm's
+    // --color-jitter 0.4), read by its factory as `value`.
+    const config::Args given = item.is_object() ? item[name] : config::Args(nullptr, item.path() + "." + name, item.sources());
+    config::Args args = given;
+    if (given.is_null()) {
+      args = config::Args(nlohmann::json::object(), given.path(), given.sources());
+    } else if (given.json().is_number() && name == "color_jitter") {
+      args = config::Args(nlohmann::json{{"value", given.json()}}, given.path(), given.sources());
+    } else if (!given.is_object()) {
+      given.fail_expected("a mapping of arguments");
+    }
     if (name == "normalize") {
-      auto mean = transform_list_arg(args, "mean", at + ".normalize"), sd = transform_list_arg(args, "std", at + ".normalize");
-      p.normalize(std::vector<float>(mean.begin(), mean.end()), std::vector<float>(sd.begin(), sd.end()));
+      args.check_keys({"mean", "std"});
+      auto mean = args.get<std::vector<float>>("mean"), sd = args.get<std::vector<float>>("std");
+      if (mean.size() != sd.size())
+        args["std"].fail("has " + std::to_string(sd.size()) + " values and mean has " + std::to_string(mean.size()) +
+                         "; give one of each per channel");
+      for (float s : sd)
+        if (s == 0) args["std"].fail("a standard deviation of 0 would divide by zero");
+      p.normalize(std::move(mean), std::move(sd));
       continue;
     }
-    auto it = table.find(name);
-    if (it == table.end())
-      throw ConfigError(at + ": unknown transform '" + name + "'" + util::did_you_mean(name, known) + " (known: " +
-                        util::join(known, ", ") + ")");
-    it->second(p, args, at + "." + name);
+    table.at(name)(p, args);
   }
   return p;
 }

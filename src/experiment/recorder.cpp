@@ -104,14 +104,15 @@ void Recorder::set_experiment_state(const std::string& state) {
 void Recorder::record_report(int64_t trial, const record::MetricsReport& report) {
   auto& t = summary_.trial(trial);
   const int64_t sid = store_trial_id(trial);
-  record::MetricPoint point{report.batches, report.metrics};
+  const json metrics = record::portable_metrics(report.metrics);  // NaN is "NaN", not null
+  record::MetricPoint point{report.batches, metrics};
   std::optional<double> best;
   if (report.kind == record::MetricsReport::Kind::kTraining) {
     t.batches_trained = report.batches;
     t.latest_training = point;
   } else {
     t.latest_validation = point;
-    auto value = metric_of(report.metrics, summary_.searcher_metric);
+    auto value = metric_of(metrics, summary_.searcher_metric);
     std::optional<double> incumbent = t.best_validation ? metric_of(t.best_validation->metrics, summary_.searcher_metric)
                                                         : std::nullopt;
     if (value && (!t.best_validation || config::is_better(*value, incumbent, summary_.smaller_is_better))) {
@@ -120,7 +121,7 @@ void Recorder::record_report(int64_t trial, const record::MetricsReport& report)
     }
     t.batches_trained = std::max(t.batches_trained, report.batches);
   }
-  store_->add_metrics(sid, report.kind_name(), report.batches, report.epochs, report.metrics);
+  store_->add_metrics(sid, report.kind_name(), report.batches, report.epochs, metrics);
   store_->set_trial_progress(sid, t.batches_trained, best);
   util::append_line(trial_dir(trial) / "metrics.jsonl", report.to_json().dump());
   save();
@@ -213,7 +214,7 @@ std::optional<record::CheckpointRef> Recorder::reconcile_checkpoints(int64_t tri
       usable.push_back({row.uuid, final_dir, meta.trial_state.batches_trained, row.metric});
     } catch (const Error& e) {
       util::logger()->warn("trial {}: checkpoint {} is not usable ({}); it is recorded as deleted", trial, row.uuid,
-                           util::quote(e.what(), 200));
+                           util::shorten(e.what(), 200));
       mark_deleted(row.uuid);
     }
   }

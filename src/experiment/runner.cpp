@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -382,7 +383,9 @@ class Runner {
     } else if (auto* tr = std::get_if<record::TargetReached>(&ev)) {
       util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_, cfg_.searcher.metric, tr->metric);
       t.target.reset();
-      handle(searcher_.validation_completed(t.request_id, tr->metric, tr->length));
+      // A NaN or infinite metric is the worst value to the searcher (the trial diverged).
+      const double metric = std::isfinite(tr->metric) ? tr->metric : config::worst_value(cfg_.searcher.smaller_is_better);
+      handle(searcher_.validation_completed(t.request_id, metric, tr->length));
       crash_point("decision");
       if (t.target && !stopping_) {
         reply(t, {record::RunnerAnswer::Kind::kTarget, *t.target, ""});
@@ -420,6 +423,14 @@ class Runner {
       t.target.reset();
       set_state(t, "INVALID_HP");
       exited_early(t, search::ExitedReason::kInvalidHP);
+    } else if (t.exit_reason == Reason::kNonFinite) {
+      // Deterministic: a restart would diverge again.
+      util::logger()->error("trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on", t.id,
+                            t.exit_message);
+      rec_.trial(t.id).message = t.exit_message;
+      t.target.reset();
+      set_state(t, "ERROR");
+      exited_early(t, search::ExitedReason::kErrored);
     } else if (t.exit_reason == Reason::kStopRequested && code == 0) {
       util::logger()->info("trial {}: stopped early at its own request", t.id);
       t.target.reset();

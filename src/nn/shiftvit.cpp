@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace det::nn {
 
@@ -68,41 +69,33 @@ ShiftViTOptions ShiftViTOptions::variant(const std::string& name) {
   throw ConfigError("unknown ShiftViT variant '" + name + "' (known: " + known + ")");
 }
 
-ShiftViTOptions& ShiftViTOptions::update_from_json(const nlohmann::json& m, const std::string& where) {
-  if (!m.is_object()) throw ConfigError(where + ": expected a mapping of ShiftViT arguments");
-  try {
-    for (const auto& [k, v] : m.items()) {
-      const std::string key = where + "." + k;
-      if (k == "n_div") n_div = v.get<int64_t>();
-      else if (k == "img_size") img_size = v.get<int64_t>();
-      else if (k == "patch_size") patch_size = v.get<int64_t>();
-      else if (k == "in_chans") in_chans = v.get<int64_t>();
-      else if (k == "num_classes") num_classes = v.get<int64_t>();
-      else if (k == "embed_dim") embed_dim = v.get<int64_t>();
-      else if (k == "depths") depths = v.get<std::vector<int64_t>>();
-      else if (k == "mlp_ratio") mlp_ratio = v.get<double>();
-      else if (k == "drop_rate") drop_rate = v.get<double>();
-      else if (k == "drop_path_rate") drop_path_rate = v.get<double>();
-      else if (k == "norm_layer") {
-        if (v.get<std::string>() != "GN1") throw ConfigError(key + ": only GN1 (GroupNorm(1, C)) is implemented, got '" + v.get<std::string>() + "'");
-      } else if (k == "act_layer") {
-        if (v.get<std::string>() != "GELU") throw ConfigError(key + ": only GELU is implemented, got '" + v.get<std::string>() + "'");
-      } else if (k == "patch_norm") {
-        if (!v.get<bool>()) throw ConfigError(key + ": only patch_norm: true is implemented");
-      } else if (k == "use_checkpoint") {
-        if (v.get<bool>()) throw ConfigError(key + ": activation checkpointing is not implemented; set it to false");
-      } else {
-        throw ConfigError(key + ": unknown ShiftViT argument (known: n_div, img_size, patch_size, in_chans, num_classes, "
-                          "embed_dim, depths, mlp_ratio, drop_rate, drop_path_rate, norm_layer, act_layer, patch_norm, use_checkpoint)");
-      }
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(where + ": a value has the wrong type (" + std::string(e.what()) + ")");
-  }
-  if (depths.size() != 4) throw ConfigError(where + ".depths: ShiftViT has four stages; give four depths");
-  if (n_div < 4) throw ConfigError(where + ".n_div: must be >= 4 (4/n_div of the channels are shifted)");
-  if (patch_size < 1 || img_size / patch_size < 1)
-    throw ConfigError(where + ".patch_size: " + std::to_string(patch_size) + " does not fit img_size " + std::to_string(img_size));
+ShiftViTOptions& ShiftViTOptions::update_from_json(const config::Args& m) {
+  if (!m.is_object()) m.fail_expected("a mapping of ShiftViT arguments");
+  m.check_keys({"n_div", "img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depths", "mlp_ratio",
+                "drop_rate", "drop_path_rate", "norm_layer", "act_layer", "patch_norm", "use_checkpoint"});
+  // Generous bounds: past them a model would not fit any machine.
+  const config::Range rate{0, 1};
+  // 4/n_div of the channels are shifted, so n_div >= 4.
+  n_div = m.get<int64_t>("n_div", n_div, config::Range{4, 4096});
+  img_size = m.get<int64_t>("img_size", img_size, config::Range{1, 8192});
+  patch_size = m.get<int64_t>("patch_size", patch_size, config::Range{1, 1024});
+  in_chans = m.get<int64_t>("in_chans", in_chans, config::Range{1, 1024});
+  num_classes = m.get<int64_t>("num_classes", num_classes, config::Range{1, 1e7});
+  embed_dim = m.get<int64_t>("embed_dim", embed_dim, config::Range{1, 65536});
+  depths = m.get<std::vector<int64_t>>("depths", depths, config::Range{1, 1024});
+  mlp_ratio = m.get<double>("mlp_ratio", mlp_ratio, config::Range{0, 1024, /*min_excluded=*/true});
+  drop_rate = m.get<double>("drop_rate", drop_rate, rate);
+  drop_path_rate = m.get<double>("drop_path_rate", drop_path_rate, rate);
+  const std::string norm = m.get<std::string>("norm_layer", "GN1");
+  if (norm != "GN1") m["norm_layer"].fail("only GN1 (GroupNorm(1, C)) is implemented, found " + util::quote(norm));
+  const std::string act = m.get<std::string>("act_layer", "GELU");
+  if (act != "GELU") m["act_layer"].fail("only GELU is implemented, found " + util::quote(act));
+  if (!m.get<bool>("patch_norm", true)) m["patch_norm"].fail("only patch_norm: true is implemented");
+  if (m.get<bool>("use_checkpoint", false))
+    m["use_checkpoint"].fail("activation checkpointing is not implemented; set it to false");
+  if (depths.size() != 4) m["depths"].fail("ShiftViT has four stages; give four depths");
+  if (img_size / patch_size < 1)
+    m["patch_size"].fail(std::to_string(patch_size) + " does not fit img_size " + std::to_string(img_size));
   return *this;
 }
 

@@ -8,6 +8,7 @@
 
 #include "det/nn/safetensors.h"
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace det::nn {
 
@@ -23,45 +24,44 @@ ViTOptions ViTOptions::variant(const std::string& name, int64_t patch_size) {
   else if (n == "s") o.embed_dim = 384, o.depth = 12, o.num_heads = 6, o.mlp_dim = 1536;
   else if (n == "b") o.embed_dim = 768, o.depth = 12, o.num_heads = 12, o.mlp_dim = 3072;
   else if (n == "l") o.embed_dim = 1024, o.depth = 24, o.num_heads = 16, o.mlp_dim = 4096;
-  else throw ConfigError("unknown ViT variant '" + name + "' (known: ti, s, b, l, e.g. \"b\" or \"ViT-B/16\")");
+  else throw ConfigError("unknown ViT variant " + util::quote(name) + " (known: ti, s, b, l, e.g. \"b\" or \"ViT-B/16\")");
   return o;
 }
 
-ViTOptions& ViTOptions::update_from_json(const nlohmann::json& m, const std::string& where) {
-  if (!m.is_object()) throw ConfigError(where + ": expected a mapping of ViT arguments");
-  try {
-    if (m.contains("variant")) {
-      auto v = variant(m["variant"].get<std::string>(), m.value("patch_size", patch_size));
-      embed_dim = v.embed_dim, depth = v.depth, num_heads = v.num_heads, mlp_dim = v.mlp_dim;
+ViTOptions& ViTOptions::update_from_json(const config::Args& m) {
+  if (!m.is_object()) m.fail_expected("a mapping of ViT arguments");
+  m.check_keys({"variant", "pretrained", "patch_size", "img_size", "in_chans", "num_classes", "embed_dim", "depth",
+                "num_heads", "mlp_dim", "qkv_bias", "drop_rate", "attn_drop_rate", "drop_path_rate",
+                "mlp_drop_after_act", "layer_norm_eps"});
+  // Generous bounds: past them a model would not fit any machine.
+  const config::Range rate{0, 1}, size{1, 8192};
+  patch_size = m.get<int64_t>("patch_size", patch_size, config::Range{1, 1024});
+  if (m.has("variant")) {
+    ViTOptions v;
+    try {
+      v = variant(m.get<std::string>("variant"), patch_size);
+    } catch (const ConfigError& e) {
+      m["variant"].fail(e.what());
     }
-    for (const auto& [k, v] : m.items()) {
-      if (k == "variant" || k == "pretrained") continue;
-      if (k == "patch_size") patch_size = v.get<int64_t>();
-      else if (k == "img_size") img_size = v.get<int64_t>();
-      else if (k == "in_chans") in_chans = v.get<int64_t>();
-      else if (k == "num_classes") num_classes = v.get<int64_t>();
-      else if (k == "embed_dim") embed_dim = v.get<int64_t>();
-      else if (k == "depth") depth = v.get<int64_t>();
-      else if (k == "num_heads") num_heads = v.get<int64_t>();
-      else if (k == "mlp_dim") mlp_dim = v.get<int64_t>();
-      else if (k == "qkv_bias") qkv_bias = v.get<bool>();
-      else if (k == "drop_rate") drop_rate = v.get<double>();
-      else if (k == "attn_drop_rate") attn_drop_rate = v.get<double>();
-      else if (k == "drop_path_rate") drop_path_rate = v.get<double>();
-      else if (k == "mlp_drop_after_act") mlp_drop_after_act = v.get<bool>();
-      else if (k == "layer_norm_eps") layer_norm_eps = v.get<double>();
-      else
-        throw ConfigError(where + "." + k + ": unknown ViT argument (known: variant, pretrained, patch_size, img_size, in_chans, "
-                          "num_classes, embed_dim, depth, num_heads, mlp_dim, qkv_bias, drop_rate, attn_drop_rate, "
-                          "drop_path_rate, mlp_drop_after_act, layer_norm_eps)");
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(where + ": a value has the wrong type (" + std::string(e.what()) + ")");
+    embed_dim = v.embed_dim, depth = v.depth, num_heads = v.num_heads, mlp_dim = v.mlp_dim;
   }
-  if (patch_size < 1 || img_size % patch_size != 0)
-    throw ConfigError(where + ".patch_size: " + std::to_string(patch_size) + " does not divide img_size " + std::to_string(img_size));
+  img_size = m.get<int64_t>("img_size", img_size, size);
+  in_chans = m.get<int64_t>("in_chans", in_chans, config::Range{1, 1024});
+  num_classes = m.get<int64_t>("num_classes", num_classes, config::Range{1, 1e7});
+  embed_dim = m.get<int64_t>("embed_dim", embed_dim, config::Range{1, 65536});
+  depth = m.get<int64_t>("depth", depth, config::Range{1, 1024});
+  num_heads = m.get<int64_t>("num_heads", num_heads, config::Range{1, 1024});
+  mlp_dim = m.get<int64_t>("mlp_dim", mlp_dim, config::Range{1, 1 << 20});
+  qkv_bias = m.get<bool>("qkv_bias", qkv_bias);
+  drop_rate = m.get<double>("drop_rate", drop_rate, rate);
+  attn_drop_rate = m.get<double>("attn_drop_rate", attn_drop_rate, rate);
+  drop_path_rate = m.get<double>("drop_path_rate", drop_path_rate, rate);
+  mlp_drop_after_act = m.get<bool>("mlp_drop_after_act", mlp_drop_after_act);
+  layer_norm_eps = m.get<double>("layer_norm_eps", layer_norm_eps, config::Range{0, 1, /*min_excluded=*/true});
+  if (img_size % patch_size != 0)
+    m["patch_size"].fail(std::to_string(patch_size) + " does not divide img_size " + std::to_string(img_size));
   if (embed_dim % num_heads != 0)
-    throw ConfigError(where + ".num_heads: " + std::to_string(num_heads) + " does not divide embed_dim " + std::to_string(embed_dim));
+    m["num_heads"].fail(std::to_string(num_heads) + " does not divide embed_dim " + std::to_string(embed_dim));
   return *this;
 }
 

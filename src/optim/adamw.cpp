@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace det::optim {
 
@@ -32,33 +33,23 @@ std::shared_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& module,
   return std::make_shared<torch::optim::AdamW>(std::move(param_groups), options);
 }
 
-std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(const torch::nn::Module& module, const nlohmann::json& s,
-                                                          const std::string& where, const std::vector<std::string>& skip) {
-  if (!s.is_object()) throw ConfigError(where + ": expected a mapping of timm create_optimizer arguments");
-  static const std::vector<std::string> known = {"opt", "lr", "opt_eps", "opt_betas", "weight_decay", "momentum", "clip_grad"};
-  for (const auto& [k, v] : s.items())
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw ConfigError(where + "." + k + ": unknown optimizer argument (known: opt, lr, opt_eps, opt_betas, weight_decay, momentum, clip_grad)");
-  try {
-    std::string opt = s.value("opt", std::string("adamw"));
-    if (opt != "adamw")
-      throw ConfigError(where + ".opt: '" + opt + "' is not supported; det builds timm's 'adamw' only");
-    if (!s.contains("lr")) throw ConfigError(where + ".lr: missing; set the learning rate");
-    torch::optim::AdamWOptions o(s.at("lr").get<double>());
-    o.weight_decay(s.value("weight_decay", 0.0));
-    if (s.contains("opt_eps") && !s["opt_eps"].is_null()) o.eps(s["opt_eps"].get<double>());
-    else o.eps(1e-8);
-    if (s.contains("opt_betas") && !s["opt_betas"].is_null()) {
-      auto b = s["opt_betas"].get<std::vector<double>>();
-      if (b.size() != 2) throw ConfigError(where + ".opt_betas: expected two numbers [beta1, beta2] or null");
-      o.betas({b[0], b[1]});
-    }
-    if (s.contains("clip_grad") && !s["clip_grad"].is_null())
-      throw ConfigError(where + ".clip_grad: gradient clipping is not supported here; set it to null");
-    return make_adamw(module, o, skip);
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(where + ": a value has the wrong type (" + std::string(e.what()) + ")");
+std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(const torch::nn::Module& module, const config::Args& s,
+                                                          const std::vector<std::string>& skip) {
+  if (!s.is_object()) s.fail_expected("a mapping of timm create_optimizer arguments");
+  s.check_keys({"opt", "lr", "opt_eps", "opt_betas", "weight_decay", "momentum", "clip_grad"});
+  const std::string opt = s.get<std::string>("opt", "adamw");
+  if (opt != "adamw") s["opt"].fail(util::quote(opt) + " is not supported; det builds timm's 'adamw' only");
+  torch::optim::AdamWOptions o(s.get<double>("lr", config::Range::at_least(0)));
+  o.weight_decay(s.get<double>("weight_decay", 0.0, config::Range::at_least(0)));
+  o.eps(s.get<double>("opt_eps", 1e-8, config::Range::at_least(0)));
+  if (s.has("opt_betas")) {
+    auto b = s.get<std::vector<double>>("opt_betas", config::Range{0, 1, false, /*max_excluded=*/true});
+    if (b.size() != 2) s["opt_betas"].fail_expected("two numbers [beta1, beta2] or null");
+    o.betas({b[0], b[1]});
   }
+  s.get<double>("momentum", 0.0);  // timm passes it on; AdamW does not use it
+  if (s.has("clip_grad")) s["clip_grad"].fail("gradient clipping is not supported here; set it to null");
+  return make_adamw(module, o, skip);
 }
 
 }  // namespace det::optim

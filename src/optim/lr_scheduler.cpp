@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace det::optim {
 
@@ -68,31 +69,21 @@ LambdaLR::LambdaLR(torch::optim::Optimizer& optimizer, std::function<double(int6
 
 double LambdaLR::lr_at(size_t, double base_lr, int64_t epoch) const { return base_lr * factor_(epoch); }
 
-CosineOptions CosineOptions::from_json(const nlohmann::json& s, const std::string& where) {
-  if (!s.is_object()) throw ConfigError(where + ": expected a mapping of timm create_scheduler arguments");
-  static const std::vector<std::string> known = {"sched", "epochs", "min_lr", "warmup_lr", "warmup_epochs",
-                                                 "cooldown_epochs", "decay_rate", "lr_noise", "lr_noise_pct", "lr_noise_std"};
-  for (const auto& [k, v] : s.items())
-    if (std::find(known.begin(), known.end(), k) == known.end())
-      throw ConfigError(where + "." + k + ": unknown scheduler argument (known: sched, epochs, min_lr, warmup_lr, "
-                        "warmup_epochs, cooldown_epochs, decay_rate, lr_noise, lr_noise_pct, lr_noise_std)");
+CosineOptions CosineOptions::from_json(const config::Args& s) {
+  if (!s.is_object()) s.fail_expected("a mapping of timm create_scheduler arguments");
+  s.check_keys({"sched", "epochs", "min_lr", "warmup_lr", "warmup_epochs", "cooldown_epochs", "decay_rate", "lr_noise",
+                "lr_noise_pct", "lr_noise_std"});
+  const std::string sched = s.get<std::string>("sched", "cosine");
+  if (sched != "cosine")
+    s["sched"].fail(util::quote(sched) + " is not supported; det builds timm's 'cosine' only");
+  if (s.has("lr_noise")) s["lr_noise"].fail("learning-rate noise is not supported; set it to null");
+  const config::Range epochs{1, 1e6}, rate = config::Range::at_least(0);
   CosineOptions o;
-  try {
-    std::string sched = s.value("sched", std::string("cosine"));
-    if (sched != "cosine") throw ConfigError(where + ".sched: '" + sched + "' is not supported; det builds timm's 'cosine' only");
-    if (s.contains("lr_noise") && !s["lr_noise"].is_null())
-      throw ConfigError(where + ".lr_noise: learning-rate noise is not supported; set it to null");
-    if (!s.contains("epochs")) throw ConfigError(where + ".epochs: missing; set the length of the cosine cycle in epochs");
-    o.t_initial = s.at("epochs").get<int64_t>();
-    o.lr_min = s.value("min_lr", 1e-6);  // timm train.py defaults below
-    o.warmup_lr_init = s.value("warmup_lr", 1e-4);
-    o.warmup_t = s.value("warmup_epochs", int64_t{3});
-    o.cooldown_epochs = s.value("cooldown_epochs", int64_t{10});
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError(where + ": a value has the wrong type (" + std::string(e.what()) + ")");
-  }
-  if (o.t_initial < 1) throw ConfigError(where + ".epochs: must be >= 1, got " + std::to_string(o.t_initial));
-  if (o.warmup_t < 0) throw ConfigError(where + ".warmup_epochs: must be >= 0");
+  o.t_initial = s.get<int64_t>("epochs", epochs);
+  o.lr_min = s.get<double>("min_lr", 1e-6, rate);  // timm train.py defaults
+  o.warmup_lr_init = s.get<double>("warmup_lr", 1e-4, rate);
+  o.warmup_t = s.get<int64_t>("warmup_epochs", 3, config::Range{0, 1e6});
+  o.cooldown_epochs = s.get<int64_t>("cooldown_epochs", 10, config::Range{0, 1e6});
   return o;
 }
 

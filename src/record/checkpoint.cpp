@@ -94,7 +94,7 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
   if (!j.contains("format_version")) throw CheckpointError(where + ": not a det checkpoint (no format_version)");
   const json& v = j["format_version"];
   if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kFormatVersion)
-    throw CheckpointError(where + ": checkpoint format version " + util::quote(v.dump(), 20) +
+    throw CheckpointError(where + ": checkpoint format version " + util::shorten(v.dump(), 20) +
                           " is not supported by this det (it reads versions 1.." + std::to_string(kFormatVersion) +
                           "; a newer det wrote it?)");
   m.format_version = static_cast<int>(v.get<int64_t>());
@@ -136,7 +136,7 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
     throw CheckpointError(where + ": field 'files' lists no file; the checkpoint cannot be verified (rewrite it)");
   for (auto it = files.raw().begin(); it != files.raw().end(); ++it) {
     if (!is_plain_file_name(it.key()))
-      throw CheckpointError(where + ": field 'files' names " + util::quote(it.key(), 60) +
+      throw CheckpointError(where + ": field 'files' names " + util::shorten(it.key(), 60) +
                             ", which is not a plain file name inside the checkpoint directory");
     auto ff = files.child(it.key());
     m.files[it.key()] = {static_cast<uint64_t>(ff.get_int("size", 0, int64_t{1} << 50)),
@@ -176,7 +176,7 @@ CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir, bo
   try {
     j = json::parse(util::read_file(meta_path));
   } catch (const std::exception& e) {
-    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + util::quote(e.what(), 100) + ")");
+    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + util::shorten(e.what(), 100) + ")");
   }
   CheckpointMetadata meta = CheckpointMetadata::from_json(j, meta_path.string());
   if (!verify_files) return meta;

@@ -145,7 +145,7 @@ ExperimentSummary ExperimentSummary::load(const std::filesystem::path& run_dir) 
   try {
     j = json::parse(util::read_file(path));
   } catch (const json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + util::quote(e.what(), 100) + ")");
+    throw Error(path.string() + ": not valid JSON (" + util::shorten(e.what(), 100) + ")");
   }
   return from_json(j, path.string());
 }

@@ -73,7 +73,7 @@ class Fields {
   std::string name(const std::string& key) const { return path_.empty() ? key : key.empty() ? path_ : path_ + "." + key; }
   [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
     const nlohmann::json& v = key.empty() ? j_ : j_[key];
-    throw E(where_ + ": field '" + name(key) + "' must be " + expected + ", found " + util::quote(v.dump(), 60));
+    throw E(where_ + ": field '" + name(key) + "' must be " + expected + ", found " + util::shorten(v.dump(), 60));
   }
 
  private:

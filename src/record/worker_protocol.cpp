@@ -1,5 +1,8 @@
 #include "det/record/worker_protocol.h"
 
+#include <cmath>
+#include <limits>
+
 #include "det/util/error.h"
 #include "det/util/strings.h"
 #include "fields.h"
@@ -11,9 +14,10 @@ using json = nlohmann::json;
 using F = detail::Fields<Error>;
 constexpr int64_t kMax = CheckpointMetadata::kMaxBatches;
 
-const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp", "error"};
+const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite"};
+constexpr int kNumReasons = 6;
 
-std::string cut(const std::string& line) { return util::quote(line, 120); }
+std::string cut(const std::string& line) { return util::shorten(line, 120); }
 
 json parse_line(const std::string& line, const char* sender) {
   try {
@@ -42,8 +46,30 @@ MetricsReport report_from(const F& f) {
 
 }  // namespace
 
+json portable_metrics(const json& metrics) {
+  if (metrics.is_number_float()) {
+    const double v = metrics.get<double>();
+    if (std::isnan(v)) return "NaN";
+    if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+    return metrics;
+  }
+  if (!metrics.is_object()) return metrics;
+  json out = json::object();
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) out[it.key()] = portable_metrics(it.value());
+  return out;
+}
+
+std::optional<double> metric_value(const json& v) {
+  if (v.is_number()) return v.get<double>();
+  if (v == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (v == "Infinity") return std::numeric_limits<double>::infinity();
+  if (v == "-Infinity") return -std::numeric_limits<double>::infinity();
+  return std::nullopt;
+}
+
 json MetricsReport::to_json() const {
-  json j = {{"kind", kind_name()}, {"trial_id", trial_id}, {"batches", batches}, {"epochs", epochs}, {"metrics", metrics}};
+  json j = {{"kind", kind_name()}, {"trial_id", trial_id}, {"batches", batches}, {"epochs", epochs},
+            {"metrics", portable_metrics(metrics)}};
   if (kind == Kind::kTraining) {
     j["throughput"] = throughput;
     j["ranks"] = ranks;
@@ -67,7 +93,7 @@ std::string encode(const WorkerEvent& event) {
     for (const auto& k : c->kept) kept.push_back(k.to_json());
     j = {{"event", "checkpoint"}, {"checkpoint", c->checkpoint.to_json()}, {"kept", kept}};
   } else if (auto* t = std::get_if<TargetReached>(&event)) {
-    j = {{"event", "target_reached"}, {"length", t->length}, {"metric", t->metric}};
+    j = {{"event", "target_reached"}, {"length", t->length}, {"metric", portable_metrics(t->metric)}};
   } else {
     const auto& e = std::get<WorkerExit>(event);
     j = {{"event", "exit"}, {"reason", reason_name(e.reason)}, {"message", e.message}};
@@ -109,14 +135,18 @@ WorkerEvent decode_event(const std::string& line) {
     for (const auto& k : f.array("kept")) e.kept.push_back(CheckpointRef::from_json(k, where + ": kept"));
     return e;
   }
-  if (kind == "target_reached") return TargetReached{f.get_int("length", 0, kMax), f.get<double>("metric")};
+  if (kind == "target_reached") {
+    auto metric = metric_value(f.get<json>("metric"));
+    if (!metric) f.fail("metric", "a number, \"NaN\", \"Infinity\" or \"-Infinity\"");
+    return TargetReached{f.get_int("length", 0, kMax), *metric};
+  }
   if (kind == "exit") {
     WorkerExit e;
     std::string reason = f.get<std::string>("reason");
     bool known = false;
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < kNumReasons; ++i)
       if (reason == kReasons[i]) e.reason = static_cast<WorkerExit::Reason>(i), known = true;
-    if (!known) f.fail("reason", "one of completed, stop_requested, stopped, invalid_hp, error");
+    if (!known) f.fail("reason", "one of completed, stop_requested, stopped, invalid_hp, error, non_finite");
     e.message = f.value<std::string>("message", "");
     return e;
   }

@@ -22,26 +22,21 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::string quote(const std::string& s, size_t max_chars) {
-  std::string out = s.size() <= max_chars ? s : s.substr(0, max_chars);
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  if (s.size() > max_chars) out += "... (" + std::to_string(s.size()) + " characters)";
-  return out;
-}
-
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  // Accept up to a third of the word's length in edits (at least 2): catches typos, not guesses.
+  const size_t limit = std::max<size_t>(2, word.size() / 3);
   std::string best;
   size_t best_d = std::string::npos;
   for (const auto& c : candidates) {
+    // The distance is at least the difference in length: skip hopeless candidates without the
+    // quadratic comparison (a 1 MB word from a hostile config costs nothing).
+    if (word.size() > c.size() + limit || c.size() > word.size() + limit) continue;
     size_t d = edit_distance(word, c);
     if (d < best_d) {
       best_d = d;
       best = c;
     }
   }
-  // Accept up to a third of the word's length in edits (at least 2): catches typos, not guesses.
-  size_t limit = std::max<size_t>(2, word.size() / 3);
   return best_d <= limit ? best : "";
 }
 
@@ -93,6 +88,55 @@ std::string format_duration(double seconds) {
     std::snprintf(buf, sizeof buf, "%dh%02dm", m / 60, m % 60);
   }
   return buf;
+}
+
+namespace {
+
+// Escapes `text` and stops after `max_chars` characters; `cut` tells whether it stopped early.
+std::string escape_prefix(const std::string& text, size_t max_chars, bool& cut) {
+  std::string out;
+  size_t chars = 0, i = 0;
+  for (; i < text.size() && chars < max_chars; ++chars) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else if (c >= 0x80) {
+      // One UTF-8 character: the lead byte and its continuation bytes, never half of it.
+      size_t end = i + 1;
+      while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80 && end - i < 4) ++end;
+      out.append(text, i, end - i);
+      i = end;
+      continue;
+    } else {
+      out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  cut = i < text.size();
+  return out;
+}
+
+}  // namespace
+
+std::string shorten(const std::string& text, size_t max_chars) {
+  bool cut = false;
+  std::string out = escape_prefix(text, max_chars, cut);
+  if (cut) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
+}
+
+std::string quote(const std::string& text, size_t max_chars) {
+  bool cut = false;
+  std::string out = "'" + escape_prefix(text, max_chars, cut);
+  return cut ? out + "...' (" + std::to_string(text.size()) + " bytes)" : out + "'";
 }
 
 }  // namespace det::util

@@ -74,9 +74,10 @@ TEST(ExperimentConfig, WrongTypeSaysExpectedAndFound) {
   max_length:
     batches: lots
 )");
-  EXPECT_NE(e.find("exp.yaml:5:14: searcher.max_length.batches: expected an integer, found 'lots'"), std::string::npos) << e;
+  EXPECT_NE(e.find("exp.yaml:5:14: searcher.max_length.batches: expected an integer from 1 to 1000000000000, found 'lots'"),
+            std::string::npos) << e;
   e = error_of(std::string(kMinimal) + "scheduling_unit: 0\n");
-  EXPECT_NE(e.find("scheduling_unit: expected an integer >= 1, found '0'"), std::string::npos) << e;
+  EXPECT_NE(e.find("scheduling_unit: expected an integer from 1 to 1000000, found '0'"), std::string::npos) << e;
   e = error_of(std::string(kMinimal) + "checkpoint_policy: sometimes\n");
   EXPECT_NE(e.find("checkpoint_policy: expected one of best, all, none, found 'sometimes'"), std::string::npos) << e;
   e = error_of(std::string(kMinimal) + "min_checkpoint_period: {batches: 1, epochs: 2}\n");
@@ -204,6 +205,221 @@ searcher: {name: single, metric: m, max_length: 5}
   EXPECT_EQ(x.request_id, y.request_id);
   EXPECT_LT(x.trial_seed, 1u << 31);
   EXPECT_EQ(x.request_id[14], '4');
+}
+
+// ---- hostile configs (issue 10 §7): each one line, file:line, at parse time ----
+
+const char* kSearcher = "searcher: {name: single, metric: m, max_length: 5}\n";
+
+TEST(HostileConfig, AliasThatContainsItselfIsAnError) {
+  std::string e = error_of(std::string("data:\n  loop: &a [1, *a]\n") + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:2:9: data.loop[1]: a YAML alias refers to a list or mapping that contains it"),
+            std::string::npos) << e;
+  e = error_of(std::string("hyperparameters:\n  x: &m {y: *m}\n") + kSearcher);
+  EXPECT_NE(e.find("hyperparameters.x.y: a YAML alias refers to"), std::string::npos) << e;
+}
+
+TEST(HostileConfig, BillionLaughsStopsAtTheBudget) {
+  // 1 KB of text, 10^9 values once the aliases are expanded.
+  std::string yaml = "data:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    yaml += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) yaml += ", " + prev;
+    yaml += "]\n";
+  }
+  ASSERT_LT(yaml.size(), 1024u);
+  std::string e = error_of(yaml + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("the config holds more than 1000000 values once its YAML aliases are expanded"), std::string::npos)
+      << e;
+  // Aliases within the budget are fine and expanded.
+  auto c = parse_experiment_config("data:\n  a: &x [1, 2]\n  b: *x\n" + std::string(kSearcher), "exp.yaml");
+  EXPECT_EQ(c.data["b"], nlohmann::json::array({1, 2}));
+}
+
+TEST(HostileConfig, DeepNestingIsAnErrorNotACrash) {
+  std::string e = error_of("data:\n  x: " + std::string(100, '[') + std::string(100, ']') + "\n" + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:2:"), std::string::npos) << e;
+  EXPECT_NE(e.find("nest deeper than 64 levels"), std::string::npos) << e;
+  // Past yaml-cpp's own guard, and far past any stack: still one line.
+  e = error_of("data:\n  x: " + std::string(200000, '[') + std::string(200000, ']') + "\n" + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("nest deeper than"), std::string::npos) << e;
+  e = error_of("data:\n  x: " + std::string(200000, '[') + "\n" + kSearcher);  // unclosed
+  EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
+  // 60 levels are fine.
+  EXPECT_EQ(error_of("data:\n  x: " + std::string(60, '[') + std::string(60, ']') + "\n" + kSearcher), "(no error)");
+}
+
+TEST(HostileConfig, CategoricalWithoutValsNamesTheFile) {
+  std::string e = error_of(std::string("hyperparameters:\n  x: {type: categorical}\n") + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:2:6: hyperparameters.x.vals: expected a non-empty list, found nothing"), std::string::npos)
+      << e;
+}
+
+TEST(HostileConfig, DuplicateKeysAtAnyDepth) {
+  std::string e = error_of(std::string("name: a\nname: b\n") + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:2:1: name: duplicate key 'name' (first at line 1)"), std::string::npos) << e;
+  e = error_of(std::string("data:\n  t:\n    - {a: 1, a: 2}\n") + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:3:14: data.t[0].a: duplicate key 'a' (first at line 3)"), std::string::npos) << e;
+  e = error_of(std::string("hyperparameters:\n  lr: 0.1\n  lr: 0.2\n") + kSearcher);
+  EXPECT_NE(e.find("exp.yaml:3:3: hyperparameters.lr: duplicate key 'lr'"), std::string::npos) << e;
+}
+
+TEST(HostileConfig, NonTextKeysAreErrors) {
+  std::string e = error_of(std::string("data:\n  ? [a, b]\n  : 1\n") + kSearcher);
+  EXPECT_NE(e.find("a key must be plain text, found a list"), std::string::npos) << e;
+}
+
+TEST(HostileConfig, ASecondDocumentIsAnError) {
+  std::string e = error_of(std::string(kMinimal) + "---\nname: other\n");
+  EXPECT_NE(e.find("exp.yaml:11:"), std::string::npos) << e;
+  EXPECT_NE(e.find("a second YAML document"), std::string::npos) << e;
+  // A leading '---' and a closing '...' are one document.
+  EXPECT_EQ(error_of("---\n" + std::string(kMinimal) + "...\n"), "(no error)");
+}
+
+TEST(HostileConfig, NumbersOutsideTheirBounds) {
+  auto field = [](const std::string& yaml) { return error_of(std::string(kMinimal) + yaml); };
+  EXPECT_NE(field("resources: {slots_per_trial: 1000000}\n")
+                .find("exp.yaml:10:30: resources.slots_per_trial: expected an integer from 1 to 4096, found '1000000'"),
+            std::string::npos);
+  EXPECT_NE(field("resources: {max_slots: 100000000}\n").find("resources.max_slots: expected an integer from 0 to 65536"),
+            std::string::npos);
+  EXPECT_NE(field("resources: {weight: -1}\n").find("resources.weight: expected a number from 0 to 1000000"),
+            std::string::npos);
+  EXPECT_NE(field("resources: {priority: 100}\n").find("resources.priority: expected an integer from 1 to 99"),
+            std::string::npos);
+  EXPECT_NE(field("max_restarts: 99999\n").find("max_restarts: expected an integer from 0 to 1000"), std::string::npos);
+  EXPECT_NE(field("scheduling_unit: 0\n").find("scheduling_unit: expected an integer from 1 to 1000000, found '0'"),
+            std::string::npos);
+  EXPECT_NE(field("min_validation_period: {epochs: 10000000000000}\n")
+                .find("min_validation_period.epochs: expected an integer from 0 to 1000000000000"),
+            std::string::npos);
+  EXPECT_NE(field("records_per_epoch: -5\n").find("records_per_epoch: expected an integer from 0 to"), std::string::npos);
+  EXPECT_NE(field("optimizations: {aggregation_frequency: 100000}\n")
+                .find("optimizations.aggregation_frequency: expected an integer from 1 to 10000"),
+            std::string::npos);
+  EXPECT_NE(field("checkpoint_storage: {host_path: /tmp/x, save_trial_latest: 5000}\n")
+                .find("checkpoint_storage.save_trial_latest: expected an integer from 0 to 1000"),
+            std::string::npos);
+  EXPECT_NE(field("reproducibility: {experiment_seed: 4294967296}\n")
+                .find("reproducibility.experiment_seed: expected an integer from 0 to 4294967295"),
+            std::string::npos);
+  EXPECT_NE(field("profiling: {begin_on_batch: -1}\n").find("profiling.begin_on_batch: expected an integer from 0"),
+            std::string::npos);
+  auto searcher = [](const std::string& body) { return error_of("searcher: {metric: m, max_length: 100, " + body + "}\n"); };
+  EXPECT_NE(searcher("name: random, max_trials: 10000000").find("searcher.max_trials: expected an integer from 1 to 100000"),
+            std::string::npos);
+  EXPECT_NE(searcher("name: random, max_trials: 5, max_concurrent_trials: 50000")
+                .find("searcher.max_concurrent_trials: expected an integer from 0 to 10000"),
+            std::string::npos);
+  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, divisor: 1").find("searcher.divisor: expected a number in (1, 100]"),
+            std::string::npos);
+  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, max_rungs: 1000").find("searcher.max_rungs: expected an integer from 1 to 32"),
+            std::string::npos);
+  EXPECT_NE(searcher("name: async_halving, max_trials: 5, num_rungs: 0").find("searcher.num_rungs: expected an integer from 1 to 32"),
+            std::string::npos);
+  EXPECT_NE(searcher("name: async_halving, max_trials: 5, num_rungs: 30, divisor: 50")
+                .find("searcher.num_rungs: divisor^(rungs - 1) = "),
+            std::string::npos);
+  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, bracket_rungs: [2, 20], divisor: 10")
+                .find("searcher.bracket_rungs[1]: divisor^(rungs - 1)"),
+            std::string::npos);
+  EXPECT_NE(error_of("searcher: {name: single, metric: m, max_length: {batches: 0}}\n")
+                .find("searcher.max_length.batches: expected an integer from 1 to 1000000000000"),
+            std::string::npos);
+  auto hp = [](const std::string& body) {
+    return error_of("hyperparameters:\n  x: " + body + "\nsearcher: {name: grid, metric: m, max_length: 5}\n");
+  };
+  EXPECT_NE(hp("{type: int, minval: 1, maxval: 9, count: 1000000}").find("hyperparameters.x.count: expected an integer from 1 to 100000"),
+            std::string::npos);
+  EXPECT_NE(hp("{type: int, minval: -9000000000000000000, maxval: 1}").find("hyperparameters.x.minval: expected an integer from"),
+            std::string::npos);
+  EXPECT_NE(hp("{type: double, minval: -.inf, maxval: 1}").find("hyperparameters.x.minval: expected a number"),
+            std::string::npos);
+  EXPECT_NE(hp("{type: double, minval: -1e308, maxval: 1e308}").find("maxval - minval overflows a double"),
+            std::string::npos);
+  EXPECT_NE(hp("{type: log, minval: 1, maxval: 400, base: 10}").find("base^maxval or base^minval overflows"),
+            std::string::npos);
+  std::string grid = error_of(R"(hyperparameters:
+  a: {type: double, minval: 0, maxval: 1, count: 1000}
+  b: {type: double, minval: 0, maxval: 1, count: 1000}
+searcher: {name: grid, metric: m, max_length: 5}
+)");
+  EXPECT_NE(grid.find("exp.yaml:2:3: hyperparameters: the grid has 1000000 points, more than 100000"), std::string::npos)
+      << grid;
+  // The bounds are generous: Determined's own examples pass.
+  EXPECT_EQ(field("resources: {slots_per_trial: 4096, max_slots: 8, priority: 99, weight: 2}\nmax_restarts: 0\n"),
+            "(no error)");
+}
+
+TEST(HostileConfig, StoragePathStaysInsideHostPath) {
+  auto storage = [](const std::string& body) {
+    return error_of(std::string(kMinimal) + "checkpoint_storage: {type: shared_fs, host_path: /data/runs, " + body + "}\n");
+  };
+  std::string e = storage("storage_path: ../../..");
+  EXPECT_NE(e.find("exp.yaml:10:"), std::string::npos) << e;
+  EXPECT_NE(e.find("checkpoint_storage.storage_path: '../../..' leaves host_path '/data/runs'"), std::string::npos) << e;
+  EXPECT_NE(e.find("give a sub-directory of host_path"), std::string::npos) << e;
+  EXPECT_NE(storage("storage_path: a/../../b").find("leaves host_path"), std::string::npos);
+  EXPECT_NE(storage("storage_path: /etc").find("'/etc' is not inside host_path '/data/runs'"), std::string::npos);
+  EXPECT_NE(storage("storage_path: /data/runs/../x").find("is not inside host_path"), std::string::npos);
+  // Inside: kept, made canonical; an absolute path inside host_path becomes relative.
+  auto c = parse_experiment_config(
+      std::string(kMinimal) + "checkpoint_storage: {host_path: /data/runs, storage_path: a/./b/../c/}\n", "exp.yaml");
+  EXPECT_EQ(c.storage().storage_path, "a/c");
+  EXPECT_EQ(c.storage().root(), std::filesystem::path("/data/runs/a/c"));
+  c = parse_experiment_config(std::string(kMinimal) + "checkpoint_storage: {host_path: /data/runs, storage_path: /data/runs/x}\n",
+                              "exp.yaml");
+  EXPECT_EQ(c.storage().storage_path, "x");
+}
+
+TEST(HostileConfig, LongUserTextIsCutInErrors) {
+  std::string huge(200 * 1024, 'z');  // yaml-cpp reads about 1 MB a second: keep the test quick
+  for (const std::string& yaml : {std::string(kMinimal) + "checkpoint_policy: " + huge + "\n",
+                                  std::string(kMinimal) + "? " + huge + "\n: 1\n",
+                                  std::string(kMinimal) + "scheduling_unit: " + huge + "\n"}) {
+    std::string e = error_of(yaml);
+    EXPECT_LT(e.size(), 1000u) << e.substr(0, 1000);
+    EXPECT_NE(e.find("(204800 bytes)"), std::string::npos) << e.substr(0, 1000);
+  }
+  std::string e = error_of(kMinimal, {"searcher.max_length.batches=" + huge});
+  EXPECT_LT(e.size(), 1000u) << e.substr(0, 1000);
+}
+
+// Loud, not silent: what det accepts but does not implement is an error, or a notice where it
+// has no effect outside a Determined cluster.
+TEST(ExperimentConfig, SettingsDetDoesNotImplementAreErrorsOrNotices) {
+  auto error_of = [](const std::string& extra) {
+    try {
+      parse_experiment_config(std::string(kMinimal) + extra, "exp.yaml");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("optimizations: {mixed_precision: O1}\n").find("optimizations.mixed_precision: not implemented"),
+            std::string::npos);
+  EXPECT_EQ(error_of("optimizations: {mixed_precision: O0}\n"), "");
+  EXPECT_NE(error_of("optimizations: {gradient_compression: true}\n").find("not implemented"), std::string::npos);
+  EXPECT_NE(error_of("profiling: {enabled: true}\n").find("det has no profiler"), std::string::npos);
+  EXPECT_NE(error_of("checkpoint_storage: {host_path: /tmp, save_experiment_best: 2}\n").find("save_experiment_best"),
+            std::string::npos);
+  EXPECT_EQ(error_of("checkpoint_storage: {host_path: /tmp, save_experiment_best: 0}\n"), "");
+  EXPECT_NE(error_of("optimizations: {mixed_precision: O2}\n").rfind("exp.yaml:", 0), std::string::npos);
+
+  auto c = parse_experiment_config(std::string(kMinimal) +
+                                       "records_per_epoch: 50000\nresources: {slots_per_trial: 1, priority: 40}\n"
+                                       "environment: {image: x}\noptimizations: {average_training_metrics: true}\n",
+                                   "exp.yaml");
+  ASSERT_EQ(c.notices.size(), 3u);
+  EXPECT_NE(c.notices[0].find("records_per_epoch: ignored, as by Determined's PyTorchTrial"), std::string::npos)
+      << c.notices[0];
+  EXPECT_NE(c.notices[1].find("resources.priority"), std::string::npos) << c.notices[1];
+  EXPECT_NE(c.notices[2].find("environment"), std::string::npos) << c.notices[2];
+  EXPECT_TRUE(parse_experiment_config(kMinimal, "exp.yaml").notices.empty());
 }
 
 }  // namespace

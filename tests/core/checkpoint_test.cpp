@@ -91,5 +91,24 @@ TEST(Checkpoint, ShapeMismatchNamesTheParameter) {
   }
 }
 
+// Two identical runs write byte-identical checkpoints (optimizer state keyed by position, not
+// by parameter address), so a checkpoint's hash identifies its content.
+TEST(Checkpoint, IdenticalRunsWriteIdenticalBytes) {
+  auto cfg = make_config("noisy", "min_checkpoint_period: {batches: 4}\n", 8);  // Adam: moments in the state
+  TempDir a, b;
+  auto ra = run_trial(cfg, a.path), rb = run_trial(cfg, b.path);
+  ASSERT_FALSE(ra.checkpoints.empty());
+  const auto& pa = ra.checkpoints.back().path;
+  const auto& pb = rb.checkpoints.back().path;
+  EXPECT_EQ(util::read_file(pa / "state.pt"), util::read_file(pb / "state.pt"));
+  EXPECT_EQ(checkpoint::read_metadata(pa).files.at("state.pt").crc32, checkpoint::read_metadata(pb).files.at("state.pt").crc32);
+  // A different seed gives different weights, hence different bytes: the comparison can fail.
+  TempDir c;
+  TrialRunOptions other;
+  other.trial_seed = 99;
+  auto rc = run_trial(cfg, c.path, other);
+  EXPECT_NE(util::read_file(pa / "state.pt"), util::read_file(rc.checkpoints.back().path / "state.pt"));
+}
+
 }  // namespace
 }  // namespace det

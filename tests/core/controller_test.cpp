@@ -491,3 +491,44 @@ TEST(NamedBatches, ATrialWithTwoInputsAndAMaskTrains) {
 
 }  // namespace
 }  // namespace det
+
+namespace det {
+namespace {
+
+// ---- non-finite metrics ----
+
+/// OneVar whose reported loss turns NaN from batch 4 on (a diverging run).
+class DivergingTrial : public OneVarTrial {
+ public:
+  using OneVarTrial::OneVarTrial;
+  Metrics train_batch(data::Batch& b, int64_t e, int64_t i) override {
+    auto m = OneVarTrial::train_batch(b, e, i);
+    if (i >= 4) m["loss"] = m["loss"] * std::nan("");
+    return m;
+  }
+};
+DET_REGISTER_TRIAL(DivergingTrial, "diverging");
+
+TEST(NonFinite, ANaNLossIsRecordedAsNaNAndWarnedOrFailsTheTrial) {
+  TempDir tmp;
+  auto cfg = make_config("diverging", "scheduling_unit: 4\n", 12);
+  auto result = run_trial(cfg, tmp.path);
+  auto reports = read_reports(tmp.path, "training");
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_TRUE(reports[0]["metrics"]["loss"].is_number());
+  EXPECT_EQ(reports[1]["metrics"]["loss"], "NaN") << "not null: the record says what happened";
+  EXPECT_EQ(result.state.batches_trained, 12) << "by default training goes on, as in Determined";
+
+  TempDir strict;
+  auto strict_cfg = make_config("diverging", "scheduling_unit: 4\noptimizations: {fail_on_non_finite: true}\n", 12);
+  try {
+    run_trial(strict_cfg, strict.path);
+    ADD_FAILURE() << "no error";
+  } catch (const NonFiniteMetric& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite training metric(s) loss=NaN at batch 8"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace det

@@ -344,7 +344,7 @@ TEST(AugmentConfig, BuildsPipelineAndErasesAfterNormalize) {
       {"rand_augment": {"config": "rand-m9-mstd0.5-inc1"}},
       {"random_erasing": {"probability": 1.0, "mode": "pixel", "max_count": 1}},
       {"normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}}])");
-  Pipeline p = Pipeline::from_json(spec, "data.transforms.train");
+  Pipeline p = Pipeline::from_json({spec, "data.transforms.train"});
   ASSERT_EQ(p.transforms().size(), 2u);
   EXPECT_EQ(p.transforms()[0]->name(), "color_jitter");
   EXPECT_EQ(p.transforms()[1]->name(), "rand_augment");
@@ -378,7 +378,7 @@ TEST(AugmentConfig, BuildsPipelineAndErasesAfterNormalize) {
 TEST(AugmentConfig, ErrorsNameTheEntry) {
   auto err = [](const std::string& spec) {
     try {
-      Pipeline::from_json(nlohmann::json::parse(spec), "data.transforms.train");
+      Pipeline::from_json({nlohmann::json::parse(spec), "data.transforms.train"});
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }
@@ -389,10 +389,12 @@ TEST(AugmentConfig, ErrorsNameTheEntry) {
   };
   EXPECT_EQ(err(R"([{"color_jitter": {"brightness": 0.4, "contrast": [0.5, 1.5], "hue": 0.1}}])"), "(no error)");
   EXPECT_TRUE(has(err(R"([{"color_jitter": {"brightness": -0.4}}])"),
-                  "data.transforms.train[0].color_jitter.brightness: must be non-negative"));
-  EXPECT_TRUE(has(err(R"([{"color_jitter": {"hue": 0.7}}])"), "data.transforms.train[0].color_jitter.hue: must be in [0, 0.5]"));
+                  "data.transforms.train[0].color_jitter.brightness: expected a number >= 0, found -0.4"));
+  EXPECT_TRUE(has(err(R"([{"color_jitter": {"hue": 0.7}}])"),
+                  "data.transforms.train[0].color_jitter.hue: expected a number from 0 to 0.5, found 0.7"));
   EXPECT_TRUE(has(err(R"([{"color_jitter": {"hue": [0.1, 0.9]}}])"), "data.transforms.train[0].color_jitter: hue range"));
-  EXPECT_TRUE(has(err(R"([{"color_jitter": {"brightnes": 0.4}}])"), "color_jitter: unknown argument 'brightnes'"));
+  EXPECT_TRUE(has(err(R"([{"color_jitter": {"brightnes": 0.4}}])"),
+                  "color_jitter.brightnes: unknown key 'brightnes', did you mean 'brightness'?"));
   EXPECT_TRUE(has(err(R"([{"color_jitter": {"contrast": "high"}}])"), "color_jitter.contrast: expected a number"));
   EXPECT_TRUE(has(err(R"([{"color_jitter": [0.4]}])"), "expected a mapping of arguments"));
   EXPECT_EQ(err(R"(["rand_augment"])"), "(no error)");
@@ -406,7 +408,7 @@ TEST(AugmentConfig, ErrorsNameTheEntry) {
   EXPECT_TRUE(has(err(R"([{"random_erasing": {"probability": 1.5}}])"),
                   "data.transforms.train[0].random_erasing: probability must be in [0, 1]"));
   EXPECT_TRUE(has(err(R"([{"random_erasing": {"max_count": 1, "min_count": 2}}])"), "min_count <= max_count"));
-  EXPECT_TRUE(has(err(R"([{"random_erasing": {"probabilty": 0.5}}])"), "unknown argument 'probabilty'"));
+  EXPECT_TRUE(has(err(R"([{"random_erasing": {"probabilty": 0.5}}])"), "unknown key 'probabilty'"));
 }
 
 // Pillow corner cases beyond the fixed images.

@@ -52,15 +52,16 @@ TEST(Mixup, OddBatchAndConfigErrors) {
   EXPECT_THROW(m.apply(odd, 1), DataError);
   auto err = [](const char* j) {
     try {
-      Mixup::from_json(nlohmann::json::parse(j), "data.mixup");
+      Mixup::from_json({nlohmann::json::parse(j), "data.mixup"});
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(err(R"({"mixup_alpha": 0.8})").find("data.mixup: needs 'num_classes'"), std::string::npos);
+  EXPECT_NE(err(R"({"mixup_alpha": 0.8})").find("data.mixup.num_classes: expected an integer from 1 to 10000000, found nothing"),
+            std::string::npos);
   EXPECT_NE(err(R"({"mixup_alfa": 0.8, "num_classes": 3})").find("did you mean 'mixup_alpha'"), std::string::npos);
-  EXPECT_EQ(Mixup::from_json(nlohmann::json::parse(R"({"cutmix_alpha": 1.0, "num_classes": 10})"), "x")->options().cutmix_alpha, 1.0);
+  EXPECT_EQ(Mixup::from_json({nlohmann::json::parse(R"({"cutmix_alpha": 1.0, "num_classes": 10})"), "x"})->options().cutmix_alpha, 1.0);
 }
 
 TEST(Mixup, SoftTargetCrossEntropyEqualsCrossEntropyOnOneHots) {

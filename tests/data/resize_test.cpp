@@ -91,20 +91,17 @@ TEST(RandomResizedCrop, CropsFollowScaleAndRatio) {
 
 TEST(Resize, FromConfig) {
   auto p = Pipeline::from_json(
-      nlohmann::json::parse(
-          R"([{"random_resized_crop": {"size": 224, "scale": [0.08, 1.0], "interpolation": "bicubic"}},
+      {nlohmann::json::parse(
+           R"([{"random_resized_crop": {"size": 224, "scale": [0.08, 1.0], "interpolation": "bicubic"}},
                                        {"resize": {"size": [32, 48]}}])"),
-      "data.transforms.train");
+       "data.transforms.train"});
   ASSERT_EQ(p.transforms().size(), 2u);
   EXPECT_EQ(p.transforms()[0]->name(), "random_resized_crop");
   EXPECT_THROW(
-      Pipeline::from_json(
-          nlohmann::json::parse(R"([{"resize": {"size": 3, "interpolation": "lanczos"}}])"), "x"),
+      Pipeline::from_json({nlohmann::json::parse(R"([{"resize": {"size": 3, "interpolation": "lanczos"}}])"), "x"}),
       ConfigError);
   EXPECT_THROW(
-      Pipeline::from_json(
-          nlohmann::json::parse(R"([{"random_resized_crop": {"size": 3, "scale": [1.0, 0.5]}}])"),
-          "x"),
+      Pipeline::from_json({nlohmann::json::parse(R"([{"random_resized_crop": {"size": 3, "scale": [1.0, 0.5]}}])"), "x"}),
       ConfigError);
 }
 

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "det/config/experiment_config.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 
@@ -94,14 +95,14 @@ TEST(Transforms, RandomCropAndFlipDependOnlyOnTheSampleStream) {
 }
 
 TEST(Transforms, FromConfigAndItsErrors) {
-  auto p = Pipeline::from_json(nlohmann::json::parse(R"([{"random_crop": {"size": 32, "padding": 4}},
+  auto p = Pipeline::from_json({nlohmann::json::parse(R"([{"random_crop": {"size": 32, "padding": 4}},
       "random_horizontal_flip", {"normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}])"),
-                               "data.transforms.train");
+                                "data.transforms.train"});
   ASSERT_EQ(p.transforms().size(), 2u);
   EXPECT_EQ(p.transforms()[0]->name(), "random_crop");
   auto err = [](const char* spec) {
     try {
-      Pipeline::from_json(nlohmann::json::parse(spec), "data.transforms.train");
+      Pipeline::from_json({nlohmann::json::parse(spec), "data.transforms.train"});
     } catch (const ConfigError& e) {
       return std::string(e.what());
     }
@@ -109,9 +110,41 @@ TEST(Transforms, FromConfigAndItsErrors) {
   };
   EXPECT_NE(err(R"(["random_hflip_x"])").find("data.transforms.train[0]: unknown transform"), std::string::npos);
   EXPECT_NE(err(R"(["random_horizontal_fip"])").find("did you mean 'random_horizontal_flip'"), std::string::npos);
-  EXPECT_NE(err(R"([{"random_crop": {"padding": 4}}])").find("data.transforms.train[0].random_crop: needs 'size'"), std::string::npos);
-  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5]}}])").find("needs 'std'"), std::string::npos);
+  EXPECT_NE(err(R"([{"random_crop": {"padding": 4}}])")
+                .find("data.transforms.train[0].random_crop.size: expected an integer from 1 to 65536, found nothing"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5]}}])").find("normalize.std: expected a list, found nothing"), std::string::npos);
   EXPECT_NE(err(R"({"a": 1})").find("expected a list of transforms"), std::string::npos);
+  // Only color_jitter takes a bare number; elsewhere it would be silently ignored.
+  EXPECT_NE(err(R"([{"random_horizontal_flip": 0.3}])")
+                .find("data.transforms.train[0].random_horizontal_flip: expected a mapping of arguments, found 0.3"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"random_crop": {"size": 32.5}}])").find("random_crop.size: expected an integer from 1 to 65536, found 32.5"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"random_horizontal_flip": {"p": 2}}])").find("random_horizontal_flip.p: expected a number from 0 to 1"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"random_crop": {"size": 32, "pad": 4}}])").find("random_crop.pad: unknown key 'pad'"), std::string::npos);
+  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5], "std": [0]}}])").find("normalize.std: a standard deviation of 0"),
+            std::string::npos);
+}
+
+TEST(Transforms, ErrorsNameTheLineOfTheConfigFile) {
+  auto c = config::parse_experiment_config(R"(data:
+  transforms:
+    train:
+      - random_horizontal_flip
+      - random_crop: {size: 32, padding: -4}
+searcher: {name: single, metric: m, max_length: 1}
+)",
+                                           "exp.yaml");
+  try {
+    Pipeline::from_json(config::Args(c.data, "data", c.sources).child("transforms")["train"]);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "exp.yaml:5:42: data.transforms.train[1].random_crop.padding: expected an integer from 0 to 65536, "
+                 "found -4");
+  }
 }
 
 }  // namespace

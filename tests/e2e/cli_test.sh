@@ -25,7 +25,7 @@ check validate-ok 0 "valid \(searcher single, entrypoint linear_regression\)" --
 check validate-mnist 0 "valid" -- "$det_run" validate-config "$src/configs/mnist/const.yaml"
 check no-args 2 "no config given" -- "$det_run"
 check missing-file 2 "no such config file" -- "$det_run" nope.yaml
-check bad-override 2 "--config searcher.max_length.epochs=x: searcher.max_length.epochs: expected an integer, found 'x'" -- \
+check bad-override 2 "--config searcher.max_length.epochs=x: searcher.max_length.epochs: expected an integer from 1 to 1000000000000, found 'x'" -- \
   "$my_trainer" "$cfg" --config searcher.max_length.epochs=x
 printf 'name: x\nentrypoint: linear_regresion\nsearcher: {name: single, metric: validation_loss, max_length: 5}\n' > typo.yaml
 check unknown-trial 2 "did you mean 'linear_regression'" -- "$my_trainer" typo.yaml
@@ -33,6 +33,10 @@ printf 'name: x\nsearcher:\n  name: single\n  metric: m\n  max_length: 5\nmin_va
 check bad-key 2 "badkey.yaml:6:1: min_validaton_period: unknown key 'min_validaton_period', did you mean 'min_validation_period'\?" -- "$det_run" badkey.yaml
 [ "$(lines "$det_run" badkey.yaml)" = 1 ] || { echo "FAIL bad-key: error is not one line"; fails=$((fails+1)); }
 check unknown-flag 2 "" -- "$det_run" "$cfg" --no-such-flag
+# Hostile files are one-line config errors, not crashes (issue 10 section 7).
+printf 'name: x\ndata:\n  loop: &a [1, *a]\nsearcher: {name: single, metric: m, max_length: 5}\n' > alias.yaml
+check self-alias 2 "alias.yaml:3:9: data.loop\[1\]: a YAML alias refers to a list or mapping that contains it" -- \
+  "$det_run" validate-config alias.yaml
 
 # A full run writes the run directory, experiment.json and checkpoints.
 check train 0 "validation_loss=" -- "$my_trainer" "$cfg" $store --no-progress

@@ -6,10 +6,12 @@
 //                                         file in DET_PROBE_MARKERS remembers) or every time
 //   DET_PROBE_STOP="T:B"                 trial T asks to stop (set_stop_requested) at batch B
 //   DET_PROBE_SLEEP_MS=N                 every batch sleeps N ms (for the Ctrl-C test)
+//   DET_PROBE_NAN=T                      trial T's validation metric is NaN (a diverged trial)
 // and x > 0.9 makes the trial reject its hyperparameters (InvalidHP).
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -54,7 +56,8 @@ class ProbeTrial : public det::Trial {
   }
 
   det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
-    return {{"validation_loss", torch::tensor(x_, torch::kDouble)},
+    const bool nan = !env("DET_PROBE_NAN").empty() && std::stoll(env("DET_PROBE_NAN")) == context_.trial_id();
+    return {{"validation_loss", torch::tensor(nan ? std::nan("") : x_, torch::kDouble)},
             {"mse", torch::mse_loss(model_->forward(batch.data), batch.target)}};
   }
 

@@ -434,6 +434,33 @@ TEST(Runner, DataParallelTrialsRunAsRanksAndRestartAfterAKilledRank) {
   EXPECT_GT(trials[1].row.batches_trained, 8);
 }
 
+// A trial whose validation metric is NaN: recorded as "NaN", the worst value to the searcher
+// (never promoted), a warning; with optimizations.fail_on_non_finite it is ERROR at once.
+TEST(Runner, NaNMetricsAreTheWorstAndVisible) {
+  fs::path work = fresh_dir("nan");
+  ProbeRun run = run_probe(work, probe_args(work, 1), {{"DET_PROBE_NAN", "1"}});
+  ASSERT_EQ(run.rc, 0) << run.output;
+  EXPECT_NE(run.output.find("non-finite validation metric(s) validation_loss=NaN at batch 8"), std::string::npos)
+      << run.output;
+  fs::path dir = only_run_dir(work);
+  auto trials = trials_of(dir);
+  EXPECT_EQ(trials[1].validation_batches, std::vector<int64_t>{8}) << "a NaN trial is never promoted";
+  ExperimentStore store(dir.parent_path() / "det.db");
+  EXPECT_EQ(store.metrics(trials[1].row.id, "validation").at(0).metrics["validation_loss"], "NaN");
+  EXPECT_FALSE(trials[1].row.best_metric.has_value());
+  expect_records_agree(dir);
+
+  fs::path strict = fresh_dir("nan-strict");
+  auto args = probe_args(strict, 1);
+  args.insert(args.end(), {"--config", "optimizations.fail_on_non_finite=true"});
+  run = run_probe(strict, args, {{"DET_PROBE_NAN", "1"}});
+  ASSERT_EQ(run.rc, 0) << run.output;  // the experiment goes on without it
+  auto t = trials_of(only_run_dir(strict));
+  EXPECT_EQ(t[1].row.state, "ERROR");
+  EXPECT_EQ(t[1].row.restarts, 0) << "a diverged trial is not restarted";
+  EXPECT_NE(t[1].summary["message"].get<std::string>().find("fail_on_non_finite"), std::string::npos);
+}
+
 TEST(Runner, TooFewSlotsIsAClearError) {
   fs::path work = fresh_dir("slots");
   auto args = probe_args(work, 1);

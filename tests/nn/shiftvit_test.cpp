@@ -60,7 +60,7 @@ TEST(ShiftViT, DeterminedExampleModels) {
                           {"act_layer", "GELU"}, {"patch_norm", true}, {"use_checkpoint", false}};
   ShiftViTOptions mnist;
   mnist.img_size = 28, mnist.in_chans = 1, mnist.num_classes = 10, mnist.init_weights = false;
-  mnist.update_from_json(model, "hyperparameters.model");
+  mnist.update_from_json({model, "hyperparameters.model"});
   ShiftViT m(mnist);
   EXPECT_EQ(count_parameters(*m), 18842794);
   EXPECT_EQ(count_parameters(*m), counts["determined_mnist"].get<int64_t>());
@@ -71,17 +71,17 @@ TEST(ShiftViT, DeterminedExampleModels) {
   ShiftViTOptions cifar;
   cifar.img_size = 32, cifar.num_classes = 10, cifar.init_weights = false;
   model["n_div"] = 12;
-  cifar.update_from_json(model, "hyperparameters.model");
+  cifar.update_from_json({model, "hyperparameters.model"});
   EXPECT_EQ(count_parameters(*ShiftViT(cifar)), 18843562);
 
   ShiftViTOptions bad;
   try {
-    bad.update_from_json({{"norm_layer", "BN"}}, "hyperparameters.model");
+    bad.update_from_json(config::Args(nlohmann::json{{"norm_layer", "BN"}}, "hyperparameters.model"));
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("hyperparameters.model.norm_layer"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(bad.update_from_json({{"depth", {1, 2}}}, "m"), ConfigError);
+  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"depth", {1, 2}}}, "m")), ConfigError);
   ShiftViTOptions small;
   small.img_size = 8, small.patch_size = 2;  // 4 -> 2 -> 1 -> nothing left to merge
   EXPECT_THROW(ShiftViT{small}, Error);

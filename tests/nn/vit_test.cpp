@@ -128,8 +128,8 @@ TEST(ViT, SmallInputsWithSmallPatches) {
   EXPECT_EQ(vit->forward(torch::zeros({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
   EXPECT_THROW(vit->forward(torch::zeros({1, 3, 40, 40})), Error);
   ViTOptions bad;
-  EXPECT_THROW(bad.update_from_json({{"patch_size", 15}}, "hyperparameters.model"), ConfigError);
-  EXPECT_THROW(bad.update_from_json({{"heads", 7}}, "hyperparameters.model"), ConfigError);
+  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"patch_size", 15}}, "hyperparameters.model")), ConfigError);
+  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"heads", 7}}, "hyperparameters.model")), ConfigError);
 }
 
 }  // namespace

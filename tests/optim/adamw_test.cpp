@@ -68,20 +68,21 @@ TEST(AdamW, GroupsFollowTimm) {
 TEST(AdamW, FromTheExampleSection) {
   torch::nn::Linear lin(2, 2);
   auto opt = make_adamw_from_json(*lin.ptr(),
-                                  {{"opt", "adamw"}, {"lr", 3e-4}, {"opt_eps", 1e-8}, {"opt_betas", nullptr},
-                                   {"clip_grad", nullptr}, {"momentum", 0.9}, {"weight_decay", 0.05}},
-                                  "hyperparameters.optimizer");
+                                  config::Args(nlohmann::json{{"opt", "adamw"}, {"lr", 3e-4}, {"opt_eps", 1e-8},
+                                                              {"opt_betas", nullptr}, {"clip_grad", nullptr},
+                                                              {"momentum", 0.9}, {"weight_decay", 0.05}},
+                                               "hyperparameters.optimizer"));
   auto& decay = static_cast<torch::optim::AdamWOptions&>(opt->param_groups()[1].options());
   EXPECT_EQ(decay.weight_decay(), 0.05);
   EXPECT_EQ(decay.lr(), 3e-4);
   EXPECT_EQ(decay.eps(), 1e-8);
   try {
-    make_adamw_from_json(*lin.ptr(), {{"opt", "sgd"}, {"lr", 0.1}}, "hyperparameters.optimizer");
+    make_adamw_from_json(*lin.ptr(), config::Args(nlohmann::json{{"opt", "sgd"}, {"lr", 0.1}}, "hyperparameters.optimizer"));
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("hyperparameters.optimizer.opt"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(make_adamw_from_json(*lin.ptr(), {{"lr", 0.1}, {"betas", 1}}, "o"), ConfigError);
+  EXPECT_THROW(make_adamw_from_json(*lin.ptr(), config::Args(nlohmann::json{{"lr", 0.1}, {"betas", 1}}, "o")), ConfigError);
 }
 
 TEST(CosineLRScheduler, MatchesTimmPerEpoch) {
@@ -108,15 +109,16 @@ TEST(CosineLRScheduler, MatchesTimmPerEpoch) {
 }
 
 TEST(CosineLRScheduler, FromTheExampleSection) {
-  auto o = CosineOptions::from_json({{"sched", "cosine"}, {"epochs", 10}, {"lr_noise", nullptr}, {"lr_noise_pct", 0.67},
-                                     {"lr_noise_std", 1.0}, {"warmup_lr", 1e-6}, {"min_lr", 0.0}, {"warmup_epochs", 20},
-                                     {"cooldown_epochs", 20}},
-                                    "hyperparameters.scheduler");
+  auto o = CosineOptions::from_json(config::Args(
+      nlohmann::json{{"sched", "cosine"}, {"epochs", 10}, {"lr_noise", nullptr}, {"lr_noise_pct", 0.67}, {"lr_noise_std", 1.0},
+                     {"warmup_lr", 1e-6}, {"min_lr", 0.0}, {"warmup_epochs", 20}, {"cooldown_epochs", 20}},
+      "hyperparameters.scheduler"));
   EXPECT_EQ(o.total_epochs(), 30);
   EXPECT_EQ(o.warmup_t, 20);
-  EXPECT_THROW(CosineOptions::from_json({{"sched", "step"}, {"epochs", 3}}, "s"), ConfigError);
-  EXPECT_THROW(CosineOptions::from_json({{"epochs", 3}, {"lr_noise", 0.5}}, "s"), ConfigError);
-  EXPECT_THROW(CosineOptions::from_json({{"warmup_lr", 0.1}}, "s"), ConfigError);
+  auto cosine = [](const nlohmann::json& j) { return CosineOptions::from_json(config::Args(j, "s")); };
+  EXPECT_THROW(cosine({{"sched", "step"}, {"epochs", 3}}), ConfigError);
+  EXPECT_THROW(cosine({{"epochs", 3}, {"lr_noise", 0.5}}), ConfigError);
+  EXPECT_THROW(cosine({{"warmup_lr", 0.1}}), ConfigError);
 }
 
 }  // namespace

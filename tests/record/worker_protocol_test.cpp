@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "det/util/error.h"
 
@@ -67,6 +69,13 @@ TEST(WorkerProtocol, EveryEventAndAnswerRoundTrips) {
     EXPECT_EQ(back.target, a.target);
     EXPECT_EQ(back.uuid, a.uuid);
   }
+  // A NaN metric crosses the pipe as "NaN", not as null (which JSON would make of it).
+  std::string nan_line = encode(TargetReached{8, std::nan("")});
+  EXPECT_NE(nan_line.find("\"NaN\""), std::string::npos) << nan_line;
+  EXPECT_TRUE(std::isnan(std::get<TargetReached>(decode_event(nan_line.substr(0, nan_line.size() - 1))).metric));
+  EXPECT_EQ(portable_metrics(nlohmann::json{{"a", -std::numeric_limits<double>::infinity()}, {"b", 1.5}}),
+            (nlohmann::json{{"a", "-Infinity"}, {"b", 1.5}}));
+  EXPECT_FALSE(metric_value("nan").has_value());
   // The previous runner's answers have no version.
   EXPECT_EQ(decode_answer(R"({"target": 64})").target, 64);
   EXPECT_EQ(decode_answer(R"({"exit": true})").kind, RunnerAnswer::Kind::kExit);

@@ -3,19 +3,39 @@
 #include <gtest/gtest.h>
 
 namespace det::util {
-
 TEST(Strings, DidYouMean) {
   EXPECT_EQ(closest_match("serchr", {"searcher", "resources", "name"}), "searcher");
   EXPECT_EQ(closest_match("zzzzzz", {"searcher", "resources"}), "");
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
 }
 
-TEST(Strings, QuoteCutsLongUserTextAndHidesControlCharacters) {
-  EXPECT_EQ(quote("short"), "short");
-  EXPECT_EQ(quote("a\nb\x01"), "a?b?");
-  std::string big(1 << 20, 'x');
-  std::string q = quote(big, 10);
-  EXPECT_EQ(q, "xxxxxxxxxx... (1048576 characters)");
+namespace {
+
+TEST(Strings, QuoteKeepsShortTextWhole) {
+  EXPECT_EQ(quote("adamw"), "'adamw'");
+  EXPECT_EQ(quote(""), "''");
+  EXPECT_EQ(shorten("adamw"), "adamw");
 }
 
+TEST(Strings, QuoteCutsLongTextAndSaysHowLong) {
+  std::string huge(1 << 20, 'a');
+  EXPECT_EQ(quote(huge, 5), "'aaaaa...' (1048576 bytes)");
+  EXPECT_EQ(shorten(huge, 5), "aaaaa... (1048576 bytes)");
+  EXPECT_EQ(quote(std::string(60, 'b')),
+            "'" + std::string(60, 'b') + "'");  // exactly the limit: whole
+  EXPECT_EQ(quote(std::string(61, 'b')), "'" + std::string(60, 'b') + "...' (61 bytes)");
+}
+
+TEST(Strings, QuoteKeepsTheMessageOnOneLine) {
+  EXPECT_EQ(quote("a\nb\tc\x01"), "'a\\nb\\tc\\x01'");
+}
+
+TEST(Strings, QuoteNeverSplitsAUtf8Character) {
+  const std::string e_acute = "\xc3\xa9";  // é: two bytes, one character
+  std::string s;
+  for (int i = 0; i < 10; ++i) s += e_acute;
+  EXPECT_EQ(shorten(s, 3), e_acute + e_acute + e_acute + "... (20 bytes)");
+}
+
+}  // namespace
 }  // namespace det::util

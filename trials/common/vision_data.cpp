@@ -27,31 +27,31 @@ data::Image MnistImages::image(int64_t index) const {
   return img;
 }
 
-VisionData::VisionData(const TrialContext& context) : context_(context), data_(context.data_config()) {
-  std::string name = data_.value("dataset_name", std::string());
+VisionData::VisionData(const TrialContext& context) : context_(context), data_(context.data_args()) {
+  const std::vector<std::string> names = {"mnist", "cifar10", "imagenet", "image_folder"};
+  if (!data_.has("dataset_name"))
+    data_["dataset_name"].fail("missing; set it to mnist, cifar10 or imagenet (an ImageFolder tree)");
+  const std::string name = data_.get_enum("dataset_name", names);
   if (name == "mnist") {
     meta_ = {"mnist", 28, 1, 10, {0.1307f}, {0.3081f}};
   } else if (name == "cifar10") {
     meta_ = {"cifar10", 32, 3, 10, {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}};
-  } else if (name == "imagenet" || name == "image_folder") {
+  } else {
     meta_ = {"imagenet", 224, 3, 1000, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
-    if (data_.contains("num_classes")) {
-      meta_.num_classes = data_["num_classes"].get<int64_t>();
+    if (data_.has("num_classes")) {
+      meta_.num_classes = data_.get<int64_t>("num_classes", config::Range{1, 1e7});
     } else {
       auto src = source(true);
       meta_.num_classes = static_cast<int64_t>(static_cast<data::ImageFolder&>(*src).classes().size());
     }
-  } else {
-    throw ConfigError("data.dataset_name: " + (name.empty() ? std::string("missing") : "'" + name + "' is not known") +
-                      "; set it to mnist, cifar10 or imagenet (an ImageFolder tree)");
   }
-  if (data_.contains("img_size")) meta_.img_size = data_["img_size"].get<int64_t>();
+  meta_.img_size = data_.get<int64_t>("img_size", meta_.img_size, config::Range{1, 8192});
 }
 
 std::filesystem::path VisionData::folder(const char* key) const {
-  if (!data_.contains(key))
-    throw ConfigError(std::string("data.") + key + ": missing; give the ImageFolder directory (root/<class>/<image>) for dataset_name " + meta_.name);
-  std::filesystem::path p = data_[key].get<std::string>();
+  if (!data_.has(key))
+    data_[key].fail("missing; give the ImageFolder directory (root/<class>/<image>) for dataset_name " + meta_.name);
+  std::filesystem::path p = data_.get<std::string>(key);
   return p.is_absolute() ? p : data::data_root(data_) / p;
 }
 
@@ -68,7 +68,7 @@ std::shared_ptr<data::ImageSource> VisionData::source(bool train) {
   } else {
     data::ImageFolderOptions o;
     o.root = folder(train ? "train_dir" : "validation_dir");
-    o.skip_undecodable = data_.value("skip_undecodable", false);
+    o.skip_undecodable = data_.get<bool>("skip_undecodable", false);
     src = std::make_shared<data::ImageFolder>(o);
   }
   if (train) train_source_ = src;
@@ -76,15 +76,20 @@ std::shared_ptr<data::ImageSource> VisionData::source(bool train) {
 }
 
 std::shared_ptr<data::DataLoader> VisionData::loader(bool train, data::Pipeline pipeline) {
-  auto dataset = std::make_shared<data::ImageDataset>(source(train), std::move(pipeline));
+  // The options first: a config mistake is reported before any data file is read.
   auto opts = data::DataLoaderOptions()
                   .batch_size(context_.per_slot_batch_size())
                   .shuffle(train)
                   .drop_last(train)
                   .seed(context_.trial_seed())
                   .pin_memory(context_.device().is_cuda())
-                  .num_workers(data_.value("num_workers", 2));
+                  .num_workers(num_workers(data_, 2));
+  auto dataset = std::make_shared<data::ImageDataset>(source(train), std::move(pipeline));
   return std::make_shared<data::DataLoader>(dataset, opts);
+}
+
+int num_workers(const config::Args& data, int fallback) {
+  return data.get<int>("num_workers", fallback, kNumWorkersRange);
 }
 
 }  // namespace det::trials

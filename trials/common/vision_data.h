@@ -12,13 +12,18 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "det/config/args.h"
 #include "det/core/context.h"
 #include "det/data/image_dataset.h"
 #include "det/data/loader.h"
 
 namespace det::trials {
+
+/// The bounds of `data.num_workers`: loader threads, each holding batches in flight.
+inline const config::Range kNumWorkersRange{0, 256};
+
+/// `data.num_workers` of every trial here (0..256: each worker is a thread), or `fallback`.
+int num_workers(const config::Args& data, int fallback);
 
 /// What a model needs to know about its data set (the example's DATASET_METADATA).
 struct VisionMetadata {
@@ -54,7 +59,7 @@ class VisionData {
  private:
   std::filesystem::path folder(const char* key) const;
   const TrialContext& context_;
-  nlohmann::json data_;
+  config::Args data_;
   VisionMetadata meta_;
   std::shared_ptr<data::ImageSource> train_source_;
 };

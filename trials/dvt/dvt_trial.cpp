@@ -29,6 +29,7 @@
 #include "det/optim/adamw.h"
 #include "det/optim/lr_scheduler.h"
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace {
 
@@ -37,31 +38,35 @@ constexpr int kOperatingPoints = 59;
 class DVTTrial : public det::Trial {
  public:
   explicit DVTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
-    auto m = ctx.get_hparam<nlohmann::json>("model");
-    const std::string where = "hyperparameters.model";
-    auto o = det::nn::DVTOptions::variant(m.value("variant", std::string("t2t_vit_12")));
+    const auto m = ctx.hparam_args("model");
+    m.check_keys({"variant", "drop_path_rate", "feature_reuse", "relation_reuse", "pretrained", "embed_dim", "depth",
+                  "num_heads", "mlp_ratio"});
+    det::nn::DVTOptions o;
+    try {
+      o = det::nn::DVTOptions::variant(m.get<std::string>("variant", "t2t_vit_12"));
+    } catch (const det::ConfigError& e) {
+      m["variant"].fail(det::util::shorten(e.what(), 200));
+    }
     o.num_classes = data_.metadata().num_classes;
-    o.drop_path_rate = m.value("drop_path_rate", 0.1);
-    o.feature_reuse = m.value("feature_reuse", true);
-    o.relation_reuse = m.value("relation_reuse", true);
+    o.drop_path_rate = m.get<double>("drop_path_rate", 0.1, det::config::Range{0, 1});
+    o.feature_reuse = m.get<bool>("feature_reuse", true);
+    o.relation_reuse = m.get<bool>("relation_reuse", true);
     // Width and depth overrides make small cascades (tests, quick CPU runs).
-    o.embed_dim = m.value("embed_dim", o.embed_dim);
-    o.depth = m.value("depth", o.depth);
-    o.num_heads = m.value("num_heads", o.num_heads);
-    o.mlp_ratio = m.value("mlp_ratio", o.mlp_ratio);
-    for (const auto& [k, v] : m.items())
-      if (k != "variant" && k != "drop_path_rate" && k != "feature_reuse" && k != "relation_reuse" && k != "pretrained" &&
-          k != "embed_dim" && k != "depth" && k != "num_heads" && k != "mlp_ratio")
-        throw det::ConfigError(where + "." + k + ": unknown DVT argument (known: variant, drop_path_rate, feature_reuse, "
-                               "relation_reuse, pretrained, embed_dim, depth, num_heads, mlp_ratio)");
-    if (data_.metadata().in_chans != 3) throw det::ConfigError("data.dataset_name: DVT takes RGB images; use cifar10 or imagenet");
+    o.embed_dim = m.get<int64_t>("embed_dim", o.embed_dim, det::config::Range{1, 65536});
+    o.depth = m.get<int64_t>("depth", o.depth, det::config::Range{1, 1024});
+    o.num_heads = m.get<int64_t>("num_heads", o.num_heads, det::config::Range{1, 1024});
+    o.mlp_ratio = m.get<double>("mlp_ratio", o.mlp_ratio, det::config::Range{0, 1024, /*min_excluded=*/true});
+    if (o.embed_dim % o.num_heads != 0)
+      m["num_heads"].fail(std::to_string(o.num_heads) + " does not divide embed_dim " + std::to_string(o.embed_dim));
+    if (data_.metadata().in_chans != 3)
+      ctx.data_args()["dataset_name"].fail("DVT takes RGB images; use cifar10 or imagenet");
     model_ = det::nn::DVT(o);
     // Checkpointed with the model: thresholds [59, 3] and cumulative GMACs [3].
     thresholds_ = model_->register_buffer("dynamic_threshold", torch::full({kOperatingPoints, 3}, -1e8, torch::kFloat64));
     auto macs = model_->cumulative_macs();
     flops_ = model_->register_buffer("flops", torch::tensor({macs[0] / 1e9, macs[1] / 1e9, macs[2] / 1e9}, torch::kFloat64));
-    if (m.contains("pretrained") && !m["pretrained"].is_null()) {
-      std::filesystem::path p = m["pretrained"].get<std::string>();
+    if (m.has("pretrained")) {
+      std::filesystem::path p = m.get<std::string>("pretrained");
       auto weights = det::nn::read_safetensors(p).tensors;
       auto loaded = det::nn::load_state_dict(*model_, weights, p.string(), {"dynamic_threshold", "flops", "less_less_token.head.weight",
                                                                             "less_less_token.head.bias", "less_token.head.weight",
@@ -71,13 +76,12 @@ class DVTTrial : public det::Trial {
       spdlog::info("DVT: loaded {} tensors from {}", loaded.size(), p.string());
     }
     model_ = ctx.wrap_model(model_);
-    build_optimizer(ctx.get_hparam<nlohmann::json>("optimizer"));
-    build_scheduler(ctx.get_hparam<nlohmann::json>("scheduler", nlohmann::json()));
-    max_validation_batches_ = ctx.data_config().value("validation_batches", int64_t{0});
-    report_points_ = ctx.get_hparam<std::vector<int>>("report_operating_points", std::vector<int>{5, 10, 20, 40});
-    for (int p : report_points_)
-      if (p < 1 || p > kOperatingPoints)
-        throw det::ConfigError("hyperparameters.report_operating_points: " + std::to_string(p) + " is outside 1..59");
+    build_optimizer(ctx.hparam_args("optimizer"));
+    if (ctx.has_hparam("scheduler")) build_scheduler(ctx.hparam_args("scheduler"));
+    max_validation_batches_ = ctx.data_args().get<int64_t>("validation_batches", 0, det::config::Range{0, 1e12});
+    report_points_ = {5, 10, 20, 40};
+    if (ctx.has_hparam("report_operating_points"))
+      report_points_ = ctx.hparam_args("report_operating_points").as<std::vector<int>>(det::config::Range{1, kOperatingPoints});
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
@@ -140,46 +144,46 @@ class DVTTrial : public det::Trial {
   }
 
  private:
-  void build_optimizer(const nlohmann::json& s) {
-    const std::string where = "hyperparameters.optimizer";
-    std::string name = s.value("name", std::string("adamw"));
-    if (!s.contains("lr")) throw det::ConfigError(where + ".lr: missing; set the learning rate");
+  void build_optimizer(const det::config::Args& s) {
+    s.check_keys({"name", "lr", "weight_decay", "eps", "momentum"});
+    const std::string name = s.get_enum("name", "adamw", {"adamw", "sgd"});
+    const det::config::Range non_negative = det::config::Range::at_least(0);
+    const double lr = s.get<double>("lr", non_negative);
     if (name == "adamw") {
-      torch::optim::AdamWOptions o(s["lr"].get<double>());
-      o.weight_decay(s.value("weight_decay", 0.05)).eps(s.value("eps", 1e-8));
+      torch::optim::AdamWOptions o(lr);
+      o.weight_decay(s.get<double>("weight_decay", 0.05, non_negative)).eps(s.get<double>("eps", 1e-8, non_negative));
       optimizer_ = context_.wrap_optimizer(det::optim::make_adamw(*model_, o));
-    } else if (name == "sgd") {
-      optimizer_ = context_.wrap_optimizer(std::make_shared<torch::optim::SGD>(
-          model_->parameters(), torch::optim::SGDOptions(s["lr"].get<double>())
-                                    .momentum(s.value("momentum", 0.9))
-                                    .weight_decay(s.value("weight_decay", 0.0))));
     } else {
-      throw det::ConfigError(where + ".name: '" + name + "' is not supported; use adamw or sgd");
+      optimizer_ = context_.wrap_optimizer(std::make_shared<torch::optim::SGD>(
+          model_->parameters(), torch::optim::SGDOptions(lr)
+                                    .momentum(s.get<double>("momentum", 0.9, non_negative))
+                                    .weight_decay(s.get<double>("weight_decay", 0.0, non_negative))));
     }
   }
 
-  void build_scheduler(const nlohmann::json& s) {
+  void build_scheduler(const det::config::Args& s) {
     if (s.is_null()) return;
-    if (s.value("name", std::string()) == "cosine_annealing") {
-      const double t_max = s.at("t_max").get<double>(), eta_min = s.value("eta_min", 0.0);
+    if (s.is_object() && s.has("name")) {
+      s.check_keys({"name", "t_max", "eta_min"});
+      s.get_enum("name", {"cosine_annealing"});  // timm's sections name no schedule: they say `sched`
+      const double t_max = s.get<double>("t_max", det::config::Range::greater_than(0));
+      const double eta_min = s.get<double>("eta_min", 0.0, det::config::Range::at_least(0));
       const double base = optimizer_->param_groups()[0].options().get_lr();
       auto factor = [=](int64_t e) {
         return (eta_min + (base - eta_min) * (1 + std::cos(M_PI * std::min<double>(static_cast<double>(e), t_max) / t_max)) / 2) / base;
       };
       context_.wrap_lr_scheduler(std::make_shared<det::optim::LambdaLR>(*optimizer_, factor), det::StepMode::kStepEveryEpoch);
     } else {
-      auto o = det::optim::CosineOptions::from_json(s, "hyperparameters.scheduler");
+      auto o = det::optim::CosineOptions::from_json(s);
       context_.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, o), det::StepMode::kStepEveryEpoch);
     }
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
-    const auto& data = context_.data_config();
-    const char* key = train ? "train" : "validation";
-    if (!data.contains("transforms") || !data["transforms"].contains(key))
-      throw det::ConfigError(std::string("data.transforms.") + key + ": missing; DVT needs 224 px inputs, e.g. "
-                             "[{resize: {size: 224}}, {normalize: {mean: [...], std: [...]}}]");
-    return data_.loader(train, det::data::Pipeline::from_json(data["transforms"][key], std::string("data.transforms.") + key));
+    const auto spec = context_.data_args().child("transforms")[train ? "train" : "validation"];
+    if (spec.is_null())
+      spec.fail("missing; DVT needs 224 px inputs, e.g. [{resize: {size: 224}}, {normalize: {mean: [...], std: [...]}}]");
+    return data_.loader(train, det::data::Pipeline::from_json(spec));
   }
 
   det::trials::VisionData data_;

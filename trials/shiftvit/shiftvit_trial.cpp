@@ -22,15 +22,16 @@ class ShiftViTTrial : public det::Trial {
     o.img_size = meta.img_size;
     o.in_chans = meta.in_chans;
     o.num_classes = meta.num_classes;
-    o.update_from_json(ctx.get_hparam<nlohmann::json>("model"), "hyperparameters.model");
+    o.update_from_json(ctx.hparam_args("model"));
     model_ = ctx.wrap_model(det::nn::ShiftViT(o));
     optimizer_ = ctx.wrap_optimizer(
-        det::optim::make_adamw_from_json(*model_, ctx.get_hparam<nlohmann::json>("optimizer"), "hyperparameters.optimizer"));
+        det::optim::make_adamw_from_json(*model_, ctx.hparam_args("optimizer")));
     // The example steps timm's scheduler with the epoch index when an epoch starts; stepping
     // after the last batch of every epoch gives each epoch the same rate.
-    auto sched = det::optim::CosineOptions::from_json(ctx.get_hparam<nlohmann::json>("scheduler"), "hyperparameters.scheduler");
+    auto sched = det::optim::CosineOptions::from_json(ctx.hparam_args("scheduler"));
     ctx.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, sched), det::StepMode::kStepEveryEpoch);
-    transform_ = ctx.get_hparam<nlohmann::json>("transform", nlohmann::json::object());
+    // No `transform` section: timm's defaults.
+    if (ctx.has_hparam("transform")) transform_ = ctx.hparam_args("transform");
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
@@ -53,14 +54,14 @@ class ShiftViTTrial : public det::Trial {
  private:
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
     const auto& m = data_.metadata();
-    auto pipeline = det::data::make_timm_transform(transform_, m.img_size, m.mean, m.std, train, "hyperparameters.transform");
+    auto pipeline = det::data::make_timm_transform(transform_, m.img_size, m.mean, m.std, train);
     return data_.loader(train, std::move(pipeline));
   }
 
   det::trials::VisionData data_;
   det::nn::ShiftViT model_{nullptr};
   std::shared_ptr<torch::optim::AdamW> optimizer_;
-  nlohmann::json transform_;
+  det::config::Args transform_{nullptr, "hyperparameters.transform"};
 };
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "det/optim/adamw.h"
 #include "det/optim/lr_scheduler.h"
 #include "det/util/error.h"
+#include "det/util/strings.h"
 #include <spdlog/spdlog.h>
 
 namespace {
@@ -47,30 +48,30 @@ class ViTTrial : public det::Trial {
  public:
   explicit ViTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
     const auto& meta = data_.metadata();
-    auto model_cfg = ctx.get_hparam<nlohmann::json>("model");
+    const auto model_cfg = ctx.hparam_args("model");
     det::nn::ViTOptions o;
     o.img_size = meta.img_size;
     o.in_chans = meta.in_chans;
     o.num_classes = meta.num_classes;
     if (meta.img_size <= 64) o.patch_size = 4;  // 16 px patches would leave 2x2 tokens of a 32 px image
-    o.update_from_json(model_cfg, "hyperparameters.model");
+    o.update_from_json(model_cfg);
     model_ = det::nn::ViT(o);
-    if (model_cfg.contains("pretrained") && !model_cfg["pretrained"].is_null()) {
+    if (model_cfg.has("pretrained")) {
       // Relative paths: the working directory, then data.root / $DET_DATA_DIR.
-      std::filesystem::path p = model_cfg["pretrained"].get<std::string>();
-      if (!std::filesystem::exists(p) && p.is_relative() && std::filesystem::exists(det::data::data_root(ctx.data_config()) / p))
-        p = det::data::data_root(ctx.data_config()) / p;
+      const auto root = det::data::data_root(ctx.data_args());
+      std::filesystem::path p = model_cfg.get<std::string>("pretrained");
+      if (!std::filesystem::exists(p) && p.is_relative() && std::filesystem::exists(root / p)) p = root / p;
       if (!std::filesystem::exists(p))
-        throw det::ConfigError("hyperparameters.model.pretrained: " + p.string() + " does not exist (looked in the working directory and " +
-                               det::data::data_root(ctx.data_config()).string() +
-                               "); give the model.safetensors of an HF ViT such as google/vit-base-patch16-224-in21k, or null "
-                               "to train from scratch");
+        model_cfg["pretrained"].fail(det::util::quote(p.string()) + " does not exist (looked in the working directory and " +
+                                     det::util::quote(root.string()) +
+                                     "); give the model.safetensors of an HF ViT such as "
+                                     "google/vit-base-patch16-224-in21k, or null to train from scratch");
       spdlog::info("ViT: {}", det::nn::load_hf_vit(*model_, p));
     }
     model_ = ctx.wrap_model(model_);
-    build_optimizer(ctx.get_hparam<nlohmann::json>("optimizer"));
-    build_scheduler(ctx.get_hparam<nlohmann::json>("scheduler", nlohmann::json()));
-    export_path_ = ctx.data_config().value("export_safetensors", std::string());
+    build_optimizer(ctx.hparam_args("optimizer"));
+    if (ctx.has_hparam("scheduler")) build_scheduler(ctx.hparam_args("scheduler"));
+    export_path_ = ctx.data_args().get<std::string>("export_safetensors", "");
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
@@ -98,42 +99,46 @@ class ViTTrial : public det::Trial {
   }
 
  private:
-  void build_optimizer(const nlohmann::json& s) {
-    const std::string where = "hyperparameters.optimizer";
-    std::string name = s.value("name", std::string("sgd"));
-    double clip = s.value("clip_grad_norm", 0.0);
+  void build_optimizer(const det::config::Args& s) {
+    s.check_keys({"name", "lr", "momentum", "weight_decay", "eps", "betas", "clip_grad_norm"});
+    const std::string name = s.get_enum("name", "sgd", {"sgd", "adamw"});
+    const double clip = s.get<double>("clip_grad_norm", 0.0, det::config::Range::at_least(0));
     if (clip > 0)
       clip_ = [clip](const std::vector<torch::Tensor>& params) { torch::nn::utils::clip_grad_norm_(params, clip); };
+    const double lr = s.get<double>("lr", det::config::Range::at_least(0));
+    const double weight_decay = s.get<double>("weight_decay", 0.0, det::config::Range::at_least(0));
     if (name == "adamw") {
-      auto rest = s;
-      rest.erase("name");
-      rest.erase("clip_grad_norm");
-      if (rest.contains("eps")) rest["opt_eps"] = rest["eps"], rest.erase("eps");
-      if (rest.contains("betas")) rest["opt_betas"] = rest["betas"], rest.erase("betas");
-      optimizer_ = context_.wrap_optimizer(det::optim::make_adamw_from_json(*model_, rest, where, {"cls_token", "pos_embed"}));
-    } else if (name == "sgd") {
-      if (!s.contains("lr")) throw det::ConfigError(where + ".lr: missing; set the learning rate");
-      auto base = torch::optim::SGDOptions(s["lr"].get<double>()).momentum(s.value("momentum", 0.9));
+      // timm's create_optimizer arguments under the names this section uses.
+      torch::optim::AdamWOptions o(lr);
+      o.weight_decay(weight_decay).eps(s.get<double>("eps", 1e-8, det::config::Range::at_least(0)));
+      if (s.has("betas")) {
+        auto b = s.get<std::vector<double>>("betas", det::config::Range{0, 1, false, /*max_excluded=*/true});
+        if (b.size() != 2) s["betas"].fail_expected("two numbers [beta1, beta2] or null");
+        o.betas({b[0], b[1]});
+      }
+      optimizer_ = context_.wrap_optimizer(det::optim::make_adamw(*model_, o, {"cls_token", "pos_embed"}));
+    } else {
+      auto base = torch::optim::SGDOptions(lr).momentum(s.get<double>("momentum", 0.9, det::config::Range::at_least(0)));
       auto groups = det::optim::weight_decay_groups(*model_);
       auto no_decay = std::make_unique<torch::optim::SGDOptions>(base);
       no_decay->weight_decay(0.0);
       auto decay = std::make_unique<torch::optim::SGDOptions>(base);
-      decay->weight_decay(s.value("weight_decay", 0.0));
+      decay->weight_decay(weight_decay);
       std::vector<torch::optim::OptimizerParamGroup> pg;
       pg.emplace_back(groups.no_decay, std::move(no_decay));
       pg.emplace_back(groups.decay, std::move(decay));
       optimizer_ = context_.wrap_optimizer(std::make_shared<torch::optim::SGD>(std::move(pg), base));
-    } else {
-      throw det::ConfigError(where + ".name: '" + name + "' is not supported; use sgd or adamw");
     }
   }
 
-  void build_scheduler(const nlohmann::json& s) {
+  void build_scheduler(const det::config::Args& s) {
     if (s.is_null()) return;
-    const std::string where = "hyperparameters.scheduler";
-    if (s.value("name", std::string()) == "cosine_warmup") {
-      const int64_t warmup = s.value("warmup_steps", int64_t{0}), total = s.at("total_steps").get<int64_t>();
-      if (total <= warmup) throw det::ConfigError(where + ".total_steps: must exceed warmup_steps");
+    if (s.is_object() && s.has("name")) {
+      s.check_keys({"name", "warmup_steps", "total_steps"});
+      s.get_enum("name", {"cosine_warmup"});  // timm's sections name no schedule: they say `sched`
+      const int64_t warmup = s.get<int64_t>("warmup_steps", 0, det::config::Range{0, 1e12});
+      const int64_t total = s.get<int64_t>("total_steps", det::config::Range{1, 1e12});
+      if (total <= warmup) s["total_steps"].fail("must exceed warmup_steps (" + std::to_string(warmup) + ")");
       // HF get_cosine_schedule_with_warmup (num_cycles 0.5).
       auto factor = [warmup, total](int64_t step) {
         if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
@@ -142,26 +147,25 @@ class ViTTrial : public det::Trial {
       };
       context_.wrap_lr_scheduler(std::make_shared<det::optim::LambdaLR>(*optimizer_, factor), det::StepMode::kStepEveryOptimizerStep);
     } else {
-      auto o = det::optim::CosineOptions::from_json(s, where);
+      auto o = det::optim::CosineOptions::from_json(s);
       context_.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, o), det::StepMode::kStepEveryEpoch);
     }
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
-    const auto& data = context_.data_config();
-    const char* key = train ? "train" : "validation";
+    const auto spec = context_.data_args().child("transforms")[train ? "train" : "validation"];
     det::data::Pipeline pipeline;
-    if (data.contains("transforms") && data["transforms"].contains(key)) {
-      pipeline = det::data::Pipeline::from_json(data["transforms"][key], std::string("data.transforms.") + key);
+    if (!spec.is_null()) {
+      pipeline = det::data::Pipeline::from_json(spec);
     } else {
-      nlohmann::json spec = nlohmann::json::array();
+      nlohmann::json defaults = nlohmann::json::array();
       const auto& m = data_.metadata();
       const int64_t size = model_->options().img_size;
       const int64_t native = m.name == "mnist" ? 28 : m.name == "cifar10" ? 32 : -1;
-      if (size != native) spec.push_back({{"resize", {{"size", {size, size}}, {"interpolation", "bilinear"}}}});
+      if (size != native) defaults.push_back({{"resize", {{"size", {size, size}}, {"interpolation", "bilinear"}}}});
       std::vector<float> half(static_cast<size_t>(m.in_chans), 0.5f);
-      spec.push_back({{"normalize", {{"mean", half}, {"std", half}}}});
-      pipeline = det::data::Pipeline::from_json(spec, "ViT default transforms");
+      defaults.push_back({{"normalize", {{"mean", half}, {"std", half}}}});
+      pipeline = det::data::Pipeline::from_json({defaults, "ViT default transforms"});
     }
     return data_.loader(train, std::move(pipeline));
   }

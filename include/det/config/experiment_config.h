@@ -5,15 +5,22 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "det/config/args.h"
 #include "det/config/hyperparameters.h"
 
 namespace det::config {
+
+/// The most values (scalars, lists, mappings) a config may hold once YAML aliases are expanded.
+inline constexpr int64_t kMaxConfigValues = 1'000'000;
+/// The deepest nesting of lists and mappings a config may have.
+inline constexpr int kMaxConfigDepth = 64;
 
 /// The unit of a length: Determined's `{batches: n}`, `{records: n}` or `{epochs: n}`.
 enum class Unit { kBatches, kRecords, kEpochs };
@@ -71,6 +78,9 @@ struct ResourcesConfig {
 struct OptimizationsConfig {
   int aggregation_frequency = 1;
   bool average_aggregated_gradients = true;
+  /// det's own: a NaN or infinite training loss or validation metric fails the trial (without
+  /// restarts) instead of a warning. Off by default, as Determined never checks.
+  bool fail_on_non_finite = false;
   bool average_training_metrics = true;
   bool gradient_compression = false;
   std::string mixed_precision = "O0";
@@ -109,13 +119,24 @@ struct ExperimentConfig {
   std::string workspace, project;
 
   std::string source;  ///< Where the config came from (a file path), for error messages.
+  /// Settings det accepts from Determined configs but that have no effect here (cluster-only
+  /// settings, ones Determined's PyTorchTrial ignores too), one line each with where and why;
+  /// det-run logs them as warnings (docs/configs.md lists them). A setting det would have to
+  /// honour but cannot is a ConfigError instead.
+  std::vector<std::string> notices;
+  /// Where every key path under `data` and `hyperparameters` was written (as the trial sees
+  /// them), for `Args` errors; null for a config built in code. Shared by copies.
+  std::shared_ptr<const SourceMap> sources;
 
   /// The checkpoint storage in force (configured or default).
   CheckpointStorageConfig storage() const { return checkpoint_storage.value_or(CheckpointStorageConfig{}); }
 };
 
 /// Reads and validates a config file, applying `--config key.path=value` overrides first.
-/// Throws ConfigError (with file:line:column) on any mistake.
+/// Throws ConfigError (with file:line:column) on any mistake, including what a hostile file
+/// could do: a YAML alias that contains itself, more than kMaxConfigValues values after aliases
+/// are expanded, nesting deeper than kMaxConfigDepth, duplicate keys, a second document, numbers
+/// outside the bounds of docs/configs.md, a storage_path that leaves host_path.
 ExperimentConfig load_experiment_config(const std::filesystem::path& path,
                                         const std::vector<std::string>& overrides = {});
 

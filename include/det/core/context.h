@@ -158,6 +158,13 @@ class TrialContext {
   /// The wrapped optimizers, in wrap order.
   const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const;
 
+  /// Hyperparameter `name` (dotted for nested ones) as a typed view whose errors name the file
+  /// position and key path ("exp.yaml:14:9: hyperparameters.optimizer.lr: expected a number,
+  /// found 'fast'"); ConfigError with a suggestion when it is not defined.
+  config::Args hparam_args(const std::string& name) const;
+  /// The `data:` section as a typed view whose errors name the file position and key path.
+  config::Args data_args() const;
+
  private:
   template <typename M>
   static std::shared_ptr<torch::nn::Module> module_ptr(const M& holder) {

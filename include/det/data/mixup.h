@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <memory>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "det/config/args.h"
 #include "det/data/batch.h"
 
 namespace det::data {
@@ -30,9 +30,10 @@ class Mixup {
   /// Applies to `batch` in place, drawing from `seed`. The batch size must be even.
   void apply(Batch& batch, uint64_t seed) const;
   const MixupOptions& options() const { return options_; }
-  /// From the config: {mixup_alpha, cutmix_alpha, prob, switch_prob, correct_lam,
-  /// label_smoothing, num_classes}; ConfigError naming `where` on a mistake.
-  static std::shared_ptr<Mixup> from_json(const nlohmann::json& spec, const std::string& where);
+  /// From the config (e.g. `context.data_args()["mixup"]`): {mixup_alpha, cutmix_alpha, prob,
+  /// switch_prob, correct_lam, label_smoothing, num_classes (required)}; null when the section
+  /// is null; ConfigError naming the file position and key on a mistake.
+  static std::shared_ptr<Mixup> from_json(const config::Args& spec);
 
  private:
   MixupOptions options_;

@@ -4,8 +4,7 @@
 #include <filesystem>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
+#include "det/config/args.h"
 #include "det/data/dataset.h"
 
 namespace det::data {
@@ -17,9 +16,9 @@ torch::Tensor read_idx_images(const std::filesystem::path& path);
 /// Reads an IDX label file (magic 2049) into an int64 tensor [N].
 torch::Tensor read_idx_labels(const std::filesystem::path& path);
 
-/// The directory holding datasets: `data.root` of the config if set, else $DET_DATA_DIR, else
-/// "./data".
-std::filesystem::path data_root(const nlohmann::json& data_config);
+/// The directory holding datasets: `data.root` of the config (`context.data_args()`) if set,
+/// else $DET_DATA_DIR, else "./data". A root that is not a string is a ConfigError.
+std::filesystem::path data_root(const config::Args& data);
 
 /// MNIST options.
 struct MnistOptions {

@@ -7,8 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "det/config/args.h"
 #include "det/data/transforms.h"
 
 namespace det::data {
@@ -21,10 +20,12 @@ namespace det::data {
 ///    ToTensor + Normalize, then RandomErasing(re_prob, re_mode, max_count=re_count);
 ///  - eval: Resize(floor(img_size / crop_pct), interpolation), CenterCrop(img_size), ToTensor +
 ///    Normalize.
-/// Unknown keys and bad values are ConfigErrors naming `where`. Defaults are timm's
+/// `args` is the section (e.g. `context.hparam_args("transform")`; null: every default);
+/// unknown keys and bad values are ConfigErrors naming its file position and key path. Defaults
+/// are timm's
 /// (scale [0.08, 1], ratio [3/4, 4/3], hflip 0.5, vflip 0, color_jitter 0.4, interpolation
 /// bilinear, re_prob 0, re_mode const, re_count 1, crop_pct 0.875).
-Pipeline make_timm_transform(const nlohmann::json& args, int64_t img_size, const std::vector<float>& mean,
-                             const std::vector<float>& std, bool training, const std::string& where);
+Pipeline make_timm_transform(const config::Args& args, int64_t img_size, const std::vector<float>& mean,
+                             const std::vector<float>& std, bool training);
 
 }  // namespace det::data

@@ -9,8 +9,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "det/config/args.h"
 #include "det/data/image.h"
 
 namespace det::data {
@@ -104,18 +103,12 @@ class TensorTransform {
 
 class Pipeline;
 
-/// Adds the transform a config entry describes to `pipeline`; `at` names the entry for errors.
-using TransformFactory = std::function<void(Pipeline& pipeline, const nlohmann::json& args, const std::string& at)>;
+/// Adds the transform a config entry describes to `pipeline`; `args` is the entry's mapping of
+/// arguments, named (e.g. "data.transforms.train[1].random_crop") in its ConfigErrors.
+using TransformFactory = std::function<void(Pipeline& pipeline, const config::Args& args)>;
 
 /// Every transform the config can name, by name (the built-in ones and those of augment.cpp).
 const std::map<std::string, TransformFactory>& transform_factories();
-
-/// Reads a number argument of a transform's config entry (ConfigError naming `at` if mistyped,
-/// or missing when `required`).
-double transform_arg(const nlohmann::json& args, const char* key, double fallback, bool required, const std::string& at);
-
-/// Reads a list-of-numbers argument (ConfigError naming `at` if missing or mistyped).
-std::vector<double> transform_list_arg(const nlohmann::json& args, const char* key, const std::string& at);
 
 /// Image transforms followed by ToTensor (x / 255, CHW) and Normalize ((x - mean) / std),
 /// fused into one pass that writes the example's slice of the batch tensor.
@@ -153,8 +146,10 @@ class Pipeline {
   /// Builds a pipeline from the config, e.g.
   ///   [{random_crop: {size: 32, padding: 4}}, {random_horizontal_flip: {p: 0.5}},
   ///    {normalize: {mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}}]
-  /// `where` names the config path in errors (ConfigError: "data.transforms.train[1]: ...").
-  static Pipeline from_json(const nlohmann::json& spec, const std::string& where);
+  /// given as a view with its key path (`context.data_args().child("transforms")["train"]`, or
+  /// `{json, "data.transforms.train"}`); mistakes are ConfigErrors naming the file position and
+  /// entry ("exp.yaml:9:21: data.transforms.train[1].random_crop.size: ..."). Null: no transforms.
+  static Pipeline from_json(const config::Args& spec);
 
  private:
   std::vector<std::shared_ptr<ImageTransform>> transforms_;

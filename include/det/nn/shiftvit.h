@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include "det/config/args.h"
 #include "det/nn/layers.h"
 
 namespace det::nn {
@@ -36,9 +36,9 @@ struct ShiftViTOptions {
   /// Reads the Determined example's `model` hyperparameters (n_div, patch_size, embed_dim,
   /// depths, mlp_ratio, drop_rate, drop_path_rate, norm_layer (GN1), act_layer (GELU),
   /// patch_norm (true), use_checkpoint (false), and optionally img_size, in_chans,
-  /// num_classes) over these options. Unknown keys or unsupported values are ConfigErrors
-  /// naming `where`.
-  ShiftViTOptions& update_from_json(const nlohmann::json& model, const std::string& where);
+  /// num_classes) over these options. Unknown keys, wrong types, values out of bounds and
+  /// unsupported choices are ConfigErrors naming the file position and key.
+  ShiftViTOptions& update_from_json(const config::Args& model);
   /// The SPACH registry variants (shiftvit_light_tiny ... shiftvit_r2_base): 1000 classes at 224,
   /// patch 4, the registry's drop_path. Unknown names throw ConfigError listing the known ones.
   static ShiftViTOptions variant(const std::string& name);

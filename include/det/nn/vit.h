@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include "det/config/args.h"
 #include "det/nn/layers.h"
 
 namespace det::nn {
@@ -45,9 +45,9 @@ struct ViTOptions {
   static ViTOptions variant(const std::string& name, int64_t patch_size = 16);
   /// Reads a `model` section: variant, patch_size, img_size, num_classes, embed_dim, depth,
   /// num_heads, mlp_dim, qkv_bias, drop_rate, attn_drop_rate, drop_path_rate,
-  /// mlp_drop_after_act, layer_norm_eps; `pretrained` is read by the trial. Unknown keys are
-  /// ConfigErrors naming `where`.
-  ViTOptions& update_from_json(const nlohmann::json& model, const std::string& where);
+  /// mlp_drop_after_act, layer_norm_eps; `pretrained` is read by the trial. Unknown keys, wrong
+  /// types and values out of bounds are ConfigErrors naming the file position and key.
+  ViTOptions& update_from_json(const config::Args& model);
   int64_t grid() const { return img_size / patch_size; }
 };
 

@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
+
+#include "det/config/args.h"
 
 namespace det::optim {
 
@@ -30,9 +31,9 @@ std::shared_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& module,
 
 /// Builds AdamW from the ShiftViT example's `optimizer` section (timm create_optimizer args:
 /// opt "adamw", lr, opt_eps, opt_betas, weight_decay, momentum (unused by AdamW), clip_grad
-/// (null only)). Unknown keys and other optimizers are ConfigErrors naming `where`.
-std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(const torch::nn::Module& module, const nlohmann::json& section,
-                                                          const std::string& where,
+/// (null only)), e.g. `context.hparam_args("optimizer")`. Unknown keys, wrong types and other
+/// optimizers are ConfigErrors naming the file position and key.
+std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(const torch::nn::Module& module, const config::Args& section,
                                                           const std::vector<std::string>& skip = {});
 
 }  // namespace det::optim

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
+#include "det/config/args.h"
+
 namespace det::optim {
 
 /// Base scheduler: `step()` advances `last_epoch` and sets every param group's learning rate to
@@ -85,8 +87,9 @@ struct CosineOptions {
   int64_t total_epochs() const { return t_initial + cooldown_epochs; }
   /// From the ShiftViT example's `scheduler` section (sched, epochs, min_lr, warmup_lr,
   /// warmup_epochs, cooldown_epochs, decay_rate, lr_noise (null only), lr_noise_pct,
-  /// lr_noise_std). Unknown keys, other schedules and noise are ConfigErrors naming `where`.
-  static CosineOptions from_json(const nlohmann::json& section, const std::string& where);
+  /// lr_noise_std), e.g. `context.hparam_args("scheduler")`. Unknown keys, wrong types, other
+  /// schedules and noise are ConfigErrors naming the file position and key.
+  static CosineOptions from_json(const config::Args& section);
 };
 
 /// timm's CosineLRScheduler (v0.5.4), closed form, stepped per epoch:

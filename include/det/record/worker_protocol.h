@@ -9,7 +9,7 @@
 ///                          does the worker delete checkpoints not in `kept`
 ///                      {"v":2,"event":"target_reached","length":L,"metric":M}
 ///                          the runner answers {"v":2,"target":L2} (go on) or {"v":2,"exit":true}
-///                      {"v":2,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error","message":"..."}
+///                      {"v":2,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error|non_finite","message":"..."}
 ///
 /// Version 1 (det 0.1) had no "v" and sent reports as {"event":"training"|"validation",
 /// "batches":B,"report":{...}}; decode_event still reads it.
@@ -33,6 +33,13 @@ constexpr int kProtocolVersion = 2;
 /// 0 done or paused, 130 stopped by a signal, 1 failed.
 constexpr int kWorkerExitInvalidHP = 3;
 
+/// `metrics` with every NaN or infinite number written as the string "NaN", "Infinity" or
+/// "-Infinity" (JSON has no such numbers: a NaN would otherwise become null).
+nlohmann::json portable_metrics(const nlohmann::json& metrics);
+
+/// A metric's value: a number, or one of the strings portable_metrics writes; else nullopt.
+std::optional<double> metric_value(const nlohmann::json& value);
+
 /// One training report (the average over the batches since the last report) or one validation.
 struct MetricsReport {
   /// Training or validation.
@@ -41,7 +48,7 @@ struct MetricsReport {
   int64_t trial_id = 0;
   int64_t batches = 0;    ///< batches_trained when reported.
   double epochs = 0;      ///< batches / batches per epoch.
-  nlohmann::json metrics = nlohmann::json::object();  ///< name -> number (or null).
+  nlohmann::json metrics = nlohmann::json::object();  ///< name -> number, null, or "NaN"/"Infinity"/"-Infinity".
   /// Training only: samples_per_second, batches_per_second, data_wait_fraction.
   nlohmann::json throughput;
   int ranks = 1;          ///< Data-parallel ranks (training).
@@ -71,7 +78,7 @@ struct TargetReached {
 /// The worker's last word before it exits.
 struct WorkerExit {
   /// Why the worker exits.
-  enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError };
+  enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError, kNonFinite };
   Reason reason = Reason::kCompleted;
   std::string message;  ///< One line, for invalid_hp and error.
 };
@@ -88,7 +95,7 @@ struct RunnerAnswer {
   std::string uuid;
 };
 
-/// "completed", "stop_requested", "stopped", "invalid_hp" or "error".
+/// "completed", "stop_requested", "stopped", "invalid_hp", "error" or "non_finite".
 const char* reason_name(WorkerExit::Reason reason);
 
 /// One line (with its newline) for the pipe.

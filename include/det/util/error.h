@@ -43,6 +43,13 @@ class DistributedError : public Error {
   using Error::Error;
 };
 
+/// A NaN or infinite training or validation metric, with optimizations.fail_on_non_finite: the
+/// trial fails and is not restarted (it would diverge again).
+class NonFiniteMetric : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Wrong command-line usage.
 class UsageError : public Error {
  public:

@@ -21,15 +21,19 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep);
 /// Splits on a single character, keeping empty pieces.
 std::vector<std::string> split(const std::string& s, char sep);
 
-/// User text for an error message: `s` as it is when short, else its first `max_chars`
-/// characters followed by "... (N characters)"; control characters shown as '?'. An error line
-/// never echoes a megabyte of input.
-std::string quote(const std::string& s, size_t max_chars = 60);
-
 /// The current UTC time as ISO 8601 ("2026-11-21T21:12:33Z").
 std::string utc_now_iso8601();
 
 /// A duration in seconds as "1h02m", "3m05s" or "12.3s".
 std::string format_duration(double seconds);
+
+/// User text made fit for a one-line message: control characters escaped (`\n`, `\t`, `\xNN`)
+/// and, past `max_chars` characters, cut at a UTF-8 character boundary and ended with
+/// `... (N bytes)`. E.g. shorten(1 MB of 'a', 5) == "aaaaa... (1048576 bytes)".
+std::string shorten(const std::string& text, size_t max_chars = 60);
+
+/// `shorten(text)` in single quotes, the cut noted after the quote: `'abc'`,
+/// `'aaaaa...' (1048576 bytes)`. Use it wherever an error message echoes user text.
+std::string quote(const std::string& text, size_t max_chars = 60);
 
 }  // namespace det::util

@@ -5,9 +5,11 @@ Python's standard library only. Seeds are tiny valid files of each format (so th
 starts from inputs that reach deep into the readers) and the hostile files of the fault campaign
 (issue 10): a gzip that claims a huge count, dimensions that overflow, a PNG header claiming
 30000x30000, a JPEG frame claiming 65500x65500, safetensors with trailing junk, NUL padding or
-overlapping offsets. The config seeds are the project's own configs/. Crash inputs found by
-scripts/fuzz.sh are added beside the seeds by hand (crash-<sha1>) once fixed; this script
-leaves them alone. Run from anywhere: python3 tests/fuzz/make_seeds.py
+overlapping offsets. The config seeds are the project's own configs/. Added by hand, and left
+alone by this script: crash inputs found by scripts/fuzz.sh, once fixed (crash-<sha1>), and
+<target>/found/, the inputs of a fuzzing run that add coverage beyond the seeds (libFuzzer's
+-merge=1 of build-fuzz/corpus/<target> into the seeds). Run from anywhere:
+python3 tests/fuzz/make_seeds.py
 """
 import gzip
 import json

@@ -1,11 +1,16 @@
 #include "det/data/cifar.h"
 
+#include <sys/wait.h>
+
+#include <csignal>
 #include <cstring>
 
-#include "io.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
+#include "det/util/process.h"
 #include "det/util/strings.h"
+#include "formats.h"
+#include "io.h"
 
 #include <spdlog/spdlog.h>
 
@@ -18,13 +23,15 @@ constexpr int64_t kSide = 32, kPixels = 32 * 32 * 3;
 std::vector<std::string> file_names(const CifarOptions& o) {
   if (o.classes == 100) return {o.train ? "train.bin" : "test.bin"};
   if (!o.train) return {"test_batch.bin"};
-  return {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"};
+  return {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+          "data_batch_5.bin"};
 }
 
 fs::path find(const CifarOptions& o, const std::string& name) {
-  std::vector<fs::path> dirs = o.classes == 100
-                                   ? std::vector<fs::path>{o.root / "cifar100", o.root / "cifar-100-binary", o.root}
-                                   : std::vector<fs::path>{o.root / "cifar10", o.root / "cifar-10-batches-bin", o.root};
+  std::vector<fs::path> dirs =
+      o.classes == 100
+          ? std::vector<fs::path>{o.root / "cifar100", o.root / "cifar-100-binary", o.root}
+          : std::vector<fs::path>{o.root / "cifar10", o.root / "cifar-10-batches-bin", o.root};
   for (const auto& d : dirs)
     for (const auto& f : {d / name, d / (name + ".gz")})
       if (fs::exists(f)) return f;
@@ -37,40 +44,29 @@ bool download(const CifarOptions& o) {
   fs::path dest = o.root / archive;
   util::logger()->info("CIFAR-{}: fetching {} ...", o.classes, url);
   if (!fetch_url(url, dest, 900)) return false;
-  bool ok = std::system(("tar -xzf '" + dest.string() + "' -C '" + o.root.string() + "' >/dev/null 2>&1").c_str()) == 0;
+  // An argument vector, never a shell: the root comes from the config.
+  util::SpawnOptions tar;
+  tar.argv = {"tar", "-xzf", dest.string(), "-C", o.root.string()};
+  tar.null_stdio = true;
+  tar.new_process_group = false;
+  tar.parent_death_signal = SIGKILL;
+  bool ok = false;
+  try {
+    auto status = util::run(tar, std::chrono::seconds(600));
+    ok = status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
+  } catch (const Error&) {
+    ok = false;
+  }
   std::error_code ec;
   fs::remove(dest, ec);
   return ok;
 }
 }  // namespace
 
-void CifarDataset::parse(const std::string& bytes, const std::string& file, int classes, bool coarse,
-                         std::vector<uint8_t>& pixels, std::vector<uint8_t>& labels) {
-  const int64_t label_bytes = classes == 100 ? 2 : 1;
-  const int64_t record = label_bytes + kPixels;
-  const auto size = static_cast<int64_t>(bytes.size());
-  if (size == 0) throw DataError(file + ": empty file");
-  if (size % record != 0)
-    throw DataError(file + ": truncated: record " + std::to_string(size / record) + " has " + std::to_string(size % record) +
-                    " of " + std::to_string(record) + " bytes (the file should hold whole " + std::to_string(record) +
-                    "-byte records); delete it and fetch it again");
-  const int64_t n = size / record, max_label = coarse ? 19 : classes - 1;
-  size_t base = pixels.size();
-  pixels.resize(base + static_cast<size_t>(n * kPixels));
-  const auto* src = reinterpret_cast<const uint8_t*>(bytes.data());
-  for (int64_t r = 0; r < n; ++r) {
-    const uint8_t* rec = src + r * record;
-    uint8_t lab = classes == 100 ? rec[coarse ? 0 : 1] : rec[0];
-    if (lab > max_label)
-      throw DataError(file + ": record " + std::to_string(r) + " has label " + std::to_string(lab) + ", expected 0-" +
-                      std::to_string(max_label) + " (is this a CIFAR-" + std::to_string(classes) + " file?)");
-    labels.push_back(lab);
-    // Planes R, G, B (each 32x32 row-major) -> HWC.
-    const uint8_t* planes = rec + label_bytes;
-    uint8_t* dst = pixels.data() + base + static_cast<size_t>(r * kPixels);
-    for (int64_t p = 0; p < kSide * kSide; ++p)
-      for (int64_t c = 0; c < 3; ++c) dst[p * 3 + c] = planes[c * kSide * kSide + p];
-  }
+void CifarDataset::parse(const std::string& bytes, const std::string& file, int classes,
+                         bool coarse, std::vector<uint8_t>& pixels, std::vector<uint8_t>& labels) {
+  InputFile in(bytes, file);
+  read_cifar_records(in, classes, coarse, max_data_file_bytes(), pixels, labels);
 }
 
 CifarDataset::CifarDataset(const CifarOptions& o) {
@@ -81,12 +77,15 @@ CifarDataset::CifarDataset(const CifarOptions& o) {
   for (const auto& name : names) {
     fs::path f = find(o, name);
     if (f.empty())
-      throw DataError("CIFAR-" + std::to_string(o.classes) + " file " + name + "[.gz] not found under " +
-                      fs::absolute(o.root).string() + " and it could not be downloaded: place " + util::join(file_names({o.root, o.classes, true}), ", ") +
-                      (o.classes == 100 ? ", test.bin" : ", test_batch.bin") + " (plain or .gz) in " +
-                      fs::absolute(o.root / (o.classes == 100 ? "cifar100" : "cifar10")).string() +
-                      " (or set DET_DATA_DIR / data.root)");
-    parse(read_maybe_gz(f), f.string(), o.classes, o.coarse_labels, pixels_, labels_);
+      throw DataError(
+          "CIFAR-" + std::to_string(o.classes) + " file " + name + "[.gz] not found under " +
+          fs::absolute(o.root).string() + " and it could not be downloaded: place " +
+          util::join(file_names({o.root, o.classes, true}), ", ") +
+          (o.classes == 100 ? ", test.bin" : ", test_batch.bin") + " (plain or .gz) in " +
+          fs::absolute(o.root / (o.classes == 100 ? "cifar100" : "cifar10")).string() +
+          " (or set DET_DATA_DIR / data.root)");
+    InputFile in(f);
+    read_cifar_records(in, o.classes, o.coarse_labels, max_data_file_bytes(), pixels_, labels_);
   }
 }
 

@@ -235,7 +235,7 @@ std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model) {
   return out;
 }
 
-std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path) {
+std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool convert_dtypes) {
   auto file = read_safetensors(path);
   const std::string where = path.string();
   auto own = state_dict(model);
@@ -249,10 +249,18 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path) {
     for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
     return out + "]";
   };
-  for (const auto& [full, t] : file.tensors) {
+  for (auto& [full, t] : file.tensors) {
     std::string key = full.rfind("vit.", 0) == 0 ? full.substr(4) : full;
     auto it = expected.find(key);
-    if (it == expected.end() || key == "embeddings.position_embeddings" || key.rfind("classifier.", 0) == 0) continue;
+    if (it == expected.end()) continue;
+    if (t.scalar_type() != it->second.scalar_type()) {
+      if (!convert_dtypes)
+        throw DataError(where + ": tensor '" + full + "' is " + safetensors_dtype_name(t.scalar_type()) +
+                        " but the model's is " + safetensors_dtype_name(it->second.scalar_type()) +
+                        "; convert the weights to the model's dtype, or ask for the conversion (convert_dtypes)");
+      t = t.to(it->second.scalar_type());
+    }
+    if (key == "embeddings.position_embeddings" || key.rfind("classifier.", 0) == 0) continue;
     if (t.sizes() != it->second.sizes())
       throw DataError(where + ": tensor '" + full + "' has shape " + shape(t.sizes()) + ", the model expects " +
                       shape(it->second.sizes()) + " (embed_dim " + std::to_string(model.options().embed_dim) + ", mlp_dim " +
@@ -269,7 +277,7 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path) {
   }
   std::vector<std::string> allow = {"head.weight", "head.bias"};
   if (with_head) allow.clear();
-  load_state_dict(model, mapped, where + " (HF ViT layout)", allow);
+  load_state_dict(model, mapped, where + " (HF ViT layout)", allow, false, convert_dtypes);
   return "loaded " + std::to_string(mapped.size()) + " tensors from " + where + (with_head ? " including the head" : "; the head is new") +
          (resized ? "; position embeddings resized to a " + std::to_string(model.options().grid()) + "x" +
                         std::to_string(model.options().grid()) + " grid"

@@ -1,11 +1,15 @@
 #include "det/data/cifar.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
+#include "../peak_rss.h"
 #include "det/data/loader.h"
 #include "det/util/error.h"
 
@@ -61,6 +65,93 @@ TEST(Cifar, TruncatedAndBadLabelsNameFileAndRecord) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("test_batch.bin: record 1 has label 12, expected 0-9"), std::string::npos) << e.what();
   }
+}
+
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(const char* n, const char* value) : name(n) {
+    if (const char* v = std::getenv(n)) old = v;
+    ::setenv(n, value, 1);
+  }
+  ~ScopedEnv() { old ? ::setenv(name.c_str(), old->c_str(), 1) : ::unsetenv(name.c_str()); }
+};
+
+struct TmpRoot {
+  fs::path path = fs::temp_directory_path() / ("det-cifar-" + std::to_string(::getpid()));
+  TmpRoot() { fs::create_directories(path / "cifar10"); }
+  ~TmpRoot() { fs::remove_all(path); }
+};
+
+void write_gz(const fs::path& p, const std::string& bytes, uint64_t zeros = 0) {
+  gzFile f = gzopen(p.c_str(), "wb9");
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  std::string chunk(1 << 20, '\0');
+  for (uint64_t left = zeros; left > 0;) {
+    const auto n = static_cast<unsigned>(std::min<uint64_t>(left, chunk.size()));
+    gzwrite(f, chunk.data(), n);
+    left -= n;
+  }
+  gzclose(f);
+}
+
+std::string cifar_error(const CifarOptions& o) {
+  try {
+    CifarDataset ds(o);
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Cifar, ReadsGzipAndRefusesDataAfterTheStream) {
+  TmpRoot tmp;
+  fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
+  write_gz(gz, records(3, 10));
+  CifarOptions o;
+  o.root = tmp.path;
+  o.train = false;
+  o.download = false;
+  CifarDataset ds(o);
+  ASSERT_EQ(ds.size(), 3);
+  EXPECT_EQ(ds.label(2), 2);
+  EXPECT_EQ(ds.image(1).at(0, 5, 1), 56);  // record 1, pixel 5, G = 1+50+5
+  std::ofstream(gz, std::ios::binary | std::ios::app) << std::string(4, '\0');
+  std::string e = cifar_error(o);
+  EXPECT_NE(e.find("test_batch.bin.gz: 4 bytes after the end of the gzip stream"), std::string::npos) << e;
+}
+
+// The limit (DET_MAX_DATA_FILE_BYTES) holds before anything is read: a plain file by its size, a
+// gzip file by the length its trailer records, and while streaming when the trailer lies.
+TEST(Cifar, FilesOverTheLimitAreRefusedWithoutReadingThem) {
+  TmpRoot tmp;
+  CifarOptions o;
+  o.root = tmp.path;
+  o.train = false;
+  o.download = false;
+  ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "8000000");  // 8 MB
+  fs::path plain = tmp.path / "cifar10" / "test_batch.bin";
+  std::ofstream(plain, std::ios::binary) << records(3000, 10);  // 9.2 MB
+  std::string e = cifar_error(o);
+  EXPECT_NE(e.find("test_batch.bin: holds 9219000 bytes, more than the limit of 8000000 bytes"), std::string::npos) << e;
+  fs::remove(plain);
+  // 256 MiB of records in a 256 KB gzip file: refused from its trailer, then (trailer zeroed)
+  // after inflating no more than the limit.
+  fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
+  write_gz(gz, records(1, 10), uint64_t{256} << 20);
+  int64_t rise = det::testing::peak_rss_rise([&] { e = cifar_error(o); });
+  EXPECT_NE(e.find("test_batch.bin.gz: the gzip trailer records 268438529 bytes, more than the limit of 8000000"),
+            std::string::npos) << e;
+  {
+    std::fstream io(gz, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(-4, std::ios::end);
+    io.write("\0\0\0\0", 4);
+  }
+  int64_t rise2 = det::testing::peak_rss_rise([&] { e = cifar_error(o); });
+  EXPECT_NE(e.find("test_batch.bin.gz: holds more than the limit of 8000000 bytes"), std::string::npos) << e;
+  if (rise < 0 || rise2 < 0) GTEST_SKIP() << "cannot measure peak memory here";
+  EXPECT_LT(rise, int64_t{16} << 20);
+  EXPECT_LT(rise2, int64_t{40} << 20);
 }
 
 TEST(Cifar, MissingFilesSayWhatToPutWhere) {

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+
+#include "../peak_rss.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 
@@ -46,6 +51,146 @@ TEST(ImageDecode, TruncatedAndGarbageAreDataErrors) {
   EXPECT_NE(err(png.substr(0, png.size() / 2)).find("cannot decode PNG"), std::string::npos);
   EXPECT_NE(err("GIF89a....").find("not a JPEG or PNG image"), std::string::npos);
   EXPECT_NE(err("").find("empty file"), std::string::npos);
+}
+
+std::string decode_error(const std::string& bytes, const std::string& file, int64_t max_pixels = kPilMaxImagePixels) {
+  try {
+    decode_image(bytes, file, max_pixels);
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+uint32_t crc(const std::string& s) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : s) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+std::string be32(uint32_t v) { return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)}; }
+
+// The campaign's PNG bomb in 40 bytes: a signature and an IHDR claiming 30000x30000 RGB.
+std::string png_claiming(uint32_t w, uint32_t h) {
+  std::string ihdr = "IHDR" + be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
+  std::string s = std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(crc(ihdr));
+  return s + std::string(40 - s.size(), '\0');
+}
+
+// A real JPEG whose frame header (SOF0) is patched to claim `h` x `w`.
+std::string jpeg_claiming(uint16_t h, uint16_t w) {
+  std::string j = util::read_file(kDir / "rgb420.jpg");
+  for (size_t i = 2; i + 9 < j.size();) {
+    const auto m = static_cast<uint8_t>(j[i + 1]);
+    if (m == 0xC0) {
+      j[i + 5] = char(h >> 8), j[i + 6] = char(h & 0xff), j[i + 7] = char(w >> 8), j[i + 8] = char(w & 0xff);
+      return j;
+    }
+    i += 2 + (static_cast<uint8_t>(j[i + 2]) << 8 | static_cast<uint8_t>(j[i + 3]));
+  }
+  ADD_FAILURE() << "no SOF0 in rgb420.jpg";
+  return j;
+}
+
+// PIL's limit: over max_image_pixels a warning, over twice it an error raised from the header,
+// before anything is decoded (peak memory stays where it was).
+TEST(ImageLimits, BombsAreRefusedFromTheirHeaderBeforeDecoding) {
+  std::string png = png_claiming(30000, 30000), jpg = jpeg_claiming(65500, 65500);
+  ASSERT_EQ(png.size(), 40u);
+  std::string e1, e2;
+  int64_t rise = det::testing::peak_rss_rise([&] {
+    e1 = decode_error(png, "bomb.png");
+    e2 = decode_error(jpg, "bomb.jpg");
+  });
+  EXPECT_NE(e1.find("bomb.png: image of 30000x30000 (900000000 pixels) exceeds the limit of 178956970 pixels"),
+            std::string::npos) << e1;
+  EXPECT_NE(e1.find("DET_MAX_IMAGE_PIXELS"), std::string::npos) << e1;
+  EXPECT_NE(e2.find("bomb.jpg: image of 65500x65500 (4290250000 pixels) exceeds the limit"), std::string::npos) << e2;
+  EXPECT_EQ(e2.find('\n'), std::string::npos);
+  // 20000x20000 is over twice PIL's default too.
+  EXPECT_NE(decode_error(png_claiming(20000, 20000), "b.png").find("exceeds the limit"), std::string::npos);
+  if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
+  EXPECT_LT(rise, int64_t{16} << 20);
+}
+
+TEST(ImageLimits, WarnOverTheLimitRefuseOverTwiceItZeroDisables) {
+  std::string png = util::read_file(kDir / "rgb.png"), jpg = util::read_file(kDir / "rgb444.jpg");  // 37x23 = 851
+  for (const auto& [bytes, name] : {std::pair{png, "a.png"}, std::pair{jpg, "a.jpg"}}) {
+    EXPECT_EQ(decode_image(bytes, name, 500).width, 37) << name;  // over 500: decoded, with a warning
+    EXPECT_NE(decode_error(bytes, name, 425).find("image of 37x23 (851 pixels) exceeds the limit of 850 pixels"),
+              std::string::npos) << name;
+    EXPECT_EQ(decode_image(bytes, name, 0).height, 23) << name;
+  }
+}
+
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(const char* n, const char* value) : name(n) {
+    if (const char* v = std::getenv(n)) old = v;
+    ::setenv(n, value, 1);
+  }
+  ~ScopedEnv() { old ? ::setenv(name.c_str(), old->c_str(), 1) : ::unsetenv(name.c_str()); }
+};
+
+TEST(ImageLimits, DefaultComesFromTheEnvironment) {
+  {
+    ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1000");
+    EXPECT_EQ(default_max_image_pixels(), 1000);
+    EXPECT_EQ(ImageFolderOptions().max_image_pixels, 1000);
+    EXPECT_NE(decode_error(png_claiming(50, 50), "x.png", default_max_image_pixels()).find("exceeds the limit of 2000"),
+              std::string::npos);
+  }
+  {
+    ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1e9");
+    try {
+      default_max_image_pixels();
+      ADD_FAILURE();
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("DET_MAX_IMAGE_PIXELS='1e9': expected a whole number"), std::string::npos);
+    }
+  }
+  ::unsetenv("DET_MAX_IMAGE_PIXELS");
+  EXPECT_EQ(default_max_image_pixels(), 89478485);
+}
+
+// In an ImageFolder an oversized image is an error naming it when read, or with
+// skip_undecodable is left out at start-up (logged by name) without being decoded.
+TEST(ImageLimits, ImageFolderRefusesOrSkipsOversizedImages) {
+  fs::path root = fs::temp_directory_path() / ("det-bombs-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "c");
+  fs::copy_file(kDir / "rgb420.jpg", root / "c" / "a_good.jpg");
+  std::ofstream(root / "c" / "b_bomb.png", std::ios::binary) << png_claiming(30000, 30000);
+  std::ofstream(root / "c" / "c_bomb.jpg", std::ios::binary) << jpeg_claiming(65500, 65500);
+  ImageFolder folder({root, false});
+  ASSERT_EQ(folder.size(), 3);
+  for (int64_t i : {1, 2}) {
+    try {
+      folder.image_window(i, [](int64_t h, int64_t w) { return Window{0, 0, h / 2, w / 2}; });
+      ADD_FAILURE();
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(folder.path(i).string() + ": image of "), std::string::npos) << e.what();
+    }
+  }
+  std::optional<ImageFolder> skipping;
+  int64_t rise = det::testing::peak_rss_rise([&] { skipping.emplace(ImageFolderOptions{root, true}); });
+  EXPECT_EQ(skipping->size(), 1);
+  EXPECT_EQ(skipping->skipped(), 2);
+  EXPECT_EQ(skipping->image(0).width, 37);
+  // A limit of its own (400: the 851-pixel good image is over twice it): nothing is left.
+  try {
+    ImageFolder strict({root, true, 400});
+    ADD_FAILURE();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("all 3 images were skipped as undecodable"), std::string::npos) << e.what();
+  }
+  fs::remove_all(root);
+  if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
+  EXPECT_LT(rise, int64_t{16} << 20);
 }
 
 // Decoding only a window of a JPEG (rows above skipped, rows below never decoded) gives exactly

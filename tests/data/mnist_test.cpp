@@ -4,11 +4,15 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 
+#include "../peak_rss.h"
 #include "det/data/loader.h"
 #include "det/util/error.h"
+#include "det/util/fs.h"
 
 namespace det::data {
 namespace {
@@ -94,6 +98,143 @@ TEST(Mnist, TruncatedAndWrongMagicAreDataErrors) {
   fs::resize_file(gz, fs::file_size(gz) / 2);
   e = error_of([&] { read_idx_labels(gz); });
   EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+}
+
+// `prefix` then `zeros` zero bytes, gzip-compressed in chunks: a 256 MiB bomb is a 256 KB file
+// and costs a megabyte of memory to make. `trailer_claims`: overwrite the length the gzip trailer
+// records (a crafted file that lies about it).
+void write_gz_bomb(const fs::path& p, const std::string& prefix, uint64_t zeros, int64_t trailer_claims = -1) {
+  gzFile f = gzopen(p.c_str(), "wb9");
+  gzwrite(f, prefix.data(), static_cast<unsigned>(prefix.size()));
+  std::string chunk(1 << 20, '\0');
+  for (uint64_t left = zeros; left > 0;) {
+    const auto n = static_cast<unsigned>(std::min<uint64_t>(left, chunk.size()));
+    gzwrite(f, chunk.data(), n);
+    left -= n;
+  }
+  gzclose(f);
+  if (trailer_claims >= 0) {
+    std::fstream io(p, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(-4, std::ios::end);
+    for (int i = 0; i < 4; ++i) io.put(static_cast<char>((trailer_claims >> (8 * i)) & 0xff));
+  }
+}
+
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> old;
+  ScopedEnv(const char* n, const char* value) : name(n) {
+    if (const char* v = std::getenv(n)) old = v;
+    ::setenv(n, value, 1);
+  }
+  ~ScopedEnv() { old ? ::setenv(name.c_str(), old->c_str(), 1) : ::unsetenv(name.c_str()); }
+};
+
+constexpr int64_t kSmall = int64_t{48} << 20;  // what a refused hostile file may cost at most
+
+// The campaign's bomb: a valid header, then far more data than it announces. The file is
+// refused after inflating what the header announces (plus one small buffer), not all of it.
+TEST(MnistHostile, GzipBombAfterAValidHeaderIsRefusedWithoutInflatingIt) {
+  Tmp tmp;
+  fs::path gz = tmp.path / "labels.gz";
+  const uint64_t bomb = uint64_t{256} << 20;
+  write_gz_bomb(gz, labels_bytes(5), bomb);
+  ASSERT_LT(fs::file_size(gz), 1u << 20);
+  std::string e;
+  int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_labels(gz); }); });
+  EXPECT_NE(e.find("labels.gz: the header announces 5 labels (13 bytes) but the gzip trailer records"), std::string::npos) << e;
+  // The same bomb with a trailer that agrees with the header: caught while streaming.
+  write_gz_bomb(gz, labels_bytes(5), bomb, 13);
+  int64_t rise2 = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_labels(gz); }); });
+  EXPECT_NE(e.find("labels.gz: the gzip stream inflates to more than the 5 labels (13 bytes) the header announces"),
+            std::string::npos) << e;
+  if (rise < 0 || rise2 < 0) GTEST_SKIP() << "cannot measure peak memory here (/proc/self/clear_refs)";
+  EXPECT_LT(rise, kSmall);
+  EXPECT_LT(rise2, kSmall);
+}
+
+TEST(MnistHostile, CountsBeyondTheFileOrTheLimitAreRefusedBeforeAllocating) {
+  Tmp tmp;
+  // A 100-byte .gz that claims 60,000,000 images: more than the 2 GiB limit.
+  fs::path gz = tmp.path / "images.gz";
+  write(gz, be32(2051) + be32(60000000) + be32(28) + be32(28) + std::string(64, '\0'), true);
+  std::string e;
+  int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_images(gz); }); });
+  EXPECT_NE(e.find("images.gz: the header announces 60000000 images of 28x28 (47040000016 bytes), more than the limit "
+                   "of 2147483648 bytes for a data file"), std::string::npos) << e;
+  EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES"), std::string::npos) << e;
+  {
+    // Within a raised limit, the gzip file is still far too small to inflate to that.
+    ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "100000000000");
+    e = error_of([&] { read_idx_images(gz); });
+    EXPECT_NE(e.find("but a gzip file of"), std::string::npos) << e;
+    EXPECT_NE(e.find("cannot inflate to more than"), std::string::npos) << e;
+  }
+  {
+    ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "lots");
+    e = error_of([&] { read_idx_images(gz); });
+    EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES='lots': expected a whole number"), std::string::npos) << e;
+  }
+  // A plain file that claims a million images but holds ten bytes of them.
+  fs::path plain = tmp.path / "images";
+  write(plain, be32(2051) + be32(1000000) + be32(28) + be32(28) + std::string(10, 'x'), false);
+  e = error_of([&] { read_idx_images(plain); });
+  EXPECT_NE(e.find("images: truncated: the header announces 1000000 images of 28x28 (784000016 bytes) but the file "
+                   "holds 26 bytes"), std::string::npos) << e;
+  if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
+  EXPECT_LT(rise, kSmall);
+}
+
+TEST(MnistHostile, DimensionsWhoseProductOverflowsNameTheFile) {
+  Tmp tmp;
+  fs::path p = tmp.path / "t10k-images-idx3-ubyte";
+  write(p, be32(2051) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF), false);
+  std::string e = error_of([&] { read_idx_images(p); });
+  EXPECT_NE(e.find("t10k-images-idx3-ubyte: the header announces 4294967295 images of 4294967295x4294967295, whose "
+                   "size overflows a 64-bit integer"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos);
+}
+
+TEST(MnistHostile, TrailingBytesAndDataAfterTheGzipStreamAreRefused) {
+  Tmp tmp;
+  fs::path p = tmp.path / "labels";
+  write(p, labels_bytes(5) + "junk", false);
+  std::string e = error_of([&] { read_idx_labels(p); });
+  EXPECT_NE(e.find("labels: 4 unexpected bytes after the 5 labels the header announces"), std::string::npos) << e;
+  // A whole gzip stream followed by four more bytes (a copy of its trailer, so the trailer check
+  // passes and the bytes are found after the stream).
+  fs::path gz = tmp.path / "labels.gz";
+  write(gz, labels_bytes(5), true);
+  std::string bytes = util::read_file(gz);
+  std::ofstream(gz, std::ios::binary | std::ios::app) << bytes.substr(bytes.size() - 4);
+  e = error_of([&] { read_idx_labels(gz); });
+  EXPECT_NE(e.find("labels.gz: 4 bytes after the end of the gzip stream"), std::string::npos) << e;
+  // Not a regular file (a FIFO would block, /dev/zero would never end).
+  e = error_of([&] { read_idx_labels("/dev/zero"); });
+  EXPECT_NE(e.find("/dev/zero: not a regular file"), std::string::npos) << e;
+}
+
+TEST(MnistHostile, CountsThatDisagreeAreRefusedBeforeTheImagesAreRead) {
+  Tmp tmp;
+  write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(6), false);
+  write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", labels_bytes(5), false);
+  MnistOptions o;
+  o.root = tmp.path;
+  o.train = false;
+  o.download = false;
+  std::string e = error_of([&] { MnistDataset ds(o); });
+  EXPECT_NE(e.find("t10k-images-idx3-ubyte holds 6 images but"), std::string::npos) << e;
+  EXPECT_NE(e.find("t10k-labels-idx1-ubyte holds 5 labels"), std::string::npos) << e;
+  write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(0), false);
+  write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", labels_bytes(0), false);
+  e = error_of([&] { MnistDataset ds(o); });
+  EXPECT_NE(e.find("t10k-images-idx3-ubyte: holds no images"), std::string::npos) << e;
+  std::string bad = labels_bytes(5);
+  bad[8 + 3] = 42;
+  write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(5), false);
+  write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", bad, false);
+  e = error_of([&] { MnistDataset ds(o); });
+  EXPECT_NE(e.find("t10k-labels-idx1-ubyte: label 42 of record 3 is out of range 0-9"), std::string::npos) << e;
 }
 
 TEST(Mnist, MissingFilesSayWhatToPutWhere) {

@@ -103,6 +103,36 @@ TEST(ViT, MismatchesNameTheKey) {
   EXPECT_THROW(hf_to_vit({{"foo.bar", torch::zeros({1})}}, 2, true, "f"), DataError);
 }
 
+// Weights of another dtype are refused by key, file and both dtypes, unless conversion is asked.
+TEST(ViT, DtypeMismatchesNameTheKeyUnlessConverted) {
+  auto file = read_safetensors(kData + "vit_tiny_hf.safetensors");
+  const std::string key = "vit.encoder.layer.0.intermediate.dense.weight";
+  ASSERT_TRUE(file.tensors.count(key));
+  file.tensors[key] = file.tensors[key].to(torch::kFloat16);
+  auto path = tmp_dir() + "/f16.safetensors";
+  write_safetensors(path, file.tensors);
+  ViT vit(tiny());
+  try {
+    load_hf_vit(*vit, path);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": tensor '" + key + "' is F16 but the model's is F32"), std::string::npos) << e.what();
+  }
+  // Position embeddings (resized when the grid differs) and the head are checked too.
+  file.tensors["vit.embeddings.position_embeddings"] = file.tensors["vit.embeddings.position_embeddings"].to(torch::kFloat64);
+  write_safetensors(path, file.tensors);
+  try {
+    load_hf_vit(*vit, path);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("'vit.embeddings.position_embeddings' is F64"), std::string::npos) << e.what();
+  }
+  auto summary = load_hf_vit(*vit, path, /*convert_dtypes=*/true);
+  EXPECT_NE(summary.find("including the head"), std::string::npos) << summary;
+  EXPECT_EQ(vit->pos_embed.scalar_type(), torch::kFloat32);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
 TEST(ViT, ExportRoundTripsThroughSafetensors) {
   torch::manual_seed(4);
   ViT a(tiny());

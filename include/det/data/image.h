@@ -6,6 +6,7 @@
 #include <new>
 #include <utility>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace det::data {
@@ -55,6 +56,22 @@ struct Image {
   uint8_t& at(int64_t y, int64_t x, int64_t c) { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
   uint8_t at(int64_t y, int64_t x, int64_t c) const { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
 };
+
+/// PIL's `Image.MAX_IMAGE_PIXELS`: an image with more pixels is decoded with a warning (a
+/// possible decompression bomb), one with more than twice as many is refused, as PIL does.
+constexpr int64_t kPilMaxImagePixels = 89'478'485;
+
+/// The pixel limit in force by default: $DET_MAX_IMAGE_PIXELS when set (0: no limit), else
+/// kPilMaxImagePixels. Throws DataError when the variable is not a whole number.
+int64_t default_max_image_pixels();
+
+/// Decodes a JPEG (libjpeg-turbo) or PNG (libpng) file's bytes to 8-bit RGB as PIL's
+/// `Image.open(f).convert("RGB")` does (grayscale replicated, alpha dropped, palettes expanded).
+/// The size in the header is checked against `max_pixels` (see kPilMaxImagePixels; 0: no limit)
+/// before anything is decoded. Throws DataError naming `file` if the data cannot be decoded or
+/// the image is over the limit.
+Image decode_image(const std::string& bytes, const std::string& file,
+                   int64_t max_pixels = default_max_image_pixels());
 
 /// The random stream of one example (seeded from BatchRequest::sample_seed).
 class SampleRng {

@@ -1,6 +1,7 @@
 #pragma once
 /// \file ImageFolder: `root/<class>/<image>` trees (ImageNet's train/ and val/ layouts), JPEG
-/// (libjpeg-turbo) and PNG (libpng), decoded to 8-bit RGB as torchvision's ImageFolder does.
+/// (libjpeg-turbo) and PNG (libpng), decoded to 8-bit RGB as torchvision's ImageFolder does
+/// (decode_image in det/data/image.h).
 
 #include <filesystem>
 #include <string>
@@ -10,16 +11,17 @@
 
 namespace det::data {
 
-/// Decodes a JPEG or PNG file's bytes to 8-bit RGB (grayscale is replicated, alpha dropped, as
-/// PIL's convert("RGB")). Throws DataError naming `file` if the data cannot be decoded.
-Image decode_image(const std::string& bytes, const std::string& file);
-
 /// ImageFolder options.
 struct ImageFolderOptions {
   std::filesystem::path root;    ///< Holds one sub-directory per class.
   /// Check every file's header at start-up and leave out, with a count and a logged list, the
   /// ones that cannot be decoded. When false (the default) such a file is an error when read.
   bool skip_undecodable = false;
+  /// PIL's `Image.MAX_IMAGE_PIXELS`: images with more pixels are decoded with a warning, those
+  /// with more than twice as many are refused from their header, never decoded (skipped, with a
+  /// warning naming them, under skip_undecodable). 0: no limit. Default: $DET_MAX_IMAGE_PIXELS,
+  /// else kPilMaxImagePixels (89,478,485).
+  int64_t max_image_pixels = default_max_image_pixels();
 };
 
 /// Images under root/<class>/ (recursively), classes sorted by name and numbered from 0, files
@@ -45,6 +47,7 @@ class ImageFolder : public ImageSource {
   std::vector<std::filesystem::path> files_;
   std::vector<int64_t> labels_;
   int64_t skipped_ = 0;
+  int64_t max_image_pixels_ = kPilMaxImagePixels;
 };
 
 }  // namespace det::data

@@ -105,8 +105,10 @@ std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model);
 
 /// Loads HF-layout weights from a .safetensors file into `model`: the head is loaded only when
 /// the file has classifier.* of the right shape (else freshly initialized); position embeddings
-/// of another grid are resized. Returns a one-line summary of what was loaded.
-std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path);
+/// of another grid are resized. A tensor whose dtype differs from the model's (F16 weights for
+/// an F32 model) is a DataError naming the key, the file and both dtypes unless
+/// `convert_dtypes`. Returns a one-line summary of what was loaded.
+std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool convert_dtypes = false);
 /// Writes `model` as HF-layout .safetensors (readable by load_hf_vit and by transformers).
 void export_hf_vit(const ViTImpl& model, const std::filesystem::path& path);
 

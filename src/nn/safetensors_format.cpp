@@ -1,0 +1,209 @@
+#include "safetensors_format.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "det/util/error.h"
+
+namespace det::nn {
+
+namespace {
+
+struct DtypeSize {
+  const char* name;
+  size_t size;
+};
+const DtypeSize kDtypeSizes[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+                                 {"I32", 4}, {"I16", 2}, {"I8", 1},  {"U8", 1},   {"BOOL", 1}};
+
+std::string byte_hex(unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02x", c);
+  return buf;
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// A non-negative JSON integer as uint64, else false.
+bool to_u64(const nlohmann::json& v, uint64_t& out) {
+  if (v.is_number_unsigned()) {
+    out = v.get<uint64_t>();
+    return true;
+  }
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) {
+    out = static_cast<uint64_t>(v.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string quote_for_error(std::string_view text) {
+  constexpr size_t kMax = 60;
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c))
+                                   : "\\x" + byte_hex(c).substr(2);
+  }
+  return out + (text.size() > kMax ? "...'" : "'");
+}
+
+size_t safetensors_element_size(std::string_view dtype) {
+  for (const auto& d : kDtypeSizes)
+    if (dtype == d.name) return d.size;
+  return 0;
+}
+
+uint64_t safetensors_header_length(const unsigned char prefix[8], uint64_t file_bytes,
+                                   const std::string& where) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | prefix[i];
+  if (file_bytes < 8 || n > file_bytes - 8)
+    throw DataError(where + ": truncated or not a safetensors file: the header announces " +
+                    std::to_string(n) + " bytes but only " +
+                    std::to_string(file_bytes < 8 ? 0 : file_bytes - 8) + " follow");
+  if (n > kMaxSafetensorsHeaderBytes)
+    throw DataError(where +
+                    ": not a safetensors file or corrupt: the header length prefix announces " +
+                    std::to_string(n) + " bytes, more than the " +
+                    std::to_string(kMaxSafetensorsHeaderBytes) + " the format allows");
+  if (n < 2)
+    throw DataError(where + ": not a safetensors file: a header of " + std::to_string(n) +
+                    " bytes cannot hold a JSON object");
+  return n;
+}
+
+SafetensorsIndex parse_safetensors_header(std::string_view header, uint64_t file_bytes,
+                                          const std::string& where) {
+  SafetensorsIndex out;
+  out.header_bytes = header.size();
+  if (file_bytes < 8 + header.size())
+    throw DataError(where + ": truncated: the file is shorter than its header");
+  out.data_bytes = file_bytes - 8 - header.size();
+  const std::string corrupt = "; the file is corrupt or not safetensors";
+  if (header.empty() || header[0] != '{')
+    throw DataError(
+        where + ": the safetensors header does not start with '{' (it starts with byte " +
+        byte_hex(header.empty() ? 0 : static_cast<unsigned char>(header[0])) + ")" + corrupt);
+  // The format pads the header with spaces (0x20) only, to align the data.
+  size_t end = header.size();
+  while (end > 0 && header[end - 1] == ' ') --end;
+  if (header[end - 1] != '}')
+    throw DataError(where + ": the safetensors header ends with byte " +
+                    byte_hex(static_cast<unsigned char>(header[end - 1])) +
+                    " after its JSON; only spaces (0x20) may pad it" + corrupt);
+  nlohmann::json j;
+  std::set<std::string> seen;
+  try {
+    // A name given twice would be two tensors with one name: refused, not silently the last.
+    auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+      if (depth == 1 && event == nlohmann::json::parse_event_t::key &&
+          !seen.insert(parsed.get<std::string>()).second)
+        throw DataError(where + ": tensor " + quote_for_error(parsed.get<std::string>()) +
+                        " appears twice in the safetensors header" + corrupt);
+      return true;
+    };
+    j = nlohmann::json::parse(header.begin(), header.begin() + static_cast<std::ptrdiff_t>(end),
+                              on_event);
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(where + ": the safetensors header is not valid JSON (" +
+                    quote_for_error(e.what()) + ")" + corrupt);
+  }
+  if (!j.is_object())
+    throw DataError(where + ": the safetensors header is not a JSON object" + corrupt);
+  for (const auto& [name, info] : j.items()) {
+    if (name == "__metadata__") {
+      if (!info.is_object())
+        throw DataError(where + ": __metadata__ must be an object of strings" + corrupt);
+      for (const auto& [k, v] : info.items()) {
+        if (!v.is_string())
+          throw DataError(where + ": __metadata__." + quote_for_error(k) + " is not a string" +
+                          corrupt);
+        out.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor " + quote_for_error(name);
+    const std::string malformed =
+        what + ": malformed header entry; expected {\"dtype\": ..., \"shape\": [...], " +
+        "\"data_offsets\": [begin, end]}" + corrupt;
+    if (!info.is_object()) throw DataError(malformed);
+    auto dt = info.find("dtype"), sh = info.find("shape"), off = info.find("data_offsets");
+    if (dt == info.end() || sh == info.end() || off == info.end() || !dt->is_string() ||
+        !sh->is_array() || !off->is_array())
+      throw DataError(malformed);
+    SafetensorsEntry e;
+    e.name = name;
+    e.dtype = dt->get<std::string>();
+    e.element_size = safetensors_element_size(e.dtype);
+    if (e.element_size == 0)
+      throw DataError(what + ": unsupported dtype " + quote_for_error(e.dtype) +
+                      " (det reads F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+    int64_t numel = 1;
+    bool overflow = false;
+    for (const auto& d : *sh) {
+      uint64_t v = 0;
+      if (!to_u64(d, v))
+        throw DataError(what + ": shape holds " + quote_for_error(d.dump()) +
+                        ", not a non-negative integer" + corrupt);
+      if (v > static_cast<uint64_t>(INT64_MAX) ||
+          __builtin_mul_overflow(numel, static_cast<int64_t>(v), &numel))
+        overflow = true;
+      e.shape.push_back(v > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(v));
+    }
+    int64_t bytes = 0;
+    if (overflow || __builtin_mul_overflow(numel, static_cast<int64_t>(e.element_size), &bytes))
+      throw DataError(what + ": shape " + shape_str(e.shape) + " of " + e.dtype +
+                      " has a byte size that overflows a 64-bit integer" + corrupt);
+    if (off->size() != 2 || !to_u64((*off)[0], e.begin) || !to_u64((*off)[1], e.end) ||
+        e.begin > e.end)
+      throw DataError(what + ": data_offsets must be [begin, end] with 0 <= begin <= end" +
+                      corrupt);
+    if (e.end - e.begin != static_cast<uint64_t>(bytes))
+      throw DataError(what + ": shape " + shape_str(e.shape) + " of " + e.dtype + " needs " +
+                      std::to_string(bytes) + " bytes, data_offsets give " +
+                      std::to_string(e.end - e.begin) + corrupt);
+    if (e.end > out.data_bytes)
+      throw DataError(what + ": data_offsets [" + std::to_string(e.begin) + ", " +
+                      std::to_string(e.end) + "] reach outside the " +
+                      std::to_string(out.data_bytes) +
+                      " data bytes; the file is truncated or corrupt");
+    out.tensors.push_back(std::move(e));
+  }
+  // The tensors must tile the data area exactly, as the reference implementation checks.
+  std::vector<const SafetensorsEntry*> by_offset;
+  for (const auto& e : out.tensors) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const SafetensorsEntry* a, const SafetensorsEntry* b) {
+              return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+            });
+  uint64_t cursor = 0;
+  const SafetensorsEntry* previous = nullptr;
+  for (const auto* e : by_offset) {
+    if (e->begin < cursor)
+      throw DataError(where + ": the data of tensors " + quote_for_error(previous->name) + " and " +
+                      quote_for_error(e->name) + " overlap" + corrupt);
+    if (e->begin > cursor)
+      throw DataError(where + ": " + std::to_string(e->begin - cursor) +
+                      " bytes of the data area before tensor " + quote_for_error(e->name) +
+                      " belong to no tensor" + corrupt);
+    cursor = e->end;
+    previous = e;
+  }
+  if (cursor != out.data_bytes)
+    throw DataError(where + ": " + std::to_string(out.data_bytes - cursor) +
+                    " bytes after the last tensor's data belong to no tensor (trailing junk)" +
+                    corrupt);
+  return out;
+}
+
+}  // namespace det::nn

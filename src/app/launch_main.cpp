@@ -15,6 +15,13 @@ int launch_main(int argc, char** argv) {
   app.set_version_flag("--version", "det 0.1.0");
   dist::LaunchOptions o;
   double grace = 5;
+  double heartbeat = 60;
+  try {
+    heartbeat = static_cast<double>(dist::heartbeat_timeout_from_env().count()) / 1000.0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "det-launch: %s\n", e.what());
+    return 2;
+  }
   app.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "ranks on this node")->capture_default_str();
   app.add_option("--nnodes", o.nnodes, "number of nodes")->capture_default_str();
   app.add_option("--node-rank,--node_rank", o.node_rank, "this node's index in [0, nnodes)")->capture_default_str();
@@ -22,6 +29,10 @@ int launch_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--master-port,--master_port", o.master_port, "rendezvous port (default: a free port; required with --nnodes > 1)");
   app.add_option("--kill-grace", grace, "seconds between SIGTERM and SIGKILL for the other ranks when one fails")
+      ->capture_default_str();
+  app.add_option("--heartbeat-timeout", heartbeat,
+                 "seconds without a rank's heartbeat before it is named as stopped or hung and every rank is killed "
+                 "(0: off; default DET_HEARTBEAT_TIMEOUT, else 60)")
       ->capture_default_str();
   app.prefix_command();
   app.footer("Example: det-launch --nproc-per-node 2 -- det-run configs/mnist/distributed.yaml");
@@ -33,6 +44,7 @@ int launch_main(int argc, char** argv) {
   o.command = app.remaining();
   if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
   o.kill_grace = std::chrono::milliseconds(static_cast<int64_t>(grace * 1000));
+  o.heartbeat_timeout = std::chrono::milliseconds(static_cast<int64_t>(heartbeat * 1000));
   try {
     return dist::launch(o).exit_code;
   } catch (const UsageError& e) {

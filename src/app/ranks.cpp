@@ -11,12 +11,14 @@
 #include <spdlog/spdlog.h>
 
 #include "det/dist/launcher.h"
+#include "det/experiment/recorder.h"
+#include "det/util/strings.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
 
 namespace det::app {
 
-std::optional<int> relaunch_if_needed(int slots) {
+std::optional<dist::LaunchResult> relaunch_if_needed(int slots) {
   if (slots <= 1) return std::nullopt;
   auto env = dist::detect_launch_environment();
   if (env && env->size > 1) return std::nullopt;  // already one of the ranks
@@ -35,10 +37,11 @@ std::optional<int> relaunch_if_needed(int slots) {
   args[0] = std::string(exe, static_cast<size_t>(n));
   dist::LaunchOptions o;
   o.nproc_per_node = slots;
+  o.heartbeat_timeout = dist::heartbeat_timeout_from_env();
   o.command = args;
   std::fprintf(stderr, "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as det-launch --nproc-per-node %d)\n",
                slots, slots, slots);
-  return dist::launch(o).exit_code;
+  return dist::launch(o);
 }
 
 std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {
@@ -63,6 +66,25 @@ void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions&
   ranks.broadcast(msg);
 }
 
+namespace {
+
+// Launched directly (det-launch -- det-run), the chief records the experiment. When the trial
+// fails on this rank, the chief may be the one that died (a peer failure is all this rank sees):
+// then nobody else ends the records, so this rank does, unless they are already final.
+void record_end_if_orphaned(const std::filesystem::path& run_dir, int64_t trial, const std::string& why) {
+  try {
+    auto recorder = experiment::Recorder::open(run_dir);
+    if (recorder->summary().state != "ACTIVE") return;
+    recorder->trial(trial).message = util::shorten(why.substr(0, why.find('\n')), 300);
+    recorder->set_trial_state(trial, "ERROR");
+    recorder->set_experiment_state("ERROR");
+  } catch (const std::exception&) {
+    // Nothing to end (no records yet) or no way to write them: the launcher still names the failure.
+  }
+}
+
+}  // namespace
+
 int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions o) {
   // This rank's log lines (warnings mostly: the chief logs progress) say whose they are.
   util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(o.distributed->rank()) + "] [%^%l%$] %v");
@@ -76,8 +98,13 @@ int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactor
   o.listener = nullptr;
   o.show_progress = false;
   TrialController controller(config, factory, o);
-  TrialResult r = controller.run();
-  return r.exit == TrialResult::Exit::kStopped ? 130 : 0;
+  try {
+    TrialResult r = controller.run();
+    return r.exit == TrialResult::Exit::kStopped ? 130 : 0;
+  } catch (const std::exception& e) {
+    record_end_if_orphaned(o.trial_dir.parent_path(), o.trial_id, e.what());
+    throw;
+  }
 }
 
 }  // namespace det::app

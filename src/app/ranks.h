@@ -10,14 +10,15 @@
 #include "det/core/controller.h"
 #include "det/core/registry.h"
 #include "det/dist/distributed_context.h"
+#include "det/dist/launcher.h"
 
 namespace det::app {
 
 /// When `slots` > 1 and this process was not started by a launcher (no RANK,
 /// OMPI_COMM_WORLD_RANK, SLURM_PROCID, ... in the environment), runs this same command line
-/// again as `slots` local ranks through dist::launch and returns its exit code. Otherwise
-/// nullopt: go on.
-std::optional<int> relaunch_if_needed(int slots);
+/// again as `slots` local ranks through dist::launch and returns how that ended (the exit code,
+/// and the rank that failed first). Otherwise nullopt: go on.
+std::optional<dist::LaunchResult> relaunch_if_needed(int slots);
 
 /// The ranks det-run trains on: those of the launcher that started this process (torchrun,
 /// det-launch, mpirun or srun variables), which must number resources.slots_per_trial; else the

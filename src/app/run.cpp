@@ -115,7 +115,7 @@ int train_in_process(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
   const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
   // Several slots: run again as that many ranks (det-launch), or join the ranks of a launcher.
-  if (auto rc = relaunch_if_needed(cfg.resources.slots_per_trial)) return *rc;
+  if (auto launched = relaunch_if_needed(cfg.resources.slots_per_trial)) return launched->exit_code;
   auto ranks = trial_ranks(cfg);
   TrialRunOptions opt;
   opt.test_mode = a.test;  // Determined's test mode: one batch, one validation batch, one checkpoint

@@ -74,7 +74,13 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
     // Several slots: this process becomes the launcher of that many ranks, each running this same
     // command line. The ranks inherit the pipes; only the chief uses them.
-    if (auto rc = relaunch_if_needed(cfg.resources.slots_per_trial)) return *rc;
+    if (auto launched = relaunch_if_needed(cfg.resources.slots_per_trial)) {
+      // The ranks are gone. When one failed, the launcher knows which (a dead or hung rank):
+      // its word goes to the runner last, so it is the reason the runner records.
+      if (launched->exit_code != 0 && !launched->message.empty())
+        channel.send(record::WorkerExit{Reason::kError, util::shorten(launched->message, 300)});
+      return launched->exit_code;
+    }
     auto ranks = trial_ranks(cfg);
     chief = ranks->is_chief();
     const auto summary = record::ExperimentSummary::load(run_dir);
@@ -120,6 +126,11 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
       case TrialResult::Exit::kStopped: return finish(Reason::kStopped, "", 130);
     }
     return 0;
+  } catch (const StorageError& e) {
+    dist::record_failure(e);
+    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    util::logger()->error("trial {}: {}", w.trial, msg);
+    return finish(Reason::kStorage, msg, 1);
   } catch (const NonFiniteMetric& e) {
     dist::record_failure(e);
     std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);

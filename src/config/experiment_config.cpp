@@ -665,20 +665,18 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
       {"tensorboard_storage", false, any, "ignored; det writes no TensorBoard files yet"},
   };
   for (const auto& rule : rules) {
-    // std::optional, not assignment: assigning a YAML::Node writes into the document.
-    std::optional<Node> n(root);
-    for (const auto& part : util::split(rule.path, '.')) {
-      if (!n->has(part)) {
-        n.reset();
-        break;
+    // Walked by recursion, not assignment: assigning a YAML::Node writes into the document.
+    const auto parts = util::split(rule.path, '.');
+    std::function<void(const Node&, size_t)> visit = [&](const Node& n, size_t i) {
+      if (i < parts.size()) {
+        if (n.has(parts[i])) visit(n.child(parts[i]), i + 1);
+        return;
       }
-      Node next = n->child(part);
-      n.reset();
-      n.emplace(next);
-    }
-    if (!n || !rule.applies(*n)) continue;
-    if (rule.error) n->fail_msg(std::string("not implemented: ") + rule.why);
-    c.notices.push_back(n->where() + ": " + rule.why);
+      if (!rule.applies(n)) return;
+      if (rule.error) n.fail_msg(std::string("not implemented: ") + rule.why);
+      c.notices.push_back(n.where() + ": " + rule.why);
+    };
+    visit(root, 0);
   }
   if (c.searcher.name == "custom")
     root.child("searcher").child("name").fail_msg("not implemented: det has no custom searchers; use single, random, grid, "

@@ -130,20 +130,20 @@ class FileSink {
  public:
   explicit FileSink(const fs::path& path) : path_(path) {
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) error_ = std::strerror(errno);
+    if (fd_ < 0) errno_ = errno;
   }
   ~FileSink() {
     if (fd_ >= 0) ::close(fd_);
   }
   size_t write(const void* data, size_t n) {
-    if (!error_.empty()) return n;  // swallow the rest; finish() reports the first error
+    if (errno_ != 0) return n;  // swallow the rest; finish() reports the first error
     const char* p = static_cast<const char*>(data);
     size_t done = 0;
     while (done < n) {
       ssize_t w = ::write(fd_, p + done, n - done);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) {
-        error_ = std::strerror(w < 0 ? errno : EIO);
+        errno_ = w < 0 ? errno : EIO;
         return n;
       }
       done += static_cast<size_t>(w);
@@ -152,16 +152,19 @@ class FileSink {
   }
   /// fsyncs and closes; throws det::Error with the first failure.
   void finish() {
-    if (error_.empty() && ::fsync(fd_) != 0) error_ = std::strerror(errno);
-    if (fd_ >= 0 && ::close(fd_) != 0 && error_.empty()) error_ = std::strerror(errno);
+    if (errno_ == 0 && ::fsync(fd_) != 0) errno_ = errno;
+    if (fd_ >= 0 && ::close(fd_) != 0 && errno_ == 0) errno_ = errno;
     fd_ = -1;
-    if (!error_.empty()) throw Error("cannot write " + path_.string() + ": " + error_);
+    if (errno_ == 0) return;
+    const std::string msg = "cannot write " + path_.string() + ": " + std::strerror(errno_);
+    if (is_storage_errno(errno_)) throw StorageError(msg);
+    throw Error(msg);
   }
 
  private:
   fs::path path_;
   int fd_ = -1;
-  std::string error_;
+  int errno_ = 0;  ///< The first failure.
 };
 
 }  // namespace
@@ -206,9 +209,17 @@ fs::path write(const fs::path& parent, record::CheckpointMetadata metadata,
     metadata.files[kStateFile] = {fs::file_size(tmp_dir / kStateFile), util::file_crc32(tmp_dir / kStateFile)};
     util::write_file_atomic(tmp_dir / record::kMetadataFile, metadata.to_json().dump(2));
     util::fsync_dir(tmp_dir);
+  } catch (const StorageError& e) {
+    std::error_code ec;
+    fs::remove_all(tmp_dir, ec);
+    throw StorageError("cannot write checkpoint " + final_dir.string() + ": " + util::shorten(e.what(), 200) +
+                       "; the previous checkpoints are intact: free space, then continue (--resume-experiment)");
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
+    if (const auto* fe = dynamic_cast<const fs::filesystem_error*>(&e); fe && is_storage_errno(fe->code().value()))
+      throw StorageError("cannot write checkpoint " + final_dir.string() + ": " + fe->code().message() +
+                         "; the previous checkpoints are intact: free space, then continue (--resume-experiment)");
     throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + util::shorten(e.what(), 200) +
                           " (check free disk space; the previous checkpoints are intact)");
   }

@@ -19,7 +19,9 @@
 
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
+#include "det/util/heartbeat.h"
 #include "det/util/process.h"
+#include "det/util/strings.h"
 
 namespace det::dist {
 
@@ -88,6 +90,16 @@ void record_failure(const std::exception& error) {
   std::ofstream(path) << j.dump() << "\n";
 }
 
+std::chrono::milliseconds heartbeat_timeout_from_env() {
+  const char* v = std::getenv("DET_HEARTBEAT_TIMEOUT");
+  if (!v || !*v) return std::chrono::milliseconds(60000);
+  char* end = nullptr;
+  long long s = std::strtoll(v, &end, 10);
+  if (*end != '\0' || s < 0 || s > 86400)
+    throw UsageError("DET_HEARTBEAT_TIMEOUT='" + util::shorten(v, 20) + "': give whole seconds from 0 (off) to 86400");
+  return std::chrono::milliseconds(s * 1000);
+}
+
 LaunchResult launch(const LaunchOptions& o) {
   if (o.nproc_per_node < 1) throw UsageError("det-launch: --nproc-per-node must be >= 1, got " + std::to_string(o.nproc_per_node));
   if (o.nnodes < 1) throw UsageError("det-launch: --nnodes must be >= 1, got " + std::to_string(o.nnodes));
@@ -118,6 +130,7 @@ LaunchResult launch(const LaunchOptions& o) {
   char dir_template[] = "/tmp/det-launch-XXXXXX";
   const std::string error_dir = ::mkdtemp(dir_template) ? dir_template : "";
   auto error_file = [&](int rank) { return error_dir + "/rank" + std::to_string(rank) + ".json"; };
+  auto heartbeat_file = [&](int rank) { return error_dir + "/rank" + std::to_string(rank) + ".alive"; };
   std::vector<std::vector<std::string>> envs(static_cast<size_t>(o.nproc_per_node));
   std::vector<Child> children(static_cast<size_t>(o.nproc_per_node));
   for (int l = 0; l < o.nproc_per_node; ++l) {
@@ -134,7 +147,12 @@ LaunchResult launch(const LaunchOptions& o) {
     env.push_back("ROLE_WORLD_SIZE=" + std::to_string(world));
     env.push_back("MASTER_ADDR=" + o.master_addr);
     env.push_back("MASTER_PORT=" + std::to_string(port));
-    if (!error_dir.empty()) env.push_back("DET_ERROR_FILE=" + error_file(rank));
+    if (!error_dir.empty()) {
+      env.push_back("DET_ERROR_FILE=" + error_file(rank));
+      if (o.heartbeat_timeout.count() > 0) env.push_back("DET_HEARTBEAT_FILE=" + heartbeat_file(rank));
+      // One node: the ranks meet through a file here instead of a TCP port (nothing listens).
+      if (o.nnodes == 1) env.push_back("DET_STORE_DIR=" + error_dir);
+    }
     children[static_cast<size_t>(l)].rank = rank;
     children[static_cast<size_t>(l)].local_rank = l;
   }
@@ -173,6 +191,7 @@ LaunchResult launch(const LaunchOptions& o) {
   Clock::time_point kill_deadline;
   int first_nonzero = 0;
   std::string first_message;
+  const Child* hung = nullptr;  // the rank whose heartbeat stopped, if any
   auto running = [&] {
     int n = 0;
     for (auto& c : children) n += c.running ? 1 : 0;
@@ -215,6 +234,25 @@ LaunchResult launch(const LaunchOptions& o) {
       continue;
     }
     if (pid < 0 && errno != EINTR && errno != ECHILD) break;
+    // A rank whose heartbeat stopped is stopped or hung: name it and tear the group down now,
+    // rather than when some collective times out and blames a healthy rank.
+    if (!killing && forwarded == 0 && o.heartbeat_timeout.count() > 0 && !error_dir.empty()) {
+      const double limit = std::chrono::duration<double>(o.heartbeat_timeout).count();
+      for (auto& c : children) {
+        const double age = util::Heartbeat::age_seconds(heartbeat_file(c.rank));
+        if (!c.running || age < limit) continue;
+        hung = &c;
+        first_message = "det-launch: rank " + std::to_string(c.rank) + " (local rank " + std::to_string(c.local_rank) +
+                        ", pid " + std::to_string(c.pid) + ") is not responding: no heartbeat for " +
+                        std::to_string(static_cast<int>(age)) + " s (stopped or hung); stopping all " +
+                        std::to_string(running()) + " rank(s)";
+        std::fprintf(stderr, "%s\n", first_message.c_str());
+        std::fflush(stderr);
+        killing = true;
+        for (auto& other : children) other.signal(SIGKILL);
+        break;
+      }
+    }
     if (killing && Clock::now() >= kill_deadline) {
       for (auto& c : children) c.signal(SIGKILL);
       kill_deadline = Clock::now() + std::chrono::hours(1);  // once
@@ -265,7 +303,12 @@ LaunchResult launch(const LaunchOptions& o) {
     std::error_code ec;
     std::filesystem::remove_all(error_dir, ec);
   }
-  if (root) {
+  if (hung) {  // the hung rank is the root cause, whatever its peers reported
+    result.failed_rank = hung->rank;
+    result.exit_code = 1;
+    result.message = first_message.substr(0, first_message.find("; stopping"));
+    std::fprintf(stderr, "%s\n", result.message.c_str());
+  } else if (root) {
     result.failed_rank = root->rank;
     result.exit_code = util::exit_code_of(root->status);
     result.message = "det-launch: rank " + std::to_string(root->rank) + " (local rank " + std::to_string(root->local_rank) +

@@ -1,6 +1,7 @@
 // The c10d-backed DistributedContext: TCPStore rendezvous, then ProcessGroupGloo (CPU) or
 // ProcessGroupNCCL (CUDA, when built with DET_WITH_NCCL). c10d headers stay in this file.
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef DET_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -16,6 +17,7 @@
 
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
+#include "det/util/heartbeat.h"
 #include <spdlog/spdlog.h>
 
 #include "det/util/log.h"
@@ -78,7 +80,18 @@ class ProcessGroupContext : public DistributedContext {
   ProcessGroupContext(const LaunchEnvironment& env, const DistributedOptions& options) : env_(env) {
     const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
     const auto rdzv_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout_);
-    try {
+    // Liveness for det-launch: a stopped or hung rank stops beating and is named within the
+    // heartbeat timeout, long before a collective would time out.
+    if (const char* hb = std::getenv("DET_HEARTBEAT_FILE"); hb && *hb)
+      heartbeat_ = std::make_unique<util::Heartbeat>(hb, std::chrono::milliseconds(1000));
+    // One node launched by det-launch: the rendezvous goes through a file in a directory only
+    // this launch knows, so nothing listens on a port (LibTorch 1.13's TCPStore listens on every
+    // interface, whatever MASTER_ADDR says).
+    const char* store_dir = std::getenv("DET_STORE_DIR");
+    if (store_dir && *store_dir && env.local_size == env.size) {
+      store_ = c10::make_intrusive<c10d::FileStore>(std::string(store_dir) + "/rendezvous", env.size);
+      store_->setTimeout(rdzv_ms);
+    } else try {
       c10d::TCPStoreOptions so;
       so.port = static_cast<std::uint16_t>(env.master_port);
       so.isServer = env.rank == 0;
@@ -236,6 +249,7 @@ class ProcessGroupContext : public DistributedContext {
   torch::Device device_{torch::kCPU};
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<PGBackend> pg_;
+  std::unique_ptr<util::Heartbeat> heartbeat_;
 };
 
 }  // namespace

@@ -160,7 +160,29 @@ class Runner {
     save();
   }
 
+  // Runs the experiment. A failure of the runner itself (its records cannot be written: a full
+  // disk) stops every worker at once, tries to record the experiment as STOPPED, and says how
+  // to continue: what is recorded is consistent, and --resume-experiment reconciles the rest.
   int run() {
+    try {
+      return run_loop();
+    } catch (const Error& e) {
+      for (auto& [id, t] : trials_)
+        if (t.pid > 0) ::kill(t.pid, SIGKILL);
+      for (auto& [id, t] : trials_)
+        if (t.pid > 0) ::waitpid(t.pid, nullptr, 0);
+      try {
+        rec_.set_experiment_state("STOPPED");
+      } catch (const Error&) {  // the disk that failed may still be full
+      }
+      throw Error(util::shorten(e.what(), 300) + "; the experiment stopped: " +
+                  (dynamic_cast<const StorageError*>(&e) ? "free space, then " : "") +
+                  "continue with det-run --resume-experiment " + rec_.run_dir().string());
+    }
+  }
+
+ private:
+  int run_loop() {
     util::logger()->info("experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
                          cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
     rec_.set_experiment_state("ACTIVE");
@@ -177,7 +199,6 @@ class Runner {
     return finish();
   }
 
- private:
   // ---- searcher operations ----
 
   void handle(std::vector<search::Operation> ops) {
@@ -423,6 +444,14 @@ class Runner {
       t.target.reset();
       set_state(t, "INVALID_HP");
       exited_early(t, search::ExitedReason::kInvalidHP);
+    } else if (t.exit_reason == Reason::kStorage) {
+      // A full disk is not the trial's fault and a restart would fail again: the experiment
+      // stops with every trial resumable from its last recorded checkpoint.
+      util::logger()->error("trial {}: {}", t.id, t.exit_message);
+      storage_error_ = t.exit_message;
+      set_state(t, t.target ? "QUEUED" : "PAUSED");
+      if (!stopping_) begin_stop();
+      save();
     } else if (t.exit_reason == Reason::kNonFinite) {
       // Deterministic: a restart would diverge again.
       util::logger()->error("trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on", t.id,
@@ -533,6 +562,11 @@ class Runner {
     const fs::path dir = rec_.run_dir();
     if (stopping_) {
       rec_.set_experiment_state("STOPPED");
+      if (!storage_error_.empty()) {
+        std::fprintf(stderr, "det-run: error: %s; the experiment stopped: free space, then continue with: det-run "
+                     "--resume-experiment %s\n", util::shorten(storage_error_, 300).c_str(), dir.string().c_str());
+        return 1;
+      }
       std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n", dir.string().c_str());
       return 130;
     }
@@ -587,6 +621,7 @@ class Runner {
   std::deque<int64_t> ready_;
   int64_t next_id_ = 1;
   bool stopping_ = false;
+  std::string storage_error_;  ///< Why a worker could not write (the experiment stops).
 };
 
 /// Ignores SIGPIPE while the runner writes to workers that may be gone.

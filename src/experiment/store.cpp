@@ -49,9 +49,7 @@ struct ExperimentStore::Statement {
     if (rc != SQLITE_OK) fail("bind");
     return *this;
   }
-  [[noreturn]] void fail(const char* what) {
-    throw Error("experiment store " + store_.path_.string() + ": " + what + " failed: " + sqlite3_errmsg(store_.db_));
-  }
+  [[noreturn]] void fail(const char* what) { store_.fail(what); }
   ExperimentStore& store_;
   sqlite3_stmt* stmt_ = nullptr;
 };
@@ -66,6 +64,16 @@ ExperimentStore::ExperimentStore(const fs::path& path) : path_(path) {
     throw Error("cannot open the experiment store " + path.string() + ": " + msg);
   }
   sqlite3_busy_timeout(db_, 10000);  // readers (det-run experiments) may overlap the writer
+  try {
+    create_schema();
+  } catch (...) {
+    sqlite3_close(db_);  // the destructor does not run for a constructor that throws
+    db_ = nullptr;
+    throw;
+  }
+}
+
+void ExperimentStore::create_schema() {
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA foreign_keys=ON");
   exec(R"(CREATE TABLE IF NOT EXISTS experiments (
@@ -90,14 +98,17 @@ ExperimentStore::ExperimentStore(const fs::path& path) : path_(path) {
 
 ExperimentStore::~ExperimentStore() { sqlite3_close(db_); }
 
+void ExperimentStore::fail(const std::string& what) {
+  const int code = sqlite3_errcode(db_);
+  const std::string msg = "experiment store " + path_.string() + ": " + what + " failed: " + sqlite3_errmsg(db_);
+  // A full or read-only disk: the experiment stops and is resumable once there is room.
+  if (code == SQLITE_FULL || code == SQLITE_READONLY || (code == SQLITE_IOERR && is_storage_errno(errno)))
+    throw StorageError(msg);
+  throw Error(msg + " (is the file a det experiment store?)");
+}
+
 void ExperimentStore::exec(const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw Error("experiment store " + path_.string() + ": " + msg +
-                " (is the file a det experiment store, and is the disk full or read-only?)");
-  }
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) fail("a statement");
 }
 
 int64_t ExperimentStore::add_experiment(const std::string& name, const std::string& description,

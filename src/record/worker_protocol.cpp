@@ -14,8 +14,8 @@ using json = nlohmann::json;
 using F = detail::Fields<Error>;
 constexpr int64_t kMax = CheckpointMetadata::kMaxBatches;
 
-const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite"};
-constexpr int kNumReasons = 6;
+const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite", "storage"};
+constexpr int kNumReasons = 7;
 
 std::string cut(const std::string& line) { return util::shorten(line, 120); }
 
@@ -146,7 +146,7 @@ WorkerEvent decode_event(const std::string& line) {
     bool known = false;
     for (int i = 0; i < kNumReasons; ++i)
       if (reason == kReasons[i]) e.reason = static_cast<WorkerExit::Reason>(i), known = true;
-    if (!known) f.fail("reason", "one of completed, stop_requested, stopped, invalid_hp, error, non_finite");
+    if (!known) f.fail("reason", "one of completed, stop_requested, stopped, invalid_hp, error, non_finite, storage");
     e.message = f.value<std::string>("message", "");
     return e;
   }

@@ -19,13 +19,21 @@ namespace fs = std::filesystem;
 namespace {
 std::string errno_text() { return std::strerror(errno); }
 
+// A full or read-only disk is a StorageError (the experiment stops, resumable), anything else
+// a plain det::Error.
+[[noreturn]] void fail_io(const std::string& what) {
+  const int e = errno;
+  const std::string msg = what + ": " + std::strerror(e);
+  if (is_storage_errno(e)) throw StorageError(msg + " (free space, then continue)");
+  throw Error(msg);
+}
+
 void write_all(int fd, const char* data, size_t size, const fs::path& path) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error("cannot write " + path.string() + ": " + errno_text() +
-                  " (check free disk space and permissions)");
+      fail_io("cannot write " + path.string());
     }
     data += n;
     size -= static_cast<size_t>(n);
@@ -43,15 +51,20 @@ void fsync_dir(const fs::path& dir) {
 
 void write_file_atomic(const fs::path& path, const std::string& content) {
   fs::path dir = path.parent_path();
-  if (!dir.empty()) fs::create_directories(dir);
+  std::error_code ec;
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  if (ec) {
+    errno = ec.value();
+    fail_io("cannot create " + dir.string());
+  }
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   fs::path tmp = path;
   tmp += ".tmp-" + std::to_string(rng());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot create " + tmp.string() + ": " + errno_text());
+  if (fd < 0) fail_io("cannot create " + tmp.string());
   try {
     write_all(fd, content.data(), content.size(), path);
-    if (::fsync(fd) != 0) throw Error("cannot sync " + path.string() + ": " + errno_text());
+    if (::fsync(fd) != 0) fail_io("cannot sync " + path.string());
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -59,8 +72,10 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
     ::unlink(tmp.c_str());
-    throw Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + errno_text());
+    errno = e;
+    fail_io("cannot rename " + tmp.string() + " to " + path.string());
   }
   fsync_dir(dir);
 }
@@ -68,7 +83,7 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
 void append_line(const fs::path& path, const std::string& line) {
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot open " + path.string() + " for appending: " + errno_text());
+  if (fd < 0) fail_io("cannot open " + path.string() + " for appending");
   std::string buf = line + "\n";
   try {
     write_all(fd, buf.data(), buf.size(), path);

@@ -7,6 +7,8 @@
 //   DET_PROBE_STOP="T:B"                 trial T asks to stop (set_stop_requested) at batch B
 //   DET_PROBE_SLEEP_MS=N                 every batch sleeps N ms (for the Ctrl-C test)
 //   DET_PROBE_NAN=T                      trial T's validation metric is NaN (a diverged trial)
+//   DET_PROBE_HANG="T:B"                 trial T stops itself (SIGSTOP: hung, not dead) at batch B, once
+//   DET_PROBE_RANK=R                     crashes and hangs happen on rank R only (else every rank)
 // and x > 0.9 makes the trial reject its hyperparameters (InvalidHP).
 #include <torch/torch.h>
 
@@ -64,6 +66,15 @@ class ProbeTrial : public det::Trial {
  private:
   void misbehave(int64_t batch_idx) {
     const int64_t trial = context_.trial_id();
+    if (!env("DET_PROBE_RANK").empty() && std::stoi(env("DET_PROBE_RANK")) != context_.rank()) return;
+    auto hang = det::util::split(env("DET_PROBE_HANG"), ':');
+    if (hang.size() == 2 && std::stoll(hang[0]) == trial && std::stoll(hang[1]) == batch_idx) {
+      std::filesystem::path marker = std::filesystem::path(env("DET_PROBE_MARKERS")) / ("hung-" + hang[0]);
+      if (!std::filesystem::exists(marker)) {
+        std::ofstream(marker) << batch_idx << "\n";
+        std::raise(SIGSTOP);
+      }
+    }
     for (const auto& spec : det::util::split(env("DET_PROBE_CRASH"), ',')) {
       auto f = det::util::split(spec, ':');
       if (f.size() < 2 || std::stoll(f[0]) != trial || std::stoll(f[1]) != batch_idx) continue;

@@ -24,6 +24,7 @@
 
 #include "det/experiment/run_dir.h"
 #include "det/experiment/store.h"
+#include "det/record/checkpoint.h"
 #include "det/util/fs.h"
 
 namespace fs = std::filesystem;
@@ -49,8 +50,9 @@ struct ProbeRun {
 // Runs det-probe with `args` and extra environment; when `interrupt` is given it is polled every
 // 20 ms and the runner gets `signal` (default SIGINT, a Ctrl-C) once it returns true.
 ProbeRun run_probe(const fs::path& work, std::vector<std::string> args, const std::map<std::string, std::string>& env,
-                   const std::function<bool()>& interrupt = nullptr, int signal = SIGINT) {
-  args.insert(args.begin(), DET_PROBE_EXE);
+                   const std::function<bool()>& interrupt = nullptr, int signal = SIGINT,
+                   const std::string& program = DET_PROBE_EXE) {
+  args.insert(args.begin(), program);
   fs::path log = work / ("log-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ".txt");
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -86,7 +88,7 @@ std::vector<std::string> probe_args(const fs::path& work, int slots) {
 }
 
 fs::path only_run_dir(const fs::path& work) {
-  fs::path dir = det::experiment::latest_run_dir(work / "runs");
+  fs::path dir = det::experiment::latest_run_dir(work / "runs");  // `work` may also be the disk holding runs/
   EXPECT_FALSE(dir.empty()) << "no run directory under " << work / "runs";
   return dir;
 }
@@ -459,6 +461,107 @@ TEST(Runner, NaNMetricsAreTheWorstAndVisible) {
   EXPECT_EQ(t[1].row.state, "ERROR");
   EXPECT_EQ(t[1].row.restarts, 0) << "a diverged trial is not restarted";
   EXPECT_NE(t[1].summary["message"].get<std::string>().find("fail_on_non_finite"), std::string::npos);
+}
+
+// A full disk under the run directory: a clear error that says how to continue, no partial
+// checkpoint left as a checkpoint, every recorded checkpoint whole, and once there is room again
+// the experiment resumes and ends as a straight run.
+TEST(Runner, AFullDiskStopsTheExperimentResumably) {
+  fs::path work = fresh_dir("full-disk"), disk = work / "disk";
+  fs::create_directories(disk);
+  const std::string mount = "mount -t tmpfs -o size=24m tmpfs " + disk.string() + " 2>/dev/null";
+  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)";
+  struct Unmount {
+    fs::path dir;
+    ~Unmount() { (void)!std::system(("umount " + dir.string()).c_str()); }
+  } unmount{disk};
+  fs::path ref_work = fresh_dir("full-disk-straight");
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+
+  // Fill the disk once trial 2 has a checkpoint (the experiment is well under way).
+  bool filled = false;
+  auto fill_when_under_way = [&] {
+    if (filled) return false;
+    fs::path dir = det::experiment::latest_run_dir(disk / "runs");
+    if (dir.empty() || !fs::exists(dir / "trial-2" / "checkpoints")) return false;
+    std::ofstream filler(disk / "filler", std::ios::binary);
+    std::string block(1 << 16, 'x');
+    while (filler.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+    filled = true;
+    return false;
+  };
+  auto args = probe_args(work, 1);
+  args.back() = "checkpoint_storage.host_path=" + (disk / "runs").string();
+  ProbeRun full = run_probe(work, args, {{"DET_PROBE_SLEEP_MS", "20"}}, fill_when_under_way);
+  ASSERT_TRUE(filled) << full.output;
+  EXPECT_EQ(full.rc, 1) << full.output;
+  EXPECT_NE(full.output.find("No space left on device"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("free space, then continue with"), std::string::npos) << full.output;
+  fs::path dir = only_run_dir(disk);
+  // Whatever was recorded is whole: every recorded checkpoint verifies.
+  ExperimentStore store(dir.parent_path() / "det.db");
+  for (const auto& row : store.trials(read_json(dir / "experiment.json")["store"]["experiment_id"].get<int64_t>()))
+    for (const auto& c : store.checkpoints(row.id)) {
+      const bool staged_only = !fs::exists(c.path);  // recorded, not yet committed: resume commits it
+      EXPECT_NO_THROW(det::record::read_checkpoint_metadata(staged_only ? det::record::staging_dir(c.path) : fs::path(c.path)))
+          << c.path;
+    }
+
+  fs::remove(disk / "filler");
+  ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+  ASSERT_EQ(resumed.rc, 0) << resumed.output;
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
+  expect_same_experiment(only_run_dir(ref_work), dir);
+  expect_records_agree(dir);
+}
+
+// A rank that stops (SIGSTOP: hung, not dead) is caught by its heartbeat within seconds, named
+// by det-launch and in the runner's record, its ranks torn down, and the trial restarted.
+TEST(Runner, AHungRankIsNamedAndTornDownByTheHeartbeat) {
+  fs::path work = fresh_dir("hung");
+  fs::create_directories(work / "markers");
+  auto args = probe_args(work, 2);
+  args.insert(args.end(), {"--config", "resources.slots_per_trial=2", "--config", "searcher.max_trials=2"});
+  auto start = std::chrono::steady_clock::now();
+  ProbeRun run = run_probe(work, args,
+                           {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_HANG", "1:5"},
+                            {"DET_PROBE_RANK", "1"}, {"DET_HEARTBEAT_TIMEOUT", "3"}});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(run.rc, 0) << run.output;
+  EXPECT_LT(seconds, 120) << "caught by the heartbeat, not by the 600 s collective timeout";
+  EXPECT_NE(run.output.find("rank 1 (local rank 1"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("is not responding: no heartbeat for 3 s (stopped or hung)"), std::string::npos) << run.output;
+  auto trials = trials_of(only_run_dir(work));
+  EXPECT_EQ(trials[1].row.restarts, 1);
+  EXPECT_EQ(trials[1].row.state, "COMPLETED");
+  EXPECT_NE(trials[1].summary["message"].get<std::string>().find("rank 1"), std::string::npos) << trials[1].summary;
+  expect_records_agree(only_run_dir(work));
+}
+
+// Launched directly (det-launch -- det-run) the chief records the experiment; when it dies, the
+// other rank ends the records (ERROR) instead of leaving them ACTIVE forever.
+TEST(Runner, TheChiefsDeathEndsADirectlyLaunchedTrialInAFinalState) {
+  fs::path work = fresh_dir("chief-death");
+  fs::create_directories(work / "markers");
+  std::vector<std::string> args = {"--nproc-per-node", "2", "--", DET_PROBE_EXE, kConfig, "--no-progress",
+                                   "--config", "checkpoint_storage.host_path=" + (work / "runs").string(),
+                                   "--config", "searcher={name: single, metric: validation_loss, max_length: {batches: 32}}",
+                                   "--config", "resources.slots_per_trial=2"};
+  std::string exe = DET_LAUNCH_PATH;
+  ProbeRun run = run_probe(work, args,
+                           {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_CRASH", "1:11"},
+                            {"DET_PROBE_RANK", "0"}},
+                           nullptr, SIGINT, exe);
+  EXPECT_NE(run.rc, 0) << run.output;
+  EXPECT_NE(run.output.find("rank 0"), std::string::npos) << run.output;
+  fs::path dir = only_run_dir(work);
+  json doc = read_json(dir / "experiment.json");
+  EXPECT_EQ(doc["state"], "ERROR") << doc.dump(2);
+  ExperimentStore store(dir.parent_path() / "det.db");
+  EXPECT_EQ(store.experiment(doc["store"]["experiment_id"].get<int64_t>()).state, "ERROR");
+  EXPECT_EQ(trials_of(dir)[1].row.state, "ERROR");
 }
 
 TEST(Runner, TooFewSlotsIsAClearError) {

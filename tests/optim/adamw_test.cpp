@@ -86,7 +86,8 @@ TEST(AdamW, FromTheExampleSection) {
 }
 
 TEST(CosineLRScheduler, MatchesTimmPerEpoch) {
-  for (const auto& c : expected()["cosine"]) {
+  const auto data = expected();  // the range-for must not iterate into a destroyed temporary
+  for (const auto& c : data["cosine"]) {
     auto p = torch::ones({1}).requires_grad_(true);
     torch::optim::SGD sgd({p}, torch::optim::SGDOptions(c["base_lr"].get<double>()));
     CosineOptions o;

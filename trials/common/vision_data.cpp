@@ -69,6 +69,8 @@ std::shared_ptr<data::ImageSource> VisionData::source(bool train) {
     data::ImageFolderOptions o;
     o.root = folder(train ? "train_dir" : "validation_dir");
     o.skip_undecodable = data_.get<bool>("skip_undecodable", false);
+    // PIL's MAX_IMAGE_PIXELS (docs/data.md); 0 turns the limit off.
+    o.max_image_pixels = data_.get<int64_t>("max_image_pixels", o.max_image_pixels, config::Range{0, 1e15});
     src = std::make_shared<data::ImageFolder>(o);
   }
   if (train) train_source_ = src;

@@ -18,6 +18,9 @@ struct LaunchOptions {
   int master_port = 0;  ///< 0: a free port of this machine (one node only).
   /// How long ranks get after SIGTERM (sent when another rank failed) before SIGKILL.
   std::chrono::milliseconds kill_grace{5000};
+  /// A rank whose heartbeat (a file its DistributedContext touches every second) is older than
+  /// this is stopped or hung: the launcher names it and kills every rank. 0: no watch.
+  std::chrono::milliseconds heartbeat_timeout{60000};
   std::vector<std::string> command;  ///< Program and arguments, run once per local rank.
 };
 
@@ -32,6 +35,10 @@ struct LaunchResult {
 /// torchrun's error files), records the error's first line, the time and whether it is a
 /// PeerFailure, so the launcher can name the rank that failed first rather than the first to exit.
 void record_failure(const std::exception& error);
+
+/// The heartbeat timeout from DET_HEARTBEAT_TIMEOUT (seconds; 0 turns the watch off), else 60 s.
+/// Throws UsageError on a value that is not a whole number.
+std::chrono::milliseconds heartbeat_timeout_from_env();
 
 /// Runs `command` as ranks node_rank*nproc_per_node ... of nnodes*nproc_per_node, each with
 /// RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, GROUP_WORLD_SIZE, ROLE_RANK,

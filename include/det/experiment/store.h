@@ -49,7 +49,8 @@ struct CheckpointRow {
   std::optional<double> metric;
 };
 
-/// The database. Every call throws det::Error naming the database file on a failure.
+/// The database. Every call throws det::Error naming the database file on a failure
+/// (det::StorageError when the disk is full or read-only).
 class ExperimentStore {
  public:
   /// Opens (creating if needed) the database at `path` and its schema.
@@ -96,6 +97,9 @@ class ExperimentStore {
  private:
   struct Statement;
   void exec(const std::string& sql);
+  void create_schema();
+  /// Throws the error of the last call: det::StorageError when the disk is full or read-only.
+  [[noreturn]] void fail(const std::string& what);
   std::filesystem::path path_;
   sqlite3* db_ = nullptr;
 };

@@ -9,7 +9,7 @@
 ///                          does the worker delete checkpoints not in `kept`
 ///                      {"v":2,"event":"target_reached","length":L,"metric":M}
 ///                          the runner answers {"v":2,"target":L2} (go on) or {"v":2,"exit":true}
-///                      {"v":2,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error|non_finite","message":"..."}
+///                      {"v":2,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error|non_finite|storage","message":"..."}
 ///
 /// Version 1 (det 0.1) had no "v" and sent reports as {"event":"training"|"validation",
 /// "batches":B,"report":{...}}; decode_event still reads it.
@@ -78,7 +78,7 @@ struct TargetReached {
 /// The worker's last word before it exits.
 struct WorkerExit {
   /// Why the worker exits.
-  enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError, kNonFinite };
+  enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError, kNonFinite, kStorage };
   Reason reason = Reason::kCompleted;
   std::string message;  ///< One line, for invalid_hp and error.
 };
@@ -95,7 +95,7 @@ struct RunnerAnswer {
   std::string uuid;
 };
 
-/// "completed", "stop_requested", "stopped", "invalid_hp", "error" or "non_finite".
+/// "completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite" or "storage".
 const char* reason_name(WorkerExit::Reason reason);
 
 /// One line (with its newline) for the pipe.

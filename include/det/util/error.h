@@ -43,6 +43,17 @@ class DistributedError : public Error {
   using Error::Error;
 };
 
+/// The disk under the run directory or checkpoints is full or read-only (ENOSPC, EDQUOT,
+/// EROFS). Nothing is lost: the experiment stops, and continues with --resume-experiment once
+/// there is room again.
+class StorageError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Whether an errno means the storage is full or read-only (StorageError).
+inline bool is_storage_errno(int e) { return e == 28 /*ENOSPC*/ || e == 122 /*EDQUOT*/ || e == 30 /*EROFS*/; }
+
 /// A NaN or infinite training or validation metric, with optimizations.fail_on_non_finite: the
 /// trial fails and is not restarted (it would diverge again).
 class NonFiniteMetric : public Error {

@@ -1,5 +1,6 @@
 #pragma once
-/// \file det::main: the det-run command line, for det-run itself and for a user's executable
+/// \file
+/// det::main: the det-run command line, for det-run itself and for a user's executable
 /// that links its own trials (see docs/writing-a-trial.md). It is the public door of the app
 /// layer (src/app/).
 

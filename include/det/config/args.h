@@ -1,5 +1,6 @@
 #pragma once
-/// \file Typed reading of config-shaped JSON: the `data:` section, a hyperparameter such as
+/// \file
+/// Typed reading of config-shaped JSON: the `data:` section, a hyperparameter such as
 /// `optimizer`, the arguments of one transform. An `Args` is a view of one JSON value with its
 /// key path; every mistake is a ConfigError of one line naming the file position when it is
 /// known, the key path, what was expected and what was found:

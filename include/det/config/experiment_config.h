@@ -1,5 +1,6 @@
 #pragma once
-/// \file The experiment config: Determined's YAML schema as typed structs with Determined's
+/// \file
+/// The experiment config: Determined's YAML schema as typed structs with Determined's
 /// defaults. Every mistake is a ConfigError naming file:line:column, the key path, what was
 /// expected and what was found.
 

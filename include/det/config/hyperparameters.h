@@ -1,5 +1,6 @@
 #pragma once
-/// \file Hyperparameter spaces (Determined's const, int, double, log, categorical and nested
+/// \file
+/// Hyperparameter spaces (Determined's const, int, double, log, categorical and nested
 /// types) and sampling with Determined's rules.
 
 #include <map>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file The searcher metric's order: the one definition of "better" that the loop (checkpoint
+/// \file
+/// The searcher metric's order: the one definition of "better" that the loop (checkpoint
 /// policy "best"), checkpoint retention, the recorder (best validation, best trial) and the
 /// runner (what the searcher sees) share.
 

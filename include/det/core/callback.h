@@ -1,5 +1,6 @@
 #pragma once
-/// \file Callbacks (Determined's PyTorchCallback): code a trial hooks into the harness's loop
+/// \file
+/// Callbacks (Determined's PyTorchCallback): code a trial hooks into the harness's loop
 /// without re-implementing it. A trial returns named callbacks from Trial::build_callbacks();
 /// each callback's state_dict() is saved in every checkpoint under its name and given back to
 /// load_state_dict() on resume.

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Checkpoint directories: written under a temporary name, every file fsynced, renamed when
+/// \file
+/// Checkpoint directories: written under a temporary name, every file fsynced, renamed when
 /// whole. The metadata format is record::CheckpointMetadata (det/record/checkpoint.h).
 ///
 ///   <uuid>/metadata.json   record::CheckpointMetadata: format version, LibTorch version, trial

@@ -1,5 +1,6 @@
 #pragma once
-/// \file TrialContext: the tools the harness gives a trial (Determined's PyTorchTrialContext).
+/// \file
+/// TrialContext: the tools the harness gives a trial (Determined's PyTorchTrialContext).
 
 #include <cstdint>
 #include <functional>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file TrialController: the training loop of one trial (Determined's _PyTorchTrialController).
+/// \file
+/// TrialController: the training loop of one trial (Determined's _PyTorchTrialController).
 
 #include <atomic>
 #include <cstdint>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Metric reduction: the built-in reducers for validation metrics and user-defined ones.
+/// \file
+/// Metric reduction: the built-in reducers for validation metrics and user-defined ones.
 
 #include <functional>
 #include <map>

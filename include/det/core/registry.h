@@ -1,5 +1,6 @@
 #pragma once
-/// \file The trial registry: `DET_REGISTER_TRIAL(MyTrial, "my_trial")` makes a trial available to
+/// \file
+/// The trial registry: `DET_REGISTER_TRIAL(MyTrial, "my_trial")` makes a trial available to
 /// det-run (and to det::main in a user's own executable) under `entrypoint: my_trial`.
 
 #include <functional>

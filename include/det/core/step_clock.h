@@ -1,5 +1,6 @@
 #pragma once
-/// \file Where the training loop is, and the rules that follow from it: one value the controller
+/// \file
+/// Where the training loop is, and the rules that follow from it: one value the controller
 /// owns and advances and the context reads, so "is this an update batch" or "does the scheduler
 /// step now" has a single definition (spec: Determined's is_epoch_start/end, aggregation and
 /// _auto_step_lr_scheduler_per_batch).

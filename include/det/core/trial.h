@@ -1,5 +1,6 @@
 #pragma once
-/// \file The Trial: user code only. Build models, optimizers and schedulers in the constructor
+/// \file
+/// The Trial: user code only. Build models, optimizers and schedulers in the constructor
 /// (through the context's wrap_* calls), give the data loaders, train and evaluate a batch.
 
 #include <memory>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Photometric and policy augmentations with the semantics of torchvision's ColorJitter
+/// \file
+/// Photometric and policy augmentations with the semantics of torchvision's ColorJitter
 /// and timm's RandAugment / RandomErasing on PIL images. Every PIL operation is reproduced with
 /// the same integer and float arithmetic as Pillow's C code (Blend.c, Convert.c, Filter.c,
 /// Geometry.c), so results match Pillow 9.4 bit for bit (see tests/data/augment_test.cpp).

@@ -1,5 +1,6 @@
 #pragma once
-/// \file A batch of examples: named tensors whose first dimension is the batch. `data` (the
+/// \file
+/// A batch of examples: named tensors whose first dimension is the batch. `data` (the
 /// inputs) and `target` (the labels) are the two every trial has; a model with a second input,
 /// a mask or extra targets adds more names.
 

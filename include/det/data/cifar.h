@@ -1,5 +1,6 @@
 #pragma once
-/// \file CIFAR-10 and CIFAR-100 in their binary formats (plain or .gz).
+/// \file
+/// CIFAR-10 and CIFAR-100 in their binary formats (plain or .gz).
 
 #include <filesystem>
 #include <string>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Map-style datasets: a size and a way to assemble a batch from indices.
+/// \file
+/// Map-style datasets: a size and a way to assemble a batch from indices.
 
 #include <cstdint>
 #include <vector>

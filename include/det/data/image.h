@@ -1,5 +1,6 @@
 #pragma once
-/// \file An 8-bit image in HWC layout (what torchvision's PIL-based transforms operate on).
+/// \file
+/// An 8-bit image in HWC layout (what torchvision's PIL-based transforms operate on).
 
 #include <cstdint>
 #include <memory>

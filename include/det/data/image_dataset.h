@@ -1,5 +1,6 @@
 #pragma once
-/// \file Datasets of labelled images passed through a transform pipeline, example by example.
+/// \file
+/// Datasets of labelled images passed through a transform pipeline, example by example.
 
 #include <functional>
 #include <memory>

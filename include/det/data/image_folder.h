@@ -1,5 +1,6 @@
 #pragma once
-/// \file ImageFolder: `root/<class>/<image>` trees (ImageNet's train/ and val/ layouts), JPEG
+/// \file
+/// ImageFolder: `root/<class>/<image>` trees (ImageNet's train/ and val/ layouts), JPEG
 /// (libjpeg-turbo) and PNG (libpng), decoded to 8-bit RGB as torchvision's ImageFolder does
 /// (decode_image in det/data/image.h).
 

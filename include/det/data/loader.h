@@ -1,5 +1,6 @@
 #pragma once
-/// \file The data loader: batches assembled on background threads, delivered in order.
+/// \file
+/// The data loader: batches assembled on background threads, delivered in order.
 
 #include <cstdint>
 #include <memory>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Batch-level Mixup and CutMix with label smoothing, as timm.data.Mixup in 'batch' mode.
+/// \file
+/// Batch-level Mixup and CutMix with label smoothing, as timm.data.Mixup in 'batch' mode.
 
 #include <cstdint>
 #include <memory>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file MNIST in its IDX format (plain or .gz), as torchvision reads it.
+/// \file
+/// MNIST in its IDX format (plain or .gz), as torchvision reads it.
 
 #include <filesystem>
 #include <string>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Resampling transforms with PIL's filters (what torchvision's Resize and
+/// \file
+/// Resampling transforms with PIL's filters (what torchvision's Resize and
 /// RandomResizedCrop run on PIL images): separable convolution with the filter support scaled
 /// when downsampling (antialiasing) and PIL's 22-bit fixed-point rounding, so results equal
 /// PIL's byte for byte.

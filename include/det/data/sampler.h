@@ -1,5 +1,6 @@
 #pragma once
-/// \file Samplers: the order of a dataset's indices in each epoch.
+/// \file
+/// Samplers: the order of a dataset's indices in each epoch.
 
 #include <cstdint>
 #include <memory>

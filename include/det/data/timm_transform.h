@@ -1,5 +1,6 @@
 #pragma once
-/// \file timm's create_transform: the train and eval pipelines a timm user describes with
+/// \file
+/// timm's create_transform: the train and eval pipelines a timm user describes with
 /// (input_size, is_training, mean, std, scale, ratio, hflip, vflip, color_jitter, auto_augment,
 /// interpolation, re_prob, re_mode, re_count, crop_pct), as the ShiftViT example's `transform`
 /// hyperparameters do.

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Per-example image transforms with torchvision's semantics, composable from C++ and
+/// \file
+/// Per-example image transforms with torchvision's semantics, composable from C++ and
 /// from the config's `data` section.
 
 #include <array>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Where this process stands among the ranks of a trial, and the collectives between them.
+/// \file
+/// Where this process stands among the ranks of a trial, and the collectives between them.
 /// The size-1 context is the default; the c10d-backed one (Gloo on CPU, NCCL on CUDA) plugs in
 /// behind the same interface (make_context_from_env). No c10d header is visible from here.
 

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Data-parallel gradient averaging: bucketed allreduces launched from autograd hooks while
+/// \file
+/// Data-parallel gradient averaging: bucketed allreduces launched from autograd hooks while
 /// backward still runs (the scheme of PyTorch's DistributedDataParallel).
 
 #include <cstddef>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file det-launch: starts the ranks of one node with torchrun's environment, forwards signals,
+/// \file
+/// det-launch: starts the ranks of one node with torchrun's environment, forwards signals,
 /// and brings every rank down when one fails.
 
 #include <chrono>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file The experiment recorder: the one writer of what an experiment leaves behind, for every
+/// \file
+/// The experiment recorder: the one writer of what an experiment leaves behind, for every
 /// run mode (the runner's trials, `det-run --test` and `--resume`):
 ///
 ///   <run_dir>/experiment.json          record::ExperimentSummary, rewritten atomically
@@ -38,7 +39,7 @@ class Recorder {
 
   /// The run directory.
   const std::filesystem::path& run_dir() const { return run_dir_; }
-  /// <run_dir>/trial-<id>.
+  /// `<run_dir>/trial-<id>`.
   std::filesystem::path trial_dir(int64_t trial) const;
   /// The experiment store.
   ExperimentStore& store() { return *store_; }

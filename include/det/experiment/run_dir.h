@@ -1,5 +1,6 @@
 #pragma once
-/// \file The run directory of an experiment (its records are written by experiment::Recorder).
+/// \file
+/// The run directory of an experiment (its records are written by experiment::Recorder).
 ///
 ///   <root>/<name>-<YYYYmmdd-HHMMSS>/
 ///     config.yaml        the resolved config (every default filled in)

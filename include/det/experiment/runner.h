@@ -1,5 +1,6 @@
 #pragma once
-/// \file The experiment runner: drives a searcher over many trials, each trial a separate worker
+/// \file
+/// The experiment runner: drives a searcher over many trials, each trial a separate worker
 /// process, within a slot budget; its records are written by the experiment::Recorder.
 ///
 /// A worker is the same executable started as `<exe> __worker --run-dir DIR --trial N --target L

@@ -1,5 +1,6 @@
 #pragma once
-/// \file The experiment store: an embedded SQLite database (WAL mode; one writer, the process
+/// \file
+/// The experiment store: an embedded SQLite database (WAL mode; one writer, the process
 /// running the experiment) holding experiments, trials, hyperparameters, training and validation
 /// metrics, checkpoints and runner snapshots. `det-run experiments`, `describe` and `metrics`
 /// read it; experiment::Recorder writes it.

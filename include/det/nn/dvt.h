@@ -1,5 +1,6 @@
 #pragma once
-/// \file DVT, the Dynamic Vision Transformer (Wang et al., NeurIPS 2021; spec/models.md §4): a
+/// \file
+/// DVT, the Dynamic Vision Transformer (Wang et al., NeurIPS 2021; spec/models.md §4): a
 /// cascade of three T2T-ViTs seeing 7x7, 10x10 and 14x14 tokens of the same 224 px image; the
 /// later ones reuse the previous one's last features (feature reuse) and attention logits
 /// (relationship reuse). Training sums the three exits' losses; inference stops at the first exit

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Layers shared by the vision-transformer families (ShiftViT, ViT, T2T-ViT/DVT): timm's
+/// \file
+/// Layers shared by the vision-transformer families (ShiftViT, ViT, T2T-ViT/DVT): timm's
 /// DropPath and trunc_normal_ init, exact GELU, the MLP, multi-head self-attention, the norms
 /// with each family's eps and fixed sinusoidal position tables. One implementation each.
 

@@ -1,5 +1,6 @@
 #pragma once
-/// \file The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON
+/// \file
+/// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON
 /// header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then
 /// the raw little-endian tensor bytes. Read and written without the safetensors package.
 

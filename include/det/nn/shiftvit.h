@@ -1,5 +1,6 @@
 #pragma once
-/// \file ShiftViT (Wang et al. 2022, microsoft/SPACH models/shiftvit.py; spec/models.md §2): the
+/// \file
+/// ShiftViT (Wang et al. 2022, microsoft/SPACH models/shiftvit.py; spec/models.md §2): the
 /// attention of a Swin-like hierarchy replaced by a zero-filled one-pixel shift of 4/n_div of the
 /// channels. NCHW throughout; parameter names as in SPACH's state dicts.
 

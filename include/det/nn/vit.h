@@ -1,5 +1,6 @@
 #pragma once
-/// \file The Vision Transformer (Dosovitskiy et al. 2021; spec/models.md §3): patch embedding,
+/// \file
+/// The Vision Transformer (Dosovitskiy et al. 2021; spec/models.md §3): patch embedding,
 /// class token, learned position embeddings, pre-norm blocks, final LayerNorm, head on the class
 /// token. Module names follow timm (patch_embed.proj, cls_token, pos_embed, blocks.i.{norm1,
 /// attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}, norm, head); HF `google/vit-*` checkpoints

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Adadelta (Zeiler 2012) as torch.optim.Adadelta computes it; LibTorch 1.13 has none.
+/// \file
+/// Adadelta (Zeiler 2012) as torch.optim.Adadelta computes it; LibTorch 1.13 has none.
 
 #include <torch/optim/optimizer.h>
 #include <torch/optim/serialize.h>

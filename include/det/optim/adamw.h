@@ -1,5 +1,6 @@
 #pragma once
-/// \file AdamW with timm's parameter groups: no weight decay for biases and 1-D parameters.
+/// \file
+/// AdamW with timm's parameter groups: no weight decay for biases and 1-D parameters.
 /// The update is LibTorch's torch::optim::AdamW, which computes what torch.optim.AdamW does
 /// (tested against PyTorch in tests/optim/adamw_test.cpp).
 

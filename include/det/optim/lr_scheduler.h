@@ -1,5 +1,6 @@
 #pragma once
-/// \file Learning-rate schedulers whose state can be checkpointed. The learning rate is a
+/// \file
+/// Learning-rate schedulers whose state can be checkpointed. The learning rate is a
 /// closed-form function of the step count, so restoring `last_epoch` restores the schedule.
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Checkpoint records (torch-free): the trial state saved in every checkpoint, a
+/// \file
+/// Checkpoint records (torch-free): the trial state saved in every checkpoint, a
 /// checkpoint's metadata.json, the reference reports and the store use, and the retention rule.
 ///
 ///   <trial>/checkpoints/<uuid>/metadata.json   CheckpointMetadata (this file's format)

@@ -1,5 +1,6 @@
 #pragma once
-/// \file experiment.json: the summary of an experiment in its run directory, rewritten
+/// \file
+/// experiment.json: the summary of an experiment in its run directory, rewritten
 /// atomically by the experiment recorder after every change. Version 2 is this struct; version 1
 /// (det 0.1) had the same fields, some optional, and `final_validation` for local runs.
 
@@ -73,9 +74,9 @@ struct ExperimentSummary {
   nlohmann::json to_json() const;
   /// Reads versions 1 and 2; throws det::Error naming `where` and the field.
   static ExperimentSummary from_json(const nlohmann::json& j, const std::string& where);
-  /// Reads <run_dir>/experiment.json; throws det::Error when it is missing or invalid.
+  /// Reads `<run_dir>/experiment.json`; throws det::Error when it is missing or invalid.
   static ExperimentSummary load(const std::filesystem::path& run_dir);
-  /// Writes <run_dir>/experiment.json atomically.
+  /// Writes `<run_dir>/experiment.json` atomically.
   void save(const std::filesystem::path& run_dir) const;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
-/// \file The worker protocol: what a trial worker and the experiment runner say to each other,
+/// \file
+/// The worker protocol: what a trial worker and the experiment runner say to each other,
 /// one JSON object per line over two pipes (the worker writes fd 3, reads fd 4). Also the
 /// metrics report, which is both an event and a row of a trial's metrics.jsonl.
 ///

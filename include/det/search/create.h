@@ -1,5 +1,6 @@
 #pragma once
-/// \file Creating a trial the way Determined's searchers do (NewCreate): sample the
+/// \file
+/// Creating a trial the way Determined's searchers do (NewCreate): sample the
 /// hyperparameters, then a 16-byte request id, then the trial seed, all from one generator.
 
 #include <cstdint>

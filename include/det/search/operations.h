@@ -1,5 +1,6 @@
 #pragma once
-/// \file The operations a searcher asks of the trials (Determined's operations.go) and the ways a
+/// \file
+/// The operations a searcher asks of the trials (Determined's operations.go) and the ways a
 /// trial can end early.
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Determined's SearchMethod (search_method.go) and the searchers behind it: single, random,
+/// \file
+/// Determined's SearchMethod (search_method.go) and the searchers behind it: single, random,
 /// grid, async_halving (promotion- or stopping-based ASHA) and adaptive_asha (a tournament of ASHA
 /// brackets). Lengths are in the unit of the config's max_length.
 

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Determined's Searcher (searcher.go): owns the generator and a SearchMethod, keeps count of
+/// \file
+/// Determined's Searcher (searcher.go): owns the generator and a SearchMethod, keeps count of
 /// requested and closed trials, and emits Shutdown when every requested trial is closed. Also
 /// the offline simulation (`det preview-search`, TRIALS.json) built on it.
 

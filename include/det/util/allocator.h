@@ -1,5 +1,6 @@
 #pragma once
-/// \file glibc allocator tuning for training loops.
+/// \file
+/// glibc allocator tuning for training loops.
 
 namespace det::util {
 

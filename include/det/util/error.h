@@ -1,5 +1,6 @@
 #pragma once
-/// \file Exception types. Every user-facing failure is one of these; the CLI prints `what()` as
+/// \file
+/// Exception types. Every user-facing failure is one of these; the CLI prints `what()` as
 /// one line and exits non-zero. A message says what went wrong, where, and how to fix it.
 
 #include <stdexcept>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file File helpers: atomic writes, whole-file reads, checksums.
+/// \file
+/// File helpers: atomic writes, whole-file reads, checksums.
 
 #include <cstdint>
 #include <filesystem>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file A liveness signal from a process to whoever watches it: a thread that touches a file
+/// \file
+/// A liveness signal from a process to whoever watches it: a thread that touches a file
 /// every interval. A stopped or hung process stops touching it; a busy one (a long batch, a
 /// wait in a collective) does not. det-launch watches its ranks' files (docs/distributed.md).
 

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Logging through spdlog: one logger, "det", to stderr and optionally a file.
+/// \file
+/// Logging through spdlog: one logger, "det", to stderr and optionally a file.
 
 #include <filesystem>
 #include <memory>

@@ -1,5 +1,6 @@
 #pragma once
-/// \file Child processes without a shell, and the newline-framed reading both ends of a pipe
+/// \file
+/// Child processes without a shell, and the newline-framed reading both ends of a pipe
 /// protocol share. Every program det starts (trial workers, launcher ranks, downloads) goes
 /// through `spawn`: an argument vector (never a shell command line), a chosen environment, pipes
 /// at fixed descriptor numbers, its own process group and, optionally, death with its parent.

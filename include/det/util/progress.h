@@ -1,5 +1,6 @@
 #pragma once
-/// \file A status line rewritten in place on a terminal (training progress, search progress);
+/// \file
+/// A status line rewritten in place on a terminal (training progress, search progress);
 /// silent when the output is not a terminal, where log lines take its place.
 
 #include <chrono>

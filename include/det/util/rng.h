@@ -1,5 +1,6 @@
 #pragma once
-/// \file A clone of numpy's RandomState (MT19937) as Determined's master uses it (nprand), so that
+/// \file
+/// A clone of numpy's RandomState (MT19937) as Determined's master uses it (nprand), so that
 /// hyperparameter samples and trial seeds match the reference for the same experiment seed.
 
 #include <cstdint>

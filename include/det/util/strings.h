@@ -1,5 +1,6 @@
 #pragma once
-/// \file Small string helpers shared by the config parser and the CLI.
+/// \file
+/// Small string helpers shared by the config parser and the CLI.
 
 #include <string>
 #include <vector>

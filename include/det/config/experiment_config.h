@@ -31,8 +31,9 @@ std::string unit_name(Unit unit);
 
 /// A training length or period.
 struct Length {
-  Unit unit = Unit::kBatches;
-  int64_t value = 0;
+  Unit unit = Unit::kBatches;  ///< What `value` counts.
+  int64_t value = 0;           ///< The count, >= 0 (a period of 0 means never).
+  /// Same unit and value; `{epochs: 1}` never equals its count in batches.
   bool operator==(const Length& o) const { return unit == o.unit && value == o.value; }
 };
 
@@ -40,7 +41,7 @@ struct Length {
 struct SearcherConfig {
   std::string name;                   ///< single, random, grid, async_halving, adaptive_asha.
   std::string metric;                 ///< The validation metric the searcher optimises.
-  bool smaller_is_better = true;
+  bool smaller_is_better = true;      ///< The searcher metric's order (config::is_better).
   std::optional<Length> max_length;   ///< Required by every searcher here.
   int max_trials = 1;                 ///< random, async_halving, adaptive_asha.
   int max_concurrent_trials = 16;     ///< 0 = unlimited.
@@ -50,74 +51,95 @@ struct SearcherConfig {
   int num_rungs = 0;                  ///< async_halving.
   bool stop_once = false;             ///< ASHA: stopping-based instead of promotion-based.
   std::vector<int> bracket_rungs;     ///< adaptive_asha.
+  /// Warm start from this trial's checkpoint: a ConfigError (not implemented in det).
   std::optional<int64_t> source_trial_id;
+  /// Warm start from this checkpoint: a ConfigError (not implemented in det).
   std::optional<std::string> source_checkpoint_uuid;
 };
 
 /// `checkpoint_storage:` (type shared_fs, or directory).
 struct CheckpointStorageConfig {
+  /// "shared_fs" (host_path) or "directory" (container_path, kept in host_path).
   std::string type = "shared_fs";
   std::string host_path;     ///< Root directory; see docs/configs.md for the default.
   std::string storage_path;  ///< Sub-directory of host_path (optional).
+  /// 0 to 1000; above 0 is a ConfigError (not implemented).
   int save_experiment_best = 0;
+  /// 0 to 1000: checkpoints kept per trial with the best searcher metric.
   int save_trial_best = 1;
-  int save_trial_latest = 1;
+  int save_trial_latest = 1;  ///< 0 to 1000: most recent checkpoints kept per trial.
   /// host_path/storage_path, or the default root when no storage is configured.
   std::filesystem::path root() const;
 };
 
 /// `resources:`.
 struct ResourcesConfig {
-  int slots_per_trial = 1;
-  std::optional<int> max_slots;
-  double weight = 1;
-  std::optional<int> priority;
-  std::string resource_pool;
+  int slots_per_trial = 1;       ///< 1 to 4096 data-parallel ranks per trial (docs/distributed.md).
+  std::optional<int> max_slots;  ///< Slots the experiment may use at once (det-run --slots wins).
+  double weight = 1;             ///< 0 to 1e6; a cluster scheduler's setting, a notice here.
+  std::optional<int> priority;   ///< 1 to 99; a cluster scheduler's setting, a notice here.
+  std::string resource_pool;     ///< A cluster setting: a notice here.
 };
 
 /// `optimizations:`.
 struct OptimizationsConfig {
+  /// 1 to 10000: step the optimizer every this many batches.
   int aggregation_frequency = 1;
+  /// Divide accumulated gradients by aggregation_frequency.
   bool average_aggregated_gradients = true;
   /// det's own: a NaN or infinite training loss or validation metric fails the trial (without
   /// restarts) instead of a warning. Off by default, as Determined never checks.
   bool fail_on_non_finite = false;
+  /// false only earns a notice: metrics are always averaged.
   bool average_training_metrics = true;
+  /// true is a ConfigError (fp16 allreduce is not implemented).
   bool gradient_compression = false;
-  std::string mixed_precision = "O0";
+  std::string mixed_precision = "O0";  ///< "O0" to "O3"; anything but "O0" (FP32) is a ConfigError.
 };
 
 /// `profiling:`.
 struct ProfilingConfig {
-  bool enabled = false;
+  bool enabled = false;  ///< true is a ConfigError (det has no profiler).
+  /// Parsed and range-checked; unused, as profiling is off.
   int64_t begin_on_batch = 0;
+  /// Parsed and range-checked; unused, as profiling is off.
   std::optional<int64_t> end_after_batch;
-  bool sync_timings = true;
+  bool sync_timings = true;  ///< Parsed; unused, as profiling is off.
 };
 
 /// The whole experiment config.
 struct ExperimentConfig {
+  /// Names the run directory (`<name>-<timestamp>`); may be empty.
   std::string name;
+  /// Free text, recorded in experiment.json and the store.
   std::string description;
-  std::vector<std::string> labels;
+  std::vector<std::string> labels;                 ///< Free-form tags, recorded in experiment.json.
   nlohmann::json data = nlohmann::json::object();  ///< Free-form, passed to the trial.
   std::string entrypoint;                           ///< A registered trial name (or module:Class).
+  /// Empty when the config has none.
   HyperparameterSpace hyperparameters;
-  SearcherConfig searcher;
+  SearcherConfig searcher;  ///< Required in the file.
+  /// Parsed; ignored, as by PyTorchTrial (a notice).
   int64_t records_per_epoch = 0;
   Length min_validation_period;  ///< {batches: 0} = no periodic validation.
   Length min_checkpoint_period;  ///< {batches: 0} = no periodic checkpoint.
+  /// 1 to 1e6: batches per training-metrics report.
   int64_t scheduling_unit = 100;
+  /// Validate once before the first batch.
   bool perform_initial_validation = false;
   std::string checkpoint_policy = "best";  ///< best, all, none.
+  /// Empty when the file has none; storage() gives the default then.
   std::optional<CheckpointStorageConfig> checkpoint_storage;
+  /// 0 to 1000 restarts of a failed trial before it is ERROR.
   int max_restarts = 5;
-  ResourcesConfig resources;
+  ResourcesConfig resources;                ///< `resources:`.
   std::optional<uint32_t> experiment_seed;  ///< reproducibility.experiment_seed
-  OptimizationsConfig optimizations;
+  OptimizationsConfig optimizations;        ///< `optimizations:`.
+  /// `profiling:` (only `enabled: false` is implemented).
   ProfilingConfig profiling;
-  bool debug = false;
-  std::string workspace, project;
+  bool debug = false;  ///< true: det-run logs at debug level.
+  /// Determined's workspace name: written back by to_json, otherwise unused (a notice).
+  std::string workspace, project;  ///< Determined's project name: likewise kept, unused (a notice).
 
   std::string source;  ///< Where the config came from (a file path), for error messages.
   /// Settings det accepts from Determined configs but that have no effect here (cluster-only

@@ -18,8 +18,10 @@ namespace det::config {
 struct Hyperparameter {
   /// The kinds Determined knows; a plain value is `kConst`, a map without `type` is `kNested`.
   enum class Type { kConst, kInt, kDouble, kLog, kCategorical, kNested };
+  /// Which of the fields below apply; a plain YAML value parses as kConst.
   Type type = Type::kConst;
   nlohmann::json val;                            ///< kConst: the value.
+  /// kInt, kDouble, kLog: the inclusive lower bound (an exponent for kLog).
   double minval = 0, maxval = 0;                 ///< kInt, kDouble, kLog (exponents for kLog).
   double base = 10;                              ///< kLog.
   std::optional<int> count;                      ///< Grid points for kInt, kDouble, kLog.

@@ -20,34 +20,55 @@ namespace det::experiment {
 
 /// One experiment.
 struct ExperimentRow {
-  int64_t id = 0;
+  int64_t id = 0;  ///< The experiment's id (row id, from 1).
+  /// @{
+  /// The config's name and description; state (ACTIVE, COMPLETED, STOPPED, ERROR); the searcher's
+  /// name and metric; the run directory; start and end times (UTC ISO 8601; end "" while ACTIVE).
   std::string name, description, state, searcher, metric, run_dir, start_time, end_time;
-  bool smaller_is_better = true;
-  nlohmann::json config;
+  /// @}
+  bool smaller_is_better = true;  ///< The searcher metric's order.
+  nlohmann::json config;          ///< The resolved config (config::to_json).
 };
 
 /// One trial of an experiment.
 struct TrialRow {
+  /// @{
+  /// The store's id of the trial, its experiment's id, its number in the experiment (from 1), its
+  /// seed, restarts so far, and the latest batches_trained reported.
   int64_t id = 0, experiment_id = 0, number = 0, seed = 0, restarts = 0, batches_trained = 0;
+  /// @}
+  /// @{
+  /// The searcher's request id; the state (ACTIVE, RUNNING, COMPLETED, ERROR, ...); start and end
+  /// times (UTC ISO 8601; end "" while ACTIVE).
   std::string request_id, state, start_time, end_time;
-  nlohmann::json hparams;
-  std::optional<double> best_metric;
+  /// @}
+  nlohmann::json hparams;             ///< The trial's hyperparameter values.
+  std::optional<double> best_metric;  ///< Best searcher metric so far; none before a validation.
 };
 
 /// One training report or validation of a trial.
 struct MetricRow {
   std::string kind;  ///< "training" or "validation"
+  /// batches_trained when reported.
   int64_t batches = 0;
-  double epochs = 0;
+  double epochs = 0;  ///< batches / batches per epoch.
+  /// name -> value, as in record::MetricsReport::metrics.
   nlohmann::json metrics;
-  std::string time;
+  std::string time;  ///< When recorded, UTC ISO 8601.
 };
 
 /// One checkpoint of a trial.
 struct CheckpointRow {
+  /// @{
+  /// The checkpoint's uuid and directory; ACTIVE, or DELETED once retention removed it; when
+  /// recorded (UTC ISO 8601).
   std::string uuid, path, state, time;
+  /// @}
+  /// @{
+  /// The trial's store id; batches_trained when written.
   int64_t trial_id = 0, batches = 0;
-  std::optional<double> metric;
+  /// @}
+  std::optional<double> metric;  ///< The searcher metric validated at that batch, if any.
 };
 
 /// The database. Every call throws det::Error naming the database file on a failure
@@ -63,36 +84,48 @@ class ExperimentStore {
   /// Adds an experiment; returns its id.
   int64_t add_experiment(const std::string& name, const std::string& description, const nlohmann::json& config,
                          const std::string& run_dir);
+  /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
   void set_experiment_state(int64_t experiment_id, const std::string& state);
   /// Adds a trial (number: its id within the experiment); returns its store id.
   int64_t add_trial(int64_t experiment_id, int64_t number, const std::string& request_id, const nlohmann::json& hparams,
                     int64_t seed);
   /// The store id of trial `number` of an experiment, if it exists.
   std::optional<int64_t> find_trial(int64_t experiment_id, int64_t number);
+  /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
   void set_trial_state(int64_t trial_id, const std::string& state);
+  /// Sets batches_trained, and best_metric when given (nullopt keeps the stored one).
   void set_trial_progress(int64_t trial_id, int64_t batches_trained, std::optional<double> best_metric);
+  /// Counts one more restart of the trial.
   void add_restart(int64_t trial_id);
+  /// Appends a report; `kind` is "training" or "validation", `metrics` name -> value.
   void add_metrics(int64_t trial_id, const std::string& kind, int64_t batches, double epochs, const nlohmann::json& metrics);
   /// Forgets the metrics reported after batch `batches` (a restarted trial repeats that part from
   /// its checkpoint and reports it again).
   void rollback_metrics(int64_t trial_id, int64_t batches);
+  /// Records a checkpoint as ACTIVE (replacing a row with the same uuid).
   void add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches, const std::string& path,
                       std::optional<double> metric);
   /// Marks every checkpoint of the trial not in `kept` as deleted.
   void keep_checkpoints(int64_t trial_id, const std::vector<std::string>& kept);
+  /// Replaces the experiment's runner snapshot (what --resume-experiment restores).
   void save_searcher_snapshot(int64_t experiment_id, const nlohmann::json& snapshot);
+  /// The latest snapshot saved, or nullopt when there is none.
   std::optional<nlohmann::json> searcher_snapshot(int64_t experiment_id);
 
+  /// Every experiment, by id.
   std::vector<ExperimentRow> experiments();
   /// Throws det::Error if there is no such experiment.
   ExperimentRow experiment(int64_t id);
+  /// The experiment's trials by number; empty for an unknown experiment.
   std::vector<TrialRow> trials(int64_t experiment_id);
   /// Throws det::Error if there is no such trial.
   TrialRow trial(int64_t trial_id);
   /// Metrics of a trial in report order; `kind` "" = both kinds.
   std::vector<MetricRow> metrics(int64_t trial_id, const std::string& kind = "");
+  /// The trial's checkpoints by batches; DELETED ones too with `include_deleted`.
   std::vector<CheckpointRow> checkpoints(int64_t trial_id, bool include_deleted = false);
 
+  /// The database file.
   const std::filesystem::path& path() const { return path_; }
 
  private:

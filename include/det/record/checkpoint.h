@@ -19,9 +19,10 @@ namespace det::record {
 
 /// What the loop knows about a trial's progress; saved in every checkpoint.
 struct TrialState {
-  int64_t trial_id = 1;
+  int64_t trial_id = 1;  ///< The trial's number in its experiment, from 1.
+  /// Batches trained so far (the data position on resume).
   int64_t batches_trained = 0;
-  int64_t epochs_trained = 0;
+  int64_t epochs_trained = 0;              ///< Whole epochs completed (at most batches_trained).
   std::optional<int64_t> last_validation;  ///< batches_trained at the last validation.
   std::optional<int64_t> last_checkpoint;  ///< batches_trained at the last checkpoint.
   std::optional<double> best_metric;       ///< Best searcher metric so far.
@@ -31,7 +32,7 @@ struct TrialState {
 
 /// A checkpoint as reports, experiment.json and the store name it.
 struct CheckpointRef {
-  std::string uuid;
+  std::string uuid;              ///< A random UUID (version 4): the checkpoint directory's name.
   std::filesystem::path path;    ///< The checkpoint directory.
   int64_t batches = 0;           ///< batches_trained when it was written.
   std::optional<double> metric;  ///< The searcher metric validated at the same batch, if any.
@@ -39,19 +40,20 @@ struct CheckpointRef {
   nlohmann::json to_json() const;
   /// Reads {uuid, batches, path, metric}; throws det::Error naming `where` and the field.
   static CheckpointRef from_json(const nlohmann::json& j, const std::string& where);
+  /// Every field equal (uuid, path, batches, metric).
   bool operator==(const CheckpointRef& o) const;
 };
 
 /// Size and CRC-32 of one file of a checkpoint.
 struct FileDigest {
-  uint64_t size = 0;
-  uint32_t crc32 = 0;
+  uint64_t size = 0;   ///< Bytes.
+  uint32_t crc32 = 0;  ///< CRC-32 (zlib's) of the whole file.
 };
 
 /// A model saved in a checkpoint.
 struct ModelInfo {
-  std::string name;
-  int64_t parameters = 0;
+  std::string name;        ///< The module's name() (its class name unless it was given one).
+  int64_t parameters = 0;  ///< Number of parameter elements (sum of numel()).
 };
 
 /// A checkpoint's metadata.json. Version 2 added `callbacks`; version 1 files are read as
@@ -62,23 +64,30 @@ struct CheckpointMetadata {
   /// The largest batches_trained a checkpoint may claim (2^53: exact in a double).
   static constexpr int64_t kMaxBatches = int64_t{1} << 53;
 
+  /// 1..kFormatVersion; version 1 has no callbacks.
   int format_version = kFormatVersion;
-  std::string uuid;
+  std::string uuid;  ///< Random UUID (version 4), also the directory's name.
+  /// TORCH_VERSION of the writer; "" when a file lacks it.
   std::string libtorch_version;
   std::string time;  ///< UTC, ISO 8601.
+  /// The config's entrypoint (the trial's registered name).
   std::string entrypoint;
-  std::string experiment_name;
+  std::string experiment_name;  ///< The config's name; may be empty.
+  /// Progress when written; a resume continues from here.
   TrialState trial_state;
-  uint32_t trial_seed = 0;
+  uint32_t trial_seed = 0;  ///< The trial's seed; restored on resume.
+  /// The trial's hyperparameter values (a JSON object).
   nlohmann::json hparams = nlohmann::json::object();
   int64_t epoch_len = 0;  ///< Batches per epoch when written (the data position is trial_state's batch).
   std::vector<nlohmann::json> lr_schedulers;           ///< Each wrapped scheduler's state, in order.
   std::map<std::string, nlohmann::json> callbacks;     ///< Each callback's state, by name.
   std::optional<double> searcher_metric;               ///< Validated at this batch, if any.
+  /// The latest validation's metrics; none before a validation.
   std::optional<nlohmann::json> last_validation_metrics;
+  /// The metrics of the best validation by the searcher metric.
   std::optional<nlohmann::json> best_validation_metrics;
-  std::vector<ModelInfo> models;
-  int64_t num_optimizers = 0;
+  std::vector<ModelInfo> models;  ///< The wrapped models, in wrap_model order.
+  int64_t num_optimizers = 0;     ///< Wrapped optimizers saved in state.pt, 0 to 1024.
   /// Every file of the checkpoint besides metadata.json, by plain file name.
   std::map<std::string, FileDigest> files;
 

@@ -18,23 +18,32 @@ namespace det::record {
 
 /// Metrics at a batch.
 struct MetricPoint {
+  /// batches_trained when the metrics were reported.
   int64_t batches = 0;
+  /// name -> value, as in MetricsReport::metrics.
   nlohmann::json metrics = nlohmann::json::object();
 };
 
 /// One trial in experiment.json.
 struct TrialSummary {
-  int64_t id = 0;
+  int64_t id = 0;  ///< The trial's number in the experiment, from 1.
+  /// The searcher's request id (UUID text); "" after det-run --resume.
   std::string request_id;
-  nlohmann::json hparams = nlohmann::json::object();
+  nlohmann::json hparams = nlohmann::json::object();  ///< The sampled hyperparameter values.
+  /// The trial seed (searchers draw it in [0, 2^31)).
   uint32_t seed = 0;
   /// ACTIVE, PAUSED, QUEUED, RUNNING, COMPLETED, STOPPED, ERROR, INVALID_HP.
   std::string state = "ACTIVE";
-  int restarts = 0;
+  int restarts = 0;  ///< Times the trial was restarted after a failure (at most max_restarts).
+  /// Worker processes started for it: the first, restarts, resumes after a pause.
   int launches = 0;
   std::optional<int64_t> target;  ///< The length it trains toward, in the searcher's unit.
-  int64_t batches_trained = 0;
+  int64_t batches_trained = 0;    ///< The latest batches_trained reported (rolled back on restart).
+  /// @{
+  /// The latest training report, the latest validation, and the validation with the best
+  /// searcher metric (config::is_better); empty until there is one.
   std::optional<MetricPoint> latest_training, latest_validation, best_validation;
+  /// @}
   std::vector<CheckpointRef> checkpoints;  ///< Kept on disk.
   std::optional<std::string> latest_checkpoint;  ///< Its uuid.
   std::string message;  ///< Why it failed or was rejected.
@@ -46,24 +55,33 @@ struct ExperimentSummary {
   /// The version written; readers accept 1..kFormatVersion.
   static constexpr int kFormatVersion = 2;
 
+  /// 1..kFormatVersion, as read; always kFormatVersion when written.
   int format_version = kFormatVersion;
+  /// @{
+  /// The config's name and description (either may be empty).
   std::string name, description;
-  std::vector<std::string> labels;
+  /// @}
+  std::vector<std::string> labels;          ///< The config's labels.
   std::string config_file = "config.yaml";  ///< The resolved config, beside experiment.json.
   std::string source_config;                ///< The YAML file the experiment was started from.
-  std::string entrypoint;
+  std::string entrypoint;                   ///< The config's entrypoint.
+  /// Seeds hyperparameter sampling and trial seeds (given or drawn).
   uint32_t experiment_seed = 0;
+  /// @{
+  /// The config's searcher.name and searcher.metric.
   std::string searcher_name, searcher_metric;
-  bool smaller_is_better = true;
+  /// @}
+  bool smaller_is_better = true;  ///< The config's searcher.smaller_is_better.
   /// ACTIVE, COMPLETED, STOPPED or ERROR.
   std::string state = "ACTIVE";
-  std::string start_time;
-  std::optional<std::string> end_time;
+  std::string start_time;                       ///< UTC, ISO 8601.
+  std::optional<std::string> end_time;          ///< UTC, ISO 8601; empty while ACTIVE.
   std::optional<std::string> store_path;        ///< The experiment store (det.db).
   std::optional<int64_t> store_experiment_id;   ///< This experiment's id there.
+  /// The id of the trial with the best validation, once finished.
   std::optional<int64_t> best_trial;
   std::optional<double> searcher_progress;      ///< 0..1.
-  std::vector<TrialSummary> trials;
+  std::vector<TrialSummary> trials;             ///< In order of creation (ids 1, 2, ...).
 
   /// The trial with this id, created when new.
   TrialSummary& trial(int64_t id);

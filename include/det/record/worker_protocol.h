@@ -45,8 +45,9 @@ std::optional<double> metric_value(const nlohmann::json& value);
 struct MetricsReport {
   /// Training or validation.
   enum class Kind { kTraining, kValidation };
+  /// Whether `metrics` averages training batches or is one validation.
   Kind kind = Kind::kTraining;
-  int64_t trial_id = 0;
+  int64_t trial_id = 0;   ///< The trial's number in the experiment.
   int64_t batches = 0;    ///< batches_trained when reported.
   double epochs = 0;      ///< batches / batches per epoch.
   nlohmann::json metrics = nlohmann::json::object();  ///< name -> number, null, or "NaN"/"Infinity"/"-Infinity".
@@ -66,6 +67,8 @@ struct MetricsReport {
 
 /// A checkpoint written (complete on disk), and which checkpoints the trial keeps.
 struct CheckpointEvent {
+  /// The new checkpoint: path is its final directory; until the runner answers `recorded` its
+  /// files are complete under record::staging_dir(path).
   CheckpointRef checkpoint;
   std::vector<CheckpointRef> kept;  ///< After retention; the rest are deleted once recorded.
 };
@@ -80,6 +83,7 @@ struct TargetReached {
 struct WorkerExit {
   /// Why the worker exits.
   enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError, kNonFinite, kStorage };
+  /// Why; reason_name() gives its protocol string.
   Reason reason = Reason::kCompleted;
   std::string message;  ///< One line, for invalid_hp and error.
 };
@@ -91,9 +95,9 @@ using WorkerEvent = std::variant<MetricsReport, CheckpointEvent, TargetReached, 
 struct RunnerAnswer {
   /// Train on to `target`, exit (checkpoint and stop), or: the checkpoint `uuid` is recorded.
   enum class Kind { kTarget, kExit, kRecorded };
-  Kind kind = Kind::kExit;
-  int64_t target = 0;
-  std::string uuid;
+  Kind kind = Kind::kExit;  ///< What the answer says; only the matching field below is set.
+  int64_t target = 0;       ///< kTarget: the total length to train to, in the searcher's unit.
+  std::string uuid;         ///< kRecorded: the uuid of the checkpoint now recorded.
 };
 
 /// "completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite" or "storage".

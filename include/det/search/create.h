@@ -17,7 +17,7 @@ namespace det::search {
 struct Create {
   std::string request_id;  ///< UUID text from 16 random bytes.
   uint32_t trial_seed = 0; ///< In [0, 2^31).
-  nlohmann::json hparams;
+  nlohmann::json hparams;  ///< Sampled values: an object keyed like the space, nested sections too.
 };
 
 /// Draws a Create in Determined's order: sampleAll, 4x Bits32 (request id), Int64n(1<<31).

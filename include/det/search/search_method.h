@@ -112,13 +112,15 @@ std::vector<int64_t> make_rungs(int num_rungs, int64_t max_length, double diviso
 
 /// One ASHA search (one bracket of adaptive ASHA).
 struct AshaParams {
-  int num_rungs = 1;
-  int64_t max_length = 1;
-  int max_trials = 1;
+  int num_rungs = 1;       ///< Rungs in this bracket, >= 1.
+  int64_t max_length = 1;  ///< The last rung's length, in the searcher's unit.
+  int max_trials = 1;      ///< Trials this search creates.
+  /// > 1: rung i+1 is divisor times longer and keeps 1/divisor of the trials.
   double divisor = 4;
   int max_concurrent_trials = 16;  ///< 0 = derived from the divisor.
   bool stop_once = false;          ///< Stopping-based instead of promotion-based.
-  bool smaller_is_better = true;
+  bool smaller_is_better = true;   ///< The searcher metric's order.
+  /// Field-by-field equality (divisor compared exactly).
   bool operator==(const AshaParams& o) const {
     return num_rungs == o.num_rungs && max_length == o.max_length && max_trials == o.max_trials &&
            divisor == o.divisor && max_concurrent_trials == o.max_concurrent_trials && stop_once == o.stop_once &&
@@ -132,13 +134,14 @@ class AsyncHalvingSearch : public SearchMethod {
  public:
   /// A trial's metric within one rung (metrics are negated when larger is better).
   struct TrialMetric {
-    std::string request_id;
-    double metric = 0;
-    bool promoted = false;
+    std::string request_id;  ///< The trial.
+    double metric = 0;       ///< Its searcher metric at this rung, negated when larger is better.
+    bool promoted = false;   ///< Promotion-based: the trial was already sent on to the next rung.
   };
   /// One rung: its cumulative length and its metrics, sorted ascending.
   struct Rung {
-    int64_t units_needed = 0;
+    int64_t units_needed = 0;  ///< Cumulative length to reach this rung, in the searcher's unit.
+    /// Trials that reported here, best first.
     std::vector<TrialMetric> metrics;
     int outstanding_trials = 0;  ///< Promotion-based only: trials training towards this rung.
     /// asha.go's promotionsAsync: inserts the metric and returns at most one trial to promote.

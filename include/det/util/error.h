@@ -11,36 +11,42 @@ namespace det {
 /// Base of all det errors.
 class Error : public std::runtime_error {
  public:
+  /// `message` is what(): one line saying what went wrong, where, and how to fix it.
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
 /// A mistake in an experiment config (file:line:column, key path, expected, found).
 class ConfigError : public Error {
  public:
+  /// Takes the one-line message; the CLI exits 2 on a ConfigError.
   using Error::Error;
 };
 
 /// A missing, truncated or malformed data file.
 class DataError : public Error {
  public:
+  /// Takes the one-line message, which names the file and what is wrong with it.
   using Error::Error;
 };
 
 /// A missing, truncated, corrupt or mismatched checkpoint.
 class CheckpointError : public Error {
  public:
+  /// Takes the one-line message, which names the checkpoint (or file) and the fault.
   using Error::Error;
 };
 
 /// Thrown by a trial that rejects its hyperparameters; the searcher replaces the trial.
 class InvalidHP : public Error {
  public:
+  /// Takes the one-line message: why the hyperparameters are rejected.
   using Error::Error;
 };
 
 /// A failure of a distributed collective, a rank or the rendezvous.
 class DistributedError : public Error {
  public:
+  /// Takes the one-line message, which names the rank or collective that failed.
   using Error::Error;
 };
 
@@ -49,6 +55,7 @@ class DistributedError : public Error {
 /// there is room again.
 class StorageError : public Error {
  public:
+  /// Takes the one-line message, which names the path and the errno's meaning.
   using Error::Error;
 };
 
@@ -59,12 +66,14 @@ inline bool is_storage_errno(int e) { return e == 28 /*ENOSPC*/ || e == 122 /*ED
 /// trial fails and is not restarted (it would diverge again).
 class NonFiniteMetric : public Error {
  public:
+  /// Takes the one-line message, which names the metric and the batch.
   using Error::Error;
 };
 
 /// Wrong command-line usage.
 class UsageError : public Error {
  public:
+  /// Takes the one-line message; the CLI exits 2 on a UsageError.
   using Error::Error;
 };
 

@@ -167,6 +167,8 @@ class RandAugment : public ImageTransform {
 /// (each up to 10 attempts) with per-pixel standard normal values.
 class RandomErasing : public TensorTransform {
  public:
+  /// max_count 0 means min_count; throws std::invalid_argument on a probability outside [0, 1],
+  /// min_area outside (0, max_area], min_aspect <= 0 or min_count < 1.
   RandomErasing(double probability = 0.5, double min_area = 0.02, double max_area = 1.0 / 3, double min_aspect = 0.3,
                 int min_count = 1, int max_count = 0);
   void apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const override;

@@ -27,6 +27,7 @@ class CifarDataset : public ImageSource {
   int64_t size() const override { return static_cast<int64_t>(labels_.size()); }
   Image image(int64_t index) const override;
   int64_t label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
+  /// Every image's label, in file order (0..classes-1, or 0..19 coarse).
   const std::vector<uint8_t>& labels() const { return labels_; }
 
   /// Parses the records of one binary file (for tests and tools).

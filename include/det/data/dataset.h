@@ -13,7 +13,7 @@ namespace det::data {
 /// random augmentations draw from.
 struct BatchRequest {
   std::vector<int64_t> indices;  ///< Dataset indices, in batch order.
-  int64_t epoch = 0;
+  int64_t epoch = 0;             ///< The epoch the batch belongs to, from 0.
   uint64_t seed = 0;             ///< The loader's seed.
   /// The seed of example `i`'s random stream: a pure function of (seed, epoch, indices[i]), so
   /// augmentations do not depend on the number of workers or on how batches are formed.

@@ -16,17 +16,22 @@ namespace det::data {
 /// is about to be overwritten (a decoded or resampled image) is not zero-filled first.
 template <typename T>
 struct UninitializedAllocator : std::allocator<T> {
+  /// Rebinding to another element type keeps the allocator uninitializing.
   template <typename U>
   struct rebind {
-    using other = UninitializedAllocator<U>;
+    using other = UninitializedAllocator<U>;  ///< The allocator for `U`.
   };
+  /// Stateless, like std::allocator.
   UninitializedAllocator() = default;
   template <typename U>
+  /// Converts from the allocator of another element type (stateless).
   UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}  // NOLINT
+  /// Default-initializes: a trivial `U` (a pixel byte) is left uninitialized.
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;
   }
+  /// Construction with arguments, as std::allocator does.
   template <typename U, typename... Args>
   void construct(U* p, Args&&... args) {
     ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
@@ -38,9 +43,13 @@ using PixelBuffer = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
 
 /// Pixels row-major, channels interleaved (HWC), as PIL and libjpeg lay them out.
 struct Image {
+  /// @{
+  /// Size in pixels, and channels per pixel (1 grayscale, 3 RGB); 0 for an empty image.
   int64_t height = 0, width = 0, channels = 0;
-  PixelBuffer pixels;
+  /// @}
+  PixelBuffer pixels;  ///< height * width * channels bytes, row-major, channels interleaved.
 
+  /// An empty image (0 x 0 x 0).
   Image() = default;
   /// An image filled with `fill`.
   Image(int64_t h, int64_t w, int64_t c, uint8_t fill = 0)
@@ -52,9 +61,13 @@ struct Image {
     img.pixels.resize(static_cast<size_t>(h * w * c));
     return img;
   }
+  /// The first byte of row `y` (width * channels bytes); no bounds check.
   uint8_t* row(int64_t y) { return pixels.data() + y * width * channels; }
+  /// The first byte of row `y` (width * channels bytes); no bounds check.
   const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
+  /// Channel `c` of pixel (y, x); no bounds check.
   uint8_t& at(int64_t y, int64_t x, int64_t c) { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
+  /// Channel `c` of pixel (y, x); no bounds check.
   uint8_t at(int64_t y, int64_t x, int64_t c) const { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
 };
 
@@ -77,6 +90,7 @@ Image decode_image(const std::string& bytes, const std::string& file,
 /// The random stream of one example (seeded from BatchRequest::sample_seed).
 class SampleRng {
  public:
+  /// A std::mt19937_64 seeded with `seed` (BatchRequest::sample_seed gives each example its own).
   explicit SampleRng(uint64_t seed) : gen_(seed) {}
   /// Uniform in [0, 1).
   double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(gen_); }
@@ -86,7 +100,7 @@ class SampleRng {
   int64_t randint(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(gen_); }
   /// True with probability p.
   bool bernoulli(double p) { return uniform() < p; }
-  std::mt19937_64& engine() { return gen_; }
+  std::mt19937_64& engine() { return gen_; }  ///< The generator itself, for std distributions.
 
  private:
   std::mt19937_64 gen_;

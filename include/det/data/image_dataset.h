@@ -19,6 +19,7 @@ using WindowChooser = std::function<Window(int64_t height, int64_t width)>;
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
+  /// Number of images.
   virtual int64_t size() const = 0;
   /// The decoded image `index` (HWC, 8-bit).
   virtual Image image(int64_t index) const = 0;
@@ -28,6 +29,7 @@ class ImageSource {
   virtual Image image_window(int64_t index, const WindowChooser& choose) const {
     return image_window_of(image(index), choose);
   }
+  /// The class of image `index`, from 0.
   virtual int64_t label(int64_t index) const = 0;
 
  protected:
@@ -43,6 +45,7 @@ class ImageSource {
 /// [B, classes] soft labels when a batch-level `mixup` is given.
 class ImageDataset : public Dataset {
  public:
+  /// Examples of `source` through `pipeline`; with `mixup`, batches are mixed and targets soft.
   ImageDataset(std::shared_ptr<ImageSource> source, Pipeline pipeline, std::shared_ptr<Mixup> mixup = nullptr)
       : source_(std::move(source)), pipeline_(std::move(pipeline)), mixup_(std::move(mixup)) {
     if (!pipeline_.transforms().empty())
@@ -50,6 +53,7 @@ class ImageDataset : public Dataset {
   }
   int64_t size() const override { return source_->size(); }
   Batch get_batch(const BatchRequest& request) const override;
+  /// The images and labels behind the dataset.
   const ImageSource& source() const { return *source_; }
 
  private:

@@ -38,7 +38,9 @@ class ImageFolder : public ImageSource {
   /// A JPEG's window is decoded alone: rows outside it are skipped or never decoded.
   Image image_window(int64_t index, const WindowChooser& choose) const override;
   int64_t label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
+  /// The class names (sub-directory names), sorted; label i is classes()[i].
   const std::vector<std::string>& classes() const { return classes_; }
+  /// The file of image `index`.
   const std::filesystem::path& path(int64_t index) const { return files_[static_cast<size_t>(index)]; }
   /// Files left out by skip_undecodable.
   int64_t skipped() const { return skipped_; }

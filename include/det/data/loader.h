@@ -14,9 +14,11 @@ namespace det::data {
 
 /// Options of a DataLoader, with fluent setters.
 struct DataLoaderOptions {
+  /// Examples per batch (per rank when sharded), >= 1.
   int64_t batch_size_ = 1;
-  bool shuffle_ = false;
-  uint64_t seed_ = 0;
+  bool shuffle_ = false;  ///< A RandomSampler (seeded by seed_) instead of sequential order.
+  uint64_t seed_ = 0;     ///< Seeds shuffling and every example's augmentation stream.
+  /// Leave out the last, incomplete batch of an epoch.
   bool drop_last_ = false;
   int num_workers_ = 1;  ///< Threads assembling batches; 0 assembles on the caller's thread.
   int prefetch_ = 2;     ///< Batches each worker may have ready ahead of the consumer.
@@ -25,11 +27,17 @@ struct DataLoaderOptions {
   int rank_ = 0;         ///< This rank.
   int64_t pass_limit_ = 0;  ///< At most this many batches per pass (validation); 0: all.
 
+  /// Sets batch_size_ (>= 1, checked by the DataLoader).
   DataLoaderOptions& batch_size(int64_t v) { return batch_size_ = v, *this; }
+  /// Sets shuffle_.
   DataLoaderOptions& shuffle(bool v) { return shuffle_ = v, *this; }
+  /// Sets seed_.
   DataLoaderOptions& seed(uint64_t v) { return seed_ = v, *this; }
+  /// Sets drop_last_.
   DataLoaderOptions& drop_last(bool v) { return drop_last_ = v, *this; }
+  /// Sets num_workers_ (negative counts as 0).
   DataLoaderOptions& num_workers(int v) { return num_workers_ = v, *this; }
+  /// Sets prefetch_ (less than 1 counts as 1).
   DataLoaderOptions& prefetch(int v) { return prefetch_ = v, *this; }
   /// Pinned batches make the harness's host-to-device copies asynchronous (non_blocking). Ignored
   /// without CUDA.
@@ -57,6 +65,8 @@ class BatchStream {
 /// start anywhere (exact resume) and its content does not depend on the number of workers.
 class DataLoader {
  public:
+  /// A RandomSampler when options shuffle, else a SequentialSampler. Throws DataError on a
+  /// batch size below 1, a rank outside [0, replicas) or a negative pass limit.
   DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options);
   /// With an explicit sampler (its size must equal the dataset's).
   DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, DataLoaderOptions options);
@@ -69,8 +79,11 @@ class DataLoader {
   /// The batches this rank gets from one pass (for validation): n/r + (n%r > rank), at most the
   /// pass limit.
   int64_t batches_in_one_pass() const;
+  /// Examples per batch (per rank).
   int64_t batch_size() const { return options_.batch_size_; }
+  /// The options, as normalized by the constructor.
   const DataLoaderOptions& options() const { return options_; }
+  /// The dataset batches are drawn from.
   const Dataset& dataset() const { return *dataset_; }
   /// The same dataset, sampler and options, sharded for `rank` of `num_replicas` (the harness
   /// shards a trial's loaders this way when it runs on several ranks).
@@ -91,17 +104,24 @@ class DataLoader {
   class Iterator {
    public:
     Iterator() = default;
+    /// Starts at the stream's first batch (blocks until it is ready).
     explicit Iterator(std::shared_ptr<BatchStream> s);
+    /// The current batch.
     Batch& operator*() { return current_; }
+    /// The current batch.
     Batch* operator->() { return &current_; }
+    /// Moves to the next batch; at the end the iterator equals end().
     Iterator& operator++();
+    /// Whether the two iterate different streams; an iterator at the end equals end().
     bool operator!=(const Iterator& o) const { return stream_ != o.stream_; }
 
    private:
     std::shared_ptr<BatchStream> stream_;
     Batch current_;
   };
+  /// Starts one pass over the epoch set with set_epoch: batches_in_one_pass() batches.
   Iterator begin() const;
+  /// The end of any pass.
   Iterator end() const { return Iterator(); }
 
  private:

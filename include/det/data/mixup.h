@@ -19,17 +19,19 @@ struct MixupOptions {
   double prob = 1.0;             ///< Probability of mixing a batch at all.
   double switch_prob = 0.5;      ///< With both enabled: probability of cutmix instead of mixup.
   bool correct_lam = true;       ///< Recompute lambda from the clipped cutmix box.
-  double label_smoothing = 0.1;
-  int64_t num_classes = 1000;
+  double label_smoothing = 0.1;  ///< In [0, 1]: off-class targets get smoothing / num_classes.
+  int64_t num_classes = 1000;    ///< Width of the soft targets, >= 1 (required in the config).
 };
 
 /// Mixes a batch with its reverse: mixup blends images, cutmix pastes a box; targets become
 /// smoothed one-hot vectors mixed with the same lambda: [B, num_classes] float.
 class Mixup {
  public:
+  /// Throws det::Error on a negative alpha or num_classes < 1.
   explicit Mixup(MixupOptions options);
   /// Applies to `batch` in place, drawing from `seed`. The batch size must be even.
   void apply(Batch& batch, uint64_t seed) const;
+  /// The options it was built with.
   const MixupOptions& options() const { return options_; }
   /// From the config (e.g. `context.data_args()["mixup"]`): {mixup_alpha, cutmix_alpha, prob,
   /// switch_prob, correct_lam, label_smoothing, num_classes (required)}; null when the section

@@ -26,7 +26,10 @@ struct MnistOptions {
   std::filesystem::path root;  ///< Looked up as root/mnist, root/MNIST/raw, then root itself.
   bool train = true;           ///< The 60000 training images, else the 10000 test images.
   bool normalize = true;       ///< ToTensor then Normalize((0.1307,), (0.3081,)), as the example.
+  /// @{
+  /// Normalize's mean and std (used when `normalize`).
   double mean = 0.1307, std = 0.3081;
+  /// @}
   bool download = true;        ///< Fetch missing files from the public mirrors if the network allows.
 };
 
@@ -38,7 +41,9 @@ class MnistDataset : public Dataset {
   explicit MnistDataset(const MnistOptions& options);
   int64_t size() const override { return images_.size(0); }
   Batch get_batch(const BatchRequest& request) const override;
+  /// All images, [N, 1, 28, 28] float32 (normalized when options.normalize).
   const torch::Tensor& images() const { return images_; }
+  /// All labels, [N] int64 in 0..9.
   const torch::Tensor& labels() const { return labels_; }
 
  private:

@@ -33,7 +33,9 @@ Image resize(const Image& image, int64_t out_height, int64_t out_width, Interpol
 /// longer one keeps the aspect ratio (truncated); with (h, w) that exact size.
 class Resize : public ImageTransform {
  public:
+  /// The shorter side becomes `size`, the other keeps the aspect ratio (truncated).
   Resize(int64_t size, Interpolation filter = Interpolation::kBilinear) : height_(size), width_(-1), filter_(filter) {}
+  /// Exactly `height` x `width`.
   Resize(int64_t height, int64_t width, Interpolation filter) : height_(height), width_(width), filter_(filter) {}
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "resize"; }
@@ -49,6 +51,7 @@ class Resize : public ImageTransform {
 /// central crop), resized to size x size.
 class RandomResizedCrop : public WindowTransform {
  public:
+  /// Output `size` x `size`; `random_filter` picks bilinear or bicubic per image (timm's 'random').
   RandomResizedCrop(int64_t size, std::pair<double, double> scale = {0.08, 1.0},
                     std::pair<double, double> ratio = {3.0 / 4.0, 4.0 / 3.0},
                     Interpolation filter = Interpolation::kBilinear, bool random_filter = false)

@@ -29,6 +29,7 @@ class Sampler {
 /// 0, 1, ..., n-1 every epoch.
 class SequentialSampler : public Sampler {
  public:
+  /// Indices 0..n-1.
   explicit SequentialSampler(int64_t n) : n_(n) {}
   int64_t size() const override { return n_; }
   std::vector<int64_t> indices(int64_t epoch) const override;
@@ -40,6 +41,7 @@ class SequentialSampler : public Sampler {
 /// A fresh permutation every epoch, a pure function of (seed, epoch).
 class RandomSampler : public Sampler {
  public:
+  /// Permutations of 0..n-1 drawn from (seed, epoch).
   RandomSampler(int64_t n, uint64_t seed) : n_(n), seed_(seed) {}
   int64_t size() const override { return n_; }
   std::vector<int64_t> indices(int64_t epoch) const override;

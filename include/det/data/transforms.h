@@ -23,13 +23,19 @@ Image crop(const Image& image, int64_t top, int64_t left, int64_t height, int64_
 class ImageTransform {
  public:
   virtual ~ImageTransform() = default;
+  /// Transforms `image` in place (its size and channels may change); random draws come from `rng`.
   virtual void apply(Image& image, SampleRng& rng) const = 0;
+  /// The name the config gives the transform ("random_crop", ...); identifies a pipeline's steps.
   virtual std::string name() const = 0;
 };
 
 /// A rectangle of an image.
 struct Window {
+  /// @{
+  /// Row and column of the top-left corner (may be negative: the window overhangs the
+  /// image), and the size in pixels.
   int64_t top = 0, left = 0, height = 0, width = 0;
+  /// @}
 };
 
 /// A transform that first cuts a window out of the image (RandomResizedCrop). As the first
@@ -52,6 +58,8 @@ class WindowTransform : public ImageTransform {
 /// then crop `size` x `size` at a uniformly random offset.
 class RandomCrop : public ImageTransform {
  public:
+  /// A `size` x `size` crop after zero padding by `padding`; apply() throws DataError when the
+  /// padded image is smaller than the crop.
   RandomCrop(int64_t size, int64_t padding = 0) : size_(size), padding_(padding) {}
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "random_crop"; }
@@ -63,6 +71,7 @@ class RandomCrop : public ImageTransform {
 /// torchvision.transforms.CenterCrop(size): the offset is round((dim - size) / 2).
 class CenterCrop : public ImageTransform {
  public:
+  /// A `size` x `size` crop; an image smaller than that is zero-padded around it.
   explicit CenterCrop(int64_t size) : size_(size) {}
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "center_crop"; }
@@ -74,6 +83,7 @@ class CenterCrop : public ImageTransform {
 /// torchvision.transforms.RandomHorizontalFlip(p).
 class RandomHorizontalFlip : public ImageTransform {
  public:
+  /// Mirrors left-right with probability `p`.
   explicit RandomHorizontalFlip(double p = 0.5) : p_(p) {}
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "random_horizontal_flip"; }
@@ -85,6 +95,7 @@ class RandomHorizontalFlip : public ImageTransform {
 /// torchvision.transforms.RandomVerticalFlip(p).
 class RandomVerticalFlip : public ImageTransform {
  public:
+  /// Mirrors top-bottom with probability `p`.
   explicit RandomVerticalFlip(double p = 0.5) : p_(p) {}
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "random_vertical_flip"; }
@@ -99,6 +110,7 @@ class TensorTransform {
   virtual ~TensorTransform() = default;
   /// Transforms one example's `channels` x `height` x `width` values in place.
   virtual void apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const = 0;
+  /// The name the config gives the transform ("random_erasing"); identifies a pipeline's steps.
   virtual std::string name() const = 0;
 };
 
@@ -117,6 +129,7 @@ class Pipeline {
  public:
   /// ToTensor only (no Normalize) until normalize() is called.
   Pipeline();
+  /// `transforms` in order, then ToTensor and Normalize with `mean`/`std` (see normalize()).
   Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std);
 
   /// Adds an image transform (fluent).
@@ -141,7 +154,9 @@ class Pipeline {
   void transform_tensor(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const {
     for (const auto& t : tensor_transforms_) t->apply(chw, channels, height, width, rng);
   }
+  /// The image transforms, in order.
   const std::vector<std::shared_ptr<ImageTransform>>& transforms() const { return transforms_; }
+  /// The tensor transforms, in order.
   const std::vector<std::shared_ptr<TensorTransform>>& tensor_transforms() const { return tensor_transforms_; }
 
   /// Builds a pipeline from the config, e.g.

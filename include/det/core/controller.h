@@ -41,8 +41,10 @@ struct TrialListener {
 
 /// How to run one trial.
 struct TrialRunOptions {
+  /// The trial's number; a resumed checkpoint's own id wins.
   int64_t trial_id = 1;
   nlohmann::json hparams = nlohmann::json::object();  ///< Sampled hyperparameter values.
+  /// Seeds LibTorch and std::rand; a resumed checkpoint's own seed wins.
   uint32_t trial_seed = 0;
   std::filesystem::path trial_dir;                    ///< checkpoints/ go here.
   bool test_mode = false;                             ///< One batch, one validation batch, one checkpoint.
@@ -57,6 +59,7 @@ struct TrialRunOptions {
   std::function<std::optional<config::Length>(const config::Length& reached, double metric)> next_target;
   bool show_progress = true;                          ///< Progress line on a TTY / log lines otherwise.
   std::shared_ptr<dist::DistributedContext> distributed;  ///< Default: single process.
+  /// Gets reports and checkpoints on the chief; null: none.
   TrialListener* listener = nullptr;
   /// Set (e.g. by a signal handler) to checkpoint and stop after the current batch.
   const std::atomic<bool>* stop_flag = nullptr;
@@ -67,9 +70,11 @@ struct TrialResult {
   /// kStopped: the stop flag was set (Ctrl-C, the runner); kStopRequested: the trial itself asked
   /// to stop (TrialContext::set_stop_requested), which the searcher sees as an early exit.
   enum class Exit { kCompleted, kStopped, kStopRequested };
-  Exit exit = Exit::kCompleted;
-  TrialState state;
+  Exit exit = Exit::kCompleted;  ///< Why run() returned.
+  TrialState state;              ///< Progress at the end.
+  /// The hyperparameters trained with (a checkpoint's when resumed).
   nlohmann::json hparams;
+  /// The seed trained with (a checkpoint's when resumed).
   uint32_t trial_seed = 0;
   std::optional<nlohmann::json> last_validation;  ///< Metrics of the last validation.
   std::optional<nlohmann::json> best_validation;  ///< Metrics of the best validation.
@@ -82,6 +87,7 @@ struct TrialResult {
 /// keeps) and reports to its listener.
 class TrialController {
  public:
+  /// Only stores its arguments; run() builds the trial from `factory` and does the work.
   TrialController(config::ExperimentConfig config, TrialFactory factory, TrialRunOptions options);
   ~TrialController();
   TrialController(const TrialController&) = delete;

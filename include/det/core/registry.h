@@ -18,6 +18,7 @@ using TrialFactory = std::function<std::unique_ptr<Trial>(TrialContext&)>;
 /// Name -> factory map of every linked-in trial.
 class TrialRegistry {
  public:
+  /// The process-wide registry (created on first use, so registrars may run in any order).
   static TrialRegistry& instance();
   /// Adds a trial under `name` (and its C++ class name, so `model_def:ClassName` also resolves).
   void add(const std::string& name, const std::string& class_name, TrialFactory factory);
@@ -37,6 +38,7 @@ class TrialRegistry {
 
 /// Registers a trial at static-initialisation time (used by DET_REGISTER_TRIAL).
 struct TrialRegistrar {
+  /// Adds the trial to TrialRegistry::instance() (see TrialRegistry::add).
   TrialRegistrar(const std::string& name, const std::string& class_name, TrialFactory factory) {
     TrialRegistry::instance().add(name, class_name, std::move(factory));
   }

@@ -46,7 +46,7 @@ class Trial {
   virtual Callbacks build_callbacks() { return {}; }
 
  protected:
-  TrialContext& context_;
+  TrialContext& context_;  ///< The context given to the constructor; outlives the trial.
 };
 
 }  // namespace det

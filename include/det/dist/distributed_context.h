@@ -33,6 +33,8 @@ enum class ReduceOp { kSum, kAvg, kMin, kMax };
 class Work {
  public:
   virtual ~Work() = default;
+  /// Blocks until the collective is done (its tensor then holds the result, divided for kAvg);
+  /// later calls return at once.
   virtual void wait() = 0;
 };
 
@@ -41,9 +43,13 @@ class Work {
 class DistributedContext {
  public:
   virtual ~DistributedContext() = default;
+  /// This process's global rank, 0..size()-1.
   virtual int rank() const { return 0; }
+  /// Number of ranks in the trial (the world size).
   virtual int size() const { return 1; }
+  /// This process's rank on its node; also its CUDA device index.
   virtual int local_rank() const { return 0; }
+  /// Number of ranks on this node.
   virtual int local_size() const { return 1; }
   /// The node's index among the nodes (torchrun's GROUP_RANK).
   virtual int cross_rank() const { return 0; }
@@ -81,9 +87,14 @@ std::shared_ptr<DistributedContext> make_local_context();
 /// LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT), else OpenMPI's
 /// (OMPI_COMM_WORLD_*), else Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, ...).
 struct LaunchEnvironment {
+  /// @{
+  /// Global rank and world size; rank and ranks on this node; node index and node count (as
+  /// DistributedContext's accessors of the same names).
   int rank = 0, size = 1, local_rank = 0, local_size = 1, cross_rank = 0, cross_size = 1;
+  /// @}
+  /// MASTER_ADDR: the host of rank 0's TCPStore (unused by det-launch's one-node file store).
   std::string master_addr = "127.0.0.1";
-  int master_port = 29500;
+  int master_port = 29500;      ///< MASTER_PORT, 1..65535.
   std::string source = "none";  ///< "torchrun", "openmpi", "slurm" or "none".
 };
 
@@ -97,8 +108,11 @@ struct DistributedOptions {
   std::chrono::seconds rendezvous_timeout_{300};  ///< Waiting for every rank to join (DET_RENDEZVOUS_TIMEOUT).
   std::chrono::seconds timeout_{600};             ///< One collective (DET_DIST_TIMEOUT).
 
+  /// Sets backend_.
   DistributedOptions& backend(std::string v) { return backend_ = std::move(v), *this; }
+  /// Sets rendezvous_timeout_.
   DistributedOptions& rendezvous_timeout(std::chrono::seconds v) { return rendezvous_timeout_ = v, *this; }
+  /// Sets timeout_.
   DistributedOptions& timeout(std::chrono::seconds v) { return timeout_ = v, *this; }
   /// The defaults, overridden by DET_DIST_BACKEND, DET_RENDEZVOUS_TIMEOUT and DET_DIST_TIMEOUT (seconds).
   static DistributedOptions from_env();

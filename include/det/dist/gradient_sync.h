@@ -19,7 +19,9 @@ struct GradientSyncOptions {
   std::size_t bucket_bytes_ = 25u << 20;  ///< A bucket is launched once this many bytes of gradients are ready.
   bool overlap_ = true;                   ///< Launch buckets from the hooks; false: all at finish() (for comparison).
 
+  /// Sets bucket_bytes_.
   GradientSyncOptions& bucket_bytes(std::size_t v) { return bucket_bytes_ = v, *this; }
+  /// Sets overlap_.
   GradientSyncOptions& overlap(bool v) { return overlap_ = v, *this; }
   /// The defaults, overridden by DET_BUCKET_MB and DET_DIST_OVERLAP=0.
   static GradientSyncOptions from_env();
@@ -35,6 +37,8 @@ struct GradientSyncOptions {
 /// got no gradient count as zero), waits, and writes the averages back into `.grad`.
 class GradientSynchronizer {
  public:
+  /// Buckets the trainable `params` (duplicates and frozen ones left out) and hooks their gradient
+  /// accumulators; throws DistributedError when a parameter is not a leaf tensor.
   GradientSynchronizer(std::shared_ptr<DistributedContext> context, std::vector<torch::Tensor> params,
                        GradientSyncOptions options = GradientSyncOptions::from_env());
   ~GradientSynchronizer();
@@ -58,7 +62,9 @@ class GradientSynchronizer {
     int64_t buckets_at_finish = 0;    ///< Buckets launched by finish().
     double wait_seconds = 0;          ///< Time finish() spent launching and waiting (communication not hidden).
   };
+  /// The counters so far.
   Stats stats() const;
+  /// Buckets the parameters were grouped into (a bucket holds one dtype on one device).
   std::size_t num_buckets() const;
 
  private:

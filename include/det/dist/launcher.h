@@ -12,9 +12,10 @@ namespace det::dist {
 
 /// What to launch, torchrun's vocabulary.
 struct LaunchOptions {
-  int nproc_per_node = 1;
-  int nnodes = 1;
-  int node_rank = 0;
+  int nproc_per_node = 1;  ///< Ranks started on this node, >= 1.
+  int nnodes = 1;          ///< Nodes in the launch, >= 1.
+  int node_rank = 0;       ///< This node's index, 0..nnodes-1.
+  /// MASTER_ADDR given to every rank.
   std::string master_addr = "127.0.0.1";
   int master_port = 0;  ///< 0: a free port of this machine (one node only).
   /// How long ranks get after SIGTERM (sent when another rank failed) before SIGKILL.

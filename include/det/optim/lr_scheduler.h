@@ -19,6 +19,8 @@ namespace det::optim {
 /// `lr_at(group, last_epoch)`. As in PyTorch, construction applies step 0.
 class LRScheduler {
  public:
+  /// Takes each param group's current learning rate as its base rate; a derived constructor
+  /// calls initialize(). The optimizer must outlive the scheduler.
   explicit LRScheduler(torch::optim::Optimizer& optimizer);
   virtual ~LRScheduler() = default;
 
@@ -54,6 +56,7 @@ class LRScheduler {
 /// lr = base_lr * gamma^(epoch // step_size).
 class StepLR : public LRScheduler {
  public:
+  /// Decays by `gamma` every `step_size` steps; throws det::Error when step_size < 1.
   StepLR(torch::optim::Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
 
  protected:
@@ -67,6 +70,7 @@ class StepLR : public LRScheduler {
 /// lr = base_lr * factor(epoch), for any user function.
 class LambdaLR : public LRScheduler {
  public:
+  /// `factor(epoch)` multiplies each base rate (PyTorch's LambdaLR).
   LambdaLR(torch::optim::Optimizer& optimizer, std::function<double(int64_t)> factor);
 
  protected:
@@ -100,7 +104,9 @@ struct CosineOptions {
 ///  - t >= t_initial: lr_min.
 class CosineLRScheduler : public LRScheduler {
  public:
+  /// Throws det::Error when options.t_initial < 1.
   CosineLRScheduler(torch::optim::Optimizer& optimizer, CosineOptions options);
+  /// The options it was built with.
   const CosineOptions& options() const { return options_; }
 
  protected:

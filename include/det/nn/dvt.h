@@ -23,10 +23,13 @@ namespace det::nn {
 /// the skip, then an MLP.
 class TokenPerformerImpl : public torch::nn::Cloneable<TokenPerformerImpl> {
  public:
+  /// Tokens of width `dim` in, `in_dim` out; `dropout` after the projection and in the MLP.
   TokenPerformerImpl(int64_t dim, int64_t in_dim = 64, double kernel_ratio = 0.5, double dropout = 0.1);
+  /// Builds the layers and draws a new `w` (the constructor and clone() call it).
   void reset() override;
+  /// [B, T, dim] -> [B, T, in_dim].
   torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor w;
+  torch::Tensor w;  ///< [m, in_dim] random features: orthonormal rows times sqrt(m); not trained.
 
  private:
   torch::Tensor prm_exp(const torch::Tensor& x) const;
@@ -37,24 +40,40 @@ class TokenPerformerImpl : public torch::nn::Cloneable<TokenPerformerImpl> {
   torch::nn::Dropout dp_{nullptr};
   torch::nn::Sequential mlp_{nullptr};
 };
+/// TokenPerformer: the module holder (a shared pointer) of TokenPerformerImpl.
 TORCH_MODULE(TokenPerformer);
 
 /// One T2T-ViT of the cascade.
 struct T2TViTOptions {
-  int64_t img_size = 224;
+  int64_t img_size = 224;  ///< Input height and width in pixels.
+  /// @{
   /// The first soft split: Unfold(kernel, stride, padding); (7, 4, 2) gives 14x14 tokens,
   /// (11, 6, 5) 10x10 and (14, 8, 3) 7x7.
   int64_t kernel = 7, stride = 4, padding = 2;
+  /// @}
+  /// @{
+  /// Token width D (a multiple of num_heads), transformer blocks, and attention heads per block.
   int64_t embed_dim = 256, depth = 12, num_heads = 4;
+  /// @}
   /// The T2T module's token width (T2T_ViT's token_dim; the performers' in_dim, m = token_dim / 2).
   int64_t token_dim = 64;
-  double mlp_ratio = 2.0;
-  int64_t num_classes = 1000;
+  double mlp_ratio = 2.0;      ///< Block MLP hidden width per token channel.
+  int64_t num_classes = 1000;  ///< Outputs of the head.
+  /// @{
+  /// Dropout (position embeddings, attention output, MLPs) and the stochastic depth of the last
+  /// block (linear from 0).
   double drop_rate = 0.0, drop_path_rate = 0.1;
+  /// @}
+  /// @{
   /// Reuse of the upstream model's features / attention logits (the 2nd and 3rd models).
   bool feature_reuse = false, relation_reuse = false;
+  /// @}
+  /// @{
   /// The upstream model's token grid and depth (when reusing).
   int64_t upstream_grid = 0, upstream_depth = 0;
+  /// @}
+  /// trunc_normal_(0.02) weights and class token, zero biases, unit norms; false keeps
+  /// LibTorch's default init.
   bool init_weights = true;
   /// The token grid after the three soft splits.
   int64_t grid() const;
@@ -63,7 +82,9 @@ struct T2TViTOptions {
 /// What a cascade member hands to the next: its last block output before the final norm
 /// [B, N+1, D] and every layer's pre-softmax attention logits [B, H, N+1, N+1].
 struct ReuseState {
+  /// [B, N+1, D]: the last block's output, before the final norm.
   torch::Tensor features;
+  /// One [B, H, N+1, N+1] pre-softmax logit tensor per block.
   std::vector<torch::Tensor> relations;
   /// The same for the examples `index` (int64) only.
   ReuseState select(const torch::Tensor& index) const;
@@ -72,7 +93,9 @@ struct ReuseState {
 /// A pre-norm T2T block; with feature reuse the MLP sees [x, reused features] (D + 48 wide).
 class T2TBlockImpl : public torch::nn::Cloneable<T2TBlockImpl> {
  public:
+  /// A block of `options`' width and heads; `drop_path` is its stochastic-depth rate.
   T2TBlockImpl(const T2TViTOptions& options, double drop_path);
+  /// Builds norm1, attn, norm2, mlp (and feature_resuse_mlp with feature reuse).
   void reset() override;
   /// `features`: the upstream features already transformed and resized to [B, N+1, 48]
   /// (undefined without reuse); `relation`: the logit bias [B, H, N+1, N+1] or undefined;
@@ -91,22 +114,30 @@ class T2TBlockImpl : public torch::nn::Cloneable<T2TBlockImpl> {
   Mlp mlp_{nullptr};
   torch::nn::Sequential feature_resuse_mlp_{nullptr};
 };
+/// T2TBlock: the module holder (a shared pointer) of T2TBlockImpl.
 TORCH_MODULE(T2TBlock);
 
 /// T2T-ViT with the performer T2T module (token_dim 64 by default), a class token, fixed sinusoid position
 /// embeddings (a non-trainable parameter), blocks, final LayerNorm (eps 1e-5), head.
 class T2TViTImpl : public torch::nn::Cloneable<T2TViTImpl> {
  public:
+  /// Throws det::Error when reuse is asked for without upstream_grid and upstream_depth.
   explicit T2TViTImpl(const T2TViTOptions& options);
+  /// Builds the T2T module, embeddings, blocks, norm, head (and the relation-reuse convs).
   void reset() override;
   /// Logits [B, classes]; fills `state` (when not null) for the next model; `upstream` is the
   /// previous model's state (required when this model reuses).
   torch::Tensor forward(const torch::Tensor& x, const ReuseState* upstream = nullptr, ReuseState* state = nullptr);
+  /// The options it was built with.
   const T2TViTOptions& options() const { return options_; }
   /// Multiply-accumulates of one forward for one image (matmuls, convolutions and the
   /// performer's feature maps; what the DVT paper calls FLOPs).
   double macs() const;
+  /// @{
+  /// The learned class token [1, 1, D] and the fixed sinusoid position table [1, grid^2 + 1, D]
+  /// (a parameter without gradient); "cls_token" and "pos_embed" of the state dict.
   torch::Tensor cls_token, pos_embed;
+  /// @}
 
  private:
   T2TViTOptions options_;
@@ -118,18 +149,27 @@ class T2TViTImpl : public torch::nn::Cloneable<T2TViTImpl> {
   torch::nn::Linear head_{nullptr};
   torch::nn::Sequential relation_reuse_conv_{nullptr};
 };
+/// T2TViT: the module holder (a shared pointer) of T2TViTImpl.
 TORCH_MODULE(T2TViT);
 
 /// DVT_T2t_vit_12 / _14 options.
 struct DVTOptions {
+  /// @{
+  /// Every member's token width, block count and heads (t2t_vit_12: 256, 12, 4; _14: 384, 14, 6).
   int64_t embed_dim = 256, depth = 12, num_heads = 4;
+  /// @}
   /// T2T token width of every member (64 in both variants; smaller only for test fixtures).
   int64_t token_dim = 64;
+  /// Block MLP hidden width per token channel (2 for _12, 3 for _14).
   double mlp_ratio = 2.0;
-  int64_t num_classes = 1000;
-  double drop_path_rate = 0.1;
+  int64_t num_classes = 1000;   ///< Outputs of each exit's head.
+  double drop_path_rate = 0.1;  ///< Stochastic depth of each member's last block.
+  /// @{
+  /// Whether the second and third members reuse the previous member's features and attention
+  /// logits.
   bool feature_reuse = true, relation_reuse = true;
-  bool init_weights = true;
+  /// @}
+  bool init_weights = true;  ///< Passed to every member (T2TViTOptions::init_weights).
   /// "t2t_vit_12" or "t2t_vit_14" (also "dvt_t2t_vit_12", "12", "14").
   static DVTOptions variant(const std::string& name);
 };
@@ -137,7 +177,9 @@ struct DVTOptions {
 /// The three-exit cascade.
 class DVTImpl : public torch::nn::Cloneable<DVTImpl> {
  public:
+  /// Builds the three members: 7x7, 10x10 and 14x14 tokens of a 224 px image.
   explicit DVTImpl(const DVTOptions& options);
+  /// Builds the members less_less_token, less_token and normal_token from the options.
   void reset() override;
   /// The logits of all three exits (training runs all of them).
   std::vector<torch::Tensor> forward(const torch::Tensor& x);
@@ -147,13 +189,16 @@ class DVTImpl : public torch::nn::Cloneable<DVTImpl> {
   std::pair<torch::Tensor, torch::Tensor> early_exit(const torch::Tensor& x, const std::array<double, 3>& thresholds);
   /// Cumulative multiply-accumulates per image to reach exit 1, 2, 3.
   std::array<double, 3> cumulative_macs() const;
+  /// Member `k` (0: 7x7 tokens, 1: 10x10, 2: 14x14); no bounds check.
   T2TViT member(size_t k) const { return members_[k]; }
+  /// The options it was built with.
   const DVTOptions& options() const { return options_; }
 
  private:
   DVTOptions options_;
   std::vector<T2TViT> members_;
 };
+/// DVT: the module holder (a shared pointer) of DVTImpl.
 TORCH_MODULE(DVT);
 
 /// Target exit proportions of operating point p (1..59 in the reference): q = p / 20,
@@ -169,11 +214,16 @@ std::array<double, 3> fit_thresholds(const torch::Tensor& confidence, const std:
 /// Accuracy and expected cost of an operating point from all exits' logits [3, n, C] (or
 /// confidences + predictions) and the labels.
 struct OperatingPoint {
+  /// The confidence thresholds evaluated (the last is not used).
   std::array<double, 3> thresholds{};
+  /// Fraction of the examples leaving at each exit; sums to 1.
   std::array<double, 3> exit_fraction{};
-  double accuracy = 0;
+  double accuracy = 0;  ///< Fraction of the examples whose exit predicted the label.
+  /// Expected GMACs per image: exit fractions times cumulative_gmacs.
   double gmacs_per_image = 0;
 };
+/// Sends each example out of the first exit (of the first two) whose max softmax reaches its
+/// threshold, else the last; `logits` [3, n, C], `labels` [n], `cumulative_gmacs` per exit.
 OperatingPoint evaluate_operating_point(const torch::Tensor& logits, const torch::Tensor& labels,
                                         const std::array<double, 3>& thresholds, const std::array<double, 3>& cumulative_gmacs);
 

@@ -51,14 +51,20 @@ torch::Tensor sinusoid_table(int64_t n_position, int64_t dim);
 /// probability 1 - p and scaled by 1/(1 - p), else zeroed; identity in eval or when p == 0.
 class DropPathImpl : public torch::nn::Cloneable<DropPathImpl> {
  public:
+  /// `p`: the probability of dropping a sample's residual branch, in [0, 1).
   explicit DropPathImpl(double p = 0.0) : p_(p) {}
+  /// Nothing to build: DropPath has no parameters.
   void reset() override {}
+  /// In training, each sample of `x` (dim 0) zeroed with probability p, the rest scaled by
+  /// 1/(1 - p); `x` itself in eval or when p is 0.
   torch::Tensor forward(const torch::Tensor& x);
+  /// The drop probability.
   double p() const { return p_; }
 
  private:
   double p_;
 };
+/// DropPath: the module holder (a shared pointer) of DropPathImpl, made by TORCH_MODULE.
 TORCH_MODULE(DropPath);
 
 /// `drop_path_rate` spread linearly over `depth` blocks (torch.linspace(0, rate, depth)), in
@@ -67,11 +73,15 @@ std::vector<double> drop_path_rates(double drop_path_rate, int64_t depth);
 
 /// Options of the MLP: fc1 (in -> hidden), GELU, dropout, fc2 (hidden -> out), dropout.
 struct MlpOptions {
+  /// fc1 maps `in_features` to `hidden_features`; the rest keep their defaults.
   MlpOptions(int64_t in_features, int64_t hidden_features) : in_features_(in_features), hidden_features_(hidden_features) {}
+  /// Input width (channels with `conv`).
   TORCH_ARG(int64_t, in_features);
+  /// fc1's output width (timm: in_features * mlp_ratio).
   TORCH_ARG(int64_t, hidden_features);
   /// 0 means in_features.
   TORCH_ARG(int64_t, out_features) = 0;
+  /// Dropout probability after fc2 (and after the GELU with drop_after_act).
   TORCH_ARG(double, drop) = 0.0;
   /// Dropout after the GELU (timm, Google, jeonsworld); HF ViTIntermediate has none.
   TORCH_ARG(bool, drop_after_act) = true;
@@ -83,23 +93,31 @@ struct MlpOptions {
 /// Submodules `fc1`, `fc2` as in timm's and SPACH's state dicts.
 class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
  public:
+  /// Builds fc1 and fc2 (Linear, or 1x1 Conv2d with `conv`) with LibTorch's default init.
   explicit MlpImpl(const MlpOptions& options);
+  /// Builds fc1, fc2 and the dropout from `options` (the constructor and clone() call it).
   void reset() override;
+  /// fc2(dropout(GELU(fc1(x)))), then dropout: [.., in] -> [.., out] (NCHW with `conv`).
   torch::Tensor forward(const torch::Tensor& x);
-  MlpOptions options;
+  MlpOptions options;  ///< As given to the constructor; reset() rebuilds from it.
 
  private:
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};        // token form
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};    // conv form (also named fc1, fc2)
   torch::nn::Dropout drop_{nullptr};
 };
+/// Mlp: the module holder (a shared pointer) of MlpImpl.
 TORCH_MODULE(Mlp);
 
 /// Options of multi-head self-attention.
 struct AttentionOptions {
+  /// `dim` wide tokens split over `num_heads` heads (dim must be divisible by num_heads).
   AttentionOptions(int64_t dim, int64_t num_heads) : dim_(dim), num_heads_(num_heads) {}
+  /// Token width, in and out.
   TORCH_ARG(int64_t, dim);
+  /// Heads; head_dim = dim / num_heads.
   TORCH_ARG(int64_t, num_heads);
+  /// Whether qkv has a bias (proj always has one).
   TORCH_ARG(bool, qkv_bias) = false;
   /// Dropout on the attention probabilities.
   TORCH_ARG(double, attn_drop) = 0.0;
@@ -111,19 +129,27 @@ struct AttentionOptions {
 /// softmax, `proj` Linear(dim, dim) with bias. Input and output [B, N, dim].
 class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
  public:
+  /// Throws det::Error when dim is not divisible by num_heads.
   explicit AttentionImpl(const AttentionOptions& options);
+  /// Builds qkv, proj and the dropouts from `options` (the constructor and clone() call it).
   void reset() override;
+  /// Self-attention over the tokens of `x`: [B, N, dim] -> [B, N, dim].
   torch::Tensor forward(const torch::Tensor& x);
   /// Forward that adds `logit_bias` ([B, H, N, N], may be undefined) to the scaled logits before
   /// the softmax and stores those pre-softmax logits in `*logits` when not null (DVT's
   /// relationship reuse).
   torch::Tensor forward_with_logits(const torch::Tensor& x, const torch::Tensor& logit_bias, torch::Tensor* logits);
-  AttentionOptions options;
+  AttentionOptions options;  ///< As given to the constructor; reset() rebuilds from it.
+  /// @{
+  /// The input projection to q, k, v (dim -> 3 dim, rows in that order) and the output
+  /// projection (dim -> dim, with bias); state-dict names "qkv" and "proj".
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  /// @}
 
  private:
   torch::nn::Dropout attn_drop_{nullptr}, proj_drop_{nullptr};
 };
+/// Attention: the module holder (a shared pointer) of AttentionImpl.
 TORCH_MODULE(Attention);
 
 /// The number of elements of all parameters of `module` (requires_grad or not).

@@ -16,7 +16,8 @@ namespace det::nn {
 
 /// Named tensors in file order (sorted by name as the Python writer sorts them), plus metadata.
 struct TensorFile {
-  std::map<std::string, torch::Tensor> tensors;
+  std::map<std::string, torch::Tensor> tensors;  ///< CPU tensors by name, in the file's dtype.
+  /// The header's "__metadata__" strings; empty without.
   std::map<std::string, std::string> metadata;
 };
 

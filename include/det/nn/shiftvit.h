@@ -20,16 +20,16 @@ torch::Tensor shift_feat(const torch::Tensor& x, int64_t n_div);
 
 /// ShiftViT's constructor arguments (SPACH's names and defaults).
 struct ShiftViTOptions {
-  int64_t n_div = 12;
-  int64_t img_size = 224;
-  int64_t patch_size = 4;
-  int64_t in_chans = 3;
-  int64_t num_classes = 1000;
-  int64_t embed_dim = 96;
-  std::vector<int64_t> depths = {2, 2, 6, 2};
-  double mlp_ratio = 4.0;
-  double drop_rate = 0.0;
-  double drop_path_rate = 0.1;
+  int64_t n_div = 12;                          ///< 4/n_div of channels shift, 1/n_div each way.
+  int64_t img_size = 224;                      ///< Input height and width in pixels.
+  int64_t patch_size = 4;                      ///< Patch embedding conv's kernel and stride.
+  int64_t in_chans = 3;                        ///< Input channels.
+  int64_t num_classes = 1000;                  ///< Outputs of the head.
+  int64_t embed_dim = 96;                      ///< Channels of stage 1 (C0); stage i has C0 * 2^i.
+  std::vector<int64_t> depths = {2, 2, 6, 2};  ///< Blocks of each of the four stages.
+  double mlp_ratio = 4.0;                      ///< MLP hidden channels per input channel.
+  double drop_rate = 0.0;                      ///< Dropout after patch embedding and in MLPs.
+  double drop_path_rate = 0.1;                 ///< Last block's stochastic depth (linear from 0).
   /// Reference init (trunc_normal_(.02) weights, zero biases, unit norms); false keeps LibTorch's
   /// default init (for counting parameters quickly).
   bool init_weights = true;
@@ -50,8 +50,12 @@ struct ShiftViTOptions {
 /// One ShiftViT block: x = shift(x); x = x + DropPath(Mlp(GN1(x))) (submodules norm2, mlp).
 class ShiftViTBlockImpl : public torch::nn::Cloneable<ShiftViTBlockImpl> {
  public:
+  /// A block on `dim` channels: shift by 1/n_div per direction, MLP of dim * mlp_ratio
+  /// hidden channels with dropout `drop`, stochastic depth `drop_path`.
   ShiftViTBlockImpl(int64_t dim, int64_t n_div, double mlp_ratio, double drop, double drop_path);
+  /// Builds norm2, mlp and drop_path (the constructor and clone() call it).
   void reset() override;
+  /// [B, dim, H, W] -> [B, dim, H, W].
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
@@ -61,6 +65,7 @@ class ShiftViTBlockImpl : public torch::nn::Cloneable<ShiftViTBlockImpl> {
   Mlp mlp_{nullptr};
   DropPath drop_path_{nullptr};
 };
+/// ShiftViTBlock: the module holder (a shared pointer) of ShiftViTBlockImpl.
 TORCH_MODULE(ShiftViTBlock);
 
 /// ShiftViT: PatchEmbed (proj conv k=s=patch, GN1) -> dropout -> four stages of blocks with
@@ -68,11 +73,16 @@ TORCH_MODULE(ShiftViTBlock);
 /// global average pool -> head. Input [B, in_chans, H, W], output logits [B, num_classes].
 class ShiftViTImpl : public torch::nn::Cloneable<ShiftViTImpl> {
  public:
+  /// Builds every layer; throws det::Error when img_size / patch_size leaves no pixel after
+  /// the three patch mergings.
   explicit ShiftViTImpl(const ShiftViTOptions& options);
+  /// Builds patch_embed, the stages, norm and head, initialized per init_weights.
   void reset() override;
+  /// Logits [B, num_classes]: final GN1, global average pool and head over forward_features(x).
   torch::Tensor forward(const torch::Tensor& x);
   /// Feature map before the final norm and pooling: [B, 8 C0, h, w].
   torch::Tensor forward_features(const torch::Tensor& x);
+  /// The options it was built with.
   const ShiftViTOptions& options() const { return options_; }
 
  private:
@@ -84,6 +94,7 @@ class ShiftViTImpl : public torch::nn::Cloneable<ShiftViTImpl> {
   std::vector<std::pair<torch::nn::GroupNorm, torch::nn::Conv2d>> downsample_;
   torch::nn::Linear head_{nullptr};
 };
+/// ShiftViT: the module holder (a shared pointer) of ShiftViTImpl.
 TORCH_MODULE(ShiftViT);
 
 }  // namespace det::nn

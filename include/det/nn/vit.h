@@ -20,25 +20,27 @@ namespace det::nn {
 
 /// ViT hyperparameters.
 struct ViTOptions {
-  int64_t img_size = 224;
-  int64_t patch_size = 16;
-  int64_t in_chans = 3;
-  int64_t num_classes = 1000;
-  int64_t embed_dim = 768;
-  int64_t depth = 12;
-  int64_t num_heads = 12;
-  int64_t mlp_dim = 3072;
-  bool qkv_bias = true;
+  int64_t img_size = 224;      ///< Input height and width in pixels; a multiple of patch_size.
+  int64_t patch_size = 16;     ///< Side of the square patches (the patch conv's kernel and stride).
+  int64_t in_chans = 3;        ///< Input channels.
+  int64_t num_classes = 1000;  ///< Outputs of the head.
+  int64_t embed_dim = 768;     ///< Token width D; a multiple of num_heads.
+  int64_t depth = 12;          ///< Transformer blocks.
+  int64_t num_heads = 12;      ///< Attention heads per block.
+  int64_t mlp_dim = 3072;      ///< Hidden width of each block's MLP.
+  bool qkv_bias = true;        ///< Whether the qkv projection has a bias (HF and timm: true).
   /// Dropout after the position embeddings, the attention output projection and the MLP
   /// (HF hidden_dropout_prob).
   double drop_rate = 0.0;
   /// Dropout on the attention probabilities.
   double attn_drop_rate = 0.0;
-  double drop_path_rate = 0.0;
+  double drop_path_rate = 0.0;  ///< Stochastic depth of the last block, linear from 0.
   /// Dropout after the GELU too (Google, jeonsworld); HF's ViTIntermediate has none (default).
   bool mlp_drop_after_act = false;
   /// 1e-6 (Google, jeonsworld, Graphcore); HF's in21k config says 1e-12.
   double layer_norm_eps = kViTLayerNormEps;
+  /// HF's init (trunc_normal_(0.02) weights and embeddings, zero biases, unit norms); false
+  /// keeps LibTorch's default init and zero embeddings (for weights about to be loaded).
   bool init_weights = true;
 
   /// ViT-Ti/S/B/L ("ti", "s", "b", "l", also "vit_b16", "ViT-B/16"): width, depth, heads, MLP
@@ -49,14 +51,18 @@ struct ViTOptions {
   /// mlp_drop_after_act, layer_norm_eps; `pretrained` is read by the trial. Unknown keys, wrong
   /// types and values out of bounds are ConfigErrors naming the file position and key.
   ViTOptions& update_from_json(const config::Args& model);
+  /// Patches per side: img_size / patch_size.
   int64_t grid() const { return img_size / patch_size; }
 };
 
 /// A pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(Mlp(LN(x))).
 class ViTBlockImpl : public torch::nn::Cloneable<ViTBlockImpl> {
  public:
+  /// A block of `options`' width, heads, MLP and eps; `drop_path` is its stochastic-depth rate.
   ViTBlockImpl(const ViTOptions& options, double drop_path);
+  /// Builds norm1, attn, drop_path, norm2 and mlp (the constructor and clone() call it).
   void reset() override;
+  /// [B, N, D] -> [B, N, D].
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
@@ -67,18 +73,28 @@ class ViTBlockImpl : public torch::nn::Cloneable<ViTBlockImpl> {
   Mlp mlp_{nullptr};
   DropPath drop_path_{nullptr};
 };
+/// ViTBlock: the module holder (a shared pointer) of ViTBlockImpl.
 TORCH_MODULE(ViTBlock);
 
 /// ViT classifier: [B, C, H, W] -> logits [B, num_classes].
 class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
  public:
+  /// Builds (and, with init_weights, initializes) every layer of `options`.
   explicit ViTImpl(const ViTOptions& options);
+  /// Builds patch_embed, the embeddings, blocks, norm and head, initialized per init_weights.
   void reset() override;
+  /// Logits [B, num_classes] from the class token of forward_features(x); `x` is
+  /// [B, in_chans, img_size, img_size] (a size giving another patch count throws det::Error).
   torch::Tensor forward(const torch::Tensor& x);
   /// Token features after the final norm: [B, 1 + grid^2, D].
   torch::Tensor forward_features(const torch::Tensor& x);
+  /// The options it was built with.
   const ViTOptions& options() const { return options_; }
+  /// @{
+  /// The learned class token [1, 1, D] and position embeddings [1, 1 + grid^2, D] (row 0 for the
+  /// class token); parameters "cls_token" and "pos_embed" of the state dict.
   torch::Tensor cls_token, pos_embed;
+  /// @}
 
  private:
   ViTOptions options_;
@@ -88,6 +104,7 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Linear head_{nullptr};
 };
+/// ViT: the module holder (a shared pointer) of ViTImpl.
 TORCH_MODULE(ViT);
 
 /// Resizes position embeddings [1, 1 + g0^2, D] to [1, 1 + g1^2, D]: the class token's row is

@@ -9,7 +9,7 @@ build=${DET_BUILD_DIR:-$root/build}
 packages=(build-essential cmake ninja-build ccache pkg-config
           libtorch-dev libgloo-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
           zlib1g-dev libsqlite3-dev libjpeg62-turbo-dev libpng-dev libopenblas0-pthread
-          doxygen)
+          doxygen clang-format)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

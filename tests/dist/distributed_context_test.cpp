@@ -467,58 +467,5 @@ TEST(LaunchEnvironment, RendezvousTimeoutIsAOneLineError) {
   }
 }
 
-TEST(Launcher, InvalidOptionsAreUsageErrors) {
-  dist::LaunchOptions o;
-  EXPECT_THROW(dist::launch(o), UsageError);  // no command
-  o.command = {"true"};
-  o.nproc_per_node = 0;
-  EXPECT_THROW(dist::launch(o), UsageError);
-  o.nproc_per_node = 1;
-  o.nnodes = 2;
-  EXPECT_THROW(dist::launch(o), UsageError);  // no --master-port with 2 nodes
-  o.master_port = 29999;
-  o.node_rank = 2;
-  EXPECT_THROW(dist::launch(o), UsageError);
-}
-
-TEST(Launcher, ExitStatusAndEnvironmentOfTheRanks) {
-  TempDir dir;
-  dist::LaunchOptions o;
-  o.nproc_per_node = 3;
-  o.command = {"sh", "-c", "echo $RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $GROUP_RANK $MASTER_ADDR > " +
-                               (dir.path / "r").string() + "$RANK"};
-  auto r = dist::launch(o);
-  EXPECT_EQ(r.exit_code, 0);
-  for (int i = 0; i < 3; ++i) {
-    std::string line = util::read_file(dir.path / ("r" + std::to_string(i)));
-    EXPECT_EQ(line, std::to_string(i) + " 3 " + std::to_string(i) + " 3 0 127.0.0.1\n");
-  }
-  o.command = {"sh", "-c", "if [ $RANK = 2 ]; then exit 7; fi; exec sleep 30"};
-  r = dist::launch(o);
-  EXPECT_EQ(r.exit_code, 7);
-  EXPECT_EQ(r.failed_rank, 2);
-  EXPECT_NE(r.message.find("rank 2"), std::string::npos) << r.message;
-  EXPECT_NE(r.message.find("exited with status 7"), std::string::npos) << r.message;
-}
-
-// One process: the synchronizer's buckets follow reverse parameter order and the size cap.
-TEST(GradientSync, BucketsInReverseOrderUnderTheCap) {
-  auto a = torch::zeros({1000}, torch::requires_grad()), b = torch::zeros({1000}, torch::requires_grad()),
-       c = torch::zeros({10}, torch::requires_grad());
-  dist::GradientSynchronizer one(dist::make_local_context(), {a, b, c}, dist::GradientSyncOptions().bucket_bytes(1 << 20));
-  EXPECT_EQ(one.num_buckets(), 1u);
-  dist::GradientSynchronizer many(dist::make_local_context(), {a, b, c}, dist::GradientSyncOptions().bucket_bytes(4000));
-  EXPECT_EQ(many.num_buckets(), 2u);  // {c, b} reach 4040 bytes, then {a}
-  many.prepare(true);
-  (a.sum() + 2 * b.sum() + 3 * c.sum()).backward();
-  EXPECT_TRUE(many.pending());
-  many.finish();
-  EXPECT_FALSE(many.pending());
-  auto s = many.stats();
-  EXPECT_EQ(s.buckets_in_backward, 2);
-  EXPECT_EQ(s.reductions, 1);
-  EXPECT_EQ(b.grad()[0].item<float>(), 2.0f);
-}
-
 }  // namespace
 }  // namespace det

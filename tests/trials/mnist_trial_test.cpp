@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "det/core/controller.h"
-#include "test_trials.h"
+#include "../core/test_trials.h"
 
 namespace det {
 namespace {

@@ -19,17 +19,19 @@ int main(int argc, char** argv) {
   }
   bool tune = !(argc > 4 && std::strcmp(argv[4], "--no-malloc-tuning") == 0);
   if (tune) det::util::tune_allocator();
-  int64_t timed = argc > 2 ? std::atoll(argv[2]) : 300, warmup = argc > 3 ? std::atoll(argv[3]) : 50;
+  int64_t timed = argc > 2 ? std::atoll(argv[2]) : 300,
+          warmup = argc > 3 ? std::atoll(argv[3]) : 50;
   det::data::MnistOptions o;
   o.root = argv[1];
   o.download = false;
   det::data::MnistDataset ds(o);
   torch::manual_seed(0);
-  torch::nn::Sequential model(
-      torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3)), torch::nn::ReLU(), torch::nn::Conv2d(32, 64, 3),
-      torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Dropout2d(0.25), torch::nn::Flatten(),
-      torch::nn::Linear(9216, 128), torch::nn::ReLU(), torch::nn::Dropout(0.5), torch::nn::Linear(128, 10),
-      torch::nn::LogSoftmax(1));
+  torch::nn::Sequential model(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3)),
+                              torch::nn::ReLU(), torch::nn::Conv2d(32, 64, 3), torch::nn::ReLU(),
+                              torch::nn::MaxPool2d(2), torch::nn::Dropout2d(0.25),
+                              torch::nn::Flatten(), torch::nn::Linear(9216, 128), torch::nn::ReLU(),
+                              torch::nn::Dropout(0.5), torch::nn::Linear(128, 10),
+                              torch::nn::LogSoftmax(1));
   det::optim::Adadelta opt(model->parameters(), det::optim::AdadeltaOptions(1.0));
   model->train();
   const int64_t bs = 64;
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   }
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("{\"impl\": \"libtorch_loop%s\", \"batches_per_second\": %.4f, \"threads\": %d}\n",
-              tune ? "" : "_no_malloc_tuning", static_cast<double>(timed) / s, torch::get_num_threads());
+              tune ? "" : "_no_malloc_tuning", static_cast<double>(timed) / s,
+              torch::get_num_threads());
   return 0;
 }

@@ -1,6 +1,7 @@
 // Training and inference throughput (images/s) of det's ShiftViT and ViT on synthetic batches,
 // for scripts/bench/models.sh (the same models in Python: models_pytorch.py).
-//   bench_models MODEL BATCH ITERS WARMUP    MODEL: shiftvit_mnist | shiftvit_cifar10 | vit_scratch_cifar10
+//   bench_models MODEL BATCH ITERS WARMUP    MODEL: shiftvit_mnist | shiftvit_cifar10 |
+//   vit_scratch_cifar10
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -18,7 +19,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string name = argv[1];
-  const int64_t batch = std::stoll(argv[2]), iters = std::stoll(argv[3]), warmup = std::stoll(argv[4]);
+  const int64_t batch = std::stoll(argv[2]), iters = std::stoll(argv[3]),
+                warmup = std::stoll(argv[4]);
   det::util::tune_allocator();
   torch::manual_seed(0);
   std::shared_ptr<torch::nn::Module> model;
@@ -27,8 +29,10 @@ int main(int argc, char** argv) {
   if (name.rfind("shiftvit", 0) == 0) {
     det::nn::ShiftViTOptions o;
     o.patch_size = 2, o.num_classes = 10, o.drop_rate = 0, o.drop_path_rate = 0;
-    if (name == "shiftvit_mnist") o.n_div = 8, o.img_size = size = 28, o.in_chans = chans = 1;
-    else o.img_size = 32;
+    if (name == "shiftvit_mnist")
+      o.n_div = 8, o.img_size = size = 28, o.in_chans = chans = 1;
+    else
+      o.img_size = 32;
     det::nn::ShiftViT m(o);
     model = m.ptr();
     forward = [m](const torch::Tensor& x) mutable { return m->forward(x); };
@@ -52,15 +56,19 @@ int main(int argc, char** argv) {
     loss.backward();
     opt->step();
   }
-  double train = static_cast<double>(batch * iters) / std::chrono::duration<double>(clock::now() - t0).count();
+  double train =
+      static_cast<double>(batch * iters) / std::chrono::duration<double>(clock::now() - t0).count();
   model->eval();
   torch::NoGradGuard no_grad;
   for (int64_t i = 0; i < warmup + iters; ++i) {
     if (i == warmup) t0 = clock::now();
     forward(x);
   }
-  double infer = static_cast<double>(batch * iters) / std::chrono::duration<double>(clock::now() - t0).count();
-  std::printf("{\"impl\": \"det\", \"model\": \"%s\", \"train_images_per_second\": %.2f, \"infer_images_per_second\": %.2f}\n",
-              name.c_str(), train, infer);
+  double infer =
+      static_cast<double>(batch * iters) / std::chrono::duration<double>(clock::now() - t0).count();
+  std::printf(
+      "{\"impl\": \"det\", \"model\": \"%s\", \"train_images_per_second\": %.2f, "
+      "\"infer_images_per_second\": %.2f}\n",
+      name.c_str(), train, infer);
   return 0;
 }

@@ -34,7 +34,8 @@ int train_in_process(const TrainArgs& args);
 /// `det-run validate-config CONFIG`.
 int validate_config(const std::string& path, const std::vector<std::string>& overrides);
 /// `det-run preview-search CONFIG [--simulate TRIALS.json]`.
-int preview_search(const std::string& path, const std::vector<std::string>& overrides, const std::string& trials_file);
+int preview_search(const std::string& path, const std::vector<std::string>& overrides,
+                   const std::string& trials_file);
 /// `det-run list-trials [RUN_DIR]`.
 int list_trials(const std::string& run_dir);
 /// `det-run experiments [--store PATH]`.
@@ -42,7 +43,8 @@ int list_experiments(const std::string& store);
 /// `det-run describe EXPERIMENT_ID [--store PATH]`.
 int describe_experiment(int64_t experiment_id, const std::string& store);
 /// `det-run metrics TRIAL_ID [--kind K] [--format F] [--store PATH]`.
-int show_metrics(int64_t trial_id, const std::string& kind, const std::string& format, const std::string& store);
+int show_metrics(int64_t trial_id, const std::string& kind, const std::string& format,
+                 const std::string& store);
 
 /// The first line of an error message.
 std::string first_line(const std::string& s);

@@ -11,7 +11,8 @@
 namespace det::app {
 
 int launch_main(int argc, char** argv) {
-  CLI::App app{"det-launch: start the ranks of a data-parallel trial on this node (torchrun's environment)"};
+  CLI::App app{
+      "det-launch: start the ranks of a data-parallel trial on this node (torchrun's environment)"};
   app.set_version_flag("--version", "det 0.1.0");
   dist::LaunchOptions o;
   double grace = 5;
@@ -22,16 +23,22 @@ int launch_main(int argc, char** argv) {
     std::fprintf(stderr, "det-launch: %s\n", e.what());
     return 2;
   }
-  app.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "ranks on this node")->capture_default_str();
-  app.add_option("--nnodes", o.nnodes, "number of nodes")->capture_default_str();
-  app.add_option("--node-rank,--node_rank", o.node_rank, "this node's index in [0, nnodes)")->capture_default_str();
-  app.add_option("--master-addr,--master_addr", o.master_addr, "address of node 0 (rank 0 serves the rendezvous store there)")
+  app.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "ranks on this node")
       ->capture_default_str();
-  app.add_option("--master-port,--master_port", o.master_port, "rendezvous port (default: a free port; required with --nnodes > 1)");
-  app.add_option("--kill-grace", grace, "seconds between SIGTERM and SIGKILL for the other ranks when one fails")
+  app.add_option("--nnodes", o.nnodes, "number of nodes")->capture_default_str();
+  app.add_option("--node-rank,--node_rank", o.node_rank, "this node's index in [0, nnodes)")
+      ->capture_default_str();
+  app.add_option("--master-addr,--master_addr", o.master_addr,
+                 "address of node 0 (rank 0 serves the rendezvous store there)")
+      ->capture_default_str();
+  app.add_option("--master-port,--master_port", o.master_port,
+                 "rendezvous port (default: a free port; required with --nnodes > 1)");
+  app.add_option("--kill-grace", grace,
+                 "seconds between SIGTERM and SIGKILL for the other ranks when one fails")
       ->capture_default_str();
   app.add_option("--heartbeat-timeout", heartbeat,
-                 "seconds without a rank's heartbeat before it is named as stopped or hung and every rank is killed "
+                 "seconds without a rank's heartbeat before it is named as stopped or hung and "
+                 "every rank is killed "
                  "(0: off; default DET_HEARTBEAT_TIMEOUT, else 60)")
       ->capture_default_str();
   app.prefix_command();

@@ -51,14 +51,17 @@ int main(int argc, char** argv) {
   TrainArgs ta;
   cli.add_option("config", ta.config, "experiment config (YAML)");
   cli.add_option("--config", ta.overrides, "override a config field: key.path=value (repeatable)");
-  cli.add_flag("--test", ta.test, "test mode: one training batch, one validation batch, one checkpoint");
+  cli.add_flag("--test", ta.test,
+               "test mode: one training batch, one validation batch, one checkpoint");
   cli.add_option("--resume", ta.resume, "continue the trial from this checkpoint directory");
-  cli.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")->capture_default_str();
+  cli.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
   cli.add_flag("--no-progress", ta.no_progress, "no progress line on a terminal");
   cli.add_option("--resume-experiment", ta.resume_experiment,
                  "continue a stopped experiment from its run directory (CONFIG may be left out)");
   cli.add_option("--slots", ta.slots,
-                 "slots the experiment may use at once (default resources.max_slots, else one trial at a time); "
+                 "slots the experiment may use at once (default resources.max_slots, else one "
+                 "trial at a time); "
                  "each trial takes resources.slots_per_trial");
 
   WorkerArgs wa;
@@ -82,17 +85,21 @@ int main(int argc, char** argv) {
 
   std::string ps_path, ps_trials;
   std::vector<std::string> ps_overrides;
-  auto* ps = cli.add_subcommand("preview-search", "show what the searcher will do, or simulate it against given trials");
+  auto* ps = cli.add_subcommand(
+      "preview-search", "show what the searcher will do, or simulate it against given trials");
   ps->add_option("config", ps_path, "experiment config (YAML)")->required();
-  ps->add_option("--simulate", ps_trials, "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
+  ps->add_option("--simulate", ps_trials,
+                 "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
   ps->add_option("--config", ps_overrides, "override a config field: key.path=value");
 
   std::string store_arg, metrics_kind, metrics_format = "table";
   int64_t describe_id = 0, metrics_trial = 0;
   auto* ex = cli.add_subcommand("experiments", "list the experiments of an experiment store");
   ex->add_option("--store", store_arg, "the store (default runs/det.db)");
-  auto* de = cli.add_subcommand("describe", "an experiment's trials, hyperparameters, best metrics and checkpoints");
-  de->add_option("experiment_id", describe_id, "experiment id (see det-run experiments)")->required();
+  auto* de = cli.add_subcommand(
+      "describe", "an experiment's trials, hyperparameters, best metrics and checkpoints");
+  de->add_option("experiment_id", describe_id, "experiment id (see det-run experiments)")
+      ->required();
   de->add_option("--store", store_arg, "the store (default runs/det.db)");
   auto* me = cli.add_subcommand("metrics", "a trial's training and validation metrics");
   me->add_option("trial_id", metrics_trial, "trial id (see det-run describe)")->required();
@@ -101,7 +108,8 @@ int main(int argc, char** argv) {
   me->add_option("--store", store_arg, "the store (default runs/det.db)");
 
   std::string lt_dir;
-  auto* lt = cli.add_subcommand("list-trials", "list the trials of a run directory (default: the latest under ./runs)");
+  auto* lt = cli.add_subcommand(
+      "list-trials", "list the trials of a run directory (default: the latest under ./runs)");
   lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
 
   try {
@@ -121,10 +129,12 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     if (wk->parsed()) return run_worker(wa, &stop_flag());
     if (!ta.resume_experiment.empty()) {
-      if (ta.test || !ta.resume.empty()) throw UsageError("--resume-experiment cannot be combined with --test or --resume");
+      if (ta.test || !ta.resume.empty())
+        throw UsageError("--resume-experiment cannot be combined with --test or --resume");
       return resume_experiment(ta);
     }
-    if (ta.config.empty()) throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
+    if (ta.config.empty())
+      throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
     if (ta.test || !ta.resume.empty()) return train_in_process(ta);
     return train_experiment(ta);
   } catch (const ConfigError& e) {

@@ -32,11 +32,13 @@ std::string num(std::optional<double> v) {
 std::string format_experiments(const std::vector<experiment::ExperimentRow>& rows) {
   std::ostringstream out;
   char line[512];
-  std::snprintf(line, sizeof line, "%-4s %-32s %-10s %-14s %-20s %s\n", "id", "name", "state", "searcher", "started", "run directory");
+  std::snprintf(line, sizeof line, "%-4s %-32s %-10s %-14s %-20s %s\n", "id", "name", "state",
+                "searcher", "started", "run directory");
   out << line;
   for (const auto& r : rows) {
-    std::snprintf(line, sizeof line, "%-4lld %-32s %-10s %-14s %-20s %s\n", static_cast<long long>(r.id), r.name.c_str(),
-                  r.state.c_str(), r.searcher.c_str(), r.start_time.c_str(), r.run_dir.c_str());
+    std::snprintf(line, sizeof line, "%-4lld %-32s %-10s %-14s %-20s %s\n",
+                  static_cast<long long>(r.id), r.name.c_str(), r.state.c_str(), r.searcher.c_str(),
+                  r.start_time.c_str(), r.run_dir.c_str());
     out << line;
   }
   return out.str();
@@ -45,27 +47,36 @@ std::string format_experiments(const std::vector<experiment::ExperimentRow>& row
 std::string format_experiment(experiment::ExperimentStore& store, int64_t experiment_id) {
   auto e = store.experiment(experiment_id);
   std::ostringstream out;
-  out << "experiment " << e.id << " " << e.name << " (" << e.state << "), searcher " << e.searcher << " on " << e.metric
+  out << "experiment " << e.id << " " << e.name << " (" << e.state << "), searcher " << e.searcher
+      << " on " << e.metric
       << (e.smaller_is_better ? " (smaller is better)" : " (larger is better)") << "\n";
   out << "run directory: " << e.run_dir << "\n";
   for (const auto& t : store.trials(experiment_id)) {
-    out << "trial " << t.number << " (id " << t.id << "): " << t.state << ", " << t.batches_trained << " batches, best "
-        << e.metric << " " << num(t.best_metric) << ", restarts " << t.restarts << "\n";
+    out << "trial " << t.number << " (id " << t.id << "): " << t.state << ", " << t.batches_trained
+        << " batches, best " << e.metric << " " << num(t.best_metric) << ", restarts " << t.restarts
+        << "\n";
     out << "  hparams: " << t.hparams.dump() << "\n";
     for (const auto& c : store.checkpoints(t.id))
-      out << "  checkpoint " << c.uuid << " at batch " << c.batches << ", " << e.metric << " " << num(c.metric) << ": "
-          << c.path << "\n";
+      out << "  checkpoint " << c.uuid << " at batch " << c.batches << ", " << e.metric << " "
+          << num(c.metric) << ": " << c.path << "\n";
   }
   return out.str();
 }
 
-std::string format_metrics(const std::vector<experiment::MetricRow>& rows, const std::string& format) {
+std::string format_metrics(const std::vector<experiment::MetricRow>& rows,
+                           const std::string& format) {
   if (format == "json") {
     nlohmann::json a = nlohmann::json::array();
-    for (const auto& r : rows) a.push_back({{"kind", r.kind}, {"batches", r.batches}, {"epochs", r.epochs}, {"metrics", r.metrics}, {"time", r.time}});
+    for (const auto& r : rows)
+      a.push_back({{"kind", r.kind},
+                   {"batches", r.batches},
+                   {"epochs", r.epochs},
+                   {"metrics", r.metrics},
+                   {"time", r.time}});
     return a.dump(2) + "\n";
   }
-  if (format != "table" && format != "csv") throw UsageError("--format must be table, csv or json, not '" + format + "'");
+  if (format != "table" && format != "csv")
+    throw UsageError("--format must be table, csv or json, not '" + format + "'");
   // One column per metric name seen, in first-seen order.
   std::vector<std::string> names;
   for (const auto& r : rows)
@@ -75,7 +86,8 @@ std::string format_metrics(const std::vector<experiment::MetricRow>& rows, const
   auto cell = [&](const std::string& s, int width) {
     if (csv) return s;
     std::string padded = s;
-    if (static_cast<int>(padded.size()) < width) padded.insert(0, static_cast<size_t>(width) - padded.size(), ' ');
+    if (static_cast<int>(padded.size()) < width)
+      padded.insert(0, static_cast<size_t>(width) - padded.size(), ' ');
     return padded;
   };
   const std::string sep = csv ? "," : "  ";
@@ -89,14 +101,14 @@ std::string format_metrics(const std::vector<experiment::MetricRow>& rows, const
     out << cell(r.kind, 10) << sep << cell(std::to_string(r.batches), 8) << sep << cell(ep, 8);
     for (const auto& n : names) {
       std::string v = "";
-      if (r.metrics.contains(n)) v = r.metrics[n].is_number() ? num(r.metrics[n].get<double>()) : r.metrics[n].dump();
+      if (r.metrics.contains(n))
+        v = r.metrics[n].is_number() ? num(r.metrics[n].get<double>()) : r.metrics[n].dump();
       out << sep << cell(v, 14);
     }
     out << "\n";
   }
   return out.str();
 }
-
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
@@ -106,8 +118,9 @@ fs::path store_path_or_default(const std::string& given) {
   fs::path p = given.empty() ? fs::path("runs") / "det.db" : fs::path(given);
   if (fs::is_directory(p)) p /= "det.db";
   if (!fs::exists(p))
-    throw UsageError("no experiment store at " + p.string() +
-                     " (runs record into <checkpoint_storage.host_path>/det.db; pass --store PATH)");
+    throw UsageError(
+        "no experiment store at " + p.string() +
+        " (runs record into <checkpoint_storage.host_path>/det.db; pass --store PATH)");
   return p;
 }
 
@@ -123,12 +136,14 @@ std::string metric_cell(const std::optional<record::MetricPoint>& p, const std::
 int validate_config(const std::string& path, const std::vector<std::string>& overrides) {
   auto cfg = config::load_experiment_config(path, overrides);
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
-  std::printf("%s: valid (searcher %s, entrypoint %s)\n", path.c_str(), cfg.searcher.name.c_str(), cfg.entrypoint.c_str());
+  std::printf("%s: valid (searcher %s, entrypoint %s)\n", path.c_str(), cfg.searcher.name.c_str(),
+              cfg.entrypoint.c_str());
   for (const auto& n : cfg.notices) std::printf("  no effect here: %s\n", n.c_str());
   return 0;
 }
 
-int preview_search(const std::string& path, const std::vector<std::string>& overrides, const std::string& trials_file) {
+int preview_search(const std::string& path, const std::vector<std::string>& overrides,
+                   const std::string& trials_file) {
   auto cfg = config::load_experiment_config(path, overrides);
   if (trials_file.empty()) {
     std::printf("%s", search::preview_search(cfg).c_str());
@@ -155,19 +170,21 @@ int preview_search(const std::string& path, const std::vector<std::string>& over
   return 0;
 }
 
-
 int list_trials(const std::string& dir_arg) {
   fs::path dir = dir_arg.empty() ? experiment::latest_run_dir("runs") : fs::path(dir_arg);
-  if (dir.empty()) throw UsageError("list-trials: no run directory given and none found under ./runs");
+  if (dir.empty())
+    throw UsageError("list-trials: no run directory given and none found under ./runs");
   auto s = record::ExperimentSummary::load(dir);
   const std::string& metric = s.searcher_metric;
   std::printf("experiment %s (%s) in %s\n", s.name.c_str(), s.state.c_str(), dir.string().c_str());
-  std::printf("%-6s %-10s %10s %16s %16s  %s\n", "trial", "state", "batches", ("best " + metric).c_str(),
-              ("last " + metric).c_str(), "latest checkpoint");
+  std::printf("%-6s %-10s %10s %16s %16s  %s\n", "trial", "state", "batches",
+              ("best " + metric).c_str(), ("last " + metric).c_str(), "latest checkpoint");
   for (const auto& t : s.trials)
-    std::printf("%-6lld %-10s %10lld %16s %16s  %s\n", static_cast<long long>(t.id), t.state.c_str(),
-                static_cast<long long>(t.batches_trained), metric_cell(t.best_validation, metric).c_str(),
-                metric_cell(t.latest_validation, metric).c_str(), t.latest_checkpoint.value_or("-").c_str());
+    std::printf("%-6lld %-10s %10lld %16s %16s  %s\n", static_cast<long long>(t.id),
+                t.state.c_str(), static_cast<long long>(t.batches_trained),
+                metric_cell(t.best_validation, metric).c_str(),
+                metric_cell(t.latest_validation, metric).c_str(),
+                t.latest_checkpoint.value_or("-").c_str());
   return 0;
 }
 
@@ -183,7 +200,8 @@ int describe_experiment(int64_t experiment_id, const std::string& store) {
   return 0;
 }
 
-int show_metrics(int64_t trial_id, const std::string& kind, const std::string& format, const std::string& store) {
+int show_metrics(int64_t trial_id, const std::string& kind, const std::string& format,
+                 const std::string& store) {
   experiment::ExperimentStore s(store_path_or_default(store));
   s.trial(trial_id);  // a clear error for an unknown trial
   std::printf("%s", format_metrics(s.metrics(trial_id, kind), format).c_str());

@@ -13,6 +13,7 @@ std::string format_experiments(const std::vector<experiment::ExperimentRow>& row
 /// `det-run describe`: an experiment, its trials, hyperparameters, best metrics and checkpoints.
 std::string format_experiment(experiment::ExperimentStore& store, int64_t experiment_id);
 /// `det-run metrics`: `format` "table", "csv" or "json" (det::UsageError otherwise).
-std::string format_metrics(const std::vector<experiment::MetricRow>& rows, const std::string& format);
+std::string format_metrics(const std::vector<experiment::MetricRow>& rows,
+                           const std::string& format);
 
 }  // namespace det::app

@@ -12,9 +12,9 @@
 
 #include "det/dist/launcher.h"
 #include "det/experiment/recorder.h"
-#include "det/util/strings.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
+#include "det/util/strings.h"
 
 namespace det::app {
 
@@ -33,13 +33,17 @@ std::optional<dist::LaunchResult> relaunch_if_needed(int slots) {
   }
   char exe[4096];
   ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0 || args.empty()) throw DistributedError("cannot read this process's command line to launch its ranks; use det-launch");
+  if (n <= 0 || args.empty())
+    throw DistributedError(
+        "cannot read this process's command line to launch its ranks; use det-launch");
   args[0] = std::string(exe, static_cast<size_t>(n));
   dist::LaunchOptions o;
   o.nproc_per_node = slots;
   o.heartbeat_timeout = dist::heartbeat_timeout_from_env();
   o.command = args;
-  std::fprintf(stderr, "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as det-launch --nproc-per-node %d)\n",
+  std::fprintf(stderr,
+               "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as "
+               "det-launch --nproc-per-node %d)\n",
                slots, slots, slots);
   return dist::launch(o);
 }
@@ -49,10 +53,11 @@ std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentCo
   if (!env || env->size == 1) return dist::make_local_context();
   const int slots = config.resources.slots_per_trial;
   if (env->size != slots)
-    throw ConfigError(config.source + ": resources.slots_per_trial is " + std::to_string(slots) + " but the launcher (" +
-                      env->source + ") started " + std::to_string(env->size) +
-                      " ranks; pass --config resources.slots_per_trial=" + std::to_string(env->size) + " or start " +
-                      std::to_string(slots) + " rank(s)");
+    throw ConfigError(
+        config.source + ": resources.slots_per_trial is " + std::to_string(slots) +
+        " but the launcher (" + env->source + ") started " + std::to_string(env->size) +
+        " ranks; pass --config resources.slots_per_trial=" + std::to_string(env->size) +
+        " or start " + std::to_string(slots) + " rank(s)");
   return dist::make_process_group_context(*env);
 }
 
@@ -62,7 +67,8 @@ void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions&
                         {"hparams", o.hparams},
                         {"trial_seed", o.trial_seed},
                         {"trial_dir", o.trial_dir.string()},
-                        {"resume_from", o.resume_from ? nlohmann::json(o.resume_from->string()) : nlohmann::json(nullptr)}};
+                        {"resume_from", o.resume_from ? nlohmann::json(o.resume_from->string())
+                                                      : nlohmann::json(nullptr)}};
   ranks.broadcast(msg);
 }
 
@@ -71,7 +77,8 @@ namespace {
 // Launched directly (det-launch -- det-run), the chief records the experiment. When the trial
 // fails on this rank, the chief may be the one that died (a peer failure is all this rank sees):
 // then nobody else ends the records, so this rank does, unless they are already final.
-void record_end_if_orphaned(const std::filesystem::path& run_dir, int64_t trial, const std::string& why) {
+void record_end_if_orphaned(const std::filesystem::path& run_dir, int64_t trial,
+                            const std::string& why) {
   try {
     auto recorder = experiment::Recorder::open(run_dir);
     if (recorder->summary().state != "ACTIVE") return;
@@ -79,15 +86,18 @@ void record_end_if_orphaned(const std::filesystem::path& run_dir, int64_t trial,
     recorder->set_trial_state(trial, "ERROR");
     recorder->set_experiment_state("ERROR");
   } catch (const std::exception&) {
-    // Nothing to end (no records yet) or no way to write them: the launcher still names the failure.
+    // Nothing to end (no records yet) or no way to write them: the launcher still names the
+    // failure.
   }
 }
 
 }  // namespace
 
-int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions o) {
+int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory,
+                       TrialRunOptions o) {
   // This rank's log lines (warnings mostly: the chief logs progress) say whose they are.
-  util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(o.distributed->rank()) + "] [%^%l%$] %v");
+  util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " +
+                              std::to_string(o.distributed->rank()) + "] [%^%l%$] %v");
   nlohmann::json msg = o.distributed->broadcast(nlohmann::json(nullptr));
   o.trial_id = msg.at("trial_id").get<int64_t>();
   o.hparams = msg.at("hparams");

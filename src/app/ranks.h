@@ -34,6 +34,7 @@ void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions&
 /// them, writing nothing itself (no run directory, store or metrics). `options` brings the
 /// rank-independent settings (test mode, stop flag, distributed context). Returns det-run's exit
 /// code: 0 completed, 130 stopped.
-int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory, TrialRunOptions options);
+int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactory& factory,
+                       TrialRunOptions options);
 
 }  // namespace det::app

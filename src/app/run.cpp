@@ -37,7 +37,9 @@ experiment::RunnerOptions runner_options(const TrainArgs& a, const config::Exper
   experiment::RunnerOptions o;
   o.executable = self_executable();
   o.worker_args = {"--log-level", a.log_level};
-  o.slots = a.slots > 0 ? a.slots : cfg.resources.max_slots.value_or(std::max(1, cfg.resources.slots_per_trial));
+  o.slots = a.slots > 0
+                ? a.slots
+                : cfg.resources.max_slots.value_or(std::max(1, cfg.resources.slots_per_trial));
   o.show_progress = !a.no_progress;
   o.stop_flag = &stop_flag();
   return o;
@@ -45,7 +47,8 @@ experiment::RunnerOptions runner_options(const TrainArgs& a, const config::Exper
 
 // A fresh run directory with the resolved config (every default filled in, and the seed).
 fs::path new_run_dir(const config::ExperimentConfig& cfg, uint32_t seed) {
-  fs::path run_dir = experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
+  fs::path run_dir =
+      experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
   nlohmann::json resolved = config::to_json(cfg);
   resolved["reproducibility"]["experiment_seed"] = seed;
   util::write_file_atomic(run_dir / "config.yaml", config::to_yaml(resolved));
@@ -64,9 +67,14 @@ void announce(const config::ExperimentConfig& cfg) {
 // Forwards the controller's reports of one trial to the recorder.
 class RecordingListener : public TrialListener {
  public:
-  RecordingListener(experiment::Recorder& recorder, int64_t trial) : recorder_(recorder), trial_(trial) {}
-  void on_report(const record::MetricsReport& report) override { recorder_.record_report(trial_, report); }
-  void on_checkpoint(const record::CheckpointEvent& event) override { recorder_.record_checkpoint(trial_, event); }
+  RecordingListener(experiment::Recorder& recorder, int64_t trial)
+      : recorder_(recorder), trial_(trial) {}
+  void on_report(const record::MetricsReport& report) override {
+    recorder_.record_report(trial_, report);
+  }
+  void on_checkpoint(const record::CheckpointEvent& event) override {
+    recorder_.record_checkpoint(trial_, event);
+  }
 
  private:
   experiment::Recorder& recorder_;
@@ -79,10 +87,11 @@ int train_experiment(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
   if (auto env = dist::detect_launch_environment(); env && env->size > 1) {
     if (cfg.searcher.name != "single")
-      throw UsageError("det-run was started as rank " + std::to_string(env->rank) + " of " + std::to_string(env->size) +
-                       " by " + env->source + ", which runs one trial; a '" + cfg.searcher.name +
-                       "' search runs its trials itself: start det-run " + a.config +
-                       " without a launcher and it launches resources.slots_per_trial ranks per trial");
+      throw UsageError(
+          "det-run was started as rank " + std::to_string(env->rank) + " of " +
+          std::to_string(env->size) + " by " + env->source + ", which runs one trial; a '" +
+          cfg.searcher.name + "' search runs its trials itself: start det-run " + a.config +
+          " without a launcher and it launches resources.slots_per_trial ranks per trial");
     return train_in_process(a);
   }
   experiment::RunnerOptions options = runner_options(a, cfg);
@@ -98,14 +107,16 @@ int resume_experiment(const TrainArgs& a) {
   fs::path run_dir = fs::absolute(a.resume_experiment);
   if (!fs::exists(run_dir / "experiment.json"))
     throw UsageError("--resume-experiment " + a.resume_experiment +
-                     ": not a run directory (no experiment.json); give the directory det-run printed when it stopped");
+                     ": not a run directory (no experiment.json); give the directory det-run "
+                     "printed when it stopped");
   auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
   if (!a.config.empty()) {
     auto given = config::load_experiment_config(a.config, a.overrides);
     if (given.entrypoint != cfg.entrypoint || given.searcher.name != cfg.searcher.name)
-      throw UsageError("--resume-experiment " + a.resume_experiment + " ran entrypoint '" + cfg.entrypoint + "' with searcher '" +
-                       cfg.searcher.name + "', but " + a.config + " names '" + given.entrypoint + "' with '" +
-                       given.searcher.name + "'; the experiment continues with its own config.yaml, so drop CONFIG");
+      throw UsageError("--resume-experiment " + a.resume_experiment + " ran entrypoint '" +
+                       cfg.entrypoint + "' with searcher '" + cfg.searcher.name + "', but " +
+                       a.config + " names '" + given.entrypoint + "' with '" + given.searcher.name +
+                       "'; the experiment continues with its own config.yaml, so drop CONFIG");
   }
   util::add_log_file(run_dir / "det.log");
   return experiment::resume_experiment(run_dir, runner_options(a, cfg));
@@ -118,7 +129,8 @@ int train_in_process(const TrainArgs& a) {
   if (auto launched = relaunch_if_needed(cfg.resources.slots_per_trial)) return launched->exit_code;
   auto ranks = trial_ranks(cfg);
   TrialRunOptions opt;
-  opt.test_mode = a.test;  // Determined's test mode: one batch, one validation batch, one checkpoint
+  opt.test_mode =
+      a.test;  // Determined's test mode: one batch, one validation batch, one checkpoint
   opt.show_progress = !a.no_progress;
   opt.stop_flag = &stop_flag();
   opt.distributed = ranks;
@@ -133,8 +145,9 @@ int train_in_process(const TrainArgs& a) {
     opt.trial_dir = ckpt.parent_path().parent_path();
     trial = meta.trial_state.trial_id;
     fs::path run_dir = opt.trial_dir.parent_path();
-    recorder = fs::exists(run_dir / "experiment.json") ? experiment::Recorder::open(run_dir)
-                                                        : experiment::Recorder::create(run_dir, cfg, meta.trial_seed);
+    recorder = fs::exists(run_dir / "experiment.json")
+                   ? experiment::Recorder::open(run_dir)
+                   : experiment::Recorder::create(run_dir, cfg, meta.trial_seed);
     recorder->add_trial(trial, "", meta.hparams, meta.trial_seed);
     // One history: what the trial reported after this checkpoint is trained and reported again.
     recorder->rollback(trial, meta.trial_state.batches_trained);
@@ -172,8 +185,10 @@ int train_in_process(const TrainArgs& a) {
   const fs::path run_dir = recorder->run_dir();
   if (result.exit == TrialResult::Exit::kStopped) {
     set_final("STOPPED");
-    std::string ckpt = result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
-    std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n", a.config.c_str(), ckpt.c_str());
+    std::string ckpt =
+        result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
+    std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n",
+                 a.config.c_str(), ckpt.c_str());
     return 130;
   }
   if (result.exit == TrialResult::Exit::kStopRequested) recorder->trial(trial).early_exit = true;

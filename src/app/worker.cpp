@@ -46,9 +46,14 @@ class RunnerChannel : public TrialListener {
   void on_checkpoint(const record::CheckpointEvent& event) override {
     send(event);
     auto answer = receive();
-    if (!answer) throw Error("lost the experiment runner before it recorded checkpoint " + event.checkpoint.uuid);
-    if (answer->kind != record::RunnerAnswer::Kind::kRecorded || answer->uuid != event.checkpoint.uuid)
-      throw Error("the experiment runner answered a checkpoint with something else; runner and worker disagree");
+    if (!answer)
+      throw Error("lost the experiment runner before it recorded checkpoint " +
+                  event.checkpoint.uuid);
+    if (answer->kind != record::RunnerAnswer::Kind::kRecorded ||
+        answer->uuid != event.checkpoint.uuid)
+      throw Error(
+          "the experiment runner answered a checkpoint with something else; runner and worker "
+          "disagree");
   }
 
  private:
@@ -62,7 +67,8 @@ class RunnerChannel : public TrialListener {
 int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
   ::signal(SIGPIPE, SIG_IGN);
   RunnerChannel channel(w.report_fd, w.control_fd);
-  bool chief = true;  // until the ranks are known: a failure before that is reported by every process
+  bool chief =
+      true;  // until the ranks are known: a failure before that is reported by every process
   auto finish = [&](record::WorkerExit::Reason reason, const std::string& message, int code) {
     if (chief) channel.send(record::WorkerExit{reason, message});
     return code;
@@ -85,13 +91,16 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     chief = ranks->is_chief();
     const auto summary = record::ExperimentSummary::load(run_dir);
     const record::TrialSummary* entry = summary.find_trial(w.trial);
-    if (!entry) throw Error((run_dir / "experiment.json").string() + " has no trial " + std::to_string(w.trial));
+    if (!entry)
+      throw Error((run_dir / "experiment.json").string() + " has no trial " +
+                  std::to_string(w.trial));
     fs::path trial_dir = run_dir / ("trial-" + std::to_string(w.trial));
     if (chief) {
       fs::create_directories(trial_dir);
       util::add_log_file(trial_dir / "trial.log");
     } else {
-      util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) + "] [%^%l%$] %v");
+      util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) +
+                                  "] [%^%l%$] %v");
     }
     if (w.threads > 0) torch::set_num_threads(w.threads);
 
@@ -105,9 +114,11 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     opt.stop_flag = stop_flag;
     opt.listener = chief ? &channel : nullptr;
     if (!w.resume.empty()) opt.resume_from = fs::path(w.resume);
-    const config::Unit unit = cfg.searcher.max_length ? cfg.searcher.max_length->unit : config::Unit::kBatches;
+    const config::Unit unit =
+        cfg.searcher.max_length ? cfg.searcher.max_length->unit : config::Unit::kBatches;
     opt.target = config::Length{unit, w.target};
-    opt.next_target = [&](const config::Length& reached, double metric) -> std::optional<config::Length> {
+    opt.next_target = [&](const config::Length& reached,
+                          double metric) -> std::optional<config::Length> {
       nlohmann::json answer;
       if (chief) {
         channel.send(record::TargetReached{reached.value, metric});
@@ -115,35 +126,43 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
         if (a && a->kind == record::RunnerAnswer::Kind::kTarget) answer = {{"target", a->target}};
       }
       answer = ranks->broadcast(answer);  // every rank trains to the same target
-      if (answer.is_object() && answer.contains("target")) return config::Length{unit, answer["target"].get<int64_t>()};
+      if (answer.is_object() && answer.contains("target"))
+        return config::Length{unit, answer["target"].get<int64_t>()};
       return std::nullopt;
     };
     TrialController controller(cfg, factory, opt);
     TrialResult result = controller.run();
     switch (result.exit) {
-      case TrialResult::Exit::kCompleted: return finish(Reason::kCompleted, "", 0);
-      case TrialResult::Exit::kStopRequested: return finish(Reason::kStopRequested, "", 0);
-      case TrialResult::Exit::kStopped: return finish(Reason::kStopped, "", 130);
+      case TrialResult::Exit::kCompleted:
+        return finish(Reason::kCompleted, "", 0);
+      case TrialResult::Exit::kStopRequested:
+        return finish(Reason::kStopRequested, "", 0);
+      case TrialResult::Exit::kStopped:
+        return finish(Reason::kStopped, "", 130);
     }
     return 0;
   } catch (const StorageError& e) {
     dist::record_failure(e);
-    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    std::string msg =
+        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("trial {}: {}", w.trial, msg);
     return finish(Reason::kStorage, msg, 1);
   } catch (const NonFiniteMetric& e) {
     dist::record_failure(e);
-    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    std::string msg =
+        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("{}", msg);
     return finish(Reason::kNonFinite, msg, 1);
   } catch (const InvalidHP& e) {
     dist::record_failure(e);  // for det-launch: which rank failed first
-    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    std::string msg =
+        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->warn("trial {}: rejected its hyperparameters: {}", w.trial, msg);
     return finish(Reason::kInvalidHP, msg, record::kWorkerExitInvalidHP);
   } catch (const std::exception& e) {
     dist::record_failure(e);
-    std::string msg = util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
+    std::string msg =
+        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("trial {}: {}", w.trial, msg);
     return finish(Reason::kError, msg, 1);
   }

@@ -23,9 +23,12 @@ namespace fs = std::filesystem;
 
 std::string unit_name(Unit unit) {
   switch (unit) {
-    case Unit::kBatches: return "batches";
-    case Unit::kRecords: return "records";
-    case Unit::kEpochs: return "epochs";
+    case Unit::kBatches:
+      return "batches";
+    case Unit::kRecords:
+      return "records";
+    case Unit::kEpochs:
+      return "epochs";
   }
   return "?";
 }
@@ -38,9 +41,12 @@ fs::path CheckpointStorageConfig::root() const {
 
 int64_t to_batches(const Length& length, int64_t global_batch_size, int64_t batches_per_epoch) {
   switch (length.unit) {
-    case Unit::kBatches: return length.value;
-    case Unit::kRecords: return std::max<int64_t>(length.value / std::max<int64_t>(global_batch_size, 1), 1);
-    case Unit::kEpochs: return length.value * batches_per_epoch;
+    case Unit::kBatches:
+      return length.value;
+    case Unit::kRecords:
+      return std::max<int64_t>(length.value / std::max<int64_t>(global_batch_size, 1), 1);
+    case Unit::kEpochs:
+      return length.value * batches_per_epoch;
   }
   return length.value;
 }
@@ -80,12 +86,15 @@ bool parse_bool(const std::string& s, bool& out) {
   return false;
 }
 
-bool is_null_scalar(const std::string& s) { return s == "~" || s == "null" || s == "Null" || s == "NULL" || s.empty(); }
+bool is_null_scalar(const std::string& s) {
+  return s == "~" || s == "null" || s == "Null" || s == "NULL" || s.empty();
+}
 
 nlohmann::json yaml_to_json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Undefined:
+      return nullptr;
     case YAML::NodeType::Scalar: {
       const std::string& s = n.Scalar();
       if (n.Tag() == "!") return s;  // quoted: always a string
@@ -124,7 +133,8 @@ constexpr size_t kMaxPathChars = 200;
 
 class Node {
  public:
-  Node(YAML::Node node, std::string path, const Source* src, YAML::Mark fallback = YAML::Mark::null_mark())
+  Node(YAML::Node node, std::string path, const Source* src,
+       YAML::Mark fallback = YAML::Mark::null_mark())
       : node_(std::move(node)), path_(std::move(path)), src_(src), fallback_(fallback) {}
 
   const YAML::Node& yaml() const { return node_; }
@@ -139,7 +149,8 @@ class Node {
     if (src_->overrides.empty()) return "";
     for (std::string p = path_;;) {
       auto it = src_->overrides.find(p);
-      if (it != src_->overrides.end()) return "--config " + util::shorten(it->second, kMaxPathChars);
+      if (it != src_->overrides.end())
+        return "--config " + util::shorten(it->second, kMaxPathChars);
       auto dot = p.rfind('.');
       if (dot == std::string::npos) return "";
       p = p.substr(0, dot);
@@ -160,12 +171,15 @@ class Node {
   void record(SourceMap& map, const std::string& logical) const {
     std::string spec = override_spec();
     auto m = mark();
-    if (!spec.empty()) map.add(logical, spec);
-    else map.add(logical, src_->file, m.line >= 0 ? m.line + 1 : 0, m.line >= 0 ? m.column + 1 : 0);
+    if (!spec.empty())
+      map.add(logical, spec);
+    else
+      map.add(logical, src_->file, m.line >= 0 ? m.line + 1 : 0, m.line >= 0 ? m.column + 1 : 0);
   }
 
   std::string where() const {
-    return location() + ": " + (path_.empty() ? "(top level)" : util::shorten(path_, kMaxPathChars));
+    return location() + ": " +
+           (path_.empty() ? "(top level)" : util::shorten(path_, kMaxPathChars));
   }
 
   std::string found() const {
@@ -178,7 +192,9 @@ class Node {
   [[noreturn]] void fail(const std::string& expected) const {
     throw ConfigError(where() + ": expected " + expected + ", found " + found());
   }
-  [[noreturn]] void fail_msg(const std::string& msg) const { throw ConfigError(where() + ": " + msg); }
+  [[noreturn]] void fail_msg(const std::string& msg) const {
+    throw ConfigError(where() + ": " + msg);
+  }
 
   Node child(const std::string& key) const {
     // A missing key comes back from yaml-cpp as an "invalid" node on which most calls throw
@@ -193,13 +209,17 @@ class Node {
     };
     return Node(value(), path_.empty() ? key : path_ + "." + key, src_, mark());
   }
-  Node item(size_t i) const { return Node(node_[i], path_ + "[" + std::to_string(i) + "]", src_, mark()); }
+  Node item(size_t i) const {
+    return Node(node_[i], path_ + "[" + std::to_string(i) + "]", src_, mark());
+  }
   YAML::Mark mark() const {
     if (!node_.IsDefined()) return fallback_;
     auto m = node_.Mark();
     return m.is_null() ? fallback_ : m;
   }
-  bool has(const std::string& key) const { return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull(); }
+  bool has(const std::string& key) const {
+    return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
+  }
 
   void expect_map() const {
     if (!node_.IsMap()) fail("a mapping");
@@ -253,8 +273,8 @@ class Node {
     std::string s = node_.IsScalar() ? node_.Scalar() : "";
     for (const auto& a : allowed)
       if (a == s) return s;
-    throw ConfigError(where() + ": expected one of " + util::join(allowed, ", ") + ", found " + found() +
-                      util::did_you_mean(s, allowed));
+    throw ConfigError(where() + ": expected one of " + util::join(allowed, ", ") + ", found " +
+                      found() + util::did_you_mean(s, allowed));
   }
 
  private:
@@ -280,14 +300,17 @@ class TreeCheck {
  private:
   void visit(const YAML::Node& n) {
     if (++values_ > kMaxConfigValues)
-      fail(n, "the config holds more than " + std::to_string(kMaxConfigValues) +
-                  " values once its YAML aliases are expanded (aliases of aliases grow exponentially); "
-                  "write the values out or shrink the lists");
+      fail(
+          n,
+          "the config holds more than " + std::to_string(kMaxConfigValues) +
+              " values once its YAML aliases are expanded (aliases of aliases grow exponentially); "
+              "write the values out or shrink the lists");
     if (!n.IsMap() && !n.IsSequence()) return;
     for (const auto& a : ancestors_)
       if (a.is(n))
-        fail(n, "a YAML alias refers to a list or mapping that contains it, which would never end; "
-                "point the alias at another node");
+        fail(n,
+             "a YAML alias refers to a list or mapping that contains it, which would never end; "
+             "point the alias at another node");
     if (static_cast<int>(ancestors_.size()) >= kMaxConfigDepth)
       fail(n, "lists and mappings nest deeper than " + std::to_string(kMaxConfigDepth) +
                   " levels; a config needs far fewer");
@@ -298,13 +321,15 @@ class TreeCheck {
       for (const auto& kv : n) {
         if (!kv.first.IsScalar())
           fail(kv.first, "a key must be plain text, found " +
-                             std::string(kv.first.IsMap() ? "a mapping" : kv.first.IsSequence() ? "a list" : "nothing"));
+                             std::string(kv.first.IsMap()        ? "a mapping"
+                                         : kv.first.IsSequence() ? "a list"
+                                                                 : "nothing"));
         const std::string& key = kv.first.Scalar();
         path_ += (len == 0 ? "" : ".") + key;
         auto [it, inserted] = first_line.emplace(key, kv.first.Mark().line + 1);
         if (!inserted)
-          fail(kv.first, "duplicate key " + util::quote(key) + " (first at line " + std::to_string(it->second) +
-                             "); keep one of them");
+          fail(kv.first, "duplicate key " + util::quote(key) + " (first at line " +
+                             std::to_string(it->second) + "); keep one of them");
         visit(kv.second);
         path_.resize(len);
       }
@@ -319,7 +344,9 @@ class TreeCheck {
     ancestors_.pop_back();
   }
 
-  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const { Node(n, path_, &src_).fail_msg(msg); }
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
+    Node(n, path_, &src_).fail_msg(msg);
+  }
 
   const Source& src_;
   int64_t values_ = 0;
@@ -376,7 +403,8 @@ Length parse_length(const Node& n, const Range& range) {
   if (n.is_map() && n.yaml().size() > 1) {
     std::vector<std::string> keys;
     for (const auto& kv : n.yaml()) keys.push_back(util::shorten(kv.first.Scalar()));
-    n.fail_msg("a length takes exactly one of batches, records or epochs, found " + util::join(keys, ", "));
+    n.fail_msg("a length takes exactly one of batches, records or epochs, found " +
+               util::join(keys, ", "));
   }
   if (!n.is_map() || n.yaml().size() != 1) n.fail(expected);
   n.check_keys({"batches", "records", "epochs"});
@@ -427,7 +455,8 @@ Hyperparameter parse_hparam(const Node& n, const std::string& logical, SourceMap
       hp.maxval = n.child("maxval").as_double();
     }
     if (!(hp.minval < hp.maxval))
-      n.child("maxval").fail("a value greater than minval (" + util::shorten(n.child("minval").yaml().Scalar()) + ")");
+      n.child("maxval").fail("a value greater than minval (" +
+                             util::shorten(n.child("minval").yaml().Scalar()) + ")");
     if (!integer && !std::isfinite(hp.maxval - hp.minval))
       n.child("maxval").fail_msg("maxval - minval overflows a double; give a narrower range");
     if (n.has("count")) hp.count = static_cast<int>(n.child("count").as_int(kCountRange));
@@ -450,10 +479,13 @@ Hyperparameter parse_hparam(const Node& n, const std::string& logical, SourceMap
     n.check_keys({"type", "minval", "maxval", "base", "count"});
     hp.type = T::kLog;
     range(false);
-    if (!n.has("base")) n.fail_msg("a 'log' hyperparameter needs 'base' (minval and maxval are exponents)");
+    if (!n.has("base"))
+      n.fail_msg("a 'log' hyperparameter needs 'base' (minval and maxval are exponents)");
     hp.base = n.child("base").as_double(Range::greater_than(0));
-    if (!std::isfinite(std::pow(hp.base, hp.maxval)) || !std::isfinite(std::pow(hp.base, hp.minval)))
-      n.child("maxval").fail_msg("base^maxval or base^minval overflows a double; give smaller exponents");
+    if (!std::isfinite(std::pow(hp.base, hp.maxval)) ||
+        !std::isfinite(std::pow(hp.base, hp.minval)))
+      n.child("maxval").fail_msg(
+          "base^maxval or base^minval overflows a double; give smaller exponents");
   } else {
     n.check_keys({"type", "vals"});
     hp.type = T::kCategorical;
@@ -469,14 +501,21 @@ double grid_points(const HyperparameterSpace& space) {
   double points = 1;
   for (const auto& [name, hp] : space) {
     switch (hp.type) {
-      case Hyperparameter::Type::kConst: break;
+      case Hyperparameter::Type::kConst:
+        break;
       case Hyperparameter::Type::kInt:
         points *= std::min<double>(hp.count.value_or(1), hp.maxval - hp.minval + 1);
         break;
       case Hyperparameter::Type::kDouble:
-      case Hyperparameter::Type::kLog: points *= hp.count.value_or(1); break;
-      case Hyperparameter::Type::kCategorical: points *= static_cast<double>(hp.vals.size()); break;
-      case Hyperparameter::Type::kNested: points *= grid_points(hp.nested); break;
+      case Hyperparameter::Type::kLog:
+        points *= hp.count.value_or(1);
+        break;
+      case Hyperparameter::Type::kCategorical:
+        points *= static_cast<double>(hp.vals.size());
+        break;
+      case Hyperparameter::Type::kNested:
+        points *= grid_points(hp.nested);
+        break;
     }
   }
   return points;
@@ -501,27 +540,39 @@ void check_rung_factor(const Node& n, double divisor, int64_t rungs) {
 
 SearcherConfig parse_searcher(const Node& n) {
   SearcherConfig s;
-  if (n.is_null()) n.fail("a searcher mapping (e.g. {name: single, metric: validation_loss, max_length: {epochs: 1}})");
+  if (n.is_null())
+    n.fail(
+        "a searcher mapping (e.g. {name: single, metric: validation_loss, max_length: {epochs: "
+        "1}})");
   n.expect_map();
-  if (!n.has("name")) n.fail_msg("the searcher needs a 'name' (single, random, grid, async_halving, adaptive_asha)");
-  s.name = n.child("name").as_enum({"single", "random", "grid", "async_halving", "adaptive_asha", "custom"});
-  std::vector<std::string> common = {"name", "metric", "smaller_is_better", "source_trial_id",
-                                     "source_checkpoint_uuid", "max_length"};
+  if (!n.has("name"))
+    n.fail_msg("the searcher needs a 'name' (single, random, grid, async_halving, adaptive_asha)");
+  s.name = n.child("name").as_enum(
+      {"single", "random", "grid", "async_halving", "adaptive_asha", "custom"});
+  std::vector<std::string> common = {
+      "name",      "metric", "smaller_is_better", "source_trial_id", "source_checkpoint_uuid",
+      "max_length"};
   std::vector<std::string> known = common;
   auto add = [&](std::initializer_list<const char*> keys) {
     for (auto* k : keys) known.push_back(k);
   };
   if (s.name == "random") add({"max_trials", "max_concurrent_trials"});
   if (s.name == "grid") add({"max_concurrent_trials"});
-  if (s.name == "async_halving") add({"num_rungs", "max_trials", "divisor", "max_concurrent_trials", "stop_once"});
+  if (s.name == "async_halving")
+    add({"num_rungs", "max_trials", "divisor", "max_concurrent_trials", "stop_once"});
   if (s.name == "adaptive_asha")
-    add({"max_trials", "mode", "divisor", "max_rungs", "max_concurrent_trials", "stop_once", "bracket_rungs"});
+    add({"max_trials", "mode", "divisor", "max_rungs", "max_concurrent_trials", "stop_once",
+         "bracket_rungs"});
   n.check_keys(known);
-  if (!n.has("metric")) n.fail_msg("the searcher needs a 'metric' (the validation metric to optimise, e.g. validation_loss)");
+  if (!n.has("metric"))
+    n.fail_msg(
+        "the searcher needs a 'metric' (the validation metric to optimise, e.g. validation_loss)");
   s.metric = n.child("metric").as_string();
   if (n.has("smaller_is_better")) s.smaller_is_better = n.child("smaller_is_better").as_bool();
-  if (n.has("source_trial_id")) s.source_trial_id = n.child("source_trial_id").as_int(kTrialIdRange);
-  if (n.has("source_checkpoint_uuid")) s.source_checkpoint_uuid = n.child("source_checkpoint_uuid").as_string();
+  if (n.has("source_trial_id"))
+    s.source_trial_id = n.child("source_trial_id").as_int(kTrialIdRange);
+  if (n.has("source_checkpoint_uuid"))
+    s.source_checkpoint_uuid = n.child("source_checkpoint_uuid").as_string();
   if (!n.has("max_length"))
     n.fail_msg("the searcher needs 'max_length' ({batches: n}, {records: n} or {epochs: n})");
   s.max_length = parse_length(n.child("max_length"), kLengthRange);
@@ -533,7 +584,8 @@ SearcherConfig parse_searcher(const Node& n) {
     s.max_trials = static_cast<int>(n.child("max_trials").as_int(kMaxTrialsRange));
   }
   if (n.has("max_concurrent_trials"))
-    s.max_concurrent_trials = static_cast<int>(n.child("max_concurrent_trials").as_int(kMaxConcurrentRange));
+    s.max_concurrent_trials =
+        static_cast<int>(n.child("max_concurrent_trials").as_int(kMaxConcurrentRange));
   if (n.has("mode")) s.mode = n.child("mode").as_enum({"aggressive", "standard", "conservative"});
   if (n.has("divisor")) s.divisor = n.child("divisor").as_double(kDivisorRange);
   if (n.has("max_rungs")) s.max_rungs = static_cast<int>(n.child("max_rungs").as_int(kRungsRange));
@@ -559,14 +611,16 @@ SearcherConfig parse_searcher(const Node& n) {
 // host_path: `..` after normalisation, or an absolute path outside host_path.
 std::string contained_storage_path(const Node& n, const std::string& host_path) {
   const std::string given = n.as_string();
-  const std::string fix = "give a sub-directory of host_path (e.g. 'experiments/mnist'), or change host_path itself";
+  const std::string fix =
+      "give a sub-directory of host_path (e.g. 'experiments/mnist'), or change host_path itself";
   fs::path sp = fs::path(given).lexically_normal();
   if (sp.is_absolute()) {
     // Determined requires an absolute storage_path to lie under host_path.
     fs::path host = fs::absolute(fs::path(host_path)).lexically_normal();
     fs::path rel = sp.lexically_relative(host);
     if (rel.empty() || *rel.begin() == "..")
-      n.fail_msg(util::quote(given) + " is not inside host_path " + util::quote(host_path) + "; " + fix);
+      n.fail_msg(util::quote(given) + " is not inside host_path " + util::quote(host_path) + "; " +
+                 fix);
     sp = rel;
   }
   if (!sp.empty() && *sp.begin() == "..")
@@ -579,32 +633,41 @@ std::string contained_storage_path(const Node& n, const std::string& host_path) 
 CheckpointStorageConfig parse_storage(const Node& n) {
   CheckpointStorageConfig c;
   n.expect_map();
-  std::string type = n.has("type") ? n.child("type").as_enum({"shared_fs", "directory", "s3", "gcs", "azure"}) : "shared_fs";
+  std::string type = n.has("type")
+                         ? n.child("type").as_enum({"shared_fs", "directory", "s3", "gcs", "azure"})
+                         : "shared_fs";
   if (type == "s3" || type == "gcs" || type == "azure")
-    n.child("type").fail_msg("checkpoint storage type '" + type +
-                             "' is not available in det; use shared_fs (host_path) or directory (container_path)");
+    n.child("type").fail_msg(
+        "checkpoint storage type '" + type +
+        "' is not available in det; use shared_fs (host_path) or directory (container_path)");
   c.type = type;
-  std::vector<std::string> counts = {"save_experiment_best", "save_trial_best", "save_trial_latest"};
+  std::vector<std::string> counts = {"save_experiment_best", "save_trial_best",
+                                     "save_trial_latest"};
   std::vector<std::string> known = {"type"};
   known.insert(known.end(), counts.begin(), counts.end());
   if (type == "shared_fs") {
-    for (auto* k : {"host_path", "storage_path", "propagation", "container_path", "checkpoint_path", "tensorboard_path"})
+    for (auto* k : {"host_path", "storage_path", "propagation", "container_path", "checkpoint_path",
+                    "tensorboard_path"})
       known.push_back(k);
   } else {
     known.push_back("container_path");
   }
   n.check_keys(known);
   if (type == "shared_fs") {
-    if (!n.has("host_path")) n.fail_msg("shared_fs checkpoint storage needs 'host_path' (a directory)");
+    if (!n.has("host_path"))
+      n.fail_msg("shared_fs checkpoint storage needs 'host_path' (a directory)");
     c.host_path = n.child("host_path").as_string();
-    if (n.has("storage_path")) c.storage_path = contained_storage_path(n.child("storage_path"), c.host_path);
+    if (n.has("storage_path"))
+      c.storage_path = contained_storage_path(n.child("storage_path"), c.host_path);
   } else {
     if (!n.has("container_path")) n.fail_msg("directory checkpoint storage needs 'container_path'");
     c.host_path = n.child("container_path").as_string();
   }
   if (n.has("save_experiment_best"))
-    c.save_experiment_best = static_cast<int>(n.child("save_experiment_best").as_int(kSaveCountRange));
-  if (n.has("save_trial_best")) c.save_trial_best = static_cast<int>(n.child("save_trial_best").as_int(kSaveCountRange));
+    c.save_experiment_best =
+        static_cast<int>(n.child("save_experiment_best").as_int(kSaveCountRange));
+  if (n.has("save_trial_best"))
+    c.save_trial_best = static_cast<int>(n.child("save_trial_best").as_int(kSaveCountRange));
   if (n.has("save_trial_latest"))
     c.save_trial_latest = static_cast<int>(n.child("save_trial_latest").as_int(kSaveCountRange));
   return c;
@@ -616,8 +679,8 @@ CheckpointStorageConfig parse_storage(const Node& n) {
 void check_implemented(const Node& root, ExperimentConfig& c) {
   struct Rule {
     const char* path;
-    bool error;                                  // else a notice
-    std::function<bool(const Node&)> applies;    // given the node at `path`
+    bool error;                                // else a notice
+    std::function<bool(const Node&)> applies;  // given the node at `path`
     const char* why;
   };
   auto any = [](const Node&) { return true; };
@@ -627,18 +690,28 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
        "mixed precision is not implemented in det yet; set O0 (FP32) or remove it"},
       {"optimizations.gradient_compression", true, is_true,
        "gradient compression (fp16 allreduce) is not implemented; set false or remove it"},
-      {"profiling.enabled", true, is_true, "det has no profiler; set false or remove the profiling section"},
-      {"checkpoint_storage.save_experiment_best", true, [](const Node& n) { return n.as_int() > 0; },
+      {"profiling.enabled", true, is_true,
+       "det has no profiler; set false or remove the profiling section"},
+      {"checkpoint_storage.save_experiment_best", true,
+       [](const Node& n) { return n.as_int() > 0; },
        "only save_trial_best and save_trial_latest are implemented; set 0 or remove it"},
-      {"searcher.source_trial_id", true, any, "warm starting from another trial is not implemented; remove it"},
-      {"searcher.source_checkpoint_uuid", true, any, "warm starting from a checkpoint is not implemented; remove it"},
-      {"records_per_epoch", false, any, "ignored, as by Determined's PyTorchTrial: an epoch is the loader's length"},
+      {"searcher.source_trial_id", true, any,
+       "warm starting from another trial is not implemented; remove it"},
+      {"searcher.source_checkpoint_uuid", true, any,
+       "warm starting from a checkpoint is not implemented; remove it"},
+      {"records_per_epoch", false, any,
+       "ignored, as by Determined's PyTorchTrial: an epoch is the loader's length"},
       {"optimizations.average_training_metrics", false, [](const Node& n) { return !n.as_bool(); },
-       "ignored, as by Determined's PyTorchTrial: training metrics are always averaged across ranks"},
-      {"optimizations.tensor_fusion_threshold", false, any, "Horovod only; det averages gradients over c10d"},
-      {"optimizations.tensor_fusion_cycle_time", false, any, "Horovod only; det averages gradients over c10d"},
-      {"optimizations.auto_tune_tensor_fusion", false, any, "Horovod only; det averages gradients over c10d"},
-      {"optimizations.grad_updates_size_file", false, any, "Horovod only; det averages gradients over c10d"},
+       "ignored, as by Determined's PyTorchTrial: training metrics are always averaged across "
+       "ranks"},
+      {"optimizations.tensor_fusion_threshold", false, any,
+       "Horovod only; det averages gradients over c10d"},
+      {"optimizations.tensor_fusion_cycle_time", false, any,
+       "Horovod only; det averages gradients over c10d"},
+      {"optimizations.auto_tune_tensor_fusion", false, any,
+       "Horovod only; det averages gradients over c10d"},
+      {"optimizations.grad_updates_size_file", false, any,
+       "Horovod only; det averages gradients over c10d"},
       {"resources.weight", false, any, "a cluster scheduler's setting; det-run uses --slots"},
       {"resources.priority", false, any, "a cluster scheduler's setting; det-run uses --slots"},
       {"resources.resource_pool", false, any, "a cluster setting; ignored"},
@@ -648,10 +721,13 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
       {"resources.native_parallel", false, any, "a cluster setting; ignored"},
       {"resources.agent_label", false, any, "a cluster setting; ignored"},
       {"checkpoint_storage.propagation", false, any, "a container setting; ignored"},
-      {"checkpoint_storage.container_path", false, any, "a container setting; det writes under host_path"},
-      {"checkpoint_storage.checkpoint_path", false, any, "a container setting; det writes under host_path"},
+      {"checkpoint_storage.container_path", false, any,
+       "a container setting; det writes under host_path"},
+      {"checkpoint_storage.checkpoint_path", false, any,
+       "a container setting; det writes under host_path"},
       {"checkpoint_storage.tensorboard_path", false, any, "a container setting; ignored"},
-      {"environment", false, any, "container images and variables are a cluster's; det runs in this environment"},
+      {"environment", false, any,
+       "container images and variables are a cluster's; det runs in this environment"},
       {"bind_mounts", false, any, "a container setting; ignored"},
       {"workspace", false, any, "a Determined master's setting; ignored"},
       {"project", false, any, "a Determined master's setting; ignored"},
@@ -679,8 +755,11 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
     visit(root, 0);
   }
   if (c.searcher.name == "custom")
-    root.child("searcher").child("name").fail_msg("not implemented: det has no custom searchers; use single, random, grid, "
-                                                  "async_halving or adaptive_asha");
+    root.child("searcher")
+        .child("name")
+        .fail_msg(
+            "not implemented: det has no custom searchers; use single, random, grid, "
+            "async_halving or adaptive_asha");
 }
 
 ExperimentConfig parse_root(const Node& root, const std::string& source) {
@@ -688,12 +767,38 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
   c.source = source;
   auto map = std::make_shared<SourceMap>();
   if (!root.is_map()) root.fail("a mapping of experiment settings");
-  root.check_keys({"name", "description", "labels", "data", "entrypoint", "hyperparameters", "searcher",
-                   "records_per_epoch", "min_validation_period", "min_checkpoint_period", "scheduling_unit",
-                   "perform_initial_validation", "checkpoint_policy", "checkpoint_storage", "max_restarts",
-                   "resources", "reproducibility", "optimizations", "profiling", "environment", "bind_mounts",
-                   "debug", "workspace", "project", "log_policies", "retention_policy", "integrations",
-                   "slurm", "pbs", "security", "tensorboard_storage", "preemption_timeout"});
+  root.check_keys({"name",
+                   "description",
+                   "labels",
+                   "data",
+                   "entrypoint",
+                   "hyperparameters",
+                   "searcher",
+                   "records_per_epoch",
+                   "min_validation_period",
+                   "min_checkpoint_period",
+                   "scheduling_unit",
+                   "perform_initial_validation",
+                   "checkpoint_policy",
+                   "checkpoint_storage",
+                   "max_restarts",
+                   "resources",
+                   "reproducibility",
+                   "optimizations",
+                   "profiling",
+                   "environment",
+                   "bind_mounts",
+                   "debug",
+                   "workspace",
+                   "project",
+                   "log_policies",
+                   "retention_policy",
+                   "integrations",
+                   "slurm",
+                   "pbs",
+                   "security",
+                   "tensorboard_storage",
+                   "preemption_timeout"});
   if (root.has("name")) c.name = root.child("name").as_string();
   if (root.has("description")) c.description = root.child("description").as_string();
   if (root.has("labels")) {
@@ -721,59 +826,77 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
   if (c.searcher.name == "grid") {
     const double points = grid_points(c.hyperparameters);
     if (points > static_cast<double>(kMaxGridPoints))
-      root.child("hyperparameters").fail_msg("the grid has " + count_text(points) +
-                                             " points, more than " + std::to_string(kMaxGridPoints) +
-                                             "; lower the counts or use the random or adaptive_asha searcher");
+      root.child("hyperparameters")
+          .fail_msg("the grid has " + count_text(points) + " points, more than " +
+                    std::to_string(kMaxGridPoints) +
+                    "; lower the counts or use the random or adaptive_asha searcher");
   }
-  if (root.has("records_per_epoch")) c.records_per_epoch = root.child("records_per_epoch").as_int(kPeriodRange);
+  if (root.has("records_per_epoch"))
+    c.records_per_epoch = root.child("records_per_epoch").as_int(kPeriodRange);
   if (root.has("min_validation_period"))
     c.min_validation_period = parse_length(root.child("min_validation_period"), kPeriodRange);
   if (root.has("min_checkpoint_period"))
     c.min_checkpoint_period = parse_length(root.child("min_checkpoint_period"), kPeriodRange);
-  if (root.has("scheduling_unit")) c.scheduling_unit = root.child("scheduling_unit").as_int(kSchedulingUnitRange);
+  if (root.has("scheduling_unit"))
+    c.scheduling_unit = root.child("scheduling_unit").as_int(kSchedulingUnitRange);
   if (root.has("perform_initial_validation"))
     c.perform_initial_validation = root.child("perform_initial_validation").as_bool();
-  if (root.has("checkpoint_policy")) c.checkpoint_policy = root.child("checkpoint_policy").as_enum({"best", "all", "none"});
-  if (root.has("checkpoint_storage")) c.checkpoint_storage = parse_storage(root.child("checkpoint_storage"));
-  if (root.has("max_restarts")) c.max_restarts = static_cast<int>(root.child("max_restarts").as_int(kMaxRestartsRange));
+  if (root.has("checkpoint_policy"))
+    c.checkpoint_policy = root.child("checkpoint_policy").as_enum({"best", "all", "none"});
+  if (root.has("checkpoint_storage"))
+    c.checkpoint_storage = parse_storage(root.child("checkpoint_storage"));
+  if (root.has("max_restarts"))
+    c.max_restarts = static_cast<int>(root.child("max_restarts").as_int(kMaxRestartsRange));
   if (root.has("resources")) {
     Node r = root.child("resources");
     r.check_keys({"slots_per_trial", "max_slots", "weight", "priority", "shm_size", "resource_pool",
                   "is_single_node", "devices", "native_parallel", "agent_label"});
     if (r.has("slots_per_trial"))
-      c.resources.slots_per_trial = static_cast<int>(r.child("slots_per_trial").as_int(kSlotsPerTrialRange));
-    if (r.has("max_slots")) c.resources.max_slots = static_cast<int>(r.child("max_slots").as_int(kMaxSlotsRange));
+      c.resources.slots_per_trial =
+          static_cast<int>(r.child("slots_per_trial").as_int(kSlotsPerTrialRange));
+    if (r.has("max_slots"))
+      c.resources.max_slots = static_cast<int>(r.child("max_slots").as_int(kMaxSlotsRange));
     if (r.has("weight")) c.resources.weight = r.child("weight").as_double(kWeightRange);
-    if (r.has("priority")) c.resources.priority = static_cast<int>(r.child("priority").as_int(kPriorityRange));
+    if (r.has("priority"))
+      c.resources.priority = static_cast<int>(r.child("priority").as_int(kPriorityRange));
     if (r.has("resource_pool")) c.resources.resource_pool = r.child("resource_pool").as_string();
   }
   if (root.has("reproducibility")) {
     Node r = root.child("reproducibility");
     r.check_keys({"experiment_seed"});
-    if (r.has("experiment_seed")) c.experiment_seed = static_cast<uint32_t>(r.child("experiment_seed").as_int(kSeedRange));
+    if (r.has("experiment_seed"))
+      c.experiment_seed = static_cast<uint32_t>(r.child("experiment_seed").as_int(kSeedRange));
   }
   if (root.has("optimizations")) {
     Node o = root.child("optimizations");
-    o.check_keys({"aggregation_frequency", "average_aggregated_gradients", "average_training_metrics",
-                  "gradient_compression", "mixed_precision", "tensor_fusion_threshold", "tensor_fusion_cycle_time",
-                  "auto_tune_tensor_fusion", "grad_updates_size_file", "fail_on_non_finite"});
-    if (o.has("fail_on_non_finite")) c.optimizations.fail_on_non_finite = o.child("fail_on_non_finite").as_bool();
+    o.check_keys({"aggregation_frequency", "average_aggregated_gradients",
+                  "average_training_metrics", "gradient_compression", "mixed_precision",
+                  "tensor_fusion_threshold", "tensor_fusion_cycle_time", "auto_tune_tensor_fusion",
+                  "grad_updates_size_file", "fail_on_non_finite"});
+    if (o.has("fail_on_non_finite"))
+      c.optimizations.fail_on_non_finite = o.child("fail_on_non_finite").as_bool();
     if (o.has("aggregation_frequency"))
-      c.optimizations.aggregation_frequency = static_cast<int>(o.child("aggregation_frequency").as_int(kAggregationRange));
+      c.optimizations.aggregation_frequency =
+          static_cast<int>(o.child("aggregation_frequency").as_int(kAggregationRange));
     if (o.has("average_aggregated_gradients"))
-      c.optimizations.average_aggregated_gradients = o.child("average_aggregated_gradients").as_bool();
+      c.optimizations.average_aggregated_gradients =
+          o.child("average_aggregated_gradients").as_bool();
     if (o.has("average_training_metrics"))
       c.optimizations.average_training_metrics = o.child("average_training_metrics").as_bool();
-    if (o.has("gradient_compression")) c.optimizations.gradient_compression = o.child("gradient_compression").as_bool();
+    if (o.has("gradient_compression"))
+      c.optimizations.gradient_compression = o.child("gradient_compression").as_bool();
     if (o.has("mixed_precision"))
-      c.optimizations.mixed_precision = o.child("mixed_precision").as_enum({"O0", "O1", "O2", "O3"});
+      c.optimizations.mixed_precision =
+          o.child("mixed_precision").as_enum({"O0", "O1", "O2", "O3"});
   }
   if (root.has("profiling")) {
     Node p = root.child("profiling");
     p.check_keys({"enabled", "begin_on_batch", "end_after_batch", "sync_timings"});
     if (p.has("enabled")) c.profiling.enabled = p.child("enabled").as_bool();
-    if (p.has("begin_on_batch")) c.profiling.begin_on_batch = p.child("begin_on_batch").as_int(kBatchIndexRange);
-    if (p.has("end_after_batch")) c.profiling.end_after_batch = p.child("end_after_batch").as_int(kBatchIndexRange);
+    if (p.has("begin_on_batch"))
+      c.profiling.begin_on_batch = p.child("begin_on_batch").as_int(kBatchIndexRange);
+    if (p.has("end_after_batch"))
+      c.profiling.end_after_batch = p.child("end_after_batch").as_int(kBatchIndexRange);
     if (p.has("sync_timings")) c.profiling.sync_timings = p.child("sync_timings").as_bool();
   }
   if (root.has("debug")) c.debug = root.child("debug").as_bool();
@@ -788,7 +911,8 @@ void apply_override(YAML::Node& root, const std::string& spec, Source& src) {
   const std::string shown = "--config " + util::shorten(spec, kMaxPathChars);
   auto eq = spec.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw ConfigError(shown + ": expected key.path=value (e.g. --config searcher.max_length.batches=500)");
+    throw ConfigError(shown +
+                      ": expected key.path=value (e.g. --config searcher.max_length.batches=500)");
   std::string path = spec.substr(0, eq);
   std::string value = spec.substr(eq + 1);
   YAML::Node parsed;
@@ -806,8 +930,10 @@ void apply_override(YAML::Node& root, const std::string& spec, Source& src) {
       cur[keys[i]] = YAML::Node(YAML::NodeType::Map);
       next = cur[keys[i]];
     } else if (!next.IsMap()) {
-      throw ConfigError(shown + ": " + util::quote(util::join({keys.begin(), keys.begin() + static_cast<long>(i) + 1}, ".")) +
-                        " is not a mapping in the config, so it has no key " + util::quote(keys[i + 1]));
+      throw ConfigError(
+          shown + ": " +
+          util::quote(util::join({keys.begin(), keys.begin() + static_cast<long>(i) + 1}, ".")) +
+          " is not a mapping in the config, so it has no key " + util::quote(keys[i + 1]));
     }
     cur.reset(next);
   }
@@ -855,8 +981,10 @@ void emit_yaml(YAML::Emitter& out, const nlohmann::json& v) {
     out << (v.get<bool>() ? "true" : "false");
   } else if (v.is_number_float()) {
     double d = v.get<double>();
-    if (std::isinf(d)) out << (d > 0 ? ".inf" : "-.inf");
-    else if (std::isnan(d)) out << ".nan";
+    if (std::isinf(d))
+      out << (d > 0 ? ".inf" : "-.inf");
+    else if (std::isnan(d))
+      out << ".nan";
     else {
       std::string s = v.dump();  // shortest round-trip form
       if (s.find_first_of(".eE") == std::string::npos) s += ".0";
@@ -880,7 +1008,9 @@ std::string to_yaml(const nlohmann::json& value) {
 ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std::string& source,
                                          const std::vector<std::string>& overrides) {
   auto position = [&](const YAML::Mark& m) {
-    return m.is_null() ? source : source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+    return m.is_null()
+               ? source
+               : source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
   };
   std::vector<YAML::Node> documents;
   try {
@@ -893,9 +1023,10 @@ ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std
     throw ConfigError(position(e.mark) + ": invalid YAML: " + util::shorten(e.msg, 200));
   }
   if (documents.size() > 1)
-    throw ConfigError(position(documents[1].Mark()) +
-                      ": a second YAML document (after '---'); a config is one document: remove the '---' line "
-                      "and merge the settings, or split them into two files");
+    throw ConfigError(
+        position(documents[1].Mark()) +
+        ": a second YAML document (after '---'); a config is one document: remove the '---' line "
+        "and merge the settings, or split them into two files");
   YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
   Source src{source, {}};
   try {
@@ -910,9 +1041,12 @@ ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std
   }
 }
 
-ExperimentConfig load_experiment_config(const fs::path& path, const std::vector<std::string>& overrides) {
+ExperimentConfig load_experiment_config(const fs::path& path,
+                                        const std::vector<std::string>& overrides) {
   if (!fs::exists(path))
-    throw ConfigError(path.string() + ": no such config file (give the path to an experiment YAML, e.g. configs/mnist/const.yaml)");
+    throw ConfigError(path.string() +
+                      ": no such config file (give the path to an experiment YAML, e.g. "
+                      "configs/mnist/const.yaml)");
   std::string text;
   try {
     text = util::read_file(path);
@@ -935,7 +1069,8 @@ nlohmann::json to_json(const ExperimentConfig& c) {
                       {"smaller_is_better", c.searcher.smaller_is_better}};
   if (c.searcher.max_length) s["max_length"] = length_json(*c.searcher.max_length);
   const auto& n = c.searcher.name;
-  if (n == "random" || n == "async_halving" || n == "adaptive_asha") s["max_trials"] = c.searcher.max_trials;
+  if (n == "random" || n == "async_halving" || n == "adaptive_asha")
+    s["max_trials"] = c.searcher.max_trials;
   if (n != "single") s["max_concurrent_trials"] = c.searcher.max_concurrent_trials;
   if (n == "async_halving" || n == "adaptive_asha") {
     s["divisor"] = c.searcher.divisor;
@@ -948,7 +1083,8 @@ nlohmann::json to_json(const ExperimentConfig& c) {
     s["bracket_rungs"] = c.searcher.bracket_rungs;
   }
   if (c.searcher.source_trial_id) s["source_trial_id"] = *c.searcher.source_trial_id;
-  if (c.searcher.source_checkpoint_uuid) s["source_checkpoint_uuid"] = *c.searcher.source_checkpoint_uuid;
+  if (c.searcher.source_checkpoint_uuid)
+    s["source_checkpoint_uuid"] = *c.searcher.source_checkpoint_uuid;
   j["searcher"] = s;
   j["records_per_epoch"] = c.records_per_epoch;
   j["min_validation_period"] = length_json(c.min_validation_period);
@@ -969,19 +1105,21 @@ nlohmann::json to_json(const ExperimentConfig& c) {
   }
   j["checkpoint_storage"] = cs;
   j["max_restarts"] = c.max_restarts;
-  nlohmann::json r = {{"slots_per_trial", c.resources.slots_per_trial}, {"weight", c.resources.weight}};
+  nlohmann::json r = {{"slots_per_trial", c.resources.slots_per_trial},
+                      {"weight", c.resources.weight}};
   if (c.resources.max_slots) r["max_slots"] = *c.resources.max_slots;
   if (c.resources.priority) r["priority"] = *c.resources.priority;
   if (!c.resources.resource_pool.empty()) r["resource_pool"] = c.resources.resource_pool;
   j["resources"] = r;
   j["reproducibility"] = nlohmann::json::object();
   if (c.experiment_seed) j["reproducibility"]["experiment_seed"] = *c.experiment_seed;
-  j["optimizations"] = {{"aggregation_frequency", c.optimizations.aggregation_frequency},
-                        {"average_aggregated_gradients", c.optimizations.average_aggregated_gradients},
-                        {"average_training_metrics", c.optimizations.average_training_metrics},
-                        {"gradient_compression", c.optimizations.gradient_compression},
-                        {"mixed_precision", c.optimizations.mixed_precision},
-                        {"fail_on_non_finite", c.optimizations.fail_on_non_finite}};
+  j["optimizations"] = {
+      {"aggregation_frequency", c.optimizations.aggregation_frequency},
+      {"average_aggregated_gradients", c.optimizations.average_aggregated_gradients},
+      {"average_training_metrics", c.optimizations.average_training_metrics},
+      {"gradient_compression", c.optimizations.gradient_compression},
+      {"mixed_precision", c.optimizations.mixed_precision},
+      {"fail_on_non_finite", c.optimizations.fail_on_non_finite}};
   nlohmann::json p = {{"enabled", c.profiling.enabled},
                       {"begin_on_batch", c.profiling.begin_on_batch},
                       {"sync_timings", c.profiling.sync_timings}};

@@ -6,12 +6,18 @@ namespace det::config {
 
 std::string type_name(Hyperparameter::Type type) {
   switch (type) {
-    case Hyperparameter::Type::kConst: return "const";
-    case Hyperparameter::Type::kInt: return "int";
-    case Hyperparameter::Type::kDouble: return "double";
-    case Hyperparameter::Type::kLog: return "log";
-    case Hyperparameter::Type::kCategorical: return "categorical";
-    case Hyperparameter::Type::kNested: return "nested";
+    case Hyperparameter::Type::kConst:
+      return "const";
+    case Hyperparameter::Type::kInt:
+      return "int";
+    case Hyperparameter::Type::kDouble:
+      return "double";
+    case Hyperparameter::Type::kLog:
+      return "log";
+    case Hyperparameter::Type::kCategorical:
+      return "categorical";
+    case Hyperparameter::Type::kNested:
+      return "nested";
   }
   return "?";
 }
@@ -19,16 +25,20 @@ std::string type_name(Hyperparameter::Type type) {
 namespace {
 nlohmann::json sample_one(const Hyperparameter& hp, util::NpRandom& rng) {
   switch (hp.type) {
-    case Hyperparameter::Type::kConst: return hp.val;
+    case Hyperparameter::Type::kConst:
+      return hp.val;
     case Hyperparameter::Type::kInt: {
       auto lo = static_cast<int64_t>(hp.minval), hi = static_cast<int64_t>(hp.maxval);
       return lo + rng.intn(hi - lo + 1);
     }
-    case Hyperparameter::Type::kDouble: return rng.uniform(hp.minval, hp.maxval);
-    case Hyperparameter::Type::kLog: return std::pow(hp.base, rng.uniform(hp.minval, hp.maxval));
+    case Hyperparameter::Type::kDouble:
+      return rng.uniform(hp.minval, hp.maxval);
+    case Hyperparameter::Type::kLog:
+      return std::pow(hp.base, rng.uniform(hp.minval, hp.maxval));
     case Hyperparameter::Type::kCategorical:
       return hp.vals[static_cast<size_t>(rng.intn(static_cast<int64_t>(hp.vals.size())))];
-    case Hyperparameter::Type::kNested: return sample_hyperparameters(hp.nested, rng);
+    case Hyperparameter::Type::kNested:
+      return sample_hyperparameters(hp.nested, rng);
   }
   return nullptr;
 }
@@ -37,18 +47,23 @@ nlohmann::json one_to_json(const Hyperparameter& hp) {
   using T = Hyperparameter::Type;
   nlohmann::json j;
   switch (hp.type) {
-    case T::kConst: return {{"type", "const"}, {"val", hp.val}};
+    case T::kConst:
+      return {{"type", "const"}, {"val", hp.val}};
     case T::kInt:
       j = {{"type", "int"},
            {"minval", static_cast<int64_t>(hp.minval)},
            {"maxval", static_cast<int64_t>(hp.maxval)}};
       break;
-    case T::kDouble: j = {{"type", "double"}, {"minval", hp.minval}, {"maxval", hp.maxval}}; break;
+    case T::kDouble:
+      j = {{"type", "double"}, {"minval", hp.minval}, {"maxval", hp.maxval}};
+      break;
     case T::kLog:
       j = {{"type", "log"}, {"minval", hp.minval}, {"maxval", hp.maxval}, {"base", hp.base}};
       break;
-    case T::kCategorical: return {{"type", "categorical"}, {"vals", hp.vals}};
-    case T::kNested: return to_json(hp.nested);
+    case T::kCategorical:
+      return {{"type", "categorical"}, {"vals", hp.vals}};
+    case T::kNested:
+      return to_json(hp.nested);
   }
   if (hp.count) j["count"] = *hp.count;
   return j;

@@ -12,7 +12,8 @@ bool is_better(double candidate, std::optional<double> incumbent, bool smaller_i
 }
 
 double worst_value(bool smaller_is_better) {
-  return smaller_is_better ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+  return smaller_is_better ? std::numeric_limits<double>::infinity()
+                           : -std::numeric_limits<double>::infinity();
 }
 
 }  // namespace det::config

@@ -30,17 +30,18 @@ std::string shape_str(const torch::Tensor& t) {
 }
 
 // Mirrors torch::nn::Module::load, but names what does not match instead of asserting.
-void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix,
-                 const fs::path& dir) {
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                 const std::string& prefix, const fs::path& dir) {
   torch::NoGradGuard no_grad;
   auto load_tensor = [&](const std::string& name, torch::Tensor& t, bool is_buffer) {
     torch::Tensor saved;
     if (!archive.try_read(name, saved, is_buffer))
-      throw CheckpointError(dir.string() + ": " + (is_buffer ? "buffer '" : "parameter '") + prefix + name +
-                            "' of the trial's model is not in the checkpoint (was it written by a different model?)");
+      throw CheckpointError(
+          dir.string() + ": " + (is_buffer ? "buffer '" : "parameter '") + prefix + name +
+          "' of the trial's model is not in the checkpoint (was it written by a different model?)");
     if (saved.sizes() != t.sizes())
-      throw CheckpointError(dir.string() + ": '" + prefix + name + "' has shape " + shape_str(saved) +
-                            " in the checkpoint but " + shape_str(t) +
+      throw CheckpointError(dir.string() + ": '" + prefix + name + "' has shape " +
+                            shape_str(saved) + " in the checkpoint but " + shape_str(t) +
                             " in the trial's model (hyperparameters or model code differ)");
     t.copy_(saved);
   };
@@ -50,8 +51,9 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
     if (!child.value()->is_serializable()) continue;
     torch::serialize::InputArchive sub;
     if (!archive.try_read(child.key(), sub))
-      throw CheckpointError(dir.string() + ": module '" + prefix + child.key() +
-                            "' of the trial's model is not in the checkpoint (was it written by a different model?)");
+      throw CheckpointError(
+          dir.string() + ": module '" + prefix + child.key() +
+          "' of the trial's model is not in the checkpoint (was it written by a different model?)");
     load_module(*child.value(), sub, prefix + child.key() + ".", dir);
   }
 }
@@ -62,8 +64,10 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
 // instead: a checkpoint's bytes identify its content. Optimizers with a layout of their own (a
 // user's subclass overriding save) keep LibTorch's writer.
 bool standard_layout(const torch::optim::Optimizer& o) {
-  return dynamic_cast<const torch::optim::SGD*>(&o) || dynamic_cast<const torch::optim::Adam*>(&o) ||
-         dynamic_cast<const torch::optim::AdamW*>(&o) || dynamic_cast<const torch::optim::Adagrad*>(&o) ||
+  return dynamic_cast<const torch::optim::SGD*>(&o) ||
+         dynamic_cast<const torch::optim::Adam*>(&o) ||
+         dynamic_cast<const torch::optim::AdamW*>(&o) ||
+         dynamic_cast<const torch::optim::Adagrad*>(&o) ||
          dynamic_cast<const torch::optim::RMSprop*>(&o) || dynamic_cast<const optim::Adadelta*>(&o);
 }
 
@@ -73,12 +77,14 @@ void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputAr
     return;
   }
   archive.write("pytorch_version", c10::IValue("1.5.0"));
-  torch::serialize::OutputArchive state(archive.compilation_unit()), groups(archive.compilation_unit());
+  torch::serialize::OutputArchive state(archive.compilation_unit()),
+      groups(archive.compilation_unit());
   const auto& param_groups = o.param_groups();
   groups.write("param_groups/size", torch::tensor(static_cast<int64_t>(param_groups.size())));
   for (size_t g = 0; g < param_groups.size(); ++g) {
     const auto& params = param_groups[g].params();
-    torch::serialize::OutputArchive group(archive.compilation_unit()), options(archive.compilation_unit());
+    torch::serialize::OutputArchive group(archive.compilation_unit()),
+        options(archive.compilation_unit());
     group.write("params/size", torch::tensor(static_cast<int64_t>(params.size())));
     for (size_t k = 0; k < params.size(); ++k) {
       const std::string key = std::to_string(g) + "." + std::to_string(k);
@@ -118,7 +124,8 @@ std::string new_uuid() {
   char buf[37];
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
                 static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
   return buf;
 }
 
@@ -206,21 +213,26 @@ fs::path write(const fs::path& parent, record::CheckpointMetadata metadata,
     metadata.libtorch_version = TORCH_VERSION;
     metadata.num_optimizers = static_cast<int64_t>(optimizers.size());
     metadata.files.clear();
-    metadata.files[kStateFile] = {fs::file_size(tmp_dir / kStateFile), util::file_crc32(tmp_dir / kStateFile)};
+    metadata.files[kStateFile] = {fs::file_size(tmp_dir / kStateFile),
+                                  util::file_crc32(tmp_dir / kStateFile)};
     util::write_file_atomic(tmp_dir / record::kMetadataFile, metadata.to_json().dump(2));
     util::fsync_dir(tmp_dir);
   } catch (const StorageError& e) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
-    throw StorageError("cannot write checkpoint " + final_dir.string() + ": " + util::shorten(e.what(), 200) +
-                       "; the previous checkpoints are intact: free space, then continue (--resume-experiment)");
+    throw StorageError(
+        "cannot write checkpoint " + final_dir.string() + ": " + util::shorten(e.what(), 200) +
+        "; the previous checkpoints are intact: free space, then continue (--resume-experiment)");
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove_all(tmp_dir, ec);
-    if (const auto* fe = dynamic_cast<const fs::filesystem_error*>(&e); fe && is_storage_errno(fe->code().value()))
-      throw StorageError("cannot write checkpoint " + final_dir.string() + ": " + fe->code().message() +
-                         "; the previous checkpoints are intact: free space, then continue (--resume-experiment)");
-    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " + util::shorten(e.what(), 200) +
+    if (const auto* fe = dynamic_cast<const fs::filesystem_error*>(&e);
+        fe && is_storage_errno(fe->code().value()))
+      throw StorageError(
+          "cannot write checkpoint " + final_dir.string() + ": " + fe->code().message() +
+          "; the previous checkpoints are intact: free space, then continue (--resume-experiment)");
+    throw CheckpointError("cannot write checkpoint " + final_dir.string() + ": " +
+                          util::shorten(e.what(), 200) +
                           " (check free disk space; the previous checkpoints are intact)");
   }
   return tmp_dir;
@@ -235,10 +247,12 @@ fs::path save(const fs::path& parent, record::CheckpointMetadata metadata,
 }
 
 void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
-          const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, bool restore_rng) {
+          const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers,
+          bool restore_rng) {
   record::CheckpointMetadata meta = read_metadata(dir);
   if (!meta.files.count(kStateFile))
-    throw CheckpointError((dir / record::kMetadataFile).string() + ": field 'files' does not list " + kStateFile);
+    throw CheckpointError((dir / record::kMetadataFile).string() +
+                          ": field 'files' does not list " + kStateFile);
   size_t saved_models = meta.models.size();
   size_t saved_opts = static_cast<size_t>(meta.num_optimizers);
   if (saved_models != models.size())
@@ -256,20 +270,23 @@ void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Modu
   for (size_t i = 0; i < models.size(); ++i) {
     torch::serialize::InputArchive sub;
     if (!top.try_read("model_" + std::to_string(i), sub))
-      throw CheckpointError(dir.string() + ": model_" + std::to_string(i) + " is missing from state.pt");
+      throw CheckpointError(dir.string() + ": model_" + std::to_string(i) +
+                            " is missing from state.pt");
     load_module(*models[i], sub, "", dir);
   }
   for (size_t i = 0; i < optimizers.size(); ++i) {
     torch::serialize::InputArchive sub;
     if (!top.try_read("optimizer_" + std::to_string(i), sub))
-      throw CheckpointError(dir.string() + ": optimizer_" + std::to_string(i) + " is missing from state.pt");
+      throw CheckpointError(dir.string() + ": optimizer_" + std::to_string(i) +
+                            " is missing from state.pt");
     try {
       optimizers[i]->load(sub);
     } catch (const std::exception& e) {
       std::string msg = e.what();
-      throw CheckpointError(dir.string() + ": optimizer " + std::to_string(i) +
-                            " state does not fit the trial's optimizer (different optimizer type or parameters?): " +
-                            msg.substr(0, msg.find('\n')));
+      throw CheckpointError(
+          dir.string() + ": optimizer " + std::to_string(i) +
+          " state does not fit the trial's optimizer (different optimizer type or parameters?): " +
+          msg.substr(0, msg.find('\n')));
     }
   }
   if (restore_rng) {

@@ -7,9 +7,9 @@
 namespace det {
 
 namespace {
-std::shared_ptr<detail::TrialHarness> standalone(config::ExperimentConfig config, nlohmann::json hparams,
-                                                 int64_t trial_id, uint32_t trial_seed, torch::Device device,
-                                                 std::shared_ptr<dist::DistributedContext> distributed) {
+std::shared_ptr<detail::TrialHarness> standalone(
+    config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
+    torch::Device device, std::shared_ptr<dist::DistributedContext> distributed) {
   auto h = std::make_shared<detail::TrialHarness>();
   h->clock = StepClock(0, config.optimizations.aggregation_frequency);
   h->config = std::move(config);
@@ -22,10 +22,11 @@ std::shared_ptr<detail::TrialHarness> standalone(config::ExperimentConfig config
 }
 }  // namespace
 
-TrialContext::TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id,
-                           uint32_t trial_seed, torch::Device device,
+TrialContext::TrialContext(config::ExperimentConfig config, nlohmann::json hparams,
+                           int64_t trial_id, uint32_t trial_seed, torch::Device device,
                            std::shared_ptr<dist::DistributedContext> distributed)
-    : h_(standalone(std::move(config), std::move(hparams), trial_id, trial_seed, device, std::move(distributed))) {}
+    : h_(standalone(std::move(config), std::move(hparams), trial_id, trial_seed, device,
+                    std::move(distributed))) {}
 
 TrialContext::TrialContext(std::shared_ptr<detail::TrialHarness> harness) : h_(std::move(harness)) {
   if (!h_->distributed) h_->distributed = dist::make_local_context();
@@ -47,8 +48,12 @@ int TrialContext::size() const { return h_->distributed->size(); }
 const StepClock& TrialContext::clock() const { return h_->clock; }
 void TrialContext::set_stop_requested(bool stop) { h_->stop_requested = stop; }
 bool TrialContext::get_stop_requested() const { return h_->stop_requested; }
-const std::vector<std::shared_ptr<torch::nn::Module>>& TrialContext::models() const { return h_->models; }
-const std::vector<std::shared_ptr<torch::optim::Optimizer>>& TrialContext::optimizers() const { return h_->optimizers; }
+const std::vector<std::shared_ptr<torch::nn::Module>>& TrialContext::models() const {
+  return h_->models;
+}
+const std::vector<std::shared_ptr<torch::optim::Optimizer>>& TrialContext::optimizers() const {
+  return h_->optimizers;
+}
 
 const nlohmann::json* TrialContext::find_hparam(const std::string& name) const {
   const auto& hp = h_->hparams;
@@ -66,8 +71,9 @@ const nlohmann::json* TrialContext::find_hparam(const std::string& name) const {
   if (hp.is_object())
     for (auto it = hp.begin(); it != hp.end(); ++it) keys.push_back(it.key());
   const auto& source = h_->config.source;
-  throw ConfigError("hyperparameter '" + name + "' is not defined in " + (source.empty() ? "the config" : source) +
-                    util::did_you_mean(name, keys) + " (hyperparameters: " + (keys.empty() ? "none" : util::join(keys, ", ")) +
+  throw ConfigError("hyperparameter '" + name + "' is not defined in " +
+                    (source.empty() ? "the config" : source) + util::did_you_mean(name, keys) +
+                    " (hyperparameters: " + (keys.empty() ? "none" : util::join(keys, ", ")) +
                     "); add it under 'hyperparameters:'");
 }
 
@@ -80,18 +86,20 @@ bool TrialContext::has_hparam(const std::string& name) const {
   }
 }
 
-void TrialContext::hparam_type_error(const std::string& name, const nlohmann::json& value, const char* expected) const {
+void TrialContext::hparam_type_error(const std::string& name, const nlohmann::json& value,
+                                     const char* expected) const {
   const auto& source = h_->config.source;
-  throw ConfigError("hyperparameter '" + name + "' in " + (source.empty() ? "the config" : source) + " is " +
-                    util::shorten(value.dump(), 60) + ", expected " + expected);
+  throw ConfigError("hyperparameter '" + name + "' in " + (source.empty() ? "the config" : source) +
+                    " is " + util::shorten(value.dump(), 60) + ", expected " + expected);
 }
 
 int64_t TrialContext::global_batch_size() const {
   auto gbs = get_hparam<int64_t>("global_batch_size");
   int slots = size();
   if (gbs < slots)
-    throw ConfigError("hyperparameter 'global_batch_size' in " + h_->config.source + " is " + std::to_string(gbs) +
-                      ", smaller than the " + std::to_string(slots) + " slots of the trial");
+    throw ConfigError("hyperparameter 'global_batch_size' in " + h_->config.source + " is " +
+                      std::to_string(gbs) + ", smaller than the " + std::to_string(slots) +
+                      " slots of the trial");
   return (gbs / slots) * slots;
 }
 
@@ -112,23 +120,26 @@ void TrialContext::register_optimizer(std::shared_ptr<torch::optim::Optimizer> o
   h_->optimizers.push_back(std::move(optimizer));
 }
 
-void TrialContext::register_scheduler(std::shared_ptr<optim::LRScheduler> scheduler, StepMode mode, int frequency) {
+void TrialContext::register_scheduler(std::shared_ptr<optim::LRScheduler> scheduler, StepMode mode,
+                                      int frequency) {
   if (!scheduler) throw Error("wrap_lr_scheduler: the scheduler is null");
   if (frequency < 1) throw Error("wrap_lr_scheduler: frequency must be >= 1");
   bool known = false;
   for (const auto& o : h_->optimizers) known = known || o.get() == &scheduler->optimizer();
-  if (!known) throw Error("wrap_lr_scheduler: the scheduler's optimizer was not passed to wrap_optimizer first");
+  if (!known)
+    throw Error(
+        "wrap_lr_scheduler: the scheduler's optimizer was not passed to wrap_optimizer first");
   h_->schedulers.push_back({std::move(scheduler), mode, frequency});
 }
 
-void TrialContext::register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name, bool for_training,
-                                    bool for_validation) {
+void TrialContext::register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name,
+                                    bool for_training, bool for_validation) {
   h_->reducers.push_back({std::move(reducer), name, for_training, for_validation});
 }
 
-std::shared_ptr<SimpleReducer> TrialContext::wrap_reducer(std::function<double(const std::vector<double>&)> fn,
-                                                          const std::string& name, bool for_training,
-                                                          bool for_validation) {
+std::shared_ptr<SimpleReducer> TrialContext::wrap_reducer(
+    std::function<double(const std::vector<double>&)> fn, const std::string& name,
+    bool for_training, bool for_validation) {
   auto r = std::make_shared<SimpleReducer>(std::move(fn));
   register_reducer(r, name, for_training, for_validation);
   return r;
@@ -138,13 +149,16 @@ void TrialContext::backward(const torch::Tensor& loss, bool retain_graph, bool c
   loss.backward({}, retain_graph, create_graph);
 }
 
-void TrialContext::step_optimizer(torch::optim::Optimizer& optimizer,
-                                  const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads,
-                                  bool auto_zero_grads) {
+void TrialContext::step_optimizer(
+    torch::optim::Optimizer& optimizer,
+    const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads,
+    bool auto_zero_grads) {
   const int agg = h_->clock.aggregation_frequency();
   if (agg > 1 && !auto_zero_grads)
-    throw Error("step_optimizer: auto_zero_grads=false is not allowed with optimizations.aggregation_frequency > 1");
-  if (!is_update_batch()) return;  // gradients keep accumulating (no allreduce either)
+    throw Error(
+        "step_optimizer: auto_zero_grads=false is not allowed with "
+        "optimizations.aggregation_frequency > 1");
+  if (!is_update_batch()) return;              // gradients keep accumulating (no allreduce either)
   if (h_->grad_sync) h_->grad_sync->finish();  // averaged across ranks before anything reads them
   std::vector<torch::Tensor> params;
   for (auto& g : optimizer.param_groups())
@@ -160,9 +174,12 @@ void TrialContext::step_optimizer(torch::optim::Optimizer& optimizer,
 }
 
 config::Args TrialContext::hparam_args(const std::string& name) const {
-  return config::Args(get_hparam<nlohmann::json>(name), "hyperparameters." + name, h_->config.sources);
+  return config::Args(get_hparam<nlohmann::json>(name), "hyperparameters." + name,
+                      h_->config.sources);
 }
 
-config::Args TrialContext::data_args() const { return config::Args(h_->config.data, "data", h_->config.sources); }
+config::Args TrialContext::data_args() const {
+  return config::Args(h_->config.data, "data", h_->config.sources);
+}
 
 }  // namespace det

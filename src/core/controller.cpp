@@ -25,7 +25,9 @@ using nlohmann::json;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 bool not_overridden(const Metrics& m) { return m.size() == 1 && m.count(detail::kNotOverridden); }
 
@@ -41,7 +43,8 @@ struct TrialController::Impl {
   std::unique_ptr<Trial> trial;
   Callbacks callbacks;
   std::shared_ptr<data::DataLoader> train_loader, val_loader;
-  std::shared_ptr<data::DataLoader> val_shard;  // this rank's share of val_loader (== val_loader on one rank)
+  std::shared_ptr<data::DataLoader>
+      val_shard;  // this rank's share of val_loader (== val_loader on one rank)
   int64_t gbs = 0, max_batches = 0;
   TrialState state;
   std::optional<record::CheckpointMetadata> resume_meta;
@@ -72,9 +75,12 @@ struct TrialController::Impl {
   bool period_fires(const config::Length& p, bool epoch_end) const {
     if (p.value < 1) return false;
     switch (p.unit) {
-      case config::Unit::kBatches: return state.batches_trained % p.value == 0;
-      case config::Unit::kRecords: return state.batches_trained % std::max<int64_t>(p.value / gbs, 1) == 0;
-      case config::Unit::kEpochs: return epoch_end && state.epochs_trained % p.value == 0;
+      case config::Unit::kBatches:
+        return state.batches_trained % p.value == 0;
+      case config::Unit::kRecords:
+        return state.batches_trained % std::max<int64_t>(p.value / gbs, 1) == 0;
+      case config::Unit::kEpochs:
+        return epoch_end && state.epochs_trained % p.value == 0;
     }
     return false;
   }
@@ -100,27 +106,32 @@ struct TrialController::Impl {
       if (opt.trial_dir.empty()) opt.trial_dir = opt.resume_from->parent_path().parent_path();
     }
     h->distributed = opt.distributed ? opt.distributed : dist::make_local_context();
-    h->device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, h->distributed->local_rank())
-                                            : torch::Device(torch::kCPU);
+    h->device = torch::cuda::is_available()
+                    ? torch::Device(torch::kCUDA, h->distributed->local_rank())
+                    : torch::Device(torch::kCPU);
     torch::manual_seed(h->trial_seed);
     std::srand(h->trial_seed);
     h->clock = StepClock(0, cfg.optimizations.aggregation_frequency);
     ctx = std::make_unique<TrialContext>(h);
     trial = factory(*ctx);
     if (h->models.empty())
-      throw Error("trial '" + cfg.entrypoint + "' wrapped no model: call context.wrap_model(...) in its constructor");
+      throw Error("trial '" + cfg.entrypoint +
+                  "' wrapped no model: call context.wrap_model(...) in its constructor");
     if (h->optimizers.empty())
-      throw Error("trial '" + cfg.entrypoint + "' wrapped no optimizer: call context.wrap_optimizer(...) in its constructor");
+      throw Error("trial '" + cfg.entrypoint +
+                  "' wrapped no optimizer: call context.wrap_optimizer(...) in its constructor");
     callbacks = trial->build_callbacks();
     std::set<std::string> names;
     for (const auto& [name, cb] : callbacks) {
       if (!cb) throw Error("trial '" + cfg.entrypoint + "': callback '" + name + "' is null");
       if (!names.insert(name).second)
-        throw Error("trial '" + cfg.entrypoint + "': two callbacks are named '" + name + "'; names key their checkpointed state");
+        throw Error("trial '" + cfg.entrypoint + "': two callbacks are named '" + name +
+                    "'; names key their checkpointed state");
     }
     train_loader = trial->build_training_data_loader();
     val_loader = trial->build_validation_data_loader();
-    if (!train_loader || !val_loader) throw Error("trial '" + cfg.entrypoint + "' returned a null data loader");
+    if (!train_loader || !val_loader)
+      throw Error("trial '" + cfg.entrypoint + "' returned a null data loader");
     train_loader = shard_for_ranks(train_loader, "training");
     val_shard = shard_for_ranks(val_loader, "validation");
     if (opt.test_mode) {  // Determined's test mode: one validation batch
@@ -128,9 +139,11 @@ struct TrialController::Impl {
       val_shard = val_shard->limited(1);
     }
     const int64_t len = train_loader->batches_per_epoch();
-    if (len < 1) throw DataError("the training data loader yields no batch (is the dataset empty?)");
+    if (len < 1)
+      throw DataError("the training data loader yields no batch (is the dataset empty?)");
     h->clock = StepClock(len, cfg.optimizations.aggregation_frequency);
-    gbs = ctx->has_hparam("global_batch_size") ? ctx->global_batch_size() : train_loader->batch_size() * ctx->size();
+    gbs = ctx->has_hparam("global_batch_size") ? ctx->global_batch_size()
+                                               : train_loader->batch_size() * ctx->size();
     state.trial_id = h->trial_id;
     if (resume_meta) state = resume_meta->trial_state;
     h->initial_batch = state.batches_trained;
@@ -143,7 +156,8 @@ struct TrialController::Impl {
     } else if (opt.max_length_batches) {
       max_batches = *opt.max_length_batches;
     } else {
-      if (!cfg.searcher.max_length) throw ConfigError(cfg.source + ": searcher.max_length is required");
+      if (!cfg.searcher.max_length)
+        throw ConfigError(cfg.source + ": searcher.max_length is required");
       max_batches = config::to_batches(*cfg.searcher.max_length, gbs, len);
     }
   }
@@ -154,37 +168,48 @@ struct TrialController::Impl {
     each_callback([&](Callback& cb) { cb.on_checkpoint_load_start(m); });
     checkpoint::load(*opt.resume_from, h->models, h->optimizers, /*restore_rng=*/true);
     if (m.lr_schedulers.size() != h->schedulers.size())
-      throw CheckpointError(opt.resume_from->string() + ": the checkpoint holds " + std::to_string(m.lr_schedulers.size()) +
-                            " LR scheduler(s) but the trial wraps " + std::to_string(h->schedulers.size()));
-    for (size_t i = 0; i < m.lr_schedulers.size(); ++i) h->schedulers[i].scheduler->load_state_dict(m.lr_schedulers[i]);
+      throw CheckpointError(opt.resume_from->string() + ": the checkpoint holds " +
+                            std::to_string(m.lr_schedulers.size()) +
+                            " LR scheduler(s) but the trial wraps " +
+                            std::to_string(h->schedulers.size()));
+    for (size_t i = 0; i < m.lr_schedulers.size(); ++i)
+      h->schedulers[i].scheduler->load_state_dict(m.lr_schedulers[i]);
     for (auto& [name, cb] : callbacks) {
       auto it = m.callbacks.find(name);
       if (it != m.callbacks.end()) cb->load_state_dict(it->second);
     }
     for (const auto& [name, s] : m.callbacks)
-      if (std::none_of(callbacks.begin(), callbacks.end(), [&](const auto& c) { return c.first == name; }) && chief())
-        util::logger()->warn("trial {}: the checkpoint holds the state of a callback '{}' the trial no longer has; ignored",
-                             state.trial_id, name);
+      if (std::none_of(callbacks.begin(), callbacks.end(),
+                       [&](const auto& c) { return c.first == name; }) &&
+          chief())
+        util::logger()->warn(
+            "trial {}: the checkpoint holds the state of a callback '{}' the trial no longer has; "
+            "ignored",
+            state.trial_id, name);
     if (m.epoch_len != epoch_len())
-      util::logger()->warn("the checkpoint was written with {} batches per epoch, the data now gives {}: the data "
-                           "position is not exactly where training stopped", m.epoch_len, epoch_len());
+      util::logger()->warn(
+          "the checkpoint was written with {} batches per epoch, the data now gives {}: the data "
+          "position is not exactly where training stopped",
+          m.epoch_len, epoch_len());
     last_val_metrics = m.last_validation_metrics;
     best_val_metrics = m.best_validation_metrics;
     scan_existing_checkpoints();
     if (chief())
-      util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id, opt.resume_from->string(),
-                           state.batches_trained, state.epochs_trained);
+      util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id,
+                           opt.resume_from->string(), state.batches_trained, state.epochs_trained);
   }
 
   // Determined's DistributedBatchSampler: rank r keeps the loader's batches r, r + n, ...
-  std::shared_ptr<data::DataLoader> shard_for_ranks(const std::shared_ptr<data::DataLoader>& loader, const char* which) {
+  std::shared_ptr<data::DataLoader> shard_for_ranks(const std::shared_ptr<data::DataLoader>& loader,
+                                                    const char* which) {
     const int n = world(), r = ctx->rank();
     if (n == 1) return loader;
     const auto& o = loader->options();
     if (o.num_replicas_ == n && o.rank_ == r) return loader;  // the trial sharded it itself
     if (o.num_replicas_ != 1)
-      throw Error(std::string("the ") + which + " data loader of trial '" + cfg.entrypoint + "' is sharded " +
-                  std::to_string(o.num_replicas_) + " ways but the trial runs on " + std::to_string(n) +
+      throw Error(std::string("the ") + which + " data loader of trial '" + cfg.entrypoint +
+                  "' is sharded " + std::to_string(o.num_replicas_) +
+                  " ways but the trial runs on " + std::to_string(n) +
                   " ranks; leave sharding to the harness");
     return loader->sharded(n, r);
   }
@@ -210,8 +235,10 @@ struct TrialController::Impl {
     }
     h->grad_sync = std::make_unique<dist::GradientSynchronizer>(h->distributed, params);
     if (chief())
-      util::logger()->info("trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}",
-                           state.trial_id, world(), d.backend(), h->grad_sync->num_buckets(), train_loader->batch_size());
+      util::logger()->info(
+          "trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}",
+          state.trial_id, world(), d.backend(), h->grad_sync->num_buckets(),
+          train_loader->batch_size());
   }
 
   // The trial's complete checkpoints already on disk (a resumed trial's), for retention.
@@ -219,15 +246,18 @@ struct TrialController::Impl {
     fs::path dir = opt.trial_dir / "checkpoints";
     if (!fs::is_directory(dir)) return;
     for (const auto& entry : fs::directory_iterator(dir)) {
-      if (!entry.is_directory() || record::is_staging_name(entry.path().filename().string())) continue;
+      if (!entry.is_directory() || record::is_staging_name(entry.path().filename().string()))
+        continue;
       try {
         auto meta = record::read_checkpoint_metadata(entry.path(), /*verify_files=*/false);
-        checkpoints.push_back({meta.uuid, entry.path(), meta.trial_state.batches_trained, meta.searcher_metric});
+        checkpoints.push_back(
+            {meta.uuid, entry.path(), meta.trial_state.batches_trained, meta.searcher_metric});
       } catch (const Error&) {
         // Not a complete checkpoint: the experiment recorder cleans those up.
       }
     }
-    std::sort(checkpoints.begin(), checkpoints.end(), [](const auto& a, const auto& b) { return a.batches < b.batches; });
+    std::sort(checkpoints.begin(), checkpoints.end(),
+              [](const auto& a, const auto& b) { return a.batches < b.batches; });
   }
 
   // ---- training ----
@@ -251,7 +281,8 @@ struct TrialController::Impl {
       } else if (value.is_object()) {
         for (auto it = value.begin(); it != value.end(); ++it) metrics[it.key()] = it.value();
       } else {
-        throw Error("a reducer wrapped without a name must return an object of metrics, got " + util::shorten(value.dump()));
+        throw Error("a reducer wrapped without a name must return an object of metrics, got " +
+                    util::shorten(value.dump()));
       }
     }
   }
@@ -274,7 +305,8 @@ struct TrialController::Impl {
       const int64_t g = state.batches_trained;
       h->clock.set_batch(g);
       const int64_t epoch_idx = clock().epoch();
-      if (clock().is_epoch_start()) each_callback([&](Callback& cb) { cb.on_training_epoch_start(epoch_idx); });
+      if (clock().is_epoch_start())
+        each_callback([&](Callback& cb) { cb.on_training_epoch_start(epoch_idx); });
       auto wait_start = Clock::now();
       data::Batch batch = stream.next();
       acc_wait += seconds_since(wait_start);
@@ -300,7 +332,8 @@ struct TrialController::Impl {
       }
       const bool report = state.batches_trained % cfg.scheduling_unit == 0;
       stop = h->stop_requested || (opt.stop_flag && opt.stop_flag->load());
-      stop = detail::any_rank(ctx->distributed(), stop, ctx->device());  // every rank stops after the same batch
+      stop = detail::any_rank(ctx->distributed(), stop,
+                              ctx->device());  // every rank stops after the same batch
       if (done || val || ckpt || report || stop) break;
     }
     report_training();
@@ -312,13 +345,20 @@ struct TrialController::Impl {
   void show_progress() {
     if (!progress.enabled()) return;
     double elapsed = seconds_since(run_start);
-    double rate = static_cast<double>(state.batches_trained - run_first_batch) / std::max(elapsed, 1e-9);
-    double pct = max_batches > 0 ? 100.0 * static_cast<double>(state.batches_trained) / static_cast<double>(max_batches) : 0;
+    double rate =
+        static_cast<double>(state.batches_trained - run_first_batch) / std::max(elapsed, 1e-9);
+    double pct = max_batches > 0 ? 100.0 * static_cast<double>(state.batches_trained) /
+                                       static_cast<double>(max_batches)
+                                 : 0;
     char buf[256];
-    std::snprintf(buf, sizeof buf, "[train] batch %lld/%lld (%.1f%%) epoch %.2f | %.0f samples/s | ETA %s",
-                  static_cast<long long>(state.batches_trained), static_cast<long long>(max_batches), pct,
-                  static_cast<double>(state.batches_trained) / static_cast<double>(epoch_len()), rate * static_cast<double>(gbs),
-                  util::format_duration(static_cast<double>(max_batches - state.batches_trained) / std::max(rate, 1e-9)).c_str());
+    std::snprintf(
+        buf, sizeof buf, "[train] batch %lld/%lld (%.1f%%) epoch %.2f | %.0f samples/s | ETA %s",
+        static_cast<long long>(state.batches_trained), static_cast<long long>(max_batches), pct,
+        static_cast<double>(state.batches_trained) / static_cast<double>(epoch_len()),
+        rate * static_cast<double>(gbs),
+        util::format_duration(static_cast<double>(max_batches - state.batches_trained) /
+                              std::max(rate, 1e-9))
+            .c_str());
     progress.update(buf + last_summary, state.batches_trained >= max_batches);
   }
 
@@ -331,12 +371,15 @@ struct TrialController::Impl {
       if (it.value().is_number_float() && !std::isfinite(it.value().get<double>()))
         bad.push_back(it.key() + "=" + record::portable_metrics(it.value()).get<std::string>());
     if (bad.empty()) return;
-    const std::string msg = "trial " + std::to_string(state.trial_id) + ": non-finite " + what + " metric(s) " +
-                            util::join(bad, ", ") + " at batch " + std::to_string(state.batches_trained);
+    const std::string msg = "trial " + std::to_string(state.trial_id) + ": non-finite " + what +
+                            " metric(s) " + util::join(bad, ", ") + " at batch " +
+                            std::to_string(state.batches_trained);
     if (cfg.optimizations.fail_on_non_finite)
       throw NonFiniteMetric(msg + "; the trial stops (optimizations.fail_on_non_finite)");
     if (chief())
-      util::logger()->warn("{}; training goes on (optimizations.fail_on_non_finite: true stops a trial instead)", msg);
+      util::logger()->warn(
+          "{}; training goes on (optimizations.fail_on_non_finite: true stops a trial instead)",
+          msg);
   }
 
   record::MetricsReport make_report(record::MetricsReport::Kind kind, const json& metrics) const {
@@ -355,23 +398,28 @@ struct TrialController::Impl {
     double elapsed = std::max(seconds_since(period_start), 1e-9);
     json metrics = detail::average_across_ranks(
         ctx->distributed(),
-        detail::reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) { return reduce(Reducer::kAvg, v); }));
+        detail::reduce_tensors(acc, [](const std::string&, const std::vector<double>& v) {
+          return reduce(Reducer::kAvg, v);
+        }));
     add_custom_reducers(metrics, true);
     check_finite(metrics, "training");
     auto report = make_report(record::MetricsReport::Kind::kTraining, metrics);
     // Samples of every rank (each trains the same number of batches): the trial's throughput.
-    report.throughput = {{"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
-                         {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
-                         {"data_wait_fraction", acc_wait / elapsed}};
+    report.throughput = {
+        {"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
+        {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
+        {"data_wait_fraction", acc_wait / elapsed}};
     each_callback([&](Callback& cb) { cb.on_training_workload_end(metrics); });
     if (!chief()) return;
     last_summary = " | " + detail::format_metrics(metrics);
     progress.clear();
-    util::logger()->info("trial {} [train] batch {}/{} epoch {:.2f}: {} | {:.1f} samples/s, {:.2f} batches/s, data wait {:.1f}%",
-                         state.trial_id, state.batches_trained, max_batches, report.epochs, detail::format_metrics(metrics),
-                         report.throughput["samples_per_second"].get<double>(),
-                         report.throughput["batches_per_second"].get<double>(),
-                         100.0 * report.throughput["data_wait_fraction"].get<double>());
+    util::logger()->info(
+        "trial {} [train] batch {}/{} epoch {:.2f}: {} | {:.1f} samples/s, {:.2f} batches/s, data "
+        "wait {:.1f}%",
+        state.trial_id, state.batches_trained, max_batches, report.epochs,
+        detail::format_metrics(metrics), report.throughput["samples_per_second"].get<double>(),
+        report.throughput["batches_per_second"].get<double>(),
+        100.0 * report.throughput["data_wait_fraction"].get<double>());
     if (opt.listener) opt.listener->on_report(report);
   }
 
@@ -390,7 +438,8 @@ struct TrialController::Impl {
         if (full) {
           detail::MetricValues one;
           for (auto& [k, v] : m) one[k].push_back(v);
-          full_metrics = detail::reduce_tensors(one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
+          full_metrics = detail::reduce_tensors(
+              one, [](const std::string&, const std::vector<double>& v) { return v[0]; });
         }
       }
       if (world() > 1) {
@@ -408,26 +457,32 @@ struct TrialController::Impl {
       data::Batch batch = ctx->to_device(stream->next());
       Metrics m = trial->evaluate_batch(batch, n);
       if (n == 0 && not_overridden(m))
-        throw Error("trial '" + cfg.entrypoint + "' must override evaluate_batch or evaluate_full_dataset");
+        throw Error("trial '" + cfg.entrypoint +
+                    "' must override evaluate_batch or evaluate_full_dataset");
       if (n > 0 && m.size() != values.size())
         throw Error("evaluate_batch returned different metric names at batch " + std::to_string(n) +
                     "; every batch must return the same metrics");
       for (auto& [k, v] : m) {
         if (n > 0 && !values.count(k))
-          throw Error("evaluate_batch returned metric '" + k + "' at batch " + std::to_string(n) + " but not at batch 0");
+          throw Error("evaluate_batch returned metric '" + k + "' at batch " + std::to_string(n) +
+                      " but not at batch 0");
         values[k].push_back(v.defined() ? v.detach() : v);
       }
       ++n;
     }
-    if (n == 0 && world() == 1) throw DataError("the validation data loader is empty: validation needs at least one batch");
+    if (n == 0 && world() == 1)
+      throw DataError("the validation data loader is empty: validation needs at least one batch");
     ReducerSpec spec = trial->evaluation_reducer();
     if (spec.is_map() && n > 0) {
       for (const auto& kv : spec.per_metric())
         if (!values.count(kv.first))
-          throw Error("evaluation_reducer() names metric '" + kv.first + "' that evaluate_batch does not return");
+          throw Error("evaluation_reducer() names metric '" + kv.first +
+                      "' that evaluate_batch does not return");
     }
-    json mine = detail::reduce_tensors(
-        values, [&](const std::string& k, const std::vector<double>& v) { return reduce(spec.for_metric(k), v); });
+    json mine =
+        detail::reduce_tensors(values, [&](const std::string& k, const std::vector<double>& v) {
+          return reduce(spec.for_metric(k), v);
+        });
     if (world() == 1) return mine;
     return detail::reduce_validation_across_ranks(ctx->distributed(), mine, n, spec);
   }
@@ -446,12 +501,15 @@ struct TrialController::Impl {
     if (!metrics.contains(name) || !metrics[name].is_number()) {
       std::vector<std::string> keys;
       for (auto it = metrics.begin(); it != metrics.end(); ++it) keys.push_back(it.key());
-      throw Error("the searcher metric '" + name + "' is not a numeric validation metric (validation returned: " +
-                  util::join(keys, ", ") + ")" + util::did_you_mean(name, keys) + "; fix searcher.metric in " + cfg.source);
+      throw Error(
+          "the searcher metric '" + name +
+          "' is not a numeric validation metric (validation returned: " + util::join(keys, ", ") +
+          ")" + util::did_you_mean(name, keys) + "; fix searcher.metric in " + cfg.source);
     }
     check_finite(metrics, "validation");
     const double value = metrics[name].get<double>();
-    const bool improved = config::is_better(value, state.best_metric, cfg.searcher.smaller_is_better);
+    const bool improved =
+        config::is_better(value, state.best_metric, cfg.searcher.smaller_is_better);
     if (improved) {
       state.best_metric = value;
       best_val_metrics = metrics;
@@ -462,12 +520,13 @@ struct TrialController::Impl {
       auto report = make_report(record::MetricsReport::Kind::kValidation, metrics);
       report.seconds = seconds_since(start);
       progress.clear();
-      util::logger()->info("trial {} [validation] batch {}: {} ({:.1f}s)", state.trial_id, state.batches_trained,
-                           detail::format_metrics(metrics), report.seconds);
+      util::logger()->info("trial {} [validation] batch {}: {} ({:.1f}s)", state.trial_id,
+                           state.batches_trained, detail::format_metrics(metrics), report.seconds);
       if (opt.listener) opt.listener->on_report(report);
     }
     if (state.last_checkpoint != state.batches_trained) {
-      if (cfg.checkpoint_policy == "all" || (cfg.checkpoint_policy == "best" && improved)) checkpoint();
+      if (cfg.checkpoint_policy == "all" || (cfg.checkpoint_policy == "best" && improved))
+        checkpoint();
     }
   }
 
@@ -486,7 +545,8 @@ struct TrialController::Impl {
     meta.hparams = ctx->hparams();
     meta.epoch_len = epoch_len();
     for (auto& s : h->schedulers) meta.lr_schedulers.push_back(s.scheduler->state_dict());
-    if (state.last_validation == state.batches_trained && last_val_metrics && (*last_val_metrics)[cfg.searcher.metric].is_number())
+    if (state.last_validation == state.batches_trained && last_val_metrics &&
+        (*last_val_metrics)[cfg.searcher.metric].is_number())
       meta.searcher_metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();
     meta.last_validation_metrics = last_val_metrics;
     meta.best_validation_metrics = best_val_metrics;
@@ -498,22 +558,25 @@ struct TrialController::Impl {
     auto start = Clock::now();
     const fs::path parent = opt.trial_dir / "checkpoints";
     const fs::path staged = checkpoint::write(parent, meta, h->models, h->optimizers);
-    record::CheckpointRef ref{meta.uuid, parent / meta.uuid, state.batches_trained, meta.searcher_metric};
+    record::CheckpointRef ref{meta.uuid, parent / meta.uuid, state.batches_trained,
+                              meta.searcher_metric};
     checkpoints.push_back(ref);
     const auto storage = cfg.storage();
-    auto kept = record::checkpoints_to_keep(checkpoints, storage.save_trial_latest, storage.save_trial_best,
-                                            cfg.searcher.smaller_is_better);
+    auto kept =
+        record::checkpoints_to_keep(checkpoints, storage.save_trial_latest, storage.save_trial_best,
+                                    cfg.searcher.smaller_is_better);
     // Recorded, then committed, then the old ones deleted: whatever moment the process dies at,
     // every checkpoint on disk is recorded and every recorded one is whole (a recorded but
     // uncommitted one is committed when the experiment resumes).
     if (opt.listener) opt.listener->on_checkpoint({ref, kept});
     checkpoint::commit(staged);
     progress.clear();
-    util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id, state.batches_trained,
-                         ref.path.string(), seconds_since(start));
+    util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id,
+                         state.batches_trained, ref.path.string(), seconds_since(start));
     each_callback([&](Callback& cb) { cb.on_checkpoint_write_end(ref.path); });
     for (const auto& c : checkpoints) {
-      if (std::any_of(kept.begin(), kept.end(), [&](const auto& k) { return k.uuid == c.uuid; })) continue;
+      if (std::any_of(kept.begin(), kept.end(), [&](const auto& k) { return k.uuid == c.uuid; }))
+        continue;
       std::error_code ec;
       fs::remove_all(c.path, ec);
       util::logger()->debug("deleted checkpoint {} (batch {})", c.path.string(), c.batches);
@@ -526,10 +589,11 @@ struct TrialController::Impl {
     auto s = h->grad_sync->stats();
     if (s.reductions == 0) return;
     int64_t launched = s.buckets_in_backward + s.buckets_at_finish;
-    util::logger()->info("trial {}: gradient allreduce: {} reductions, {:.0f}% of buckets launched during backward, "
-                         "{:.2f} ms per step waited after backward",
-                         state.trial_id, s.reductions, launched ? 100.0 * s.buckets_in_backward / launched : 0.0,
-                         1000.0 * s.wait_seconds / s.reductions);
+    util::logger()->info(
+        "trial {}: gradient allreduce: {} reductions, {:.0f}% of buckets launched during backward, "
+        "{:.2f} ms per step waited after backward",
+        state.trial_id, s.reductions, launched ? 100.0 * s.buckets_in_backward / launched : 0.0,
+        1000.0 * s.wait_seconds / s.reductions);
   }
 
   TrialResult result(TrialResult::Exit exit) const {
@@ -553,7 +617,8 @@ struct TrialController::Impl {
         try {
           self.each_callback([](Callback& cb) { cb.on_trial_shutdown(); });
         } catch (const std::exception& e) {
-          util::logger()->warn("trial {}: a callback's on_trial_shutdown failed: {}", self.state.trial_id, e.what());
+          util::logger()->warn("trial {}: a callback's on_trial_shutdown failed: {}",
+                               self.state.trial_id, e.what());
         }
       }
     } shutdown{*this};
@@ -567,12 +632,14 @@ struct TrialController::Impl {
     run_first_batch = state.batches_trained;
     if (state.batches_trained >= max_batches && !opt.next_target) {
       if (chief())
-        util::logger()->info("trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
-                             state.batches_trained, max_batches);
+        util::logger()->info(
+            "trial {}: already trained {} batches, the target is {}: nothing to do", state.trial_id,
+            state.batches_trained, max_batches);
       return result(TrialResult::Exit::kCompleted);
     }
     each_callback([](Callback& cb) { cb.on_training_start(); });
-    if (cfg.perform_initial_validation && state.batches_trained == 0 && !state.last_validation) validate();
+    if (cfg.perform_initial_validation && state.batches_trained == 0 && !state.last_validation)
+      validate();
     std::optional<config::Length> target = opt.target;
     for (;;) {
       if (state.batches_trained < max_batches) {
@@ -591,8 +658,9 @@ struct TrialController::Impl {
       if (!next) break;
       int64_t next_batches = config::to_batches(*next, gbs, epoch_len());
       if (next_batches < state.batches_trained)
-        throw Error("the experiment runner asked trial " + std::to_string(state.trial_id) + " to train to batch " +
-                    std::to_string(next_batches) + ", but it has already trained " + std::to_string(state.batches_trained));
+        throw Error("the experiment runner asked trial " + std::to_string(state.trial_id) +
+                    " to train to batch " + std::to_string(next_batches) +
+                    ", but it has already trained " + std::to_string(state.batches_trained));
       target = next;
       max_batches = next_batches;
     }
@@ -609,16 +677,20 @@ struct TrialController::Impl {
     progress.clear();
     bool own = trial_asked_to_stop();
     if (chief())
-      util::logger()->warn("trial {}: stopped at batch {} {}", state.trial_id, state.batches_trained,
+      util::logger()->warn("trial {}: stopped at batch {} {}", state.trial_id,
+                           state.batches_trained,
                            own ? "because the trial asked to stop" : "on request");
     return result(own ? TrialResult::Exit::kStopRequested : TrialResult::Exit::kStopped);
   }
 
   // TrialContext::set_stop_requested on any rank (a collective on several ranks).
-  bool trial_asked_to_stop() { return detail::any_rank(ctx->distributed(), h->stop_requested, ctx->device()); }
+  bool trial_asked_to_stop() {
+    return detail::any_rank(ctx->distributed(), h->stop_requested, ctx->device());
+  }
 };
 
-TrialController::TrialController(config::ExperimentConfig config, TrialFactory factory, TrialRunOptions options)
+TrialController::TrialController(config::ExperimentConfig config, TrialFactory factory,
+                                 TrialRunOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->cfg = std::move(config);
   impl_->factory = std::move(factory);
@@ -634,6 +706,8 @@ TrialContext& TrialController::context() {
   return *impl_->ctx;
 }
 
-const dist::GradientSynchronizer* TrialController::gradient_sync() const { return impl_->h->grad_sync.get(); }
+const dist::GradientSynchronizer* TrialController::gradient_sync() const {
+  return impl_->h->grad_sync.get();
+}
 
 }  // namespace det

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "det/config/experiment_config.h"
 #include "det/core/reducer.h"

@@ -6,8 +6,9 @@
 
 namespace det::detail {
 
-nlohmann::json reduce_tensors(const MetricValues& values,
-                              const std::function<double(const std::string&, const std::vector<double>&)>& reduce_fn) {
+nlohmann::json reduce_tensors(
+    const MetricValues& values,
+    const std::function<double(const std::string&, const std::vector<double>&)>& reduce_fn) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [key, list] : values) {
     bool scalar = !list.empty();
@@ -39,7 +40,8 @@ nlohmann::json average_across_ranks(dist::DistributedContext& ranks, const nlohm
   return out;
 }
 
-nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks, const nlohmann::json& mine, int64_t batches,
+nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks,
+                                              const nlohmann::json& mine, int64_t batches,
                                               const ReducerSpec& spec) {
   auto all = ranks.allgather(nlohmann::json{{"metrics", mine}, {"batches", batches}});
   nlohmann::json keys = nlohmann::json::object();
@@ -48,17 +50,20 @@ nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks, c
     total += r["batches"].get<int64_t>();
     for (auto it = r["metrics"].begin(); it != r["metrics"].end(); ++it) keys[it.key()] = true;
   }
-  if (total == 0) throw DataError("the validation data loader is empty: validation needs at least one batch");
+  if (total == 0)
+    throw DataError("the validation data loader is empty: validation needs at least one batch");
   nlohmann::json out = nlohmann::json::object();
   for (auto it = keys.begin(); it != keys.end(); ++it) {
     std::vector<double> v, w;
     for (const auto& r : all) {
       const auto& m = r["metrics"];
-      if (r["batches"].get<int64_t>() == 0 || !m.contains(it.key()) || !m[it.key()].is_number()) continue;
+      if (r["batches"].get<int64_t>() == 0 || !m.contains(it.key()) || !m[it.key()].is_number())
+        continue;
       v.push_back(m[it.key()].get<double>());
       w.push_back(static_cast<double>(r["batches"].get<int64_t>()));
     }
-    out[it.key()] = v.empty() ? nlohmann::json(nullptr) : nlohmann::json(reduce_weighted(spec.for_metric(it.key()), v, w));
+    out[it.key()] = v.empty() ? nlohmann::json(nullptr)
+                              : nlohmann::json(reduce_weighted(spec.for_metric(it.key()), v, w));
   }
   return out;
 }

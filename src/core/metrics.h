@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "det/core/reducer.h"
 #include "det/dist/distributed_context.h"
@@ -19,8 +19,9 @@ using MetricValues = std::map<std::string, std::vector<torch::Tensor>>;
 
 /// Scalar metric tensors reduced to numbers with `reduce(name, values)`, one device sync per
 /// name; a name with a non-scalar (or undefined) value becomes null.
-nlohmann::json reduce_tensors(const MetricValues& values,
-                              const std::function<double(const std::string&, const std::vector<double>&)>& reduce);
+nlohmann::json reduce_tensors(
+    const MetricValues& values,
+    const std::function<double(const std::string&, const std::vector<double>&)>& reduce);
 
 /// Training metrics averaged across ranks (every rank trains the same number of batches; a null
 /// on one rank is left out). Identity on one rank.
@@ -28,7 +29,8 @@ nlohmann::json average_across_ranks(dist::DistributedContext& ranks, const nlohm
 
 /// Validation metrics of every rank reduced again: AVG weighted by each rank's batch count, the
 /// other reducers plainly. Throws DataError when no rank had a batch.
-nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks, const nlohmann::json& mine, int64_t batches,
+nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks,
+                                              const nlohmann::json& mine, int64_t batches,
                                               const ReducerSpec& spec);
 
 /// Whether `flag` is set on any rank (a collective on several ranks).

@@ -14,7 +14,8 @@ Reducer ReducerSpec::for_metric(const std::string& metric) const {
   if (it == per_metric_.end()) {
     std::vector<std::string> keys;
     for (const auto& kv : per_metric_) keys.push_back(kv.first);
-    throw Error("evaluation_reducer() has no reducer for metric '" + metric + "' (it names: " + util::join(keys, ", ") +
+    throw Error("evaluation_reducer() has no reducer for metric '" + metric +
+                "' (it names: " + util::join(keys, ", ") +
                 "); a per-metric reducer map must name every metric evaluate_batch returns");
   }
   return it->second;
@@ -23,10 +24,14 @@ Reducer ReducerSpec::for_metric(const std::string& metric) const {
 double reduce(Reducer r, const std::vector<double>& v) {
   if (v.empty()) return 0;
   switch (r) {
-    case Reducer::kAvg: return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
-    case Reducer::kSum: return std::accumulate(v.begin(), v.end(), 0.0);
-    case Reducer::kMax: return *std::max_element(v.begin(), v.end());
-    case Reducer::kMin: return *std::min_element(v.begin(), v.end());
+    case Reducer::kAvg:
+      return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    case Reducer::kSum:
+      return std::accumulate(v.begin(), v.end(), 0.0);
+    case Reducer::kMax:
+      return *std::max_element(v.begin(), v.end());
+    case Reducer::kMin:
+      return *std::min_element(v.begin(), v.end());
   }
   return 0;
 }

@@ -20,7 +20,8 @@ int StepClock::scheduler_steps(StepMode mode, int frequency) const {
       break;
     case StepMode::kStepEveryEpoch:
       if (epoch_len_ > 0)
-        for (int64_t e = g / epoch_len_, e1 = (g + agg) / epoch_len_; e < e1; ++e) steps += (e + 1) % frequency == 0;
+        for (int64_t e = g / epoch_len_, e1 = (g + agg) / epoch_len_; e < e1; ++e)
+          steps += (e + 1) % frequency == 0;
       break;
     case StepMode::kManualStep:
       break;

@@ -25,8 +25,8 @@ uint8_t clip8(int v) { return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v
 
 void require_rgb_or_gray(const Image& image, const char* what) {
   if (image.channels != 1 && image.channels != 3)
-    throw DataError(std::string(what) + ": expected a 1- or 3-channel image, found " + std::to_string(image.channels) +
-                    " channels");
+    throw DataError(std::string(what) + ": expected a 1- or 3-channel image, found " +
+                    std::to_string(image.channels) + " channels");
 }
 
 // Image.point with one 256-entry table used for every band.
@@ -85,7 +85,8 @@ int pil_floor(double x) { return x < 0.0 ? static_cast<int>(std::floor(x)) : sta
 
 // Geometry.c bilinear_filter32RGB / bilinear_filter8.
 bool bilinear_sample(const Image& im, double xin, double yin, uint8_t* out) {
-  const int xsize = static_cast<int>(im.width), ysize = static_cast<int>(im.height), c = static_cast<int>(im.channels);
+  const int xsize = static_cast<int>(im.width), ysize = static_cast<int>(im.height),
+            c = static_cast<int>(im.channels);
   if (xin < 0.0 || xin >= xsize || yin < 0.0 || yin >= ysize) return false;
   xin -= 0.5;
   yin -= 0.5;
@@ -121,7 +122,8 @@ inline double cubic(double v1, double v2, double v3, double v4, double d) {
 // Geometry.c bicubic_filter32RGB / bicubic_filter8 (rows past the image repeat the previous
 // row's value; columns are clamped).
 bool bicubic_sample(const Image& im, double xin, double yin, uint8_t* out) {
-  const int xsize = static_cast<int>(im.width), ysize = static_cast<int>(im.height), c = static_cast<int>(im.channels);
+  const int xsize = static_cast<int>(im.width), ysize = static_cast<int>(im.height),
+            c = static_cast<int>(im.channels);
   if (xin < 0.0 || xin >= xsize || yin < 0.0 || yin >= ysize) return false;
   xin -= 0.5;
   yin -= 0.5;
@@ -196,7 +198,8 @@ Image blend(const Image& a, const Image& b, double alpha_in) {
   if (alpha >= 0 && alpha <= 1.0f) {
     for (size_t i = 0; i < n; ++i) {
       const int p = a.pixels[i], q = b.pixels[i];
-      out.pixels[i] = static_cast<uint8_t>(static_cast<float>(p) + alpha * static_cast<float>(q - p));
+      out.pixels[i] =
+          static_cast<uint8_t>(static_cast<float>(p) + alpha * static_cast<float>(q - p));
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
@@ -213,7 +216,8 @@ Image to_luma(const Image& image) {
   require_rgb_or_gray(image, "to_luma");
   Image out(image.height, image.width, 1);
   for (size_t i = 0, j = 0; j < out.pixels.size(); i += 3, ++j) {
-    const uint32_t l = image.pixels[i] * 19595u + image.pixels[i + 1] * 38470u + image.pixels[i + 2] * 7471u + 0x8000u;
+    const uint32_t l = image.pixels[i] * 19595u + image.pixels[i + 1] * 38470u +
+                       image.pixels[i + 2] * 7471u + 0x8000u;
     out.pixels[j] = static_cast<uint8_t>(l >> 16);
   }
   return out;
@@ -222,7 +226,8 @@ Image to_luma(const Image& image) {
 namespace {
 Image gray_to_rgb(const Image& gray) {
   Image out(gray.height, gray.width, 3);
-  for (size_t j = 0; j < gray.pixels.size(); ++j) out.pixels[3 * j] = out.pixels[3 * j + 1] = out.pixels[3 * j + 2] = gray.pixels[j];
+  for (size_t j = 0; j < gray.pixels.size(); ++j)
+    out.pixels[3 * j] = out.pixels[3 * j + 1] = out.pixels[3 * j + 2] = gray.pixels[j];
   return out;
 }
 }  // namespace
@@ -275,20 +280,34 @@ Image hsv_to_rgb(const Image& image) {
     const float fs = static_cast<float>(static_cast<float>(s) / 255.0);
     const uint8_t up = clip8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs))));
     const uint8_t uq = clip8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs * f))));
-    const uint8_t ut = clip8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs * (1.0 - f)))));
+    const uint8_t ut =
+        clip8(static_cast<int>(std::round(static_cast<float>(v) * (1.0 - fs * (1.0 - f)))));
     switch (i % 6) {
-      case 0: o[0] = v, o[1] = ut, o[2] = up; break;
-      case 1: o[0] = uq, o[1] = v, o[2] = up; break;
-      case 2: o[0] = up, o[1] = v, o[2] = ut; break;
-      case 3: o[0] = up, o[1] = uq, o[2] = v; break;
-      case 4: o[0] = ut, o[1] = up, o[2] = v; break;
-      default: o[0] = v, o[1] = up, o[2] = uq; break;
+      case 0:
+        o[0] = v, o[1] = ut, o[2] = up;
+        break;
+      case 1:
+        o[0] = uq, o[1] = v, o[2] = up;
+        break;
+      case 2:
+        o[0] = up, o[1] = v, o[2] = ut;
+        break;
+      case 3:
+        o[0] = up, o[1] = uq, o[2] = v;
+        break;
+      case 4:
+        o[0] = ut, o[1] = up, o[2] = v;
+        break;
+      default:
+        o[0] = v, o[1] = up, o[2] = uq;
+        break;
     }
   }
   return out;
 }
 
-Image affine(const Image& image, const std::array<double, 6>& a, Resample resample, const Color& fill) {
+Image affine(const Image& image, const std::array<double, 6>& a, Resample resample,
+             const Color& fill) {
   require_rgb_or_gray(image, "affine");
   Image out = filled(image, fill);
   const auto sample = resample == Resample::kBicubic ? bicubic_sample : bilinear_sample;
@@ -318,7 +337,8 @@ Image adjust_contrast(const Image& image, double factor) {
   double sum = 0;
   std::array<int64_t, 256> h{};
   for (uint8_t p : luma.pixels) ++h[p];
-  for (int i = 0; i < 256; ++i) sum += static_cast<double>(i) * static_cast<double>(h[static_cast<size_t>(i)]);
+  for (int i = 0; i < 256; ++i)
+    sum += static_cast<double>(i) * static_cast<double>(h[static_cast<size_t>(i)]);
   const double mean = luma.pixels.empty() ? 0.0 : sum / static_cast<double>(luma.pixels.size());
   const auto m = static_cast<uint8_t>(static_cast<int>(mean + 0.5));
   return blend(Image(image.height, image.width, image.channels, m), image, factor);
@@ -332,13 +352,15 @@ Image adjust_saturation(const Image& image, double factor) {
 
 Image adjust_hue(const Image& image, double hue_factor) {
   if (!(hue_factor >= -0.5 && hue_factor <= 0.5))
-    throw DataError("adjust_hue: hue_factor " + std::to_string(hue_factor) + " is not in [-0.5, 0.5]");
+    throw DataError("adjust_hue: hue_factor " + std::to_string(hue_factor) +
+                    " is not in [-0.5, 0.5]");
   require_rgb_or_gray(image, "adjust_hue");
   if (image.channels == 1) return image;
   Image hsv = rgb_to_hsv(image);
   // np.uint8(hue_factor * 255): truncation toward zero, then modulo 256.
   const auto shift = static_cast<uint8_t>(static_cast<int64_t>(hue_factor * 255.0) & 0xFF);
-  for (size_t i = 0; i < hsv.pixels.size(); i += 3) hsv.pixels[i] = static_cast<uint8_t>(hsv.pixels[i] + shift);
+  for (size_t i = 0; i < hsv.pixels.size(); i += 3)
+    hsv.pixels[i] = static_cast<uint8_t>(hsv.pixels[i] + shift);
   return hsv_to_rgb(hsv);
 }
 
@@ -355,7 +377,8 @@ Image auto_contrast(const Image& image, double) {
       for (int i = 0; i < 256; ++i) lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i);
     } else {
       const double scale = 255.0 / (hi - lo), offset = -lo * scale;
-      for (int i = 0; i < 256; ++i) lut[static_cast<size_t>(i)] = clip8(static_cast<int>(i * scale + offset));
+      for (int i = 0; i < 256; ++i)
+        lut[static_cast<size_t>(i)] = clip8(static_cast<int>(i * scale + offset));
     }
     luts.push_back(lut);
   }
@@ -374,7 +397,8 @@ Image equalize(const Image& image, double) {
     if (step) {
       int64_t n = step / 2;
       for (int i = 0; i < 256; ++i) {
-        lut[static_cast<size_t>(i)] = static_cast<uint8_t>(std::min<int64_t>(255, n / step));  // point() clips
+        lut[static_cast<size_t>(i)] =
+            static_cast<uint8_t>(std::min<int64_t>(255, n / step));  // point() clips
         n += h[static_cast<size_t>(i)];
       }
     }
@@ -398,7 +422,9 @@ Image rotate(const Image& image, double degrees, Resample resample, const Color&
     Image out = image;
     const int64_t n = image.height * image.width, c = image.channels;
     for (int64_t p = 0; p < n; ++p)
-      for (int64_t k = 0; k < c; ++k) out.pixels[static_cast<size_t>(p * c + k)] = image.pixels[static_cast<size_t>((n - 1 - p) * c + k)];
+      for (int64_t k = 0; k < c; ++k)
+        out.pixels[static_cast<size_t>(p * c + k)] =
+            image.pixels[static_cast<size_t>((n - 1 - p) * c + k)];
     return out;
   }
   if ((angle == 90 || angle == 270) && image.width == image.height) {
@@ -411,9 +437,10 @@ Image rotate(const Image& image, double degrees, Resample resample, const Color&
           out.at(y, x, k) = angle == 90 ? image.at(x, s - 1 - y, k) : image.at(s - 1 - x, y, k);
     return out;
   }
-  const double cx = static_cast<double>(image.width) / 2.0, cy = static_cast<double>(image.height) / 2.0;
+  const double cx = static_cast<double>(image.width) / 2.0,
+               cy = static_cast<double>(image.height) / 2.0;
   const double rad = -(angle * (kPi / 180.0));  // math.radians
-  std::array<double, 6> m = {py_round15(std::cos(rad)), py_round15(std::sin(rad)), 0.0,
+  std::array<double, 6> m = {py_round15(std::cos(rad)),  py_round15(std::sin(rad)), 0.0,
                              py_round15(-std::sin(rad)), py_round15(std::cos(rad)), 0.0};
   const double tx = -cx - 0, ty = -cy - 0;
   const double m2 = m[0] * tx + m[1] * ty + m[2], m5 = m[3] * tx + m[4] * ty + m[5];
@@ -433,14 +460,16 @@ Image posterize(const Image& image, double bits_arg) {
 
 Image solarize(const Image& image, double threshold) {
   std::array<uint8_t, 256> lut{};
-  for (int i = 0; i < 256; ++i) lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i < threshold ? i : 255 - i);
+  for (int i = 0; i < 256; ++i)
+    lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i < threshold ? i : 255 - i);
   return apply_lut(image, lut);
 }
 
 Image solarize_add(const Image& image, double add, int threshold) {
   std::array<uint8_t, 256> lut{};
   const int a = static_cast<int>(add);
-  for (int i = 0; i < 256; ++i) lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i < threshold ? std::min(255, i + a) : i);
+  for (int i = 0; i < 256; ++i)
+    lut[static_cast<size_t>(i)] = static_cast<uint8_t>(i < threshold ? std::min(255, i + a) : i);
   return apply_lut(image, lut);
 }
 
@@ -464,35 +493,63 @@ Image translate_y_rel(const Image& image, double pct, Resample resample, const C
 
 std::string op_name(Op op) {
   switch (op) {
-    case Op::kAutoContrast: return "AutoContrast";
-    case Op::kEqualize: return "Equalize";
-    case Op::kInvert: return "Invert";
-    case Op::kRotate: return "Rotate";
-    case Op::kPosterize: return "Posterize";
-    case Op::kPosterizeIncreasing: return "PosterizeIncreasing";
-    case Op::kSolarize: return "Solarize";
-    case Op::kSolarizeIncreasing: return "SolarizeIncreasing";
-    case Op::kSolarizeAdd: return "SolarizeAdd";
-    case Op::kColor: return "Color";
-    case Op::kColorIncreasing: return "ColorIncreasing";
-    case Op::kContrast: return "Contrast";
-    case Op::kContrastIncreasing: return "ContrastIncreasing";
-    case Op::kBrightness: return "Brightness";
-    case Op::kBrightnessIncreasing: return "BrightnessIncreasing";
-    case Op::kSharpness: return "Sharpness";
-    case Op::kSharpnessIncreasing: return "SharpnessIncreasing";
-    case Op::kShearX: return "ShearX";
-    case Op::kShearY: return "ShearY";
-    case Op::kTranslateXRel: return "TranslateXRel";
-    case Op::kTranslateYRel: return "TranslateYRel";
+    case Op::kAutoContrast:
+      return "AutoContrast";
+    case Op::kEqualize:
+      return "Equalize";
+    case Op::kInvert:
+      return "Invert";
+    case Op::kRotate:
+      return "Rotate";
+    case Op::kPosterize:
+      return "Posterize";
+    case Op::kPosterizeIncreasing:
+      return "PosterizeIncreasing";
+    case Op::kSolarize:
+      return "Solarize";
+    case Op::kSolarizeIncreasing:
+      return "SolarizeIncreasing";
+    case Op::kSolarizeAdd:
+      return "SolarizeAdd";
+    case Op::kColor:
+      return "Color";
+    case Op::kColorIncreasing:
+      return "ColorIncreasing";
+    case Op::kContrast:
+      return "Contrast";
+    case Op::kContrastIncreasing:
+      return "ContrastIncreasing";
+    case Op::kBrightness:
+      return "Brightness";
+    case Op::kBrightnessIncreasing:
+      return "BrightnessIncreasing";
+    case Op::kSharpness:
+      return "Sharpness";
+    case Op::kSharpnessIncreasing:
+      return "SharpnessIncreasing";
+    case Op::kShearX:
+      return "ShearX";
+    case Op::kShearY:
+      return "ShearY";
+    case Op::kTranslateXRel:
+      return "TranslateXRel";
+    case Op::kTranslateYRel:
+      return "TranslateYRel";
   }
   return "?";
 }
 
 bool op_uses_sign(Op op) {
   switch (op) {
-    case Op::kRotate: case Op::kColorIncreasing: case Op::kContrastIncreasing: case Op::kBrightnessIncreasing:
-    case Op::kSharpnessIncreasing: case Op::kShearX: case Op::kShearY: case Op::kTranslateXRel: case Op::kTranslateYRel:
+    case Op::kRotate:
+    case Op::kColorIncreasing:
+    case Op::kContrastIncreasing:
+    case Op::kBrightnessIncreasing:
+    case Op::kSharpnessIncreasing:
+    case Op::kShearX:
+    case Op::kShearY:
+    case Op::kTranslateXRel:
+    case Op::kTranslateYRel:
       return true;
     default:
       return false;
@@ -508,40 +565,80 @@ double level_to_arg(Op op, double m, bool negate, double translate_pct) {
   const double frac = m / 10.0;  // timm's _LEVEL_DENOM
   auto sign = [&](double v) { return negate ? -v : v; };
   switch (op) {
-    case Op::kAutoContrast: case Op::kEqualize: case Op::kInvert: return 0;
-    case Op::kRotate: return sign(frac * 30.0);
-    case Op::kPosterize: return static_cast<int>(frac * 4);
-    case Op::kPosterizeIncreasing: return 4 - static_cast<int>(frac * 4);
-    case Op::kSolarize: return static_cast<int>(frac * 256);
-    case Op::kSolarizeIncreasing: return 256 - static_cast<int>(frac * 256);
-    case Op::kSolarizeAdd: return static_cast<int>(frac * 110);
-    case Op::kColor: case Op::kContrast: case Op::kBrightness: case Op::kSharpness: return frac * 1.8 + 0.1;
-    case Op::kColorIncreasing: case Op::kContrastIncreasing: case Op::kBrightnessIncreasing:
+    case Op::kAutoContrast:
+    case Op::kEqualize:
+    case Op::kInvert:
+      return 0;
+    case Op::kRotate:
+      return sign(frac * 30.0);
+    case Op::kPosterize:
+      return static_cast<int>(frac * 4);
+    case Op::kPosterizeIncreasing:
+      return 4 - static_cast<int>(frac * 4);
+    case Op::kSolarize:
+      return static_cast<int>(frac * 256);
+    case Op::kSolarizeIncreasing:
+      return 256 - static_cast<int>(frac * 256);
+    case Op::kSolarizeAdd:
+      return static_cast<int>(frac * 110);
+    case Op::kColor:
+    case Op::kContrast:
+    case Op::kBrightness:
+    case Op::kSharpness:
+      return frac * 1.8 + 0.1;
+    case Op::kColorIncreasing:
+    case Op::kContrastIncreasing:
+    case Op::kBrightnessIncreasing:
     case Op::kSharpnessIncreasing:
       return std::max(0.1, 1.0 + sign(frac * 0.9));
-    case Op::kShearX: case Op::kShearY: return sign(frac * 0.3);
-    case Op::kTranslateXRel: case Op::kTranslateYRel: return sign(frac * translate_pct);
+    case Op::kShearX:
+    case Op::kShearY:
+      return sign(frac * 0.3);
+    case Op::kTranslateXRel:
+    case Op::kTranslateYRel:
+      return sign(frac * translate_pct);
   }
   return 0;
 }
 
 Image apply_op(Op op, const Image& image, double arg, Resample resample, const Color& fill) {
   switch (op) {
-    case Op::kAutoContrast: return auto_contrast(image);
-    case Op::kEqualize: return equalize(image);
-    case Op::kInvert: return invert(image);
-    case Op::kRotate: return rotate(image, arg, resample, fill);
-    case Op::kPosterize: case Op::kPosterizeIncreasing: return posterize(image, arg);
-    case Op::kSolarize: case Op::kSolarizeIncreasing: return solarize(image, arg);
-    case Op::kSolarizeAdd: return solarize_add(image, arg);
-    case Op::kColor: case Op::kColorIncreasing: return color(image, arg);
-    case Op::kContrast: case Op::kContrastIncreasing: return contrast(image, arg);
-    case Op::kBrightness: case Op::kBrightnessIncreasing: return brightness(image, arg);
-    case Op::kSharpness: case Op::kSharpnessIncreasing: return sharpness(image, arg);
-    case Op::kShearX: return shear_x(image, arg, resample, fill);
-    case Op::kShearY: return shear_y(image, arg, resample, fill);
-    case Op::kTranslateXRel: return translate_x_rel(image, arg, resample, fill);
-    case Op::kTranslateYRel: return translate_y_rel(image, arg, resample, fill);
+    case Op::kAutoContrast:
+      return auto_contrast(image);
+    case Op::kEqualize:
+      return equalize(image);
+    case Op::kInvert:
+      return invert(image);
+    case Op::kRotate:
+      return rotate(image, arg, resample, fill);
+    case Op::kPosterize:
+    case Op::kPosterizeIncreasing:
+      return posterize(image, arg);
+    case Op::kSolarize:
+    case Op::kSolarizeIncreasing:
+      return solarize(image, arg);
+    case Op::kSolarizeAdd:
+      return solarize_add(image, arg);
+    case Op::kColor:
+    case Op::kColorIncreasing:
+      return color(image, arg);
+    case Op::kContrast:
+    case Op::kContrastIncreasing:
+      return contrast(image, arg);
+    case Op::kBrightness:
+    case Op::kBrightnessIncreasing:
+      return brightness(image, arg);
+    case Op::kSharpness:
+    case Op::kSharpnessIncreasing:
+      return sharpness(image, arg);
+    case Op::kShearX:
+      return shear_x(image, arg, resample, fill);
+    case Op::kShearY:
+      return shear_y(image, arg, resample, fill);
+    case Op::kTranslateXRel:
+      return translate_x_rel(image, arg, resample, fill);
+    case Op::kTranslateYRel:
+      return translate_y_rel(image, arg, resample, fill);
   }
   return image;
 }
@@ -550,22 +647,25 @@ Image apply_op(Op op, const Image& image, double arg, Resample resample, const C
 
 namespace {
 std::array<double, 2> jitter_range(double v, double center, const char* what) {
-  if (v < 0) throw std::invalid_argument(std::string(what) + " must be non-negative, found " + std::to_string(v));
+  if (v < 0)
+    throw std::invalid_argument(std::string(what) + " must be non-negative, found " +
+                                std::to_string(v));
   return {center == 1 ? std::max(0.0, center - v) : center - v, center + v};
 }
 }  // namespace
 
 ColorJitter::ColorJitter(double b, double c, double s, double h)
-    : ColorJitter(jitter_range(b, 1, "brightness"), jitter_range(c, 1, "contrast"), jitter_range(s, 1, "saturation"),
-                  jitter_range(h, 0, "hue")) {}
+    : ColorJitter(jitter_range(b, 1, "brightness"), jitter_range(c, 1, "contrast"),
+                  jitter_range(s, 1, "saturation"), jitter_range(h, 0, "hue")) {}
 
 ColorJitter::ColorJitter(std::array<double, 2> b, std::array<double, 2> c, std::array<double, 2> s,
                          std::array<double, 2> h)
     : brightness_(b), contrast_(c), saturation_(s), hue_(h) {
   auto check = [](const std::array<double, 2>& r, double lo, double hi, const char* what) {
     if (!(r[0] >= lo && r[0] <= r[1] && r[1] <= hi))
-      throw std::invalid_argument(std::string(what) + " range [" + std::to_string(r[0]) + ", " + std::to_string(r[1]) +
-                                  "] is not within [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      throw std::invalid_argument(std::string(what) + " range [" + std::to_string(r[0]) + ", " +
+                                  std::to_string(r[1]) + "] is not within [" + std::to_string(lo) +
+                                  ", " + std::to_string(hi) + "]");
   };
   const double inf = std::numeric_limits<double>::infinity();
   check(b, 0, inf, "brightness");
@@ -581,9 +681,13 @@ ColorJitter::ColorJitter(std::array<double, 2> b, std::array<double, 2> c, std::
 void ColorJitter::apply(Image& image, SampleRng& rng) const {
   // torchvision: fn_idx = randperm(4), then one float32 factor per enabled op.
   std::array<int, 4> order = {0, 1, 2, 3};
-  for (int i = 3; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(rng.randint(0, i))]);
-  auto draw = [&](const std::array<double, 2>& r) { return static_cast<double>(static_cast<float>(rng.uniform(r[0], r[1]))); };
-  const double bf = use_brightness_ ? draw(brightness_) : 1, cf = use_contrast_ ? draw(contrast_) : 1;
+  for (int i = 3; i > 0; --i)
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(rng.randint(0, i))]);
+  auto draw = [&](const std::array<double, 2>& r) {
+    return static_cast<double>(static_cast<float>(rng.uniform(r[0], r[1])));
+  };
+  const double bf = use_brightness_ ? draw(brightness_) : 1,
+               cf = use_contrast_ ? draw(contrast_) : 1;
   const double sf = use_saturation_ ? draw(saturation_) : 1, hf = use_hue_ ? draw(hue_) : 0;
   for (int fn : order) {
     if (fn == 0 && use_brightness_) image = adjust_brightness(image, bf);
@@ -601,11 +705,13 @@ RandAugmentConfig RandAugmentConfig::parse(const std::string& config) {
   size_t start = 0;
   while (true) {
     size_t dash = config.find('-', start);
-    parts.push_back(config.substr(start, dash == std::string::npos ? std::string::npos : dash - start));
+    parts.push_back(
+        config.substr(start, dash == std::string::npos ? std::string::npos : dash - start));
     if (dash == std::string::npos) break;
     start = dash + 1;
   }
-  if (parts[0] != "rand") throw std::invalid_argument("must start with 'rand', found '" + parts[0] + "'");
+  if (parts[0] != "rand")
+    throw std::invalid_argument("must start with 'rand', found '" + parts[0] + "'");
   for (size_t i = 1; i < parts.size(); ++i) {
     const std::string& s = parts[i];
     // timm splits "key<digits...>" at the first digit; sections without a digit are ignored.
@@ -619,7 +725,8 @@ RandAugmentConfig RandAugmentConfig::parse(const std::string& config) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != val.size()) throw std::invalid_argument("section '" + s + "' has a malformed value '" + val + "'");
+    if (used != val.size())
+      throw std::invalid_argument("section '" + s + "' has a malformed value '" + val + "'");
     auto integer = [&]() {
       if (v != std::floor(v)) throw std::invalid_argument("section '" + s + "' needs an integer");
       return static_cast<int>(v);
@@ -640,9 +747,11 @@ RandAugmentConfig RandAugmentConfig::parse(const std::string& config) {
       c.prob = v;
     } else if (key == "w") {
       c.weight_index = integer();
-      if (c.weight_index != 0) throw std::invalid_argument("only weight set w0 exists, found '" + s + "'");
+      if (c.weight_index != 0)
+        throw std::invalid_argument("only weight set w0 exists, found '" + s + "'");
     } else {
-      throw std::invalid_argument("unknown section '" + s + "' (known: m, n, mstd, mmax, inc, p, w)");
+      throw std::invalid_argument("unknown section '" + s +
+                                  "' (known: m, n, mstd, mmax, inc, p, w)");
     }
   }
   if (c.num_layers < 0) throw std::invalid_argument("n must be >= 0");
@@ -650,24 +759,40 @@ RandAugmentConfig RandAugmentConfig::parse(const std::string& config) {
   return c;
 }
 
-RandAugment::RandAugment(RandAugmentConfig config, Color fill, double translate_pct, std::optional<Resample> resample)
+RandAugment::RandAugment(RandAugmentConfig config, Color fill, double translate_pct,
+                         std::optional<Resample> resample)
     : config_(config), fill_(fill), translate_pct_(translate_pct), resample_(resample) {
   if (config_.increasing)
-    ops_ = {Op::kAutoContrast, Op::kEqualize, Op::kInvert, Op::kRotate, Op::kPosterizeIncreasing,
-            Op::kSolarizeIncreasing, Op::kSolarizeAdd, Op::kColorIncreasing, Op::kContrastIncreasing,
-            Op::kBrightnessIncreasing, Op::kSharpnessIncreasing, Op::kShearX, Op::kShearY, Op::kTranslateXRel,
+    ops_ = {Op::kAutoContrast,
+            Op::kEqualize,
+            Op::kInvert,
+            Op::kRotate,
+            Op::kPosterizeIncreasing,
+            Op::kSolarizeIncreasing,
+            Op::kSolarizeAdd,
+            Op::kColorIncreasing,
+            Op::kContrastIncreasing,
+            Op::kBrightnessIncreasing,
+            Op::kSharpnessIncreasing,
+            Op::kShearX,
+            Op::kShearY,
+            Op::kTranslateXRel,
             Op::kTranslateYRel};
   else
-    ops_ = {Op::kAutoContrast, Op::kEqualize, Op::kInvert, Op::kRotate, Op::kPosterize, Op::kSolarize,
-            Op::kSolarizeAdd, Op::kColor, Op::kContrast, Op::kBrightness, Op::kSharpness, Op::kShearX, Op::kShearY,
-            Op::kTranslateXRel, Op::kTranslateYRel};
+    ops_ = {Op::kAutoContrast, Op::kEqualize,      Op::kInvert,       Op::kRotate,
+            Op::kPosterize,    Op::kSolarize,      Op::kSolarizeAdd,  Op::kColor,
+            Op::kContrast,     Op::kBrightness,    Op::kSharpness,    Op::kShearX,
+            Op::kShearY,       Op::kTranslateXRel, Op::kTranslateYRel};
   if (config_.weight_index == 0) {
     // timm's _RAND_CHOICE_WEIGHTS_0, in _RAND_TRANSFORMS order (timm uses it for inc too).
-    weights_ = {0.025, 0.005, 0, 0.3, 0, 0.005, 0.005, 0.025, 0.005, 0.005, 0.025, 0.2, 0.2, 0.1, 0.1};
-    const auto nonzero = std::count_if(weights_.begin(), weights_.end(), [](double w) { return w > 0; });
+    weights_ = {0.025, 0.005, 0,     0.3, 0,   0.005, 0.005, 0.025,
+                0.005, 0.005, 0.025, 0.2, 0.2, 0.1,   0.1};
+    const auto nonzero =
+        std::count_if(weights_.begin(), weights_.end(), [](double w) { return w > 0; });
     if (config_.num_layers > nonzero)
       throw std::invalid_argument("n" + std::to_string(config_.num_layers) + " exceeds the " +
-                                  std::to_string(nonzero) + " ops that weights w0 can choose without replacement");
+                                  std::to_string(nonzero) +
+                                  " ops that weights w0 can choose without replacement");
   }
 }
 
@@ -709,15 +834,16 @@ void RandAugment::apply(Image& image, SampleRng& rng) const {
     const double arg = level_to_arg(op, m, negate, translate_pct_);
     Resample resample = Resample::kBilinear;
     if (op_is_geometric(op))
-      resample = resample_ ? *resample_ : (rng.bernoulli(0.5) ? Resample::kBicubic : Resample::kBilinear);
+      resample =
+          resample_ ? *resample_ : (rng.bernoulli(0.5) ? Resample::kBicubic : Resample::kBilinear);
     image = apply_op(op, image, arg, resample, fill_);
   }
 }
 
 // ---- tensor transforms -------------------------------------------------------------------------
 
-RandomErasing::RandomErasing(double probability, double min_area, double max_area, double min_aspect, int min_count,
-                             int max_count)
+RandomErasing::RandomErasing(double probability, double min_area, double max_area,
+                             double min_aspect, int min_count, int max_count)
     : probability_(probability),
       min_area_(min_area),
       max_area_(max_area),
@@ -725,17 +851,22 @@ RandomErasing::RandomErasing(double probability, double min_area, double max_are
       log_aspect_hi_(std::log(1.0 / min_aspect)),
       min_count_(min_count),
       max_count_(max_count > 0 ? max_count : min_count) {
-  if (probability < 0 || probability > 1) throw std::invalid_argument("probability must be in [0, 1]");
-  if (!(min_area > 0 && min_area <= max_area)) throw std::invalid_argument("need 0 < min_area <= max_area");
+  if (probability < 0 || probability > 1)
+    throw std::invalid_argument("probability must be in [0, 1]");
+  if (!(min_area > 0 && min_area <= max_area))
+    throw std::invalid_argument("need 0 < min_area <= max_area");
   if (!(min_aspect > 0)) throw std::invalid_argument("min_aspect must be positive");
-  if (min_count < 1 || max_count_ < min_count) throw std::invalid_argument("need 1 <= min_count <= max_count");
+  if (min_count < 1 || max_count_ < min_count)
+    throw std::invalid_argument("need 1 <= min_count <= max_count");
 }
 
-void RandomErasing::apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const {
+void RandomErasing::apply(float* chw, int64_t channels, int64_t height, int64_t width,
+                          SampleRng& rng) const {
   // timm RandomErasing._erase (mode 'pixel').
   if (rng.uniform() > probability_) return;
   const double area = static_cast<double>(height * width);
-  const int count = min_count_ == max_count_ ? min_count_ : static_cast<int>(rng.randint(min_count_, max_count_));
+  const int count =
+      min_count_ == max_count_ ? min_count_ : static_cast<int>(rng.randint(min_count_, max_count_));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int n = 0; n < count; ++n) {
     for (int attempt = 0; attempt < 10; ++attempt) {
@@ -765,7 +896,8 @@ namespace det::data::detail {
 namespace {
 
 // A ColorJitter argument: a number v (torchvision's [1 - v, 1 + v] / [-v, v]) or a [lo, hi] pair.
-std::array<double, 2> jitter_arg(const config::Args& args, const char* key, double center, double fallback) {
+std::array<double, 2> jitter_arg(const config::Args& args, const char* key, double center,
+                                 double fallback) {
   const config::Args v = args[key];
   if (v.is_array()) {
     auto lh = v.as<std::vector<double>>();
@@ -773,7 +905,8 @@ std::array<double, 2> jitter_arg(const config::Args& args, const char* key, doub
     return {lh[0], lh[1]};
   }
   // Hue is a fraction of a turn: at most half of one either way.
-  const double x = args.get<double>(key, fallback, center == 0 ? config::Range{0, 0.5} : config::Range::at_least(0));
+  const double x = args.get<double>(
+      key, fallback, center == 0 ? config::Range{0, 0.5} : config::Range::at_least(0));
   return {center == 1 ? std::max(0.0, center - x) : center - x, center + x};
 }
 
@@ -785,8 +918,9 @@ void add_augment_transforms(std::map<std::string, TransformFactory>& table) {
     // `color_jitter: 0.4` (timm's --color-jitter) jitters brightness, contrast and saturation.
     const double all = a.get<double>("value", 0.0, config::Range::at_least(0));
     try {
-      p.add(std::make_shared<augment::ColorJitter>(jitter_arg(a, "brightness", 1, all), jitter_arg(a, "contrast", 1, all),
-                                                   jitter_arg(a, "saturation", 1, all), jitter_arg(a, "hue", 0, 0)));
+      p.add(std::make_shared<augment::ColorJitter>(
+          jitter_arg(a, "brightness", 1, all), jitter_arg(a, "contrast", 1, all),
+          jitter_arg(a, "saturation", 1, all), jitter_arg(a, "hue", 0, 0)));
     } catch (const std::invalid_argument& e) {
       a.fail(util::shorten(e.what(), 200));
     }
@@ -794,7 +928,8 @@ void add_augment_transforms(std::map<std::string, TransformFactory>& table) {
   table["rand_augment"] = [](Pipeline& p, const config::Args& a) {
     a.check_keys({"config", "fill", "translate_pct"});
     const std::string config = a.get<std::string>("config", "rand-m9-mstd0.5-inc1");
-    augment::Color fill = {124, 116, 104};  // timm create_transform: round(255 * IMAGENET_DEFAULT_MEAN)
+    augment::Color fill = {124, 116,
+                           104};  // timm create_transform: round(255 * IMAGENET_DEFAULT_MEAN)
     if (a.has("fill")) {
       auto f = a.get<std::vector<int>>("fill", config::Range{0, 255});
       if (f.size() != 3) a["fill"].fail("expected 3 values, found " + std::to_string(f.size()));
@@ -802,22 +937,26 @@ void add_augment_transforms(std::map<std::string, TransformFactory>& table) {
     }
     const double translate_pct = a.get<double>("translate_pct", 0.45, config::Range{0, 1});
     try {
-      p.add(std::make_shared<augment::RandAugment>(augment::RandAugmentConfig::parse(config), fill, translate_pct));
+      p.add(std::make_shared<augment::RandAugment>(augment::RandAugmentConfig::parse(config), fill,
+                                                   translate_pct));
     } catch (const std::invalid_argument& e) {
       a["config"].fail(util::quote(config) + ": " + util::shorten(e.what(), 200));
     }
   };
   table["random_erasing"] = [](Pipeline& p, const config::Args& a) {
-    a.check_keys({"probability", "mode", "min_area", "max_area", "min_aspect", "min_count", "max_count"});
+    a.check_keys(
+        {"probability", "mode", "min_area", "max_area", "min_aspect", "min_count", "max_count"});
     const std::string mode = a.get<std::string>("mode", "pixel");
     if (mode != "pixel")
-      a["mode"].fail("only 'pixel' (per-pixel normal values) is supported, found " + util::quote(mode));
+      a["mode"].fail("only 'pixel' (per-pixel normal values) is supported, found " +
+                     util::quote(mode));
     const config::Range counts{0, 1000};
     const int min_count = a.get<int>("min_count", 1, counts);
     try {
       p.add(std::make_shared<augment::RandomErasing>(
-          a.get<double>("probability", 0.5), a.get<double>("min_area", 0.02), a.get<double>("max_area", 1.0 / 3),
-          a.get<double>("min_aspect", 0.3), min_count, a.get<int>("max_count", min_count, counts)));
+          a.get<double>("probability", 0.5), a.get<double>("min_area", 0.02),
+          a.get<double>("max_area", 1.0 / 3), a.get<double>("min_aspect", 0.3), min_count,
+          a.get<int>("max_count", min_count, counts)));
     } catch (const std::invalid_argument& e) {
       a.fail(util::shorten(e.what(), 200));
     }

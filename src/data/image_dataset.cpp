@@ -34,7 +34,8 @@ class BufferPool {
     }
     if (!p) p = std::aligned_alloc(64, bytes);
     if (!p) throw std::bad_alloc();
-    return torch::from_blob(p, sizes, [this, bytes](void* q) { release(q, bytes); }, torch::kFloat32);
+    return torch::from_blob(
+        p, sizes, [this, bytes](void* q) { release(q, bytes); }, torch::kFloat32);
   }
 
  private:
@@ -66,7 +67,8 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
     if (first_window_) {
       // Let the source decode only the window the first transform cuts (same pixels as a crop of
       // the whole image, same random draws in the same order).
-      img = source_->image_window(index, [&](int64_t ih, int64_t iw) { return first_window_->choose_window(ih, iw, rng); });
+      img = source_->image_window(
+          index, [&](int64_t ih, int64_t iw) { return first_window_->choose_window(ih, iw, rng); });
       first_window_->apply_to_window(img, rng);
       pipeline_.transform(img, rng, 1);
     } else {
@@ -77,10 +79,12 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
       c = img.channels, h = img.height, w = img.width;
       data = BufferPool::instance().empty_float({n, c, h, w});
     } else if (img.channels != c || img.height != h || img.width != w) {
-      throw DataError("example " + std::to_string(index) + " is " + std::to_string(img.height) + "x" +
-                      std::to_string(img.width) + "x" + std::to_string(img.channels) + " after the transforms, but example " +
-                      std::to_string(request.indices[0]) + " is " + std::to_string(h) + "x" + std::to_string(w) + "x" +
-                      std::to_string(c) + ": add a crop or resize so that every example has the same size");
+      throw DataError("example " + std::to_string(index) + " is " + std::to_string(img.height) +
+                      "x" + std::to_string(img.width) + "x" + std::to_string(img.channels) +
+                      " after the transforms, but example " + std::to_string(request.indices[0]) +
+                      " is " + std::to_string(h) + "x" + std::to_string(w) + "x" +
+                      std::to_string(c) +
+                      ": add a crop or resize so that every example has the same size");
     }
     float* example = data.data_ptr<float>() + i * c * h * w;
     pipeline_.to_tensor(img, example);

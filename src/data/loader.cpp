@@ -24,8 +24,9 @@ const torch::Tensor& Batch::at(const std::string& name) const {
   auto it = extra.find(name);
   if (it != extra.end() && it->second.defined()) return it->second;
   auto known = names();
-  throw DataError("the batch has no tensor '" + name + "'" + util::did_you_mean(name, known) + " (it has: " +
-                  (known.empty() ? std::string("none") : util::join(known, ", ")) + ")");
+  throw DataError("the batch has no tensor '" + name + "'" + util::did_you_mean(name, known) +
+                  " (it has: " + (known.empty() ? std::string("none") : util::join(known, ", ")) +
+                  ")");
 }
 
 bool Batch::contains(const std::string& name) const {
@@ -53,7 +54,8 @@ int64_t Batch::size() const {
 
 Batch Batch::to(const torch::Device& device, bool non_blocking) const {
   bool there = true;
-  for_each([&](const std::string&, const torch::Tensor& t) { there = there && t.device() == device; });
+  for_each(
+      [&](const std::string&, const torch::Tensor& t) { there = there && t.device() == device; });
   if (there) return *this;
   Batch b = *this;
   b.for_each([&](const std::string&, torch::Tensor& t) { t = t.to(device, non_blocking); });
@@ -72,16 +74,20 @@ TensorDataset::TensorDataset(torch::Tensor data, torch::Tensor target) {
   check();
 }
 
-TensorDataset::TensorDataset(std::map<std::string, torch::Tensor> tensors) : tensors_(std::move(tensors)) { check(); }
+TensorDataset::TensorDataset(std::map<std::string, torch::Tensor> tensors)
+    : tensors_(std::move(tensors)) {
+  check();
+}
 
 void TensorDataset::check() {
   if (tensors_.empty()) throw DataError("TensorDataset: no tensors given");
   size_ = -1;
   for (const auto& [name, t] : tensors_) {
-    if (!t.defined() || t.dim() == 0) throw DataError("TensorDataset: tensor '" + name + "' has no first (example) dimension");
+    if (!t.defined() || t.dim() == 0)
+      throw DataError("TensorDataset: tensor '" + name + "' has no first (example) dimension");
     if (size_ >= 0 && t.size(0) != size_)
-      throw DataError("TensorDataset: tensor '" + name + "' has " + std::to_string(t.size(0)) + " rows but '" +
-                      tensors_.begin()->first + "' has " + std::to_string(size_));
+      throw DataError("TensorDataset: tensor '" + name + "' has " + std::to_string(t.size(0)) +
+                      " rows but '" + tensors_.begin()->first + "' has " + std::to_string(size_));
     size_ = t.size(0);
   }
 }
@@ -99,7 +105,8 @@ uint64_t BatchRequest::sample_seed(size_t i) const {
 
 Batch TensorDataset::get_batch(const BatchRequest& request) const {
   const auto& indices = request.indices;
-  auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()), {static_cast<int64_t>(indices.size())}, torch::kLong);
+  auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
+                              {static_cast<int64_t>(indices.size())}, torch::kLong);
   Batch b;
   for (const auto& [name, t] : tensors_) b[name] = t.index_select(0, idx);
   return b;
@@ -129,22 +136,30 @@ std::vector<int64_t> RandomSampler::indices(int64_t epoch) const {
 
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options)
     : DataLoader(dataset,
-                 options.shuffle_ ? std::shared_ptr<Sampler>(std::make_shared<RandomSampler>(dataset->size(), options.seed_))
-                                  : std::shared_ptr<Sampler>(std::make_shared<SequentialSampler>(dataset->size())),
+                 options.shuffle_ ? std::shared_ptr<Sampler>(std::make_shared<RandomSampler>(
+                                        dataset->size(), options.seed_))
+                                  : std::shared_ptr<Sampler>(
+                                        std::make_shared<SequentialSampler>(dataset->size())),
                  options) {}
 
-DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, DataLoaderOptions options)
+DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler,
+                       DataLoaderOptions options)
     : dataset_(std::move(dataset)), sampler_(std::move(sampler)), options_(options) {
-  if (options_.batch_size_ < 1) throw DataError("DataLoader: batch_size must be >= 1, got " + std::to_string(options_.batch_size_));
+  if (options_.batch_size_ < 1)
+    throw DataError("DataLoader: batch_size must be >= 1, got " +
+                    std::to_string(options_.batch_size_));
   if (sampler_->size() != dataset_->size())
-    throw DataError("DataLoader: the sampler has " + std::to_string(sampler_->size()) + " indices but the dataset has " +
-                    std::to_string(dataset_->size()) + " examples");
+    throw DataError("DataLoader: the sampler has " + std::to_string(sampler_->size()) +
+                    " indices but the dataset has " + std::to_string(dataset_->size()) +
+                    " examples");
   if (options_.num_workers_ < 0) options_.num_workers_ = 0;
   if (options_.num_replicas_ < 1 || options_.rank_ < 0 || options_.rank_ >= options_.num_replicas_)
     throw DataError("DataLoader: rank " + std::to_string(options_.rank_) + " is not in [0, " +
                     std::to_string(options_.num_replicas_) + ")");
   if (options_.prefetch_ < 1) options_.prefetch_ = 1;
-  if (options_.pass_limit_ < 0) throw DataError("DataLoader: pass_limit must be >= 0, got " + std::to_string(options_.pass_limit_));
+  if (options_.pass_limit_ < 0)
+    throw DataError("DataLoader: pass_limit must be >= 0, got " +
+                    std::to_string(options_.pass_limit_));
 }
 
 std::shared_ptr<DataLoader> DataLoader::sharded(int num_replicas, int rank) const {
@@ -201,7 +216,8 @@ class EpochCache {
   std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> cache_;
 };
 
-std::vector<int64_t> slice_batch(const std::vector<int64_t>& order, int64_t in_epoch, int64_t batch_size) {
+std::vector<int64_t> slice_batch(const std::vector<int64_t>& order, int64_t in_epoch,
+                                 int64_t batch_size) {
   auto begin = static_cast<size_t>(in_epoch * batch_size);
   auto end = std::min(order.size(), begin + static_cast<size_t>(batch_size));
   return {order.begin() + static_cast<long>(begin), order.begin() + static_cast<long>(end)};
@@ -209,15 +225,22 @@ std::vector<int64_t> slice_batch(const std::vector<int64_t>& order, int64_t in_e
 
 class ThreadedStream : public BatchStream {
  public:
-  ThreadedStream(const DataLoader& loader, std::shared_ptr<const Sampler> sampler, int64_t first, int64_t end)
-      : loader_(loader), sampler_(std::move(sampler)), cache_(*sampler_), next_claim_(first), next_out_(first), end_(end) {
+  ThreadedStream(const DataLoader& loader, std::shared_ptr<const Sampler> sampler, int64_t first,
+                 int64_t end)
+      : loader_(loader),
+        sampler_(std::move(sampler)),
+        cache_(*sampler_),
+        next_claim_(first),
+        next_out_(first),
+        end_(end) {
     per_epoch_ = loader.global_batches_per_epoch();
     replicas_ = loader.options().num_replicas_;
     pin_ = loader.options().pin_memory_ && torch::cuda::is_available();
     rank_ = loader.options().rank_;
-    if (per_epoch_ <= 0) throw DataError("DataLoader: the dataset yields no batch (size " +
-                                         std::to_string(loader.dataset().size()) + ", batch size " +
-                                         std::to_string(loader.batch_size()) + ", drop_last)");
+    if (per_epoch_ <= 0)
+      throw DataError("DataLoader: the dataset yields no batch (size " +
+                      std::to_string(loader.dataset().size()) + ", batch size " +
+                      std::to_string(loader.batch_size()) + ", drop_last)");
     int workers = loader.options().num_workers_;
     capacity_ = std::max(1, workers) * loader.options().prefetch_;
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
@@ -257,7 +280,8 @@ class ThreadedStream : public BatchStream {
     const int64_t g = local * replicas_ + rank_;  // this rank's share of the global stream
     int64_t epoch = g / per_epoch_, in_epoch = g % per_epoch_;
     auto order = cache_.get(epoch);
-    BatchRequest request{slice_batch(*order, in_epoch, loader_.batch_size()), epoch, loader_.options().seed_};
+    BatchRequest request{slice_batch(*order, in_epoch, loader_.batch_size()), epoch,
+                         loader_.options().seed_};
     Batch b = loader_.dataset().get_batch(request);
     if (pin_) b = b.pin_memory();
     return b;
@@ -269,7 +293,8 @@ class ThreadedStream : public BatchStream {
       {
         std::unique_lock<std::mutex> lock(mu_);
         space_.wait(lock, [&] {
-          return stopping_ || ((end_ < 0 || next_claim_ < end_) && next_claim_ < next_out_ + capacity_);
+          return stopping_ ||
+                 ((end_ < 0 || next_claim_ < end_) && next_claim_ < next_out_ + capacity_);
         });
         if (stopping_) return;
         g = next_claim_++;

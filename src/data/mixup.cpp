@@ -10,7 +10,8 @@ namespace det::data {
 
 namespace {
 double beta(std::mt19937_64& g, double a, double b) {
-  double x = std::gamma_distribution<double>(a, 1.0)(g), y = std::gamma_distribution<double>(b, 1.0)(g);
+  double x = std::gamma_distribution<double>(a, 1.0)(g),
+         y = std::gamma_distribution<double>(b, 1.0)(g);
   return x / (x + y);
 }
 }  // namespace
@@ -20,10 +21,12 @@ Mixup::Mixup(MixupOptions o) : options_(o) {
   if (o.num_classes < 1) throw Error("mixup: num_classes must be >= 1");
 }
 
-torch::Tensor mixup_target(const torch::Tensor& target, int64_t num_classes, double lam, double smoothing) {
+torch::Tensor mixup_target(const torch::Tensor& target, int64_t num_classes, double lam,
+                           double smoothing) {
   const double off = smoothing / static_cast<double>(num_classes), on = 1.0 - smoothing + off;
   auto one_hot = [&](const torch::Tensor& t) {
-    return torch::full({t.size(0), num_classes}, off, torch::kFloat32).scatter_(1, t.view({-1, 1}).to(torch::kLong), on);
+    return torch::full({t.size(0), num_classes}, off, torch::kFloat32)
+        .scatter_(1, t.view({-1, 1}).to(torch::kLong), on);
   };
   return one_hot(target) * lam + one_hot(target.flip(0)) * (1.0 - lam);
 }
@@ -45,7 +48,8 @@ void Mixup::apply(Batch& batch, uint64_t seed) const {
   if ((o.mixup_alpha > 0 || o.cutmix_alpha > 0) && u(g) < o.prob) {
     if (o.mixup_alpha > 0 && o.cutmix_alpha > 0) {
       cutmix = u(g) < o.switch_prob;
-      lam = cutmix ? beta(g, o.cutmix_alpha, o.cutmix_alpha) : beta(g, o.mixup_alpha, o.mixup_alpha);
+      lam =
+          cutmix ? beta(g, o.cutmix_alpha, o.cutmix_alpha) : beta(g, o.mixup_alpha, o.mixup_alpha);
     } else if (o.mixup_alpha > 0) {
       lam = beta(g, o.mixup_alpha, o.mixup_alpha);
     } else {
@@ -59,14 +63,19 @@ void Mixup::apply(Batch& batch, uint64_t seed) const {
     if (cutmix) {
       const int64_t h = x.size(-2), w = x.size(-1);
       const double ratio = std::sqrt(1.0 - lam);
-      const auto cut_h = static_cast<int64_t>(static_cast<double>(h) * ratio), cut_w = static_cast<int64_t>(static_cast<double>(w) * ratio);
-      const int64_t cy = std::uniform_int_distribution<int64_t>(0, h - 1)(g), cx = std::uniform_int_distribution<int64_t>(0, w - 1)(g);
-      const int64_t yl = std::clamp<int64_t>(cy - cut_h / 2, 0, h), yh = std::clamp<int64_t>(cy + cut_h / 2, 0, h);
-      const int64_t xl = std::clamp<int64_t>(cx - cut_w / 2, 0, w), xh = std::clamp<int64_t>(cx + cut_w / 2, 0, w);
+      const auto cut_h = static_cast<int64_t>(static_cast<double>(h) * ratio),
+                 cut_w = static_cast<int64_t>(static_cast<double>(w) * ratio);
+      const int64_t cy = std::uniform_int_distribution<int64_t>(0, h - 1)(g),
+                    cx = std::uniform_int_distribution<int64_t>(0, w - 1)(g);
+      const int64_t yl = std::clamp<int64_t>(cy - cut_h / 2, 0, h),
+                    yh = std::clamp<int64_t>(cy + cut_h / 2, 0, h);
+      const int64_t xl = std::clamp<int64_t>(cx - cut_w / 2, 0, w),
+                    xh = std::clamp<int64_t>(cx + cut_w / 2, 0, w);
       using torch::indexing::Slice;
       x.index_put_({Slice(), Slice(), Slice(yl, yh), Slice(xl, xh)},
                    x.flip(0).index({Slice(), Slice(), Slice(yl, yh), Slice(xl, xh)}));
-      if (o.correct_lam) lam = 1.0 - static_cast<double>((yh - yl) * (xh - xl)) / static_cast<double>(h * w);
+      if (o.correct_lam)
+        lam = 1.0 - static_cast<double>((yh - yl) * (xh - xl)) / static_cast<double>(h * w);
     } else {
       auto flipped = x.flip(0).mul_(1.0 - lam);
       x.mul_(lam).add_(flipped);
@@ -78,7 +87,8 @@ void Mixup::apply(Batch& batch, uint64_t seed) const {
 std::shared_ptr<Mixup> Mixup::from_json(const config::Args& spec) {
   if (spec.is_null()) return nullptr;
   if (!spec.is_object()) spec.fail_expected("a mapping of mixup settings");
-  spec.check_keys({"mixup_alpha", "cutmix_alpha", "prob", "switch_prob", "correct_lam", "label_smoothing", "num_classes"});
+  spec.check_keys({"mixup_alpha", "cutmix_alpha", "prob", "switch_prob", "correct_lam",
+                   "label_smoothing", "num_classes"});
   const config::Range alpha = config::Range::at_least(0), probability{0, 1};
   MixupOptions o;
   o.mixup_alpha = spec.get<double>("mixup_alpha", o.mixup_alpha, alpha);

@@ -2,8 +2,8 @@
 #include "det/data/resize.h"
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -68,8 +68,8 @@ Taps precompute(int64_t in_size, int64_t out_size, Interpolation filter) {
     }
     for (int64_t x = 0; x < xmax; ++x) {
       double v = ww != 0.0 ? k[static_cast<size_t>(x)] / ww : k[static_cast<size_t>(x)];
-      t.weights[static_cast<size_t>(xx * t.ksize + x)] =
-          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+      t.weights[static_cast<size_t>(xx * t.ksize + x)] = static_cast<int32_t>(
+          v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
     }
     t.bounds[static_cast<size_t>(xx)] = {xmin, xmax};
   }
@@ -99,8 +99,9 @@ inline void rgb_taps(const uint8_t* px, const int32_t* k, int64_t xn, uint8_t* o
 // The horizontal pass for RGB rows with AVX2: a pixel's three channels (and one byte beyond,
 // ignored) are widened into 4 x int32 lanes and multiplied by the tap's weight. Integer sums are
 // exact in any order, so the result equals the portable loop (and PIL) bit for bit.
-__attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* row, const uint8_t* buffer_end,
-                                                          uint8_t* out, const Taps& ht, int64_t out_w) {
+__attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* row,
+                                                         const uint8_t* buffer_end, uint8_t* out,
+                                                         const Taps& ht, int64_t out_w) {
   const __m256i half = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
   int64_t xx = 0;
   // Two output pixels per 256-bit register; the shorter one's extra taps have weight 0 (the tap
@@ -111,7 +112,8 @@ __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* row, con
     const int64_t n = std::max(an, bn);
     const uint8_t* pa = row + amin * 3;
     const uint8_t* pb = row + bmin * 3;
-    if (pa + 3 * n + 1 > buffer_end || pb + 3 * n + 1 > buffer_end || n > ht.ksize) break;  // edge: scalar
+    if (pa + 3 * n + 1 > buffer_end || pb + 3 * n + 1 > buffer_end || n > ht.ksize)
+      break;  // edge: scalar
     const int32_t* ka = ht.weights.data() + xx * ht.ksize;
     const int32_t* kb = ka + ht.ksize;
     __m256i acc = half;
@@ -119,7 +121,8 @@ __attribute__((target("avx2"))) void horizontal_rgb_avx2(const uint8_t* row, con
       uint32_t wa, wb;
       std::memcpy(&wa, pa, 4);
       std::memcpy(&wb, pb, 4);
-      const __m256i v = _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(wb), static_cast<int>(wa)));
+      const __m256i v =
+          _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(wb), static_cast<int>(wa)));
       const __m256i w = _mm256_set_m128i(_mm_set1_epi32(kb[x]), _mm_set1_epi32(ka[x]));
       acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, w));
     }
@@ -245,25 +248,31 @@ void Resize::apply(Image& image, SampleRng&) const {
   if (w < 0) {
     // torchvision: the shorter side becomes `size`, the longer int(size * long / short).
     const int64_t size = height_;
-    if ((image.width <= image.height && image.width == size) || (image.height <= image.width && image.height == size)) return;
+    if ((image.width <= image.height && image.width == size) ||
+        (image.height <= image.width && image.height == size))
+      return;
     if (image.width <= image.height) {
       w = size;
-      h = static_cast<int64_t>(static_cast<double>(size) * static_cast<double>(image.height) / static_cast<double>(image.width));
+      h = static_cast<int64_t>(static_cast<double>(size) * static_cast<double>(image.height) /
+                               static_cast<double>(image.width));
     } else {
       h = size;
-      w = static_cast<int64_t>(static_cast<double>(size) * static_cast<double>(image.width) / static_cast<double>(image.height));
+      w = static_cast<int64_t>(static_cast<double>(size) * static_cast<double>(image.width) /
+                               static_cast<double>(image.height));
     }
   }
   image = resize(image, h, w, filter_);
 }
 
-std::array<int64_t, 4> RandomResizedCrop::crop_params(int64_t height, int64_t width, SampleRng& rng) const {
+std::array<int64_t, 4> RandomResizedCrop::crop_params(int64_t height, int64_t width,
+                                                      SampleRng& rng) const {
   const double area = static_cast<double>(height * width);
   const double log_lo = std::log(ratio_.first), log_hi = std::log(ratio_.second);
   for (int attempt = 0; attempt < 10; ++attempt) {
     double target_area = area * rng.uniform(scale_.first, scale_.second);
     double aspect = std::exp(rng.uniform(log_lo, log_hi));
-    auto w = static_cast<int64_t>(std::nearbyint(std::sqrt(target_area * aspect)));  // Python round()
+    auto w =
+        static_cast<int64_t>(std::nearbyint(std::sqrt(target_area * aspect)));  // Python round()
     auto h = static_cast<int64_t>(std::nearbyint(std::sqrt(target_area / aspect)));
     if (w > 0 && w <= width && h > 0 && h <= height) {
       int64_t i = rng.randint(0, height - h), j = rng.randint(0, width - w);
@@ -274,9 +283,11 @@ std::array<int64_t, 4> RandomResizedCrop::crop_params(int64_t height, int64_t wi
   const double in_ratio = static_cast<double>(width) / static_cast<double>(height);
   int64_t w = width, h = height;
   if (in_ratio < std::min(ratio_.first, ratio_.second)) {
-    h = static_cast<int64_t>(std::nearbyint(static_cast<double>(w) / std::min(ratio_.first, ratio_.second)));
+    h = static_cast<int64_t>(
+        std::nearbyint(static_cast<double>(w) / std::min(ratio_.first, ratio_.second)));
   } else if (in_ratio > std::max(ratio_.first, ratio_.second)) {
-    w = static_cast<int64_t>(std::nearbyint(static_cast<double>(h) * std::max(ratio_.first, ratio_.second)));
+    w = static_cast<int64_t>(
+        std::nearbyint(static_cast<double>(h) * std::max(ratio_.first, ratio_.second)));
   }
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
@@ -296,8 +307,8 @@ namespace detail {
 
 namespace {
 // A [low, high] argument (RandomResizedCrop's scale and ratio).
-std::pair<double, double> pair_arg(const config::Args& args, const char* key, std::pair<double, double> fallback,
-                                   const config::Range& range) {
+std::pair<double, double> pair_arg(const config::Args& args, const char* key,
+                                   std::pair<double, double> fallback, const config::Range& range) {
   if (!args.has(key)) return fallback;
   const config::Args v = args[key];
   auto lh = v.as<std::vector<double>>(range);
@@ -309,7 +320,8 @@ std::pair<double, double> pair_arg(const config::Args& args, const char* key, st
 void add_resize_transforms(std::map<std::string, TransformFactory>& table) {
   table["resize"] = [](Pipeline& p, const config::Args& a) {
     a.check_keys({"size", "interpolation"});
-    auto filter = parse_interpolation(a.get<std::string>("interpolation", "bilinear"), a["interpolation"].where());
+    auto filter = parse_interpolation(a.get<std::string>("interpolation", "bilinear"),
+                                      a["interpolation"].where());
     if (a["size"].is_array()) {
       auto hw = a.get<std::vector<int64_t>>("size", kSizeRange);
       if (hw.size() != 2) a["size"].fail_expected("a number or [height, width]");
@@ -322,11 +334,13 @@ void add_resize_transforms(std::map<std::string, TransformFactory>& table) {
     a.check_keys({"size", "scale", "ratio", "interpolation"});
     const std::string interp = a.get<std::string>("interpolation", "bilinear");
     const bool random = interp == "random";
-    auto filter = random ? Interpolation::kBilinear : parse_interpolation(interp, a["interpolation"].where());
-    p.add(std::make_shared<RandomResizedCrop>(a.get<int64_t>("size", kSizeRange),
-                                              pair_arg(a, "scale", {0.08, 1.0}, config::Range::at_least(0)),
-                                              pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, config::Range::greater_than(0)),
-                                              filter, random));
+    auto filter =
+        random ? Interpolation::kBilinear : parse_interpolation(interp, a["interpolation"].where());
+    p.add(std::make_shared<RandomResizedCrop>(
+        a.get<int64_t>("size", kSizeRange),
+        pair_arg(a, "scale", {0.08, 1.0}, config::Range::at_least(0)),
+        pair_arg(a, "ratio", {3.0 / 4.0, 4.0 / 3.0}, config::Range::greater_than(0)), filter,
+        random));
   };
 }
 

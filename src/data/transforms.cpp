@@ -19,7 +19,8 @@ Image crop(const Image& src, int64_t y0, int64_t x0, int64_t h, int64_t w) {
     if (sy < 0 || sy >= src.height) continue;
     int64_t x_begin = std::max<int64_t>(0, -x0), x_end = std::min<int64_t>(w, src.width - x0);
     if (x_end <= x_begin) continue;
-    std::memcpy(out.row(y) + x_begin * c, src.row(sy) + (x0 + x_begin) * c, static_cast<size_t>((x_end - x_begin) * c));
+    std::memcpy(out.row(y) + x_begin * c, src.row(sy) + (x0 + x_begin) * c,
+                static_cast<size_t>((x_end - x_begin) * c));
   }
   return out;
 }
@@ -27,8 +28,9 @@ Image crop(const Image& src, int64_t y0, int64_t x0, int64_t h, int64_t w) {
 void RandomCrop::apply(Image& image, SampleRng& rng) const {
   const int64_t h = image.height + 2 * padding_, w = image.width + 2 * padding_;
   if (h < size_ || w < size_)
-    throw DataError("random_crop: crop size " + std::to_string(size_) + " is larger than the padded image " +
-                    std::to_string(h) + "x" + std::to_string(w));
+    throw DataError("random_crop: crop size " + std::to_string(size_) +
+                    " is larger than the padded image " + std::to_string(h) + "x" +
+                    std::to_string(w));
   // torchvision: i = randint(0, h - th), j = randint(0, w - tw), inclusive.
   int64_t i = rng.randint(0, h - size_), j = rng.randint(0, w - size_);
   if (padding_ == 0 && i == 0 && j == 0 && h == size_ && w == size_) return;
@@ -46,7 +48,8 @@ int64_t center_offset(int64_t dim, int64_t size) {
 
 void CenterCrop::apply(Image& image, SampleRng&) const {
   if (image.height == size_ && image.width == size_) return;
-  image = crop(image, center_offset(image.height, size_), center_offset(image.width, size_), size_, size_);
+  image = crop(image, center_offset(image.height, size_), center_offset(image.width, size_), size_,
+               size_);
 }
 
 void RandomHorizontalFlip::apply(Image& image, SampleRng& rng) const {
@@ -70,7 +73,8 @@ void RandomVerticalFlip::apply(Image& image, SampleRng& rng) const {
   }
 }
 
-Pipeline::Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std)
+Pipeline::Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean,
+                   std::vector<float> std)
     : transforms_(std::move(transforms)) {
   normalize(std::move(mean), std::move(std));
 }
@@ -104,9 +108,11 @@ void Pipeline::transform(Image& image, SampleRng& rng, size_t first) const {
 void Pipeline::to_tensor(const Image& image, float* out) const {
   const int64_t c = image.channels, hw = image.height * image.width;
   if (luts_.size() != 1 && static_cast<int64_t>(luts_.size()) != c)
-    throw DataError("normalize: " + std::to_string(mean_.size()) + " means for an image with " + std::to_string(c) +
-                    " channels");
-  auto lut = [&](int64_t k) -> const std::array<float, 256>& { return luts_[luts_.size() == 1 ? 0 : static_cast<size_t>(k)]; };
+    throw DataError("normalize: " + std::to_string(mean_.size()) + " means for an image with " +
+                    std::to_string(c) + " channels");
+  auto lut = [&](int64_t k) -> const std::array<float, 256>& {
+    return luts_[luts_.size() == 1 ? 0 : static_cast<size_t>(k)];
+  };
   const uint8_t* src = image.pixels.data();
   if (c == 3) {
     float *r = out, *g = out + hw, *b = out + 2 * hw;
@@ -139,11 +145,13 @@ const std::map<std::string, TransformFactory>& transform_factories() {
     };
     t["random_horizontal_flip"] = [](Pipeline& p, const config::Args& a) {
       a.check_keys({"p"});
-      p.add(std::make_shared<RandomHorizontalFlip>(a.get<double>("p", 0.5, detail::kProbabilityRange)));
+      p.add(std::make_shared<RandomHorizontalFlip>(
+          a.get<double>("p", 0.5, detail::kProbabilityRange)));
     };
     t["random_vertical_flip"] = [](Pipeline& p, const config::Args& a) {
       a.check_keys({"p"});
-      p.add(std::make_shared<RandomVerticalFlip>(a.get<double>("p", 0.5, detail::kProbabilityRange)));
+      p.add(
+          std::make_shared<RandomVerticalFlip>(a.get<double>("p", 0.5, detail::kProbabilityRange)));
     };
     detail::add_augment_transforms(t);
     detail::add_resize_transforms(t);
@@ -170,11 +178,13 @@ Pipeline Pipeline::from_json(const config::Args& spec) {
       item.fail_expected("a transform name or {name: {arguments}}");
     }
     if (name != "normalize" && table.find(name) == table.end())
-      item.fail("unknown transform " + util::quote(name) + util::did_you_mean(name, known) + " (known: " +
-                util::join(known, ", ") + ")");
+      item.fail("unknown transform " + util::quote(name) + util::did_you_mean(name, known) +
+                " (known: " + util::join(known, ", ") + ")");
     // The arguments: a mapping; nothing; or, for ColorJitter, just its strength (timm's
     // --color-jitter 0.4), read by its factory as `value`.
-    const config::Args given = item.is_object() ? item[name] : config::Args(nullptr, item.path() + "." + name, item.sources());
+    const config::Args given =
+        item.is_object() ? item[name]
+                         : config::Args(nullptr, item.path() + "." + name, item.sources());
     config::Args args = given;
     if (given.is_null()) {
       args = config::Args(nlohmann::json::object(), given.path(), given.sources());
@@ -187,8 +197,8 @@ Pipeline Pipeline::from_json(const config::Args& spec) {
       args.check_keys({"mean", "std"});
       auto mean = args.get<std::vector<float>>("mean"), sd = args.get<std::vector<float>>("std");
       if (mean.size() != sd.size())
-        args["std"].fail("has " + std::to_string(sd.size()) + " values and mean has " + std::to_string(mean.size()) +
-                         "; give one of each per channel");
+        args["std"].fail("has " + std::to_string(sd.size()) + " values and mean has " +
+                         std::to_string(mean.size()) + "; give one of each per channel");
       for (float s : sd)
         if (s == 0) args["std"].fail("a standard deviation of 0 would divide by zero");
       p.normalize(std::move(mean), std::move(sd));

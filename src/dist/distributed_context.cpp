@@ -28,7 +28,8 @@ int env_int(const char* name, int fallback) {
     if (pos != std::string(v).size()) throw std::invalid_argument(v);
     return x;
   } catch (const std::exception&) {
-    throw DistributedError(std::string("environment variable ") + name + "='" + v + "' is not an integer");
+    throw DistributedError(std::string("environment variable ") + name + "='" + v +
+                           "' is not an integer");
   }
 }
 
@@ -52,14 +53,18 @@ std::unique_ptr<Work> DistributedContext::allreduce_async(torch::Tensor tensor, 
   return std::make_unique<DoneWork>();
 }
 
-std::shared_ptr<DistributedContext> make_local_context() { return std::make_shared<DistributedContext>(); }
+std::shared_ptr<DistributedContext> make_local_context() {
+  return std::make_shared<DistributedContext>();
+}
 
 std::optional<LaunchEnvironment> detect_launch_environment() {
   LaunchEnvironment e;
   if (env("RANK") || env("WORLD_SIZE")) {
     if (!env("RANK") || !env("WORLD_SIZE"))
-      throw DistributedError(std::string("the launcher environment has ") + (env("RANK") ? "RANK" : "WORLD_SIZE") +
-                             " but not " + (env("RANK") ? "WORLD_SIZE" : "RANK") + "; set both (det-launch and torchrun do)");
+      throw DistributedError(std::string("the launcher environment has ") +
+                             (env("RANK") ? "RANK" : "WORLD_SIZE") + " but not " +
+                             (env("RANK") ? "WORLD_SIZE" : "RANK") +
+                             "; set both (det-launch and torchrun do)");
     e.source = "torchrun";
     e.rank = env_int("RANK", 0);
     e.size = env_int("WORLD_SIZE", 1);
@@ -72,7 +77,8 @@ std::optional<LaunchEnvironment> detect_launch_environment() {
     e.size = env_int("OMPI_COMM_WORLD_SIZE", 1);
     e.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
     e.local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
-    e.cross_rank = env_int("OMPI_COMM_WORLD_NODE_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
+    e.cross_rank =
+        env_int("OMPI_COMM_WORLD_NODE_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
   } else if (env("PMI_RANK")) {
     e.source = "pmi";
     e.rank = env_int("PMI_RANK", 0);
@@ -94,13 +100,16 @@ std::optional<LaunchEnvironment> detect_launch_environment() {
   e.cross_size = env_int("GROUP_WORLD_SIZE", e.cross_size);
   if (const char* a = env("MASTER_ADDR")) e.master_addr = a;
   e.master_port = env_int("MASTER_PORT", e.master_port);
-  if (e.size < 1) throw DistributedError("the launcher's world size is " + std::to_string(e.size) + " (" + e.source + " environment); it must be >= 1");
+  if (e.size < 1)
+    throw DistributedError("the launcher's world size is " + std::to_string(e.size) + " (" +
+                           e.source + " environment); it must be >= 1");
   if (e.rank < 0 || e.rank >= e.size)
-    throw DistributedError("the launcher's rank " + std::to_string(e.rank) + " is not in [0, " + std::to_string(e.size) +
-                           ") (" + e.source + " environment)");
+    throw DistributedError("the launcher's rank " + std::to_string(e.rank) + " is not in [0, " +
+                           std::to_string(e.size) + ") (" + e.source + " environment)");
   if (e.local_rank < 0 || e.local_size < 1 || e.local_rank >= e.local_size)
-    throw DistributedError("the launcher's local rank " + std::to_string(e.local_rank) + " is not in [0, " +
-                           std::to_string(e.local_size) + ") (" + e.source + " environment)");
+    throw DistributedError("the launcher's local rank " + std::to_string(e.local_rank) +
+                           " is not in [0, " + std::to_string(e.local_size) + ") (" + e.source +
+                           " environment)");
   if (e.master_port < 1 || e.master_port > 65535)
     throw DistributedError("MASTER_PORT=" + std::to_string(e.master_port) + " is not a TCP port");
   return e;
@@ -109,8 +118,10 @@ std::optional<LaunchEnvironment> detect_launch_environment() {
 DistributedOptions DistributedOptions::from_env() {
   DistributedOptions o;
   if (const char* b = env("DET_DIST_BACKEND")) o.backend_ = b;
-  o.rendezvous_timeout_ = std::chrono::seconds(env_int("DET_RENDEZVOUS_TIMEOUT", static_cast<int>(o.rendezvous_timeout_.count())));
-  o.timeout_ = std::chrono::seconds(env_int("DET_DIST_TIMEOUT", static_cast<int>(o.timeout_.count())));
+  o.rendezvous_timeout_ = std::chrono::seconds(
+      env_int("DET_RENDEZVOUS_TIMEOUT", static_cast<int>(o.rendezvous_timeout_.count())));
+  o.timeout_ =
+      std::chrono::seconds(env_int("DET_DIST_TIMEOUT", static_cast<int>(o.timeout_.count())));
   return o;
 }
 

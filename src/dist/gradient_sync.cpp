@@ -21,7 +21,8 @@ long env_long(const char* name, long fallback) {
   try {
     return std::stol(v);
   } catch (const std::exception&) {
-    throw DistributedError(std::string("environment variable ") + name + "='" + v + "' is not an integer");
+    throw DistributedError(std::string("environment variable ") + name + "='" + v +
+                           "' is not an integer");
   }
 }
 
@@ -46,10 +47,11 @@ struct GradientSynchronizer::Impl {
   std::shared_ptr<DistributedContext> ctx;
   GradientSyncOptions options;
   std::vector<torch::Tensor> params;
-  std::vector<size_t> bucket_of;   // param index -> bucket
-  std::vector<char> param_ready;   // this batch
+  std::vector<size_t> bucket_of;  // param index -> bucket
+  std::vector<char> param_ready;  // this batch
   std::vector<Bucket> buckets;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // kept alive: hooks live on them
+  std::vector<std::shared_ptr<torch::autograd::Node>>
+      accumulators;  // kept alive: hooks live on them
   std::vector<uintptr_t> hook_keys;
   mutable std::mutex mu;
   bool armed = false;
@@ -62,7 +64,8 @@ struct GradientSynchronizer::Impl {
     grads.reserve(b.params.size());
     for (size_t i : b.params) {
       const auto& p = params[i];
-      grads.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+      grads.push_back(p.grad().defined() ? p.grad().reshape({-1})
+                                         : torch::zeros({p.numel()}, p.options()));
     }
     b.flat = grads.size() == 1 ? grads[0].clone() : torch::cat(grads);
     b.work = ctx->allreduce_async(b.flat, ReduceOp::kAvg);
@@ -75,7 +78,8 @@ struct GradientSynchronizer::Impl {
     param_ready[i] = 1;
     ++buckets[bucket_of[i]].ready;
     if (!options.overlap_) return;
-    while (next_launch < buckets.size() && buckets[next_launch].ready == buckets[next_launch].params.size()) {
+    while (next_launch < buckets.size() &&
+           buckets[next_launch].ready == buckets[next_launch].params.size()) {
       launch(buckets[next_launch++]);
       ++stats.buckets_in_backward;
     }
@@ -108,11 +112,13 @@ struct GradientSynchronizer::Impl {
       b.flat = torch::Tensor();
     }
     ++stats.reductions;
-    stats.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    stats.wait_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 };
 
-GradientSynchronizer::GradientSynchronizer(std::shared_ptr<DistributedContext> context, std::vector<torch::Tensor> params,
+GradientSynchronizer::GradientSynchronizer(std::shared_ptr<DistributedContext> context,
+                                           std::vector<torch::Tensor> params,
                                            GradientSyncOptions options)
     : impl_(std::make_shared<Impl>()) {
   // Runs after AccumulateGrad has added a parameter's gradient into .grad. (A local class: it
@@ -120,8 +126,9 @@ GradientSynchronizer::GradientSynchronizer(std::shared_ptr<DistributedContext> c
   class ReadyHook : public torch::autograd::FunctionPostHook {
    public:
     ReadyHook(std::weak_ptr<Impl> impl, size_t index) : impl_(std::move(impl)), index_(index) {}
-    torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
-                                              const torch::autograd::variable_list& /*inputs*/) override {
+    torch::autograd::variable_list operator()(
+        const torch::autograd::variable_list& outputs,
+        const torch::autograd::variable_list& /*inputs*/) override {
       if (auto impl = impl_.lock()) impl->mark_ready(index_);
       return outputs;
     }
@@ -137,7 +144,8 @@ GradientSynchronizer::GradientSynchronizer(std::shared_ptr<DistributedContext> c
   for (auto it = params.rbegin(); it != params.rend(); ++it) {
     if (!it->requires_grad()) continue;
     bool seen = false;
-    for (const auto& u : unique) seen = seen || u.unsafeGetTensorImpl() == it->unsafeGetTensorImpl();
+    for (const auto& u : unique)
+      seen = seen || u.unsafeGetTensorImpl() == it->unsafeGetTensorImpl();
     if (!seen) unique.push_back(*it);
   }
   impl_->params = unique;
@@ -162,14 +170,17 @@ GradientSynchronizer::GradientSynchronizer(std::shared_ptr<DistributedContext> c
   std::weak_ptr<Impl> weak = impl_;
   for (size_t i = 0; i < unique.size(); ++i) {
     auto acc = torch::autograd::impl::grad_accumulator(unique[i]);
-    if (!acc) throw DistributedError("gradient sync: parameter " + std::to_string(i) + " is not a leaf tensor");
+    if (!acc)
+      throw DistributedError("gradient sync: parameter " + std::to_string(i) +
+                             " is not a leaf tensor");
     impl_->hook_keys.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(weak, i)));
     impl_->accumulators.push_back(std::move(acc));
   }
 }
 
 GradientSynchronizer::~GradientSynchronizer() {
-  for (size_t i = 0; i < impl_->accumulators.size(); ++i) impl_->accumulators[i]->del_post_hook(impl_->hook_keys[i]);
+  for (size_t i = 0; i < impl_->accumulators.size(); ++i)
+    impl_->accumulators[i]->del_post_hook(impl_->hook_keys[i]);
 }
 
 void GradientSynchronizer::prepare(bool reduce) {

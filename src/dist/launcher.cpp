@@ -49,7 +49,8 @@ int free_port() {
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     ::close(fd);
-    throw DistributedError(std::string("det-launch: could not find a free port: ") + std::strerror(errno));
+    throw DistributedError(std::string("det-launch: could not find a free port: ") +
+                           std::strerror(errno));
   }
   int port = ntohs(a.sin_port);
   ::close(fd);
@@ -96,31 +97,44 @@ std::chrono::milliseconds heartbeat_timeout_from_env() {
   char* end = nullptr;
   long long s = std::strtoll(v, &end, 10);
   if (*end != '\0' || s < 0 || s > 86400)
-    throw UsageError("DET_HEARTBEAT_TIMEOUT='" + util::shorten(v, 20) + "': give whole seconds from 0 (off) to 86400");
+    throw UsageError("DET_HEARTBEAT_TIMEOUT='" + util::shorten(v, 20) +
+                     "': give whole seconds from 0 (off) to 86400");
   return std::chrono::milliseconds(s * 1000);
 }
 
 LaunchResult launch(const LaunchOptions& o) {
-  if (o.nproc_per_node < 1) throw UsageError("det-launch: --nproc-per-node must be >= 1, got " + std::to_string(o.nproc_per_node));
-  if (o.nnodes < 1) throw UsageError("det-launch: --nnodes must be >= 1, got " + std::to_string(o.nnodes));
+  if (o.nproc_per_node < 1)
+    throw UsageError("det-launch: --nproc-per-node must be >= 1, got " +
+                     std::to_string(o.nproc_per_node));
+  if (o.nnodes < 1)
+    throw UsageError("det-launch: --nnodes must be >= 1, got " + std::to_string(o.nnodes));
   if (o.node_rank < 0 || o.node_rank >= o.nnodes)
-    throw UsageError("det-launch: --node-rank " + std::to_string(o.node_rank) + " is not in [0, " + std::to_string(o.nnodes) + ")");
-  if (o.command.empty()) throw UsageError("det-launch: no command given: det-launch --nproc-per-node N -- COMMAND ...");
-  if (o.master_port < 0 || o.master_port > 65535) throw UsageError("det-launch: --master-port " + std::to_string(o.master_port) + " is not a TCP port");
+    throw UsageError("det-launch: --node-rank " + std::to_string(o.node_rank) + " is not in [0, " +
+                     std::to_string(o.nnodes) + ")");
+  if (o.command.empty())
+    throw UsageError("det-launch: no command given: det-launch --nproc-per-node N -- COMMAND ...");
+  if (o.master_port < 0 || o.master_port > 65535)
+    throw UsageError("det-launch: --master-port " + std::to_string(o.master_port) +
+                     " is not a TCP port");
   int port = o.master_port;
   if (port == 0) {
-    if (o.nnodes > 1) throw UsageError("det-launch: --master-port is required with --nnodes > 1 (every node must use the same one)");
+    if (o.nnodes > 1)
+      throw UsageError(
+          "det-launch: --master-port is required with --nnodes > 1 (every node must use the same "
+          "one)");
     port = free_port();
   }
   const int world = o.nnodes * o.nproc_per_node;
 
   // The ranks' environment: ours without the launch variables of an outer launcher.
   std::vector<std::string> base_env =
-      util::environment({"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
-                         "ROLE_RANK", "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS", "DET_ERROR_FILE"});
+      util::environment({"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                         "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "MASTER_ADDR",
+                         "MASTER_PORT", "OMP_NUM_THREADS", "DET_ERROR_FILE"});
   const char* omp = std::getenv("OMP_NUM_THREADS");
   const std::string omp_threads = omp ? std::string("OMP_NUM_THREADS=") + omp : std::string();
-  // As torchrun: one intra-op thread per rank unless the user chose, so ranks do not fight for cores.
+  // As torchrun: one intra-op thread per rank unless the user chose, so ranks do not fight for
+  // cores.
   if (!omp_threads.empty()) {
     base_env.push_back(omp_threads);
   } else if (o.nproc_per_node > 1) {
@@ -130,7 +144,9 @@ LaunchResult launch(const LaunchOptions& o) {
   char dir_template[] = "/tmp/det-launch-XXXXXX";
   const std::string error_dir = ::mkdtemp(dir_template) ? dir_template : "";
   auto error_file = [&](int rank) { return error_dir + "/rank" + std::to_string(rank) + ".json"; };
-  auto heartbeat_file = [&](int rank) { return error_dir + "/rank" + std::to_string(rank) + ".alive"; };
+  auto heartbeat_file = [&](int rank) {
+    return error_dir + "/rank" + std::to_string(rank) + ".alive";
+  };
   std::vector<std::vector<std::string>> envs(static_cast<size_t>(o.nproc_per_node));
   std::vector<Child> children(static_cast<size_t>(o.nproc_per_node));
   for (int l = 0; l < o.nproc_per_node; ++l) {
@@ -149,7 +165,8 @@ LaunchResult launch(const LaunchOptions& o) {
     env.push_back("MASTER_PORT=" + std::to_string(port));
     if (!error_dir.empty()) {
       env.push_back("DET_ERROR_FILE=" + error_file(rank));
-      if (o.heartbeat_timeout.count() > 0) env.push_back("DET_HEARTBEAT_FILE=" + heartbeat_file(rank));
+      if (o.heartbeat_timeout.count() > 0)
+        env.push_back("DET_HEARTBEAT_FILE=" + heartbeat_file(rank));
       // One node: the ranks meet through a file here instead of a TCP port (nothing listens).
       if (o.nnodes == 1) env.push_back("DET_STORE_DIR=" + error_dir);
     }
@@ -157,7 +174,8 @@ LaunchResult launch(const LaunchOptions& o) {
     children[static_cast<size_t>(l)].local_rank = l;
   }
   // Signals: recorded here, forwarded from the loop below.
-  struct sigaction sa {}, old_int{}, old_term{};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_launcher_signal;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, &old_int);
@@ -215,9 +233,11 @@ LaunchResult launch(const LaunchOptions& o) {
         // A rank failing on its own (not after a signal we forwarded or sent) stops the rest.
         if (failed && forwarded == 0 && !killing) {
           int others = running();
-          first_message = "det-launch: rank " + std::to_string(c.rank) + " (local rank " + std::to_string(c.local_rank) +
-                          ", pid " + std::to_string(c.pid) + ") " + util::describe_wait_status(status) +
-                          (others > 0 ? "; stopping the other " + std::to_string(others) + " rank(s)" : "");
+          first_message =
+              "det-launch: rank " + std::to_string(c.rank) + " (local rank " +
+              std::to_string(c.local_rank) + ", pid " + std::to_string(c.pid) + ") " +
+              util::describe_wait_status(status) +
+              (others > 0 ? "; stopping the other " + std::to_string(others) + " rank(s)" : "");
           std::fprintf(stderr, "%s\n", first_message.c_str());
           std::fflush(stderr);
           killing = true;
@@ -242,10 +262,11 @@ LaunchResult launch(const LaunchOptions& o) {
         const double age = util::Heartbeat::age_seconds(heartbeat_file(c.rank));
         if (!c.running || age < limit) continue;
         hung = &c;
-        first_message = "det-launch: rank " + std::to_string(c.rank) + " (local rank " + std::to_string(c.local_rank) +
-                        ", pid " + std::to_string(c.pid) + ") is not responding: no heartbeat for " +
-                        std::to_string(static_cast<int>(age)) + " s (stopped or hung); stopping all " +
-                        std::to_string(running()) + " rank(s)";
+        first_message =
+            "det-launch: rank " + std::to_string(c.rank) + " (local rank " +
+            std::to_string(c.local_rank) + ", pid " + std::to_string(c.pid) +
+            ") is not responding: no heartbeat for " + std::to_string(static_cast<int>(age)) +
+            " s (stopped or hung); stopping all " + std::to_string(running()) + " rank(s)";
         std::fprintf(stderr, "%s\n", first_message.c_str());
         std::fflush(stderr);
         killing = true;
@@ -288,8 +309,9 @@ LaunchResult launch(const LaunchOptions& o) {
       }
     }
     const bool signalled = c.signalled != std::chrono::system_clock::time_point::max();
-    const bool foreign_signal = WIFSIGNALED(c.status) && !(WTERMSIG(c.status) == SIGKILL && c.sent_kill) &&
-                                !(WTERMSIG(c.status) == SIGTERM) && !(forwarded > 0 && WTERMSIG(c.status) == g_signal);
+    const bool foreign_signal =
+        WIFSIGNALED(c.status) && !(WTERMSIG(c.status) == SIGKILL && c.sent_kill) &&
+        !(WTERMSIG(c.status) == SIGTERM) && !(forwarded > 0 && WTERMSIG(c.status) == g_signal);
     const bool own = !signalled || (recorded && t < unix_ns(c.signalled)) || foreign_signal;
     if (!own) continue;  // may be our signals' doing
     if (!root || (root_peer && !peer) || (root_peer == peer && t < root_time)) {
@@ -311,8 +333,9 @@ LaunchResult launch(const LaunchOptions& o) {
   } else if (root) {
     result.failed_rank = root->rank;
     result.exit_code = util::exit_code_of(root->status);
-    result.message = "det-launch: rank " + std::to_string(root->rank) + " (local rank " + std::to_string(root->local_rank) +
-                     ", pid " + std::to_string(root->pid) + ") failed first: it " + util::describe_wait_status(root->status) +
+    result.message = "det-launch: rank " + std::to_string(root->rank) + " (local rank " +
+                     std::to_string(root->local_rank) + ", pid " + std::to_string(root->pid) +
+                     ") failed first: it " + util::describe_wait_status(root->status) +
                      (root_error.empty() ? "" : ": " + root_error);
     std::fprintf(stderr, "%s\n", result.message.c_str());
   } else {

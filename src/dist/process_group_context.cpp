@@ -1,7 +1,7 @@
 // The c10d-backed DistributedContext: TCPStore rendezvous, then ProcessGroupGloo (CPU) or
 // ProcessGroupNCCL (CUDA, when built with DET_WITH_NCCL). c10d headers stay in this file.
-#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef DET_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -15,10 +15,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
 #include "det/util/heartbeat.h"
-#include <spdlog/spdlog.h>
 
 #include "det/util/log.h"
 
@@ -42,19 +42,28 @@ std::string first_line(const std::string& s) {
 c10d::ReduceOp to_c10d(ReduceOp op) {
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kAvg: return c10d::ReduceOp::SUM;  // Gloo has no AVG: sum, then divide.
-    case ReduceOp::kMin: return c10d::ReduceOp::MIN;
-    case ReduceOp::kMax: return c10d::ReduceOp::MAX;
+    case ReduceOp::kAvg:
+      return c10d::ReduceOp::SUM;  // Gloo has no AVG: sum, then divide.
+    case ReduceOp::kMin:
+      return c10d::ReduceOp::MIN;
+    case ReduceOp::kMax:
+      return c10d::ReduceOp::MAX;
   }
   return c10d::ReduceOp::SUM;
 }
 
-[[maybe_unused]] bool is_loopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
+[[maybe_unused]] bool is_loopback(const std::string& addr) {
+  return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+}
 
 class C10dWork : public Work {
  public:
-  C10dWork(c10::intrusive_ptr<c10d::Work> work, torch::Tensor tensor, double divisor, std::string what)
-      : work_(std::move(work)), tensor_(std::move(tensor)), divisor_(divisor), what_(std::move(what)) {}
+  C10dWork(c10::intrusive_ptr<c10d::Work> work, torch::Tensor tensor, double divisor,
+           std::string what)
+      : work_(std::move(work)),
+        tensor_(std::move(tensor)),
+        divisor_(divisor),
+        what_(std::move(what)) {}
   void wait() override {
     if (!work_) return;
     try {
@@ -62,7 +71,7 @@ class C10dWork : public Work {
     } catch (const std::exception& e) {
       work_.reset();
       throw PeerFailure(what_ + " failed: " + first_line(e.what()) +
-                             " (another rank has probably failed or stopped; see its log)");
+                        " (another rank has probably failed or stopped; see its log)");
     }
     work_.reset();
     if (divisor_ != 1.0) tensor_.div_(divisor_);
@@ -79,7 +88,8 @@ class ProcessGroupContext : public DistributedContext {
  public:
   ProcessGroupContext(const LaunchEnvironment& env, const DistributedOptions& options) : env_(env) {
     const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
-    const auto rdzv_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout_);
+    const auto rdzv_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout_);
     // Liveness for det-launch: a stopped or hung rank stops beating and is named within the
     // heartbeat timeout, long before a collective would time out.
     if (const char* hb = std::getenv("DET_HEARTBEAT_FILE"); hb && *hb)
@@ -89,23 +99,26 @@ class ProcessGroupContext : public DistributedContext {
     // interface, whatever MASTER_ADDR says).
     const char* store_dir = std::getenv("DET_STORE_DIR");
     if (store_dir && *store_dir && env.local_size == env.size) {
-      store_ = c10::make_intrusive<c10d::FileStore>(std::string(store_dir) + "/rendezvous", env.size);
+      store_ =
+          c10::make_intrusive<c10d::FileStore>(std::string(store_dir) + "/rendezvous", env.size);
       store_->setTimeout(rdzv_ms);
-    } else try {
-      c10d::TCPStoreOptions so;
-      so.port = static_cast<std::uint16_t>(env.master_port);
-      so.isServer = env.rank == 0;
-      so.numWorkers = static_cast<std::size_t>(env.size);
-      so.waitWorkers = true;
-      so.timeout = rdzv_ms;
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-    } catch (const std::exception& e) {
-      throw DistributedError("rank " + std::to_string(env.rank) + ": rendezvous with the " + std::to_string(env.size) +
-                             " ranks at " + where + " failed within " + std::to_string(options.rendezvous_timeout_.count()) +
-                             " s: " + first_line(e.what()) +
-                             (env.rank == 0 ? " (did every rank start? is the port free?)"
-                                            : " (is rank 0 running and MASTER_ADDR/MASTER_PORT reachable?)"));
-    }
+    } else
+      try {
+        c10d::TCPStoreOptions so;
+        so.port = static_cast<std::uint16_t>(env.master_port);
+        so.isServer = env.rank == 0;
+        so.numWorkers = static_cast<std::size_t>(env.size);
+        so.waitWorkers = true;
+        so.timeout = rdzv_ms;
+        store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      } catch (const std::exception& e) {
+        throw DistributedError(
+            "rank " + std::to_string(env.rank) + ": rendezvous with the " +
+            std::to_string(env.size) + " ranks at " + where + " failed within " +
+            std::to_string(options.rendezvous_timeout_.count()) + " s: " + first_line(e.what()) +
+            (env.rank == 0 ? " (did every rank start? is the port free?)"
+                           : " (is rank 0 running and MASTER_ADDR/MASTER_PORT reachable?)"));
+      }
     std::string backend = options.backend_;
     if (backend == "auto") {
 #ifdef DET_WITH_NCCL
@@ -117,7 +130,8 @@ class ProcessGroupContext : public DistributedContext {
     try {
       if (backend == "gloo") {
 #ifdef DET_WITH_GLOO
-        auto o = c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout_));
+        auto o = c10d::ProcessGroupGloo::Options::create(
+            std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout_));
         if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
           o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
         } else if (is_loopback(env.master_addr)) {
@@ -128,39 +142,46 @@ class ProcessGroupContext : public DistributedContext {
         pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.size, o);
         device_ = torch::Device(torch::kCPU);
 #else
-        throw DistributedError("this det was built without Gloo's headers, so without the gloo backend: install "
-                               "libgloo-dev and rebuild" +
-                               std::string(
+        throw DistributedError(
+            "this det was built without Gloo's headers, so without the gloo backend: install "
+            "libgloo-dev and rebuild" +
+            std::string(
 #ifdef DET_WITH_NCCL
-                                   ", or use DET_DIST_BACKEND=nccl"
+                ", or use DET_DIST_BACKEND=nccl"
 #else
-                                   ""
+                ""
 #endif
-                                   ));
+                ));
 #endif
       } else if (backend == "nccl") {
 #ifdef DET_WITH_NCCL
         if (!torch::cuda::is_available())
-          throw DistributedError("the NCCL backend needs CUDA, and no GPU is visible; use DET_DIST_BACKEND=gloo");
+          throw DistributedError(
+              "the NCCL backend needs CUDA, and no GPU is visible; use DET_DIST_BACKEND=gloo");
         auto o = c10d::ProcessGroupNCCL::Options::create();
         o->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout_);
         pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.size, o);
         device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
 #else
-        throw DistributedError("this det was built without NCCL (configure with -DDET_WITH_NCCL=ON against a CUDA LibTorch); use DET_DIST_BACKEND=gloo");
+        throw DistributedError(
+            "this det was built without NCCL (configure with -DDET_WITH_NCCL=ON against a CUDA "
+            "LibTorch); use DET_DIST_BACKEND=gloo");
 #endif
       } else {
-        throw DistributedError("unknown distributed backend '" + backend + "' (DET_DIST_BACKEND): use auto, gloo or nccl");
+        throw DistributedError("unknown distributed backend '" + backend +
+                               "' (DET_DIST_BACKEND): use auto, gloo or nccl");
       }
     } catch (const DistributedError&) {
       throw;
     } catch (const std::exception& e) {
-      throw DistributedError("rank " + std::to_string(env.rank) + ": could not connect the " + backend + " process group of " +
-                             std::to_string(env.size) + " ranks (rendezvous " + where + "): " + first_line(e.what()));
+      throw DistributedError("rank " + std::to_string(env.rank) + ": could not connect the " +
+                             backend + " process group of " + std::to_string(env.size) +
+                             " ranks (rendezvous " + where + "): " + first_line(e.what()));
     }
     backend_ = backend;
-    util::logger()->debug("rank {}/{} (local {}/{}, node {}/{}): {} process group via {}", env.rank, env.size,
-                          env.local_rank, env.local_size, env.cross_rank, env.cross_size, backend_, where);
+    util::logger()->debug("rank {}/{} (local {}/{}, node {}/{}): {} process group via {}", env.rank,
+                          env.size, env.local_rank, env.local_size, env.cross_rank, env.cross_size,
+                          backend_, where);
   }
 
   int rank() const override { return env_.rank; }
@@ -185,7 +206,8 @@ class ProcessGroupContext : public DistributedContext {
     padded.narrow(0, 0, bytes.numel()).copy_(bytes);
     auto all = allgather(padded.to(device_));
     std::vector<nlohmann::json> out;
-    for (size_t r = 0; r < all.size(); ++r) out.push_back(decode(all[r].cpu().narrow(0, 0, sizes[r])));
+    for (size_t r = 0; r < all.size(); ++r)
+      out.push_back(decode(all[r].cpu().narrow(0, 0, sizes[r])));
     return out;
   }
 
@@ -194,21 +216,26 @@ class ProcessGroupContext : public DistributedContext {
     torch::Tensor len = torch::tensor({bytes.numel()}, torch::kLong).to(device_);
     broadcast(len, 0);
     int64_t n = len.cpu().item<int64_t>();
-    torch::Tensor buf = rank() == 0 ? bytes.to(device_) : torch::empty({n}, torch::TensorOptions(torch::kUInt8).device(device_));
+    torch::Tensor buf =
+        rank() == 0 ? bytes.to(device_)
+                    : torch::empty({n}, torch::TensorOptions(torch::kUInt8).device(device_));
     if (n > 0) broadcast(buf, 0);
     return decode(buf.cpu());
   }
 
   void barrier() override { C10dWork(pg_->barrier(), {}, 1.0, what("barrier")).wait(); }
 
-  void allreduce(torch::Tensor& tensor, ReduceOp op) override { allreduce_async(tensor, op)->wait(); }
+  void allreduce(torch::Tensor& tensor, ReduceOp op) override {
+    allreduce_async(tensor, op)->wait();
+  }
 
   std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) override {
     std::vector<torch::Tensor> v{tensor};
     c10d::AllreduceOptions o;
     o.reduceOp = to_c10d(op);
     auto work = pg_->allreduce(v, o);
-    return std::make_unique<C10dWork>(std::move(work), tensor, op == ReduceOp::kAvg ? static_cast<double>(size()) : 1.0,
+    return std::make_unique<C10dWork>(std::move(work), tensor,
+                                      op == ReduceOp::kAvg ? static_cast<double>(size()) : 1.0,
                                       what("allreduce"));
   }
 
@@ -230,7 +257,8 @@ class ProcessGroupContext : public DistributedContext {
 
  private:
   std::string what(const char* op) const {
-    return "rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.size) + ": " + backend_ + " " + op;
+    return "rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.size) + ": " +
+           backend_ + " " + op;
   }
   static torch::Tensor encode(const nlohmann::json& value) {
     std::string s = value.dump();
@@ -240,7 +268,8 @@ class ProcessGroupContext : public DistributedContext {
   }
   static nlohmann::json decode(const torch::Tensor& t) {
     torch::Tensor c = t.contiguous();
-    std::string s(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+    std::string s(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()),
+                  static_cast<size_t>(c.numel()));
     return nlohmann::json::parse(s);
   }
 
@@ -254,7 +283,8 @@ class ProcessGroupContext : public DistributedContext {
 
 }  // namespace
 
-std::shared_ptr<DistributedContext> make_process_group_context(const LaunchEnvironment& env, const DistributedOptions& options) {
+std::shared_ptr<DistributedContext> make_process_group_context(const LaunchEnvironment& env,
+                                                               const DistributedOptions& options) {
   return std::make_shared<ProcessGroupContext>(env, options);
 }
 

@@ -22,17 +22,22 @@ namespace {
 std::string store_state(const std::string& s) { return s == "RUNNING" ? "ACTIVE" : s; }
 
 std::optional<double> metric_of(const json& metrics, const std::string& name) {
-  if (metrics.is_object() && metrics.contains(name) && metrics[name].is_number()) return metrics[name].get<double>();
+  if (metrics.is_object() && metrics.contains(name) && metrics[name].is_number())
+    return metrics[name].get<double>();
   return std::nullopt;
 }
 
 }  // namespace
 
-Recorder::Recorder(fs::path run_dir, record::ExperimentSummary summary, std::unique_ptr<ExperimentStore> store,
-                   int64_t experiment_id)
-    : run_dir_(std::move(run_dir)), summary_(std::move(summary)), store_(std::move(store)), experiment_id_(experiment_id) {}
+Recorder::Recorder(fs::path run_dir, record::ExperimentSummary summary,
+                   std::unique_ptr<ExperimentStore> store, int64_t experiment_id)
+    : run_dir_(std::move(run_dir)),
+      summary_(std::move(summary)),
+      store_(std::move(store)),
+      experiment_id_(experiment_id) {}
 
-std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir, const config::ExperimentConfig& config,
+std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
+                                           const config::ExperimentConfig& config,
                                            uint32_t experiment_seed) {
   record::ExperimentSummary s;
   s.name = config.name;
@@ -46,7 +51,8 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir, const config
   s.smaller_is_better = config.searcher.smaller_is_better;
   s.start_time = util::utc_now_iso8601();
   auto store = std::make_unique<ExperimentStore>(run_dir.parent_path() / "det.db");
-  int64_t id = store->add_experiment(config.name, config.description, config::to_json(config), run_dir.string());
+  int64_t id = store->add_experiment(config.name, config.description, config::to_json(config),
+                                     run_dir.string());
   s.store_path = store->path().string();
   s.store_experiment_id = id;
   std::unique_ptr<Recorder> r(new Recorder(run_dir, std::move(s), std::move(store), id));
@@ -57,20 +63,25 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir, const config
 std::unique_ptr<Recorder> Recorder::open(const fs::path& run_dir) {
   auto s = record::ExperimentSummary::load(run_dir);
   if (!s.store_experiment_id)
-    throw Error((run_dir / "experiment.json").string() + ": names no experiment store; it cannot be continued");
+    throw Error((run_dir / "experiment.json").string() +
+                ": names no experiment store; it cannot be continued");
   fs::path store_path = s.store_path.value_or("");
   if (store_path.empty() || !fs::exists(store_path)) store_path = run_dir.parent_path() / "det.db";
   if (!fs::exists(store_path))
-    throw Error((run_dir / "experiment.json").string() + ": its experiment store " + store_path.string() + " is missing");
+    throw Error((run_dir / "experiment.json").string() + ": its experiment store " +
+                store_path.string() + " is missing");
   auto store = std::make_unique<ExperimentStore>(store_path);
   int64_t id = *s.store_experiment_id;
   store->experiment(id);  // a clear error when the store does not hold it
   return std::unique_ptr<Recorder>(new Recorder(run_dir, std::move(s), std::move(store), id));
 }
 
-fs::path Recorder::trial_dir(int64_t trial) const { return run_dir_ / ("trial-" + std::to_string(trial)); }
+fs::path Recorder::trial_dir(int64_t trial) const {
+  return run_dir_ / ("trial-" + std::to_string(trial));
+}
 
-int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const json& hparams, uint32_t seed) {
+int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const json& hparams,
+                            uint32_t seed) {
   if (has_trial(trial)) return store_trial_id(trial);
   int64_t sid = store_->add_trial(experiment_id_, trial, request_id, hparams, seed);
   auto& t = summary_.trial(trial);
@@ -84,7 +95,8 @@ int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const 
 int64_t Recorder::store_trial_id(int64_t trial) {
   if (auto id = store_->find_trial(experiment_id_, trial)) return *id;
   const auto* t = summary_.find_trial(trial);
-  if (!t) throw Error("experiment in " + run_dir_.string() + " has no trial " + std::to_string(trial));
+  if (!t)
+    throw Error("experiment in " + run_dir_.string() + " has no trial " + std::to_string(trial));
   return store_->add_trial(experiment_id_, trial, t->request_id, t->hparams, t->seed);
 }
 
@@ -96,7 +108,8 @@ void Recorder::set_trial_state(int64_t trial, const std::string& state) {
 
 void Recorder::set_experiment_state(const std::string& state) {
   summary_.state = state;
-  summary_.end_time = state == "ACTIVE" ? std::nullopt : std::optional<std::string>(util::utc_now_iso8601());
+  summary_.end_time =
+      state == "ACTIVE" ? std::nullopt : std::optional<std::string>(util::utc_now_iso8601());
   store_->set_experiment_state(experiment_id_, state);
   save();
 }
@@ -113,9 +126,11 @@ void Recorder::record_report(int64_t trial, const record::MetricsReport& report)
   } else {
     t.latest_validation = point;
     auto value = metric_of(metrics, summary_.searcher_metric);
-    std::optional<double> incumbent = t.best_validation ? metric_of(t.best_validation->metrics, summary_.searcher_metric)
-                                                        : std::nullopt;
-    if (value && (!t.best_validation || config::is_better(*value, incumbent, summary_.smaller_is_better))) {
+    std::optional<double> incumbent =
+        t.best_validation ? metric_of(t.best_validation->metrics, summary_.searcher_metric)
+                          : std::nullopt;
+    if (value &&
+        (!t.best_validation || config::is_better(*value, incumbent, summary_.smaller_is_better))) {
       t.best_validation = point;
       best = value;
     }
@@ -208,13 +223,14 @@ std::optional<record::CheckpointRef> Recorder::reconcile_checkpoints(int64_t tri
       if (!fs::exists(final_dir) && fs::exists(staged)) {
         record::read_checkpoint_metadata(staged);  // whole, or it is not committed
         record::commit_checkpoint(staged);
-        util::logger()->info("trial {}: committed checkpoint {} (recorded just before the crash)", trial, row.uuid);
+        util::logger()->info("trial {}: committed checkpoint {} (recorded just before the crash)",
+                             trial, row.uuid);
       }
       auto meta = record::read_checkpoint_metadata(final_dir);
       usable.push_back({row.uuid, final_dir, meta.trial_state.batches_trained, row.metric});
     } catch (const Error& e) {
-      util::logger()->warn("trial {}: checkpoint {} is not usable ({}); it is recorded as deleted", trial, row.uuid,
-                           util::shorten(e.what(), 200));
+      util::logger()->warn("trial {}: checkpoint {} is not usable ({}); it is recorded as deleted",
+                           trial, row.uuid, util::shorten(e.what(), 200));
       mark_deleted(row.uuid);
     }
   }
@@ -224,17 +240,21 @@ std::optional<record::CheckpointRef> Recorder::reconcile_checkpoints(int64_t tri
       if (record::is_staging_name(name) && !recorded.count(name.substr(5))) {
         // Written but never recorded: the trial repeats those batches and writes it again.
         fs::remove_all(entry.path(), ec);
-        util::logger()->info("trial {}: removed an unrecorded checkpoint in progress ({})", trial, name);
+        util::logger()->info("trial {}: removed an unrecorded checkpoint in progress ({})", trial,
+                             name);
       } else if (!record::is_staging_name(name) && !recorded.count(name)) {
-        util::logger()->warn("trial {}: {} is not a recorded checkpoint of this experiment; left alone", trial,
-                             entry.path().string());
+        util::logger()->warn(
+            "trial {}: {} is not a recorded checkpoint of this experiment; left alone", trial,
+            entry.path().string());
       }
     }
   }
-  std::sort(usable.begin(), usable.end(), [](const auto& a, const auto& b) { return a.batches < b.batches; });
+  std::sort(usable.begin(), usable.end(),
+            [](const auto& a, const auto& b) { return a.batches < b.batches; });
   auto& t = summary_.trial(trial);
   t.checkpoints = usable;
-  t.latest_checkpoint = usable.empty() ? std::nullopt : std::optional<std::string>(usable.back().uuid);
+  t.latest_checkpoint =
+      usable.empty() ? std::nullopt : std::optional<std::string>(usable.back().uuid);
   save();
   if (usable.empty()) return std::nullopt;
   return usable.back();
@@ -250,8 +270,12 @@ void Recorder::add_restart(int64_t trial, const std::string& message) {
 
 void Recorder::save() const { summary_.save(run_dir_); }
 
-void Recorder::save_runner_snapshot(const json& snapshot) { store_->save_searcher_snapshot(experiment_id_, snapshot); }
+void Recorder::save_runner_snapshot(const json& snapshot) {
+  store_->save_searcher_snapshot(experiment_id_, snapshot);
+}
 
-std::optional<json> Recorder::runner_snapshot() { return store_->searcher_snapshot(experiment_id_); }
+std::optional<json> Recorder::runner_snapshot() {
+  return store_->searcher_snapshot(experiment_id_);
+}
 
 }  // namespace det::experiment

@@ -13,7 +13,9 @@ namespace fs = std::filesystem;
 namespace {
 std::string sanitize(const std::string& name) {
   std::string out;
-  for (char c : name) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  for (char c : name)
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   return out.empty() ? "experiment" : out;
 }
 }  // namespace
@@ -24,7 +26,9 @@ fs::path create_run_dir(const fs::path& root, const std::string& name) {
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&t));
   std::error_code ec;
   fs::create_directories(root, ec);
-  if (ec) throw Error("cannot create the checkpoint storage directory " + root.string() + ": " + ec.message());
+  if (ec)
+    throw Error("cannot create the checkpoint storage directory " + root.string() + ": " +
+                ec.message());
   std::string base = sanitize(name) + "-" + stamp;
   for (int i = 0; i < 1000; ++i) {
     fs::path dir = fs::absolute(root) / (i == 0 ? base : base + "-" + std::to_string(i));

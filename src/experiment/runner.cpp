@@ -34,12 +34,12 @@ using json = nlohmann::json;
 void check_slots(const config::ExperimentConfig& config, int slots) {
   int spt = std::max(1, config.resources.slots_per_trial);
   if (slots < spt)
-    throw UsageError("--slots " + std::to_string(slots) + " is fewer than resources.slots_per_trial (" +
-                     std::to_string(spt) + ") in " + config.source + ": give at least --slots " + std::to_string(spt));
+    throw UsageError("--slots " + std::to_string(slots) +
+                     " is fewer than resources.slots_per_trial (" + std::to_string(spt) + ") in " +
+                     config.source + ": give at least --slots " + std::to_string(spt));
 }
 
 namespace {
-
 
 /// One trial as the runner sees it.
 struct TrialRun {
@@ -52,7 +52,7 @@ struct TrialRun {
   bool close_requested = false;
   int restarts = 0;
   int launches = 0;
-  std::string latest_checkpoint;  ///< Directory to resume from ("" = from scratch).
+  std::string latest_checkpoint;   ///< Directory to resume from ("" = from scratch).
   int64_t checkpoint_batches = 0;  ///< Batches trained at that checkpoint.
   int64_t batches = 0;
 
@@ -61,7 +61,8 @@ struct TrialRun {
   int report_fd = -1, control_fd = -1;
   util::LineBuffer buffer;
   std::vector<int> slot_ids;
-  std::optional<record::WorkerExit::Reason> exit_reason;  ///< The worker's last word, if it said one.
+  std::optional<record::WorkerExit::Reason>
+      exit_reason;  ///< The worker's last word, if it said one.
   std::string exit_message;
 
   bool final() const { return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP"; }
@@ -121,7 +122,8 @@ class Runner {
     int by_slots = opt_.slots / spt_;
     int mct = cfg_.searcher.max_concurrent_trials;
     concurrency_ = mct > 0 ? std::min(mct, by_slots) : by_slots;
-    unit_ = config::unit_name(cfg_.searcher.max_length ? cfg_.searcher.max_length->unit : config::Unit::kBatches);
+    unit_ = config::unit_name(cfg_.searcher.max_length ? cfg_.searcher.max_length->unit
+                                                       : config::Unit::kBatches);
   }
 
   void start() { handle(searcher_.initial_operations()); }
@@ -183,8 +185,9 @@ class Runner {
 
  private:
   int run_loop() {
-    util::logger()->info("experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
-                         cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
+    util::logger()->info(
+        "experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
+        cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
     rec_.set_experiment_state("ACTIVE");
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
@@ -203,7 +206,9 @@ class Runner {
 
   void handle(std::vector<search::Operation> ops) {
     std::deque<search::Operation> queue(ops.begin(), ops.end());
-    auto push = [&](std::vector<search::Operation> more) { queue.insert(queue.end(), more.begin(), more.end()); };
+    auto push = [&](std::vector<search::Operation> more) {
+      queue.insert(queue.end(), more.begin(), more.end());
+    };
     while (!queue.empty()) {
       search::Operation op = std::move(queue.front());
       queue.pop_front();
@@ -234,7 +239,8 @@ class Runner {
           push(searcher_.trial_closed(t->request_id));
         }
       } else if (auto* sd = std::get_if<search::Shutdown>(&op)) {
-        util::logger()->info("searcher: shutdown{}{}", sd->cancel ? " (every trial was cancelled)" : "",
+        util::logger()->info("searcher: shutdown{}{}",
+                             sd->cancel ? " (every trial was cancelled)" : "",
                              sd->failure ? " (every trial failed)" : "");
       }
     }
@@ -264,8 +270,9 @@ class Runner {
     json ready = json::array();
     for (int64_t id : ready_)
       if (trials_.at(id).state == "QUEUED") ready.push_back(id);
-    return {{"format_version", 1}, {"experiment_seed", seed_}, {"searcher", searcher_.snapshot()}, {"next_trial", next_id_},
-            {"trials", trials}, {"ready", ready}};
+    return {
+        {"format_version", 1},    {"experiment_seed", seed_}, {"searcher", searcher_.snapshot()},
+        {"next_trial", next_id_}, {"trials", trials},         {"ready", ready}};
   }
 
   void save() {
@@ -286,7 +293,9 @@ class Runner {
     }
   }
 
-  int free_slots() const { return static_cast<int>(std::count(slot_used_.begin(), slot_used_.end(), false)); }
+  int free_slots() const {
+    return static_cast<int>(std::count(slot_used_.begin(), slot_used_.end(), false));
+  }
 
   void launch(TrialRun& t) {
     t.slot_ids.clear();
@@ -295,13 +304,21 @@ class Runner {
         slot_used_[i] = true;
         t.slot_ids.push_back(static_cast<int>(i));
       }
-    std::vector<std::string> args = {opt_.executable.string(), "__worker", "--run-dir", rec_.run_dir().string(),
-                                     "--trial", std::to_string(t.id), "--target", std::to_string(*t.target)};
+    std::vector<std::string> args = {opt_.executable.string(),
+                                     "__worker",
+                                     "--run-dir",
+                                     rec_.run_dir().string(),
+                                     "--trial",
+                                     std::to_string(t.id),
+                                     "--target",
+                                     std::to_string(*t.target)};
     if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
     if (!(opt_.show_progress && concurrency_ == 1)) args.push_back("--no-progress");
     if (concurrency_ > 1) {
       unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-      args.insert(args.end(), {"--threads", std::to_string(std::max(1u, hw / static_cast<unsigned>(concurrency_)))});
+      args.insert(
+          args.end(),
+          {"--threads", std::to_string(std::max(1u, hw / static_cast<unsigned>(concurrency_)))});
     }
     args.insert(args.end(), opt_.worker_args.begin(), opt_.worker_args.end());
 
@@ -312,7 +329,8 @@ class Runner {
     std::vector<std::string> ids;
     for (int s : t.slot_ids) {
       ids.push_back(std::to_string(s));
-      devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)] : std::to_string(s));
+      devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)]
+                                                                : std::to_string(s));
     }
     int report[2], control[2];
     if (::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0)
@@ -320,7 +338,8 @@ class Runner {
     util::SpawnOptions so;
     so.argv = args;
     so.env = util::environment({"CUDA_VISIBLE_DEVICES", "DET_SLOT_IDS"},
-                               {"DET_SLOT_IDS=" + util::join(ids, ","), "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
+                               {"DET_SLOT_IDS=" + util::join(ids, ","),
+                                "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
     so.fds = {{3, report[1]}, {4, control[0]}};
     // Own process group: a Ctrl-C reaches the runner, which stops the workers in order.
     so.new_process_group = true;
@@ -340,8 +359,11 @@ class Runner {
     ++running_;
     rec_.trial(t.id).launches = t.launches;
     set_state(t, "RUNNING");
-    util::logger()->info("trial {}: worker {} started: train to {} {}{}", t.id, pid, *t.target, unit_,
-                         t.latest_checkpoint.empty() ? "" : " from checkpoint " + fs::path(t.latest_checkpoint).filename().string());
+    util::logger()->info(
+        "trial {}: worker {} started: train to {} {}{}", t.id, pid, *t.target, unit_,
+        t.latest_checkpoint.empty()
+            ? ""
+            : " from checkpoint " + fs::path(t.latest_checkpoint).filename().string());
     save();
     crash_point("launch");
   }
@@ -384,7 +406,8 @@ class Runner {
     try {
       ev = record::decode_event(line);
     } catch (const Error& e) {
-      util::logger()->warn("trial {}: ignoring a malformed report from its worker: {}", t.id, e.what());
+      util::logger()->warn("trial {}: ignoring a malformed report from its worker: {}", t.id,
+                           e.what());
       return;
     }
     if (auto* r = std::get_if<record::MetricsReport>(&ev)) {
@@ -402,10 +425,13 @@ class Runner {
       reply(t, {record::RunnerAnswer::Kind::kRecorded, 0, c->checkpoint.uuid});
       crash_point("checkpoint_answered");
     } else if (auto* tr = std::get_if<record::TargetReached>(&ev)) {
-      util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_, cfg_.searcher.metric, tr->metric);
+      util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_,
+                           cfg_.searcher.metric, tr->metric);
       t.target.reset();
       // A NaN or infinite metric is the worst value to the searcher (the trial diverged).
-      const double metric = std::isfinite(tr->metric) ? tr->metric : config::worst_value(cfg_.searcher.smaller_is_better);
+      const double metric = std::isfinite(tr->metric)
+                                ? tr->metric
+                                : config::worst_value(cfg_.searcher.smaller_is_better);
       handle(searcher_.validation_completed(t.request_id, metric, tr->length));
       crash_point("decision");
       if (t.target && !stopping_) {
@@ -430,7 +456,9 @@ class Runner {
     using Reason = record::WorkerExit::Reason;
     util::logger()->info("trial {}: worker {} ended ({}{})", t.id, t.pid,
                          t.exit_reason ? record::reason_name(*t.exit_reason) : "no report",
-                         WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "" : ", " + util::describe_wait_status(status));
+                         WIFEXITED(status) && WEXITSTATUS(status) == 0
+                             ? ""
+                             : ", " + util::describe_wait_status(status));
     t.pid = -1;
     --running_;
     for (int s : t.slot_ids) slot_used_[static_cast<size_t>(s)] = false;
@@ -439,7 +467,8 @@ class Runner {
     const int code = exited ? WEXITSTATUS(status) : -1;
 
     if (t.exit_reason == Reason::kInvalidHP && code == record::kWorkerExitInvalidHP) {
-      util::logger()->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it", t.id, t.exit_message);
+      util::logger()->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it",
+                           t.id, t.exit_message);
       rec_.trial(t.id).message = t.exit_message;
       t.target.reset();
       set_state(t, "INVALID_HP");
@@ -454,8 +483,9 @@ class Runner {
       save();
     } else if (t.exit_reason == Reason::kNonFinite) {
       // Deterministic: a restart would diverge again.
-      util::logger()->error("trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on", t.id,
-                            t.exit_message);
+      util::logger()->error(
+          "trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on", t.id,
+          t.exit_message);
       rec_.trial(t.id).message = t.exit_message;
       t.target.reset();
       set_state(t, "ERROR");
@@ -466,7 +496,8 @@ class Runner {
       rec_.trial(t.id).early_exit = true;
       set_state(t, "COMPLETED");
       exited_early(t, search::ExitedReason::kUserCanceled);
-    } else if ((t.exit_reason == Reason::kCompleted && code == 0) || (t.exit_reason == Reason::kStopped && code == 130)) {
+    } else if ((t.exit_reason == Reason::kCompleted && code == 0) ||
+               (t.exit_reason == Reason::kStopped && code == 130)) {
       // Paused (nothing to do), closed, or stopped by us: the latest checkpoint holds its progress.
       if (t.close_requested && !t.target) {
         set_state(t, "COMPLETED");
@@ -479,8 +510,9 @@ class Runner {
         save();
       }
     } else {
-      std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty() ? t.exit_message
-                                                                                    : "it " + util::describe_wait_status(status);
+      std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty()
+                            ? t.exit_message
+                            : "it " + util::describe_wait_status(status);
       if (stopping_) {
         util::logger()->warn("trial {}: the worker failed while stopping: {}", t.id, why);
         set_state(t, t.target ? "QUEUED" : "PAUSED");
@@ -497,15 +529,19 @@ class Runner {
       rec_.rollback(t.id, t.checkpoint_batches);
       t.batches = t.checkpoint_batches;
       if (t.restarts > cfg_.max_restarts) {
-        util::logger()->error("trial {}: the worker failed ({}); max_restarts ({}) reached, the trial is ERROR and the "
-                              "experiment goes on", t.id, why, cfg_.max_restarts);
+        util::logger()->error(
+            "trial {}: the worker failed ({}); max_restarts ({}) reached, the trial is ERROR and "
+            "the "
+            "experiment goes on",
+            t.id, why, cfg_.max_restarts);
         t.target.reset();
         set_state(t, "ERROR");
         exited_early(t, search::ExitedReason::kErrored);
         return;
       }
-      util::logger()->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why, t.restarts,
-                           cfg_.max_restarts, t.latest_checkpoint.empty() ? "the start" : t.latest_checkpoint);
+      util::logger()->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why,
+                           t.restarts, cfg_.max_restarts,
+                           t.latest_checkpoint.empty() ? "the start" : t.latest_checkpoint);
       if (t.target) {
         queue_trial(t);
       } else if (t.close_requested) {
@@ -542,8 +578,9 @@ class Runner {
       ++closed;
     }
     if (closed == 0) {
-      util::logger()->error("the searcher neither gives work nor shuts down after {} trial(s); ending the experiment",
-                            trials_.size());
+      util::logger()->error(
+          "the searcher neither gives work nor shuts down after {} trial(s); ending the experiment",
+          trials_.size());
       return false;
     }
     handle(std::move(ops));
@@ -552,7 +589,9 @@ class Runner {
 
   void begin_stop() {
     stopping_ = true;
-    util::logger()->warn("stopping: the {} running worker(s) checkpoint and exit (Ctrl-C again to kill them)", running_);
+    util::logger()->warn(
+        "stopping: the {} running worker(s) checkpoint and exit (Ctrl-C again to kill them)",
+        running_);
     for (auto& [id, t] : trials_)
       if (t.pid > 0) ::kill(t.pid, SIGTERM);  // a launcher forwards it to its ranks
   }
@@ -563,11 +602,15 @@ class Runner {
     if (stopping_) {
       rec_.set_experiment_state("STOPPED");
       if (!storage_error_.empty()) {
-        std::fprintf(stderr, "det-run: error: %s; the experiment stopped: free space, then continue with: det-run "
-                     "--resume-experiment %s\n", util::shorten(storage_error_, 300).c_str(), dir.string().c_str());
+        std::fprintf(
+            stderr,
+            "det-run: error: %s; the experiment stopped: free space, then continue with: det-run "
+            "--resume-experiment %s\n",
+            util::shorten(storage_error_, 300).c_str(), dir.string().c_str());
         return 1;
       }
-      std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n", dir.string().c_str());
+      std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n",
+                   dir.string().c_str());
       return 130;
     }
     int completed = 0, errored = 0, invalid = 0;
@@ -591,19 +634,21 @@ class Runner {
     if (!searcher_.shutdown() && !failed) failed = true;
     rec_.summary_mut().best_trial = best ? std::optional<int64_t>(best->id) : std::nullopt;
     rec_.set_experiment_state(failed ? "ERROR" : "COMPLETED");
-    util::logger()->info("experiment {}: {} trial(s): {} completed, {} errored, {} rejected their hyperparameters",
-                         failed ? "failed" : "completed", trials_.size(), completed, errored, invalid);
+    util::logger()->info(
+        "experiment {}: {} trial(s): {} completed, {} errored, {} rejected their hyperparameters",
+        failed ? "failed" : "completed", trials_.size(), completed, errored, invalid);
     if (best)
-      util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric, *best_value,
-                           rec_.trial(best->id).hparams.dump());
+      util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric,
+                           *best_value, rec_.trial(best->id).hparams.dump());
     util::logger()->info("run directory: {}", dir.string());
     if (failed) {
       std::string first;
       for (const auto& [id, t] : trials_)
-        if (t.state == "ERROR" && first.empty()) first = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
+        if (t.state == "ERROR" && first.empty())
+          first = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
       std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
-                   completed == 0 ? "no trial completed" : "the searcher did not finish", first.c_str(),
-                   (dir / "det.log").string().c_str());
+                   completed == 0 ? "no trial completed" : "the searcher did not finish",
+                   first.c_str(), (dir / "det.log").string().c_str());
     }
     return failed ? 1 : 0;
   }
@@ -633,7 +678,8 @@ struct IgnoreSigpipe {
 
 }  // namespace
 
-int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed, const RunnerOptions& options) {
+int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed,
+                   const RunnerOptions& options) {
   IgnoreSigpipe guard;
   Runner runner(config, recorder, seed, options);
   runner.start();
@@ -645,8 +691,10 @@ int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
   auto recorder = Recorder::open(run_dir);
   auto snap = recorder->runner_snapshot();
   if (!snap || !snap->contains("trials"))
-    throw Error(recorder->store().path().string() + ": experiment " + std::to_string(recorder->experiment_id()) +
-                " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be resumed");
+    throw Error(recorder->store().path().string() + ": experiment " +
+                std::to_string(recorder->experiment_id()) +
+                " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be "
+                "resumed");
   if (recorder->summary().state == "COMPLETED") {
     std::printf("experiment in %s is already COMPLETED; nothing to do\n", run_dir.string().c_str());
     return 0;

@@ -2,8 +2,8 @@
 
 #include <sqlite3.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -16,15 +16,19 @@ namespace fs = std::filesystem;
 // A prepared statement with positional binds; finalized on destruction.
 struct ExperimentStore::Statement {
   Statement(ExperimentStore& store, const std::string& sql) : store_(store) {
-    if (sqlite3_prepare_v2(store.db_, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) fail("prepare");
+    if (sqlite3_prepare_v2(store.db_, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
+      fail("prepare");
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement& bind(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
   Statement& bind(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
   Statement& bind(int i, const std::string& v) {
-    return check(sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return check(
+        sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
-  Statement& bind(int i, std::optional<double> v) { return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i)); }
+  Statement& bind(int i, std::optional<double> v) {
+    return v ? bind(i, *v) : check(sqlite3_bind_null(stmt_, i));
+  }
   /// Advances; true while a row is available.
   bool step() {
     int rc = sqlite3_step(stmt_);
@@ -100,9 +104,11 @@ ExperimentStore::~ExperimentStore() { sqlite3_close(db_); }
 
 void ExperimentStore::fail(const std::string& what) {
   const int code = sqlite3_errcode(db_);
-  const std::string msg = "experiment store " + path_.string() + ": " + what + " failed: " + sqlite3_errmsg(db_);
+  const std::string msg =
+      "experiment store " + path_.string() + ": " + what + " failed: " + sqlite3_errmsg(db_);
   // A full or read-only disk: the experiment stops and is resumable once there is room.
-  if (code == SQLITE_FULL || code == SQLITE_READONLY || (code == SQLITE_IOERR && is_storage_errno(errno)))
+  if (code == SQLITE_FULL || code == SQLITE_READONLY ||
+      (code == SQLITE_IOERR && is_storage_errno(errno)))
     throw StorageError(msg);
   throw Error(msg + " (is the file a det experiment store?)");
 }
@@ -115,25 +121,36 @@ int64_t ExperimentStore::add_experiment(const std::string& name, const std::stri
                                         const nlohmann::json& config, const std::string& run_dir) {
   const auto& s = config.value("searcher", nlohmann::json::object());
   Statement st(*this,
-               "INSERT INTO experiments (name, description, config, run_dir, searcher, metric, smaller_is_better, "
+               "INSERT INTO experiments (name, description, config, run_dir, searcher, metric, "
+               "smaller_is_better, "
                "start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, name).bind(2, description).bind(3, config.dump()).bind(4, run_dir);
   st.bind(5, s.value("name", std::string())).bind(6, s.value("metric", std::string()));
-  st.bind(7, static_cast<int64_t>(s.value("smaller_is_better", true))).bind(8, util::utc_now_iso8601());
+  st.bind(7, static_cast<int64_t>(s.value("smaller_is_better", true)))
+      .bind(8, util::utc_now_iso8601());
   st.step();
   return sqlite3_last_insert_rowid(db_);
 }
 
 void ExperimentStore::set_experiment_state(int64_t id, const std::string& state) {
   Statement st(*this, "UPDATE experiments SET state = ?, end_time = ? WHERE id = ?");
-  st.bind(1, state).bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601()).bind(3, id).step();
+  st.bind(1, state)
+      .bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601())
+      .bind(3, id)
+      .step();
 }
 
-int64_t ExperimentStore::add_trial(int64_t experiment_id, int64_t number, const std::string& request_id,
-                                   const nlohmann::json& hparams, int64_t seed) {
+int64_t ExperimentStore::add_trial(int64_t experiment_id, int64_t number,
+                                   const std::string& request_id, const nlohmann::json& hparams,
+                                   int64_t seed) {
   Statement st(*this,
-               "INSERT INTO trials (experiment_id, number, request_id, hparams, seed, start_time) VALUES (?, ?, ?, ?, ?, ?)");
-  st.bind(1, experiment_id).bind(2, number).bind(3, request_id).bind(4, hparams.dump()).bind(5, seed);
+               "INSERT INTO trials (experiment_id, number, request_id, hparams, seed, start_time) "
+               "VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind(1, experiment_id)
+      .bind(2, number)
+      .bind(3, request_id)
+      .bind(4, hparams.dump())
+      .bind(5, seed);
   st.bind(6, util::utc_now_iso8601()).step();
   return sqlite3_last_insert_rowid(db_);
 }
@@ -147,11 +164,17 @@ std::optional<int64_t> ExperimentStore::find_trial(int64_t experiment_id, int64_
 
 void ExperimentStore::set_trial_state(int64_t trial_id, const std::string& state) {
   Statement st(*this, "UPDATE trials SET state = ?, end_time = ? WHERE id = ?");
-  st.bind(1, state).bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601()).bind(3, trial_id).step();
+  st.bind(1, state)
+      .bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601())
+      .bind(3, trial_id)
+      .step();
 }
 
-void ExperimentStore::set_trial_progress(int64_t trial_id, int64_t batches_trained, std::optional<double> best_metric) {
-  Statement st(*this, "UPDATE trials SET batches_trained = ?, best_metric = COALESCE(?, best_metric) WHERE id = ?");
+void ExperimentStore::set_trial_progress(int64_t trial_id, int64_t batches_trained,
+                                         std::optional<double> best_metric) {
+  Statement st(
+      *this,
+      "UPDATE trials SET batches_trained = ?, best_metric = COALESCE(?, best_metric) WHERE id = ?");
   st.bind(1, batches_trained).bind(2, best_metric).bind(3, trial_id).step();
 }
 
@@ -165,18 +188,26 @@ void ExperimentStore::add_restart(int64_t trial_id) {
   st.bind(1, trial_id).step();
 }
 
-void ExperimentStore::add_metrics(int64_t trial_id, const std::string& kind, int64_t batches, double epochs,
-                                  const nlohmann::json& metrics) {
-  Statement st(*this, "INSERT INTO metrics (trial_id, kind, batches, epochs, metrics, time) VALUES (?, ?, ?, ?, ?, ?)");
+void ExperimentStore::add_metrics(int64_t trial_id, const std::string& kind, int64_t batches,
+                                  double epochs, const nlohmann::json& metrics) {
+  Statement st(*this,
+               "INSERT INTO metrics (trial_id, kind, batches, epochs, metrics, time) VALUES (?, ?, "
+               "?, ?, ?, ?)");
   st.bind(1, trial_id).bind(2, kind).bind(3, batches).bind(4, epochs).bind(5, metrics.dump());
   st.bind(6, util::utc_now_iso8601()).step();
 }
 
-void ExperimentStore::add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches, const std::string& path,
-                                     std::optional<double> metric) {
+void ExperimentStore::add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches,
+                                     const std::string& path, std::optional<double> metric) {
   Statement st(*this,
-               "INSERT OR REPLACE INTO checkpoints (uuid, trial_id, batches, path, metric, time) VALUES (?, ?, ?, ?, ?, ?)");
-  st.bind(1, uuid).bind(2, trial_id).bind(3, batches).bind(4, path).bind(5, metric).bind(6, util::utc_now_iso8601());
+               "INSERT OR REPLACE INTO checkpoints (uuid, trial_id, batches, path, metric, time) "
+               "VALUES (?, ?, ?, ?, ?, ?)");
+  st.bind(1, uuid)
+      .bind(2, trial_id)
+      .bind(3, batches)
+      .bind(4, path)
+      .bind(5, metric)
+      .bind(6, util::utc_now_iso8601());
   st.step();
 }
 
@@ -189,8 +220,11 @@ void ExperimentStore::keep_checkpoints(int64_t trial_id, const std::vector<std::
   }
 }
 
-void ExperimentStore::save_searcher_snapshot(int64_t experiment_id, const nlohmann::json& snapshot) {
-  Statement st(*this, "INSERT OR REPLACE INTO searcher_snapshots (experiment_id, snapshot, time) VALUES (?, ?, ?)");
+void ExperimentStore::save_searcher_snapshot(int64_t experiment_id,
+                                             const nlohmann::json& snapshot) {
+  Statement st(
+      *this,
+      "INSERT OR REPLACE INTO searcher_snapshots (experiment_id, snapshot, time) VALUES (?, ?, ?)");
   st.bind(1, experiment_id).bind(2, snapshot.dump()).bind(3, util::utc_now_iso8601()).step();
 }
 
@@ -203,7 +237,8 @@ std::optional<nlohmann::json> ExperimentStore::searcher_snapshot(int64_t experim
 
 namespace {
 const char* kExperimentColumns =
-    "SELECT id, name, description, state, searcher, metric, run_dir, start_time, end_time, smaller_is_better, config "
+    "SELECT id, name, description, state, searcher, metric, run_dir, start_time, end_time, "
+    "smaller_is_better, config "
     "FROM experiments";
 }  // namespace
 
@@ -214,7 +249,8 @@ std::vector<ExperimentRow> ExperimentStore::experiments() {
     ExperimentRow r;
     r.id = st.i64(0);
     r.name = st.text(1), r.description = st.text(2), r.state = st.text(3), r.searcher = st.text(4);
-    r.metric = st.text(5), r.run_dir = st.text(6), r.start_time = st.text(7), r.end_time = st.text(8);
+    r.metric = st.text(5), r.run_dir = st.text(6), r.start_time = st.text(7),
+    r.end_time = st.text(8);
     r.smaller_is_better = st.i64(9) != 0;
     r.config = st.json(10);
     out.push_back(std::move(r));
@@ -231,7 +267,8 @@ ExperimentRow ExperimentStore::experiment(int64_t id) {
 
 namespace {
 const char* kTrialColumns =
-    "SELECT id, experiment_id, number, seed, restarts, batches_trained, request_id, state, start_time, end_time, "
+    "SELECT id, experiment_id, number, seed, restarts, batches_trained, request_id, state, "
+    "start_time, end_time, "
     "hparams, best_metric FROM trials";
 }  // namespace
 
@@ -243,7 +280,8 @@ std::vector<TrialRow> ExperimentStore::trials(int64_t experiment_id) {
     TrialRow r;
     r.id = st.i64(0), r.experiment_id = st.i64(1), r.number = st.i64(2), r.seed = st.i64(3);
     r.restarts = st.i64(4), r.batches_trained = st.i64(5);
-    r.request_id = st.text(6), r.state = st.text(7), r.start_time = st.text(8), r.end_time = st.text(9);
+    r.request_id = st.text(6), r.state = st.text(7), r.start_time = st.text(8),
+    r.end_time = st.text(9);
     r.hparams = st.json(10);
     if (!st.is_null(11)) r.best_metric = st.f64(11);
     out.push_back(std::move(r));
@@ -264,8 +302,10 @@ TrialRow ExperimentStore::trial(int64_t trial_id) {
 
 std::vector<MetricRow> ExperimentStore::metrics(int64_t trial_id, const std::string& kind) {
   std::vector<MetricRow> out;
-  Statement st(*this, "SELECT kind, batches, epochs, metrics, time FROM metrics WHERE trial_id = ? AND (? = '' OR kind = ?) "
-                      "ORDER BY id");
+  Statement st(*this,
+               "SELECT kind, batches, epochs, metrics, time FROM metrics WHERE trial_id = ? AND (? "
+               "= '' OR kind = ?) "
+               "ORDER BY id");
   st.bind(1, trial_id).bind(2, kind).bind(3, kind);
   while (st.step()) out.push_back({st.text(0), st.i64(1), st.f64(2), st.json(3), st.text(4)});
   return out;
@@ -273,11 +313,14 @@ std::vector<MetricRow> ExperimentStore::metrics(int64_t trial_id, const std::str
 
 std::vector<CheckpointRow> ExperimentStore::checkpoints(int64_t trial_id, bool include_deleted) {
   std::vector<CheckpointRow> out;
-  Statement st(*this, "SELECT uuid, path, state, time, trial_id, batches, metric FROM checkpoints WHERE trial_id = ? "
-                      "AND (? OR state = 'ACTIVE') ORDER BY batches");
+  Statement st(*this,
+               "SELECT uuid, path, state, time, trial_id, batches, metric FROM checkpoints WHERE "
+               "trial_id = ? "
+               "AND (? OR state = 'ACTIVE') ORDER BY batches");
   st.bind(1, trial_id).bind(2, static_cast<int64_t>(include_deleted));
   while (st.step()) {
-    CheckpointRow r{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4), st.i64(5), std::nullopt};
+    CheckpointRow r{st.text(0), st.text(1), st.text(2),  st.text(3),
+                    st.i64(4),  st.i64(5),  std::nullopt};
     if (!st.is_null(6)) r.metric = st.f64(6);
     out.push_back(std::move(r));
   }

@@ -12,8 +12,12 @@ namespace F = torch::nn::functional;
 
 // ---- Token performer ----
 
-TokenPerformerImpl::TokenPerformerImpl(int64_t dim, int64_t in_dim, double kernel_ratio, double dropout)
-    : dim_(dim), emb_(in_dim), m_(static_cast<int64_t>(static_cast<double>(in_dim) * kernel_ratio)), dropout_(dropout) {
+TokenPerformerImpl::TokenPerformerImpl(int64_t dim, int64_t in_dim, double kernel_ratio,
+                                       double dropout)
+    : dim_(dim),
+      emb_(in_dim),
+      m_(static_cast<int64_t>(static_cast<double>(in_dim) * kernel_ratio)),
+      dropout_(dropout) {
   reset();
 }
 
@@ -23,12 +27,15 @@ void TokenPerformerImpl::reset() {
   proj_ = register_module("proj", torch::nn::Linear(emb_, emb_));
   norm1_ = register_module("norm1", layer_norm(dim_, kT2TLayerNormEps));
   norm2_ = register_module("norm2", layer_norm(emb_, kT2TLayerNormEps));
-  mlp_ = register_module("mlp", torch::nn::Sequential(torch::nn::Linear(emb_, emb_), torch::nn::GELU(), torch::nn::Linear(emb_, emb_),
-                                                      torch::nn::Dropout(dropout_)));
+  mlp_ = register_module(
+      "mlp", torch::nn::Sequential(torch::nn::Linear(emb_, emb_), torch::nn::GELU(),
+                                   torch::nn::Linear(emb_, emb_), torch::nn::Dropout(dropout_)));
   // orthogonal_(randn(m, emb)) * sqrt(m): rows orthonormal (QR of a Gaussian), fixed.
   torch::NoGradGuard g;
-  auto q = std::get<0>(torch::linalg_qr(torch::randn({emb_, m_})));  // [emb, m], orthonormal columns
-  w = register_parameter("w", q.t().contiguous() * std::sqrt(static_cast<double>(m_)), /*requires_grad=*/false);
+  auto q =
+      std::get<0>(torch::linalg_qr(torch::randn({emb_, m_})));  // [emb, m], orthonormal columns
+  w = register_parameter("w", q.t().contiguous() * std::sqrt(static_cast<double>(m_)),
+                         /*requires_grad=*/false);
 }
 
 torch::Tensor TokenPerformerImpl::prm_exp(const torch::Tensor& x) const {
@@ -40,10 +47,10 @@ torch::Tensor TokenPerformerImpl::prm_exp(const torch::Tensor& x) const {
 torch::Tensor TokenPerformerImpl::forward(const torch::Tensor& input) {
   auto kqv = kqv_->forward(norm1_->forward(input)).split(emb_, -1);
   auto k = kqv[0], q = kqv[1], v = kqv[2];
-  auto kp = prm_exp(k), qp = prm_exp(q);                            // [B, T, m]
-  auto D = torch::matmul(qp, kp.sum(1).unsqueeze(-1));              // [B, T, 1]
-  auto kptv = torch::matmul(v.transpose(1, 2), kp);                 // [B, emb, m]
-  auto y = torch::matmul(qp, kptv.transpose(1, 2)) / (D + 1e-8);    // [B, T, emb]
+  auto kp = prm_exp(k), qp = prm_exp(q);                          // [B, T, m]
+  auto D = torch::matmul(qp, kp.sum(1).unsqueeze(-1));            // [B, T, 1]
+  auto kptv = torch::matmul(v.transpose(1, 2), kp);               // [B, emb, m]
+  auto y = torch::matmul(qp, kptv.transpose(1, 2)) / (D + 1e-8);  // [B, T, emb]
   y = v + dp_->forward(proj_->forward(y));
   return y + mlp_->forward(norm2_->forward(y));
 }
@@ -75,41 +82,51 @@ int64_t upsample_size(int64_t target) { return target == 10 ? 14 : target == 14 
 torch::Tensor resize_tokens(const torch::Tensor& x, int64_t g0, int64_t g1) {
   const int64_t B = x.size(0), C = x.size(1), up = upsample_size(g1);
   auto t = x.reshape({B, C, g0, g0});
-  if (up != g0) t = F::interpolate(t, F::InterpolateFuncOptions().size(std::vector<int64_t>{up, up}).mode(torch::kNearest));
+  if (up != g0)
+    t = F::interpolate(
+        t, F::InterpolateFuncOptions().size(std::vector<int64_t>{up, up}).mode(torch::kNearest));
   t = F::adaptive_avg_pool2d(t, F::AdaptiveAvgPool2dFuncOptions({g1, g1}));
   return t.reshape({B, C, g1 * g1});
 }
 
 }  // namespace
 
-T2TBlockImpl::T2TBlockImpl(const T2TViTOptions& options, double drop_path) : options_(options), drop_path_p_(drop_path) { reset(); }
+T2TBlockImpl::T2TBlockImpl(const T2TViTOptions& options, double drop_path)
+    : options_(options), drop_path_p_(drop_path) {
+  reset();
+}
 
 void T2TBlockImpl::reset() {
   const auto& o = options_;
-  const int64_t D = o.embed_dim, hidden = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio);
+  const int64_t D = o.embed_dim,
+                hidden = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio);
   const int64_t in = o.feature_reuse ? D + kReuseChannels : D;
   norm1_ = register_module("norm1", layer_norm(D, kT2TLayerNormEps));
-  attn_ = register_module("attn", Attention(AttentionOptions(D, o.num_heads).qkv_bias(false).proj_drop(o.drop_rate)));
+  attn_ = register_module(
+      "attn", Attention(AttentionOptions(D, o.num_heads).qkv_bias(false).proj_drop(o.drop_rate)));
   drop_path_ = register_module("drop_path", DropPath(drop_path_p_));
   norm2_ = register_module("norm2", layer_norm(in, kT2TLayerNormEps));
   mlp_ = register_module("mlp", Mlp(MlpOptions(in, hidden).out_features(D).drop(o.drop_rate)));
   if (o.feature_reuse)
     feature_resuse_mlp_ = register_module(
         "feature_resuse_mlp",
-        torch::nn::Sequential(layer_norm(D, kT2TLayerNormEps), Mlp(MlpOptions(D, 128).out_features(kReuseChannels).drop(o.drop_rate))));
+        torch::nn::Sequential(
+            layer_norm(D, kT2TLayerNormEps),
+            Mlp(MlpOptions(D, 128).out_features(kReuseChannels).drop(o.drop_rate))));
 }
 
 torch::Tensor T2TBlockImpl::reuse_features(const torch::Tensor& upstream) {
   const auto& o = options_;
-  auto f = feature_resuse_mlp_->forward(upstream);           // [B, Np+1, 48]
-  auto patches = f.slice(1, 1).transpose(1, 2);              // [B, 48, Np]
+  auto f = feature_resuse_mlp_->forward(upstream);  // [B, Np+1, 48]
+  auto patches = f.slice(1, 1).transpose(1, 2);     // [B, 48, Np]
   auto resized = resize_tokens(patches, o.upstream_grid, o.grid()).transpose(1, 2);  // [B, N, 48]
   return torch::cat({torch::zeros({f.size(0), 1, kReuseChannels}, f.options()), resized}, 1);
 }
 
-torch::Tensor T2TBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& features, const torch::Tensor& relation,
-                                    torch::Tensor* logits_out) {
-  auto h = x + drop_path_->forward(attn_->forward_with_logits(norm1_->forward(x), relation, logits_out));
+torch::Tensor T2TBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& features,
+                                    const torch::Tensor& relation, torch::Tensor* logits_out) {
+  auto h =
+      x + drop_path_->forward(attn_->forward_with_logits(norm1_->forward(x), relation, logits_out));
   auto in = options_.feature_reuse ? torch::cat({h, features}, -1) : h;
   return h + drop_path_->forward(mlp_->forward(norm2_->forward(in)));
 }
@@ -146,18 +163,24 @@ void T2TViTImpl::reset() {
     // Created after the init: the reference keeps PyTorch's default init for these convs.
     const int64_t hd = o.num_heads * o.upstream_depth;
     relation_reuse_conv_ = register_module(
-        "relation_reuse_conv", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(hd, 3 * hd, 1)), torch::nn::GELU(),
-                                                     torch::nn::Conv2d(torch::nn::Conv2dOptions(3 * hd, hd, 1))));
+        "relation_reuse_conv",
+        torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(hd, 3 * hd, 1)),
+                              torch::nn::GELU(),
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(3 * hd, hd, 1))));
   }
 }
 
-torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upstream, ReuseState* state) {
+torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upstream,
+                                  ReuseState* state) {
   const auto& o = options_;
   if ((o.feature_reuse || o.relation_reuse) && !upstream)
-    throw Error("T2TViT: this cascade member reuses the previous one's features; pass its ReuseState");
+    throw Error(
+        "T2TViT: this cascade member reuses the previous one's features; pass its ReuseState");
   const int64_t B = x.size(0);
   // T2T: soft split, performer, re-structurize, twice; then project.
-  auto t = F::unfold(x, F::UnfoldFuncOptions({o.kernel, o.kernel}).stride(o.stride).padding(o.padding)).transpose(1, 2);
+  auto t =
+      F::unfold(x, F::UnfoldFuncOptions({o.kernel, o.kernel}).stride(o.stride).padding(o.padding))
+          .transpose(1, 2);
   t = attention1_->forward(t);
   auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(t.size(1)))));
   t = t.transpose(1, 2).reshape({B, o.token_dim, side, side});
@@ -174,9 +197,11 @@ torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upst
   if (o.relation_reuse) {
     // All upstream layers' logits -> 1x1 convs -> resize keys, then queries (class token kept)
     // -> one [B, H, N+1, N+1] bias per layer.
-    auto r = relation_reuse_conv_->forward(torch::cat(upstream->relations, 1));  // [B, Hd, Np+1, Np+1]
+    auto r =
+        relation_reuse_conv_->forward(torch::cat(upstream->relations, 1));  // [B, Hd, Np+1, Np+1]
     const int64_t hd = r.size(1), np1 = r.size(2), g0 = o.upstream_grid, g1 = o.grid();
-    auto keys = resize_tokens(r.slice(3, 1).reshape({B, hd * np1, g0 * g0}), g0, g1).reshape({B, hd, np1, g1 * g1});
+    auto keys = resize_tokens(r.slice(3, 1).reshape({B, hd * np1, g0 * g0}), g0, g1)
+                    .reshape({B, hd, np1, g1 * g1});
     r = torch::cat({r.slice(3, 0, 1), keys}, 3).transpose(2, 3);  // [B, Hd, N+1, Np+1]
     auto queries = resize_tokens(r.slice(3, 1).reshape({B, hd * (g1 * g1 + 1), g0 * g0}), g0, g1)
                        .reshape({B, hd, g1 * g1 + 1, g1 * g1});
@@ -185,9 +210,11 @@ torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upst
   }
   if (state) state->relations.clear();
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    torch::Tensor features = o.feature_reuse ? blocks_[i]->reuse_features(upstream->features) : torch::Tensor();
+    torch::Tensor features =
+        o.feature_reuse ? blocks_[i]->reuse_features(upstream->features) : torch::Tensor();
     torch::Tensor logits;
-    h = blocks_[i]->forward(h, features, o.relation_reuse ? relation_bias[i] : torch::Tensor(), state ? &logits : nullptr);
+    h = blocks_[i]->forward(h, features, o.relation_reuse ? relation_bias[i] : torch::Tensor(),
+                            state ? &logits : nullptr);
     if (state) state->relations.push_back(logits);
   }
   if (state) state->features = h;
@@ -198,14 +225,18 @@ double T2TViTImpl::macs() const {
   const auto& o = options_;
   const double e = static_cast<double>(o.token_dim), m = std::floor(e * 0.5);
   auto performer = [e, m](double T, double d0) {
-    return T * d0 * 3 * e + 2 * T * e * m + T * m + e * m * T + T * m * e + T * e * e + 2 * T * e * e;
+    return T * d0 * 3 * e + 2 * T * e * m + T * m + e * m * T + T * m * e + T * e * e +
+           2 * T * e * e;
   };
-  int64_t l0 = (o.img_size + 2 * o.padding - o.kernel) / o.stride + 1, l1 = (l0 - 1) / 2 + 1, l2 = (l1 - 1) / 2 + 1;
+  int64_t l0 = (o.img_size + 2 * o.padding - o.kernel) / o.stride + 1, l1 = (l0 - 1) / 2 + 1,
+          l2 = (l1 - 1) / 2 + 1;
   const double D = static_cast<double>(o.embed_dim), T = static_cast<double>(l2 * l2 + 1);
   const double hidden = std::floor(D * o.mlp_ratio);
-  double total = performer(static_cast<double>(l0 * l0), 3.0 * static_cast<double>(o.kernel * o.kernel)) +
-                 performer(static_cast<double>(l1 * l1), 9 * e) + static_cast<double>(l2 * l2) * 9 * e * D;
-  double block = T * D * 3 * D + 2 * T * T * D + T * D * D + T * (o.feature_reuse ? D + 48 : D) * hidden + T * hidden * D;
+  double total =
+      performer(static_cast<double>(l0 * l0), 3.0 * static_cast<double>(o.kernel * o.kernel)) +
+      performer(static_cast<double>(l1 * l1), 9 * e) + static_cast<double>(l2 * l2) * 9 * e * D;
+  double block = T * D * 3 * D + 2 * T * T * D + T * D * D +
+                 T * (o.feature_reuse ? D + 48 : D) * hidden + T * hidden * D;
   const double np1 = static_cast<double>(o.upstream_grid * o.upstream_grid + 1);
   if (o.feature_reuse) block += np1 * (D * 128 + 128 * 48);
   total += static_cast<double>(o.depth) * block + D * static_cast<double>(o.num_classes);
@@ -239,8 +270,10 @@ void DVTImpl::reset() {
   for (int k = 0; k < 3; ++k) {
     T2TViTOptions m;
     m.kernel = split[k][0], m.stride = split[k][1], m.padding = split[k][2];
-    m.embed_dim = o.embed_dim, m.token_dim = o.token_dim, m.depth = o.depth, m.num_heads = o.num_heads, m.mlp_ratio = o.mlp_ratio;
-    m.num_classes = o.num_classes, m.drop_path_rate = o.drop_path_rate, m.init_weights = o.init_weights;
+    m.embed_dim = o.embed_dim, m.token_dim = o.token_dim, m.depth = o.depth,
+    m.num_heads = o.num_heads, m.mlp_ratio = o.mlp_ratio;
+    m.num_classes = o.num_classes, m.drop_path_rate = o.drop_path_rate,
+    m.init_weights = o.init_weights;
     if (k > 0) {
       m.feature_reuse = o.feature_reuse, m.relation_reuse = o.relation_reuse;
       m.upstream_grid = previous_grid, m.upstream_depth = o.depth;
@@ -258,7 +291,8 @@ std::vector<torch::Tensor> DVTImpl::forward(const torch::Tensor& x) {
   return {y1, y2, y3};
 }
 
-std::pair<torch::Tensor, torch::Tensor> DVTImpl::early_exit(const torch::Tensor& x, const std::array<double, 3>& thresholds) {
+std::pair<torch::Tensor, torch::Tensor> DVTImpl::early_exit(
+    const torch::Tensor& x, const std::array<double, 3>& thresholds) {
   const int64_t B = x.size(0);
   auto prediction = torch::full({B}, -1, torch::kLong);
   auto exit = torch::full({B}, -1, torch::kLong);
@@ -267,12 +301,15 @@ std::pair<torch::Tensor, torch::Tensor> DVTImpl::early_exit(const torch::Tensor&
   for (size_t k = 0; k < 3 && remaining.numel() > 0; ++k) {
     ReuseState next;
     auto input = k == 0 ? x : x.index_select(0, remaining.to(x.device()));
-    auto logits = members_[k]->forward(input, k == 0 ? nullptr : &state, k < 2 ? &next : nullptr).to(torch::kCPU);
+    auto logits = members_[k]
+                      ->forward(input, k == 0 ? nullptr : &state, k < 2 ? &next : nullptr)
+                      .to(torch::kCPU);
     auto [conf, pred] = logits.softmax(1).max(1);
     auto done = k == 2 ? torch::ones_like(conf, torch::kBool) : conf.ge(thresholds[k]);
     auto done_idx = done.nonzero().squeeze(1);
     prediction.index_put_({remaining.index_select(0, done_idx)}, pred.index_select(0, done_idx));
-    exit.index_put_({remaining.index_select(0, done_idx)}, torch::full({done_idx.numel()}, static_cast<int64_t>(k), torch::kLong));
+    exit.index_put_({remaining.index_select(0, done_idx)},
+                    torch::full({done_idx.numel()}, static_cast<int64_t>(k), torch::kLong));
     auto keep = done.logical_not().nonzero().squeeze(1);
     if (k < 2 && keep.numel() > 0) state = next.select(keep.to(x.device()));
     remaining = remaining.index_select(0, keep);
@@ -295,7 +332,8 @@ std::array<double, 3> exit_proportions(int p) {
   return out;
 }
 
-std::array<double, 3> fit_thresholds(const torch::Tensor& confidence, const std::array<double, 3>& proportions) {
+std::array<double, 3> fit_thresholds(const torch::Tensor& confidence,
+                                     const std::array<double, 3>& proportions) {
   auto conf = confidence.to(torch::kFloat64).contiguous();
   const int64_t n = conf.size(1);
   std::array<double, 3> T{1e8, 1e8, -1e8};
@@ -304,7 +342,8 @@ std::array<double, 3> fit_thresholds(const torch::Tensor& confidence, const std:
   for (int k = 0; k < 2; ++k) {
     auto order = std::get<1>(conf[k].sort(/*dim=*/0, /*descending=*/true));
     auto o = order.accessor<int64_t, 1>();
-    const auto out_n = static_cast<int64_t>(std::floor(static_cast<double>(n) * proportions[static_cast<size_t>(k)]));
+    const auto out_n = static_cast<int64_t>(
+        std::floor(static_cast<double>(n) * proportions[static_cast<size_t>(k)]));
     int64_t count = 0;
     for (int64_t i = 0; i < n && out_n > 0; ++i) {
       if (exited[static_cast<size_t>(o[i])]) continue;
@@ -320,7 +359,8 @@ std::array<double, 3> fit_thresholds(const torch::Tensor& confidence, const std:
 }
 
 OperatingPoint evaluate_operating_point(const torch::Tensor& logits, const torch::Tensor& labels,
-                                        const std::array<double, 3>& thresholds, const std::array<double, 3>& cumulative_gmacs) {
+                                        const std::array<double, 3>& thresholds,
+                                        const std::array<double, 3>& cumulative_gmacs) {
   auto [conf, pred] = logits.to(torch::kFloat32).softmax(2).max(2);  // [3, n]
   auto c = conf.to(torch::kFloat64).contiguous();
   auto p = pred.contiguous();

@@ -62,7 +62,8 @@ torch::Tensor sinusoid_table(int64_t n_position, int64_t dim) {
   auto a = table.accessor<double, 2>();
   for (int64_t pos = 0; pos < n_position; ++pos)
     for (int64_t j = 0; j < dim; ++j) {
-      double angle = static_cast<double>(pos) / std::pow(10000.0, 2.0 * static_cast<double>(j / 2) / static_cast<double>(dim));
+      double angle = static_cast<double>(pos) /
+                     std::pow(10000.0, 2.0 * static_cast<double>(j / 2) / static_cast<double>(dim));
       a[pos][j] = j % 2 == 0 ? std::sin(angle) : std::cos(angle);
     }
   return table.to(torch::kFloat32).unsqueeze(0);
@@ -112,17 +113,25 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options_) : options(options
 
 void AttentionImpl::reset() {
   if (options.dim() % options.num_heads() != 0)
-    throw Error("Attention: dim " + std::to_string(options.dim()) + " is not divisible by num_heads " +
-                std::to_string(options.num_heads()) + "; choose a head count that divides the width");
-  qkv = register_module("qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim(), 3 * options.dim()).bias(options.qkv_bias())));
+    throw Error("Attention: dim " + std::to_string(options.dim()) +
+                " is not divisible by num_heads " + std::to_string(options.num_heads()) +
+                "; choose a head count that divides the width");
+  qkv = register_module(
+      "qkv",
+      torch::nn::Linear(
+          torch::nn::LinearOptions(options.dim(), 3 * options.dim()).bias(options.qkv_bias())));
   proj = register_module("proj", torch::nn::Linear(options.dim(), options.dim()));
   attn_drop_ = register_module("attn_drop", torch::nn::Dropout(options.attn_drop()));
   proj_drop_ = register_module("proj_drop", torch::nn::Dropout(options.proj_drop()));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) { return forward_with_logits(x, {}, nullptr); }
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  return forward_with_logits(x, {}, nullptr);
+}
 
-torch::Tensor AttentionImpl::forward_with_logits(const torch::Tensor& x, const torch::Tensor& logit_bias, torch::Tensor* logits) {
+torch::Tensor AttentionImpl::forward_with_logits(const torch::Tensor& x,
+                                                 const torch::Tensor& logit_bias,
+                                                 torch::Tensor* logits) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2), H = options.num_heads();
   auto qkv_ = qkv->forward(x).reshape({B, N, 3, H, C / H}).permute({2, 0, 3, 1, 4});
   auto q = qkv_[0], k = qkv_[1], v = qkv_[2];

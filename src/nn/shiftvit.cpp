@@ -15,10 +15,14 @@ using torch::indexing::Slice;
 torch::Tensor shift_feat(const torch::Tensor& x, int64_t n_div) {
   const int64_t C = x.size(1), g = C / n_div;
   auto out = torch::zeros_like(x);
-  out.index_put_({Slice(), Slice(0, g), Slice(), Slice(None, -1)}, x.index({Slice(), Slice(0, g), Slice(), Slice(1, None)}));
-  out.index_put_({Slice(), Slice(g, 2 * g), Slice(), Slice(1, None)}, x.index({Slice(), Slice(g, 2 * g), Slice(), Slice(None, -1)}));
-  out.index_put_({Slice(), Slice(2 * g, 3 * g), Slice(None, -1), Slice()}, x.index({Slice(), Slice(2 * g, 3 * g), Slice(1, None), Slice()}));
-  out.index_put_({Slice(), Slice(3 * g, 4 * g), Slice(1, None), Slice()}, x.index({Slice(), Slice(3 * g, 4 * g), Slice(None, -1), Slice()}));
+  out.index_put_({Slice(), Slice(0, g), Slice(), Slice(None, -1)},
+                 x.index({Slice(), Slice(0, g), Slice(), Slice(1, None)}));
+  out.index_put_({Slice(), Slice(g, 2 * g), Slice(), Slice(1, None)},
+                 x.index({Slice(), Slice(g, 2 * g), Slice(), Slice(None, -1)}));
+  out.index_put_({Slice(), Slice(2 * g, 3 * g), Slice(None, -1), Slice()},
+                 x.index({Slice(), Slice(2 * g, 3 * g), Slice(1, None), Slice()}));
+  out.index_put_({Slice(), Slice(3 * g, 4 * g), Slice(1, None), Slice()},
+                 x.index({Slice(), Slice(3 * g, 4 * g), Slice(None, -1), Slice()}));
   out.index_put_({Slice(), Slice(4 * g, None)}, x.index({Slice(), Slice(4 * g, None)}));
   return out;
 }
@@ -36,10 +40,14 @@ struct Variant {
 
 const std::vector<Variant>& variants() {
   static const std::vector<Variant> v = {
-      {"shiftvit_light_tiny", 96, {2, 2, 6, 2}, 4, 12, 0.2},     {"shiftvit_r4_tiny", 96, {2, 2, 12, 3}, 4, 12, 0.2},
-      {"shiftvit_r2_tiny", 96, {6, 8, 18, 6}, 2, 12, 0.2},       {"shiftvit_light_small", 96, {2, 2, 18, 2}, 4, 12, 0.4},
-      {"shiftvit_r4_small", 96, {2, 6, 24, 4}, 4, 12, 0.4},      {"shiftvit_r2_small", 96, {10, 18, 36, 10}, 2, 12, 0.4},
-      {"shiftvit_light_base", 128, {2, 2, 18, 2}, 4, 16, 0.5},   {"shiftvit_r4_base", 128, {4, 6, 22, 4}, 4, 16, 0.5},
+      {"shiftvit_light_tiny", 96, {2, 2, 6, 2}, 4, 12, 0.2},
+      {"shiftvit_r4_tiny", 96, {2, 2, 12, 3}, 4, 12, 0.2},
+      {"shiftvit_r2_tiny", 96, {6, 8, 18, 6}, 2, 12, 0.2},
+      {"shiftvit_light_small", 96, {2, 2, 18, 2}, 4, 12, 0.4},
+      {"shiftvit_r4_small", 96, {2, 6, 24, 4}, 4, 12, 0.4},
+      {"shiftvit_r2_small", 96, {10, 18, 36, 10}, 2, 12, 0.4},
+      {"shiftvit_light_base", 128, {2, 2, 18, 2}, 4, 16, 0.5},
+      {"shiftvit_r4_base", 128, {4, 6, 22, 4}, 4, 16, 0.5},
       {"shiftvit_r2_base", 128, {10, 18, 36, 10}, 2, 16, 0.6},
   };
   return v;
@@ -71,8 +79,9 @@ ShiftViTOptions ShiftViTOptions::variant(const std::string& name) {
 
 ShiftViTOptions& ShiftViTOptions::update_from_json(const config::Args& m) {
   if (!m.is_object()) m.fail_expected("a mapping of ShiftViT arguments");
-  m.check_keys({"n_div", "img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depths", "mlp_ratio",
-                "drop_rate", "drop_path_rate", "norm_layer", "act_layer", "patch_norm", "use_checkpoint"});
+  m.check_keys({"n_div", "img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depths",
+                "mlp_ratio", "drop_rate", "drop_path_rate", "norm_layer", "act_layer", "patch_norm",
+                "use_checkpoint"});
   // Generous bounds: past them a model would not fit any machine.
   const config::Range rate{0, 1};
   // 4/n_div of the channels are shifted, so n_div >= 4.
@@ -87,26 +96,33 @@ ShiftViTOptions& ShiftViTOptions::update_from_json(const config::Args& m) {
   drop_rate = m.get<double>("drop_rate", drop_rate, rate);
   drop_path_rate = m.get<double>("drop_path_rate", drop_path_rate, rate);
   const std::string norm = m.get<std::string>("norm_layer", "GN1");
-  if (norm != "GN1") m["norm_layer"].fail("only GN1 (GroupNorm(1, C)) is implemented, found " + util::quote(norm));
+  if (norm != "GN1")
+    m["norm_layer"].fail("only GN1 (GroupNorm(1, C)) is implemented, found " + util::quote(norm));
   const std::string act = m.get<std::string>("act_layer", "GELU");
   if (act != "GELU") m["act_layer"].fail("only GELU is implemented, found " + util::quote(act));
-  if (!m.get<bool>("patch_norm", true)) m["patch_norm"].fail("only patch_norm: true is implemented");
+  if (!m.get<bool>("patch_norm", true))
+    m["patch_norm"].fail("only patch_norm: true is implemented");
   if (m.get<bool>("use_checkpoint", false))
     m["use_checkpoint"].fail("activation checkpointing is not implemented; set it to false");
   if (depths.size() != 4) m["depths"].fail("ShiftViT has four stages; give four depths");
   if (img_size / patch_size < 1)
-    m["patch_size"].fail(std::to_string(patch_size) + " does not fit img_size " + std::to_string(img_size));
+    m["patch_size"].fail(std::to_string(patch_size) + " does not fit img_size " +
+                         std::to_string(img_size));
   return *this;
 }
 
-ShiftViTBlockImpl::ShiftViTBlockImpl(int64_t dim, int64_t n_div, double mlp_ratio, double drop, double drop_path)
+ShiftViTBlockImpl::ShiftViTBlockImpl(int64_t dim, int64_t n_div, double mlp_ratio, double drop,
+                                     double drop_path)
     : dim_(dim), n_div_(n_div), mlp_ratio_(mlp_ratio), drop_(drop), drop_path_p_(drop_path) {
   reset();
 }
 
 void ShiftViTBlockImpl::reset() {
   norm2_ = register_module("norm2", group_norm1(dim_));
-  mlp_ = register_module("mlp", Mlp(MlpOptions(dim_, static_cast<int64_t>(static_cast<double>(dim_) * mlp_ratio_)).drop(drop_).conv(true)));
+  mlp_ = register_module(
+      "mlp", Mlp(MlpOptions(dim_, static_cast<int64_t>(static_cast<double>(dim_) * mlp_ratio_))
+                     .drop(drop_)
+                     .conv(true)));
   drop_path_ = register_module("drop_path", DropPath(drop_path_p_));
 }
 
@@ -120,10 +136,15 @@ ShiftViTImpl::ShiftViTImpl(const ShiftViTOptions& options) : options_(options) {
 void ShiftViTImpl::reset() {
   const auto& o = options_;
   if ((o.img_size / o.patch_size) >> (o.depths.size() - 1) < 1)
-    throw Error("ShiftViT: img_size " + std::to_string(o.img_size) + " with patch_size " + std::to_string(o.patch_size) +
-                " leaves no pixel after " + std::to_string(o.depths.size() - 1) + " patch mergings; use larger images or smaller patches");
+    throw Error("ShiftViT: img_size " + std::to_string(o.img_size) + " with patch_size " +
+                std::to_string(o.patch_size) + " leaves no pixel after " +
+                std::to_string(o.depths.size() - 1) +
+                " patch mergings; use larger images or smaller patches");
   auto patch_embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
-  proj_ = patch_embed->register_module("proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, o.patch_size).stride(o.patch_size)));
+  proj_ = patch_embed->register_module(
+      "proj",
+      torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, o.patch_size).stride(o.patch_size)));
   patch_norm_ = patch_embed->register_module("norm", group_norm1(o.embed_dim));
   pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate));
   int64_t total = 0;
@@ -146,7 +167,9 @@ void ShiftViTImpl::reset() {
     if (i + 1 < o.depths.size()) {
       auto down = layer->register_module("downsample", std::make_shared<torch::nn::Module>());
       auto norm = down->register_module("norm", group_norm1(dim));
-      auto reduction = down->register_module("reduction", torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, 2 * dim, 2).stride(2).bias(false)));
+      auto reduction = down->register_module(
+          "reduction",
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, 2 * dim, 2).stride(2).bias(false)));
       downsample_.emplace_back(norm, reduction);
     }
     layers->push_back(layer);
@@ -161,7 +184,8 @@ torch::Tensor ShiftViTImpl::forward_features(const torch::Tensor& x) {
   auto h = pos_drop_->forward(patch_norm_->forward(proj_->forward(x)));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     for (auto& b : blocks_[i]) h = b->forward(h);
-    if (i < downsample_.size()) h = downsample_[i].second->forward(downsample_[i].first->forward(h));
+    if (i < downsample_.size())
+      h = downsample_[i].second->forward(downsample_[i].first->forward(h));
   }
   return h;
 }

@@ -15,24 +15,32 @@ namespace det::nn {
 ViTOptions ViTOptions::variant(const std::string& name, int64_t patch_size) {
   std::string n;
   for (char c : name)
-    if (std::isalnum(static_cast<unsigned char>(c))) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (n.rfind("vit", 0) == 0) n = n.substr(3);
-  while (!n.empty() && std::isdigit(static_cast<unsigned char>(n.back()))) n.pop_back();  // "b16" -> "b"
+  while (!n.empty() && std::isdigit(static_cast<unsigned char>(n.back())))
+    n.pop_back();  // "b16" -> "b"
   ViTOptions o;
   o.patch_size = patch_size;
-  if (n == "ti") o.embed_dim = 192, o.depth = 12, o.num_heads = 3, o.mlp_dim = 768;
-  else if (n == "s") o.embed_dim = 384, o.depth = 12, o.num_heads = 6, o.mlp_dim = 1536;
-  else if (n == "b") o.embed_dim = 768, o.depth = 12, o.num_heads = 12, o.mlp_dim = 3072;
-  else if (n == "l") o.embed_dim = 1024, o.depth = 24, o.num_heads = 16, o.mlp_dim = 4096;
-  else throw ConfigError("unknown ViT variant " + util::quote(name) + " (known: ti, s, b, l, e.g. \"b\" or \"ViT-B/16\")");
+  if (n == "ti")
+    o.embed_dim = 192, o.depth = 12, o.num_heads = 3, o.mlp_dim = 768;
+  else if (n == "s")
+    o.embed_dim = 384, o.depth = 12, o.num_heads = 6, o.mlp_dim = 1536;
+  else if (n == "b")
+    o.embed_dim = 768, o.depth = 12, o.num_heads = 12, o.mlp_dim = 3072;
+  else if (n == "l")
+    o.embed_dim = 1024, o.depth = 24, o.num_heads = 16, o.mlp_dim = 4096;
+  else
+    throw ConfigError("unknown ViT variant " + util::quote(name) +
+                      " (known: ti, s, b, l, e.g. \"b\" or \"ViT-B/16\")");
   return o;
 }
 
 ViTOptions& ViTOptions::update_from_json(const config::Args& m) {
   if (!m.is_object()) m.fail_expected("a mapping of ViT arguments");
-  m.check_keys({"variant", "pretrained", "patch_size", "img_size", "in_chans", "num_classes", "embed_dim", "depth",
-                "num_heads", "mlp_dim", "qkv_bias", "drop_rate", "attn_drop_rate", "drop_path_rate",
-                "mlp_drop_after_act", "layer_norm_eps"});
+  m.check_keys({"variant", "pretrained", "patch_size", "img_size", "in_chans", "num_classes",
+                "embed_dim", "depth", "num_heads", "mlp_dim", "qkv_bias", "drop_rate",
+                "attn_drop_rate", "drop_path_rate", "mlp_drop_after_act", "layer_norm_eps"});
   // Generous bounds: past them a model would not fit any machine.
   const config::Range rate{0, 1}, size{1, 8192};
   patch_size = m.get<int64_t>("patch_size", patch_size, config::Range{1, 1024});
@@ -57,15 +65,21 @@ ViTOptions& ViTOptions::update_from_json(const config::Args& m) {
   attn_drop_rate = m.get<double>("attn_drop_rate", attn_drop_rate, rate);
   drop_path_rate = m.get<double>("drop_path_rate", drop_path_rate, rate);
   mlp_drop_after_act = m.get<bool>("mlp_drop_after_act", mlp_drop_after_act);
-  layer_norm_eps = m.get<double>("layer_norm_eps", layer_norm_eps, config::Range{0, 1, /*min_excluded=*/true});
+  layer_norm_eps =
+      m.get<double>("layer_norm_eps", layer_norm_eps, config::Range{0, 1, /*min_excluded=*/true});
   if (img_size % patch_size != 0)
-    m["patch_size"].fail(std::to_string(patch_size) + " does not divide img_size " + std::to_string(img_size));
+    m["patch_size"].fail(std::to_string(patch_size) + " does not divide img_size " +
+                         std::to_string(img_size));
   if (embed_dim % num_heads != 0)
-    m["num_heads"].fail(std::to_string(num_heads) + " does not divide embed_dim " + std::to_string(embed_dim));
+    m["num_heads"].fail(std::to_string(num_heads) + " does not divide embed_dim " +
+                        std::to_string(embed_dim));
   return *this;
 }
 
-ViTBlockImpl::ViTBlockImpl(const ViTOptions& options, double drop_path) : options_(options), drop_path_p_(drop_path) { reset(); }
+ViTBlockImpl::ViTBlockImpl(const ViTOptions& options, double drop_path)
+    : options_(options), drop_path_p_(drop_path) {
+  reset();
+}
 
 void ViTBlockImpl::reset() {
   const auto& o = options_;
@@ -76,7 +90,9 @@ void ViTBlockImpl::reset() {
                                                 .proj_drop(o.drop_rate)));
   drop_path_ = register_module("drop_path", DropPath(drop_path_p_));
   norm2_ = register_module("norm2", layer_norm(o.embed_dim, o.layer_norm_eps));
-  mlp_ = register_module("mlp", Mlp(MlpOptions(o.embed_dim, o.mlp_dim).drop(o.drop_rate).drop_after_act(o.mlp_drop_after_act)));
+  mlp_ = register_module("mlp", Mlp(MlpOptions(o.embed_dim, o.mlp_dim)
+                                        .drop(o.drop_rate)
+                                        .drop_after_act(o.mlp_drop_after_act)));
 }
 
 torch::Tensor ViTBlockImpl::forward(const torch::Tensor& x) {
@@ -91,7 +107,9 @@ void ViTImpl::reset() {
   const int64_t n = o.grid() * o.grid();
   auto patch_embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
   proj_ = patch_embed->register_module(
-      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, o.patch_size).stride(o.patch_size)));
+      "proj",
+      torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, o.patch_size).stride(o.patch_size)));
   cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.embed_dim}));
   pos_embed = register_parameter("pos_embed", torch::zeros({1, n + 1, o.embed_dim}));
   pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate));
@@ -116,26 +134,32 @@ void ViTImpl::reset() {
 torch::Tensor ViTImpl::forward_features(const torch::Tensor& x) {
   auto h = proj_->forward(x).flatten(2).transpose(1, 2);  // [B, N, D]
   if (h.size(1) + 1 != pos_embed.size(1))
-    throw Error("ViT: the input gives " + std::to_string(h.size(1)) + " patches, the position embeddings hold " +
-                std::to_string(pos_embed.size(1) - 1) + "; feed " + std::to_string(options_.img_size) + " px images");
+    throw Error("ViT: the input gives " + std::to_string(h.size(1)) +
+                " patches, the position embeddings hold " + std::to_string(pos_embed.size(1) - 1) +
+                "; feed " + std::to_string(options_.img_size) + " px images");
   h = torch::cat({cls_token.expand({h.size(0), -1, -1}), h}, 1);
   h = pos_drop_->forward(h + pos_embed);
   for (auto& b : blocks_) h = b->forward(h);
   return norm_->forward(h);
 }
 
-torch::Tensor ViTImpl::forward(const torch::Tensor& x) { return head_->forward(forward_features(x).select(1, 0)); }
+torch::Tensor ViTImpl::forward(const torch::Tensor& x) {
+  return head_->forward(forward_features(x).select(1, 0));
+}
 
 torch::Tensor resize_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid) {
   const int64_t n = pos_embed.size(1) - 1, d = pos_embed.size(2);
   const auto g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
-  if (g * g != n) throw Error("resize_pos_embed: " + std::to_string(n) + " position embeddings are not a square grid");
+  if (g * g != n)
+    throw Error("resize_pos_embed: " + std::to_string(n) +
+                " position embeddings are not a square grid");
   auto cls = pos_embed.slice(1, 0, 1);
   auto grid = pos_embed.slice(1, 1).reshape({1, g, g, d}).permute({0, 3, 1, 2});
-  grid = torch::nn::functional::interpolate(grid.to(torch::kFloat32), torch::nn::functional::InterpolateFuncOptions()
-                                                                          .size(std::vector<int64_t>{new_grid, new_grid})
-                                                                          .mode(torch::kBicubic)
-                                                                          .align_corners(false));
+  grid = torch::nn::functional::interpolate(grid.to(torch::kFloat32),
+                                            torch::nn::functional::InterpolateFuncOptions()
+                                                .size(std::vector<int64_t>{new_grid, new_grid})
+                                                .mode(torch::kBicubic)
+                                                .align_corners(false));
   grid = grid.permute({0, 2, 3, 1}).reshape({1, new_grid * new_grid, d});
   return torch::cat({cls.to(torch::kFloat32), grid}, 1);
 }
@@ -145,11 +169,16 @@ namespace {
 // HF suffix within encoder.layer.i -> this ViT's suffix within blocks.i (q, k, v handled apart).
 const std::vector<std::pair<std::string, std::string>>& layer_names() {
   static const std::vector<std::pair<std::string, std::string>> m = {
-      {"layernorm_before.weight", "norm1.weight"},        {"layernorm_before.bias", "norm1.bias"},
-      {"attention.output.dense.weight", "attn.proj.weight"}, {"attention.output.dense.bias", "attn.proj.bias"},
-      {"layernorm_after.weight", "norm2.weight"},         {"layernorm_after.bias", "norm2.bias"},
-      {"intermediate.dense.weight", "mlp.fc1.weight"},    {"intermediate.dense.bias", "mlp.fc1.bias"},
-      {"output.dense.weight", "mlp.fc2.weight"},          {"output.dense.bias", "mlp.fc2.bias"},
+      {"layernorm_before.weight", "norm1.weight"},
+      {"layernorm_before.bias", "norm1.bias"},
+      {"attention.output.dense.weight", "attn.proj.weight"},
+      {"attention.output.dense.bias", "attn.proj.bias"},
+      {"layernorm_after.weight", "norm2.weight"},
+      {"layernorm_after.bias", "norm2.bias"},
+      {"intermediate.dense.weight", "mlp.fc1.weight"},
+      {"intermediate.dense.bias", "mlp.fc1.bias"},
+      {"output.dense.weight", "mlp.fc2.weight"},
+      {"output.dense.bias", "mlp.fc2.bias"},
   };
   return m;
 }
@@ -170,15 +199,18 @@ const std::vector<std::pair<std::string, std::string>>& top_names() {
 
 }  // namespace
 
-std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch::Tensor>& hf, int64_t depth, bool with_head,
-                                                const std::string& where) {
+std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch::Tensor>& hf,
+                                               int64_t depth, bool with_head,
+                                               const std::string& where) {
   std::map<std::string, torch::Tensor> out;
-  std::map<std::string, std::map<std::string, torch::Tensor>> qkv;  // "blocks.i.attn.qkv.weight" -> {query,key,value}
+  std::map<std::string, std::map<std::string, torch::Tensor>>
+      qkv;  // "blocks.i.attn.qkv.weight" -> {query,key,value}
   for (const auto& [full, t] : hf) {
     std::string key = full.rfind("vit.", 0) == 0 ? full.substr(4) : full;
     if (key.rfind("pooler.", 0) == 0) continue;
     if (!with_head && key.rfind("classifier.", 0) == 0) continue;
-    auto top = std::find_if(top_names().begin(), top_names().end(), [&](const auto& p) { return p.first == key; });
+    auto top = std::find_if(top_names().begin(), top_names().end(),
+                            [&](const auto& p) { return p.first == key; });
     if (top != top_names().end()) {
       out[top->second] = t;
       continue;
@@ -189,7 +221,9 @@ std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch
       size_t dot = key.find('.', prefix.size());
       std::string idx = key.substr(prefix.size(), dot - prefix.size());
       std::string rest = dot == std::string::npos ? "" : key.substr(dot + 1);
-      bool numeric = !idx.empty() && std::all_of(idx.begin(), idx.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      bool numeric = !idx.empty() && std::all_of(idx.begin(), idx.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      });
       if (numeric && std::stoll(idx) < depth) {
         const std::string block = "blocks." + idx + ".";
         for (const auto& [hf_suffix, ours] : layer_names())
@@ -199,17 +233,21 @@ std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch
             if (rest == std::string("attention.attention.") + part + "." + kind)
               qkv[block + "attn.qkv." + kind][part] = t, mapped = true;
       } else if (numeric) {
-        throw DataError(where + ": tensor '" + full + "' belongs to layer " + idx + " but the model has " + std::to_string(depth) +
+        throw DataError(where + ": tensor '" + full + "' belongs to layer " + idx +
+                        " but the model has " + std::to_string(depth) +
                         " layers; pick the variant the weights were trained as");
       }
     }
     if (!mapped)
-      throw DataError(where + ": tensor '" + full + "' is not part of an HF ViT (ViTModel / ViTForImageClassification) state dict");
+      throw DataError(
+          where + ": tensor '" + full +
+          "' is not part of an HF ViT (ViTModel / ViTForImageClassification) state dict");
   }
   for (auto& [name, parts] : qkv) {
     for (const char* part : {"query", "key", "value"})
       if (!parts.count(part))
-        throw DataError(where + ": the " + part + " tensor of " + name + " is missing (" + name.substr(0, name.find(".attn")) + ")");
+        throw DataError(where + ": the " + part + " tensor of " + name + " is missing (" +
+                        name.substr(0, name.find(".attn")) + ")");
     out[name] = torch::cat({parts["query"], parts["key"], parts["value"]}, 0);
   }
   return out;
@@ -221,8 +259,10 @@ std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model) {
   for (const auto& [hf, ours] : top_names()) out[hf] = own.at(ours);
   const int64_t d = model.options().embed_dim;
   for (int64_t i = 0; i < model.options().depth; ++i) {
-    const std::string block = "blocks." + std::to_string(i) + ".", layer = "encoder.layer." + std::to_string(i) + ".";
-    for (const auto& [hf_suffix, ours] : layer_names()) out[layer + hf_suffix] = own.at(block + ours);
+    const std::string block = "blocks." + std::to_string(i) + ".",
+                      layer = "encoder.layer." + std::to_string(i) + ".";
+    for (const auto& [hf_suffix, ours] : layer_names())
+      out[layer + hf_suffix] = own.at(block + ours);
     for (const char* kind : {"weight", "bias"}) {
       auto it = own.find(block + "attn.qkv." + kind);
       if (it == own.end()) continue;  // qkv_bias false
@@ -241,7 +281,9 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool 
   auto own = state_dict(model);
   bool with_head = false;
   for (const auto& [k, t] : file.tensors)
-    if ((k == "classifier.weight" || k == "vit.classifier.weight") && t.sizes() == own.at("head.weight").sizes()) with_head = true;
+    if ((k == "classifier.weight" || k == "vit.classifier.weight") &&
+        t.sizes() == own.at("head.weight").sizes())
+      with_head = true;
   // Check shapes under the file's own names first, so an error names the key as the file has it.
   auto expected = vit_to_hf(model);
   auto shape = [](at::IntArrayRef s) {
@@ -255,22 +297,27 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool 
     if (it == expected.end()) continue;
     if (t.scalar_type() != it->second.scalar_type()) {
       if (!convert_dtypes)
-        throw DataError(where + ": tensor '" + full + "' is " + safetensors_dtype_name(t.scalar_type()) +
-                        " but the model's is " + safetensors_dtype_name(it->second.scalar_type()) +
-                        "; convert the weights to the model's dtype, or ask for the conversion (convert_dtypes)");
+        throw DataError(where + ": tensor '" + full + "' is " +
+                        safetensors_dtype_name(t.scalar_type()) + " but the model's is " +
+                        safetensors_dtype_name(it->second.scalar_type()) +
+                        "; convert the weights to the model's dtype, or ask for the conversion "
+                        "(convert_dtypes)");
       t = t.to(it->second.scalar_type());
     }
     if (key == "embeddings.position_embeddings" || key.rfind("classifier.", 0) == 0) continue;
     if (t.sizes() != it->second.sizes())
-      throw DataError(where + ": tensor '" + full + "' has shape " + shape(t.sizes()) + ", the model expects " +
-                      shape(it->second.sizes()) + " (embed_dim " + std::to_string(model.options().embed_dim) + ", mlp_dim " +
-                      std::to_string(model.options().mlp_dim) + ", patch " + std::to_string(model.options().patch_size) +
+      throw DataError(where + ": tensor '" + full + "' has shape " + shape(t.sizes()) +
+                      ", the model expects " + shape(it->second.sizes()) + " (embed_dim " +
+                      std::to_string(model.options().embed_dim) + ", mlp_dim " +
+                      std::to_string(model.options().mlp_dim) + ", patch " +
+                      std::to_string(model.options().patch_size) +
                       "); pick the variant the weights were trained as");
   }
   auto mapped = hf_to_vit(file.tensors, model.options().depth, with_head, where);
   bool resized = false;
   auto pe = mapped.find("pos_embed");
-  if (pe != mapped.end() && pe->second.dim() == 3 && pe->second.sizes() != own.at("pos_embed").sizes() &&
+  if (pe != mapped.end() && pe->second.dim() == 3 &&
+      pe->second.sizes() != own.at("pos_embed").sizes() &&
       pe->second.size(2) == own.at("pos_embed").size(2)) {
     pe->second = resize_pos_embed(pe->second, model.options().grid());
     resized = true;
@@ -278,9 +325,10 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool 
   std::vector<std::string> allow = {"head.weight", "head.bias"};
   if (with_head) allow.clear();
   load_state_dict(model, mapped, where + " (HF ViT layout)", allow, false, convert_dtypes);
-  return "loaded " + std::to_string(mapped.size()) + " tensors from " + where + (with_head ? " including the head" : "; the head is new") +
-         (resized ? "; position embeddings resized to a " + std::to_string(model.options().grid()) + "x" +
-                        std::to_string(model.options().grid()) + " grid"
+  return "loaded " + std::to_string(mapped.size()) + " tensors from " + where +
+         (with_head ? " including the head" : "; the head is new") +
+         (resized ? "; position embeddings resized to a " + std::to_string(model.options().grid()) +
+                        "x" + std::to_string(model.options().grid()) + " grid"
                   : "");
 }
 

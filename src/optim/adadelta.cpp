@@ -34,12 +34,17 @@ void AdadeltaParamState::serialize(torch::serialize::InputArchive& archive) {
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(torch::Tensor, acc_delta);
 }
 
-Adadelta::Adadelta(std::vector<torch::optim::OptimizerParamGroup> param_groups, AdadeltaOptions defaults)
+Adadelta::Adadelta(std::vector<torch::optim::OptimizerParamGroup> param_groups,
+                   AdadeltaOptions defaults)
     : Optimizer(std::move(param_groups), std::make_unique<AdadeltaOptions>(defaults)) {
-  if (!(defaults.lr() >= 0)) throw Error("Adadelta: invalid learning rate " + std::to_string(defaults.lr()));
-  if (!(defaults.rho() >= 0 && defaults.rho() <= 1)) throw Error("Adadelta: rho must be in [0, 1], got " + std::to_string(defaults.rho()));
-  if (!(defaults.eps() >= 0)) throw Error("Adadelta: invalid eps " + std::to_string(defaults.eps()));
-  if (!(defaults.weight_decay() >= 0)) throw Error("Adadelta: invalid weight_decay " + std::to_string(defaults.weight_decay()));
+  if (!(defaults.lr() >= 0))
+    throw Error("Adadelta: invalid learning rate " + std::to_string(defaults.lr()));
+  if (!(defaults.rho() >= 0 && defaults.rho() <= 1))
+    throw Error("Adadelta: rho must be in [0, 1], got " + std::to_string(defaults.rho()));
+  if (!(defaults.eps() >= 0))
+    throw Error("Adadelta: invalid eps " + std::to_string(defaults.eps()));
+  if (!(defaults.weight_decay() >= 0))
+    throw Error("Adadelta: invalid weight_decay " + std::to_string(defaults.weight_decay()));
 }
 
 torch::Tensor Adadelta::step(LossClosure closure) {

@@ -7,7 +7,8 @@
 
 namespace det::optim {
 
-WeightDecayGroups weight_decay_groups(const torch::nn::Module& module, const std::vector<std::string>& skip) {
+WeightDecayGroups weight_decay_groups(const torch::nn::Module& module,
+                                      const std::vector<std::string>& skip) {
   WeightDecayGroups g;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     const auto& name = item.key();
@@ -20,7 +21,8 @@ WeightDecayGroups weight_decay_groups(const torch::nn::Module& module, const std
   return g;
 }
 
-std::shared_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& module, torch::optim::AdamWOptions options,
+std::shared_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& module,
+                                                torch::optim::AdamWOptions options,
                                                 const std::vector<std::string>& skip) {
   auto groups = weight_decay_groups(module, skip);
   auto no_decay = std::make_unique<torch::optim::AdamWOptions>(options);
@@ -33,22 +35,26 @@ std::shared_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& module,
   return std::make_shared<torch::optim::AdamW>(std::move(param_groups), options);
 }
 
-std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(const torch::nn::Module& module, const config::Args& s,
+std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(const torch::nn::Module& module,
+                                                          const config::Args& s,
                                                           const std::vector<std::string>& skip) {
   if (!s.is_object()) s.fail_expected("a mapping of timm create_optimizer arguments");
   s.check_keys({"opt", "lr", "opt_eps", "opt_betas", "weight_decay", "momentum", "clip_grad"});
   const std::string opt = s.get<std::string>("opt", "adamw");
-  if (opt != "adamw") s["opt"].fail(util::quote(opt) + " is not supported; det builds timm's 'adamw' only");
+  if (opt != "adamw")
+    s["opt"].fail(util::quote(opt) + " is not supported; det builds timm's 'adamw' only");
   torch::optim::AdamWOptions o(s.get<double>("lr", config::Range::at_least(0)));
   o.weight_decay(s.get<double>("weight_decay", 0.0, config::Range::at_least(0)));
   o.eps(s.get<double>("opt_eps", 1e-8, config::Range::at_least(0)));
   if (s.has("opt_betas")) {
-    auto b = s.get<std::vector<double>>("opt_betas", config::Range{0, 1, false, /*max_excluded=*/true});
+    auto b =
+        s.get<std::vector<double>>("opt_betas", config::Range{0, 1, false, /*max_excluded=*/true});
     if (b.size() != 2) s["opt_betas"].fail_expected("two numbers [beta1, beta2] or null");
     o.betas({b[0], b[1]});
   }
   s.get<double>("momentum", 0.0);  // timm passes it on; AdamW does not use it
-  if (s.has("clip_grad")) s["clip_grad"].fail("gradient clipping is not supported here; set it to null");
+  if (s.has("clip_grad"))
+    s["clip_grad"].fail("gradient clipping is not supported here; set it to null");
   return make_adamw(module, o, skip);
 }
 

@@ -36,15 +36,17 @@ std::vector<double> LRScheduler::get_last_lr() const {
   return out;
 }
 
-nlohmann::json LRScheduler::state_dict() const { return {{"last_epoch", last_epoch_}, {"base_lrs", base_lrs_}}; }
+nlohmann::json LRScheduler::state_dict() const {
+  return {{"last_epoch", last_epoch_}, {"base_lrs", base_lrs_}};
+}
 
 void LRScheduler::load_state_dict(const nlohmann::json& state) {
   try {
     last_epoch_ = state.at("last_epoch").get<int64_t>();
     auto base = state.at("base_lrs").get<std::vector<double>>();
     if (base.size() != base_lrs_.size())
-      throw CheckpointError("LR scheduler state has " + std::to_string(base.size()) + " param groups, the optimizer has " +
-                            std::to_string(base_lrs_.size()));
+      throw CheckpointError("LR scheduler state has " + std::to_string(base.size()) +
+                            " param groups, the optimizer has " + std::to_string(base_lrs_.size()));
     base_lrs_ = base;
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(std::string("LR scheduler state is malformed: ") + e.what());
@@ -67,12 +69,14 @@ LambdaLR::LambdaLR(torch::optim::Optimizer& optimizer, std::function<double(int6
   initialize();
 }
 
-double LambdaLR::lr_at(size_t, double base_lr, int64_t epoch) const { return base_lr * factor_(epoch); }
+double LambdaLR::lr_at(size_t, double base_lr, int64_t epoch) const {
+  return base_lr * factor_(epoch);
+}
 
 CosineOptions CosineOptions::from_json(const config::Args& s) {
   if (!s.is_object()) s.fail_expected("a mapping of timm create_scheduler arguments");
-  s.check_keys({"sched", "epochs", "min_lr", "warmup_lr", "warmup_epochs", "cooldown_epochs", "decay_rate", "lr_noise",
-                "lr_noise_pct", "lr_noise_std"});
+  s.check_keys({"sched", "epochs", "min_lr", "warmup_lr", "warmup_epochs", "cooldown_epochs",
+                "decay_rate", "lr_noise", "lr_noise_pct", "lr_noise_std"});
   const std::string sched = s.get<std::string>("sched", "cosine");
   if (sched != "cosine")
     s["sched"].fail(util::quote(sched) + " is not supported; det builds timm's 'cosine' only");
@@ -96,11 +100,13 @@ CosineLRScheduler::CosineLRScheduler(torch::optim::Optimizer& optimizer, CosineO
 double CosineLRScheduler::lr_at(size_t, double base_lr, int64_t epoch) const {
   const auto& o = options_;
   if (epoch < o.warmup_t)
-    return o.warmup_lr_init + static_cast<double>(epoch) * ((base_lr - o.warmup_lr_init) / static_cast<double>(o.warmup_t));
+    return o.warmup_lr_init + static_cast<double>(epoch) *
+                                  ((base_lr - o.warmup_lr_init) / static_cast<double>(o.warmup_t));
   if (epoch >= o.t_initial) return o.lr_min;  // past the single cycle (cycle_limit 1)
   const double pi = 3.14159265358979323846;
-  return o.lr_min + 0.5 * (base_lr - o.lr_min) *
-                        (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(o.t_initial)));
+  return o.lr_min +
+         0.5 * (base_lr - o.lr_min) *
+             (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(o.t_initial)));
 }
 
 }  // namespace det::optim

@@ -41,7 +41,10 @@ json TrialState::to_json() const {
 }
 
 json CheckpointRef::to_json() const {
-  return {{"uuid", uuid}, {"batches", batches}, {"path", path.string()}, {"metric", metric ? json(*metric) : json(nullptr)}};
+  return {{"uuid", uuid},
+          {"batches", batches},
+          {"path", path.string()},
+          {"metric", metric ? json(*metric) : json(nullptr)}};
 }
 
 CheckpointRef CheckpointRef::from_json(const json& j, const std::string& where) {
@@ -78,7 +81,8 @@ json CheckpointMetadata::to_json() const {
             {"callbacks", callbacks},
             {"num_optimizers", num_optimizers}};
   j["models"] = json::array();
-  for (const auto& m : models) j["models"].push_back({{"name", m.name}, {"parameters", m.parameters}});
+  for (const auto& m : models)
+    j["models"].push_back({{"name", m.name}, {"parameters", m.parameters}});
   j["files"] = json::object();
   for (const auto& [name, d] : files) j["files"][name] = {{"size", d.size}, {"crc32", d.crc32}};
   if (searcher_metric) j["searcher_metric"] = *searcher_metric;
@@ -91,12 +95,13 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
   constexpr int64_t kMax = kMaxBatches;
   CkptFields f(j, where);
   CheckpointMetadata m;
-  if (!j.contains("format_version")) throw CheckpointError(where + ": not a det checkpoint (no format_version)");
+  if (!j.contains("format_version"))
+    throw CheckpointError(where + ": not a det checkpoint (no format_version)");
   const json& v = j["format_version"];
   if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kFormatVersion)
     throw CheckpointError(where + ": checkpoint format version " + util::shorten(v.dump(), 20) +
-                          " is not supported by this det (it reads versions 1.." + std::to_string(kFormatVersion) +
-                          "; a newer det wrote it?)");
+                          " is not supported by this det (it reads versions 1.." +
+                          std::to_string(kFormatVersion) + "; a newer det wrote it?)");
   m.format_version = static_cast<int>(v.get<int64_t>());
   m.uuid = f.get<std::string>("uuid");
   if (!is_plain_file_name(m.uuid)) f.fail("uuid", "a directory name");
@@ -110,8 +115,10 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
   if (!m.hparams.is_object()) f.fail("hparams", "an object of hyperparameter values");
   auto data = f.child("data");
   m.epoch_len = data.get_int("epoch_len", 1, kMax);
-  if (data.has("batches_trained") && data.get_int("batches_trained", 0, kMax) != m.trial_state.batches_trained)
-    throw CheckpointError(where + ": data.batches_trained and trial_state.batches_trained disagree");
+  if (data.has("batches_trained") &&
+      data.get_int("batches_trained", 0, kMax) != m.trial_state.batches_trained)
+    throw CheckpointError(where +
+                          ": data.batches_trained and trial_state.batches_trained disagree");
   for (const auto& s : f.array("lr_schedulers")) {
     if (!s.is_object()) f.fail("lr_schedulers", "a list of scheduler states (objects)");
     m.lr_schedulers.push_back(s);
@@ -122,18 +129,23 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
     for (auto it = cb.begin(); it != cb.end(); ++it) m.callbacks[it.key()] = it.value();
   }
   m.searcher_metric = f.optional<double>("searcher_metric");
-  if (f.has("last_validation_metrics")) m.last_validation_metrics = f.get<json>("last_validation_metrics");
-  if (f.has("best_validation_metrics")) m.best_validation_metrics = f.get<json>("best_validation_metrics");
+  if (f.has("last_validation_metrics"))
+    m.last_validation_metrics = f.get<json>("last_validation_metrics");
+  if (f.has("best_validation_metrics"))
+    m.best_validation_metrics = f.get<json>("best_validation_metrics");
   for (const auto* key : {"last_validation_metrics", "best_validation_metrics"})
     if (f.has(key) && !j[key].is_object()) f.fail(key, "an object of metrics");
   for (size_t i = 0; i < f.array("models").size(); ++i) {
-    detail::Fields<CheckpointError> mf(f.array("models")[i], where, "models[" + std::to_string(i) + "]");
-    m.models.push_back({mf.get<std::string>("name"), mf.get_int("parameters", 0, int64_t{1} << 50)});
+    detail::Fields<CheckpointError> mf(f.array("models")[i], where,
+                                       "models[" + std::to_string(i) + "]");
+    m.models.push_back(
+        {mf.get<std::string>("name"), mf.get_int("parameters", 0, int64_t{1} << 50)});
   }
   m.num_optimizers = f.get_int("num_optimizers", 0, 1024);
   auto files = f.child("files");
   if (files.raw().empty())
-    throw CheckpointError(where + ": field 'files' lists no file; the checkpoint cannot be verified (rewrite it)");
+    throw CheckpointError(
+        where + ": field 'files' lists no file; the checkpoint cannot be verified (rewrite it)");
   for (auto it = files.raw().begin(); it != files.raw().end(); ++it) {
     if (!is_plain_file_name(it.key()))
       throw CheckpointError(where + ": field 'files' names " + util::shorten(it.key(), 60) +
@@ -153,11 +165,13 @@ bool is_staging_name(const std::string& name) { return name.rfind(".tmp-", 0) ==
 
 std::filesystem::path commit_checkpoint(const std::filesystem::path& staging) {
   const std::string name = staging.filename().string();
-  if (!is_staging_name(name)) throw CheckpointError(staging.string() + ": not a checkpoint staging directory");
+  if (!is_staging_name(name))
+    throw CheckpointError(staging.string() + ": not a checkpoint staging directory");
   const std::filesystem::path final_dir = staging.parent_path() / name.substr(5);
   std::error_code ec;
   std::filesystem::rename(staging, final_dir, ec);
-  if (ec) throw CheckpointError("cannot commit checkpoint " + final_dir.string() + ": " + ec.message());
+  if (ec)
+    throw CheckpointError("cannot commit checkpoint " + final_dir.string() + ": " + ec.message());
   util::fsync_dir(staging.parent_path());
   return final_dir;
 }
@@ -166,43 +180,53 @@ CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir, bo
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    throw CheckpointError(dir.string() + ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
+    throw CheckpointError(
+        dir.string() +
+        ": no such checkpoint directory (pass a directory under <trial>/checkpoints/)");
   const fs::path meta_path = dir / kMetadataFile;
   if (!fs::exists(meta_path, ec))
-    throw CheckpointError(dir.string() + ": not a det checkpoint (no metadata.json; it may be incomplete)");
+    throw CheckpointError(dir.string() +
+                          ": not a det checkpoint (no metadata.json; it may be incomplete)");
   if (fs::file_size(meta_path, ec) > (64u << 20))
-    throw CheckpointError(meta_path.string() + ": larger than 64 MiB; not a det checkpoint's metadata");
+    throw CheckpointError(meta_path.string() +
+                          ": larger than 64 MiB; not a det checkpoint's metadata");
   json j;
   try {
     j = json::parse(util::read_file(meta_path));
   } catch (const std::exception& e) {
-    throw CheckpointError(meta_path.string() + ": corrupt metadata (" + util::shorten(e.what(), 100) + ")");
+    throw CheckpointError(meta_path.string() + ": corrupt metadata (" +
+                          util::shorten(e.what(), 100) + ")");
   }
   CheckpointMetadata meta = CheckpointMetadata::from_json(j, meta_path.string());
   if (!verify_files) return meta;
   for (const auto& [name, digest] : meta.files) {
     const fs::path f = dir / name;
     auto st = fs::symlink_status(f, ec);
-    if (ec || !fs::exists(st)) throw CheckpointError(dir.string() + ": " + name + " is missing (an incomplete checkpoint?)");
+    if (ec || !fs::exists(st))
+      throw CheckpointError(dir.string() + ": " + name + " is missing (an incomplete checkpoint?)");
     if (!fs::is_regular_file(st))
-      throw CheckpointError(f.string() + ": not a regular file (a checkpoint's files are never links or directories)");
+      throw CheckpointError(
+          f.string() +
+          ": not a regular file (a checkpoint's files are never links or directories)");
     const auto size = fs::file_size(f, ec);
     if (size != digest.size)
-      throw CheckpointError(f.string() + ": truncated or altered: " + std::to_string(size) + " bytes, expected " +
-                            std::to_string(digest.size));
+      throw CheckpointError(f.string() + ": truncated or altered: " + std::to_string(size) +
+                            " bytes, expected " + std::to_string(digest.size));
     if (util::file_crc32(f) != digest.crc32)
       throw CheckpointError(f.string() + ": corrupt: its checksum does not match metadata.json");
   }
   return meta;
 }
 
-std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>& checkpoints, int latest, int best,
-                                               bool smaller_is_better) {
+std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>& checkpoints,
+                                               int latest, int best, bool smaller_is_better) {
   std::vector<const CheckpointRef*> by_time;
   for (const auto& c : checkpoints) by_time.push_back(&c);
-  std::stable_sort(by_time.begin(), by_time.end(), [](auto* a, auto* b) { return a->batches > b->batches; });
+  std::stable_sort(by_time.begin(), by_time.end(),
+                   [](auto* a, auto* b) { return a->batches > b->batches; });
   std::set<std::string> keep;
-  for (size_t i = 0; i < by_time.size() && (i < static_cast<size_t>(std::max(latest, 0)) || i == 0); ++i)
+  for (size_t i = 0; i < by_time.size() && (i < static_cast<size_t>(std::max(latest, 0)) || i == 0);
+       ++i)
     keep.insert(by_time[i]->uuid);
   std::vector<const CheckpointRef*> by_metric;
   for (const auto& c : checkpoints)
@@ -210,7 +234,8 @@ std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>&
   std::stable_sort(by_metric.begin(), by_metric.end(), [&](auto* a, auto* b) {
     return config::is_better(*a->metric, *b->metric, smaller_is_better);
   });
-  for (size_t i = 0; i < by_metric.size() && i < static_cast<size_t>(std::max(best, 0)); ++i) keep.insert(by_metric[i]->uuid);
+  for (size_t i = 0; i < by_metric.size() && i < static_cast<size_t>(std::max(best, 0)); ++i)
+    keep.insert(by_metric[i]->uuid);
   std::vector<CheckpointRef> out;
   for (const auto& c : checkpoints)
     if (keep.count(c.uuid)) out.push_back(c);

@@ -40,7 +40,8 @@ TrialSummary trial_from(const F& f, const std::string& where) {
   // Version 1's local runs wrote their last validation as a bare object of metrics.
   if (!t.latest_validation && f.has("final_validation"))
     t.latest_validation = MetricPoint{t.batches_trained, f.get<json>("final_validation")};
-  for (const auto& c : f.array("checkpoints")) t.checkpoints.push_back(CheckpointRef::from_json(c, where + ": checkpoints"));
+  for (const auto& c : f.array("checkpoints"))
+    t.checkpoints.push_back(CheckpointRef::from_json(c, where + ": checkpoints"));
   t.latest_checkpoint = f.optional<std::string>("latest_checkpoint");
   t.message = f.value<std::string>("message", "");
   t.early_exit = f.value<bool>("early_exit", false);
@@ -68,22 +69,23 @@ json ExperimentSummary::to_json() const {
   for (const auto& t : trials) {
     json c = json::array();
     for (const auto& r : t.checkpoints) c.push_back(r.to_json());
-    ts.push_back({{"id", t.id},
-                  {"request_id", t.request_id},
-                  {"hparams", t.hparams},
-                  {"seed", t.seed},
-                  {"state", t.state},
-                  {"restarts", t.restarts},
-                  {"launches", t.launches},
-                  {"target", t.target ? json(*t.target) : json(nullptr)},
-                  {"batches_trained", t.batches_trained},
-                  {"latest_training", point_json(t.latest_training)},
-                  {"latest_validation", point_json(t.latest_validation)},
-                  {"best_validation", point_json(t.best_validation)},
-                  {"checkpoints", c},
-                  {"latest_checkpoint", t.latest_checkpoint ? json(*t.latest_checkpoint) : json(nullptr)},
-                  {"message", t.message},
-                  {"early_exit", t.early_exit}});
+    ts.push_back(
+        {{"id", t.id},
+         {"request_id", t.request_id},
+         {"hparams", t.hparams},
+         {"seed", t.seed},
+         {"state", t.state},
+         {"restarts", t.restarts},
+         {"launches", t.launches},
+         {"target", t.target ? json(*t.target) : json(nullptr)},
+         {"batches_trained", t.batches_trained},
+         {"latest_training", point_json(t.latest_training)},
+         {"latest_validation", point_json(t.latest_validation)},
+         {"best_validation", point_json(t.best_validation)},
+         {"checkpoints", c},
+         {"latest_checkpoint", t.latest_checkpoint ? json(*t.latest_checkpoint) : json(nullptr)},
+         {"message", t.message},
+         {"early_exit", t.early_exit}});
   }
   json j = {{"format_version", format_version},
             {"name", name},
@@ -93,7 +95,10 @@ json ExperimentSummary::to_json() const {
             {"source_config", source_config},
             {"entrypoint", entrypoint},
             {"experiment_seed", experiment_seed},
-            {"searcher", {{"name", searcher_name}, {"metric", searcher_metric}, {"smaller_is_better", smaller_is_better}}},
+            {"searcher",
+             {{"name", searcher_name},
+              {"metric", searcher_metric},
+              {"smaller_is_better", smaller_is_better}}},
             {"state", state},
             {"start_time", start_time},
             {"end_time", end_time ? json(*end_time) : json(nullptr)},
@@ -101,7 +106,8 @@ json ExperimentSummary::to_json() const {
             {"searcher_progress", searcher_progress ? json(*searcher_progress) : json(nullptr)},
             {"trials", ts}};
   if (store_path || store_experiment_id)
-    j["store"] = {{"path", store_path.value_or("")}, {"experiment_id", store_experiment_id.value_or(0)}};
+    j["store"] = {{"path", store_path.value_or("")},
+                  {"experiment_id", store_experiment_id.value_or(0)}};
   return j;
 }
 
@@ -118,7 +124,8 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
   s.config_file = f.value<std::string>("config_file", "config.yaml");
   s.source_config = f.value<std::string>("source_config", "");
   s.entrypoint = f.value<std::string>("entrypoint", "");
-  s.experiment_seed = static_cast<uint32_t>(f.has("experiment_seed") ? f.get_int("experiment_seed", 0, 0xffffffffLL) : 0);
+  s.experiment_seed = static_cast<uint32_t>(
+      f.has("experiment_seed") ? f.get_int("experiment_seed", 0, 0xffffffffLL) : 0);
   auto searcher = f.child("searcher");
   s.searcher_name = searcher.value<std::string>("name", "");
   s.searcher_metric = searcher.value<std::string>("metric", "");

@@ -70,16 +70,19 @@ class Fields {
     return j_[key];
   }
   const nlohmann::json& raw() const { return j_; }
-  std::string name(const std::string& key) const { return path_.empty() ? key : key.empty() ? path_ : path_ + "." + key; }
+  std::string name(const std::string& key) const {
+    return path_.empty() ? key : key.empty() ? path_ : path_ + "." + key;
+  }
   [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
     const nlohmann::json& v = key.empty() ? j_ : j_[key];
-    throw E(where_ + ": field '" + name(key) + "' must be " + expected + ", found " + util::shorten(v.dump(), 60));
+    throw E(where_ + ": field '" + name(key) + "' must be " + expected + ", found " +
+            util::shorten(v.dump(), 60));
   }
 
  private:
   [[noreturn]] void range_error(const std::string& key, int64_t v, int64_t lo, int64_t hi) const {
-    throw E(where_ + ": field '" + name(key) + "' is " + std::to_string(v) + ", outside " + std::to_string(lo) + ".." +
-            std::to_string(hi));
+    throw E(where_ + ": field '" + name(key) + "' is " + std::to_string(v) + ", outside " +
+            std::to_string(lo) + ".." + std::to_string(hi));
   }
   template <class T>
   T convert(const std::string& key, const nlohmann::json& v) const {
@@ -91,12 +94,14 @@ class Fields {
     } else if constexpr (std::is_integral_v<T>) {
       // Integers only: 1.5, 1e30 or "3" are refused, not truncated.
       if (!v.is_number_integer()) fail(key, "an integer");
-      if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+      if (v.is_number_unsigned() &&
+          v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max()))
         fail(key, "an integer up to " + std::to_string(std::numeric_limits<T>::max()));
       if (v.is_number_integer() && !v.is_number_unsigned()) {
         int64_t x = v.get<int64_t>();
         if (x < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
-            (x > 0 && static_cast<uint64_t>(x) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+            (x > 0 &&
+             static_cast<uint64_t>(x) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
           fail(key, "an integer in the range of its type");
       }
       return v.get<T>();

@@ -14,7 +14,8 @@ using json = nlohmann::json;
 using F = detail::Fields<Error>;
 constexpr int64_t kMax = CheckpointMetadata::kMaxBatches;
 
-const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite", "storage"};
+const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp",
+                          "error",     "non_finite",     "storage"};
 constexpr int kNumReasons = 7;
 
 std::string cut(const std::string& line) { return util::shorten(line, 120); }
@@ -55,7 +56,8 @@ json portable_metrics(const json& metrics) {
   }
   if (!metrics.is_object()) return metrics;
   json out = json::object();
-  for (auto it = metrics.begin(); it != metrics.end(); ++it) out[it.key()] = portable_metrics(it.value());
+  for (auto it = metrics.begin(); it != metrics.end(); ++it)
+    out[it.key()] = portable_metrics(it.value());
   return out;
 }
 
@@ -68,7 +70,10 @@ std::optional<double> metric_value(const json& v) {
 }
 
 json MetricsReport::to_json() const {
-  json j = {{"kind", kind_name()}, {"trial_id", trial_id}, {"batches", batches}, {"epochs", epochs},
+  json j = {{"kind", kind_name()},
+            {"trial_id", trial_id},
+            {"batches", batches},
+            {"epochs", epochs},
             {"metrics", portable_metrics(metrics)}};
   if (kind == Kind::kTraining) {
     j["throughput"] = throughput;
@@ -80,7 +85,9 @@ json MetricsReport::to_json() const {
   return j;
 }
 
-MetricsReport MetricsReport::from_json(const json& j, const std::string& where) { return report_from(F(j, where)); }
+MetricsReport MetricsReport::from_json(const json& j, const std::string& where) {
+  return report_from(F(j, where));
+}
 
 const char* reason_name(WorkerExit::Reason reason) { return kReasons[static_cast<int>(reason)]; }
 
@@ -93,7 +100,9 @@ std::string encode(const WorkerEvent& event) {
     for (const auto& k : c->kept) kept.push_back(k.to_json());
     j = {{"event", "checkpoint"}, {"checkpoint", c->checkpoint.to_json()}, {"kept", kept}};
   } else if (auto* t = std::get_if<TargetReached>(&event)) {
-    j = {{"event", "target_reached"}, {"length", t->length}, {"metric", portable_metrics(t->metric)}};
+    j = {{"event", "target_reached"},
+         {"length", t->length},
+         {"metric", portable_metrics(t->metric)}};
   } else {
     const auto& e = std::get<WorkerExit>(event);
     j = {{"event", "exit"}, {"reason", reason_name(e.reason)}, {"message", e.message}};
@@ -105,9 +114,15 @@ std::string encode(const WorkerEvent& event) {
 std::string encode(const RunnerAnswer& a) {
   json j;
   switch (a.kind) {
-    case RunnerAnswer::Kind::kTarget: j = {{"target", a.target}}; break;
-    case RunnerAnswer::Kind::kExit: j = {{"exit", true}}; break;
-    case RunnerAnswer::Kind::kRecorded: j = {{"recorded", a.uuid}}; break;
+    case RunnerAnswer::Kind::kTarget:
+      j = {{"target", a.target}};
+      break;
+    case RunnerAnswer::Kind::kExit:
+      j = {{"exit", true}};
+      break;
+    case RunnerAnswer::Kind::kRecorded:
+      j = {{"recorded", a.uuid}};
+      break;
   }
   j["v"] = kProtocolVersion;
   return j.dump() + "\n";
@@ -119,20 +134,23 @@ WorkerEvent decode_event(const std::string& line) {
   F f(j, where);
   const int64_t version = f.value<int64_t>("v", 1);
   if (version < 1 || version > kProtocolVersion)
-    throw Error("a trial worker speaks protocol version " + std::to_string(version) + ", this det reads 1.." +
-                std::to_string(kProtocolVersion) + ": run the runner and its workers from the same det");
+    throw Error("a trial worker speaks protocol version " + std::to_string(version) +
+                ", this det reads 1.." + std::to_string(kProtocolVersion) +
+                ": run the runner and its workers from the same det");
   const std::string kind = f.get<std::string>("event");
   if (kind == "report") return report_from(f.child("report"));
   if (version == 1 && (kind == "training" || kind == "validation")) {
     // Version 1 put the kind in the event name and the batch beside the report.
     MetricsReport r = report_from(f.child("report"));
-    if (r.batches != f.get_int("batches", 0, kMax)) throw Error(where + ": the report's batches disagree with the event's");
+    if (r.batches != f.get_int("batches", 0, kMax))
+      throw Error(where + ": the report's batches disagree with the event's");
     return r;
   }
   if (kind == "checkpoint") {
     CheckpointEvent e;
     e.checkpoint = CheckpointRef::from_json(f.get<json>("checkpoint"), where + ": checkpoint");
-    for (const auto& k : f.array("kept")) e.kept.push_back(CheckpointRef::from_json(k, where + ": kept"));
+    for (const auto& k : f.array("kept"))
+      e.kept.push_back(CheckpointRef::from_json(k, where + ": kept"));
     return e;
   }
   if (kind == "target_reached") {
@@ -146,7 +164,9 @@ WorkerEvent decode_event(const std::string& line) {
     bool known = false;
     for (int i = 0; i < kNumReasons; ++i)
       if (reason == kReasons[i]) e.reason = static_cast<WorkerExit::Reason>(i), known = true;
-    if (!known) f.fail("reason", "one of completed, stop_requested, stopped, invalid_hp, error, non_finite, storage");
+    if (!known)
+      f.fail("reason",
+             "one of completed, stop_requested, stopped, invalid_hp, error, non_finite, storage");
     e.message = f.value<std::string>("message", "");
     return e;
   }
@@ -166,7 +186,8 @@ RunnerAnswer decode_answer(const std::string& line) {
   } else if (f.value<bool>("exit", false)) {
     a.kind = RunnerAnswer::Kind::kExit;
   } else {
-    throw Error("the experiment runner sent an answer with neither target, recorded nor exit: " + cut(line));
+    throw Error("the experiment runner sent an answer with neither target, recorded nor exit: " +
+                cut(line));
   }
   return a;
 }

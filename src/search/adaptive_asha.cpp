@@ -9,8 +9,10 @@ namespace det::search {
 
 int adaptive_max_rungs(int max_rungs, int64_t max_length, int max_trials, double divisor) {
   // The same double expression as Determined: log(1000)/log(10) truncates to 2, not 3.
-  int by_length = static_cast<int>(std::log(static_cast<double>(max_length)) / std::log(divisor)) + 1;
-  int by_trials = static_cast<int>(std::log(static_cast<double>(max_trials)) / std::log(divisor)) + 1;
+  int by_length =
+      static_cast<int>(std::log(static_cast<double>(max_length)) / std::log(divisor)) + 1;
+  int by_trials =
+      static_cast<int>(std::log(static_cast<double>(max_trials)) / std::log(divisor)) + 1;
   return std::min({max_rungs, by_length, by_trials});
 }
 
@@ -23,13 +25,15 @@ std::vector<int> adaptive_brackets(const std::string& mode, int max_rungs) {
   } else if (mode == "conservative") {
     for (int r = 1; r <= max_rungs; ++r) out.push_back(r);
   } else {
-    throw ConfigError("searcher.mode: expected one of aggressive, standard, conservative, found " + mode);
+    throw ConfigError("searcher.mode: expected one of aggressive, standard, conservative, found " +
+                      mode);
   }
   std::sort(out.begin(), out.end(), std::greater<int>());
   return out;
 }
 
-std::vector<int> get_bracket_max_trials(int max_trials, double divisor, const std::vector<int>& brackets) {
+std::vector<int> get_bracket_max_trials(int max_trials, double divisor,
+                                        const std::vector<int>& brackets) {
   std::vector<double> weights;
   double sum = 0;
   for (int r : brackets) {
@@ -52,7 +56,8 @@ std::vector<int> get_bracket_max_concurrent_trials(int max_concurrent_trials, do
   auto n = static_cast<int>(max_trials.size());
   if (n == 0) return {};
   if (max_concurrent_trials == 0)
-    return std::vector<int>(max_trials.size(), std::max(max_trials.back(), static_cast<int>(divisor)));
+    return std::vector<int>(max_trials.size(),
+                            std::max(max_trials.back(), static_cast<int>(divisor)));
   int c = std::max(max_concurrent_trials, n);
   std::vector<int> out(max_trials.size(), c / n);
   for (int i = 0; i < c % n; ++i) ++out[static_cast<size_t>(i)];
@@ -60,12 +65,17 @@ std::vector<int> get_bracket_max_concurrent_trials(int max_concurrent_trials, do
 }
 
 std::vector<AshaParams> make_adaptive_brackets(const config::SearcherConfig& s) {
-  if (!s.max_length) throw ConfigError("searcher.max_length: required by the adaptive_asha searcher");
-  if (s.divisor <= 1) throw ConfigError("searcher.divisor: expected > 1, found " + std::to_string(s.divisor));
-  if (s.max_trials < 1) throw ConfigError("searcher.max_trials: expected at least 1, found " + std::to_string(s.max_trials));
+  if (!s.max_length)
+    throw ConfigError("searcher.max_length: required by the adaptive_asha searcher");
+  if (s.divisor <= 1)
+    throw ConfigError("searcher.divisor: expected > 1, found " + std::to_string(s.divisor));
+  if (s.max_trials < 1)
+    throw ConfigError("searcher.max_trials: expected at least 1, found " +
+                      std::to_string(s.max_trials));
   std::vector<int> brackets = s.bracket_rungs;
   if (brackets.empty()) {
-    brackets = adaptive_brackets(s.mode, adaptive_max_rungs(s.max_rungs, s.max_length->value, s.max_trials, s.divisor));
+    brackets = adaptive_brackets(
+        s.mode, adaptive_max_rungs(s.max_rungs, s.max_length->value, s.max_trials, s.divisor));
   } else {
     // Brackets that stop more trials early go first, to get the speedup early on.
     std::sort(brackets.begin(), brackets.end(), std::greater<int>());
@@ -110,33 +120,39 @@ std::vector<Operation> TournamentSearch::initial_operations(SearchContext& ctx) 
   return ops;
 }
 
-std::vector<Operation> TournamentSearch::trial_created(SearchContext& ctx, const std::string& request_id) {
+std::vector<Operation> TournamentSearch::trial_created(SearchContext& ctx,
+                                                       const std::string& request_id) {
   int i = search_of(request_id);
   if (i < 0) return {};
   return mark(i, searches_[static_cast<size_t>(i)]->trial_created(ctx, request_id));
 }
 
-std::vector<Operation> TournamentSearch::validation_completed(SearchContext& ctx, const std::string& request_id,
+std::vector<Operation> TournamentSearch::validation_completed(SearchContext& ctx,
+                                                              const std::string& request_id,
                                                               double metric, int64_t length) {
   int i = search_of(request_id);
   if (i < 0) return {};
-  return mark(i, searches_[static_cast<size_t>(i)]->validation_completed(ctx, request_id, metric, length));
+  return mark(
+      i, searches_[static_cast<size_t>(i)]->validation_completed(ctx, request_id, metric, length));
 }
 
-std::vector<Operation> TournamentSearch::trial_closed(SearchContext& ctx, const std::string& request_id) {
+std::vector<Operation> TournamentSearch::trial_closed(SearchContext& ctx,
+                                                      const std::string& request_id) {
   int i = search_of(request_id);
   if (i < 0) return {};
   return mark(i, searches_[static_cast<size_t>(i)]->trial_closed(ctx, request_id));
 }
 
-std::vector<Operation> TournamentSearch::trial_exited_early(SearchContext& ctx, const std::string& request_id,
+std::vector<Operation> TournamentSearch::trial_exited_early(SearchContext& ctx,
+                                                            const std::string& request_id,
                                                             ExitedReason reason) {
   int i = search_of(request_id);
   if (i < 0) return {};
   return mark(i, searches_[static_cast<size_t>(i)]->trial_exited_early(ctx, request_id, reason));
 }
 
-double TournamentSearch::progress(const TrialProgress& units, const std::set<std::string>& closed) const {
+double TournamentSearch::progress(const TrialProgress& units,
+                                  const std::set<std::string>& closed) const {
   if (searches_.empty()) return 1;
   double sum = 0;
   for (const auto& s : searches_) sum += s->progress(units, closed);
@@ -153,8 +169,8 @@ void TournamentSearch::restore(const nlohmann::json& state) {
   trial_table_ = state.at("trial_table").get<std::map<std::string, int>>();
   const auto& subs = state.at("searches");
   if (subs.size() != searches_.size())
-    throw ConfigError("searcher snapshot: " + std::to_string(subs.size()) + " brackets saved, the config has " +
-                      std::to_string(searches_.size()));
+    throw ConfigError("searcher snapshot: " + std::to_string(subs.size()) +
+                      " brackets saved, the config has " + std::to_string(searches_.size()));
   for (size_t i = 0; i < searches_.size(); ++i) searches_[i]->restore(subs[i]);
 }
 

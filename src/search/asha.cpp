@@ -13,13 +13,14 @@ std::vector<int64_t> make_rungs(int num_rungs, int64_t max_length, double diviso
   std::vector<int64_t> out;
   for (int i = 0; i < num_rungs; ++i) {
     double rate = std::pow(divisor, static_cast<double>(num_rungs - i - 1));
-    out.push_back(std::max<int64_t>(static_cast<int64_t>(static_cast<double>(max_length) / rate), 1));
+    out.push_back(
+        std::max<int64_t>(static_cast<int64_t>(static_cast<double>(max_length) / rate), 1));
   }
   return out;
 }
 
-std::vector<std::string> AsyncHalvingSearch::Rung::promotions_async(const std::string& request_id, double metric,
-                                                                    double divisor) {
+std::vector<std::string> AsyncHalvingSearch::Rung::promotions_async(const std::string& request_id,
+                                                                    double metric, double divisor) {
   auto old_num = static_cast<size_t>(static_cast<double>(metrics.size()) / divisor);
   auto num = static_cast<size_t>(static_cast<double>(metrics.size() + 1) / divisor);
   // Insert after equal values: an earlier trial keeps its place on ties.
@@ -37,13 +38,15 @@ std::vector<std::string> AsyncHalvingSearch::Rung::promotions_async(const std::s
   return {};
 }
 
-bool AsyncHalvingSearch::Rung::continue_training(const std::string& request_id, double metric, double divisor) {
+bool AsyncHalvingSearch::Rung::continue_training(const std::string& request_id, double metric,
+                                                 double divisor) {
   // Insert before equal values: ties favour the newcomer.
   auto it = std::lower_bound(metrics.begin(), metrics.end(), metric,
                              [](const TrialMetric& t, double m) { return t.metric < m; });
   auto idx = static_cast<size_t>(it - metrics.begin());
   metrics.insert(it, TrialMetric{request_id, metric, false});
-  auto num = std::max<size_t>(static_cast<size_t>(static_cast<double>(metrics.size()) / divisor), 1);
+  auto num =
+      std::max<size_t>(static_cast<size_t>(static_cast<double>(metrics.size()) / divisor), 1);
   return idx < num;
 }
 
@@ -68,27 +71,32 @@ std::vector<Operation> AsyncHalvingSearch::initial_operations(SearchContext& ctx
   if (params_.max_concurrent_trials > 0) {
     initial = std::min(params_.max_concurrent_trials, params_.max_trials);
   } else {
-    initial = std::max(
-        std::min(static_cast<int>(std::pow(params_.divisor, params_.num_rungs - 1)), params_.max_trials), 1);
+    initial = std::max(std::min(static_cast<int>(std::pow(params_.divisor, params_.num_rungs - 1)),
+                                params_.max_trials),
+                       1);
   }
   std::vector<Operation> ops;
   for (int i = 0; i < initial; ++i) create_trial(ctx, ops);
   return ops;
 }
 
-std::vector<Operation> AsyncHalvingSearch::trial_created(SearchContext&, const std::string& request_id) {
+std::vector<Operation> AsyncHalvingSearch::trial_created(SearchContext&,
+                                                         const std::string& request_id) {
   if (!params_.stop_once) ++rungs_[0].outstanding_trials;
   trial_rungs_[request_id] = 0;
   return {};
 }
 
-std::vector<Operation> AsyncHalvingSearch::validation_completed(SearchContext& ctx, const std::string& request_id,
+std::vector<Operation> AsyncHalvingSearch::validation_completed(SearchContext& ctx,
+                                                                const std::string& request_id,
                                                                 double metric, int64_t) {
   if (!params_.smaller_is_better) metric = -metric;  // lower is always better inside the rungs
-  return params_.stop_once ? promote_stopping(ctx, request_id, metric) : promote_async(ctx, request_id, metric);
+  return params_.stop_once ? promote_stopping(ctx, request_id, metric)
+                           : promote_async(ctx, request_id, metric);
 }
 
-std::vector<Operation> AsyncHalvingSearch::promote_async(SearchContext& ctx, const std::string& request_id,
+std::vector<Operation> AsyncHalvingSearch::promote_async(SearchContext& ctx,
+                                                         const std::string& request_id,
                                                          double metric) {
   int r = trial_rungs_[request_id];
   Rung& rung = rungs_[static_cast<size_t>(r)];
@@ -125,7 +133,9 @@ std::vector<Operation> AsyncHalvingSearch::close_out_rungs() {
   for (auto& rung : rungs_) {
     if (rung.outstanding_trials > 0) break;
     for (const auto& m : rung.metrics) {
-      if (m.promoted || closed_trials_.count(m.request_id) || early_exit_trials_.count(m.request_id)) continue;
+      if (m.promoted || closed_trials_.count(m.request_id) ||
+          early_exit_trials_.count(m.request_id))
+        continue;
       ops.emplace_back(Close{m.request_id});
       closed_trials_.insert(m.request_id);
     }
@@ -133,7 +143,8 @@ std::vector<Operation> AsyncHalvingSearch::close_out_rungs() {
   return ops;
 }
 
-std::vector<Operation> AsyncHalvingSearch::promote_stopping(SearchContext& ctx, const std::string& request_id,
+std::vector<Operation> AsyncHalvingSearch::promote_stopping(SearchContext& ctx,
+                                                            const std::string& request_id,
                                                             double metric) {
   int r = trial_rungs_[request_id];
   Rung& rung = rungs_[static_cast<size_t>(r)];
@@ -141,7 +152,8 @@ std::vector<Operation> AsyncHalvingSearch::promote_stopping(SearchContext& ctx, 
   bool added_work = false;
   std::vector<Operation> ops;
   if (r == params_.num_rungs - 1) {
-    rung.continue_training(request_id, metric, params_.divisor);  // recorded; the top rung always stops
+    rung.continue_training(request_id, metric,
+                           params_.divisor);  // recorded; the top rung always stops
     if (!exited) {
       ops.emplace_back(Close{request_id});
       closed_trials_.insert(request_id);
@@ -151,7 +163,8 @@ std::vector<Operation> AsyncHalvingSearch::promote_stopping(SearchContext& ctx, 
     if (!exited) {
       if (go_on) {
         trial_rungs_[request_id] = r + 1;
-        ops.emplace_back(ValidateAfter{request_id, rungs_[static_cast<size_t>(r + 1)].units_needed});
+        ops.emplace_back(
+            ValidateAfter{request_id, rungs_[static_cast<size_t>(r + 1)].units_needed});
         added_work = true;
       } else {
         ops.emplace_back(Close{request_id});
@@ -168,7 +181,8 @@ std::vector<Operation> AsyncHalvingSearch::trial_closed(SearchContext&, const st
   return {};
 }
 
-std::vector<Operation> AsyncHalvingSearch::trial_exited_early(SearchContext& ctx, const std::string& request_id,
+std::vector<Operation> AsyncHalvingSearch::trial_exited_early(SearchContext& ctx,
+                                                              const std::string& request_id,
                                                               ExitedReason reason) {
   if (reason == ExitedReason::kInvalidHP) {
     std::vector<Operation> ops;
@@ -181,7 +195,8 @@ std::vector<Operation> AsyncHalvingSearch::trial_exited_early(SearchContext& ctx
     // Its metrics must not influence anyone's promotion.
     for (int i = 0; i <= highest; ++i) {
       auto& ms = rungs_[static_cast<size_t>(i)].metrics;
-      auto it = std::find_if(ms.begin(), ms.end(), [&](const TrialMetric& m) { return m.request_id == request_id; });
+      auto it = std::find_if(ms.begin(), ms.end(),
+                             [&](const TrialMetric& m) { return m.request_id == request_id; });
       if (it != ms.end()) ms.erase(it);
     }
     if (valid_trials() < params_.max_trials) create_trial(ctx, ops);
@@ -189,7 +204,8 @@ std::vector<Operation> AsyncHalvingSearch::trial_exited_early(SearchContext& ctx
   }
   early_exit_trials_.insert(request_id);
   closed_trials_.insert(request_id);
-  return params_.stop_once ? promote_stopping(ctx, request_id, kWorst) : promote_async(ctx, request_id, kWorst);
+  return params_.stop_once ? promote_stopping(ctx, request_id, kWorst)
+                           : promote_async(ctx, request_id, kWorst);
 }
 
 double AsyncHalvingSearch::progress(const TrialProgress&, const std::set<std::string>&) const {
@@ -204,8 +220,11 @@ nlohmann::json AsyncHalvingSearch::snapshot() const {
   nlohmann::json rungs = nlohmann::json::array();
   for (const auto& r : rungs_) {
     nlohmann::json ms = nlohmann::json::array();
-    for (const auto& m : r.metrics) ms.push_back({{"request_id", m.request_id}, {"metric", m.metric}, {"promoted", m.promoted}});
-    rungs.push_back({{"units_needed", r.units_needed}, {"metrics", ms}, {"outstanding_trials", r.outstanding_trials}});
+    for (const auto& m : r.metrics)
+      ms.push_back({{"request_id", m.request_id}, {"metric", m.metric}, {"promoted", m.promoted}});
+    rungs.push_back({{"units_needed", r.units_needed},
+                     {"metrics", ms},
+                     {"outstanding_trials", r.outstanding_trials}});
   }
   return {{"rungs", rungs},
           {"trial_rungs", trial_rungs_},
@@ -222,7 +241,8 @@ void AsyncHalvingSearch::restore(const nlohmann::json& state) {
     rung.units_needed = r.at("units_needed").get<int64_t>();
     rung.outstanding_trials = r.at("outstanding_trials").get<int>();
     for (const auto& m : r.at("metrics"))
-      rung.metrics.push_back({m.at("request_id").get<std::string>(), m.at("metric").get<double>(), m.at("promoted").get<bool>()});
+      rung.metrics.push_back({m.at("request_id").get<std::string>(), m.at("metric").get<double>(),
+                              m.at("promoted").get<bool>()});
     rungs_.push_back(std::move(rung));
   }
   trial_rungs_ = state.at("trial_rungs").get<std::map<std::string, int>>();

@@ -24,11 +24,12 @@ std::string route_name(const Route& route) {
 
 int required_count(const Hyperparameter& hp, const Route& route) {
   if (!hp.count)
-    throw ConfigError("hyperparameters." + route_name(route) + ": the grid searcher needs a count for " +
-                      config::type_name(hp.type) + " hyperparameters");
+    throw ConfigError("hyperparameters." + route_name(route) +
+                      ": the grid searcher needs a count for " + config::type_name(hp.type) +
+                      " hyperparameters");
   if (*hp.count < 1)
-    throw ConfigError("hyperparameters." + route_name(route) + ".count: expected at least 1, found " +
-                      std::to_string(*hp.count));
+    throw ConfigError("hyperparameters." + route_name(route) +
+                      ".count: expected at least 1, found " + std::to_string(*hp.count));
   return *hp.count;
 }
 
@@ -62,7 +63,8 @@ std::vector<nlohmann::json> axis_values(const Hyperparameter& hp, const Route& r
       if (count == 1) {
         out.push_back(value((hp.minval + hp.maxval) / 2));
       } else {
-        for (int i = 0; i < count; ++i) out.push_back(value(hp.minval + i * (hp.maxval - hp.minval) / (count - 1)));
+        for (int i = 0; i < count; ++i)
+          out.push_back(value(hp.minval + i * (hp.maxval - hp.minval) / (count - 1)));
       }
       break;
     }
@@ -72,7 +74,8 @@ std::vector<nlohmann::json> axis_values(const Hyperparameter& hp, const Route& r
   return out;
 }
 
-void collect(const std::map<std::string, Hyperparameter>& space, Route& route, std::vector<Axis>& axes) {
+void collect(const std::map<std::string, Hyperparameter>& space, Route& route,
+             std::vector<Axis>& axes) {
   for (const auto& [name, hp] : space) {
     route.push_back(name);
     if (hp.type == Hyperparameter::Type::kNested) {
@@ -133,13 +136,15 @@ std::vector<Operation> GridSearch::initial_operations(SearchContext& ctx) {
   remaining_ = make_grid(ctx.hparams);
   grid_size_ = static_cast<int>(remaining_.size());
   size_t initial = remaining_.size();
-  if (max_concurrent_trials_ > 0) initial = std::min(initial, static_cast<size_t>(max_concurrent_trials_));
+  if (max_concurrent_trials_ > 0)
+    initial = std::min(initial, static_cast<size_t>(max_concurrent_trials_));
   std::vector<Operation> ops;
   for (size_t i = 0; i < initial; ++i) create_trial(ctx, ops);
   return ops;
 }
 
-std::vector<Operation> GridSearch::validation_completed(SearchContext&, const std::string&, double, int64_t) {
+std::vector<Operation> GridSearch::validation_completed(SearchContext&, const std::string&, double,
+                                                        int64_t) {
   return {};
 }
 
@@ -149,7 +154,8 @@ std::vector<Operation> GridSearch::trial_closed(SearchContext& ctx, const std::s
   return ops;
 }
 
-std::vector<Operation> GridSearch::trial_exited_early(SearchContext&, const std::string&, ExitedReason) {
+std::vector<Operation> GridSearch::trial_exited_early(SearchContext&, const std::string&,
+                                                      ExitedReason) {
   return {};  // a grid point is tried once, even when its hyperparameters are invalid
 }
 
@@ -161,7 +167,9 @@ double GridSearch::progress(const TrialProgress& units, const std::set<std::stri
   return std::min(1.0, done / (static_cast<double>(max_length_) * grid_size_));
 }
 
-nlohmann::json GridSearch::snapshot() const { return {{"grid_size", grid_size_}, {"remaining", remaining_}}; }
+nlohmann::json GridSearch::snapshot() const {
+  return {{"grid_size", grid_size_}, {"remaining", remaining_}};
+}
 
 void GridSearch::restore(const nlohmann::json& state) {
   grid_size_ = state.at("grid_size").get<int>();

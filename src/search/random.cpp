@@ -5,7 +5,9 @@
 namespace det::search {
 
 RandomSearch::RandomSearch(int max_trials, int max_concurrent_trials, int64_t max_length)
-    : max_trials_(max_trials), max_concurrent_trials_(max_concurrent_trials), max_length_(max_length) {}
+    : max_trials_(max_trials),
+      max_concurrent_trials_(max_concurrent_trials),
+      max_length_(max_length) {}
 
 void RandomSearch::create_trial(SearchContext& ctx, std::vector<Operation>& ops) {
   Create c = make_create(ctx.hparams, ctx.rng);
@@ -25,7 +27,8 @@ std::vector<Operation> RandomSearch::initial_operations(SearchContext& ctx) {
   return ops;
 }
 
-std::vector<Operation> RandomSearch::validation_completed(SearchContext&, const std::string&, double, int64_t) {
+std::vector<Operation> RandomSearch::validation_completed(SearchContext&, const std::string&,
+                                                          double, int64_t) {
   return {};  // the Close already queued after the only ValidateAfter ends the trial
 }
 
@@ -36,13 +39,15 @@ std::vector<Operation> RandomSearch::trial_closed(SearchContext& ctx, const std:
   return ops;
 }
 
-std::vector<Operation> RandomSearch::trial_exited_early(SearchContext&, const std::string&, ExitedReason reason) {
+std::vector<Operation> RandomSearch::trial_exited_early(SearchContext&, const std::string&,
+                                                        ExitedReason reason) {
   // An invalid point does not count against the budget: the close that follows replaces it.
   if (reason == ExitedReason::kInvalidHP) --created_trials_;
   return {};
 }
 
-double RandomSearch::progress(const TrialProgress& units, const std::set<std::string>& closed) const {
+double RandomSearch::progress(const TrialProgress& units,
+                              const std::set<std::string>& closed) const {
   if (max_concurrent_trials_ > 0 && pending_trials_ > max_trials_) return 0;
   double done = 0;
   for (const auto& [id, u] : units) done += closed.count(id) ? static_cast<double>(max_length_) : u;

@@ -25,7 +25,8 @@ std::vector<Operation> Searcher::trial_created(const std::string& request_id) {
   return record(method_->trial_created(ctx, request_id));
 }
 
-std::vector<Operation> Searcher::validation_completed(const std::string& request_id, double metric, int64_t length) {
+std::vector<Operation> Searcher::validation_completed(const std::string& request_id, double metric,
+                                                      int64_t length) {
   std::string key = request_id + "@" + std::to_string(length);
   if (completed_operations_.count(key)) return {};  // a replayed report after a restart
   auto ctx = context();
@@ -50,7 +51,8 @@ std::vector<Operation> Searcher::trial_closed(const std::string& request_id) {
   return ops;
 }
 
-std::vector<Operation> Searcher::trial_exited_early(const std::string& request_id, ExitedReason reason) {
+std::vector<Operation> Searcher::trial_exited_early(const std::string& request_id,
+                                                    ExitedReason reason) {
   if (exits_.count(request_id)) return {};
   if (reason == ExitedReason::kErrored) failures_.insert(request_id);
   if (reason == ExitedReason::kUserCanceled) cancels_.insert(request_id);

@@ -27,21 +27,25 @@ struct SimTrial {
 std::vector<Predefined> parse_trials(const nlohmann::json& j) {
   const std::string where = "TRIALS.json";
   if (!j.is_object() || !j.contains("trials"))
-    throw ConfigError(where + ": expected an object with a \"trials\" list, found " + j.dump().substr(0, 60));
+    throw ConfigError(where + ": expected an object with a \"trials\" list, found " +
+                      j.dump().substr(0, 60));
   const auto& list = j.at("trials");
-  if (!list.is_array()) throw ConfigError(where + ": \"trials\" must be a list, found " + list.dump().substr(0, 60));
+  if (!list.is_array())
+    throw ConfigError(where + ": \"trials\" must be a list, found " + list.dump().substr(0, 60));
   std::vector<Predefined> out;
   for (size_t i = 0; i < list.size(); ++i) {
     const auto& t = list[i];
     std::string at = where + ": trials[" + std::to_string(i) + "]";
-    if (!t.is_object()) throw ConfigError(at + ": expected an object like {\"metric\": 0.5}, found " + t.dump());
+    if (!t.is_object())
+      throw ConfigError(at + ": expected an object like {\"metric\": 0.5}, found " + t.dump());
     for (const auto& [key, value] : t.items()) {
       (void)value;
       if (key != "metric" && key != "early_exit_at")
         throw ConfigError(at + ": unknown key \"" + key + "\" (expected metric, early_exit_at)");
     }
     if (!t.contains("metric") || !t.at("metric").is_number())
-      throw ConfigError(at + ".metric: expected a number, found " + (t.contains("metric") ? t.at("metric").dump() : "nothing"));
+      throw ConfigError(at + ".metric: expected a number, found " +
+                        (t.contains("metric") ? t.at("metric").dump() : "nothing"));
     Predefined p;
     p.metric = t.at("metric").get<double>();
     if (t.contains("early_exit_at")) {
@@ -56,19 +60,23 @@ std::vector<Predefined> parse_trials(const nlohmann::json& j) {
 }
 
 /// Runs the FIFO simulation; `next` gives the predefined trial for the n-th Create (or nullopt).
-std::vector<SimTrial> run(Searcher& searcher, const std::function<std::optional<Predefined>(size_t)>& next) {
+std::vector<SimTrial> run(Searcher& searcher,
+                          const std::function<std::optional<Predefined>(size_t)>& next) {
   std::vector<SimTrial> trials;
   std::map<std::string, size_t> by_id;
   auto initial = searcher.initial_operations();
   std::deque<Operation> queue(initial.begin(), initial.end());
-  auto push = [&](std::vector<Operation> ops) { queue.insert(queue.end(), ops.begin(), ops.end()); };
+  auto push = [&](std::vector<Operation> ops) {
+    queue.insert(queue.end(), ops.begin(), ops.end());
+  };
   while (!queue.empty()) {
     Operation op = std::move(queue.front());
     queue.pop_front();
     if (auto* c = std::get_if<Create>(&op)) {
       auto def = next(trials.size());
       if (!def)
-        throw ConfigError("TRIALS.json: the searcher creates more than the " + std::to_string(trials.size()) +
+        throw ConfigError("TRIALS.json: the searcher creates more than the " +
+                          std::to_string(trials.size()) +
                           " trials defined; add more entries to \"trials\"");
       by_id[c->request_id] = trials.size();
       trials.push_back(SimTrial{c->request_id, *def, {}, false, false});
@@ -114,7 +122,9 @@ nlohmann::json simulate(const config::ExperimentConfig& config, const nlohmann::
   });
   nlohmann::json out = nlohmann::json::array();
   for (size_t i = 0; i < trials.size(); ++i)
-    out.push_back({{"id", i + 1}, {"validate_after", trials[i].validate_after}, {"early_exit", trials[i].early_exit}});
+    out.push_back({{"id", i + 1},
+                   {"validate_after", trials[i].validate_after},
+                   {"early_exit", trials[i].early_exit}});
   return {{"trials", out}};
 }
 
@@ -133,7 +143,8 @@ std::string preview_search(const config::ExperimentConfig& config) {
   std::ostringstream out;
   out << "Searcher: " << s.name;
   if (s.max_length) out << ", max_length " << s.max_length->value << " " << unit;
-  if (s.name == "random" || s.name == "async_halving" || s.name == "adaptive_asha") out << ", max_trials " << s.max_trials;
+  if (s.name == "random" || s.name == "async_halving" || s.name == "adaptive_asha")
+    out << ", max_trials " << s.max_trials;
   if (s.name == "async_halving" || s.name == "adaptive_asha") {
     out << ", divisor " << s.divisor << (s.stop_once ? ", stopping-based" : ", promotion-based");
     if (s.name == "adaptive_asha") out << ", mode " << s.mode;
@@ -150,11 +161,12 @@ std::string preview_search(const config::ExperimentConfig& config) {
       const auto& p = asha->params();
       groups.emplace_back();
       rung_lengths.push_back(make_rungs(p.num_rungs, p.max_length, p.divisor));
-      titles.push_back("Bracket " + std::to_string(b + 1) + ": " + std::to_string(p.num_rungs) + " rungs, " +
-                       std::to_string(p.max_trials) + " trials, " + std::to_string(p.max_concurrent_trials) +
-                       " concurrent");
+      titles.push_back("Bracket " + std::to_string(b + 1) + ": " + std::to_string(p.num_rungs) +
+                       " rungs, " + std::to_string(p.max_trials) + " trials, " +
+                       std::to_string(p.max_concurrent_trials) + " concurrent");
     }
-    for (const auto& tr : trials) groups[static_cast<size_t>(t->search_of(tr.request_id))].push_back(&tr);
+    for (const auto& tr : trials)
+      groups[static_cast<size_t>(t->search_of(tr.request_id))].push_back(&tr);
   } else {
     groups.emplace_back();
     for (const auto& tr : trials) groups[0].push_back(&tr);
@@ -181,17 +193,20 @@ std::string preview_search(const config::ExperimentConfig& config) {
             ++count;
             break;
           }
-      out << "  " << std::string(r + 1 < 10 ? 3 : 2, ' ') << (r + 1) << "  " << std::string(6 - std::min<size_t>(6, std::to_string(count).size()), ' ')
-          << count << "  " << len << "\n";
+      out << "  " << std::string(r + 1 < 10 ? 3 : 2, ' ') << (r + 1) << "  "
+          << std::string(6 - std::min<size_t>(6, std::to_string(count).size()), ' ') << count
+          << "  " << len << "\n";
     }
     int64_t total = 0;
     for (const auto* tr : groups[g])
       if (!tr->validate_after.empty()) total += tr->validate_after.back();
     grand_total += total;
-    out << "  Total: " << groups[g].size() << " trials, " << total << " " << unit << " of training\n";
+    out << "  Total: " << groups[g].size() << " trials, " << total << " " << unit
+        << " of training\n";
   }
   if (groups.size() > 1)
-    out << "All brackets: " << trials.size() << " trials, " << grand_total << " " << unit << " of training\n";
+    out << "All brackets: " << trials.size() << " trials, " << grand_total << " " << unit
+        << " of training\n";
   return out.str();
 }
 

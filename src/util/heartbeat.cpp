@@ -15,7 +15,8 @@ namespace det::util {
 Heartbeat::Heartbeat(std::filesystem::path path, std::chrono::milliseconds interval)
     : path_(std::move(path)), interval_(interval) {
   int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot create the heartbeat file " + path_.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    throw Error("cannot create the heartbeat file " + path_.string() + ": " + std::strerror(errno));
   ::close(fd);
   beat();
   thread_ = std::thread([this] {

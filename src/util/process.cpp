@@ -21,7 +21,8 @@ namespace {
 std::string env_name(const std::string& kv) { return kv.substr(0, kv.find('=')); }
 
 // Only async-signal-safe calls from here to exec: the parent may have other threads.
-[[noreturn]] void exec_child(const SpawnOptions& o, pid_t parent, char* const* argv, char* const* envp, int devnull) {
+[[noreturn]] void exec_child(const SpawnOptions& o, pid_t parent, char* const* argv,
+                             char* const* envp, int devnull) {
   if (o.new_process_group) ::setpgid(0, 0);
   if (o.parent_death_signal != 0) {
     ::prctl(PR_SET_PDEATHSIG, o.parent_death_signal);
@@ -82,7 +83,8 @@ pid_t spawn(const SpawnOptions& o) {
   int devnull = -1;
   if (o.null_stdio) {
     devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (devnull < 0) throw Error(std::string("spawn: cannot open /dev/null: ") + std::strerror(errno));
+    if (devnull < 0)
+      throw Error(std::string("spawn: cannot open /dev/null: ") + std::strerror(errno));
   }
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -113,7 +115,8 @@ std::optional<int> run(const SpawnOptions& o, std::chrono::milliseconds timeout)
   }
 }
 
-std::vector<std::string> environment(const std::vector<std::string>& drop, const std::vector<std::string>& set) {
+std::vector<std::string> environment(const std::vector<std::string>& drop,
+                                     const std::vector<std::string>& set) {
   std::vector<std::string> out;
   auto named = [](const std::vector<std::string>& list, const std::string& name, bool kv) {
     for (const auto& d : list)
@@ -135,7 +138,8 @@ std::string describe_wait_status(int status) {
   if (WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     const char* name = ::strsignal(sig);
-    return "was killed by signal " + std::to_string(sig) + (name ? std::string(" (") + name + ")" : std::string());
+    return "was killed by signal " + std::to_string(sig) +
+           (name ? std::string(" (") + name + ")" : std::string());
   }
   return "ended with wait status " + std::to_string(status);
 }
@@ -153,7 +157,8 @@ void LineBuffer::append(const char* data, size_t size) {
   }
   buffer_.append(data, size);
   if (buffer_.find('\n', start_) == std::string::npos && pending() > max_line_)
-    throw Error("a message line is longer than " + std::to_string(max_line_) + " bytes; the other end is broken");
+    throw Error("a message line is longer than " + std::to_string(max_line_) +
+                " bytes; the other end is broken");
 }
 
 std::optional<std::string> LineBuffer::next_line() {

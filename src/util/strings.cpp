@@ -1,8 +1,8 @@
 #include "det/util/strings.h"
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -111,7 +111,9 @@ std::string escape_prefix(const std::string& text, size_t max_chars, bool& cut) 
     } else if (c >= 0x80) {
       // One UTF-8 character: the lead byte and its continuation bytes, never half of it.
       size_t end = i + 1;
-      while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80 && end - i < 4) ++end;
+      while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80 &&
+             end - i < 4)
+        ++end;
       out.append(text, i, end - i);
       i = end;
       continue;

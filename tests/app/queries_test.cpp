@@ -14,7 +14,9 @@ TEST(Queries, DescribeAndMetricsTables) {
   fs::create_directories(dir);
   {
     experiment::ExperimentStore store(dir / "det.db");
-    nlohmann::json config = {{"searcher", {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
+    nlohmann::json config = {
+        {"searcher",
+         {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
     int64_t e = store.add_experiment("mnist", "a test", config, "/runs/mnist-1");
     int64_t t1 = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
     store.add_metrics(t1, "training", 100, 0.1, {{"loss", 0.5}});
@@ -29,12 +31,15 @@ TEST(Queries, DescribeAndMetricsTables) {
     std::string listed = format_experiments(store.experiments());
     EXPECT_NE(listed.find("mnist"), std::string::npos) << listed;
     std::string described = format_experiment(store, e);
-    EXPECT_NE(described.find("trial 1 (id 1): COMPLETED, 200 batches, best validation_loss 0.4"), std::string::npos)
+    EXPECT_NE(described.find("trial 1 (id 1): COMPLETED, 200 batches, best validation_loss 0.4"),
+              std::string::npos)
         << described;
     EXPECT_NE(described.find("checkpoint u2 at batch 200"), std::string::npos) << described;
-    EXPECT_EQ(described.find("checkpoint u1"), std::string::npos) << "a deleted checkpoint is not listed: " << described;
+    EXPECT_EQ(described.find("checkpoint u1"), std::string::npos)
+        << "a deleted checkpoint is not listed: " << described;
     std::string csv = format_metrics(store.metrics(t1), "csv");
-    EXPECT_NE(csv.find("kind,batches,epochs,loss,accuracy,validation_loss"), std::string::npos) << csv;
+    EXPECT_NE(csv.find("kind,batches,epochs,loss,accuracy,validation_loss"), std::string::npos)
+        << csv;
     EXPECT_NE(csv.find("validation,100,0.100,,0.9,0.4"), std::string::npos) << csv;
     EXPECT_EQ(nlohmann::json::parse(format_metrics(store.metrics(t1), "json")).size(), 3u);
     EXPECT_THROW(format_metrics({}, "xml"), UsageError);

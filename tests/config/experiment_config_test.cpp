@@ -74,25 +74,42 @@ TEST(ExperimentConfig, WrongTypeSaysExpectedAndFound) {
   max_length:
     batches: lots
 )");
-  EXPECT_NE(e.find("exp.yaml:5:14: searcher.max_length.batches: expected an integer from 1 to 1000000000000, found 'lots'"),
-            std::string::npos) << e;
+  EXPECT_NE(e.find("exp.yaml:5:14: searcher.max_length.batches: expected an integer from 1 to "
+                   "1000000000000, found 'lots'"),
+            std::string::npos)
+      << e;
   e = error_of(std::string(kMinimal) + "scheduling_unit: 0\n");
-  EXPECT_NE(e.find("scheduling_unit: expected an integer from 1 to 1000000, found '0'"), std::string::npos) << e;
+  EXPECT_NE(e.find("scheduling_unit: expected an integer from 1 to 1000000, found '0'"),
+            std::string::npos)
+      << e;
   e = error_of(std::string(kMinimal) + "checkpoint_policy: sometimes\n");
-  EXPECT_NE(e.find("checkpoint_policy: expected one of best, all, none, found 'sometimes'"), std::string::npos) << e;
+  EXPECT_NE(e.find("checkpoint_policy: expected one of best, all, none, found 'sometimes'"),
+            std::string::npos)
+      << e;
   e = error_of(std::string(kMinimal) + "min_checkpoint_period: {batches: 1, epochs: 2}\n");
-  EXPECT_NE(e.find("min_checkpoint_period: a length takes exactly one of batches, records or epochs, found batches, epochs"),
-            std::string::npos) << e;
+  EXPECT_NE(e.find("min_checkpoint_period: a length takes exactly one of batches, records or "
+                   "epochs, found batches, epochs"),
+            std::string::npos)
+      << e;
   e = error_of(std::string(kMinimal) + "min_checkpoint_period: [1]\n");
-  EXPECT_NE(e.find("min_checkpoint_period: expected {batches: n}, {records: n} or {epochs: n}, found a list"), std::string::npos) << e;
+  EXPECT_NE(e.find("min_checkpoint_period: expected {batches: n}, {records: n} or {epochs: n}, "
+                   "found a list"),
+            std::string::npos)
+      << e;
 }
 
 TEST(ExperimentConfig, MissingRequiredFields) {
   EXPECT_NE(error_of("name: x\n").find("searcher: expected a searcher mapping"), std::string::npos);
-  EXPECT_NE(error_of("searcher: {name: single, max_length: 5}\n").find("needs a 'metric'"), std::string::npos);
-  EXPECT_NE(error_of("searcher: {name: single, metric: m}\n").find("needs 'max_length'"), std::string::npos);
-  EXPECT_NE(error_of("searcher: {name: random, metric: m, max_length: 5}\n").find("needs 'max_trials'"), std::string::npos);
-  EXPECT_NE(error_of("searcher: {name: singel, metric: m, max_length: 5}\n").find("did you mean 'single'"), std::string::npos);
+  EXPECT_NE(error_of("searcher: {name: single, max_length: 5}\n").find("needs a 'metric'"),
+            std::string::npos);
+  EXPECT_NE(error_of("searcher: {name: single, metric: m}\n").find("needs 'max_length'"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of("searcher: {name: random, metric: m, max_length: 5}\n").find("needs 'max_trials'"),
+      std::string::npos);
+  EXPECT_NE(error_of("searcher: {name: singel, metric: m, max_length: 5}\n")
+                .find("did you mean 'single'"),
+            std::string::npos);
 }
 
 TEST(ExperimentConfig, InvalidYamlReportsPosition) {
@@ -103,18 +120,23 @@ TEST(ExperimentConfig, InvalidYamlReportsPosition) {
 
 TEST(ExperimentConfig, OverridesApplyAndErrorsPointAtThem) {
   auto c = parse_experiment_config(kMinimal, "exp.yaml",
-                                   {"searcher.max_length={epochs: 3}", "hyperparameters.lr=0.5", "optimizations.aggregation_frequency=4"});
+                                   {"searcher.max_length={epochs: 3}", "hyperparameters.lr=0.5",
+                                    "optimizations.aggregation_frequency=4"});
   EXPECT_EQ(c.searcher.max_length->unit, Unit::kEpochs);
   EXPECT_EQ(c.searcher.max_length->value, 3);
   EXPECT_EQ(c.hyperparameters.at("lr").val.get<double>(), 0.5);
   EXPECT_EQ(c.optimizations.aggregation_frequency, 4);
   // Setting one unit of a length replaces the unit the file gave.
-  c = parse_experiment_config(std::string(kMinimal) + "min_validation_period: {epochs: 2}\n", "exp.yaml",
-                              {"min_validation_period.batches=50", "searcher.max_length.records=6400"});
+  c = parse_experiment_config(
+      std::string(kMinimal) + "min_validation_period: {epochs: 2}\n", "exp.yaml",
+      {"min_validation_period.batches=50", "searcher.max_length.records=6400"});
   EXPECT_EQ(c.min_validation_period, (Length{Unit::kBatches, 50}));
   EXPECT_EQ(c.searcher.max_length, (Length{Unit::kRecords, 6400}));
   std::string e = error_of(kMinimal, {"searcher.max_length.batches=abc"});
-  EXPECT_NE(e.find("--config searcher.max_length.batches=abc: searcher.max_length.batches: expected an integer"), std::string::npos) << e;
+  EXPECT_NE(e.find("--config searcher.max_length.batches=abc: searcher.max_length.batches: "
+                   "expected an integer"),
+            std::string::npos)
+      << e;
   e = error_of(kMinimal, {"novalue"});
   EXPECT_NE(e.find("expected key.path=value"), std::string::npos) << e;
   e = error_of(kMinimal, {"name.sub=1"});
@@ -133,7 +155,8 @@ TEST(ExperimentConfig, EveryHyperparameterType) {
     h: {type: int, minval: 0, maxval: 2}
     i: [1, 2]
 searcher: {name: single, metric: m, max_length: 5}
-)", "exp.yaml");
+)",
+                                   "exp.yaml");
   using T = Hyperparameter::Type;
   const auto& hp = c.hyperparameters;
   EXPECT_EQ(hp.at("a").type, T::kConst);
@@ -159,20 +182,27 @@ searcher: {name: single, metric: m, max_length: 5}
 
 TEST(ExperimentConfig, HyperparameterMistakes) {
   auto hp = [](const std::string& body) {
-    return error_of("hyperparameters:\n  x: " + body + "\nsearcher: {name: single, metric: m, max_length: 5}\n");
+    return error_of("hyperparameters:\n  x: " + body +
+                    "\nsearcher: {name: single, metric: m, max_length: 5}\n");
   };
-  EXPECT_NE(hp("{type: int, minval: 5, maxval: 1}").find("hyperparameters.x.maxval: expected a value greater than minval"), std::string::npos);
+  EXPECT_NE(hp("{type: int, minval: 5, maxval: 1}")
+                .find("hyperparameters.x.maxval: expected a value greater than minval"),
+            std::string::npos);
   EXPECT_NE(hp("{type: log, minval: 1, maxval: 2}").find("needs 'base'"), std::string::npos);
-  EXPECT_NE(hp("{type: categorical, vals: []}").find("expected a non-empty list"), std::string::npos);
-  EXPECT_NE(hp("{type: categorial, vals: [1]}").find("did you mean 'categorical'"), std::string::npos);
-  EXPECT_NE(hp("{type: int, minval: 1, maxval: 2, cnt: 3}").find("did you mean 'count'"), std::string::npos);
+  EXPECT_NE(hp("{type: categorical, vals: []}").find("expected a non-empty list"),
+            std::string::npos);
+  EXPECT_NE(hp("{type: categorial, vals: [1]}").find("did you mean 'categorical'"),
+            std::string::npos);
+  EXPECT_NE(hp("{type: int, minval: 1, maxval: 2, cnt: 3}").find("did you mean 'count'"),
+            std::string::npos);
 }
 
 TEST(ExperimentConfig, ResolvedYamlRoundTrips) {
-  auto c = parse_experiment_config(std::string(kMinimal) +
-                                       "checkpoint_storage: {type: shared_fs, host_path: /tmp/x, save_trial_best: 3}\n"
-                                       "reproducibility: {experiment_seed: 42}\nlabels: [a, '1']\n",
-                                   "exp.yaml");
+  auto c = parse_experiment_config(
+      std::string(kMinimal) +
+          "checkpoint_storage: {type: shared_fs, host_path: /tmp/x, save_trial_best: 3}\n"
+          "reproducibility: {experiment_seed: 42}\nlabels: [a, '1']\n",
+      "exp.yaml");
   auto j = to_json(c);
   auto c2 = parse_experiment_config(to_yaml(j), "resolved.yaml");
   EXPECT_EQ(to_json(c2), j);
@@ -197,7 +227,8 @@ TEST(SearchCreate, SameSeedSameTrial) {
   lr: {type: double, minval: 0.0001, maxval: 1.0}
   n: {type: int, minval: 8, maxval: 64}
 searcher: {name: single, metric: m, max_length: 5}
-)", "exp.yaml");
+)",
+                                   "exp.yaml");
   util::NpRandom a(42), b(42);
   auto x = search::make_create(c.hyperparameters, a), y = search::make_create(c.hyperparameters, b);
   EXPECT_EQ(x.hparams, y.hparams);
@@ -213,8 +244,11 @@ const char* kSearcher = "searcher: {name: single, metric: m, max_length: 5}\n";
 
 TEST(HostileConfig, AliasThatContainsItselfIsAnError) {
   std::string e = error_of(std::string("data:\n  loop: &a [1, *a]\n") + kSearcher);
-  EXPECT_NE(e.find("exp.yaml:2:9: data.loop[1]: a YAML alias refers to a list or mapping that contains it"),
-            std::string::npos) << e;
+  EXPECT_NE(
+      e.find(
+          "exp.yaml:2:9: data.loop[1]: a YAML alias refers to a list or mapping that contains it"),
+      std::string::npos)
+      << e;
   e = error_of(std::string("hyperparameters:\n  x: &m {y: *m}\n") + kSearcher);
   EXPECT_NE(e.find("hyperparameters.x.y: a YAML alias refers to"), std::string::npos) << e;
 }
@@ -231,38 +265,49 @@ TEST(HostileConfig, BillionLaughsStopsAtTheBudget) {
   ASSERT_LT(yaml.size(), 1024u);
   std::string e = error_of(yaml + kSearcher);
   EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
-  EXPECT_NE(e.find("the config holds more than 1000000 values once its YAML aliases are expanded"), std::string::npos)
+  EXPECT_NE(e.find("the config holds more than 1000000 values once its YAML aliases are expanded"),
+            std::string::npos)
       << e;
   // Aliases within the budget are fine and expanded.
-  auto c = parse_experiment_config("data:\n  a: &x [1, 2]\n  b: *x\n" + std::string(kSearcher), "exp.yaml");
+  auto c = parse_experiment_config("data:\n  a: &x [1, 2]\n  b: *x\n" + std::string(kSearcher),
+                                   "exp.yaml");
   EXPECT_EQ(c.data["b"], nlohmann::json::array({1, 2}));
 }
 
 TEST(HostileConfig, DeepNestingIsAnErrorNotACrash) {
-  std::string e = error_of("data:\n  x: " + std::string(100, '[') + std::string(100, ']') + "\n" + kSearcher);
+  std::string e =
+      error_of("data:\n  x: " + std::string(100, '[') + std::string(100, ']') + "\n" + kSearcher);
   EXPECT_NE(e.find("exp.yaml:2:"), std::string::npos) << e;
   EXPECT_NE(e.find("nest deeper than 64 levels"), std::string::npos) << e;
   // Past yaml-cpp's own guard, and far past any stack: still one line.
-  e = error_of("data:\n  x: " + std::string(200000, '[') + std::string(200000, ']') + "\n" + kSearcher);
+  e = error_of("data:\n  x: " + std::string(200000, '[') + std::string(200000, ']') + "\n" +
+               kSearcher);
   EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
   EXPECT_NE(e.find("nest deeper than"), std::string::npos) << e;
   e = error_of("data:\n  x: " + std::string(200000, '[') + "\n" + kSearcher);  // unclosed
   EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
   // 60 levels are fine.
-  EXPECT_EQ(error_of("data:\n  x: " + std::string(60, '[') + std::string(60, ']') + "\n" + kSearcher), "(no error)");
+  EXPECT_EQ(
+      error_of("data:\n  x: " + std::string(60, '[') + std::string(60, ']') + "\n" + kSearcher),
+      "(no error)");
 }
 
 TEST(HostileConfig, CategoricalWithoutValsNamesTheFile) {
   std::string e = error_of(std::string("hyperparameters:\n  x: {type: categorical}\n") + kSearcher);
-  EXPECT_NE(e.find("exp.yaml:2:6: hyperparameters.x.vals: expected a non-empty list, found nothing"), std::string::npos)
+  EXPECT_NE(
+      e.find("exp.yaml:2:6: hyperparameters.x.vals: expected a non-empty list, found nothing"),
+      std::string::npos)
       << e;
 }
 
 TEST(HostileConfig, DuplicateKeysAtAnyDepth) {
   std::string e = error_of(std::string("name: a\nname: b\n") + kSearcher);
-  EXPECT_NE(e.find("exp.yaml:2:1: name: duplicate key 'name' (first at line 1)"), std::string::npos) << e;
+  EXPECT_NE(e.find("exp.yaml:2:1: name: duplicate key 'name' (first at line 1)"), std::string::npos)
+      << e;
   e = error_of(std::string("data:\n  t:\n    - {a: 1, a: 2}\n") + kSearcher);
-  EXPECT_NE(e.find("exp.yaml:3:14: data.t[0].a: duplicate key 'a' (first at line 3)"), std::string::npos) << e;
+  EXPECT_NE(e.find("exp.yaml:3:14: data.t[0].a: duplicate key 'a' (first at line 3)"),
+            std::string::npos)
+      << e;
   e = error_of(std::string("hyperparameters:\n  lr: 0.1\n  lr: 0.2\n") + kSearcher);
   EXPECT_NE(e.find("exp.yaml:3:3: hyperparameters.lr: duplicate key 'lr'"), std::string::npos) << e;
 }
@@ -283,21 +328,29 @@ TEST(HostileConfig, ASecondDocumentIsAnError) {
 TEST(HostileConfig, NumbersOutsideTheirBounds) {
   auto field = [](const std::string& yaml) { return error_of(std::string(kMinimal) + yaml); };
   EXPECT_NE(field("resources: {slots_per_trial: 1000000}\n")
-                .find("exp.yaml:10:30: resources.slots_per_trial: expected an integer from 1 to 4096, found '1000000'"),
+                .find("exp.yaml:10:30: resources.slots_per_trial: expected an integer from 1 to "
+                      "4096, found '1000000'"),
             std::string::npos);
-  EXPECT_NE(field("resources: {max_slots: 100000000}\n").find("resources.max_slots: expected an integer from 0 to 65536"),
+  EXPECT_NE(field("resources: {max_slots: 100000000}\n")
+                .find("resources.max_slots: expected an integer from 0 to 65536"),
             std::string::npos);
-  EXPECT_NE(field("resources: {weight: -1}\n").find("resources.weight: expected a number from 0 to 1000000"),
+  EXPECT_NE(field("resources: {weight: -1}\n")
+                .find("resources.weight: expected a number from 0 to 1000000"),
             std::string::npos);
-  EXPECT_NE(field("resources: {priority: 100}\n").find("resources.priority: expected an integer from 1 to 99"),
+  EXPECT_NE(field("resources: {priority: 100}\n")
+                .find("resources.priority: expected an integer from 1 to 99"),
             std::string::npos);
-  EXPECT_NE(field("max_restarts: 99999\n").find("max_restarts: expected an integer from 0 to 1000"), std::string::npos);
-  EXPECT_NE(field("scheduling_unit: 0\n").find("scheduling_unit: expected an integer from 1 to 1000000, found '0'"),
+  EXPECT_NE(field("max_restarts: 99999\n").find("max_restarts: expected an integer from 0 to 1000"),
+            std::string::npos);
+  EXPECT_NE(field("scheduling_unit: 0\n")
+                .find("scheduling_unit: expected an integer from 1 to 1000000, found '0'"),
             std::string::npos);
   EXPECT_NE(field("min_validation_period: {epochs: 10000000000000}\n")
                 .find("min_validation_period.epochs: expected an integer from 0 to 1000000000000"),
             std::string::npos);
-  EXPECT_NE(field("records_per_epoch: -5\n").find("records_per_epoch: expected an integer from 0 to"), std::string::npos);
+  EXPECT_NE(
+      field("records_per_epoch: -5\n").find("records_per_epoch: expected an integer from 0 to"),
+      std::string::npos);
   EXPECT_NE(field("optimizations: {aggregation_frequency: 100000}\n")
                 .find("optimizations.aggregation_frequency: expected an integer from 1 to 10000"),
             std::string::npos);
@@ -307,19 +360,26 @@ TEST(HostileConfig, NumbersOutsideTheirBounds) {
   EXPECT_NE(field("reproducibility: {experiment_seed: 4294967296}\n")
                 .find("reproducibility.experiment_seed: expected an integer from 0 to 4294967295"),
             std::string::npos);
-  EXPECT_NE(field("profiling: {begin_on_batch: -1}\n").find("profiling.begin_on_batch: expected an integer from 0"),
+  EXPECT_NE(field("profiling: {begin_on_batch: -1}\n")
+                .find("profiling.begin_on_batch: expected an integer from 0"),
             std::string::npos);
-  auto searcher = [](const std::string& body) { return error_of("searcher: {metric: m, max_length: 100, " + body + "}\n"); };
-  EXPECT_NE(searcher("name: random, max_trials: 10000000").find("searcher.max_trials: expected an integer from 1 to 100000"),
+  auto searcher = [](const std::string& body) {
+    return error_of("searcher: {metric: m, max_length: 100, " + body + "}\n");
+  };
+  EXPECT_NE(searcher("name: random, max_trials: 10000000")
+                .find("searcher.max_trials: expected an integer from 1 to 100000"),
             std::string::npos);
   EXPECT_NE(searcher("name: random, max_trials: 5, max_concurrent_trials: 50000")
                 .find("searcher.max_concurrent_trials: expected an integer from 0 to 10000"),
             std::string::npos);
-  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, divisor: 1").find("searcher.divisor: expected a number in (1, 100]"),
+  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, divisor: 1")
+                .find("searcher.divisor: expected a number in (1, 100]"),
             std::string::npos);
-  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, max_rungs: 1000").find("searcher.max_rungs: expected an integer from 1 to 32"),
+  EXPECT_NE(searcher("name: adaptive_asha, max_trials: 5, max_rungs: 1000")
+                .find("searcher.max_rungs: expected an integer from 1 to 32"),
             std::string::npos);
-  EXPECT_NE(searcher("name: async_halving, max_trials: 5, num_rungs: 0").find("searcher.num_rungs: expected an integer from 1 to 32"),
+  EXPECT_NE(searcher("name: async_halving, max_trials: 5, num_rungs: 0")
+                .find("searcher.num_rungs: expected an integer from 1 to 32"),
             std::string::npos);
   EXPECT_NE(searcher("name: async_halving, max_trials: 5, num_rungs: 30, divisor: 50")
                 .find("searcher.num_rungs: divisor^(rungs - 1) = "),
@@ -331,48 +391,66 @@ TEST(HostileConfig, NumbersOutsideTheirBounds) {
                 .find("searcher.max_length.batches: expected an integer from 1 to 1000000000000"),
             std::string::npos);
   auto hp = [](const std::string& body) {
-    return error_of("hyperparameters:\n  x: " + body + "\nsearcher: {name: grid, metric: m, max_length: 5}\n");
+    return error_of("hyperparameters:\n  x: " + body +
+                    "\nsearcher: {name: grid, metric: m, max_length: 5}\n");
   };
-  EXPECT_NE(hp("{type: int, minval: 1, maxval: 9, count: 1000000}").find("hyperparameters.x.count: expected an integer from 1 to 100000"),
+  EXPECT_NE(hp("{type: int, minval: 1, maxval: 9, count: 1000000}")
+                .find("hyperparameters.x.count: expected an integer from 1 to 100000"),
             std::string::npos);
-  EXPECT_NE(hp("{type: int, minval: -9000000000000000000, maxval: 1}").find("hyperparameters.x.minval: expected an integer from"),
+  EXPECT_NE(hp("{type: int, minval: -9000000000000000000, maxval: 1}")
+                .find("hyperparameters.x.minval: expected an integer from"),
             std::string::npos);
-  EXPECT_NE(hp("{type: double, minval: -.inf, maxval: 1}").find("hyperparameters.x.minval: expected a number"),
+  EXPECT_NE(hp("{type: double, minval: -.inf, maxval: 1}")
+                .find("hyperparameters.x.minval: expected a number"),
             std::string::npos);
-  EXPECT_NE(hp("{type: double, minval: -1e308, maxval: 1e308}").find("maxval - minval overflows a double"),
+  EXPECT_NE(hp("{type: double, minval: -1e308, maxval: 1e308}")
+                .find("maxval - minval overflows a double"),
             std::string::npos);
-  EXPECT_NE(hp("{type: log, minval: 1, maxval: 400, base: 10}").find("base^maxval or base^minval overflows"),
+  EXPECT_NE(hp("{type: log, minval: 1, maxval: 400, base: 10}")
+                .find("base^maxval or base^minval overflows"),
             std::string::npos);
   std::string grid = error_of(R"(hyperparameters:
   a: {type: double, minval: 0, maxval: 1, count: 1000}
   b: {type: double, minval: 0, maxval: 1, count: 1000}
 searcher: {name: grid, metric: m, max_length: 5}
 )");
-  EXPECT_NE(grid.find("exp.yaml:2:3: hyperparameters: the grid has 1000000 points, more than 100000"), std::string::npos)
+  EXPECT_NE(
+      grid.find("exp.yaml:2:3: hyperparameters: the grid has 1000000 points, more than 100000"),
+      std::string::npos)
       << grid;
   // The bounds are generous: Determined's own examples pass.
-  EXPECT_EQ(field("resources: {slots_per_trial: 4096, max_slots: 8, priority: 99, weight: 2}\nmax_restarts: 0\n"),
+  EXPECT_EQ(field("resources: {slots_per_trial: 4096, max_slots: 8, priority: 99, weight: "
+                  "2}\nmax_restarts: 0\n"),
             "(no error)");
 }
 
 TEST(HostileConfig, StoragePathStaysInsideHostPath) {
   auto storage = [](const std::string& body) {
-    return error_of(std::string(kMinimal) + "checkpoint_storage: {type: shared_fs, host_path: /data/runs, " + body + "}\n");
+    return error_of(std::string(kMinimal) +
+                    "checkpoint_storage: {type: shared_fs, host_path: /data/runs, " + body + "}\n");
   };
   std::string e = storage("storage_path: ../../..");
   EXPECT_NE(e.find("exp.yaml:10:"), std::string::npos) << e;
-  EXPECT_NE(e.find("checkpoint_storage.storage_path: '../../..' leaves host_path '/data/runs'"), std::string::npos) << e;
+  EXPECT_NE(e.find("checkpoint_storage.storage_path: '../../..' leaves host_path '/data/runs'"),
+            std::string::npos)
+      << e;
   EXPECT_NE(e.find("give a sub-directory of host_path"), std::string::npos) << e;
   EXPECT_NE(storage("storage_path: a/../../b").find("leaves host_path"), std::string::npos);
-  EXPECT_NE(storage("storage_path: /etc").find("'/etc' is not inside host_path '/data/runs'"), std::string::npos);
-  EXPECT_NE(storage("storage_path: /data/runs/../x").find("is not inside host_path"), std::string::npos);
+  EXPECT_NE(storage("storage_path: /etc").find("'/etc' is not inside host_path '/data/runs'"),
+            std::string::npos);
+  EXPECT_NE(storage("storage_path: /data/runs/../x").find("is not inside host_path"),
+            std::string::npos);
   // Inside: kept, made canonical; an absolute path inside host_path becomes relative.
   auto c = parse_experiment_config(
-      std::string(kMinimal) + "checkpoint_storage: {host_path: /data/runs, storage_path: a/./b/../c/}\n", "exp.yaml");
+      std::string(kMinimal) +
+          "checkpoint_storage: {host_path: /data/runs, storage_path: a/./b/../c/}\n",
+      "exp.yaml");
   EXPECT_EQ(c.storage().storage_path, "a/c");
   EXPECT_EQ(c.storage().root(), std::filesystem::path("/data/runs/a/c"));
-  c = parse_experiment_config(std::string(kMinimal) + "checkpoint_storage: {host_path: /data/runs, storage_path: /data/runs/x}\n",
-                              "exp.yaml");
+  c = parse_experiment_config(
+      std::string(kMinimal) +
+          "checkpoint_storage: {host_path: /data/runs, storage_path: /data/runs/x}\n",
+      "exp.yaml");
   EXPECT_EQ(c.storage().storage_path, "x");
 }
 
@@ -400,22 +478,29 @@ TEST(ExperimentConfig, SettingsDetDoesNotImplementAreErrorsOrNotices) {
     }
     return std::string();
   };
-  EXPECT_NE(error_of("optimizations: {mixed_precision: O1}\n").find("optimizations.mixed_precision: not implemented"),
+  EXPECT_NE(error_of("optimizations: {mixed_precision: O1}\n")
+                .find("optimizations.mixed_precision: not implemented"),
             std::string::npos);
   EXPECT_EQ(error_of("optimizations: {mixed_precision: O0}\n"), "");
-  EXPECT_NE(error_of("optimizations: {gradient_compression: true}\n").find("not implemented"), std::string::npos);
-  EXPECT_NE(error_of("profiling: {enabled: true}\n").find("det has no profiler"), std::string::npos);
-  EXPECT_NE(error_of("checkpoint_storage: {host_path: /tmp, save_experiment_best: 2}\n").find("save_experiment_best"),
+  EXPECT_NE(error_of("optimizations: {gradient_compression: true}\n").find("not implemented"),
+            std::string::npos);
+  EXPECT_NE(error_of("profiling: {enabled: true}\n").find("det has no profiler"),
+            std::string::npos);
+  EXPECT_NE(error_of("checkpoint_storage: {host_path: /tmp, save_experiment_best: 2}\n")
+                .find("save_experiment_best"),
             std::string::npos);
   EXPECT_EQ(error_of("checkpoint_storage: {host_path: /tmp, save_experiment_best: 0}\n"), "");
-  EXPECT_NE(error_of("optimizations: {mixed_precision: O2}\n").rfind("exp.yaml:", 0), std::string::npos);
+  EXPECT_NE(error_of("optimizations: {mixed_precision: O2}\n").rfind("exp.yaml:", 0),
+            std::string::npos);
 
-  auto c = parse_experiment_config(std::string(kMinimal) +
-                                       "records_per_epoch: 50000\nresources: {slots_per_trial: 1, priority: 40}\n"
-                                       "environment: {image: x}\noptimizations: {average_training_metrics: true}\n",
-                                   "exp.yaml");
+  auto c = parse_experiment_config(
+      std::string(kMinimal) +
+          "records_per_epoch: 50000\nresources: {slots_per_trial: 1, priority: 40}\n"
+          "environment: {image: x}\noptimizations: {average_training_metrics: true}\n",
+      "exp.yaml");
   ASSERT_EQ(c.notices.size(), 3u);
-  EXPECT_NE(c.notices[0].find("records_per_epoch: ignored, as by Determined's PyTorchTrial"), std::string::npos)
+  EXPECT_NE(c.notices[0].find("records_per_epoch: ignored, as by Determined's PyTorchTrial"),
+            std::string::npos)
       << c.notices[0];
   EXPECT_NE(c.notices[1].find("resources.priority"), std::string::npos) << c.notices[1];
   EXPECT_NE(c.notices[2].find("environment"), std::string::npos) << c.notices[2];

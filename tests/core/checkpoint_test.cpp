@@ -27,7 +27,8 @@ TEST(Checkpoint, CorruptTruncatedMissingAndMismatchedAreRefused) {
     o.resume_from = p;
     run_trial(c, tmp.path, o);
   };
-  auto expect_error = [&](const fs::path& p, const config::ExperimentConfig& c, const std::string& needle) {
+  auto expect_error = [&](const fs::path& p, const config::ExperimentConfig& c,
+                          const std::string& needle) {
     try {
       resume(p, c);
       ADD_FAILURE() << "no error for " << needle;
@@ -72,8 +73,9 @@ TEST(Checkpoint, ShapeMismatchNamesTheParameter) {
   auto cfg = make_config("noisy", "", 4);
   auto r = run_trial(cfg, tmp.path);
   TrialContext ctx(cfg, {{"global_batch_size", 4}}, 1, 1, torch::kCPU, nullptr);
-  auto wrong = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 32), torch::nn::ReLU(), torch::nn::Dropout(0.3),
-                                                    torch::nn::Linear(32, 1)));
+  auto wrong =
+      ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 32), torch::nn::ReLU(),
+                                           torch::nn::Dropout(0.3), torch::nn::Linear(32, 1)));
   try {
     checkpoint::load(r.checkpoints.back().path, {wrong.ptr()}, {}, false);
     ADD_FAILURE();
@@ -86,7 +88,9 @@ TEST(Checkpoint, ShapeMismatchNamesTheParameter) {
     checkpoint::load(r.checkpoints.back().path, {wrong.ptr()}, {opt}, false);
     ADD_FAILURE();
   } catch (const CheckpointError& e) {
-    EXPECT_NE(std::string(e.what()).find("'0.weight' has shape [16, 8] in the checkpoint but [32, 8]"), std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("'0.weight' has shape [16, 8] in the checkpoint but [32, 8]"),
+        std::string::npos)
         << e.what();
   }
 }
@@ -94,20 +98,23 @@ TEST(Checkpoint, ShapeMismatchNamesTheParameter) {
 // Two identical runs write byte-identical checkpoints (optimizer state keyed by position, not
 // by parameter address), so a checkpoint's hash identifies its content.
 TEST(Checkpoint, IdenticalRunsWriteIdenticalBytes) {
-  auto cfg = make_config("noisy", "min_checkpoint_period: {batches: 4}\n", 8);  // Adam: moments in the state
+  auto cfg = make_config("noisy", "min_checkpoint_period: {batches: 4}\n",
+                         8);  // Adam: moments in the state
   TempDir a, b;
   auto ra = run_trial(cfg, a.path), rb = run_trial(cfg, b.path);
   ASSERT_FALSE(ra.checkpoints.empty());
   const auto& pa = ra.checkpoints.back().path;
   const auto& pb = rb.checkpoints.back().path;
   EXPECT_EQ(util::read_file(pa / "state.pt"), util::read_file(pb / "state.pt"));
-  EXPECT_EQ(checkpoint::read_metadata(pa).files.at("state.pt").crc32, checkpoint::read_metadata(pb).files.at("state.pt").crc32);
+  EXPECT_EQ(checkpoint::read_metadata(pa).files.at("state.pt").crc32,
+            checkpoint::read_metadata(pb).files.at("state.pt").crc32);
   // A different seed gives different weights, hence different bytes: the comparison can fail.
   TempDir c;
   TrialRunOptions other;
   other.trial_seed = 99;
   auto rc = run_trial(cfg, c.path, other);
-  EXPECT_NE(util::read_file(pa / "state.pt"), util::read_file(rc.checkpoints.back().path / "state.pt"));
+  EXPECT_NE(util::read_file(pa / "state.pt"),
+            util::read_file(rc.checkpoints.back().path / "state.pt"));
 }
 
 }  // namespace

@@ -11,12 +11,12 @@
 
 namespace det {
 namespace {
+using testing::make_config;
+using testing::MetricsFile;
 using testing::NoisyTrial;
 using testing::OneVarStep;
 using testing::OneVarTrial;
 using testing::read_reports;
-using testing::make_config;
-using testing::MetricsFile;
 using testing::run_trial;
 using testing::TempDir;
 namespace fs = std::filesystem;
@@ -89,10 +89,12 @@ TEST(OneVar, AggregationFrequencyTwoUpdatesEveryOtherBatch) {
 
 TEST(OneVar, ValidationAndCheckpointPeriods) {
   TempDir tmp;
-  auto cfg = make_config("onevar",
-                         "min_validation_period: {batches: 5}\nmin_checkpoint_period: {epochs: 1}\ncheckpoint_policy: none\n"
-                         "checkpoint_storage: {host_path: /unused, save_trial_latest: 10, save_trial_best: 0}\n",
-                         34);
+  auto cfg = make_config(
+      "onevar",
+      "min_validation_period: {batches: 5}\nmin_checkpoint_period: {epochs: 1}\ncheckpoint_policy: "
+      "none\n"
+      "checkpoint_storage: {host_path: /unused, save_trial_latest: 10, save_trial_best: 0}\n",
+      34);
   auto result = run_trial(cfg, tmp.path);
   std::vector<int64_t> val_at, ckpt_at;
   for (auto& v : read_reports(tmp.path, "validation")) val_at.push_back(v["batches"]);
@@ -108,7 +110,8 @@ TEST(OneVar, ValidationAndCheckpointPeriods) {
 TEST(OneVar, CheckpointPolicyAndGarbageCollection) {
   TempDir tmp;
   // Loss falls every validation, so "best" checkpoints at each one; GC keeps latest 1 + best 1.
-  auto cfg = make_config("onevar", "min_validation_period: {batches: 4}\ncheckpoint_policy: best\n", 12);
+  auto cfg =
+      make_config("onevar", "min_validation_period: {batches: 4}\ncheckpoint_policy: best\n", 12);
   auto result = run_trial(cfg, tmp.path);
   ASSERT_EQ(result.checkpoints.size(), 1u);  // the newest is also the best
   EXPECT_EQ(result.checkpoints[0].batches, 12);
@@ -185,12 +188,15 @@ TEST(Resume, InterruptedAndResumedEqualsStraightRun) {
   // Bit-identical weights and identical validation metrics.
   auto wa = weights_of(a.checkpoints.back().path), wb = weights_of(b2.checkpoints.back().path);
   ASSERT_EQ(wa.size(), wb.size());
-  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
-  auto va = read_reports(straight.path, "validation"), vb = read_reports(interrupted.path, "validation");
+  for (size_t i = 0; i < wa.size(); ++i)
+    EXPECT_TRUE(torch::equal(wa[i], wb[i])) << "parameter " << i;
+  auto va = read_reports(straight.path, "validation"),
+       vb = read_reports(interrupted.path, "validation");
   ASSERT_EQ(va.back()["batches"], vb.back()["batches"]);
   EXPECT_EQ(va.back()["metrics"], vb.back()["metrics"]);
   // Training metrics of every period after the resume match the straight run's.
-  auto ta = read_reports(straight.path, "training"), tb = read_reports(interrupted.path, "training");
+  auto ta = read_reports(straight.path, "training"),
+       tb = read_reports(interrupted.path, "training");
   std::map<int64_t, nlohmann::json> by_batch;
   for (auto& t : ta) by_batch[t["batches"]] = t["metrics"];
   int compared = 0;
@@ -233,24 +239,32 @@ class CountingTrial : public Trial {
   static inline int64_t steps = 0;
   explicit CountingTrial(TrialContext& ctx) : Trial(ctx) {
     model_ = ctx.wrap_model(torch::nn::Linear(1, 1));
-    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.1)));
-    sched_ = ctx.wrap_lr_scheduler(std::make_shared<optim::LambdaLR>(*opt_, [](int64_t e) {
-      steps = e;
-      return 1.0;
-    }), mode, frequency);
+    opt_ = ctx.wrap_optimizer(
+        std::make_shared<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.1)));
+    sched_ = ctx.wrap_lr_scheduler(std::make_shared<optim::LambdaLR>(*opt_,
+                                                                     [](int64_t e) {
+                                                                       steps = e;
+                                                                       return 1.0;
+                                                                     }),
+                                   mode, frequency);
   }
   std::shared_ptr<data::DataLoader> build_training_data_loader() override {
     auto ds = std::make_shared<data::TensorDataset>(torch::ones({16, 1}), torch::ones({16, 1}));
-    return std::make_shared<data::DataLoader>(ds, data::DataLoaderOptions().batch_size(2));  // 8 batches/epoch
+    return std::make_shared<data::DataLoader>(
+        ds, data::DataLoaderOptions().batch_size(2));  // 8 batches/epoch
   }
-  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return build_training_data_loader(); }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override {
+    return build_training_data_loader();
+  }
   Metrics train_batch(data::Batch& b, int64_t, int64_t) override {
     auto loss = torch::mse_loss(model_->forward(b.data), b.target);
     context_.backward(loss);
     context_.step_optimizer(*opt_);
     return {{"loss", loss}};
   }
-  Metrics evaluate_full_dataset(data::DataLoader&) override { return {{"validation_loss", torch::tensor(1.0)}}; }
+  Metrics evaluate_full_dataset(data::DataLoader&) override {
+    return {{"validation_loss", torch::tensor(1.0)}};
+  }
 
  private:
   torch::nn::Linear model_{nullptr};
@@ -264,7 +278,8 @@ int64_t count_steps(StepMode mode, int frequency, int agg, int64_t batches) {
   CountingTrial::frequency = frequency;
   CountingTrial::steps = 0;
   TempDir tmp;
-  auto cfg = make_config("counting", "optimizations: {aggregation_frequency: " + std::to_string(agg) + "}\n", batches);
+  auto cfg = make_config(
+      "counting", "optimizations: {aggregation_frequency: " + std::to_string(agg) + "}\n", batches);
   run_trial(cfg, tmp.path);
   return CountingTrial::steps;
 }
@@ -274,7 +289,8 @@ TEST(LRSchedulerAutoStep, DeterminedStepModes) {
   EXPECT_EQ(count_steps(StepMode::kStepEveryBatch, 3, 1, 24), 8);
   EXPECT_EQ(count_steps(StepMode::kStepEveryBatch, 1, 2, 24), 24);  // catches up at update batches
   EXPECT_EQ(count_steps(StepMode::kStepEveryOptimizerStep, 1, 2, 24), 12);
-  EXPECT_EQ(count_steps(StepMode::kStepEveryOptimizerStep, 3, 2, 24), 4);  // batch_idx+1 divisible by 2 and 3
+  EXPECT_EQ(count_steps(StepMode::kStepEveryOptimizerStep, 3, 2, 24),
+            4);  // batch_idx+1 divisible by 2 and 3
   EXPECT_EQ(count_steps(StepMode::kStepEveryEpoch, 1, 1, 24), 3);
   EXPECT_EQ(count_steps(StepMode::kStepEveryEpoch, 2, 1, 24), 1);
   EXPECT_EQ(count_steps(StepMode::kManualStep, 1, 1, 24), 0);
@@ -300,15 +316,20 @@ class LoggingCallback : public Callback {
   }
   void on_trial_shutdown() override { log().push_back("shutdown"); }
   void on_training_start() override { log().push_back("training_start"); }
-  void on_training_epoch_start(int64_t e) override { log().push_back("epoch_start " + std::to_string(e)); }
-  void on_training_epoch_end(int64_t e) override { log().push_back("epoch_end " + std::to_string(e)); }
+  void on_training_epoch_start(int64_t e) override {
+    log().push_back("epoch_start " + std::to_string(e));
+  }
+  void on_training_epoch_end(int64_t e) override {
+    log().push_back("epoch_end " + std::to_string(e));
+  }
   void on_training_workload_end(const nlohmann::json& m) override {
     log().push_back(std::string("workload_end") + (m.contains("loss") ? " loss" : ""));
   }
   void on_validation_start() override { log().push_back("validation_start"); }
   void on_validation_end(const nlohmann::json& m) override {
     ++validations_;
-    log().push_back(std::string("validation_end") + (m.contains("validation_loss") ? " validation_loss" : ""));
+    log().push_back(std::string("validation_end") +
+                    (m.contains("validation_loss") ? " validation_loss" : ""));
   }
   void on_checkpoint_load_start(const record::CheckpointMetadata& m) override {
     log().push_back("load_start " + std::to_string(m.trial_state.batches_trained));
@@ -317,7 +338,8 @@ class LoggingCallback : public Callback {
     log().push_back("save_start " + std::to_string(m.trial_state.batches_trained));
   }
   void on_checkpoint_write_end(const std::filesystem::path& dir) override {
-    log().push_back(std::string("write_end") + (fs::exists(dir / "metadata.json") ? " complete" : " incomplete"));
+    log().push_back(std::string("write_end") +
+                    (fs::exists(dir / "metadata.json") ? " complete" : " incomplete"));
   }
   nlohmann::json state_dict() const override { return {{"validations", validations_}}; }
   void load_state_dict(const nlohmann::json& s) override {
@@ -343,7 +365,8 @@ DET_REGISTER_TRIAL(CallbackTrial, "callbacks");
 
 TEST(Callbacks, CalledInDeterminedsOrderAndTheirStateSurvivesResume) {
   // 16 batches per epoch (64 examples, batch 4); validation every 8 batches; stop at 10.
-  auto cfg = make_config("callbacks", "scheduling_unit: 4\nmin_validation_period: {batches: 8}\n", 20);
+  auto cfg =
+      make_config("callbacks", "scheduling_unit: 4\nmin_validation_period: {batches: 8}\n", 20);
   TempDir tmp;
   LoggingCallback::log().clear();
   StopAt stop(10);
@@ -354,12 +377,19 @@ TEST(Callbacks, CalledInDeterminedsOrderAndTheirStateSurvivesResume) {
   ASSERT_EQ(first.exit, TrialResult::Exit::kStopped);
   // The report at batch 12 sets the stop flag; the loop sees it after the next batch.
   ASSERT_EQ(first.state.batches_trained, 13);
-  std::vector<std::string> expected = {"startup 0", "training_start", "epoch_start 0",
-                                       "workload_end loss",                                  // batch 4
-                                       "workload_end loss", "validation_start",              // batch 8
-                                       "validation_end validation_loss", "save_start 8", "write_end complete",
-                                       "workload_end loss",                                  // batch 12
-                                       "workload_end loss", "save_start 13", "write_end complete",  // 13: stop
+  std::vector<std::string> expected = {"startup 0",
+                                       "training_start",
+                                       "epoch_start 0",
+                                       "workload_end loss",  // batch 4
+                                       "workload_end loss",
+                                       "validation_start",  // batch 8
+                                       "validation_end validation_loss",
+                                       "save_start 8",
+                                       "write_end complete",
+                                       "workload_end loss",  // batch 12
+                                       "workload_end loss",
+                                       "save_start 13",
+                                       "write_end complete",  // 13: stop
                                        "shutdown"};
   EXPECT_EQ(LoggingCallback::log(), expected);
   EXPECT_EQ(CallbackTrial::last->validations(), 1);
@@ -369,15 +399,26 @@ TEST(Callbacks, CalledInDeterminedsOrderAndTheirStateSurvivesResume) {
   resume.resume_from = first.checkpoints.back().path;
   auto second = run_trial(cfg, tmp.path, resume);
   ASSERT_EQ(second.exit, TrialResult::Exit::kCompleted);
-  std::vector<std::string> after = {"startup 13 resumed", "load_start 13", "load_state 1", "training_start",
-                                    "epoch_end 0",                                   // after batch 15
-                                    "workload_end loss", "validation_start",        // batch 16
-                                    "validation_end validation_loss", "save_start 16", "write_end complete",
-                                    "epoch_start 1", "workload_end loss",           // batch 20
-                                    "validation_start", "validation_end validation_loss", "save_start 20",
-                                    "write_end complete", "shutdown"};
+  std::vector<std::string> after = {"startup 13 resumed",
+                                    "load_start 13",
+                                    "load_state 1",
+                                    "training_start",
+                                    "epoch_end 0",  // after batch 15
+                                    "workload_end loss",
+                                    "validation_start",  // batch 16
+                                    "validation_end validation_loss",
+                                    "save_start 16",
+                                    "write_end complete",
+                                    "epoch_start 1",
+                                    "workload_end loss",  // batch 20
+                                    "validation_start",
+                                    "validation_end validation_loss",
+                                    "save_start 20",
+                                    "write_end complete",
+                                    "shutdown"};
   EXPECT_EQ(LoggingCallback::log(), after);
-  EXPECT_EQ(CallbackTrial::last->validations(), 3) << "the state restored from the checkpoint plus two validations";
+  EXPECT_EQ(CallbackTrial::last->validations(), 3)
+      << "the state restored from the checkpoint plus two validations";
   auto meta = checkpoint::read_metadata(second.checkpoints.back().path);
   EXPECT_EQ(meta.callbacks.at("logger")["validations"], 3);
 }
@@ -406,9 +447,15 @@ TEST(Callbacks, ShutdownRunsWhenTheTrialFails) {
 class NoEvaluateTrial : public Trial {
  public:
   explicit NoEvaluateTrial(TrialContext& ctx) : Trial(ctx), inner_(ctx) {}
-  std::shared_ptr<data::DataLoader> build_training_data_loader() override { return inner_.build_training_data_loader(); }
-  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return inner_.build_validation_data_loader(); }
-  Metrics train_batch(data::Batch& b, int64_t e, int64_t i) override { return inner_.train_batch(b, e, i); }
+  std::shared_ptr<data::DataLoader> build_training_data_loader() override {
+    return inner_.build_training_data_loader();
+  }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override {
+    return inner_.build_validation_data_loader();
+  }
+  Metrics train_batch(data::Batch& b, int64_t e, int64_t i) override {
+    return inner_.train_batch(b, e, i);
+  }
 
  private:
   OneVarTrial inner_;
@@ -422,7 +469,8 @@ TEST(Evaluation, ATrialWithNeitherEvaluateMethodIsAClearError) {
     run_trial(cfg, tmp.path);
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("must override evaluate_batch or evaluate_full_dataset"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("must override evaluate_batch or evaluate_full_dataset"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -444,7 +492,8 @@ class TwoInputTrial : public Trial {
     b_ = ctx.wrap_model(torch::nn::Linear(torch::nn::LinearOptions(1, 1).bias(false)));
     std::vector<torch::Tensor> params = a_->parameters();
     for (auto& p : b_->parameters()) params.push_back(p);
-    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)));
+    opt_ = ctx.wrap_optimizer(
+        std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1)));
   }
   std::shared_ptr<data::DataLoader> build_training_data_loader() override { return loader(1); }
   std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return loader(2); }
@@ -454,7 +503,9 @@ class TwoInputTrial : public Trial {
     context_.step_optimizer(*opt_);
     return {{"loss", loss}};
   }
-  Metrics evaluate_batch(data::Batch& batch, int64_t) override { return {{"validation_loss", masked_loss(batch)}}; }
+  Metrics evaluate_batch(data::Batch& batch, int64_t) override {
+    return {{"validation_loss", masked_loss(batch)}};
+  }
 
  private:
   torch::Tensor masked_loss(data::Batch& batch) {
@@ -469,7 +520,8 @@ class TwoInputTrial : public Trial {
     auto y = torch::where(mask > 0, 3 * a - 2 * b, torch::full({64, 1}, 1000.0f));
     auto ds = std::make_shared<data::TensorDataset>(
         std::map<std::string, torch::Tensor>{{"a", a}, {"b", b}, {"mask", mask}, {"target", y}});
-    return std::make_shared<data::DataLoader>(ds, data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()));
+    return std::make_shared<data::DataLoader>(
+        ds, data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()));
   }
   torch::nn::Linear a_{nullptr}, b_{nullptr};
   std::shared_ptr<torch::optim::SGD> opt_;
@@ -477,15 +529,18 @@ class TwoInputTrial : public Trial {
 DET_REGISTER_TRIAL(TwoInputTrial, "two_inputs");
 
 TEST(NamedBatches, ATrialWithTwoInputsAndAMaskTrains) {
-  auto cfg = make_config(
-      "two_inputs", "scheduling_unit: 16\nmin_validation_period: {batches: 16}\nperform_initial_validation: true\n", 160);
+  auto cfg = make_config("two_inputs",
+                         "scheduling_unit: 16\nmin_validation_period: {batches: "
+                         "16}\nperform_initial_validation: true\n",
+                         160);
   TempDir tmp;
   auto result = run_trial(cfg, tmp.path);
   auto val = read_reports(tmp.path, "validation");
   ASSERT_GE(val.size(), 2u);
   // Learnt w_a = 3, w_b = -2 from the unmasked half: the masked garbage targets never count.
   EXPECT_LT(val.back()["metrics"]["validation_loss"].get<double>(), 1e-3);
-  EXPECT_GT(val.front()["metrics"]["validation_loss"].get<double>(), 0.1) << "a test that could not fail";
+  EXPECT_GT(val.front()["metrics"]["validation_loss"].get<double>(), 0.1)
+      << "a test that could not fail";
   EXPECT_EQ(result.state.batches_trained, 160);
 }
 
@@ -520,12 +575,14 @@ TEST(NonFinite, ANaNLossIsRecordedAsNaNAndWarnedOrFailsTheTrial) {
   EXPECT_EQ(result.state.batches_trained, 12) << "by default training goes on, as in Determined";
 
   TempDir strict;
-  auto strict_cfg = make_config("diverging", "scheduling_unit: 4\noptimizations: {fail_on_non_finite: true}\n", 12);
+  auto strict_cfg = make_config(
+      "diverging", "scheduling_unit: 4\noptimizations: {fail_on_non_finite: true}\n", 12);
   try {
     run_trial(strict_cfg, strict.path);
     ADD_FAILURE() << "no error";
   } catch (const NonFiniteMetric& e) {
-    EXPECT_NE(std::string(e.what()).find("non-finite training metric(s) loss=NaN at batch 8"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("non-finite training metric(s) loss=NaN at batch 8"),
+              std::string::npos)
         << e.what();
   }
 }

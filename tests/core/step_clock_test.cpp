@@ -41,14 +41,17 @@ TEST(StepClock, SchedulerStepsFollowDetermined) {
   EXPECT_EQ(steps_over(StepMode::kStepEveryBatch, 1, 2, 24), 24);  // catches up at update batches
   EXPECT_EQ(steps_over(StepMode::kStepEveryBatch, 3, 2, 24), 8);
   EXPECT_EQ(steps_over(StepMode::kStepEveryOptimizerStep, 1, 2, 24), 12);
-  EXPECT_EQ(steps_over(StepMode::kStepEveryOptimizerStep, 3, 2, 24), 4);  // batch_idx+1 divisible by 2 and 3
+  EXPECT_EQ(steps_over(StepMode::kStepEveryOptimizerStep, 3, 2, 24),
+            4);  // batch_idx+1 divisible by 2 and 3
   EXPECT_EQ(steps_over(StepMode::kStepEveryEpoch, 1, 1, 24), 3);
   EXPECT_EQ(steps_over(StepMode::kStepEveryEpoch, 2, 1, 24), 1);
-  EXPECT_EQ(steps_over(StepMode::kStepEveryEpoch, 1, 3, 24), 3);  // epoch ends inside an aggregation window
+  EXPECT_EQ(steps_over(StepMode::kStepEveryEpoch, 1, 3, 24),
+            3);  // epoch ends inside an aggregation window
   EXPECT_EQ(steps_over(StepMode::kManualStep, 1, 1, 24), 0);
   StepClock c(8, 2);
   c.set_batch(4);  // not an update batch: nothing steps, whatever the mode
-  for (auto m : {StepMode::kStepEveryBatch, StepMode::kStepEveryOptimizerStep, StepMode::kStepEveryEpoch})
+  for (auto m :
+       {StepMode::kStepEveryBatch, StepMode::kStepEveryOptimizerStep, StepMode::kStepEveryEpoch})
     EXPECT_EQ(c.scheduler_steps(m, 1), 0);
 }
 

@@ -32,12 +32,15 @@ class OneVarTrial : public Trial {
     model_ = ctx.wrap_model(torch::nn::Linear(torch::nn::LinearOptions(1, 1).bias(false)));
     torch::NoGradGuard g;
     model_->weight.zero_();
-    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.001)));
-    label_sum_ = ctx.wrap_reducer([](const std::vector<double>& v) {
-      double s = 0;
-      for (double x : v) s += x;
-      return s;
-    }, "triangle_label_sum", /*for_training=*/false);
+    opt_ = ctx.wrap_optimizer(
+        std::make_shared<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.001)));
+    label_sum_ = ctx.wrap_reducer(
+        [](const std::vector<double>& v) {
+          double s = 0;
+          for (double x : v) s += x;
+          return s;
+        },
+        "triangle_label_sum", /*for_training=*/false);
   }
   std::shared_ptr<data::DataLoader> build_training_data_loader() override { return loader(); }
   std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return loader(); }
@@ -52,16 +55,19 @@ class OneVarTrial : public Trial {
   Metrics evaluate_batch(data::Batch& b, int64_t batch_idx) override {
     label_sum_->update(static_cast<double>(b.size() * batch_idx));  // Determined's TriangleLabelSum
     auto loss = torch::mse_loss(model_->forward(b.data), b.target);
-    return {{"validation_loss", loss}, {"val_batch", torch::tensor(static_cast<double>(batch_idx))}};
+    return {{"validation_loss", loss},
+            {"val_batch", torch::tensor(static_cast<double>(batch_idx))}};
   }
   ReducerSpec evaluation_reducer() const override {
-    return std::map<std::string, Reducer>{{"validation_loss", Reducer::kAvg}, {"val_batch", Reducer::kSum}};
+    return std::map<std::string, Reducer>{{"validation_loss", Reducer::kAvg},
+                                          {"val_batch", Reducer::kSum}};
   }
 
  private:
   std::shared_ptr<data::DataLoader> loader() {
     auto ds = std::make_shared<data::TensorDataset>(torch::ones({64, 1}), torch::ones({64, 1}));
-    return std::make_shared<data::DataLoader>(ds, data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()));
+    return std::make_shared<data::DataLoader>(
+        ds, data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()));
   }
   torch::nn::Linear model_{nullptr};
   std::shared_ptr<torch::optim::SGD> opt_;
@@ -73,13 +79,20 @@ class OneVarTrial : public Trial {
 class NoisyTrial : public Trial {
  public:
   explicit NoisyTrial(TrialContext& ctx) : Trial(ctx) {
-    model_ = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::ReLU(),
-                                                  torch::nn::Dropout(0.3), torch::nn::Linear(16, 1)));
-    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(0.01)));
-    sched_ = ctx.wrap_lr_scheduler(std::make_shared<optim::StepLR>(*opt_, 7, 0.5), StepMode::kStepEveryBatch);
+    model_ =
+        ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::ReLU(),
+                                             torch::nn::Dropout(0.3), torch::nn::Linear(16, 1)));
+    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::Adam>(
+        model_->parameters(), torch::optim::AdamOptions(0.01)));
+    sched_ = ctx.wrap_lr_scheduler(std::make_shared<optim::StepLR>(*opt_, 7, 0.5),
+                                   StepMode::kStepEveryBatch);
   }
-  std::shared_ptr<data::DataLoader> build_training_data_loader() override { return loader(96, 1, true); }
-  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return loader(32, 2, false); }
+  std::shared_ptr<data::DataLoader> build_training_data_loader() override {
+    return loader(96, 1, true);
+  }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override {
+    return loader(32, 2, false);
+  }
   Metrics train_batch(data::Batch& b, int64_t, int64_t) override {
     auto loss = torch::mse_loss(model_->forward(b.data), b.target);
     context_.backward(loss);
@@ -96,9 +109,12 @@ class NoisyTrial : public Trial {
     auto gen = at::detail::createCPUGenerator(data_seed);
     auto x = torch::randn({n, 8}, gen);
     auto y = x.sum(1, true) + 0.1 * torch::randn({n, 1}, gen);
-    return std::make_shared<data::DataLoader>(
-        std::make_shared<data::TensorDataset>(x, y),
-        data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()).shuffle(shuffle).seed(context_.trial_seed()).num_workers(2));
+    return std::make_shared<data::DataLoader>(std::make_shared<data::TensorDataset>(x, y),
+                                              data::DataLoaderOptions()
+                                                  .batch_size(context_.per_slot_batch_size())
+                                                  .shuffle(shuffle)
+                                                  .seed(context_.trial_seed())
+                                                  .num_workers(2));
   }
   torch::nn::Sequential model_{nullptr};
   std::shared_ptr<torch::optim::Adam> opt_;
@@ -109,7 +125,8 @@ class NoisyTrial : public Trial {
 struct TempDir {
   std::filesystem::path path;
   TempDir() {
-    path = std::filesystem::temp_directory_path() / ("det-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    path = std::filesystem::temp_directory_path() /
+           ("det-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }
@@ -142,16 +159,20 @@ inline MetricsFile* metrics_file(const std::filesystem::path& dir) {
 
 /// A config of `entrypoint` with global_batch_size 4, the single searcher on validation_loss for
 /// `batches` batches, and `extra` YAML lines.
-inline config::ExperimentConfig make_config(const std::string& entrypoint, const std::string& extra, int64_t batches) {
+inline config::ExperimentConfig make_config(const std::string& entrypoint, const std::string& extra,
+                                            int64_t batches) {
   std::string yaml = "name: t\nentrypoint: " + entrypoint +
-                     "\nhyperparameters:\n  global_batch_size: 4\nsearcher:\n  name: single\n  metric: validation_loss\n"
-                     "  max_length:\n    batches: " + std::to_string(batches) + "\n" + extra;
+                     "\nhyperparameters:\n  global_batch_size: 4\nsearcher:\n  name: single\n  "
+                     "metric: validation_loss\n"
+                     "  max_length:\n    batches: " +
+                     std::to_string(batches) + "\n" + extra;
   return config::parse_experiment_config(yaml, "test.yaml");
 }
 
 /// Runs a trial in `dir` (seed 17 unless given), its reports written to dir/metrics.jsonl
 /// unless the options bring their own listener.
-inline TrialResult run_trial(const config::ExperimentConfig& cfg, const std::filesystem::path& dir, TrialRunOptions opt = {}) {
+inline TrialResult run_trial(const config::ExperimentConfig& cfg, const std::filesystem::path& dir,
+                             TrialRunOptions opt = {}) {
   MetricsFile file;
   file.trial_dir = dir;
   if (!opt.listener) opt.listener = &file;
@@ -166,7 +187,8 @@ inline TrialResult run_trial(const config::ExperimentConfig& cfg, const std::fil
 }
 
 /// Reads metrics.jsonl lines of one kind ("training" or "validation").
-inline std::vector<nlohmann::json> read_reports(const std::filesystem::path& trial_dir, const std::string& kind) {
+inline std::vector<nlohmann::json> read_reports(const std::filesystem::path& trial_dir,
+                                                const std::string& kind) {
   std::vector<nlohmann::json> out;
   std::ifstream in(trial_dir / "metrics.jsonl");
   std::string line;

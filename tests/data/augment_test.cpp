@@ -56,7 +56,8 @@ Image expected_output(const nlohmann::json& c, const Image& like) {
 int max_abs_diff(const Image& a, const Image& b) {
   EXPECT_EQ(a.pixels.size(), b.pixels.size());
   int m = 0;
-  for (size_t i = 0; i < std::min(a.pixels.size(), b.pixels.size()); ++i) m = std::max(m, std::abs(a.pixels[i] - b.pixels[i]));
+  for (size_t i = 0; i < std::min(a.pixels.size(), b.pixels.size()); ++i)
+    m = std::max(m, std::abs(a.pixels[i] - b.pixels[i]));
   return m;
 }
 
@@ -88,7 +89,8 @@ TEST(ColorJitter, OpsMatchTorchvisionExactly) {
     if (op == "adjust_contrast") got = augment::adjust_contrast(in, f);
     if (op == "adjust_saturation") got = augment::adjust_saturation(in, f);
     if (op == "adjust_hue") got = augment::adjust_hue(in, f);
-    EXPECT_EQ(max_abs_diff(got, expected_output(c, in)), 0) << op << "(" << c["input"] << ", " << f << ")";
+    EXPECT_EQ(max_abs_diff(got, expected_output(c, in)), 0)
+        << op << "(" << c["input"] << ", " << f << ")";
     ++checked;
   }
   EXPECT_EQ(checked, 30);
@@ -101,14 +103,16 @@ TEST(RandAugment, OpsMatchPillowExactly) {
   int checked = 0;
   std::map<std::string, int> worst;
   const auto& fill_json = expected().manifest["fill"];
-  const augment::Color fill = {fill_json[0].get<uint8_t>(), fill_json[1].get<uint8_t>(), fill_json[2].get<uint8_t>()};
+  const augment::Color fill = {fill_json[0].get<uint8_t>(), fill_json[1].get<uint8_t>(),
+                               fill_json[2].get<uint8_t>()};
   for (const auto& c : expected().manifest["cases"]) {
     const std::string name = c["op"];
     if (name.rfind("adjust_", 0) == 0) continue;
     const Op op = op_from_name(name);
     const double arg = c["arg"].is_null() ? 0.0 : c["arg"].get<double>();
     if (c.contains("magnitude")) {
-      EXPECT_EQ(augment::level_to_arg(op, c["magnitude"], c["negate"]), arg) << name << " m=" << c["magnitude"];
+      EXPECT_EQ(augment::level_to_arg(op, c["magnitude"], c["negate"]), arg)
+          << name << " m=" << c["magnitude"];
     }
     const std::string r = c["resample"];
     const Resample resample = r == "bicubic" ? Resample::kBicubic : Resample::kBilinear;
@@ -132,7 +136,8 @@ TEST(RandAugment, LevelToArgFollowsTimm) {
   EXPECT_EQ(augment::level_to_arg(Op::kSolarizeIncreasing, 9, false), 256 - 230);
   EXPECT_EQ(augment::level_to_arg(Op::kSolarizeAdd, 9, false), 99);
   EXPECT_DOUBLE_EQ(augment::level_to_arg(Op::kColorIncreasing, 9, false), 1.81);
-  EXPECT_DOUBLE_EQ(augment::level_to_arg(Op::kColorIncreasing, 10, true), 0.1);  // max(0.1, 1 - 0.9)
+  EXPECT_DOUBLE_EQ(augment::level_to_arg(Op::kColorIncreasing, 10, true),
+                   0.1);  // max(0.1, 1 - 0.9)
   EXPECT_DOUBLE_EQ(augment::level_to_arg(Op::kShearX, 10, true), -0.3);
   EXPECT_DOUBLE_EQ(augment::level_to_arg(Op::kTranslateYRel, 10, false), 0.45);
   EXPECT_DOUBLE_EQ(augment::level_to_arg(Op::kTranslateYRel, 10, false, 0.2), 0.2);
@@ -155,13 +160,17 @@ TEST(RandAugment, ParsesTimmConfigStrings) {
   EXPECT_DOUBLE_EQ(c.prob, 0.3);
   EXPECT_EQ(c.weight_index, 0);
   EXPECT_EQ(augment::RandAugmentConfig::parse("rand").magnitude, 10);
-  EXPECT_EQ(augment::RandAugmentConfig::parse("rand-inc").increasing, false);  // no digit: ignored, as timm
+  EXPECT_EQ(augment::RandAugmentConfig::parse("rand-inc").increasing,
+            false);  // no digit: ignored, as timm
   for (const char* bad : {"randaug-m9", "rand-q3", "rand-m9x", "rand-m9.5", "rand-w1", "rand-p2"})
     EXPECT_THROW(augment::RandAugmentConfig::parse(bad), std::invalid_argument) << bad;
   EXPECT_EQ(augment::RandAugment(augment::RandAugmentConfig::parse("rand-inc1")).ops().size(), 15u);
-  EXPECT_EQ(augment::op_name(augment::RandAugment(augment::RandAugmentConfig::parse("rand-inc1")).ops()[4]),
+  EXPECT_EQ(augment::op_name(
+                augment::RandAugment(augment::RandAugmentConfig::parse("rand-inc1")).ops()[4]),
             "PosterizeIncreasing");
-  EXPECT_EQ(augment::op_name(augment::RandAugment(augment::RandAugmentConfig::parse("rand")).ops()[4]), "Posterize");
+  EXPECT_EQ(
+      augment::op_name(augment::RandAugment(augment::RandAugmentConfig::parse("rand")).ops()[4]),
+      "Posterize");
 }
 
 // With p = 1, n = 1 and no magnitude noise, each output must be one of the 15 ops at magnitude m
@@ -174,7 +183,8 @@ TEST(RandAugment, AppliesOneOfItsOpsPerLayer) {
   for (Op op : ra.ops())
     for (bool negate : {false, true})
       for (Resample r : {Resample::kBilinear, Resample::kBicubic})
-        candidates.push_back(augment::apply_op(op, img, augment::level_to_arg(op, 9, negate), r, fill));
+        candidates.push_back(
+            augment::apply_op(op, img, augment::level_to_arg(op, 9, negate), r, fill));
   std::set<size_t> seen;
   for (uint64_t seed = 0; seed < 200; ++seed) {
     Image x = img;
@@ -212,7 +222,8 @@ TEST(RandAugment, AppliesOneOfItsOpsPerLayer) {
     SampleRng rng(seed);
     weighted.apply(x, rng);
   }
-  EXPECT_THROW(augment::RandAugment(augment::RandAugmentConfig::parse("rand-n14-w0")), std::invalid_argument);
+  EXPECT_THROW(augment::RandAugment(augment::RandAugmentConfig::parse("rand-n14-w0")),
+               std::invalid_argument);
 }
 
 TEST(ColorJitter, DrawsFactorsInRangeAndAppliesEachOpOnce) {
@@ -278,7 +289,8 @@ TEST(RandomErasing, RectangleAreaValuesAndProbability) {
     int64_t y0 = h, y1 = -1, x0 = w, x1 = -1;
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x)
-        if (t[static_cast<size_t>(y * w + x)] != sentinel) y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
+        if (t[static_cast<size_t>(y * w + x)] != sentinel)
+          y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
     if (y1 < 0) continue;  // all 10 attempts missed (possible for tall/wide draws)
     const int64_t rh = y1 - y0 + 1, rw = x1 - x0 + 1;
     for (int64_t k = 0; k < c; ++k)
@@ -296,7 +308,8 @@ TEST(RandomErasing, RectangleAreaValuesAndProbability) {
     EXPECT_LT(rh, h);
     EXPECT_LT(rw, w);
   }
-  const double mean = sum / static_cast<double>(n_values), var = sum_sq / static_cast<double>(n_values) - mean * mean;
+  const double mean = sum / static_cast<double>(n_values),
+               var = sum_sq / static_cast<double>(n_values) - mean * mean;
   EXPECT_NEAR(mean, 0.0, 0.02);
   EXPECT_NEAR(var, 1.0, 0.03);
 
@@ -385,29 +398,39 @@ TEST(AugmentConfig, ErrorsNameTheEntry) {
     return std::string("(no error)");
   };
   auto has = [](const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos ? ::testing::AssertionSuccess() : ::testing::AssertionFailure() << s;
+    return s.find(part) != std::string::npos ? ::testing::AssertionSuccess()
+                                             : ::testing::AssertionFailure() << s;
   };
-  EXPECT_EQ(err(R"([{"color_jitter": {"brightness": 0.4, "contrast": [0.5, 1.5], "hue": 0.1}}])"), "(no error)");
-  EXPECT_TRUE(has(err(R"([{"color_jitter": {"brightness": -0.4}}])"),
-                  "data.transforms.train[0].color_jitter.brightness: expected a number >= 0, found -0.4"));
-  EXPECT_TRUE(has(err(R"([{"color_jitter": {"hue": 0.7}}])"),
-                  "data.transforms.train[0].color_jitter.hue: expected a number from 0 to 0.5, found 0.7"));
-  EXPECT_TRUE(has(err(R"([{"color_jitter": {"hue": [0.1, 0.9]}}])"), "data.transforms.train[0].color_jitter: hue range"));
+  EXPECT_EQ(err(R"([{"color_jitter": {"brightness": 0.4, "contrast": [0.5, 1.5], "hue": 0.1}}])"),
+            "(no error)");
+  EXPECT_TRUE(
+      has(err(R"([{"color_jitter": {"brightness": -0.4}}])"),
+          "data.transforms.train[0].color_jitter.brightness: expected a number >= 0, found -0.4"));
+  EXPECT_TRUE(
+      has(err(R"([{"color_jitter": {"hue": 0.7}}])"),
+          "data.transforms.train[0].color_jitter.hue: expected a number from 0 to 0.5, found 0.7"));
+  EXPECT_TRUE(has(err(R"([{"color_jitter": {"hue": [0.1, 0.9]}}])"),
+                  "data.transforms.train[0].color_jitter: hue range"));
   EXPECT_TRUE(has(err(R"([{"color_jitter": {"brightnes": 0.4}}])"),
                   "color_jitter.brightnes: unknown key 'brightnes', did you mean 'brightness'?"));
-  EXPECT_TRUE(has(err(R"([{"color_jitter": {"contrast": "high"}}])"), "color_jitter.contrast: expected a number"));
+  EXPECT_TRUE(has(err(R"([{"color_jitter": {"contrast": "high"}}])"),
+                  "color_jitter.contrast: expected a number"));
   EXPECT_TRUE(has(err(R"([{"color_jitter": [0.4]}])"), "expected a mapping of arguments"));
   EXPECT_EQ(err(R"(["rand_augment"])"), "(no error)");
-  EXPECT_TRUE(has(err(R"([{"rand_augment": {"config": "rand-m9-x4"}}])"),
-                  "data.transforms.train[0].rand_augment.config: 'rand-m9-x4': unknown section 'x4'"));
+  EXPECT_TRUE(
+      has(err(R"([{"rand_augment": {"config": "rand-m9-x4"}}])"),
+          "data.transforms.train[0].rand_augment.config: 'rand-m9-x4': unknown section 'x4'"));
   EXPECT_TRUE(has(err(R"([{"rand_augment": {"config": "augmix-m3"}}])"), "must start with 'rand'"));
-  EXPECT_TRUE(has(err(R"([{"rand_augment": {"config": 9}}])"), "rand_augment.config: expected a string"));
-  EXPECT_TRUE(has(err(R"([{"rand_augment": {"fill": [1, 2]}}])"), "rand_augment.fill: expected 3 values"));
+  EXPECT_TRUE(
+      has(err(R"([{"rand_augment": {"config": 9}}])"), "rand_augment.config: expected a string"));
+  EXPECT_TRUE(
+      has(err(R"([{"rand_augment": {"fill": [1, 2]}}])"), "rand_augment.fill: expected 3 values"));
   EXPECT_TRUE(has(err(R"([{"random_erasing": {"probability": 0.25, "mode": "const"}}])"),
                   "data.transforms.train[0].random_erasing.mode: only 'pixel'"));
   EXPECT_TRUE(has(err(R"([{"random_erasing": {"probability": 1.5}}])"),
                   "data.transforms.train[0].random_erasing: probability must be in [0, 1]"));
-  EXPECT_TRUE(has(err(R"([{"random_erasing": {"max_count": 1, "min_count": 2}}])"), "min_count <= max_count"));
+  EXPECT_TRUE(has(err(R"([{"random_erasing": {"max_count": 1, "min_count": 2}}])"),
+                  "min_count <= max_count"));
   EXPECT_TRUE(has(err(R"([{"random_erasing": {"probabilty": 0.5}}])"), "unknown key 'probabilty'"));
 }
 
@@ -420,10 +443,14 @@ TEST(AugmentOps, PillowCornerCases) {
   EXPECT_EQ(augment::blend(img, inv, 1.0).pixels, inv.pixels);
   const Image far = augment::blend(img, inv, 300.0);  // |inv - img| >= 1, so every value clips
   for (size_t i = 0; i < img.pixels.size(); ++i)
-    EXPECT_EQ(far.pixels[i], img.pixels[i] == inv.pixels[i] ? img.pixels[i] : inv.pixels[i] > img.pixels[i] ? 255 : 0);
+    EXPECT_EQ(far.pixels[i], img.pixels[i] == inv.pixels[i]  ? img.pixels[i]
+                             : inv.pixels[i] > img.pixels[i] ? 255
+                                                             : 0);
   // Rotation fast paths: 0/360 copy, two half turns are the identity.
   EXPECT_EQ(augment::rotate(img, 360, Resample::kBicubic, {0, 0, 0}).pixels, img.pixels);
-  EXPECT_EQ(augment::rotate(augment::rotate(img, 180, Resample::kBilinear, {0, 0, 0}), -180, Resample::kBilinear, {0, 0, 0}).pixels,
+  EXPECT_EQ(augment::rotate(augment::rotate(img, 180, Resample::kBilinear, {0, 0, 0}), -180,
+                            Resample::kBilinear, {0, 0, 0})
+                .pixels,
             img.pixels);
   // Grayscale images: hue and saturation leave them alone; geometric ops use fill[0].
   Image gray(6, 7, 1);

@@ -38,8 +38,8 @@ TEST(Batch, TensorDatasetAndLoaderCarryEveryName) {
   auto x1 = torch::arange(10, torch::kFloat).reshape({10, 1});
   auto x2 = 2 * x1;
   auto y = x1 + x2;
-  auto ds = std::make_shared<TensorDataset>(std::map<std::string, torch::Tensor>{
-      {"data", x1}, {"second", x2}, {"target", y}});
+  auto ds = std::make_shared<TensorDataset>(
+      std::map<std::string, torch::Tensor>{{"data", x1}, {"second", x2}, {"target", y}});
   EXPECT_EQ(ds->size(), 10);
   DataLoader loader(ds, DataLoaderOptions().batch_size(4).shuffle(true).seed(3).num_workers(2));
   int64_t seen = 0;
@@ -51,7 +51,8 @@ TEST(Batch, TensorDatasetAndLoaderCarryEveryName) {
     seen += b.size();
   }
   EXPECT_EQ(seen, 10);
-  EXPECT_THROW(TensorDataset(std::map<std::string, torch::Tensor>{{"a", torch::ones({3})}, {"b", torch::ones({4})}}),
+  EXPECT_THROW(TensorDataset(std::map<std::string, torch::Tensor>{{"a", torch::ones({3})},
+                                                                  {"b", torch::ones({4})}}),
                DataError);
   EXPECT_THROW(TensorDataset(std::map<std::string, torch::Tensor>{}), DataError);
 }

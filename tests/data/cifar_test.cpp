@@ -51,10 +51,13 @@ TEST(Cifar, ParsesPlanesIntoHwcWithLabels) {
 TEST(Cifar, TruncatedAndBadLabelsNameFileAndRecord) {
   std::vector<uint8_t> px, labels;
   try {
-    CifarDataset::parse(records(3, 10).substr(0, 3073 * 2 + 100), "data_batch_1.bin", 10, false, px, labels);
+    CifarDataset::parse(records(3, 10).substr(0, 3073 * 2 + 100), "data_batch_1.bin", 10, false, px,
+                        labels);
     ADD_FAILURE();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("data_batch_1.bin: truncated: record 2 has 100 of 3073 bytes"), std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("data_batch_1.bin: truncated: record 2 has 100 of 3073 bytes"),
+        std::string::npos)
         << e.what();
   }
   std::string bad = records(2, 10);
@@ -63,7 +66,9 @@ TEST(Cifar, TruncatedAndBadLabelsNameFileAndRecord) {
     CifarDataset::parse(bad, "test_batch.bin", 10, false, px, labels);
     ADD_FAILURE();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("test_batch.bin: record 1 has label 12, expected 0-9"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("test_batch.bin: record 1 has label 12, expected 0-9"),
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -118,7 +123,9 @@ TEST(Cifar, ReadsGzipAndRefusesDataAfterTheStream) {
   EXPECT_EQ(ds.image(1).at(0, 5, 1), 56);  // record 1, pixel 5, G = 1+50+5
   std::ofstream(gz, std::ios::binary | std::ios::app) << std::string(4, '\0');
   std::string e = cifar_error(o);
-  EXPECT_NE(e.find("test_batch.bin.gz: 4 bytes after the end of the gzip stream"), std::string::npos) << e;
+  EXPECT_NE(e.find("test_batch.bin.gz: 4 bytes after the end of the gzip stream"),
+            std::string::npos)
+      << e;
 }
 
 // The limit (DET_MAX_DATA_FILE_BYTES) holds before anything is read: a plain file by its size, a
@@ -133,22 +140,28 @@ TEST(Cifar, FilesOverTheLimitAreRefusedWithoutReadingThem) {
   fs::path plain = tmp.path / "cifar10" / "test_batch.bin";
   std::ofstream(plain, std::ios::binary) << records(3000, 10);  // 9.2 MB
   std::string e = cifar_error(o);
-  EXPECT_NE(e.find("test_batch.bin: holds 9219000 bytes, more than the limit of 8000000 bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("test_batch.bin: holds 9219000 bytes, more than the limit of 8000000 bytes"),
+            std::string::npos)
+      << e;
   fs::remove(plain);
   // 256 MiB of records in a 256 KB gzip file: refused from its trailer, then (trailer zeroed)
   // after inflating no more than the limit.
   fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
   write_gz(gz, records(1, 10), uint64_t{256} << 20);
   int64_t rise = det::testing::peak_rss_rise([&] { e = cifar_error(o); });
-  EXPECT_NE(e.find("test_batch.bin.gz: the gzip trailer records 268438529 bytes, more than the limit of 8000000"),
-            std::string::npos) << e;
+  EXPECT_NE(e.find("test_batch.bin.gz: the gzip trailer records 268438529 bytes, more than the "
+                   "limit of 8000000"),
+            std::string::npos)
+      << e;
   {
     std::fstream io(gz, std::ios::in | std::ios::out | std::ios::binary);
     io.seekp(-4, std::ios::end);
     io.write("\0\0\0\0", 4);
   }
   int64_t rise2 = det::testing::peak_rss_rise([&] { e = cifar_error(o); });
-  EXPECT_NE(e.find("test_batch.bin.gz: holds more than the limit of 8000000 bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("test_batch.bin.gz: holds more than the limit of 8000000 bytes"),
+            std::string::npos)
+      << e;
   if (rise < 0 || rise2 < 0) GTEST_SKIP() << "cannot measure peak memory here";
   EXPECT_LT(rise, int64_t{16} << 20);
   EXPECT_LT(rise2, int64_t{40} << 20);
@@ -162,7 +175,8 @@ TEST(Cifar, MissingFilesSayWhatToPutWhere) {
     CifarDataset ds(o);
     ADD_FAILURE();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("data_batch_1.bin[.gz] not found"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data_batch_1.bin[.gz] not found"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -181,7 +195,8 @@ TEST(CifarDataTest, RealCifar10HasTheKnownLabelCounts) {
   // Through the loader with torchvision's ToTensor + Normalize(0.5, 0.5): values in [-1, 1].
   Pipeline p;
   p.normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
-  DataLoader loader(std::make_shared<ImageDataset>(test, p), DataLoaderOptions().batch_size(128).num_workers(2));
+  DataLoader loader(std::make_shared<ImageDataset>(test, p),
+                    DataLoaderOptions().batch_size(128).num_workers(2));
   auto b = loader.stream(0, 1)->next();
   EXPECT_EQ(b.data.sizes(), (std::vector<int64_t>{128, 3, 32, 32}));
   EXPECT_GE(b.data.min().item<float>(), -1.0f);

@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 
 const fs::path kDir = fs::path(DET_TEST_DATA_DIR) / "images";
 
-// Expected pixels from PIL's Image.open(f).convert("RGB") (scripts/testdata/make_image_expected.py).
+// Expected pixels from PIL's Image.open(f).convert("RGB")
+// (scripts/testdata/make_image_expected.py).
 TEST(ImageDecode, MatchesPilConvertRgbExactly) {
   auto manifest = nlohmann::json::parse(util::read_file(kDir / "manifest.json"));
   ASSERT_EQ(manifest["cases"].size(), 8u);
@@ -31,7 +32,8 @@ TEST(ImageDecode, MatchesPilConvertRgbExactly) {
     std::string expected = util::read_file(kDir / (file + ".rgb"));
     ASSERT_EQ(expected.size(), img.pixels.size()) << file;
     size_t differing = 0;
-    for (size_t i = 0; i < expected.size(); ++i) differing += static_cast<uint8_t>(expected[i]) != img.pixels[i];
+    for (size_t i = 0; i < expected.size(); ++i)
+      differing += static_cast<uint8_t>(expected[i]) != img.pixels[i];
     EXPECT_EQ(differing, 0u) << file;
   }
 }
@@ -46,14 +48,16 @@ TEST(ImageDecode, TruncatedAndGarbageAreDataErrors) {
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(err(jpg.substr(0, jpg.size() / 2)).find("x.jpg: cannot decode JPEG"), std::string::npos);
+  EXPECT_NE(err(jpg.substr(0, jpg.size() / 2)).find("x.jpg: cannot decode JPEG"),
+            std::string::npos);
   std::string png = util::read_file(kDir / "rgb.png");
   EXPECT_NE(err(png.substr(0, png.size() / 2)).find("cannot decode PNG"), std::string::npos);
   EXPECT_NE(err("GIF89a....").find("not a JPEG or PNG image"), std::string::npos);
   EXPECT_NE(err("").find("empty file"), std::string::npos);
 }
 
-std::string decode_error(const std::string& bytes, const std::string& file, int64_t max_pixels = kPilMaxImagePixels) {
+std::string decode_error(const std::string& bytes, const std::string& file,
+                         int64_t max_pixels = kPilMaxImagePixels) {
   try {
     decode_image(bytes, file, max_pixels);
   } catch (const DataError& e) {
@@ -71,7 +75,9 @@ uint32_t crc(const std::string& s) {
   return ~c;
 }
 
-std::string be32(uint32_t v) { return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)}; }
+std::string be32(uint32_t v) {
+  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
+}
 
 // The campaign's PNG bomb in 40 bytes: a signature and an IHDR claiming 30000x30000 RGB.
 std::string png_claiming(uint32_t w, uint32_t h) {
@@ -86,7 +92,8 @@ std::string jpeg_claiming(uint16_t h, uint16_t w) {
   for (size_t i = 2; i + 9 < j.size();) {
     const auto m = static_cast<uint8_t>(j[i + 1]);
     if (m == 0xC0) {
-      j[i + 5] = char(h >> 8), j[i + 6] = char(h & 0xff), j[i + 7] = char(w >> 8), j[i + 8] = char(w & 0xff);
+      j[i + 5] = char(h >> 8), j[i + 6] = char(h & 0xff), j[i + 7] = char(w >> 8),
+            j[i + 8] = char(w & 0xff);
       return j;
     }
     i += 2 + (static_cast<uint8_t>(j[i + 2]) << 8 | static_cast<uint8_t>(j[i + 3]));
@@ -105,23 +112,32 @@ TEST(ImageLimits, BombsAreRefusedFromTheirHeaderBeforeDecoding) {
     e1 = decode_error(png, "bomb.png");
     e2 = decode_error(jpg, "bomb.jpg");
   });
-  EXPECT_NE(e1.find("bomb.png: image of 30000x30000 (900000000 pixels) exceeds the limit of 178956970 pixels"),
-            std::string::npos) << e1;
+  EXPECT_NE(e1.find("bomb.png: image of 30000x30000 (900000000 pixels) exceeds the limit of "
+                    "178956970 pixels"),
+            std::string::npos)
+      << e1;
   EXPECT_NE(e1.find("DET_MAX_IMAGE_PIXELS"), std::string::npos) << e1;
-  EXPECT_NE(e2.find("bomb.jpg: image of 65500x65500 (4290250000 pixels) exceeds the limit"), std::string::npos) << e2;
+  EXPECT_NE(e2.find("bomb.jpg: image of 65500x65500 (4290250000 pixels) exceeds the limit"),
+            std::string::npos)
+      << e2;
   EXPECT_EQ(e2.find('\n'), std::string::npos);
   // 20000x20000 is over twice PIL's default too.
-  EXPECT_NE(decode_error(png_claiming(20000, 20000), "b.png").find("exceeds the limit"), std::string::npos);
+  EXPECT_NE(decode_error(png_claiming(20000, 20000), "b.png").find("exceeds the limit"),
+            std::string::npos);
   if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
   EXPECT_LT(rise, int64_t{16} << 20);
 }
 
 TEST(ImageLimits, WarnOverTheLimitRefuseOverTwiceItZeroDisables) {
-  std::string png = util::read_file(kDir / "rgb.png"), jpg = util::read_file(kDir / "rgb444.jpg");  // 37x23 = 851
+  std::string png = util::read_file(kDir / "rgb.png"),
+              jpg = util::read_file(kDir / "rgb444.jpg");  // 37x23 = 851
   for (const auto& [bytes, name] : {std::pair{png, "a.png"}, std::pair{jpg, "a.jpg"}}) {
-    EXPECT_EQ(decode_image(bytes, name, 500).width, 37) << name;  // over 500: decoded, with a warning
-    EXPECT_NE(decode_error(bytes, name, 425).find("image of 37x23 (851 pixels) exceeds the limit of 850 pixels"),
-              std::string::npos) << name;
+    EXPECT_EQ(decode_image(bytes, name, 500).width, 37)
+        << name;  // over 500: decoded, with a warning
+    EXPECT_NE(decode_error(bytes, name, 425)
+                  .find("image of 37x23 (851 pixels) exceeds the limit of 850 pixels"),
+              std::string::npos)
+        << name;
     EXPECT_EQ(decode_image(bytes, name, 0).height, 23) << name;
   }
 }
@@ -141,7 +157,8 @@ TEST(ImageLimits, DefaultComesFromTheEnvironment) {
     ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1000");
     EXPECT_EQ(default_max_image_pixels(), 1000);
     EXPECT_EQ(ImageFolderOptions().max_image_pixels, 1000);
-    EXPECT_NE(decode_error(png_claiming(50, 50), "x.png", default_max_image_pixels()).find("exceeds the limit of 2000"),
+    EXPECT_NE(decode_error(png_claiming(50, 50), "x.png", default_max_image_pixels())
+                  .find("exceeds the limit of 2000"),
               std::string::npos);
   }
   {
@@ -150,7 +167,8 @@ TEST(ImageLimits, DefaultComesFromTheEnvironment) {
       default_max_image_pixels();
       ADD_FAILURE();
     } catch (const DataError& e) {
-      EXPECT_NE(std::string(e.what()).find("DET_MAX_IMAGE_PIXELS='1e9': expected a whole number"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find("DET_MAX_IMAGE_PIXELS='1e9': expected a whole number"),
+                std::string::npos);
     }
   }
   ::unsetenv("DET_MAX_IMAGE_PIXELS");
@@ -173,11 +191,15 @@ TEST(ImageLimits, ImageFolderRefusesOrSkipsOversizedImages) {
       folder.image_window(i, [](int64_t h, int64_t w) { return Window{0, 0, h / 2, w / 2}; });
       ADD_FAILURE();
     } catch (const DataError& e) {
-      EXPECT_NE(std::string(e.what()).find(folder.path(i).string() + ": image of "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(folder.path(i).string() + ": image of "),
+                std::string::npos)
+          << e.what();
     }
   }
   std::optional<ImageFolder> skipping;
-  int64_t rise = det::testing::peak_rss_rise([&] { skipping.emplace(ImageFolderOptions{root, true}); });
+  int64_t rise = det::testing::peak_rss_rise([&] {
+    skipping.emplace(ImageFolderOptions{root, true});
+  });
   EXPECT_EQ(skipping->size(), 1);
   EXPECT_EQ(skipping->skipped(), 2);
   EXPECT_EQ(skipping->image(0).width, 37);
@@ -186,7 +208,9 @@ TEST(ImageLimits, ImageFolderRefusesOrSkipsOversizedImages) {
     ImageFolder strict({root, true, 400});
     ADD_FAILURE();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("all 3 images were skipped as undecodable"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("all 3 images were skipped as undecodable"),
+              std::string::npos)
+        << e.what();
   }
   fs::remove_all(root);
   if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
@@ -199,7 +223,8 @@ TEST(ImageFolder, WindowDecodingEqualsCroppingTheWholeImage) {
   fs::path root = fs::temp_directory_path() / ("det-window-" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root / "c");
-  for (const char* f : {"big420.jpg", "rgb420.jpg", "rgb444.jpg", "gray.jpg", "rgb.png"}) fs::copy_file(kDir / f, root / "c" / f);
+  for (const char* f : {"big420.jpg", "rgb420.jpg", "rgb444.jpg", "gray.jpg", "rgb.png"})
+    fs::copy_file(kDir / f, root / "c" / f);
   ImageFolder folder({root, false});
   SampleRng rng(7);
   int checked = 0;
@@ -218,8 +243,8 @@ TEST(ImageFolder, WindowDecodingEqualsCroppingTheWholeImage) {
         return w;
       });
       Image expected = crop(whole, w.top, w.left, w.height, w.width);
-      ASSERT_EQ(part.pixels, expected.pixels) << folder.path(i) << " window " << w.top << "," << w.left << " " << w.height
-                                              << "x" << w.width;
+      ASSERT_EQ(part.pixels, expected.pixels) << folder.path(i) << " window " << w.top << ","
+                                              << w.left << " " << w.height << "x" << w.width;
       ++checked;
     }
   }
@@ -251,7 +276,8 @@ TEST(ImageFolder, ClassesSortedFilesSortedNothingSilentlyDropped) {
     folder.image(0);
     ADD_FAILURE();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("broken.jpg: cannot decode JPEG"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("broken.jpg: cannot decode JPEG"), std::string::npos)
+        << e.what();
   }
   ImageFolder skipping({root, true});
   EXPECT_EQ(skipping.size(), 3);

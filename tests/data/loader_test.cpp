@@ -37,7 +37,9 @@ TEST(DataLoader, SameBatchesWhateverTheWorkerCount) {
   auto ds = range_dataset(103);
   std::vector<int64_t> ref;
   for (int workers : {0, 1, 2, 5}) {
-    DataLoader l(ds, DataLoaderOptions().batch_size(8).shuffle(true).seed(3).num_workers(workers).prefetch(3));
+    DataLoader l(
+        ds,
+        DataLoaderOptions().batch_size(8).shuffle(true).seed(3).num_workers(workers).prefetch(3));
     auto got = collect(l, 0, 3 * l.batches_per_epoch());
     if (ref.empty()) ref = got;
     EXPECT_EQ(got, ref) << workers << " workers";
@@ -83,13 +85,15 @@ TEST(DataLoader, ShardingDealsBatchesRoundRobinAsDetermined) {
     EXPECT_EQ(l.batches_per_epoch(), 3);  // the chief's count, ceil(10 / 4)
     passes.push_back(l.batches_in_one_pass());
     DataLoader whole(ds, DataLoaderOptions().batch_size(4).shuffle(true).seed(5));
-    for (int64_t k = 0; k < 6; ++k) EXPECT_EQ(l.batch_indices(k), whole.batch_indices(k * 4 + r)) << r << " " << k;
+    for (int64_t k = 0; k < 6; ++k)
+      EXPECT_EQ(l.batch_indices(k), whole.batch_indices(k * 4 + r)) << r << " " << k;
     for (int64_t k = 0; k < l.batches_in_one_pass(); ++k)
       for (auto i : l.batch_indices(k)) seen.push_back(i);
   }
   EXPECT_EQ(passes, (std::vector<int64_t>{3, 3, 2, 2}));
   std::sort(seen.begin(), seen.end());
-  for (int64_t i = 0; i < 40; ++i) EXPECT_EQ(seen[static_cast<size_t>(i)], i);  // every example once
+  for (int64_t i = 0; i < 40; ++i)
+    EXPECT_EQ(seen[static_cast<size_t>(i)], i);  // every example once
   EXPECT_THROW(DataLoader(ds, DataLoaderOptions().shard(2, 2)), DataError);
 }
 
@@ -99,7 +103,8 @@ TEST(DataLoader, WorkerExceptionsReachTheConsumer) {
     Batch get_batch(const BatchRequest& r) const override {
       const auto& idx = r.indices;
       if (idx[0] >= 4) throw DataError("record 4 is corrupt");
-      return {torch::zeros({static_cast<int64_t>(idx.size()), 1}), torch::zeros({static_cast<int64_t>(idx.size())})};
+      return {torch::zeros({static_cast<int64_t>(idx.size()), 1}),
+              torch::zeros({static_cast<int64_t>(idx.size())})};
     }
   };
   DataLoader l(std::make_shared<Failing>(), DataLoaderOptions().batch_size(2).num_workers(2));
@@ -120,7 +125,8 @@ struct Squares : ImageSource {
   int64_t size() const override { return 40; }
   Image image(int64_t index) const override {
     Image img(8, 8, 3);
-    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(index * 3 + i);
+    for (size_t i = 0; i < img.pixels.size(); ++i)
+      img.pixels[i] = static_cast<uint8_t>(index * 3 + i);
     return img;
   }
   int64_t label(int64_t index) const override { return index % 10; }
@@ -141,7 +147,8 @@ TEST(DataLoader, RandomAugmentationsAreTheSameWhateverTheWorkerCount) {
       continue;
     }
     ASSERT_EQ(got.size(), ref.size());
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i], ref[i])) << workers << " workers, batch " << i;
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_TRUE(torch::equal(got[i], ref[i])) << workers << " workers, batch " << i;
   }
   // The same image is augmented differently in another epoch.
   DataLoader l(ds, DataLoaderOptions().batch_size(40).seed(9));
@@ -156,7 +163,8 @@ namespace det::data {
 namespace {
 
 TEST(Loader, APassLimitCutsOnePassButNotTheTrainingStream) {
-  auto ds = std::make_shared<TensorDataset>(torch::arange(40, torch::kFloat).reshape({40, 1}), torch::zeros({40}));
+  auto ds = std::make_shared<TensorDataset>(torch::arange(40, torch::kFloat).reshape({40, 1}),
+                                            torch::zeros({40}));
   DataLoader full(ds, DataLoaderOptions().batch_size(4));
   auto cut = full.limited(3);
   EXPECT_EQ(full.batches_in_one_pass(), 10);

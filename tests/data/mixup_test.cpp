@@ -26,7 +26,8 @@ TEST(Mixup, MixupBlendsWithTheSameLambdaAsTheTargets) {
   EXPECT_LT(lam, 1.0);
   EXPECT_NEAR(b.data[0].mean().item<double>(), 1.0 - lam, 1e-6);
   EXPECT_NEAR(b.data[1].mean().item<double>(), lam, 1e-6);
-  Batch again{torch::stack({torch::zeros({1, 2, 2}), torch::ones({1, 2, 2})}), torch::tensor({0, 1})};
+  Batch again{torch::stack({torch::zeros({1, 2, 2}), torch::ones({1, 2, 2})}),
+              torch::tensor({0, 1})};
   m.apply(again, 42);
   EXPECT_TRUE(torch::equal(again.data, b.data));
 }
@@ -35,7 +36,8 @@ TEST(Mixup, CutmixPastesABoxAndCorrectsLambdaToItsArea) {
   Mixup m({0.0, 1.0, 1.0, 0.5, true, 0.0, 2});
   int mixed = 0;
   for (uint64_t s = 0; s < 20; ++s) {
-    Batch b{torch::stack({torch::zeros({1, 16, 16}), torch::ones({1, 16, 16})}), torch::tensor({0, 1})};
+    Batch b{torch::stack({torch::zeros({1, 16, 16}), torch::ones({1, 16, 16})}),
+            torch::tensor({0, 1})};
     m.apply(b, s);
     double pasted = b.data[0].sum().item<double>() / 256.0;  // fraction of image 0 from image 1
     EXPECT_NEAR(b.target[0][1].item<double>(), pasted, 1e-6) << "seed " << s;
@@ -58,17 +60,25 @@ TEST(Mixup, OddBatchAndConfigErrors) {
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(err(R"({"mixup_alpha": 0.8})").find("data.mixup.num_classes: expected an integer from 1 to 10000000, found nothing"),
+  EXPECT_NE(
+      err(R"({"mixup_alpha": 0.8})")
+          .find("data.mixup.num_classes: expected an integer from 1 to 10000000, found nothing"),
+      std::string::npos);
+  EXPECT_NE(err(R"({"mixup_alfa": 0.8, "num_classes": 3})").find("did you mean 'mixup_alpha'"),
             std::string::npos);
-  EXPECT_NE(err(R"({"mixup_alfa": 0.8, "num_classes": 3})").find("did you mean 'mixup_alpha'"), std::string::npos);
-  EXPECT_EQ(Mixup::from_json({nlohmann::json::parse(R"({"cutmix_alpha": 1.0, "num_classes": 10})"), "x"})->options().cutmix_alpha, 1.0);
+  EXPECT_EQ(
+      Mixup::from_json({nlohmann::json::parse(R"({"cutmix_alpha": 1.0, "num_classes": 10})"), "x"})
+          ->options()
+          .cutmix_alpha,
+      1.0);
 }
 
 TEST(Mixup, SoftTargetCrossEntropyEqualsCrossEntropyOnOneHots) {
   auto logits = torch::randn({4, 5});
   auto labels = torch::tensor({0, 3, 1, 4});
   auto soft = mixup_target(labels, 5, 1.0, 0.0);
-  EXPECT_NEAR(soft_target_cross_entropy(logits, soft).item<double>(), torch::cross_entropy_loss(logits, labels).item<double>(), 1e-5);
+  EXPECT_NEAR(soft_target_cross_entropy(logits, soft).item<double>(),
+              torch::cross_entropy_loss(logits, labels).item<double>(), 1e-5);
 }
 
 }  // namespace

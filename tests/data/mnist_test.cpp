@@ -85,13 +85,17 @@ TEST(Mnist, TruncatedAndWrongMagicAreDataErrors) {
   fs::path img = tmp.path / "imgs";
   write(img, images_bytes(3).substr(0, 16 + 784 * 2 + 10), false);
   std::string e = error_of([&] { read_idx_images(img); });
-  EXPECT_NE(e.find("imgs: truncated: the header announces 3 images of 28x28 (2368 bytes) but the file holds 1594 bytes"),
-            std::string::npos) << e;
+  EXPECT_NE(e.find("imgs: truncated: the header announces 3 images of 28x28 (2368 bytes) but the "
+                   "file holds 1594 bytes"),
+            std::string::npos)
+      << e;
   write(img, images_bytes(1, 2049), false);
   e = error_of([&] { read_idx_images(img); });
-  EXPECT_NE(e.find("magic number 2049, expected 2051 (this is a label file)"), std::string::npos) << e;
+  EXPECT_NE(e.find("magic number 2049, expected 2051 (this is a label file)"), std::string::npos)
+      << e;
   write(img, "abc", false);
-  EXPECT_NE(error_of([&] { read_idx_images(img); }).find("shorter than the 16-byte IDX header"), std::string::npos);
+  EXPECT_NE(error_of([&] { read_idx_images(img); }).find("shorter than the 16-byte IDX header"),
+            std::string::npos);
   // A gzip stream cut short.
   fs::path gz = tmp.path / "l.gz";
   write(gz, labels_bytes(5000), true);
@@ -103,7 +107,8 @@ TEST(Mnist, TruncatedAndWrongMagicAreDataErrors) {
 // `prefix` then `zeros` zero bytes, gzip-compressed in chunks: a 256 MiB bomb is a 256 KB file
 // and costs a megabyte of memory to make. `trailer_claims`: overwrite the length the gzip trailer
 // records (a crafted file that lies about it).
-void write_gz_bomb(const fs::path& p, const std::string& prefix, uint64_t zeros, int64_t trailer_claims = -1) {
+void write_gz_bomb(const fs::path& p, const std::string& prefix, uint64_t zeros,
+                   int64_t trailer_claims = -1) {
   gzFile f = gzopen(p.c_str(), "wb9");
   gzwrite(f, prefix.data(), static_cast<unsigned>(prefix.size()));
   std::string chunk(1 << 20, '\0');
@@ -142,13 +147,19 @@ TEST(MnistHostile, GzipBombAfterAValidHeaderIsRefusedWithoutInflatingIt) {
   ASSERT_LT(fs::file_size(gz), 1u << 20);
   std::string e;
   int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_labels(gz); }); });
-  EXPECT_NE(e.find("labels.gz: the header announces 5 labels (13 bytes) but the gzip trailer records"), std::string::npos) << e;
+  EXPECT_NE(
+      e.find("labels.gz: the header announces 5 labels (13 bytes) but the gzip trailer records"),
+      std::string::npos)
+      << e;
   // The same bomb with a trailer that agrees with the header: caught while streaming.
   write_gz_bomb(gz, labels_bytes(5), bomb, 13);
   int64_t rise2 = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_labels(gz); }); });
-  EXPECT_NE(e.find("labels.gz: the gzip stream inflates to more than the 5 labels (13 bytes) the header announces"),
-            std::string::npos) << e;
-  if (rise < 0 || rise2 < 0) GTEST_SKIP() << "cannot measure peak memory here (/proc/self/clear_refs)";
+  EXPECT_NE(e.find("labels.gz: the gzip stream inflates to more than the 5 labels (13 bytes) the "
+                   "header announces"),
+            std::string::npos)
+      << e;
+  if (rise < 0 || rise2 < 0)
+    GTEST_SKIP() << "cannot measure peak memory here (/proc/self/clear_refs)";
   EXPECT_LT(rise, kSmall);
   EXPECT_LT(rise2, kSmall);
 }
@@ -160,8 +171,11 @@ TEST(MnistHostile, CountsBeyondTheFileOrTheLimitAreRefusedBeforeAllocating) {
   write(gz, be32(2051) + be32(60000000) + be32(28) + be32(28) + std::string(64, '\0'), true);
   std::string e;
   int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_images(gz); }); });
-  EXPECT_NE(e.find("images.gz: the header announces 60000000 images of 28x28 (47040000016 bytes), more than the limit "
-                   "of 2147483648 bytes for a data file"), std::string::npos) << e;
+  EXPECT_NE(e.find("images.gz: the header announces 60000000 images of 28x28 (47040000016 bytes), "
+                   "more than the limit "
+                   "of 2147483648 bytes for a data file"),
+            std::string::npos)
+      << e;
   EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES"), std::string::npos) << e;
   {
     // Within a raised limit, the gzip file is still far too small to inflate to that.
@@ -173,14 +187,18 @@ TEST(MnistHostile, CountsBeyondTheFileOrTheLimitAreRefusedBeforeAllocating) {
   {
     ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "lots");
     e = error_of([&] { read_idx_images(gz); });
-    EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES='lots': expected a whole number"), std::string::npos) << e;
+    EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES='lots': expected a whole number"), std::string::npos)
+        << e;
   }
   // A plain file that claims a million images but holds ten bytes of them.
   fs::path plain = tmp.path / "images";
   write(plain, be32(2051) + be32(1000000) + be32(28) + be32(28) + std::string(10, 'x'), false);
   e = error_of([&] { read_idx_images(plain); });
-  EXPECT_NE(e.find("images: truncated: the header announces 1000000 images of 28x28 (784000016 bytes) but the file "
-                   "holds 26 bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("images: truncated: the header announces 1000000 images of 28x28 (784000016 "
+                   "bytes) but the file "
+                   "holds 26 bytes"),
+            std::string::npos)
+      << e;
   if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
   EXPECT_LT(rise, kSmall);
 }
@@ -190,8 +208,11 @@ TEST(MnistHostile, DimensionsWhoseProductOverflowsNameTheFile) {
   fs::path p = tmp.path / "t10k-images-idx3-ubyte";
   write(p, be32(2051) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF), false);
   std::string e = error_of([&] { read_idx_images(p); });
-  EXPECT_NE(e.find("t10k-images-idx3-ubyte: the header announces 4294967295 images of 4294967295x4294967295, whose "
-                   "size overflows a 64-bit integer"), std::string::npos) << e;
+  EXPECT_NE(e.find("t10k-images-idx3-ubyte: the header announces 4294967295 images of "
+                   "4294967295x4294967295, whose "
+                   "size overflows a 64-bit integer"),
+            std::string::npos)
+      << e;
   EXPECT_EQ(e.find('\n'), std::string::npos);
 }
 
@@ -200,7 +221,9 @@ TEST(MnistHostile, TrailingBytesAndDataAfterTheGzipStreamAreRefused) {
   fs::path p = tmp.path / "labels";
   write(p, labels_bytes(5) + "junk", false);
   std::string e = error_of([&] { read_idx_labels(p); });
-  EXPECT_NE(e.find("labels: 4 unexpected bytes after the 5 labels the header announces"), std::string::npos) << e;
+  EXPECT_NE(e.find("labels: 4 unexpected bytes after the 5 labels the header announces"),
+            std::string::npos)
+      << e;
   // A whole gzip stream followed by four more bytes (a copy of its trailer, so the trailer check
   // passes and the bytes are found after the stream).
   fs::path gz = tmp.path / "labels.gz";
@@ -234,7 +257,9 @@ TEST(MnistHostile, CountsThatDisagreeAreRefusedBeforeTheImagesAreRead) {
   write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(5), false);
   write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", bad, false);
   e = error_of([&] { MnistDataset ds(o); });
-  EXPECT_NE(e.find("t10k-labels-idx1-ubyte: label 42 of record 3 is out of range 0-9"), std::string::npos) << e;
+  EXPECT_NE(e.find("t10k-labels-idx1-ubyte: label 42 of record 3 is out of range 0-9"),
+            std::string::npos)
+      << e;
 }
 
 TEST(Mnist, MissingFilesSayWhatToPutWhere) {

@@ -98,10 +98,13 @@ TEST(Resize, FromConfig) {
   ASSERT_EQ(p.transforms().size(), 2u);
   EXPECT_EQ(p.transforms()[0]->name(), "random_resized_crop");
   EXPECT_THROW(
-      Pipeline::from_json({nlohmann::json::parse(R"([{"resize": {"size": 3, "interpolation": "lanczos"}}])"), "x"}),
+      Pipeline::from_json(
+          {nlohmann::json::parse(R"([{"resize": {"size": 3, "interpolation": "lanczos"}}])"), "x"}),
       ConfigError);
   EXPECT_THROW(
-      Pipeline::from_json({nlohmann::json::parse(R"([{"random_resized_crop": {"size": 3, "scale": [1.0, 0.5]}}])"), "x"}),
+      Pipeline::from_json(
+          {nlohmann::json::parse(R"([{"random_resized_crop": {"size": 3, "scale": [1.0, 0.5]}}])"),
+           "x"}),
       ConfigError);
 }
 

@@ -38,14 +38,17 @@ TEST(Transforms, MatchTorchvisionOnFixedImages) {
     Image img = load_input(c);
     SampleRng rng(0);
     Pipeline p;
-    if (c.contains("mean")) p.normalize(c["mean"].get<std::vector<float>>(), c["std"].get<std::vector<float>>());
-    if (name.rfind("center_crop", 0) == 0) p.add(std::make_shared<CenterCrop>(c["size"].get<int64_t>()));
+    if (c.contains("mean"))
+      p.normalize(c["mean"].get<std::vector<float>>(), c["std"].get<std::vector<float>>());
+    if (name.rfind("center_crop", 0) == 0)
+      p.add(std::make_shared<CenterCrop>(c["size"].get<int64_t>()));
     if (name == "hflip") p.add(std::make_shared<RandomHorizontalFlip>(1.0));
     if (name == "vflip") p.add(std::make_shared<RandomVerticalFlip>(1.0));
     p.transform(img, rng);
     if (name.rfind("pad4_crop", 0) == 0) {
       int64_t pad = c["padding"];
-      img = crop(img, c["top"].get<int64_t>() - pad, c["left"].get<int64_t>() - pad, c["size"], c["size"]);
+      img = crop(img, c["top"].get<int64_t>() - pad, c["left"].get<int64_t>() - pad, c["size"],
+                 c["size"]);
     }
     auto expected = load_expected(c);
     auto out_shape = c["output_shape"].get<std::vector<int64_t>>();
@@ -55,7 +58,8 @@ TEST(Transforms, MatchTorchvisionOnFixedImages) {
     std::vector<float> got(expected.size());
     p.to_tensor(img, got.data());
     double max_err = 0;
-    for (size_t i = 0; i < got.size(); ++i) max_err = std::max(max_err, static_cast<double>(std::abs(got[i] - expected[i])));
+    for (size_t i = 0; i < got.size(); ++i)
+      max_err = std::max(max_err, static_cast<double>(std::abs(got[i] - expected[i])));
     EXPECT_LT(max_err, 1e-6) << name;
     ++checked;
   }
@@ -95,9 +99,10 @@ TEST(Transforms, RandomCropAndFlipDependOnlyOnTheSampleStream) {
 }
 
 TEST(Transforms, FromConfigAndItsErrors) {
-  auto p = Pipeline::from_json({nlohmann::json::parse(R"([{"random_crop": {"size": 32, "padding": 4}},
+  auto p =
+      Pipeline::from_json({nlohmann::json::parse(R"([{"random_crop": {"size": 32, "padding": 4}},
       "random_horizontal_flip", {"normalize": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}])"),
-                                "data.transforms.train"});
+                           "data.transforms.train"});
   ASSERT_EQ(p.transforms().size(), 2u);
   EXPECT_EQ(p.transforms()[0]->name(), "random_crop");
   auto err = [](const char* spec) {
@@ -108,23 +113,34 @@ TEST(Transforms, FromConfigAndItsErrors) {
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(err(R"(["random_hflip_x"])").find("data.transforms.train[0]: unknown transform"), std::string::npos);
-  EXPECT_NE(err(R"(["random_horizontal_fip"])").find("did you mean 'random_horizontal_flip'"), std::string::npos);
-  EXPECT_NE(err(R"([{"random_crop": {"padding": 4}}])")
-                .find("data.transforms.train[0].random_crop.size: expected an integer from 1 to 65536, found nothing"),
+  EXPECT_NE(err(R"(["random_hflip_x"])").find("data.transforms.train[0]: unknown transform"),
             std::string::npos);
-  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5]}}])").find("normalize.std: expected a list, found nothing"), std::string::npos);
+  EXPECT_NE(err(R"(["random_horizontal_fip"])").find("did you mean 'random_horizontal_flip'"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"random_crop": {"padding": 4}}])")
+                .find("data.transforms.train[0].random_crop.size: expected an integer from 1 to "
+                      "65536, found nothing"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5]}}])")
+                .find("normalize.std: expected a list, found nothing"),
+            std::string::npos);
   EXPECT_NE(err(R"({"a": 1})").find("expected a list of transforms"), std::string::npos);
   // Only color_jitter takes a bare number; elsewhere it would be silently ignored.
   EXPECT_NE(err(R"([{"random_horizontal_flip": 0.3}])")
-                .find("data.transforms.train[0].random_horizontal_flip: expected a mapping of arguments, found 0.3"),
+                .find("data.transforms.train[0].random_horizontal_flip: expected a mapping of "
+                      "arguments, found 0.3"),
             std::string::npos);
-  EXPECT_NE(err(R"([{"random_crop": {"size": 32.5}}])").find("random_crop.size: expected an integer from 1 to 65536, found 32.5"),
+  EXPECT_NE(err(R"([{"random_crop": {"size": 32.5}}])")
+                .find("random_crop.size: expected an integer from 1 to 65536, found 32.5"),
             std::string::npos);
-  EXPECT_NE(err(R"([{"random_horizontal_flip": {"p": 2}}])").find("random_horizontal_flip.p: expected a number from 0 to 1"),
+  EXPECT_NE(err(R"([{"random_horizontal_flip": {"p": 2}}])")
+                .find("random_horizontal_flip.p: expected a number from 0 to 1"),
             std::string::npos);
-  EXPECT_NE(err(R"([{"random_crop": {"size": 32, "pad": 4}}])").find("random_crop.pad: unknown key 'pad'"), std::string::npos);
-  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5], "std": [0]}}])").find("normalize.std: a standard deviation of 0"),
+  EXPECT_NE(err(R"([{"random_crop": {"size": 32, "pad": 4}}])")
+                .find("random_crop.pad: unknown key 'pad'"),
+            std::string::npos);
+  EXPECT_NE(err(R"([{"normalize": {"mean": [0.5], "std": [0]}}])")
+                .find("normalize.std: a standard deviation of 0"),
             std::string::npos);
 }
 
@@ -142,7 +158,8 @@ searcher: {name: single, metric: m, max_length: 1}
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(),
-                 "exp.yaml:5:42: data.transforms.train[1].random_crop.padding: expected an integer from 0 to 65536, "
+                 "exp.yaml:5:42: data.transforms.train[1].random_crop.padding: expected an integer "
+                 "from 0 to 65536, "
                  "found -4");
   }
 }

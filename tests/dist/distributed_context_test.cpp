@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "../core/test_trials.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
 #include "det/dist/distributed_context.h"
@@ -18,7 +19,6 @@
 #include "det/dist/launcher.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
-#include "../core/test_trials.h"
 
 namespace det {
 namespace {
@@ -34,16 +34,21 @@ using testing::TempDir;
 class DataParallelTrial : public Trial {
  public:
   explicit DataParallelTrial(TrialContext& ctx) : Trial(ctx) {
-    model_ = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::Tanh(), torch::nn::Linear(16, 1)));
+    model_ = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::Tanh(),
+                                                  torch::nn::Linear(16, 1)));
     if (ctx.rank() != 0) {
       torch::NoGradGuard g;
       for (auto& p : model_->parameters()) p.add_(static_cast<double>(ctx.rank()));
     }
-    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(model_->parameters(),
-                                                                  torch::optim::SGDOptions(0.05).momentum(0.9)));
+    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(
+        model_->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9)));
   }
-  std::shared_ptr<data::DataLoader> build_training_data_loader() override { return loader(96, 3, true); }
-  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return loader(32, 4, false); }
+  std::shared_ptr<data::DataLoader> build_training_data_loader() override {
+    return loader(96, 3, true);
+  }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override {
+    return loader(32, 4, false);
+  }
   Metrics train_batch(data::Batch& b, int64_t, int64_t batch_idx) override {
     maybe_fail(batch_idx);
     auto loss = torch::mse_loss(model_->forward(b.data), b.target);
@@ -70,9 +75,11 @@ class DataParallelTrial : public Trial {
     auto gen = at::detail::createCPUGenerator(data_seed);
     auto x = torch::randn({n, 8}, gen);
     auto y = torch::sin(x.sum(1, true)) + 0.1 * torch::randn({n, 1}, gen);
-    return std::make_shared<data::DataLoader>(
-        std::make_shared<data::TensorDataset>(x, y),
-        data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()).shuffle(shuffle).seed(context_.trial_seed()));
+    return std::make_shared<data::DataLoader>(std::make_shared<data::TensorDataset>(x, y),
+                                              data::DataLoaderOptions()
+                                                  .batch_size(context_.per_slot_batch_size())
+                                                  .shuffle(shuffle)
+                                                  .seed(context_.trial_seed()));
   }
   torch::nn::Sequential model_{nullptr};
   std::shared_ptr<torch::optim::SGD> opt_;
@@ -92,18 +99,21 @@ class FullDatasetTrial : public DataParallelTrial {
       sum += torch::mse_loss(out, b.target, torch::Reduction::Sum).to(torch::kDouble);
       n += b.size();
     }
-    return {{"validation_loss", sum / static_cast<double>(n)}, {"examples", torch::tensor(static_cast<double>(n))}};
+    return {{"validation_loss", sum / static_cast<double>(n)},
+            {"examples", torch::tensor(static_cast<double>(n))}};
   }
 };
 DET_REGISTER_TRIAL(FullDatasetTrial, "data_parallel_full");
 
 config::ExperimentConfig dp_config(int64_t gbs, int agg, int64_t batches, int slots,
                                    const std::string& entrypoint = "data_parallel") {
-  std::string yaml = "name: dp\nentrypoint: " + entrypoint + "\nhyperparameters:\n  global_batch_size: " + std::to_string(gbs) +
-                     "\nsearcher:\n  name: single\n  metric: validation_loss\n  max_length:\n    batches: " +
-                     std::to_string(batches) + "\nscheduling_unit: 3\nmin_validation_period: {batches: 6}\n" +
-                     "optimizations:\n  aggregation_frequency: " + std::to_string(agg) +
-                     "\nresources:\n  slots_per_trial: " + std::to_string(slots) + "\n";
+  std::string yaml =
+      "name: dp\nentrypoint: " + entrypoint +
+      "\nhyperparameters:\n  global_batch_size: " + std::to_string(gbs) +
+      "\nsearcher:\n  name: single\n  metric: validation_loss\n  max_length:\n    batches: " +
+      std::to_string(batches) + "\nscheduling_unit: 3\nmin_validation_period: {batches: 6}\n" +
+      "optimizations:\n  aggregation_frequency: " + std::to_string(agg) +
+      "\nresources:\n  slots_per_trial: " + std::to_string(slots) + "\n";
   return config::parse_experiment_config(yaml, "dp.yaml");
 }
 
@@ -132,9 +142,7 @@ std::string self_exe() {
   return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
 }
 
-std::vector<std::string> worker_command() {
-  return {self_exe(), "--gtest_filter=DistWorker.Run"};
-}
+std::vector<std::string> worker_command() { return {self_exe(), "--gtest_filter=DistWorker.Run"}; }
 
 // DET_TEST_DIST_SPEC: {"mode": "collectives"|"train", "gbs", "agg", "batches", "dir", "out"}.
 TEST(DistWorker, Run) {
@@ -156,20 +164,24 @@ TEST(DistWorker, Run) {
     EXPECT_EQ(t.item<float>(), static_cast<float>(size - 1));
     auto all = ctx->allgather(torch::full({2}, static_cast<int64_t>(10 * rank)));
     ASSERT_EQ(static_cast<int>(all.size()), size);
-    for (int r = 0; r < size; ++r) EXPECT_EQ(all[static_cast<size_t>(r)][1].item<int64_t>(), 10 * r);
+    for (int r = 0; r < size; ++r)
+      EXPECT_EQ(all[static_cast<size_t>(r)][1].item<int64_t>(), 10 * r);
     torch::Tensor b = torch::full({4}, static_cast<float>(rank + 7));
     ctx->broadcast(b, 0);
     EXPECT_TRUE(torch::equal(b, torch::full({4}, 7.0f)));
     // JSON of different lengths per rank.
-    auto objs = ctx->allgather(nlohmann::json{{"rank", rank}, {"pad", std::string(static_cast<size_t>(rank * 5), 'x')}});
+    auto objs = ctx->allgather(
+        nlohmann::json{{"rank", rank}, {"pad", std::string(static_cast<size_t>(rank * 5), 'x')}});
     ASSERT_EQ(static_cast<int>(objs.size()), size);
     for (int r = 0; r < size; ++r) EXPECT_EQ(objs[static_cast<size_t>(r)]["rank"], r);
-    auto chief = ctx->broadcast(rank == 0 ? nlohmann::json{{"from", "chief"}, {"v", {1, 2, 3}}} : nlohmann::json("other"));
+    auto chief = ctx->broadcast(rank == 0 ? nlohmann::json{{"from", "chief"}, {"v", {1, 2, 3}}}
+                                          : nlohmann::json("other"));
     EXPECT_EQ(chief["from"], "chief");
     ctx->barrier();
     return;
   }
-  auto cfg = dp_config(spec["gbs"], spec["agg"], spec["batches"], size, spec.value("entrypoint", "data_parallel"));
+  auto cfg = dp_config(spec["gbs"], spec["agg"], spec["batches"], size,
+                       spec.value("entrypoint", "data_parallel"));
   auto opt = dp_options(spec["dir"].get<std::string>(), spec["gbs"].get<int64_t>());
   opt.distributed = ctx;
   if (spec.contains("resume")) opt.resume_from = spec["resume"].get<std::string>();
@@ -185,17 +197,21 @@ TEST(DistWorker, Run) {
   const auto* sync = c.gradient_sync();
   ASSERT_NE(sync, nullptr);
   auto st = sync->stats();
-  util::write_file_atomic(out + ".json", nlohmann::json{{"reductions", st.reductions},
-                                                        {"buckets", sync->num_buckets()},
-                                                        {"buckets_in_backward", st.buckets_in_backward},
-                                                        {"buckets_at_finish", st.buckets_at_finish}}.dump());
+  util::write_file_atomic(out + ".json",
+                          nlohmann::json{{"reductions", st.reductions},
+                                         {"buckets", sync->num_buckets()},
+                                         {"buckets_in_backward", st.buckets_in_backward},
+                                         {"buckets_at_finish", st.buckets_at_finish}}
+                              .dump());
 }
 
 // ---- the tests ----
 
 struct EnvVar {
   std::string name;
-  EnvVar(std::string n, const std::string& value) : name(std::move(n)) { ::setenv(name.c_str(), value.c_str(), 1); }
+  EnvVar(std::string n, const std::string& value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
   ~EnvVar() { ::unsetenv(name.c_str()); }
 };
 
@@ -213,7 +229,8 @@ std::vector<torch::Tensor> load_weights(const std::string& path) {
   return w;
 }
 
-void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, double tol, const std::string& what) {
+void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                  double tol, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   for (size_t i = 0; i < a.size(); ++i) {
     double diff = (a[i] - b[i]).abs().max().item<double>();
@@ -232,7 +249,8 @@ void two_ranks_equal_one(int agg) {
   const int64_t gbs = 16, batches = 12;
   TempDir one, two;
   auto cfg = dp_config(gbs, agg, batches, 1);
-  TrialController ref(cfg, TrialRegistry::instance().find(cfg.entrypoint), dp_options(one.path, gbs));
+  TrialController ref(cfg, TrialRegistry::instance().find(cfg.entrypoint),
+                      dp_options(one.path, gbs));
   ref.run();
   auto w1 = weights(ref.context());
 
@@ -240,16 +258,23 @@ void two_ranks_equal_one(int agg) {
   // With aggregation, also one bucket per parameter: buckets launched in order as they fill.
   std::optional<EnvVar> buckets;
   if (agg > 1) buckets.emplace("DET_BUCKET_MB", "0");
-  auto r = run_ranks(2, {{"mode", "train"}, {"gbs", gbs}, {"agg", agg}, {"batches", batches},
-                         {"dir", (two.path / "trial").string()}, {"out", out}});
+  auto r = run_ranks(2, {{"mode", "train"},
+                         {"gbs", gbs},
+                         {"agg", agg},
+                         {"batches", batches},
+                         {"dir", (two.path / "trial").string()},
+                         {"out", out}});
   ASSERT_EQ(r.exit_code, 0) << r.message;
   auto w2r0 = load_weights(out + ".rank0.pt"), w2r1 = load_weights(out + ".rank1.pt");
   // One allreduce per optimizer step, none on accumulation-only batches, every bucket launched
   // from the hooks during backward.
   for (int rank = 0; rank < 2; ++rank) {
-    auto st = nlohmann::json::parse(util::read_file(out + ".rank" + std::to_string(rank) + ".json"));
+    auto st =
+        nlohmann::json::parse(util::read_file(out + ".rank" + std::to_string(rank) + ".json"));
     EXPECT_EQ(st["reductions"].get<int64_t>(), batches / agg) << "rank " << rank;
-    EXPECT_EQ(st["buckets_in_backward"].get<int64_t>(), (batches / agg) * st["buckets"].get<int64_t>()) << "rank " << rank;
+    EXPECT_EQ(st["buckets_in_backward"].get<int64_t>(),
+              (batches / agg) * st["buckets"].get<int64_t>())
+        << "rank " << rank;
     EXPECT_EQ(st["buckets_at_finish"].get<int64_t>(), 0) << "rank " << rank;
     EXPECT_EQ(st["buckets"].get<int64_t>(), agg > 1 ? 4 : 1) << "rank " << rank;
   }
@@ -259,44 +284,69 @@ void two_ranks_equal_one(int agg) {
   ASSERT_EQ(t1.size(), t2.size()) << "the chief alone writes metrics.jsonl";
   ASSERT_GE(t1.size(), 2u);
   // Training did move the weights: a test that could not tell would be no test.
-  EXPECT_LT(t1.back()["metrics"]["loss"].get<double>(), t1.front()["metrics"]["loss"].get<double>());
+  EXPECT_LT(t1.back()["metrics"]["loss"].get<double>(),
+            t1.front()["metrics"]["loss"].get<double>());
   for (size_t i = 0; i < t1.size(); ++i) {
     EXPECT_EQ(t1[i]["batches"], t2[i]["batches"]);
-    EXPECT_NEAR(t1[i]["metrics"]["loss"].get<double>(), t2[i]["metrics"]["loss"].get<double>(), 1e-5) << "report " << i;
+    EXPECT_NEAR(t1[i]["metrics"]["loss"].get<double>(), t2[i]["metrics"]["loss"].get<double>(),
+                1e-5)
+        << "report " << i;
     EXPECT_EQ(t2[i]["ranks"], 2);
   }
-  auto v1 = read_reports(one.path, "validation"), v2 = read_reports(two.path / "trial", "validation");
+  auto v1 = read_reports(one.path, "validation"),
+       v2 = read_reports(two.path / "trial", "validation");
   ASSERT_EQ(v1.size(), v2.size());
   ASSERT_FALSE(v1.empty());
   for (size_t i = 0; i < v1.size(); ++i)
-    EXPECT_NEAR(v1[i]["metrics"]["validation_loss"].get<double>(), v2[i]["metrics"]["validation_loss"].get<double>(), 1e-5);
+    EXPECT_NEAR(v1[i]["metrics"]["validation_loss"].get<double>(),
+                v2[i]["metrics"]["validation_loss"].get<double>(), 1e-5);
   // One checkpoint directory per checkpoint (rank 1 wrote none).
-  EXPECT_EQ(std::distance(fs::directory_iterator(one.path / "checkpoints"), fs::directory_iterator()),
-            std::distance(fs::directory_iterator(two.path / "trial" / "checkpoints"), fs::directory_iterator()));
+  EXPECT_EQ(
+      std::distance(fs::directory_iterator(one.path / "checkpoints"), fs::directory_iterator()),
+      std::distance(fs::directory_iterator(two.path / "trial" / "checkpoints"),
+                    fs::directory_iterator()));
 }
 
 TEST(DataParallelDistTest, TwoRanksBatchBEqualOneRankBatch2B) { two_ranks_equal_one(1); }
 
-TEST(DataParallelDistTest, TwoRanksEqualOneRankWithAggregationFrequencyTwo) { two_ranks_equal_one(2); }
+TEST(DataParallelDistTest, TwoRanksEqualOneRankWithAggregationFrequencyTwo) {
+  two_ranks_equal_one(2);
+}
 
 TEST(DataParallelDistTest, TwoRanksResumeFromTheChiefsCheckpoint) {
   const int64_t gbs = 16;
   TempDir straight, resumed;
   auto out_a = (straight.path / "w").string(), out_b = (resumed.path / "w").string();
-  auto a = run_ranks(2, {{"mode", "train"}, {"gbs", gbs}, {"agg", 1}, {"batches", 12},
-                         {"dir", (straight.path / "trial").string()}, {"out", out_a}});
+  auto a = run_ranks(2, {{"mode", "train"},
+                         {"gbs", gbs},
+                         {"agg", 1},
+                         {"batches", 12},
+                         {"dir", (straight.path / "trial").string()},
+                         {"out", out_a}});
   ASSERT_EQ(a.exit_code, 0) << a.message;
-  auto b1 = run_ranks(2, {{"mode", "train"}, {"gbs", gbs}, {"agg", 1}, {"batches", 6},
-                          {"dir", (resumed.path / "trial").string()}, {"out", out_b}});
+  auto b1 = run_ranks(2, {{"mode", "train"},
+                          {"gbs", gbs},
+                          {"agg", 1},
+                          {"batches", 6},
+                          {"dir", (resumed.path / "trial").string()},
+                          {"out", out_b}});
   ASSERT_EQ(b1.exit_code, 0) << b1.message;
   fs::path ckpt;
-  for (const auto& e : fs::directory_iterator(resumed.path / "trial" / "checkpoints")) ckpt = e.path();
+  for (const auto& e : fs::directory_iterator(resumed.path / "trial" / "checkpoints"))
+    ckpt = e.path();
   ASSERT_FALSE(ckpt.empty());
-  auto b2 = run_ranks(2, {{"mode", "train"}, {"gbs", gbs}, {"agg", 1}, {"batches", 12},
-                          {"dir", (resumed.path / "trial").string()}, {"out", out_b}, {"resume", ckpt.string()}});
+  auto b2 = run_ranks(2, {{"mode", "train"},
+                          {"gbs", gbs},
+                          {"agg", 1},
+                          {"batches", 12},
+                          {"dir", (resumed.path / "trial").string()},
+                          {"out", out_b},
+                          {"resume", ckpt.string()}});
   ASSERT_EQ(b2.exit_code, 0) << b2.message;
-  expect_close(load_weights(out_a + ".rank0.pt"), load_weights(out_b + ".rank0.pt"), 0.0, "straight vs resumed, rank 0");
-  expect_close(load_weights(out_a + ".rank1.pt"), load_weights(out_b + ".rank1.pt"), 0.0, "straight vs resumed, rank 1");
+  expect_close(load_weights(out_a + ".rank0.pt"), load_weights(out_b + ".rank0.pt"), 0.0,
+               "straight vs resumed, rank 0");
+  expect_close(load_weights(out_a + ".rank1.pt"), load_weights(out_b + ".rank1.pt"), 0.0,
+               "straight vs resumed, rank 1");
 }
 
 // Spec 1.3 and Determined issue #9916: evaluate_full_dataset runs on the chief over the whole
@@ -304,24 +354,36 @@ TEST(DataParallelDistTest, TwoRanksResumeFromTheChiefsCheckpoint) {
 TEST(DataParallelDistTest, EvaluateFullDatasetRunsOnTheChiefOverEverything) {
   TempDir one, two;
   auto cfg = dp_config(16, 1, 6, 1, "data_parallel_full");
-  TrialController ref(cfg, TrialRegistry::instance().find(cfg.entrypoint), dp_options(one.path, 16));
+  TrialController ref(cfg, TrialRegistry::instance().find(cfg.entrypoint),
+                      dp_options(one.path, 16));
   ref.run();
-  auto r = run_ranks(2, {{"mode", "train"}, {"gbs", 16}, {"agg", 1}, {"batches", 6}, {"entrypoint", "data_parallel_full"},
-                         {"dir", (two.path / "trial").string()}, {"out", (two.path / "w").string()}});
+  auto r = run_ranks(2, {{"mode", "train"},
+                         {"gbs", 16},
+                         {"agg", 1},
+                         {"batches", 6},
+                         {"entrypoint", "data_parallel_full"},
+                         {"dir", (two.path / "trial").string()},
+                         {"out", (two.path / "w").string()}});
   ASSERT_EQ(r.exit_code, 0) << r.message;
-  auto v1 = read_reports(one.path, "validation"), v2 = read_reports(two.path / "trial", "validation");
+  auto v1 = read_reports(one.path, "validation"),
+       v2 = read_reports(two.path / "trial", "validation");
   ASSERT_EQ(v1.size(), 1u);
   ASSERT_EQ(v2.size(), 1u);
   EXPECT_EQ(v2[0]["metrics"]["examples"].get<double>(), 32.0);
-  EXPECT_NEAR(v1[0]["metrics"]["validation_loss"].get<double>(), v2[0]["metrics"]["validation_loss"].get<double>(), 1e-5);
+  EXPECT_NEAR(v1[0]["metrics"]["validation_loss"].get<double>(),
+              v2[0]["metrics"]["validation_loss"].get<double>(), 1e-5);
 }
 
 void a_failing_rank_stops_the_others(const std::string& how) {
   TempDir dir;
   EnvVar r("DET_TEST_FAIL_RANK", "1"), at("DET_TEST_FAIL_AT", "3"), h("DET_TEST_FAIL_HOW", how);
   // Long enough that rank 0 would still be training when rank 1 fails.
-  auto res = run_ranks(2, {{"mode", "train"}, {"gbs", 16}, {"agg", 1}, {"batches", 100000},
-                           {"dir", (dir.path / "trial").string()}, {"out", (dir.path / "w").string()}});
+  auto res = run_ranks(2, {{"mode", "train"},
+                           {"gbs", 16},
+                           {"agg", 1},
+                           {"batches", 100000},
+                           {"dir", (dir.path / "trial").string()},
+                           {"out", (dir.path / "w").string()}});
   EXPECT_EQ(res.failed_rank, 1) << res.message;
   EXPECT_NE(res.message.find("rank 1"), std::string::npos) << res.message;
   if (how == "kill") {
@@ -331,7 +393,8 @@ void a_failing_rank_stops_the_others(const std::string& how) {
     EXPECT_EQ(res.exit_code, 1);
     EXPECT_NE(res.message.find("exited with status 1"), std::string::npos) << res.message;
   }
-  EXPECT_FALSE(fs::exists(dir.path / "w.rank0.pt")) << "rank 0 went on training after rank 1 failed";
+  EXPECT_FALSE(fs::exists(dir.path / "w.rank0.pt"))
+      << "rank 0 went on training after rank 1 failed";
 }
 
 TEST(FailureDistTest, KilledRankBringsTheOthersDown) { a_failing_rank_stops_the_others("kill"); }
@@ -368,8 +431,9 @@ TEST(TwoNodesDistTest, TwoLaunchersOnOneMachine) {
   const std::string port = std::to_string(free_port());
   std::vector<pid_t> launchers;
   for (int node = 0; node < 2; ++node) {
-    std::vector<std::string> args = {DET_LAUNCH_PATH, "--nproc-per-node", "1", "--nnodes", "2", "--node-rank",
-                                     std::to_string(node), "--master-addr", "127.0.0.1", "--master-port", port, "--"};
+    std::vector<std::string> args = {
+        DET_LAUNCH_PATH,      "--nproc-per-node", "1",         "--nnodes",      "2",  "--node-rank",
+        std::to_string(node), "--master-addr",    "127.0.0.1", "--master-port", port, "--"};
     for (const auto& a : worker_command()) args.push_back(a);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -384,24 +448,28 @@ TEST(TwoNodesDistTest, TwoLaunchersOnOneMachine) {
   for (pid_t pid : launchers) {
     int status = 0;
     ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "det-launch wait status " << status;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "det-launch wait status " << status;
   }
   expect_close(load_weights((one_node.path / "w").string() + ".rank0.pt"),
-               load_weights((two_nodes.path / "w").string() + ".rank0.pt"), 0.0, "one node vs two nodes");
+               load_weights((two_nodes.path / "w").string() + ".rank0.pt"), 0.0,
+               "one node vs two nodes");
   expect_close(load_weights((two_nodes.path / "w").string() + ".rank0.pt"),
-               load_weights((two_nodes.path / "w").string() + ".rank1.pt"), 0.0, "node 0 vs node 1");
+               load_weights((two_nodes.path / "w").string() + ".rank1.pt"), 0.0,
+               "node 0 vs node 1");
 }
 
 // ---- without processes ----
 
 TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
-  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
-                        "MASTER_ADDR", "MASTER_PORT", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", "SLURM_NTASKS"})
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
+                        "GROUP_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMPI_COMM_WORLD_RANK",
+                        "PMI_RANK", "SLURM_PROCID", "SLURM_NTASKS"})
     ::unsetenv(v);
   EXPECT_FALSE(dist::detect_launch_environment());
   {
-    EnvVar a("RANK", "3"), b("WORLD_SIZE", "4"), c("LOCAL_RANK", "1"), d("LOCAL_WORLD_SIZE", "2"), e("GROUP_RANK", "1"),
-        f("MASTER_ADDR", "10.1.2.3"), g("MASTER_PORT", "1234");
+    EnvVar a("RANK", "3"), b("WORLD_SIZE", "4"), c("LOCAL_RANK", "1"), d("LOCAL_WORLD_SIZE", "2"),
+        e("GROUP_RANK", "1"), f("MASTER_ADDR", "10.1.2.3"), g("MASTER_PORT", "1234");
     auto env = dist::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "torchrun");
@@ -415,8 +483,8 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
     EXPECT_EQ(env->master_port, 1234);
   }
   {
-    EnvVar a("OMPI_COMM_WORLD_RANK", "5"), b("OMPI_COMM_WORLD_SIZE", "8"), c("OMPI_COMM_WORLD_LOCAL_RANK", "1"),
-        d("OMPI_COMM_WORLD_LOCAL_SIZE", "4");
+    EnvVar a("OMPI_COMM_WORLD_RANK", "5"), b("OMPI_COMM_WORLD_SIZE", "8"),
+        c("OMPI_COMM_WORLD_LOCAL_RANK", "1"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "4");
     auto env = dist::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "openmpi");
@@ -427,8 +495,8 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
     EXPECT_EQ(env->cross_size, 2);
   }
   {
-    EnvVar a("SLURM_PROCID", "2"), b("SLURM_NTASKS", "4"), c("SLURM_LOCALID", "0"), d("SLURM_NTASKS_PER_NODE", "2"),
-        e("SLURM_NODEID", "1");
+    EnvVar a("SLURM_PROCID", "2"), b("SLURM_NTASKS", "4"), c("SLURM_LOCALID", "0"),
+        d("SLURM_NTASKS_PER_NODE", "2"), e("SLURM_NODEID", "1");
     auto env = dist::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "slurm");
@@ -457,7 +525,8 @@ TEST(LaunchEnvironment, RendezvousTimeoutIsAOneLineError) {
   env.size = 2;
   env.master_port = free_port();  // nobody serves it
   try {
-    dist::make_process_group_context(env, dist::DistributedOptions().rendezvous_timeout(std::chrono::seconds(1)));
+    dist::make_process_group_context(
+        env, dist::DistributedOptions().rendezvous_timeout(std::chrono::seconds(1)));
     FAIL() << "no rank 0, yet the rendezvous succeeded";
   } catch (const DistributedError& e) {
     std::string msg = e.what();

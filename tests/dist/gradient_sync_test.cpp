@@ -9,11 +9,14 @@ namespace {
 
 // One process: the synchronizer's buckets follow reverse parameter order and the size cap.
 TEST(GradientSync, BucketsInReverseOrderUnderTheCap) {
-  auto a = torch::zeros({1000}, torch::requires_grad()), b = torch::zeros({1000}, torch::requires_grad()),
+  auto a = torch::zeros({1000}, torch::requires_grad()),
+       b = torch::zeros({1000}, torch::requires_grad()),
        c = torch::zeros({10}, torch::requires_grad());
-  dist::GradientSynchronizer one(dist::make_local_context(), {a, b, c}, dist::GradientSyncOptions().bucket_bytes(1 << 20));
+  dist::GradientSynchronizer one(dist::make_local_context(), {a, b, c},
+                                 dist::GradientSyncOptions().bucket_bytes(1 << 20));
   EXPECT_EQ(one.num_buckets(), 1u);
-  dist::GradientSynchronizer many(dist::make_local_context(), {a, b, c}, dist::GradientSyncOptions().bucket_bytes(4000));
+  dist::GradientSynchronizer many(dist::make_local_context(), {a, b, c},
+                                  dist::GradientSyncOptions().bucket_bytes(4000));
   EXPECT_EQ(many.num_buckets(), 2u);  // {c, b} reach 4040 bytes, then {a}
   many.prepare(true);
   (a.sum() + 2 * b.sum() + 3 * c.sum()).backward();

@@ -1,5 +1,6 @@
 // det::dist::launch: options, the ranks' environment, exit statuses and the rank that failed first,
-// a hung rank named by its heartbeat. (Whole data-parallel runs through it: distributed_context_test.)
+// a hung rank named by its heartbeat. (Whole data-parallel runs through it:
+// distributed_context_test.)
 #include "det/dist/launcher.h"
 
 #include <gtest/gtest.h>
@@ -32,8 +33,9 @@ TEST(Launcher, ExitStatusAndEnvironmentOfTheRanks) {
   TempDir dir;
   dist::LaunchOptions o;
   o.nproc_per_node = 3;
-  o.command = {"sh", "-c", "echo $RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $GROUP_RANK $MASTER_ADDR > " +
-                               (dir.path / "r").string() + "$RANK"};
+  o.command = {"sh", "-c",
+               "echo $RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $GROUP_RANK $MASTER_ADDR > " +
+                   (dir.path / "r").string() + "$RANK"};
   auto r = dist::launch(o);
   EXPECT_EQ(r.exit_code, 0);
   for (int i = 0; i < 3; ++i) {
@@ -60,11 +62,14 @@ TEST(Launcher, AHungRankIsNamedByItsHeartbeat) {
                "while true; do touch $DET_HEARTBEAT_FILE; sleep 0.2; done"};
   auto start = std::chrono::steady_clock::now();
   auto r = dist::launch(o);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.failed_rank, 1);
   EXPECT_NE(r.message.find("rank 1 (local rank 1"), std::string::npos) << r.message;
-  EXPECT_NE(r.message.find("is not responding: no heartbeat for 2 s (stopped or hung)"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("is not responding: no heartbeat for 2 s (stopped or hung)"),
+            std::string::npos)
+      << r.message;
   EXPECT_LT(seconds, 20);
 }
 

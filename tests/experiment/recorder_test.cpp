@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct TmpRoot {
-  fs::path dir = fs::temp_directory_path() / ("det-recorder-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  fs::path dir = fs::temp_directory_path() /
+                 ("det-recorder-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
   static inline int n = 0;
   TmpRoot() { fs::create_directories(dir / "run"); }
   ~TmpRoot() { fs::remove_all(dir); }
@@ -32,7 +33,8 @@ record::MetricsReport report(record::MetricsReport::Kind kind, int64_t batches, 
   r.kind = kind;
   r.trial_id = 1;
   r.batches = batches;
-  r.metrics = kind == record::MetricsReport::Kind::kTraining ? json{{"loss", value}} : json{{"validation_loss", value}};
+  r.metrics = kind == record::MetricsReport::Kind::kTraining ? json{{"loss", value}}
+                                                             : json{{"validation_loss", value}};
   return r;
 }
 
@@ -53,7 +55,8 @@ TEST(Recorder, OneHistoryInTheSummaryTheStoreAndMetricsJsonl) {
     rec->set_trial_state(1, "RUNNING");
     rec->record_report(1, report(K::kTraining, 100, 0.9));
     rec->record_report(1, report(K::kValidation, 100, 0.5));
-    rec->record_checkpoint(1, {{"c1", run / "trial-1/checkpoints/c1", 100, 0.5}, {{"c1", run / "trial-1/checkpoints/c1", 100, 0.5}}});
+    rec->record_checkpoint(1, {{"c1", run / "trial-1/checkpoints/c1", 100, 0.5},
+                               {{"c1", run / "trial-1/checkpoints/c1", 100, 0.5}}});
     rec->record_report(1, report(K::kTraining, 200, 0.7));
     rec->record_report(1, report(K::kValidation, 200, 0.4));
     rec->record_report(1, report(K::kTraining, 250, 0.6));
@@ -62,8 +65,10 @@ TEST(Recorder, OneHistoryInTheSummaryTheStoreAndMetricsJsonl) {
     EXPECT_EQ(t.best_validation->batches, 200);
     EXPECT_EQ(*t.latest_checkpoint, "c1");
     EXPECT_EQ(rec->store().trial(rec->store_trial_id(1)).best_metric, 0.4);
-    EXPECT_EQ(rec->store().trial(rec->store_trial_id(1)).state, "ACTIVE");  // RUNNING is ACTIVE in the store
-    EXPECT_EQ(metrics_file_batches(rec->trial_dir(1)), (std::vector<int64_t>{100, 100, 200, 200, 250}));
+    EXPECT_EQ(rec->store().trial(rec->store_trial_id(1)).state,
+              "ACTIVE");  // RUNNING is ACTIVE in the store
+    EXPECT_EQ(metrics_file_batches(rec->trial_dir(1)),
+              (std::vector<int64_t>{100, 100, 200, 200, 250}));
 
     // The worker died; it restarts from its checkpoint at 100 and will report 200 and 250 again.
     rec->add_restart(1, "it was killed by signal 9 (Killed)");
@@ -97,12 +102,14 @@ TEST(Recorder, OneHistoryInTheSummaryTheStoreAndMetricsJsonl) {
 TEST(Recorder, OpeningSomethingElseIsAClearError) {
   TmpRoot tmp;
   EXPECT_THROW(Recorder::open(tmp.dir / "run"), Error);  // no experiment.json
-  util::write_file_atomic(tmp.dir / "run" / "experiment.json", R"({"format_version": 2, "state": "ACTIVE", "searcher": {}})");
+  util::write_file_atomic(tmp.dir / "run" / "experiment.json",
+                          R"({"format_version": 2, "state": "ACTIVE", "searcher": {}})");
   try {
     Recorder::open(tmp.dir / "run");
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("names no experiment store"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("names no experiment store"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -7,8 +7,9 @@
 //   DET_PROBE_STOP="T:B"                 trial T asks to stop (set_stop_requested) at batch B
 //   DET_PROBE_SLEEP_MS=N                 every batch sleeps N ms (for the Ctrl-C test)
 //   DET_PROBE_NAN=T                      trial T's validation metric is NaN (a diverged trial)
-//   DET_PROBE_HANG="T:B"                 trial T stops itself (SIGSTOP: hung, not dead) at batch B, once
-//   DET_PROBE_RANK=R                     crashes and hangs happen on rank R only (else every rank)
+//   DET_PROBE_HANG="T:B"                 trial T stops itself (SIGSTOP: hung, not dead) at batch B,
+//   once DET_PROBE_RANK=R                     crashes and hangs happen on rank R only (else every
+//   rank)
 // and x > 0.9 makes the trial reject its hyperparameters (InvalidHP).
 #include <torch/torch.h>
 
@@ -21,9 +22,9 @@
 #include <string>
 #include <thread>
 
-#include "det/main.h"
 #include "det/core/registry.h"
 #include "det/data/loader.h"
+#include "det/main.h"
 #include "det/util/error.h"
 #include "det/util/strings.h"
 
@@ -45,8 +46,12 @@ class ProbeTrial : public det::Trial {
     sleep_ms_ = std::atoi(env("DET_PROBE_SLEEP_MS").c_str());
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(64, true); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(16, false); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(64, true);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(16, false);
+  }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t batch_idx) override {
     misbehave(batch_idx);
@@ -58,7 +63,8 @@ class ProbeTrial : public det::Trial {
   }
 
   det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
-    const bool nan = !env("DET_PROBE_NAN").empty() && std::stoll(env("DET_PROBE_NAN")) == context_.trial_id();
+    const bool nan =
+        !env("DET_PROBE_NAN").empty() && std::stoll(env("DET_PROBE_NAN")) == context_.trial_id();
     return {{"validation_loss", torch::tensor(nan ? std::nan("") : x_, torch::kDouble)},
             {"mse", torch::mse_loss(model_->forward(batch.data), batch.target)}};
   }
@@ -66,10 +72,12 @@ class ProbeTrial : public det::Trial {
  private:
   void misbehave(int64_t batch_idx) {
     const int64_t trial = context_.trial_id();
-    if (!env("DET_PROBE_RANK").empty() && std::stoi(env("DET_PROBE_RANK")) != context_.rank()) return;
+    if (!env("DET_PROBE_RANK").empty() && std::stoi(env("DET_PROBE_RANK")) != context_.rank())
+      return;
     auto hang = det::util::split(env("DET_PROBE_HANG"), ':');
     if (hang.size() == 2 && std::stoll(hang[0]) == trial && std::stoll(hang[1]) == batch_idx) {
-      std::filesystem::path marker = std::filesystem::path(env("DET_PROBE_MARKERS")) / ("hung-" + hang[0]);
+      std::filesystem::path marker =
+          std::filesystem::path(env("DET_PROBE_MARKERS")) / ("hung-" + hang[0]);
       if (!std::filesystem::exists(marker)) {
         std::ofstream(marker) << batch_idx << "\n";
         std::raise(SIGSTOP);
@@ -78,7 +86,8 @@ class ProbeTrial : public det::Trial {
     for (const auto& spec : det::util::split(env("DET_PROBE_CRASH"), ',')) {
       auto f = det::util::split(spec, ':');
       if (f.size() < 2 || std::stoll(f[0]) != trial || std::stoll(f[1]) != batch_idx) continue;
-      std::filesystem::path marker = std::filesystem::path(env("DET_PROBE_MARKERS")) / ("crashed-" + f[0]);
+      std::filesystem::path marker =
+          std::filesystem::path(env("DET_PROBE_MARKERS")) / ("crashed-" + f[0]);
       if (f.size() > 2 && f[2] == "always") std::raise(SIGKILL);
       if (!std::filesystem::exists(marker)) {
         std::ofstream(marker) << batch_idx << "\n";
@@ -94,8 +103,11 @@ class ProbeTrial : public det::Trial {
     auto gen = at::detail::createCPUGenerator(train ? 1 : 2);
     auto x = torch::rand({n, 1}, gen) * 2 - 1;
     auto ds = std::make_shared<det::data::TensorDataset>(x, 3 * x - 1);
-    return std::make_shared<det::data::DataLoader>(
-        ds, det::data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()).shuffle(train).seed(context_.trial_seed()));
+    return std::make_shared<det::data::DataLoader>(ds,
+                                                   det::data::DataLoaderOptions()
+                                                       .batch_size(context_.per_slot_batch_size())
+                                                       .shuffle(train)
+                                                       .seed(context_.trial_seed()));
   }
 
   double x_ = 0;

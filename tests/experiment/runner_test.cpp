@@ -36,7 +36,8 @@ namespace {
 const std::string kConfig = std::string(DET_SOURCE_DIR) + "/tests/experiment/runner_probe.yaml";
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("det-runner-test-" + std::to_string(::getpid())) / name;
+  fs::path dir =
+      fs::temp_directory_path() / ("det-runner-test-" + std::to_string(::getpid())) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -49,11 +50,14 @@ struct ProbeRun {
 
 // Runs det-probe with `args` and extra environment; when `interrupt` is given it is polled every
 // 20 ms and the runner gets `signal` (default SIGINT, a Ctrl-C) once it returns true.
-ProbeRun run_probe(const fs::path& work, std::vector<std::string> args, const std::map<std::string, std::string>& env,
+ProbeRun run_probe(const fs::path& work, std::vector<std::string> args,
+                   const std::map<std::string, std::string>& env,
                    const std::function<bool()>& interrupt = nullptr, int signal = SIGINT,
                    const std::string& program = DET_PROBE_EXE) {
   args.insert(args.begin(), program);
-  fs::path log = work / ("log-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ".txt");
+  fs::path log =
+      work / ("log-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+              ".txt");
   pid_t pid = ::fork();
   if (pid == 0) {
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
@@ -83,12 +87,14 @@ ProbeRun run_probe(const fs::path& work, std::vector<std::string> args, const st
 }
 
 std::vector<std::string> probe_args(const fs::path& work, int slots) {
-  return {kConfig, "--no-progress", "--slots", std::to_string(slots), "--config",
-          "checkpoint_storage.host_path=" + (work / "runs").string()};
+  return {kConfig,    "--no-progress",
+          "--slots",  std::to_string(slots),
+          "--config", "checkpoint_storage.host_path=" + (work / "runs").string()};
 }
 
 fs::path only_run_dir(const fs::path& work) {
-  fs::path dir = det::experiment::latest_run_dir(work / "runs");  // `work` may also be the disk holding runs/
+  fs::path dir =
+      det::experiment::latest_run_dir(work / "runs");  // `work` may also be the disk holding runs/
   EXPECT_FALSE(dir.empty()) << "no run directory under " << work / "runs";
   return dir;
 }
@@ -101,7 +107,7 @@ struct TrialView {
   std::vector<int64_t> training_batches, validation_batches;
   std::vector<double> losses;
   std::vector<double> validation_mse;  // depends on the weights: equal only if training was
-  json summary;  // its experiment.json entry
+  json summary;                        // its experiment.json entry
 };
 
 std::map<int64_t, TrialView> trials_of(const fs::path& run_dir) {
@@ -130,7 +136,8 @@ std::map<int64_t, TrialView> trials_of(const fs::path& run_dir) {
 // batch trained twice, none skipped.
 void expect_contiguous(const TrialView& t) {
   for (size_t i = 0; i < t.training_batches.size(); ++i)
-    EXPECT_EQ(t.training_batches[i], static_cast<int64_t>(2 * (i + 1))) << "trial " << t.row.number << " report " << i;
+    EXPECT_EQ(t.training_batches[i], static_cast<int64_t>(2 * (i + 1)))
+        << "trial " << t.row.number << " report " << i;
 }
 
 // Same trials, same decisions, same weights at every validation (bit-exact resume), and no
@@ -146,7 +153,8 @@ void expect_same_experiment(const fs::path& reference, const fs::path& dir) {
     EXPECT_EQ(ta.validation_batches, tb.validation_batches) << "trial " << n;
     EXPECT_EQ(ta.validation_mse, tb.validation_mse) << "trial " << n;
     for (size_t i = 1; i < tb.training_batches.size(); ++i)
-      EXPECT_LT(tb.training_batches[i - 1], tb.training_batches[i]) << "trial " << n << ": batch trained twice";
+      EXPECT_LT(tb.training_batches[i - 1], tb.training_batches[i])
+          << "trial " << n << ": batch trained twice";
   }
 }
 
@@ -176,12 +184,14 @@ void expect_records_agree(const fs::path& dir) {
     for (const auto& c : store.checkpoints(row.id)) {  // by batch
       active.insert(fs::path(c.path).filename().string());
       newest = c.uuid;
-      EXPECT_TRUE(fs::exists(fs::path(c.path) / "metadata.json")) << who << ": recorded checkpoint missing: " << c.path;
+      EXPECT_TRUE(fs::exists(fs::path(c.path) / "metadata.json"))
+          << who << ": recorded checkpoint missing: " << c.path;
     }
     if (!newest.empty()) EXPECT_EQ(summary["latest_checkpoint"], newest) << who;
     std::set<std::string> on_disk;
     if (fs::exists(trial_dir / "checkpoints"))
-      for (const auto& e : fs::directory_iterator(trial_dir / "checkpoints")) on_disk.insert(e.path().filename().string());
+      for (const auto& e : fs::directory_iterator(trial_dir / "checkpoints"))
+        on_disk.insert(e.path().filename().string());
     EXPECT_EQ(on_disk, active) << who << ": the checkpoints on disk and in the store disagree";
   }
 }
@@ -192,9 +202,9 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
   // Trial 1 is killed once at batch 11 (after its pause checkpoint at 8), trial 3 every time it
   // reaches batch 3 (max_restarts 1: ERROR after 2 failures), trial 4 asks to stop at batch 5.
   ProbeRun run = run_probe(work, probe_args(work, 1),
-                      {{"DET_PROBE_MARKERS", (work / "markers").string()},
-                       {"DET_PROBE_CRASH", "1:11,3:3:always"},
-                       {"DET_PROBE_STOP", "4:5"}});
+                           {{"DET_PROBE_MARKERS", (work / "markers").string()},
+                            {"DET_PROBE_CRASH", "1:11,3:3:always"},
+                            {"DET_PROBE_STOP", "4:5"}});
   ASSERT_EQ(run.rc, 0) << run.output;
   fs::path dir = only_run_dir(work);
   json doc = read_json(dir / "experiment.json");
@@ -208,7 +218,8 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
   for (const auto& [n, t] : trials) {
     invalid += t.row.state == "INVALID_HP";
     errored += t.row.state == "ERROR";
-    EXPECT_EQ(t.summary["state"], t.row.state) << "trial " << n << ": experiment.json and the store disagree";
+    EXPECT_EQ(t.summary["state"], t.row.state)
+        << "trial " << n << ": experiment.json and the store disagree";
   }
   // x > 0.9 is rejected (InvalidHP) and the searcher creates a replacement for each.
   ASSERT_GE(invalid, 1) << "the seed must draw at least one x > 0.9 for this test";
@@ -295,24 +306,31 @@ TEST(Runner, CtrlCStopsCleanlyAndResumeExperimentEndsAsAStraightRun) {
     try {
       json doc = read_json(dir / "experiment.json");
       for (const auto& t : doc["trials"])
-        if (t["id"] == 2 && t.contains("latest_training") && t["latest_training"]["batches"].get<int64_t>() >= 4) return true;
+        if (t["id"] == 2 && t.contains("latest_training") &&
+            t["latest_training"]["batches"].get<int64_t>() >= 4)
+          return true;
     } catch (const std::exception&) {  // not written yet
     }
     return false;
   };
-  ProbeRun stopped = run_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}}, mid_trial_2);
+  ProbeRun stopped =
+      run_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}}, mid_trial_2);
   ASSERT_EQ(stopped.rc, 130) << stopped.output;
-  EXPECT_NE(stopped.output.find("continue with: det-run --resume-experiment"), std::string::npos) << stopped.output;
+  EXPECT_NE(stopped.output.find("continue with: det-run --resume-experiment"), std::string::npos)
+      << stopped.output;
   EXPECT_NE(stopped.output.find("trial 2: worker"), std::string::npos);
   EXPECT_NE(stopped.output.find("ended (stopped"), std::string::npos) << stopped.output;
   // It stopped between rungs (8, 16, 32): the worker checkpointed where it was.
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(stopped.output, m, std::regex("trial 2: stopped at batch ([0-9]+) on request"))) << stopped.output;
+  ASSERT_TRUE(std::regex_search(stopped.output, m,
+                                std::regex("trial 2: stopped at batch ([0-9]+) on request")))
+      << stopped.output;
   EXPECT_NE(std::stoi(m[1]) % 8, 0);
   fs::path dir = only_run_dir(work);
   EXPECT_EQ(read_json(dir / "experiment.json")["state"], "STOPPED");
 
-  ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+  ProbeRun resumed =
+      run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
   ASSERT_EQ(resumed.rc, 0) << resumed.output;
   EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
 
@@ -327,14 +345,16 @@ TEST(Runner, KilledAnywhereResumeExperimentEndsAsAStraightRun) {
   fs::path ref_work = fresh_dir("kill-straight");
   ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
   ASSERT_EQ(straight.rc, 0) << straight.output;
-  for (const std::string point : {"report:7", "validation:3", "checkpoint_received:2", "checkpoint_recorded:3",
-                                  "checkpoint_answered:4", "decision:2", "launch:5"}) {
+  for (const std::string point :
+       {"report:7", "validation:3", "checkpoint_received:2", "checkpoint_recorded:3",
+        "checkpoint_answered:4", "decision:2", "launch:5"}) {
     SCOPED_TRACE("runner killed at " + point);
     fs::path work = fresh_dir("kill-" + point.substr(0, point.find(':')));
     ProbeRun killed = run_probe(work, probe_args(work, 1), {{"DET_TEST_RUNNER_CRASH", point}});
     ASSERT_EQ(killed.rc, 128 + SIGKILL) << killed.output;
     fs::path dir = only_run_dir(work);
-    ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+    ProbeRun resumed =
+        run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
     ASSERT_EQ(resumed.rc, 0) << resumed.output;
     EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
     expect_same_experiment(only_run_dir(ref_work), dir);
@@ -353,11 +373,13 @@ TEST(Runner, RandomKillStress) {
   ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
   ASSERT_EQ(straight.rc, 0) << straight.output;
   const double full = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::mt19937 rng(static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  std::mt19937 rng(
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   auto kill_after = [&](double seconds) {
     auto start = std::chrono::steady_clock::now();
     return [start, seconds] {
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= seconds;
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >=
+             seconds;
     };
   };
   int identical = 0, kills = 0;
@@ -371,20 +393,27 @@ TEST(Runner, RandomKillStress) {
       run = run_probe(work, probe_args(work, 1), {});
       dir = only_run_dir(work);
     }
-    const std::vector<std::string> resume = {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"};
+    const std::vector<std::string> resume = {"--resume-experiment", dir.string(), "--no-progress",
+                                             "--slots", "1"};
     for (int attempt = 0; run.rc != 0 && attempt < 4; ++attempt) {
       bool again = attempt == 0 && rng() % 2 == 0;
-      run = run_probe(work, resume, {}, again ? kill_after(when(rng) / 2) : std::function<bool()>(), SIGKILL);
+      run = run_probe(work, resume, {}, again ? kill_after(when(rng) / 2) : std::function<bool()>(),
+                      SIGKILL);
       kills += run.rc == 128 + SIGKILL;
     }
     ASSERT_EQ(run.rc, 0) << run.output;
-    const int failures_before = ::testing::UnitTest::GetInstance()->current_test_info()->result()->total_part_count();
+    const int failures_before =
+        ::testing::UnitTest::GetInstance()->current_test_info()->result()->total_part_count();
     expect_same_experiment(only_run_dir(ref_work), dir);
     expect_records_agree(dir);
-    if (::testing::UnitTest::GetInstance()->current_test_info()->result()->total_part_count() == failures_before) ++identical;
+    if (::testing::UnitTest::GetInstance()->current_test_info()->result()->total_part_count() ==
+        failures_before)
+      ++identical;
   }
-  std::printf("crash stress: %d round(s), %d kill(s) of the runner, %d of %d identical to the straight run\n", rounds,
-              kills, identical, rounds);
+  std::printf(
+      "crash stress: %d round(s), %d kill(s) of the runner, %d of %d identical to the straight "
+      "run\n",
+      rounds, kills, identical, rounds);
   EXPECT_EQ(identical, rounds);
 }
 
@@ -421,8 +450,11 @@ TEST(Runner, DataParallelTrialsRunAsRanksAndRestartAfterAKilledRank) {
   fs::path work = fresh_dir("ranks");
   fs::create_directories(work / "markers");
   auto args = probe_args(work, 2);
-  args.insert(args.end(), {"--config", "resources.slots_per_trial=2", "--config", "searcher.max_trials=3"});
-  ProbeRun run = run_probe(work, args, {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_CRASH", "1:11"}});
+  args.insert(args.end(),
+              {"--config", "resources.slots_per_trial=2", "--config", "searcher.max_trials=3"});
+  ProbeRun run =
+      run_probe(work, args,
+                {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_CRASH", "1:11"}});
   ASSERT_EQ(run.rc, 0) << run.output;
   EXPECT_NE(run.output.find("data-parallel on 2 ranks"), std::string::npos) << run.output;
   auto trials = trials_of(only_run_dir(work));
@@ -442,11 +474,13 @@ TEST(Runner, NaNMetricsAreTheWorstAndVisible) {
   fs::path work = fresh_dir("nan");
   ProbeRun run = run_probe(work, probe_args(work, 1), {{"DET_PROBE_NAN", "1"}});
   ASSERT_EQ(run.rc, 0) << run.output;
-  EXPECT_NE(run.output.find("non-finite validation metric(s) validation_loss=NaN at batch 8"), std::string::npos)
+  EXPECT_NE(run.output.find("non-finite validation metric(s) validation_loss=NaN at batch 8"),
+            std::string::npos)
       << run.output;
   fs::path dir = only_run_dir(work);
   auto trials = trials_of(dir);
-  EXPECT_EQ(trials[1].validation_batches, std::vector<int64_t>{8}) << "a NaN trial is never promoted";
+  EXPECT_EQ(trials[1].validation_batches, std::vector<int64_t>{8})
+      << "a NaN trial is never promoted";
   ExperimentStore store(dir.parent_path() / "det.db");
   EXPECT_EQ(store.metrics(trials[1].row.id, "validation").at(0).metrics["validation_loss"], "NaN");
   EXPECT_FALSE(trials[1].row.best_metric.has_value());
@@ -460,7 +494,8 @@ TEST(Runner, NaNMetricsAreTheWorstAndVisible) {
   auto t = trials_of(only_run_dir(strict));
   EXPECT_EQ(t[1].row.state, "ERROR");
   EXPECT_EQ(t[1].row.restarts, 0) << "a diverged trial is not restarted";
-  EXPECT_NE(t[1].summary["message"].get<std::string>().find("fail_on_non_finite"), std::string::npos);
+  EXPECT_NE(t[1].summary["message"].get<std::string>().find("fail_on_non_finite"),
+            std::string::npos);
 }
 
 // A full disk under the run directory: a clear error that says how to continue, no partial
@@ -470,7 +505,8 @@ TEST(Runner, AFullDiskStopsTheExperimentResumably) {
   fs::path work = fresh_dir("full-disk"), disk = work / "disk";
   fs::create_directories(disk);
   const std::string mount = "mount -t tmpfs -o size=24m tmpfs " + disk.string() + " 2>/dev/null";
-  if (std::system(mount.c_str()) != 0) GTEST_SKIP() << "cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)";
+  if (std::system(mount.c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)";
   struct Unmount {
     fs::path dir;
     ~Unmount() { (void)!std::system(("umount " + dir.string()).c_str()); }
@@ -505,15 +541,19 @@ TEST(Runner, AFullDiskStopsTheExperimentResumably) {
   fs::path dir = only_run_dir(disk);
   // Whatever was recorded is whole: every recorded checkpoint verifies.
   ExperimentStore store(dir.parent_path() / "det.db");
-  for (const auto& row : store.trials(read_json(dir / "experiment.json")["store"]["experiment_id"].get<int64_t>()))
+  for (const auto& row :
+       store.trials(read_json(dir / "experiment.json")["store"]["experiment_id"].get<int64_t>()))
     for (const auto& c : store.checkpoints(row.id)) {
-      const bool staged_only = !fs::exists(c.path);  // recorded, not yet committed: resume commits it
-      EXPECT_NO_THROW(det::record::read_checkpoint_metadata(staged_only ? det::record::staging_dir(c.path) : fs::path(c.path)))
+      const bool staged_only =
+          !fs::exists(c.path);  // recorded, not yet committed: resume commits it
+      EXPECT_NO_THROW(det::record::read_checkpoint_metadata(
+          staged_only ? det::record::staging_dir(c.path) : fs::path(c.path)))
           << c.path;
     }
 
   fs::remove(disk / "filler");
-  ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+  ProbeRun resumed =
+      run_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
   ASSERT_EQ(resumed.rc, 0) << resumed.output;
   EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
   expect_same_experiment(only_run_dir(ref_work), dir);
@@ -526,20 +566,27 @@ TEST(Runner, AHungRankIsNamedAndTornDownByTheHeartbeat) {
   fs::path work = fresh_dir("hung");
   fs::create_directories(work / "markers");
   auto args = probe_args(work, 2);
-  args.insert(args.end(), {"--config", "resources.slots_per_trial=2", "--config", "searcher.max_trials=2"});
+  args.insert(args.end(),
+              {"--config", "resources.slots_per_trial=2", "--config", "searcher.max_trials=2"});
   auto start = std::chrono::steady_clock::now();
   ProbeRun run = run_probe(work, args,
-                           {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_HANG", "1:5"},
-                            {"DET_PROBE_RANK", "1"}, {"DET_HEARTBEAT_TIMEOUT", "3"}});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                           {{"DET_PROBE_MARKERS", (work / "markers").string()},
+                            {"DET_PROBE_HANG", "1:5"},
+                            {"DET_PROBE_RANK", "1"},
+                            {"DET_HEARTBEAT_TIMEOUT", "3"}});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(run.rc, 0) << run.output;
   EXPECT_LT(seconds, 120) << "caught by the heartbeat, not by the 600 s collective timeout";
   EXPECT_NE(run.output.find("rank 1 (local rank 1"), std::string::npos) << run.output;
-  EXPECT_NE(run.output.find("is not responding: no heartbeat for 3 s (stopped or hung)"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("is not responding: no heartbeat for 3 s (stopped or hung)"),
+            std::string::npos)
+      << run.output;
   auto trials = trials_of(only_run_dir(work));
   EXPECT_EQ(trials[1].row.restarts, 1);
   EXPECT_EQ(trials[1].row.state, "COMPLETED");
-  EXPECT_NE(trials[1].summary["message"].get<std::string>().find("rank 1"), std::string::npos) << trials[1].summary;
+  EXPECT_NE(trials[1].summary["message"].get<std::string>().find("rank 1"), std::string::npos)
+      << trials[1].summary;
   expect_records_agree(only_run_dir(work));
 }
 
@@ -548,13 +595,23 @@ TEST(Runner, AHungRankIsNamedAndTornDownByTheHeartbeat) {
 TEST(Runner, TheChiefsDeathEndsADirectlyLaunchedTrialInAFinalState) {
   fs::path work = fresh_dir("chief-death");
   fs::create_directories(work / "markers");
-  std::vector<std::string> args = {"--nproc-per-node", "2", "--", DET_PROBE_EXE, kConfig, "--no-progress",
-                                   "--config", "checkpoint_storage.host_path=" + (work / "runs").string(),
-                                   "--config", "searcher={name: single, metric: validation_loss, max_length: {batches: 32}}",
-                                   "--config", "resources.slots_per_trial=2"};
+  std::vector<std::string> args = {
+      "--nproc-per-node",
+      "2",
+      "--",
+      DET_PROBE_EXE,
+      kConfig,
+      "--no-progress",
+      "--config",
+      "checkpoint_storage.host_path=" + (work / "runs").string(),
+      "--config",
+      "searcher={name: single, metric: validation_loss, max_length: {batches: 32}}",
+      "--config",
+      "resources.slots_per_trial=2"};
   std::string exe = DET_LAUNCH_PATH;
   ProbeRun run = run_probe(work, args,
-                           {{"DET_PROBE_MARKERS", (work / "markers").string()}, {"DET_PROBE_CRASH", "1:11"},
+                           {{"DET_PROBE_MARKERS", (work / "markers").string()},
+                            {"DET_PROBE_CRASH", "1:11"},
                             {"DET_PROBE_RANK", "0"}},
                            nullptr, SIGINT, exe);
   EXPECT_NE(run.rc, 0) << run.output;
@@ -573,7 +630,9 @@ TEST(Runner, TooFewSlotsIsAClearError) {
   args.insert(args.end(), {"--config", "resources.slots_per_trial=2"});
   ProbeRun run = run_probe(work, args, {});
   EXPECT_EQ(run.rc, 2);
-  EXPECT_NE(run.output.find("--slots 1 is fewer than resources.slots_per_trial (2)"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("--slots 1 is fewer than resources.slots_per_trial (2)"),
+            std::string::npos)
+      << run.output;
   EXPECT_EQ(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
 }
 

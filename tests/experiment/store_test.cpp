@@ -12,7 +12,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct TmpDb {
-  fs::path dir = fs::temp_directory_path() / ("det-store-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  fs::path dir = fs::temp_directory_path() /
+                 ("det-store-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
   static inline int n = 0;
   TmpDb() { fs::create_directories(dir); }
   ~TmpDb() { fs::remove_all(dir); }
@@ -24,7 +25,9 @@ TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
   int64_t e, t1, t2;
   {
     ExperimentStore store(db);
-    nlohmann::json config = {{"searcher", {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
+    nlohmann::json config = {
+        {"searcher",
+         {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
     e = store.add_experiment("mnist", "a test", config, "/runs/mnist-1");
     t1 = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
     t2 = store.add_trial(e, 2, "req-2", {{"lr", 0.5}}, 18);
@@ -74,7 +77,8 @@ TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
 TEST(ExperimentStore, NotADatabaseIsAClearError) {
   TmpDb tmp;
   fs::path bad = tmp.dir / "det.db";
-  std::ofstream(bad) << "this is not sqlite, just some text that is long enough to have a header page.................";
+  std::ofstream(bad) << "this is not sqlite, just some text that is long enough to have a header "
+                        "page.................";
   try {
     ExperimentStore store(bad);
     store.experiments();

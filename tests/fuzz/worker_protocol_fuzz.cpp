@@ -12,7 +12,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto event = det::record::decode_event(line);
     const std::string encoded = det::record::encode(event);
-    if (det::record::encode(det::record::decode_event(encoded.substr(0, encoded.size() - 1))) != encoded) __builtin_trap();
+    if (det::record::encode(det::record::decode_event(encoded.substr(0, encoded.size() - 1))) !=
+        encoded)
+      __builtin_trap();
   } catch (const det::Error&) {
   }
   try {

@@ -16,7 +16,8 @@ const std::string kData = std::string(DET_TEST_DATA_DIR) + "/nn/";
 
 DVTOptions tiny_dvt() {
   DVTOptions o;
-  o.embed_dim = 32, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5, o.drop_path_rate = 0.0;
+  o.embed_dim = 32, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5,
+  o.drop_path_rate = 0.0;
   return o;
 }
 
@@ -31,13 +32,15 @@ TEST(TokenPerformer, MatchesTheFormula) {
   EXPECT_TRUE(tp->named_parameters().contains("w"));
   auto x = torch::randn({2, 5, 12});
   auto y = tp->forward(x);
-  // Independent evaluation: y = v + proj(phi(q) (phi(k)^T v) / (phi(q) sum_t phi(k))); out = y + mlp(LN(y)).
+  // Independent evaluation: y = v + proj(phi(q) (phi(k)^T v) / (phi(q) sum_t phi(k))); out = y +
+  // mlp(LN(y)).
   auto p = tp->named_parameters();
   auto h = torch::layer_norm(x, {12}, p["norm1.weight"], p["norm1.bias"], 1e-5);
   auto kqv = torch::nn::functional::linear(h, p["kqv.weight"], p["kqv.bias"]);
   auto k = kqv.slice(2, 0, 64), q = kqv.slice(2, 64, 128), v = kqv.slice(2, 128, 192);
   auto phi = [&](const torch::Tensor& z) {
-    return torch::exp(torch::einsum("bti,mi->btm", {z, tp->w}) - (z * z).sum(-1, true) / 2) / std::sqrt(32.0);
+    return torch::exp(torch::einsum("bti,mi->btm", {z, tp->w}) - (z * z).sum(-1, true) / 2) /
+           std::sqrt(32.0);
   };
   auto kp = phi(k), qp = phi(q);
   auto D = torch::einsum("bti,bi->bt", {qp, kp.sum(1)}).unsqueeze(2);
@@ -45,18 +48,21 @@ TEST(TokenPerformer, MatchesTheFormula) {
   auto att = torch::einsum("bti,bni->btn", {qp, kptv}) / (D + 1e-8);
   auto yy = v + torch::nn::functional::linear(att, p["proj.weight"], p["proj.bias"]);
   auto m = torch::layer_norm(yy, {64}, p["norm2.weight"], p["norm2.bias"], 1e-5);
-  m = torch::nn::functional::linear(torch::gelu(torch::nn::functional::linear(m, p["mlp.0.weight"], p["mlp.0.bias"])),
-                                    p["mlp.2.weight"], p["mlp.2.bias"]);
+  m = torch::nn::functional::linear(
+      torch::gelu(torch::nn::functional::linear(m, p["mlp.0.weight"], p["mlp.0.bias"])),
+      p["mlp.2.weight"], p["mlp.2.bias"]);
   EXPECT_TRUE(torch::allclose(y, yy + m, 1e-4, 1e-5));
 }
 
 // Parameter counts from an analytic count over the reference's layer shapes (models/t2t_vit.py,
 // transformer_block.py, token_performer.py); the spec's rounded README values where it has them.
 TEST(DVT, ParameterCounts) {
-  T2TViTOptions standalone;  // T2T-ViT-12: 6.9M in the README (the non-trainable w and pos_embed included)
+  T2TViTOptions
+      standalone;  // T2T-ViT-12: 6.9M in the README (the non-trainable w and pos_embed included)
   standalone.init_weights = false;
   EXPECT_EQ(count_parameters(*T2TViT(standalone)), 6941902);
-  standalone.embed_dim = 384, standalone.depth = 14, standalone.num_heads = 6, standalone.mlp_ratio = 3;  // 21.5M
+  standalone.embed_dim = 384, standalone.depth = 14, standalone.num_heads = 6,
+  standalone.mlp_ratio = 3;  // 21.5M
   EXPECT_EQ(count_parameters(*T2TViT(standalone)), 21545550);
   const std::vector<std::pair<std::string, std::array<int64_t, 3>>> cases = {
       {"t2t_vit_12", {6989824, 7744510, 7727182}}, {"t2t_vit_14", {21574656, 23156110, 23151070}}};
@@ -80,13 +86,14 @@ TEST(DVT, ParameterCounts) {
 TEST(DVT, MultiplyAddsPerExitMatchTheSpec) {
   // spec/models.md §4.7: cumulative 0.47G / 1.45G / 3.46G (T2T-12), 1.20G / 3.82G / 9.26G (T2T-14);
   // standalone T2T-ViT-12 1.76G, T2T-ViT-14 4.78G.
-  const std::vector<std::pair<std::string, std::array<double, 3>>> cases = {{"t2t_vit_12", {0.47, 1.45, 3.46}},
-                                                                            {"t2t_vit_14", {1.20, 3.82, 9.26}}};
+  const std::vector<std::pair<std::string, std::array<double, 3>>> cases = {
+      {"t2t_vit_12", {0.47, 1.45, 3.46}}, {"t2t_vit_14", {1.20, 3.82, 9.26}}};
   for (const auto& [name, expected] : cases) {
     auto o = DVTOptions::variant(name);
     o.init_weights = false;
     auto macs = DVT(o)->cumulative_macs();
-    for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(macs[k] / 1e9, expected[k], 0.005) << name << " exit " << k;
+    for (size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(macs[k] / 1e9, expected[k], 0.005) << name << " exit " << k;
   }
   T2TViTOptions t12;
   t12.init_weights = false;
@@ -100,8 +107,10 @@ TEST(DVT, ThreeExitsWithReuse) {
   EXPECT_EQ(dvt->member(1)->options().grid(), 10);
   EXPECT_EQ(dvt->member(2)->options().grid(), 14);
   auto names = dvt->named_parameters();
-  for (const char* key : {"less_less_token.tokens_to_token.attention1.kqv.weight", "less_token.blocks.1.feature_resuse_mlp.1.fc2.weight",
-                          "normal_token.relation_reuse_conv.2.weight", "normal_token.pos_embed", "less_token.tokens_to_token.attention2.w"})
+  for (const char* key : {"less_less_token.tokens_to_token.attention1.kqv.weight",
+                          "less_token.blocks.1.feature_resuse_mlp.1.fc2.weight",
+                          "normal_token.relation_reuse_conv.2.weight", "normal_token.pos_embed",
+                          "less_token.tokens_to_token.attention2.w"})
     EXPECT_TRUE(names.contains(key)) << key;
   EXPECT_FALSE(names.contains("less_less_token.relation_reuse_conv.0.weight"));
   EXPECT_EQ(names["less_token.tokens_to_token.attention1.kqv.weight"].size(1), 3 * 11 * 11);
@@ -112,7 +121,8 @@ TEST(DVT, ThreeExitsWithReuse) {
   // The summed loss trains all three members, the first through the reuse paths too.
   auto loss = torch::cross_entropy_loss(outs[2], torch::tensor({0, 1, 2}));
   loss.backward();
-  EXPECT_GT(names["less_less_token.blocks.1.mlp.fc2.weight"].grad().abs().sum().item<double>(), 0.0);
+  EXPECT_GT(names["less_less_token.blocks.1.mlp.fc2.weight"].grad().abs().sum().item<double>(),
+            0.0);
 }
 
 TEST(DVT, EarlyExitRunsLaterExitsOnlyWhereNeededAndAgreesWithTheFullCascade) {
@@ -154,12 +164,14 @@ TEST(DVT, EarlyExitRunsLaterExitsOnlyWhereNeededAndAgreesWithTheFullCascade) {
 TEST(DVT, ForwardMatchesPyTorch) {
   auto file = read_safetensors(kData + "dvt_tiny.safetensors");
   DVTOptions o;
-  o.embed_dim = 16, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5, o.token_dim = 8;
+  o.embed_dim = 16, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5,
+  o.token_dim = 8;
   DVT m(o);
   auto& t = file.tensors;
   // The fixed sinusoid position tables are the reference's, before anything is loaded.
   auto params = m->named_parameters();
-  for (const char* name : {"less_less_token.pos_embed", "less_token.pos_embed", "normal_token.pos_embed"}) {
+  for (const char* name :
+       {"less_less_token.pos_embed", "less_token.pos_embed", "normal_token.pos_embed"}) {
     ASSERT_EQ(params[name].sizes(), t.at(name).sizes()) << name;
     EXPECT_LT((params[name] - t.at(name)).abs().max().item<double>(), 1e-6) << name;
   }
@@ -187,8 +199,10 @@ TEST(DVT, ForwardMatchesPyTorch) {
     std::printf("[          ] DVT exit %zu: max |C++ - PyTorch| = %.3g\n", k + 1, diff);
     EXPECT_LT(diff, 1e-4) << "exit " << k + 1 << "\n" << y[k] << "\n" << expected[k];
     // The examples differ (a constant model would pass a one-example check).
-    EXPECT_GT((expected[k][0] - expected[k][1]).abs().max().item<double>(), 1e-2) << "exit " << k + 1;
-    EXPECT_GT((expected[k][1] - expected[k][2]).abs().max().item<double>(), 1e-2) << "exit " << k + 1;
+    EXPECT_GT((expected[k][0] - expected[k][1]).abs().max().item<double>(), 1e-2)
+        << "exit " << k + 1;
+    EXPECT_GT((expected[k][1] - expected[k][2]).abs().max().item<double>(), 1e-2)
+        << "exit " << k + 1;
   }
   // Never confident: everyone reaches exit 3 through the reuse paths with the same predictions.
   auto [pred, exit] = m->early_exit(x, {2.0, 2.0, -1e8});
@@ -223,11 +237,12 @@ TEST(DVT, ThresholdFittingAsTheReference) {
 TEST(DVT, OperatingPointAccuracyAndCost) {
   // 4 examples, 2 classes; logits chosen so exit confidences are clear.
   auto logits = torch::zeros({3, 4, 2});
-  logits[0][0][0] = 5;   // ex 0: exit 1 confident, correct (label 0)
-  logits[0][1][1] = 5;   // ex 1: exit 1 confident, wrong (label 0)
-  logits[1][2][1] = 5;   // ex 2: exit 2 confident, correct (label 1)
-  logits[2][3][0] = 0.1; // ex 3: falls to exit 3, predicts 0, label 1: wrong
-  auto op = evaluate_operating_point(logits, torch::tensor({0, 0, 1, 1}), {0.9, 0.9, -1e8}, {1.0, 2.0, 4.0});
+  logits[0][0][0] = 5;    // ex 0: exit 1 confident, correct (label 0)
+  logits[0][1][1] = 5;    // ex 1: exit 1 confident, wrong (label 0)
+  logits[1][2][1] = 5;    // ex 2: exit 2 confident, correct (label 1)
+  logits[2][3][0] = 0.1;  // ex 3: falls to exit 3, predicts 0, label 1: wrong
+  auto op = evaluate_operating_point(logits, torch::tensor({0, 0, 1, 1}), {0.9, 0.9, -1e8},
+                                     {1.0, 2.0, 4.0});
   EXPECT_DOUBLE_EQ(op.exit_fraction[0], 0.5);
   EXPECT_DOUBLE_EQ(op.exit_fraction[1], 0.25);
   EXPECT_DOUBLE_EQ(op.accuracy, 0.5);

@@ -30,7 +30,8 @@ TEST(DropPath, DropsWholeSamplesAndRescalesTheKeptOnes) {
     if (yi.abs().sum().item<float>() == 0.0f) {
       ++dropped;
     } else {
-      ASSERT_TRUE(torch::allclose(yi, xi / 0.75)) << "sample " << i << " kept but not scaled by 1/keep";
+      ASSERT_TRUE(torch::allclose(yi, xi / 0.75))
+          << "sample " << i << " kept but not scaled by 1/keep";
     }
   }
   // Binomial(4000, 0.25): mean 1000, sd ~27; 6 sd either side.
@@ -116,7 +117,8 @@ TEST(Mlp, LinearAndConvFormsAgree) {
   {
     torch::NoGradGuard g;
     auto lp = lin->named_parameters(), cp = conv->named_parameters();
-    for (const auto& name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}) cp[name].copy_(lp[name].view_as(cp[name]));
+    for (const auto& name : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"})
+      cp[name].copy_(lp[name].view_as(cp[name]));
   }
   auto x = torch::randn({2, 6, 3, 4});
   auto a = lin->forward(x.permute({0, 2, 3, 1})).permute({0, 3, 1, 2});
@@ -137,10 +139,12 @@ TEST(Attention, MatchesAHandWrittenSoftmaxAttention) {
   auto q = qkv.slice(2, 0, 8), k = qkv.slice(2, 8, 16), v = qkv.slice(2, 16, 24);
   std::vector<torch::Tensor> heads;
   for (int h = 0; h < 2; ++h) {
-    auto qh = q.slice(2, h * 4, h * 4 + 4), kh = k.slice(2, h * 4, h * 4 + 4), vh = v.slice(2, h * 4, h * 4 + 4);
+    auto qh = q.slice(2, h * 4, h * 4 + 4), kh = k.slice(2, h * 4, h * 4 + 4),
+         vh = v.slice(2, h * 4, h * 4 + 4);
     auto a = torch::softmax(torch::bmm(qh, kh.transpose(1, 2)) / 2.0, -1);
     heads.push_back(torch::bmm(a, vh));
-    EXPECT_TRUE(torch::allclose(logits.select(1, h), torch::bmm(qh, kh.transpose(1, 2)) / 2.0, 1e-5, 1e-6));
+    EXPECT_TRUE(
+        torch::allclose(logits.select(1, h), torch::bmm(qh, kh.transpose(1, 2)) / 2.0, 1e-5, 1e-6));
   }
   auto expected = attn->proj->forward(torch::cat(heads, 2));
   EXPECT_TRUE(torch::allclose(y, expected, 1e-5, 1e-6));

@@ -20,12 +20,19 @@ TEST(ShiftFeat, MovesFourGroupsOnePixelWithZeroFill) {
     for (int h = 0; h < 3; ++h)
       for (int w = 0; w < 4; ++w) {
         float expected;
-        auto at = [&](int hh, int ww) { return (hh < 0 || hh >= 3 || ww < 0 || ww >= 4) ? 0.0f : x[0][c][hh][ww].item<float>(); };
-        if (c < 2) expected = at(h, w + 1);        // left
-        else if (c < 4) expected = at(h, w - 1);   // right
-        else if (c < 6) expected = at(h + 1, w);   // up
-        else if (c < 8) expected = at(h - 1, w);   // down
-        else expected = at(h, w);
+        auto at = [&](int hh, int ww) {
+          return (hh < 0 || hh >= 3 || ww < 0 || ww >= 4) ? 0.0f : x[0][c][hh][ww].item<float>();
+        };
+        if (c < 2)
+          expected = at(h, w + 1);  // left
+        else if (c < 4)
+          expected = at(h, w - 1);  // right
+        else if (c < 6)
+          expected = at(h + 1, w);  // up
+        else if (c < 8)
+          expected = at(h - 1, w);  // down
+        else
+          expected = at(h, w);
         ASSERT_EQ(y[0][c][h][w].item<float>(), expected) << "c " << c << " h " << h << " w " << w;
       }
   // g is floored: C = 7, n_div 4 -> g = 1, channels 4..6 unchanged.
@@ -38,9 +45,9 @@ TEST(ShiftViT, ParameterCountsOfEveryRegistryVariant) {
   auto counts = nlohmann::json::parse(util::read_file(kData + "shiftvit_params.json"));
   // The spec's rounded values (spec/models.md §2.3), so the generated file is checked too.
   const std::map<std::string, double> millions = {
-      {"shiftvit_light_tiny", 19.61}, {"shiftvit_r4_tiny", 31.43},  {"shiftvit_r2_tiny", 28.57},
+      {"shiftvit_light_tiny", 19.61},  {"shiftvit_r4_tiny", 31.43},  {"shiftvit_r2_tiny", 28.57},
       {"shiftvit_light_small", 33.80}, {"shiftvit_r4_small", 51.52}, {"shiftvit_r2_small", 50.30},
-      {"shiftvit_light_base", 59.71}, {"shiftvit_r4_base", 87.27},  {"shiftvit_r2_base", 89.03}};
+      {"shiftvit_light_base", 59.71},  {"shiftvit_r4_base", 87.27},  {"shiftvit_r2_base", 89.03}};
   ASSERT_EQ(ShiftViTOptions::variant_names().size(), millions.size());
   for (const auto& name : ShiftViTOptions::variant_names()) {
     auto o = ShiftViTOptions::variant(name);
@@ -55,9 +62,17 @@ TEST(ShiftViT, ParameterCountsOfEveryRegistryVariant) {
 
 TEST(ShiftViT, DeterminedExampleModels) {
   auto counts = nlohmann::json::parse(util::read_file(kData + "shiftvit_params.json"));
-  nlohmann::json model = {{"n_div", 8},       {"patch_size", 2},      {"embed_dim", 96},     {"depths", {2, 2, 6, 2}},
-                          {"mlp_ratio", 4.0}, {"drop_rate", 0.12},    {"drop_path_rate", 0.4}, {"norm_layer", "GN1"},
-                          {"act_layer", "GELU"}, {"patch_norm", true}, {"use_checkpoint", false}};
+  nlohmann::json model = {{"n_div", 8},
+                          {"patch_size", 2},
+                          {"embed_dim", 96},
+                          {"depths", {2, 2, 6, 2}},
+                          {"mlp_ratio", 4.0},
+                          {"drop_rate", 0.12},
+                          {"drop_path_rate", 0.4},
+                          {"norm_layer", "GN1"},
+                          {"act_layer", "GELU"},
+                          {"patch_norm", true},
+                          {"use_checkpoint", false}};
   ShiftViTOptions mnist;
   mnist.img_size = 28, mnist.in_chans = 1, mnist.num_classes = 10, mnist.init_weights = false;
   mnist.update_from_json({model, "hyperparameters.model"});
@@ -66,7 +81,8 @@ TEST(ShiftViT, DeterminedExampleModels) {
   EXPECT_EQ(count_parameters(*m), counts["determined_mnist"].get<int64_t>());
   m->eval();
   // 28 -> 14 -> 7 -> 3 -> 1 (odd sizes floor).
-  EXPECT_EQ(m->forward_features(torch::zeros({1, 1, 28, 28})).sizes(), (std::vector<int64_t>{1, 768, 1, 1}));
+  EXPECT_EQ(m->forward_features(torch::zeros({1, 1, 28, 28})).sizes(),
+            (std::vector<int64_t>{1, 768, 1, 1}));
   EXPECT_EQ(m->forward(torch::zeros({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
   ShiftViTOptions cifar;
   cifar.img_size = 32, cifar.num_classes = 10, cifar.init_weights = false;
@@ -76,12 +92,15 @@ TEST(ShiftViT, DeterminedExampleModels) {
 
   ShiftViTOptions bad;
   try {
-    bad.update_from_json(config::Args(nlohmann::json{{"norm_layer", "BN"}}, "hyperparameters.model"));
+    bad.update_from_json(
+        config::Args(nlohmann::json{{"norm_layer", "BN"}}, "hyperparameters.model"));
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("hyperparameters.model.norm_layer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("hyperparameters.model.norm_layer"), std::string::npos)
+        << e.what();
   }
-  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"depth", {1, 2}}}, "m")), ConfigError);
+  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"depth", {1, 2}}}, "m")),
+               ConfigError);
   ShiftViTOptions small;
   small.img_size = 8, small.patch_size = 2;  // 4 -> 2 -> 1 -> nothing left to merge
   EXPECT_THROW(ShiftViT{small}, Error);
@@ -96,7 +115,8 @@ TEST(ShiftViT, InitFollowsSpach) {
   EXPECT_NEAR(p["layers.2.blocks.3.mlp.fc1.weight"].std().item<double>(), 0.02, 1e-3);
   EXPECT_EQ(p["layers.2.blocks.3.mlp.fc1.bias"].abs().sum().item<double>(), 0.0);
   EXPECT_TRUE(torch::equal(p["norm.weight"], torch::ones({768})));
-  EXPECT_EQ(p["layers.0.downsample.reduction.weight"].sizes(), (std::vector<int64_t>{192, 96, 2, 2}));
+  EXPECT_EQ(p["layers.0.downsample.reduction.weight"].sizes(),
+            (std::vector<int64_t>{192, 96, 2, 2}));
   EXPECT_EQ(p.find("layers.0.downsample.reduction.bias"), nullptr);
   EXPECT_EQ(p.find("layers.3.downsample.norm.weight"), nullptr);
 }
@@ -106,7 +126,8 @@ TEST(ShiftViT, InitFollowsSpach) {
 TEST(ShiftViT, ForwardMatchesPyTorch) {
   auto file = read_safetensors(kData + "shiftvit_tiny.safetensors");
   ShiftViTOptions o;
-  o.n_div = 5, o.img_size = 46, o.patch_size = 2, o.in_chans = 3, o.num_classes = 5, o.embed_dim = 8;
+  o.n_div = 5, o.img_size = 46, o.patch_size = 2, o.in_chans = 3, o.num_classes = 5,
+  o.embed_dim = 8;
   o.depths = {1, 2, 1, 1}, o.mlp_ratio = 2.5, o.drop_rate = 0.3, o.drop_path_rate = 0.5;
   ShiftViT m(o);
   auto x = file.tensors.at("x"), expected = file.tensors.at("logits");
@@ -128,7 +149,8 @@ TEST(ShiftViT, ForwardMatchesPyTorch) {
 TEST(ShiftViT, TrainsOnATinyProblem) {
   torch::manual_seed(0);
   ShiftViTOptions o;
-  o.n_div = 8, o.img_size = 16, o.patch_size = 2, o.in_chans = 1, o.num_classes = 2, o.embed_dim = 8;
+  o.n_div = 8, o.img_size = 16, o.patch_size = 2, o.in_chans = 1, o.num_classes = 2,
+  o.embed_dim = 8;
   o.depths = {1, 1, 1, 1}, o.drop_path_rate = 0.0;
   ShiftViT m(o);
   // Class 1 images are bright on the left half.

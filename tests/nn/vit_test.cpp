@@ -18,7 +18,8 @@ const std::string kData = std::string(DET_TEST_DATA_DIR) + "/nn/";
 
 ViTOptions tiny() {
   ViTOptions o;
-  o.img_size = 32, o.patch_size = 8, o.embed_dim = 24, o.depth = 2, o.num_heads = 3, o.mlp_dim = 48, o.num_classes = 7;
+  o.img_size = 32, o.patch_size = 8, o.embed_dim = 24, o.depth = 2, o.num_heads = 3, o.mlp_dim = 48,
+  o.num_classes = 7;
   o.drop_rate = 0.2, o.drop_path_rate = 0.1;
   return o;
 }
@@ -31,7 +32,8 @@ std::string tmp_dir() {
 
 TEST(ViT, ParameterCountsOfTheVariants) {
   auto counts = nlohmann::json::parse(util::read_file(kData + "vit_params.json"));
-  const std::map<std::string, double> millions = {{"ti", 5.72}, {"s", 22.05}, {"b", 86.57}, {"l", 304.33}};
+  const std::map<std::string, double> millions = {
+      {"ti", 5.72}, {"s", 22.05}, {"b", 86.57}, {"l", 304.33}};
   for (const auto& [name, m] : millions) {
     auto o = ViTOptions::variant(name);
     o.init_weights = false;
@@ -48,8 +50,8 @@ TEST(ViT, ParameterCountsOfTheVariants) {
   EXPECT_THROW(ViTOptions::variant("h"), ConfigError);
 }
 
-// Logits of an independent plain-PyTorch ViT in HF's layout (scripts/testdata/make_vit_expected.py),
-// loaded through the HF name mapping.
+// Logits of an independent plain-PyTorch ViT in HF's layout
+// (scripts/testdata/make_vit_expected.py), loaded through the HF name mapping.
 TEST(ViT, LoadsHFWeightsAndMatchesPyTorch) {
   ViT vit(tiny());
   auto summary = load_hf_vit(*vit, kData + "vit_tiny_hf.safetensors");
@@ -70,7 +72,11 @@ TEST(ViT, ResizesPositionEmbeddingsForAnotherImageSize) {
   auto file = read_safetensors(kData + "vit_tiny_io.safetensors");
   vit->eval();
   torch::NoGradGuard g;
-  EXPECT_LT((vit->forward(file.tensors.at("x48")) - file.tensors.at("logits48")).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((vit->forward(file.tensors.at("x48")) - file.tensors.at("logits48"))
+                .abs()
+                .max()
+                .item<double>(),
+            1e-4);
 }
 
 TEST(ViT, NewHeadWhenClassesDiffer) {
@@ -89,7 +95,11 @@ TEST(ViT, MismatchesNameTheKey) {
     load_hf_vit(*wrong, kData + "vit_tiny_hf.safetensors");
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("'vit.encoder.layer.0.intermediate.dense.bias' has shape [48], the model expects [64]"), std::string::npos) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find(
+            "'vit.encoder.layer.0.intermediate.dense.bias' has shape [48], the model expects [64]"),
+        std::string::npos)
+        << e.what();
   }
   auto shallow = tiny();
   shallow.depth = 1;
@@ -116,16 +126,22 @@ TEST(ViT, DtypeMismatchesNameTheKeyUnlessConverted) {
     load_hf_vit(*vit, path);
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find(path + ": tensor '" + key + "' is F16 but the model's is F32"), std::string::npos) << e.what();
+    EXPECT_NE(
+        std::string(e.what()).find(path + ": tensor '" + key + "' is F16 but the model's is F32"),
+        std::string::npos)
+        << e.what();
   }
   // Position embeddings (resized when the grid differs) and the head are checked too.
-  file.tensors["vit.embeddings.position_embeddings"] = file.tensors["vit.embeddings.position_embeddings"].to(torch::kFloat64);
+  file.tensors["vit.embeddings.position_embeddings"] =
+      file.tensors["vit.embeddings.position_embeddings"].to(torch::kFloat64);
   write_safetensors(path, file.tensors);
   try {
     load_hf_vit(*vit, path);
     FAIL();
   } catch (const DataError& e) {
-    EXPECT_NE(std::string(e.what()).find("'vit.embeddings.position_embeddings' is F64"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'vit.embeddings.position_embeddings' is F64"),
+              std::string::npos)
+        << e.what();
   }
   auto summary = load_hf_vit(*vit, path, /*convert_dtypes=*/true);
   EXPECT_NE(summary.find("including the head"), std::string::npos) << summary;
@@ -140,7 +156,8 @@ TEST(ViT, ExportRoundTripsThroughSafetensors) {
   export_hf_vit(*a, path);
   auto file = read_safetensors(path);
   EXPECT_EQ(file.metadata.at("hidden_size"), "24");
-  EXPECT_EQ(file.tensors.at("encoder.layer.1.attention.attention.key.weight").sizes(), (std::vector<int64_t>{24, 24}));
+  EXPECT_EQ(file.tensors.at("encoder.layer.1.attention.attention.key.weight").sizes(),
+            (std::vector<int64_t>{24, 24}));
   EXPECT_EQ(file.tensors.size(), 8u + 2u * 16u);
   torch::manual_seed(5);
   ViT b(tiny());
@@ -158,8 +175,12 @@ TEST(ViT, SmallInputsWithSmallPatches) {
   EXPECT_EQ(vit->forward(torch::zeros({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
   EXPECT_THROW(vit->forward(torch::zeros({1, 3, 40, 40})), Error);
   ViTOptions bad;
-  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"patch_size", 15}}, "hyperparameters.model")), ConfigError);
-  EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"heads", 7}}, "hyperparameters.model")), ConfigError);
+  EXPECT_THROW(bad.update_from_json(
+                   config::Args(nlohmann::json{{"patch_size", 15}}, "hyperparameters.model")),
+               ConfigError);
+  EXPECT_THROW(
+      bad.update_from_json(config::Args(nlohmann::json{{"heads", 7}}, "hyperparameters.model")),
+      ConfigError);
 }
 
 }  // namespace

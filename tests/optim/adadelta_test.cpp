@@ -17,17 +17,20 @@ torch::Tensor vec(const nlohmann::json& j, const std::vector<int64_t>& shape) {
 
 // Expected values from torch.optim.Adadelta (scripts/testdata/make_adadelta_expected.py).
 TEST(Adadelta, MatchesPyTorchOnAFixedGradientSequence) {
-  auto doc = nlohmann::json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/adadelta_expected.json"));
+  auto doc = nlohmann::json::parse(
+      util::read_file(std::string(DET_TEST_DATA_DIR) + "/adadelta_expected.json"));
   ASSERT_EQ(doc["cases"].size(), 2u);
   for (const auto& c : doc["cases"]) {
     auto shape = c["shape"].get<std::vector<int64_t>>();
     auto p = vec(c["param"], shape).requires_grad_(true);
-    Adadelta opt({p}, AdadeltaOptions(c["lr"]).rho(c["rho"]).eps(c["eps"]).weight_decay(c["weight_decay"]));
+    Adadelta opt(
+        {p}, AdadeltaOptions(c["lr"]).rho(c["rho"]).eps(c["eps"]).weight_decay(c["weight_decay"]));
     for (size_t i = 0; i < c["grads"].size(); ++i) {
       p.mutable_grad() = vec(c["grads"][i], shape);
       opt.step();
       auto expected = vec(c["params_after_each_step"][i], shape);
-      EXPECT_LT((p.detach() - expected).abs().max().item<double>(), 1e-6) << "step " << i << " lr " << c["lr"];
+      EXPECT_LT((p.detach() - expected).abs().max().item<double>(), 1e-6)
+          << "step " << i << " lr " << c["lr"];
     }
   }
 }

@@ -9,7 +9,9 @@ namespace det::record {
 namespace {
 using json = nlohmann::json;
 
-json v1_metadata() { return json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/v1/metadata.json")); }
+json v1_metadata() {
+  return json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/v1/metadata.json"));
+}
 
 std::string error_of(const json& j) {
   try {
@@ -57,54 +59,85 @@ TEST(CheckpointMetadata, EveryFieldIsCheckedWithAOneLineErrorNamingIt) {
     return error_of(j);
   };
   // Found by a fault campaign: each used to crash, pass or blame the wrong thing.
-  EXPECT_NE(with([](json& j) { j["trial_state"]["batches_trained"] = -1; }).find("'trial_state.batches_trained' is -1"),
+  EXPECT_NE(with([](json& j) {
+              j["trial_state"]["batches_trained"] = -1;
+            }).find("'trial_state.batches_trained' is -1"),
             std::string::npos);
-  EXPECT_NE(with([](json& j) { j["trial_state"]["batches_trained"] = 1e15; }).find("must be an integer"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["format_version"] = 1e30; }).find("format version 1e+30 is not supported"),
+  EXPECT_NE(
+      with([](json& j) { j["trial_state"]["batches_trained"] = 1e15; }).find("must be an integer"),
+      std::string::npos);
+  EXPECT_NE(with([](json& j) {
+              j["format_version"] = 1e30;
+            }).find("format version 1e+30 is not supported"),
             std::string::npos);
-  EXPECT_NE(with([](json& j) { j["format_version"] = 1.5; }).find("format version 1.5"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["format_version"] = 99; }).find("format version 99"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["files"] = json::object(); }).find("lists no file"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["files"]["/etc/passwd"] = {{"size", 1}, {"crc32", 0}}; }).find("not a plain file name"),
+  EXPECT_NE(with([](json& j) { j["format_version"] = 1.5; }).find("format version 1.5"),
             std::string::npos);
-  EXPECT_NE(with([](json& j) { j["files"]["../x"] = {{"size", 1}, {"crc32", 0}}; }).find("not a plain file name"),
+  EXPECT_NE(with([](json& j) { j["format_version"] = 99; }).find("format version 99"),
             std::string::npos);
-  EXPECT_NE(with([](json& j) { j["hparams"] = nullptr; }).find("'hparams' must be an object"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["trial_seed"] = "17"; }).find("'trial_seed' must be an integer"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["trial_seed"] = int64_t{1} << 40; }).find("'trial_seed' is"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["trial_state"]["last_validation"] = 9; }).find("'trial_state.last_validation' is 9"),
+  EXPECT_NE(with([](json& j) { j["files"] = json::object(); }).find("lists no file"),
             std::string::npos);
-  EXPECT_NE(with([](json& j) { j["data"]["epoch_len"] = 0; }).find("'data.epoch_len' is 0"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["uuid"] = "../../x"; }).find("'uuid' must be a directory name"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j.erase("trial_state"); }).find("'trial_state' is missing"), std::string::npos);
-  EXPECT_NE(with([](json& j) { j["lr_schedulers"] = json::array({1}); }).find("'lr_schedulers'"), std::string::npos);
+  EXPECT_NE(with([](json& j) {
+              j["files"]["/etc/passwd"] = {{"size", 1}, {"crc32", 0}};
+            }).find("not a plain file name"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) {
+              j["files"]["../x"] = {{"size", 1}, {"crc32", 0}};
+            }).find("not a plain file name"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j["hparams"] = nullptr; }).find("'hparams' must be an object"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j["trial_seed"] = "17"; }).find("'trial_seed' must be an integer"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j["trial_seed"] = int64_t{1} << 40; }).find("'trial_seed' is"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) {
+              j["trial_state"]["last_validation"] = 9;
+            }).find("'trial_state.last_validation' is 9"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j["data"]["epoch_len"] = 0; }).find("'data.epoch_len' is 0"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j["uuid"] = "../../x"; }).find("'uuid' must be a directory name"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j.erase("trial_state"); }).find("'trial_state' is missing"),
+            std::string::npos);
+  EXPECT_NE(with([](json& j) { j["lr_schedulers"] = json::array({1}); }).find("'lr_schedulers'"),
+            std::string::npos);
   // A long hostile value is quoted cut short.
   std::string e = with([](json& j) { j["hparams"] = std::string(1 << 20, 'x'); });
   EXPECT_LT(e.size(), 300u) << e.size();
   EXPECT_NE(error_of(json::array()).find("must be an object"), std::string::npos);
   // All errors name the file.
-  EXPECT_EQ(with([](json& j) { j["trial_state"]["epochs_trained"] = -3; }).rfind("ckpt/metadata.json: ", 0), 0u);
+  EXPECT_EQ(with([](json& j) {
+              j["trial_state"]["epochs_trained"] = -3;
+            }).rfind("ckpt/metadata.json: ", 0),
+            0u);
 }
 
 TEST(CheckpointRetention, KeepsTheNewestAndTheBestWithNaNLast) {
-  std::vector<CheckpointRef> c = {{"a", "/a", 10, 0.5}, {"b", "/b", 20, std::nan("")}, {"c", "/c", 30, 0.9},
-                                  {"d", "/d", 40, 0.2}, {"e", "/e", 50, std::nullopt}};
+  std::vector<CheckpointRef> c = {{"a", "/a", 10, 0.5},
+                                  {"b", "/b", 20, std::nan("")},
+                                  {"c", "/c", 30, 0.9},
+                                  {"d", "/d", 40, 0.2},
+                                  {"e", "/e", 50, std::nullopt}};
   auto uuids = [](const std::vector<CheckpointRef>& v) {
     std::string s;
     for (const auto& r : v) s += r.uuid;
     return s;
   };
-  EXPECT_EQ(uuids(checkpoints_to_keep(c, 1, 1, true)), "de");    // newest e, best (smallest) d
-  EXPECT_EQ(uuids(checkpoints_to_keep(c, 1, 1, false)), "ce");   // largest is best: c (NaN is never best)
+  EXPECT_EQ(uuids(checkpoints_to_keep(c, 1, 1, true)), "de");  // newest e, best (smallest) d
+  EXPECT_EQ(uuids(checkpoints_to_keep(c, 1, 1, false)),
+            "ce");  // largest is best: c (NaN is never best)
   EXPECT_EQ(uuids(checkpoints_to_keep(c, 2, 0, true)), "de");
-  EXPECT_EQ(uuids(checkpoints_to_keep(c, 0, 0, true)), "e");     // always the newest: the trial must resume
+  EXPECT_EQ(uuids(checkpoints_to_keep(c, 0, 0, true)),
+            "e");  // always the newest: the trial must resume
   EXPECT_EQ(uuids(checkpoints_to_keep(c, 0, 5, true)), "abcde");
   EXPECT_TRUE(checkpoints_to_keep({}, 1, 1, true).empty());
 }
 
 TEST(CheckpointRef, PlainFileNames) {
   EXPECT_TRUE(is_plain_file_name("state.pt"));
-  for (const char* bad : {"", ".", "..", "a/b", "/etc/passwd"}) EXPECT_FALSE(is_plain_file_name(bad)) << bad;
+  for (const char* bad : {"", ".", "..", "a/b", "/etc/passwd"})
+    EXPECT_FALSE(is_plain_file_name(bad)) << bad;
   EXPECT_FALSE(is_plain_file_name(std::string("a\0b", 3)));
 }
 

@@ -37,7 +37,8 @@ TEST(ExperimentSummary, ReadsTheVersion1FormatOfARunnerExperiment) {
 }
 
 TEST(ExperimentSummary, ReadsTheVersion1FormatOfALocalRun) {
-  auto s = ExperimentSummary::from_json(fixture("experiment_local.json"), "v1/experiment_local.json");
+  auto s =
+      ExperimentSummary::from_json(fixture("experiment_local.json"), "v1/experiment_local.json");
   ASSERT_EQ(s.trials.size(), 1u);
   // Version 1's `final_validation` becomes the latest validation.
   ASSERT_TRUE(s.trials[0].latest_validation.has_value());
@@ -56,7 +57,8 @@ TEST(ExperimentSummary, RoundTripsAndRejectsBadFields) {
     ExperimentSummary::from_json(bad, "run/experiment.json");
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("run/experiment.json: field 'trials[0].batches_trained' must be an integer"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "run/experiment.json: field 'trials[0].batches_trained' must be an integer"),
               std::string::npos)
         << e.what();
   }

@@ -50,10 +50,9 @@ TEST(WorkerProtocol, EveryEventAndAnswerRoundTrips) {
   r.metrics = {{"validation_loss", 0.5}};
   r.seconds = 3;
   r.time = "t";
-  std::vector<WorkerEvent> events = {r,
-                                     CheckpointEvent{{"u", "/p/u", 40, 0.5}, {{"u", "/p/u", 40, 0.5}}},
-                                     TargetReached{40, 0.5},
-                                     WorkerExit{WorkerExit::Reason::kInvalidHP, "x too big"}};
+  std::vector<WorkerEvent> events = {
+      r, CheckpointEvent{{"u", "/p/u", 40, 0.5}, {{"u", "/p/u", 40, 0.5}}}, TargetReached{40, 0.5},
+      WorkerExit{WorkerExit::Reason::kInvalidHP, "x too big"}};
   for (const auto& e : events) {
     std::string line = encode(e);
     ASSERT_EQ(line.back(), '\n');
@@ -61,7 +60,8 @@ TEST(WorkerProtocol, EveryEventAndAnswerRoundTrips) {
     EXPECT_EQ(nlohmann::json::parse(line)["v"], kProtocolVersion);
     EXPECT_EQ(encode(decode_event(line.substr(0, line.size() - 1))), line);
   }
-  for (const auto& a : {RunnerAnswer{RunnerAnswer::Kind::kTarget, 80, ""}, RunnerAnswer{RunnerAnswer::Kind::kExit, 0, ""},
+  for (const auto& a : {RunnerAnswer{RunnerAnswer::Kind::kTarget, 80, ""},
+                        RunnerAnswer{RunnerAnswer::Kind::kExit, 0, ""},
                         RunnerAnswer{RunnerAnswer::Kind::kRecorded, 0, "u"}}) {
     std::string line = encode(a);
     auto back = decode_answer(line.substr(0, line.size() - 1));
@@ -72,9 +72,11 @@ TEST(WorkerProtocol, EveryEventAndAnswerRoundTrips) {
   // A NaN metric crosses the pipe as "NaN", not as null (which JSON would make of it).
   std::string nan_line = encode(TargetReached{8, std::nan("")});
   EXPECT_NE(nan_line.find("\"NaN\""), std::string::npos) << nan_line;
-  EXPECT_TRUE(std::isnan(std::get<TargetReached>(decode_event(nan_line.substr(0, nan_line.size() - 1))).metric));
-  EXPECT_EQ(portable_metrics(nlohmann::json{{"a", -std::numeric_limits<double>::infinity()}, {"b", 1.5}}),
-            (nlohmann::json{{"a", "-Infinity"}, {"b", 1.5}}));
+  EXPECT_TRUE(std::isnan(
+      std::get<TargetReached>(decode_event(nan_line.substr(0, nan_line.size() - 1))).metric));
+  EXPECT_EQ(
+      portable_metrics(nlohmann::json{{"a", -std::numeric_limits<double>::infinity()}, {"b", 1.5}}),
+      (nlohmann::json{{"a", "-Infinity"}, {"b", 1.5}}));
   EXPECT_FALSE(metric_value("nan").has_value());
   // The previous runner's answers have no version.
   EXPECT_EQ(decode_answer(R"({"target": 64})").target, 64);
@@ -91,13 +93,20 @@ TEST(WorkerProtocol, BadLinesAreClearErrors) {
     return std::string();
   };
   EXPECT_NE(error_of("not json").find("not JSON"), std::string::npos);
-  EXPECT_NE(error_of(R"({"v":9,"event":"exit","reason":"completed"})").find("protocol version 9"), std::string::npos);
-  EXPECT_NE(error_of(R"({"v":2,"event":"dance"})").find("'event' must be one of"), std::string::npos);
-  EXPECT_NE(error_of(R"({"v":2,"event":"exit","reason":"bored"})").find("'reason' must be one of"), std::string::npos);
-  EXPECT_NE(error_of(R"({"v":2,"event":"target_reached","length":-4,"metric":1})").find("'length' is -4"), std::string::npos);
-  EXPECT_NE(error_of(R"({"v":2,"event":"report","report":{"kind":"training","trial_id":1,"batches":1,"metrics":3}})")
-                .find("'report.metrics' must be an object"),
+  EXPECT_NE(error_of(R"({"v":9,"event":"exit","reason":"completed"})").find("protocol version 9"),
             std::string::npos);
+  EXPECT_NE(error_of(R"({"v":2,"event":"dance"})").find("'event' must be one of"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"v":2,"event":"exit","reason":"bored"})").find("'reason' must be one of"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"v":2,"event":"target_reached","length":-4,"metric":1})").find("'length' is -4"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"v":2,"event":"report","report":{"kind":"training","trial_id":1,"batches":1,"metrics":3}})")
+          .find("'report.metrics' must be an object"),
+      std::string::npos);
   EXPECT_LT(error_of(std::string(1 << 20, '{')).size(), 300u);
   EXPECT_THROW(decode_answer(R"({"v":2})"), Error);
 }

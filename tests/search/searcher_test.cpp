@@ -14,10 +14,11 @@ namespace {
 using config::Hyperparameter;
 using nlohmann::json;
 
-config::ExperimentConfig parse(const std::string& searcher_yaml, const std::string& hparams_yaml = "  x: 1\n",
-                               int seed = 7) {
-  std::string yaml = "name: t\nentrypoint: mnist\nreproducibility:\n  experiment_seed: " + std::to_string(seed) +
-                     "\nhyperparameters:\n" + hparams_yaml + "searcher:\n" + searcher_yaml;
+config::ExperimentConfig parse(const std::string& searcher_yaml,
+                               const std::string& hparams_yaml = "  x: 1\n", int seed = 7) {
+  std::string yaml =
+      "name: t\nentrypoint: mnist\nreproducibility:\n  experiment_seed: " + std::to_string(seed) +
+      "\nhyperparameters:\n" + hparams_yaml + "searcher:\n" + searcher_yaml;
   return config::parse_experiment_config(yaml, "exp.yaml");
 }
 
@@ -98,25 +99,28 @@ void expect_brackets(const config::SearcherConfig& s, const std::vector<B>& want
 }
 
 TEST(AdaptiveAsha, MakeBrackets) {
-  auto c = parse("  name: adaptive_asha\n  metric: loss\n  max_length: {batches: 100}\n  max_trials: 10\n"
-                 "  max_concurrent_trials: 2\n");
+  auto c = parse(
+      "  name: adaptive_asha\n  metric: loss\n  max_length: {batches: 100}\n  max_trials: 10\n"
+      "  max_concurrent_trials: 2\n");
   expect_brackets(c.searcher, {{2, 7, 1}, {1, 3, 1}});
-  c = parse("  name: adaptive_asha\n  metric: loss\n  mode: conservative\n  max_length: {batches: 1000}\n"
-            "  divisor: 3\n  max_trials: 10\n  max_concurrent_trials: 5\n");
+  c = parse(
+      "  name: adaptive_asha\n  metric: loss\n  mode: conservative\n  max_length: {batches: 1000}\n"
+      "  divisor: 3\n  max_trials: 10\n  max_concurrent_trials: 5\n");
   expect_brackets(c.searcher, {{3, 7, 2}, {2, 2, 2}, {1, 1, 1}});
 }
 
 TEST(AdaptiveAsha, WorkedExamples) {
   auto mk = [](const std::string& len, int trials) {
-    return parse("  name: adaptive_asha\n  metric: loss\n  max_length: " + len + "\n  max_trials: " +
-                 std::to_string(trials) + "\n")
+    return parse("  name: adaptive_asha\n  metric: loss\n  max_length: " + len +
+                 "\n  max_trials: " + std::to_string(trials) + "\n")
         .searcher;
   };
   expect_brackets(mk("{batches: 937}", 16), {{3, 12, 8}, {2, 4, 8}}, {{58, 234, 937}, {234, 937}});
   expect_brackets(mk("{epochs: 32}", 16), {{3, 12, 8}, {2, 4, 8}}, {{2, 8, 32}, {8, 32}});
   expect_brackets(mk("{epochs: 10}", 64), {{2, 43, 8}, {1, 21, 8}}, {{2, 10}, {10}});
   expect_brackets(mk("{epochs: 16}", 64), {{3, 47, 8}, {2, 17, 8}}, {{1, 4, 16}, {4, 16}});
-  expect_brackets(mk("{batches: 6400}", 128), {{4, 89, 6}, {3, 29, 5}, {2, 10, 5}}, {{100, 400, 1600, 6400}});
+  expect_brackets(mk("{batches: 6400}", 128), {{4, 89, 6}, {3, 29, 5}, {2, 10, 5}},
+                  {{100, 400, 1600, 6400}});
 }
 
 TEST(AdaptiveAsha, ModesAndExplicitBrackets) {
@@ -125,8 +129,9 @@ TEST(AdaptiveAsha, ModesAndExplicitBrackets) {
   EXPECT_EQ(adaptive_brackets("standard", 5), (std::vector<int>{5, 4, 3}));
   EXPECT_EQ(adaptive_brackets("conservative", 3), (std::vector<int>{3, 2, 1}));
   EXPECT_THROW(adaptive_brackets("bold", 3), ConfigError);
-  auto c = parse("  name: adaptive_asha\n  metric: loss\n  max_length: {batches: 100}\n  max_trials: 20\n"
-                 "  divisor: 3\n  bracket_rungs: [1, 3, 2]\n");
+  auto c = parse(
+      "  name: adaptive_asha\n  metric: loss\n  max_length: {batches: 100}\n  max_trials: 20\n"
+      "  divisor: 3\n  bracket_rungs: [1, 3, 2]\n");
   expect_brackets(c.searcher, {{3, 12, 6}, {2, 5, 5}, {1, 3, 5}});
 }
 
@@ -202,9 +207,11 @@ TEST(Grid, HyperparameterGridMethod) {
 
 TEST(Grid, OrderFirstAxisSlowest) {
   auto g = make_grid({{"1", int_hp(0, 20, 3)}, {"2", int_hp(0, 10, 3)}});
-  std::vector<std::pair<int, int>> want = {{0, 0}, {0, 5}, {0, 10}, {10, 0}, {10, 5}, {10, 10}, {20, 0}, {20, 5}, {20, 10}};
+  std::vector<std::pair<int, int>> want = {{0, 0},   {0, 5},  {0, 10}, {10, 0}, {10, 5},
+                                           {10, 10}, {20, 0}, {20, 5}, {20, 10}};
   ASSERT_EQ(g.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(g[i], (json{{"1", want[i].first}, {"2", want[i].second}}));
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(g[i], (json{{"1", want[i].first}, {"2", want[i].second}}));
   auto nested = make_grid({{"1", int_hp(0, 20, 3)}, {"2", nested_hp({{"3", int_hp(0, 10, 3)}})}});
   ASSERT_EQ(nested.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i)
@@ -241,8 +248,9 @@ TEST(Grid, IntCounts) {
   };
   EXPECT_EQ(values(int_hp(0, 4, 5)), (std::vector<int64_t>{0, 1, 2, 3, 4}));
   EXPECT_EQ(values(int_hp(-4, -2, 3)), (std::vector<int64_t>{-4, -3, -2}));
-  EXPECT_EQ(values(int_hp(0, 2, 10)), (std::vector<int64_t>{0, 1, 2}));  // count capped at the range
-  EXPECT_EQ(values(int_hp(0, 3, 1)), (std::vector<int64_t>{2}));         // round(1.5) away from zero
+  EXPECT_EQ(values(int_hp(0, 2, 10)),
+            (std::vector<int64_t>{0, 1, 2}));                     // count capped at the range
+  EXPECT_EQ(values(int_hp(0, 3, 1)), (std::vector<int64_t>{2}));  // round(1.5) away from zero
   EXPECT_EQ(values(int_hp(0, 10, 4)), (std::vector<int64_t>{0, 3, 7, 10}));
 }
 
@@ -263,10 +271,10 @@ struct Outcome {
 struct Driver {
   Searcher searcher;
   std::deque<Operation> queue;
-  std::vector<std::string> ids;                 // creation order
+  std::vector<std::string> ids;  // creation order
   std::map<std::string, std::vector<int64_t>> lengths;
   std::set<std::string> gone;
-  std::vector<std::string> log;                 // every operation handled, as text
+  std::vector<std::string> log;  // every operation handled, as text
   std::function<Outcome(size_t trial, size_t validation)> outcome;
 
   Driver(const config::ExperimentConfig& c, std::function<Outcome(size_t, size_t)> f)
@@ -284,7 +292,8 @@ struct Driver {
     } else if (auto* v = std::get_if<ValidateAfter>(&op)) {
       if (gone.count(v->request_id)) return true;
       auto& ls = lengths[v->request_id];
-      size_t t = static_cast<size_t>(std::find(ids.begin(), ids.end(), v->request_id) - ids.begin());
+      size_t t =
+          static_cast<size_t>(std::find(ids.begin(), ids.end(), v->request_id) - ids.begin());
       Outcome o = outcome(t, ls.size());
       ls.push_back(v->length);
       if (o.exit) {
@@ -308,7 +317,8 @@ struct Driver {
   }
 };
 
-const char* kRandom = "  name: random\n  metric: loss\n  max_trials: 4\n  max_length: {batches: 300}\n";
+const char* kRandom =
+    "  name: random\n  metric: loss\n  max_trials: 4\n  max_length: {batches: 300}\n";
 
 TEST(Random, CountsAndLengths) {
   for (const std::string len : {"{records: 19200}", "{batches: 300}", "{records: 32017}"}) {
@@ -317,23 +327,30 @@ TEST(Random, CountsAndLengths) {
     Driver d(c, [](size_t, size_t) { return Outcome{0.5, {}}; });
     d.run();
     ASSERT_EQ(d.ids.size(), 4u);
-    for (const auto& id : d.ids) EXPECT_EQ(d.lengths[id], (std::vector<int64_t>{c.searcher.max_length->value}));
+    for (const auto& id : d.ids)
+      EXPECT_EQ(d.lengths[id], (std::vector<int64_t>{c.searcher.max_length->value}));
     EXPECT_TRUE(d.searcher.shutdown());
     EXPECT_DOUBLE_EQ(d.searcher.progress(), 1.0);
   }
 }
 
 TEST(Random, EarlyExitIsNotReplacedButInvalidHPIs) {
-  auto c = parse("  name: random\n  metric: loss\n  max_trials: 4\n  max_concurrent_trials: 2\n"
-                 "  max_length: {batches: 500}\n");
-  Driver d(c, [](size_t t, size_t) { return t == 3 ? Outcome{0, ExitedReason::kUserCanceled} : Outcome{1, {}}; });
+  auto c = parse(
+      "  name: random\n  metric: loss\n  max_trials: 4\n  max_concurrent_trials: 2\n"
+      "  max_length: {batches: 500}\n");
+  Driver d(c, [](size_t t, size_t) {
+    return t == 3 ? Outcome{0, ExitedReason::kUserCanceled} : Outcome{1, {}};
+  });
   d.run();
   EXPECT_EQ(d.ids.size(), 4u);
   EXPECT_EQ(d.log.back(), "Shutdown(cancel=false, failure=false)");
 
-  auto c2 = parse("  name: random\n  metric: loss\n  max_trials: 2\n  max_concurrent_trials: 1\n"
-                  "  max_length: {records: 100}\n");
-  Driver d2(c2, [](size_t t, size_t) { return t == 0 ? Outcome{0, ExitedReason::kInvalidHP} : Outcome{1, {}}; });
+  auto c2 = parse(
+      "  name: random\n  metric: loss\n  max_trials: 2\n  max_concurrent_trials: 1\n"
+      "  max_length: {records: 100}\n");
+  Driver d2(c2, [](size_t t, size_t) {
+    return t == 0 ? Outcome{0, ExitedReason::kInvalidHP} : Outcome{1, {}};
+  });
   d2.run();
   EXPECT_EQ(d2.ids.size(), 3u);  // the invalid point is replaced
   EXPECT_EQ(d2.searcher.trials_requested(), 3);
@@ -361,10 +378,14 @@ TEST(Random, SingleAndSamplesInRange) {
 }
 
 TEST(Grid, SearcherCreatesFromTheEndAndDoesNotReplaceEarlyExits) {
-  auto c = parse("  name: grid\n  metric: loss\n  max_concurrent_trials: 2\n  max_length: {batches: 300}\n",
-                 "  a: {type: int, minval: 0, maxval: 1, count: 2}\n  b: 1\n  c: {type: int, minval: 0, maxval: 2, count: 3}\n");
+  auto c = parse(
+      "  name: grid\n  metric: loss\n  max_concurrent_trials: 2\n  max_length: {batches: 300}\n",
+      "  a: {type: int, minval: 0, maxval: 1, count: 2}\n  b: 1\n  c: {type: int, minval: 0, "
+      "maxval: 2, count: 3}\n");
   std::vector<json> created;
-  Driver d(c, [](size_t t, size_t) { return t == 5 ? Outcome{0, ExitedReason::kInvalidHP} : Outcome{1, {}}; });
+  Driver d(c, [](size_t t, size_t) {
+    return t == 5 ? Outcome{0, ExitedReason::kInvalidHP} : Outcome{1, {}};
+  });
   d.start();
   for (const auto& op : d.queue)
     if (auto* cr = std::get_if<Create>(&op)) created.push_back(cr->hparams);
@@ -381,9 +402,12 @@ TEST(Grid, SearcherCreatesFromTheEndAndDoesNotReplaceEarlyExits) {
 // ---- ASHA through the driver ------------------------------------------------------------------
 
 TEST(Asha, InvalidHPIsReplacedAndRemovedFromRungs) {
-  auto c = parse("  name: async_halving\n  metric: loss\n  num_rungs: 2\n  divisor: 2\n  max_trials: 3\n"
-                 "  max_concurrent_trials: 1\n  max_length: {batches: 8}\n");
-  Driver d(c, [](size_t t, size_t) { return t == 1 ? Outcome{0, ExitedReason::kInvalidHP} : Outcome{double(t), {}}; });
+  auto c = parse(
+      "  name: async_halving\n  metric: loss\n  num_rungs: 2\n  divisor: 2\n  max_trials: 3\n"
+      "  max_concurrent_trials: 1\n  max_length: {batches: 8}\n");
+  Driver d(c, [](size_t t, size_t) {
+    return t == 1 ? Outcome{0, ExitedReason::kInvalidHP} : Outcome{double(t), {}};
+  });
   d.run();
   EXPECT_EQ(d.ids.size(), 4u);  // 3 valid trials + 1 replaced
   EXPECT_TRUE(d.searcher.shutdown());
@@ -395,9 +419,12 @@ TEST(Asha, SnapshotRestoreContinuesIdentically) {
        {"  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n",
         "  name: async_halving\n  metric: loss\n  num_rungs: 3\n  max_trials: 10\n  divisor: 2\n"
         "  max_concurrent_trials: 3\n  stop_once: true\n  max_length: {epochs: 8}\n",
-        "  name: random\n  metric: loss\n  max_trials: 5\n  max_concurrent_trials: 2\n  max_length: {batches: 8}\n",
+        "  name: random\n  metric: loss\n  max_trials: 5\n  max_concurrent_trials: 2\n  "
+        "max_length: {batches: 8}\n",
         "  name: grid\n  metric: loss\n  max_concurrent_trials: 2\n  max_length: {batches: 8}\n"}) {
-    auto c = parse(searcher, "  x: {type: int, minval: 0, maxval: 3, count: 4}\n  y: {type: double, minval: 0, maxval: 1, count: 2}\n");
+    auto c = parse(searcher,
+                   "  x: {type: int, minval: 0, maxval: 3, count: 4}\n  y: {type: double, minval: "
+                   "0, maxval: 1, count: 2}\n");
     auto metric = [](size_t t, size_t v) {
       if (t == 4 && v == 0) return Outcome{0, ExitedReason::kUserCanceled};
       return Outcome{double((t * 7919) % 13) + 0.1 * double(v), {}};
@@ -425,7 +452,8 @@ TEST(Asha, SnapshotRestoreContinuesIdentically) {
 }
 
 TEST(AdaptiveAsha, EachTrialStaysInItsBracket) {
-  auto c = parse("  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n");
+  auto c = parse(
+      "  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n");
   Driver d(c, [](size_t t, size_t) { return Outcome{double(t % 5), {}}; });
   d.run();
   EXPECT_EQ(d.ids.size(), 16u);
@@ -450,52 +478,64 @@ json trial(int id, std::vector<int64_t> va, bool exit = false) {
 
 TEST(Simulate, Single) {
   auto c = parse("  name: single\n  metric: loss\n  max_length: {batches: 100}\n");
-  EXPECT_EQ(simulate(c, json::parse(R"({"trials": [{"metric": 0.5}]})")), (json{{"trials", {trial(1, {100})}}}));
+  EXPECT_EQ(simulate(c, json::parse(R"({"trials": [{"metric": 0.5}]})")),
+            (json{{"trials", {trial(1, {100})}}}));
 }
 
 TEST(Simulate, GridWithThreePointsAndAnEarlyExit) {
-  auto c = parse("  name: grid\n  metric: loss\n  max_concurrent_trials: 2\n  max_length: {epochs: 50}\n",
-                 "  x: {type: int, minval: 0, maxval: 2, count: 3}\n");
-  auto got = simulate(c, json::parse(R"({"trials": [{"metric": 0.1}, {"metric": 0.2, "early_exit_at": 0},
+  auto c = parse(
+      "  name: grid\n  metric: loss\n  max_concurrent_trials: 2\n  max_length: {epochs: 50}\n",
+      "  x: {type: int, minval: 0, maxval: 2, count: 3}\n");
+  auto got =
+      simulate(c, json::parse(R"({"trials": [{"metric": 0.1}, {"metric": 0.2, "early_exit_at": 0},
                                                     {"metric": 0.3}, {"metric": 0.4}]})"));
   EXPECT_EQ(got, (json{{"trials", {trial(1, {50}), trial(2, {50}, true), trial(3, {50})}}}));
 }
 
-const char* kHalving = "  name: async_halving\n  metric: loss\n  num_rungs: 3\n  divisor: 2\n  max_trials: 4\n"
-                       "  max_concurrent_trials: 2\n  max_length: {batches: 8}\n";
+const char* kHalving =
+    "  name: async_halving\n  metric: loss\n  num_rungs: 3\n  divisor: 2\n  max_trials: 4\n"
+    "  max_concurrent_trials: 2\n  max_length: {batches: 8}\n";
 
 TEST(Simulate, PromotionBasedAshaHandDerived) {
   // Rungs [2, 4, 8]. T2 (0.4) is promoted when it beats T1; T3 (0.3) takes the single rung-0
   // slot at once and then beats T2 in rung 1; T4 fills rung 0, which closes out T1, T4 and T2.
   auto c = parse(kHalving);
-  auto trials = json::parse(R"({"trials": [{"metric": 0.5}, {"metric": 0.4}, {"metric": 0.3}, {"metric": 0.6}]})");
-  EXPECT_EQ(simulate(c, trials),
-            (json{{"trials", {trial(1, {2}), trial(2, {2, 4}), trial(3, {2, 4, 8}), trial(4, {2})}}}));
+  auto trials = json::parse(
+      R"({"trials": [{"metric": 0.5}, {"metric": 0.4}, {"metric": 0.3}, {"metric": 0.6}]})");
+  EXPECT_EQ(
+      simulate(c, trials),
+      (json{{"trials", {trial(1, {2}), trial(2, {2, 4}), trial(3, {2, 4, 8}), trial(4, {2})}}}));
   // T2 exits at its rung-1 validation: it reports the worst value there, which still lets T3 up.
   trials["trials"][1]["early_exit_at"] = 1;
   EXPECT_EQ(simulate(c, trials),
-            (json{{"trials", {trial(1, {2}), trial(2, {2, 4}, true), trial(3, {2, 4, 8}), trial(4, {2})}}}));
+            (json{{"trials",
+                   {trial(1, {2}), trial(2, {2, 4}, true), trial(3, {2, 4, 8}), trial(4, {2})}}}));
   // Larger is better flips the order: 0.6 and 0.5 become the best.
   auto c2 = parse(std::string(kHalving) + "  smaller_is_better: false\n");
   trials["trials"][1].erase("early_exit_at");
   // T1 0.5 gets no slot; T2 (worse) opens one, which goes to T1; T3 gets none (1 slot of 3).
   // T1 alone in rung 1 gets no slot -> T4 is created; T4 0.6 lands at index 0 < 2 slots and is
   // promoted, filling rung 0 (closes T2, T3); in rung 1 T4 beats T1 (closed) and runs to 8.
-  EXPECT_EQ(simulate(c2, trials),
-            (json{{"trials", {trial(1, {2, 4}), trial(2, {2}), trial(3, {2}), trial(4, {2, 4, 8})}}}));
+  EXPECT_EQ(
+      simulate(c2, trials),
+      (json{{"trials", {trial(1, {2, 4}), trial(2, {2}), trial(3, {2}), trial(4, {2, 4, 8})}}}));
 }
 
 TEST(Simulate, StoppingBasedAshaHandDerived) {
   // The first two trials are alone in every rung (the first always continues) and run to 8;
   // T3 is best in rung 0 and rung 1; T4 is 4th of 4 in rung 0 where 2 continue.
   auto c = parse(std::string(kHalving) + "  stop_once: true\n");
-  auto trials = json::parse(R"({"trials": [{"metric": 0.5}, {"metric": 0.4}, {"metric": 0.3}, {"metric": 0.6}]})");
-  EXPECT_EQ(simulate(c, trials),
-            (json{{"trials", {trial(1, {2, 4, 8}), trial(2, {2, 4, 8}), trial(3, {2, 4, 8}), trial(4, {2})}}}));
+  auto trials = json::parse(
+      R"({"trials": [{"metric": 0.5}, {"metric": 0.4}, {"metric": 0.3}, {"metric": 0.6}]})");
+  EXPECT_EQ(
+      simulate(c, trials),
+      (json{{"trials",
+             {trial(1, {2, 4, 8}), trial(2, {2, 4, 8}), trial(3, {2, 4, 8}), trial(4, {2})}}}));
 }
 
 TEST(Simulate, DeterministicWithASeed) {
-  auto c = parse("  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n");
+  auto c = parse(
+      "  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n");
   json trials = {{"trials", json::array()}};
   for (int i = 0; i < 16; ++i) trials["trials"].push_back({{"metric", (i * 37) % 11}});
   trials["trials"][3]["early_exit_at"] = 0;
@@ -515,17 +555,22 @@ TEST(Simulate, ErrorsAreOneLineConfigErrors) {
     }
     return std::string("no error");
   };
-  EXPECT_NE(message(R"({"trials": [{"metric": 1}]})").find("more than the 1 trials"), std::string::npos);
+  EXPECT_NE(message(R"({"trials": [{"metric": 1}]})").find("more than the 1 trials"),
+            std::string::npos);
   EXPECT_NE(message(R"([1, 2])").find("TRIALS.json"), std::string::npos);
-  EXPECT_NE(message(R"({"trials": [{"metric": "x"}]})").find("trials[0].metric: expected a number"), std::string::npos);
-  EXPECT_NE(message(R"({"trials": [{"metric": 1, "early_exit_at": -1}]})").find("early_exit_at"), std::string::npos);
-  EXPECT_NE(message(R"({"trials": [{"metric": 1, "metrc": 2}]})").find("unknown key"), std::string::npos);
+  EXPECT_NE(message(R"({"trials": [{"metric": "x"}]})").find("trials[0].metric: expected a number"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"trials": [{"metric": 1, "early_exit_at": -1}]})").find("early_exit_at"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"trials": [{"metric": 1, "metrc": 2}]})").find("unknown key"),
+            std::string::npos);
   for (const auto& m : {message(R"({"trials": 3})"), message(R"({"trials": [{"metric": 1}]})")})
     EXPECT_EQ(m.find('\n'), std::string::npos) << m;
 }
 
 TEST(PreviewSearch, AdaptiveAshaShowsBracketsAndRungs) {
-  auto c = parse("  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n");
+  auto c = parse(
+      "  name: adaptive_asha\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n");
   std::string text = preview_search(c);
   EXPECT_NE(text.find("Bracket 1: 3 rungs, 12 trials, 8 concurrent"), std::string::npos) << text;
   EXPECT_NE(text.find("Bracket 2: 2 rungs, 4 trials"), std::string::npos) << text;

@@ -6,9 +6,9 @@
 #include <fstream>
 
 #include "det/core/controller.h"
+#include "det/nn/dvt.h"
 #include "det/util/error.h"
 #include "trial_test_helpers.h"
-#include "det/nn/dvt.h"
 
 namespace det {
 namespace {
@@ -43,17 +43,20 @@ searcher:
 TEST(DVTTrial, TrainsAndReportsOperatingPoints) {
   testing::TempDir tmp;
   auto root = make_tree(tmp.path / "data");
-  auto cfg = config::parse_experiment_config(kTinyDVT, "dvt.yaml",
-                                             {"data.root=" + root.string(), "data.train_dir=train", "data.validation_dir=val",
-                                              "data.skip_undecodable=true"});
+  auto cfg =
+      config::parse_experiment_config(kTinyDVT, "dvt.yaml",
+                                      {"data.root=" + root.string(), "data.train_dir=train",
+                                       "data.validation_dir=val", "data.skip_undecodable=true"});
   auto result = run_trial_for(cfg, tmp.path / "trial");
   EXPECT_EQ(result.state.batches_trained, 2);
   ASSERT_TRUE(result.last_validation.has_value());
   const auto& v = *result.last_validation;
-  for (const char* key : {"accuracy", "accuracy_exit1", "accuracy_exit2", "accuracy_exit3", "validation_loss", "op5_accuracy",
-                          "op5_gflops", "op20_accuracy", "op20_gflops"})
+  for (const char* key :
+       {"accuracy", "accuracy_exit1", "accuracy_exit2", "accuracy_exit3", "validation_loss",
+        "op5_accuracy", "op5_gflops", "op20_accuracy", "op20_gflops"})
     EXPECT_TRUE(v.contains(key)) << key << " in " << v.dump();
-  // Costs lie between the first exit's and all three exits' (the tiny cascade: 3 x 2 blocks of width 32).
+  // Costs lie between the first exit's and all three exits' (the tiny cascade: 3 x 2 blocks of
+  // width 32).
   auto o = nn::DVTOptions::variant("t2t_vit_12");
   o.embed_dim = 32, o.depth = 2, o.num_heads = 2, o.num_classes = 2, o.init_weights = false;
   auto macs = nn::DVT(o)->cumulative_macs();

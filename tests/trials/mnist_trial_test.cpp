@@ -3,20 +3,22 @@
 
 #include <cstdlib>
 
-#include "det/core/controller.h"
 #include "../core/test_trials.h"
+#include "det/core/controller.h"
 
 namespace det {
 namespace {
 
 TEST(MnistTrainingDataTest, ConstYamlReachesNinetyEightPercentInOneEpoch) {
   if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
-  auto cfg = config::load_experiment_config(std::string(DET_SOURCE_DIR) + "/configs/mnist/const.yaml");
+  auto cfg =
+      config::load_experiment_config(std::string(DET_SOURCE_DIR) + "/configs/mnist/const.yaml");
   testing::TempDir tmp;
   TrialRunOptions opt;
   opt.trial_dir = tmp.path;
   opt.trial_seed = 1;
-  opt.hparams = config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
+  opt.hparams =
+      config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
   opt.show_progress = false;
   TrialController controller(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);
   auto result = controller.run();

@@ -42,9 +42,10 @@ searcher:
 TEST(ShiftViTTrial, TrainsOnAnImageFolderTreeSkippingUndecodableFiles) {
   testing::TempDir tmp;
   auto root = make_tree(tmp.path / "data");
-  auto cfg = config::parse_experiment_config(kTinyShiftViT, "tiny.yaml",
-                                             {"data.root=" + root.string(), "data.train_dir=train", "data.validation_dir=val",
-                                              "data.skip_undecodable=true"});
+  auto cfg =
+      config::parse_experiment_config(kTinyShiftViT, "tiny.yaml",
+                                      {"data.root=" + root.string(), "data.train_dir=train",
+                                       "data.validation_dir=val", "data.skip_undecodable=true"});
   auto result = run_trial_for(cfg, tmp.path / "trial");
   EXPECT_EQ(result.state.batches_trained, 4);  // 2 epochs of 8 records at batch 4
   ASSERT_TRUE(result.last_validation.has_value());
@@ -52,9 +53,10 @@ TEST(ShiftViTTrial, TrainsOnAnImageFolderTreeSkippingUndecodableFiles) {
   EXPECT_TRUE((*result.last_validation).contains("validation_loss"));
 
   // Without skip_undecodable the broken file is an error naming it when it is read.
-  auto strict = config::parse_experiment_config(kTinyShiftViT, "tiny.yaml",
-                                                {"data.root=" + root.string(), "data.train_dir=train", "data.validation_dir=val",
-                                                 "data.skip_undecodable=false", "records_per_epoch=9"});
+  auto strict = config::parse_experiment_config(
+      kTinyShiftViT, "tiny.yaml",
+      {"data.root=" + root.string(), "data.train_dir=train", "data.validation_dir=val",
+       "data.skip_undecodable=false", "records_per_epoch=9"});
   try {
     run_trial_for(strict, tmp.path / "trial2");
     ADD_FAILURE() << "expected a DataError for broken.jpg";
@@ -67,8 +69,8 @@ TEST(ShiftViTTrial, ConfigMistakesNameTheKey) {
   testing::TempDir tmp;
   auto root = make_tree(tmp.path / "data");
   auto expect_error = [&](const std::vector<std::string>& overrides, const std::string& needle) {
-    std::vector<std::string> all = {"data.root=" + root.string(), "data.train_dir=train", "data.validation_dir=val",
-                                    "data.skip_undecodable=true"};
+    std::vector<std::string> all = {"data.root=" + root.string(), "data.train_dir=train",
+                                    "data.validation_dir=val", "data.skip_undecodable=true"};
     all.insert(all.end(), overrides.begin(), overrides.end());
     auto cfg = config::parse_experiment_config(kTinyShiftViT, "tiny.yaml", all);
     try {
@@ -87,10 +89,11 @@ TEST(ShiftViTTrial, ConfigMistakesNameTheKey) {
 
 TEST(ShiftViTTrialDataTest, TinyModelLearnsMnist) {
   if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
-  auto cfg = config::load_experiment_config(std::string(DET_SOURCE_DIR) + "/configs/shiftvit/const_mnist.yaml",
-                                            {"hyperparameters.model.embed_dim=16", "hyperparameters.model.depths=[1, 1, 1, 1]",
-                                             "hyperparameters.global_batch_size=64", "hyperparameters.scheduler.warmup_epochs=0",
-                                             "hyperparameters.model.drop_path_rate=0.0", "hyperparameters.model.drop_rate=0.0"});
+  auto cfg = config::load_experiment_config(
+      std::string(DET_SOURCE_DIR) + "/configs/shiftvit/const_mnist.yaml",
+      {"hyperparameters.model.embed_dim=16", "hyperparameters.model.depths=[1, 1, 1, 1]",
+       "hyperparameters.global_batch_size=64", "hyperparameters.scheduler.warmup_epochs=0",
+       "hyperparameters.model.drop_path_rate=0.0", "hyperparameters.model.drop_rate=0.0"});
   testing::TempDir tmp;
   auto result = run_trial_for(cfg, tmp.path, 60);
   ASSERT_TRUE(result.last_validation.has_value());
@@ -99,24 +102,25 @@ TEST(ShiftViTTrialDataTest, TinyModelLearnsMnist) {
   EXPECT_GE(accuracy, 0.5);
 }
 
-
 // One epoch of configs/shiftvit/const_mnist.yaml with the warmup removed (the recipe's epoch 0
 // runs at warmup_lr 1e-6, so one faithful epoch learns next to nothing) and batches of 128 (468
 // steps instead of 117; at 512 one epoch reached 94.8%). About 15 minutes on 2 shared cores
 // (docs/performance.md).
 TEST(ShiftViTSlowTest, ConstMnistOneEpochReachesNinetyFivePercent) {
   if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
-  auto cfg = config::load_experiment_config(std::string(DET_SOURCE_DIR) + "/configs/shiftvit/const_mnist.yaml",
-                                            {"searcher.max_length.epochs=1", "hyperparameters.scheduler.warmup_epochs=0",
-                                             "hyperparameters.global_batch_size=128"});
+  auto cfg = config::load_experiment_config(
+      std::string(DET_SOURCE_DIR) + "/configs/shiftvit/const_mnist.yaml",
+      {"searcher.max_length.epochs=1", "hyperparameters.scheduler.warmup_epochs=0",
+       "hyperparameters.global_batch_size=128"});
   testing::TempDir tmp;
   auto start = std::chrono::steady_clock::now();
   auto result = run_trial_for(cfg, tmp.path);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(result.last_validation.has_value());
   double accuracy = (*result.last_validation)["accuracy"].get<double>();
-  std::printf("ShiftViT const_mnist, 1 epoch (no warmup): accuracy %.4f, validation_loss %.4f, %.0f s\n", accuracy,
-              (*result.last_validation)["validation_loss"].get<double>(), seconds);
+  std::printf(
+      "ShiftViT const_mnist, 1 epoch (no warmup): accuracy %.4f, validation_loss %.4f, %.0f s\n",
+      accuracy, (*result.last_validation)["validation_loss"].get<double>(), seconds);
   EXPECT_GE(accuracy, 0.95);
 }
 

@@ -11,11 +11,14 @@
 namespace det::testing {
 
 /// Runs the config's trial in `dir` (seed 1), for `batches` batches when given.
-inline TrialResult run_trial_for(const config::ExperimentConfig& cfg, const std::filesystem::path& dir, std::optional<int64_t> batches = {}) {
+inline TrialResult run_trial_for(const config::ExperimentConfig& cfg,
+                                 const std::filesystem::path& dir,
+                                 std::optional<int64_t> batches = {}) {
   TrialRunOptions opt;
   opt.trial_dir = dir;
   opt.trial_seed = 1;
-  opt.hparams = config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
+  opt.hparams =
+      config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
   opt.show_progress = false;
   opt.max_length_batches = batches;
   TrialController controller(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);

@@ -38,7 +38,8 @@ TEST(Spawn, EnvironmentDescriptorsAndExitStatus) {
   LineBuffer buf;
   char chunk[64];
   std::string got;
-  for (ssize_t n; (n = ::read(p[0], chunk, sizeof chunk)) > 0;) got.append(chunk, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(p[0], chunk, sizeof chunk)) > 0;)
+    got.append(chunk, static_cast<size_t>(n));
   ::close(p[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -21,21 +21,31 @@ class CIFARTrial : public det::Trial {
     using namespace torch::nn;
     const det::config::Range dropout{0, 1};
     model_ = ctx.wrap_model(Sequential(
-        Conv2d(Conv2dOptions(3, 32, 3)), ReLU(), Conv2d(Conv2dOptions(32, 32, 3)), ReLU(), MaxPool2d(2),
+        Conv2d(Conv2dOptions(3, 32, 3)), ReLU(), Conv2d(Conv2dOptions(32, 32, 3)), ReLU(),
+        MaxPool2d(2),
         Dropout2d(Dropout2dOptions(ctx.hparam_args("layer1_dropout").as<double>(dropout))),
-        Conv2d(Conv2dOptions(32, 64, 3).padding(1)), ReLU(), Conv2d(Conv2dOptions(64, 64, 3)), ReLU(), MaxPool2d(2),
+        Conv2d(Conv2dOptions(32, 64, 3).padding(1)), ReLU(), Conv2d(Conv2dOptions(64, 64, 3)),
+        ReLU(), MaxPool2d(2),
         Dropout2d(Dropout2dOptions(ctx.hparam_args("layer2_dropout").as<double>(dropout))),
         Flatten(),  // 32 -> 30 -> 28 -> 14 -> 14 -> 12 -> 6: 64 * 6 * 6 = 2304
-        Linear(2304, 512), ReLU(), Dropout(DropoutOptions(ctx.hparam_args("layer3_dropout").as<double>(dropout))), Linear(512, 10)));
+        Linear(2304, 512), ReLU(),
+        Dropout(DropoutOptions(ctx.hparam_args("layer3_dropout").as<double>(dropout))),
+        Linear(512, 10)));
     optimizer_ = ctx.wrap_optimizer(std::make_shared<torch::optim::RMSprop>(
-        model_->parameters(), torch::optim::RMSpropOptions(
-                                  ctx.hparam_args("learning_rate").as<double>(det::config::Range::greater_than(0)))
-                                  .alpha(0.9)
-                                  .weight_decay(ctx.hparam_args("learning_rate_decay").as<double>(det::config::Range::at_least(0)))));
+        model_->parameters(),
+        torch::optim::RMSpropOptions(
+            ctx.hparam_args("learning_rate").as<double>(det::config::Range::greater_than(0)))
+            .alpha(0.9)
+            .weight_decay(ctx.hparam_args("learning_rate_decay")
+                              .as<double>(det::config::Range::at_least(0)))));
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(false); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(true);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(false);
+  }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
     auto output = model_->forward(batch.data);
@@ -55,8 +65,10 @@ class CIFARTrial : public det::Trial {
 
  private:
   static torch::Tensor accuracy_of(const torch::Tensor& output, const torch::Tensor& target) {
-    auto labels = target.dim() == 2 ? target.argmax(1) : target;  // mixed targets: the dominant class
-    return output.argmax(1).eq(labels).sum().to(torch::kDouble) / static_cast<double>(target.size(0));
+    auto labels =
+        target.dim() == 2 ? target.argmax(1) : target;  // mixed targets: the dominant class
+    return output.argmax(1).eq(labels).sum().to(torch::kDouble) /
+           static_cast<double>(target.size(0));
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
@@ -70,17 +82,19 @@ class CIFARTrial : public det::Trial {
       pipeline.normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
     std::shared_ptr<det::data::Mixup> mixup;
     if (train) mixup = det::data::Mixup::from_json(data["mixup"]);
-    auto opts = det::data::DataLoaderOptions()
-                    .batch_size(context_.per_slot_batch_size())
-                    .shuffle(train && data.get<bool>("shuffle", false))
-                    .drop_last(train && mixup != nullptr)  // mixup pairs examples: even batches only
-                    .seed(context_.trial_seed())
-                    .pin_memory(context_.device().is_cuda())
-                    .num_workers(det::trials::num_workers(data, 2));
+    auto opts =
+        det::data::DataLoaderOptions()
+            .batch_size(context_.per_slot_batch_size())
+            .shuffle(train && data.get<bool>("shuffle", false))
+            .drop_last(train && mixup != nullptr)  // mixup pairs examples: even batches only
+            .seed(context_.trial_seed())
+            .pin_memory(context_.device().is_cuda())
+            .num_workers(det::trials::num_workers(data, 2));
     det::data::CifarOptions o;
     o.root = det::data::data_root(data);
     o.train = train;
-    auto dataset = std::make_shared<det::data::ImageDataset>(std::make_shared<det::data::CifarDataset>(o), pipeline, mixup);
+    auto dataset = std::make_shared<det::data::ImageDataset>(
+        std::make_shared<det::data::CifarDataset>(o), pipeline, mixup);
     return std::make_shared<det::data::DataLoader>(dataset, opts);
   }
 

@@ -27,10 +27,12 @@ data::Image MnistImages::image(int64_t index) const {
   return img;
 }
 
-VisionData::VisionData(const TrialContext& context) : context_(context), data_(context.data_args()) {
+VisionData::VisionData(const TrialContext& context)
+    : context_(context), data_(context.data_args()) {
   const std::vector<std::string> names = {"mnist", "cifar10", "imagenet", "image_folder"};
   if (!data_.has("dataset_name"))
-    data_["dataset_name"].fail("missing; set it to mnist, cifar10 or imagenet (an ImageFolder tree)");
+    data_["dataset_name"].fail(
+        "missing; set it to mnist, cifar10 or imagenet (an ImageFolder tree)");
   const std::string name = data_.get_enum("dataset_name", names);
   if (name == "mnist") {
     meta_ = {"mnist", 28, 1, 10, {0.1307f}, {0.3081f}};
@@ -42,7 +44,8 @@ VisionData::VisionData(const TrialContext& context) : context_(context), data_(c
       meta_.num_classes = data_.get<int64_t>("num_classes", config::Range{1, 1e7});
     } else {
       auto src = source(true);
-      meta_.num_classes = static_cast<int64_t>(static_cast<data::ImageFolder&>(*src).classes().size());
+      meta_.num_classes =
+          static_cast<int64_t>(static_cast<data::ImageFolder&>(*src).classes().size());
     }
   }
   meta_.img_size = data_.get<int64_t>("img_size", meta_.img_size, config::Range{1, 8192});
@@ -50,7 +53,9 @@ VisionData::VisionData(const TrialContext& context) : context_(context), data_(c
 
 std::filesystem::path VisionData::folder(const char* key) const {
   if (!data_.has(key))
-    data_[key].fail("missing; give the ImageFolder directory (root/<class>/<image>) for dataset_name " + meta_.name);
+    data_[key].fail(
+        "missing; give the ImageFolder directory (root/<class>/<image>) for dataset_name " +
+        meta_.name);
   std::filesystem::path p = data_.get<std::string>(key);
   return p.is_absolute() ? p : data::data_root(data_) / p;
 }
@@ -70,7 +75,8 @@ std::shared_ptr<data::ImageSource> VisionData::source(bool train) {
     o.root = folder(train ? "train_dir" : "validation_dir");
     o.skip_undecodable = data_.get<bool>("skip_undecodable", false);
     // PIL's MAX_IMAGE_PIXELS (docs/data.md); 0 turns the limit off.
-    o.max_image_pixels = data_.get<int64_t>("max_image_pixels", o.max_image_pixels, config::Range{0, 1e15});
+    o.max_image_pixels =
+        data_.get<int64_t>("max_image_pixels", o.max_image_pixels, config::Range{0, 1e15});
     src = std::make_shared<data::ImageFolder>(o);
   }
   if (train) train_source_ = src;

@@ -3,9 +3,9 @@
 // `entrypoint: linear_regression` (try: my-trainer configs/example/linear.yaml).
 #include <torch/torch.h>
 
-#include "det/main.h"
 #include "det/core/registry.h"
 #include "det/data/loader.h"
+#include "det/main.h"
 
 namespace {
 
@@ -18,8 +18,12 @@ class LinearRegressionTrial : public det::Trial {
         model_->parameters(), torch::optim::SGDOptions(ctx.get_hparam<double>("learning_rate"))));
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(1024, true); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(256, false); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(1024, true);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(256, false);
+  }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
     auto loss = torch::mse_loss(model_->forward(batch.data), batch.target);
@@ -38,8 +42,11 @@ class LinearRegressionTrial : public det::Trial {
     auto x = torch::rand({n, 1}, gen) * 2 - 1;
     auto y = 3 * x - 1;
     auto ds = std::make_shared<det::data::TensorDataset>(x, y);
-    return std::make_shared<det::data::DataLoader>(
-        ds, det::data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()).shuffle(train).seed(context_.trial_seed()));
+    return std::make_shared<det::data::DataLoader>(ds,
+                                                   det::data::DataLoaderOptions()
+                                                       .batch_size(context_.per_slot_batch_size())
+                                                       .shuffle(train)
+                                                       .seed(context_.trial_seed()));
   }
 
   torch::nn::Linear model_{nullptr};

@@ -49,15 +49,20 @@ class TwoInputsTrial : public det::Trial {
     b_ = ctx.wrap_model(torch::nn::Linear(torch::nn::LinearOptions(1, 1).bias(false)));
     auto params = a_->parameters();
     for (auto& p : b_->parameters()) params.push_back(p);
-    optimizer_ = ctx.wrap_optimizer(
-        std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(ctx.get_hparam<double>("learning_rate"))));
+    optimizer_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(ctx.get_hparam<double>("learning_rate"))));
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(1024, 1); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(256, 2); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(1024, 1);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(256, 2);
+  }
 
   det::Callbacks build_callbacks() override {
-    return {{"early_stopping", std::make_shared<EarlyStopping>(context_, context_.get_hparam<int>("patience"), 1e-4)}};
+    return {{"early_stopping", std::make_shared<EarlyStopping>(
+                                   context_, context_.get_hparam<int>("patience"), 1e-4)}};
   }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
@@ -67,7 +72,9 @@ class TwoInputsTrial : public det::Trial {
     return {{"loss", loss}};
   }
 
-  det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override { return {{"validation_loss", masked_mse(batch)}}; }
+  det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
+    return {{"validation_loss", masked_mse(batch)}};
+  }
 
  private:
   torch::Tensor masked_mse(det::data::Batch& batch) {
@@ -84,8 +91,11 @@ class TwoInputsTrial : public det::Trial {
     // Every name becomes a tensor of each batch: batch.at("a"), batch.at("mask"), batch.target.
     auto dataset = std::make_shared<det::data::TensorDataset>(
         std::map<std::string, torch::Tensor>{{"a", a}, {"b", b}, {"mask", mask}, {"target", y}});
-    return std::make_shared<det::data::DataLoader>(
-        dataset, det::data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()).shuffle(seed == 1).seed(context_.trial_seed()));
+    return std::make_shared<det::data::DataLoader>(dataset,
+                                                   det::data::DataLoaderOptions()
+                                                       .batch_size(context_.per_slot_batch_size())
+                                                       .shuffle(seed == 1)
+                                                       .seed(context_.trial_seed()));
   }
 
   torch::nn::Linear a_{nullptr}, b_{nullptr};

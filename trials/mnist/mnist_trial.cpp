@@ -22,10 +22,12 @@ torch::nn::Sequential build_model(const det::TrialContext& ctx) {
       torch::nn::Conv2d(torch::nn::Conv2dOptions(1, n1, 3).stride(1)), torch::nn::ReLU(),
       torch::nn::Conv2d(torch::nn::Conv2dOptions(n1, n2, 3)), torch::nn::ReLU(),
       torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)),
-      torch::nn::Dropout2d(torch::nn::Dropout2dOptions(ctx.hparam_args("dropout1").as<double>(kDropout))),
+      torch::nn::Dropout2d(
+          torch::nn::Dropout2dOptions(ctx.hparam_args("dropout1").as<double>(kDropout))),
       torch::nn::Flatten(),  // 28 -> 26 -> 24 -> pool 12: 144 values per filter
       torch::nn::Linear(144 * n2, 128), torch::nn::ReLU(),
-      torch::nn::Dropout(torch::nn::DropoutOptions(ctx.hparam_args("dropout2").as<double>(kDropout))),
+      torch::nn::Dropout(
+          torch::nn::DropoutOptions(ctx.hparam_args("dropout2").as<double>(kDropout))),
       torch::nn::Linear(128, 10), torch::nn::LogSoftmax(torch::nn::LogSoftmaxOptions(1)));
 }
 
@@ -34,12 +36,17 @@ class MnistTrial : public det::Trial {
   explicit MnistTrial(det::TrialContext& ctx) : det::Trial(ctx) {
     model_ = ctx.wrap_model(build_model(ctx));
     optimizer_ = ctx.wrap_optimizer(std::make_shared<det::optim::Adadelta>(
-        model_->parameters(), det::optim::AdadeltaOptions(
-                                    ctx.hparam_args("learning_rate").as<double>(det::config::Range::greater_than(0)))));
+        model_->parameters(),
+        det::optim::AdadeltaOptions(
+            ctx.hparam_args("learning_rate").as<double>(det::config::Range::greater_than(0)))));
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(false); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(true);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(false);
+  }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
     auto loss = torch::nll_loss(model_->forward(batch.data), batch.target);
@@ -59,7 +66,8 @@ class MnistTrial : public det::Trial {
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
     const auto data = context_.data_args();
     // The example hard-codes a batch of 64; a global_batch_size hyperparameter overrides it.
-    int64_t batch = context_.has_hparam("global_batch_size") ? context_.per_slot_batch_size() : 64 / context_.size();
+    int64_t batch = context_.has_hparam("global_batch_size") ? context_.per_slot_batch_size()
+                                                             : 64 / context_.size();
     // The settings first: a config mistake is reported before any data file is read.
     auto opts = det::data::DataLoaderOptions()
                     .batch_size(batch)
@@ -70,7 +78,8 @@ class MnistTrial : public det::Trial {
     det::data::MnistOptions o;
     o.root = det::data::data_root(data);
     o.train = train;
-    return std::make_shared<det::data::DataLoader>(std::make_shared<det::data::MnistDataset>(o), opts);
+    return std::make_shared<det::data::DataLoader>(std::make_shared<det::data::MnistDataset>(o),
+                                                   opts);
   }
 
   torch::nn::Sequential model_{nullptr};

@@ -24,18 +24,23 @@ class ShiftViTTrial : public det::Trial {
     o.num_classes = meta.num_classes;
     o.update_from_json(ctx.hparam_args("model"));
     model_ = ctx.wrap_model(det::nn::ShiftViT(o));
-    optimizer_ = ctx.wrap_optimizer(
-        det::optim::make_adamw_from_json(*model_, ctx.hparam_args("optimizer")));
+    optimizer_ =
+        ctx.wrap_optimizer(det::optim::make_adamw_from_json(*model_, ctx.hparam_args("optimizer")));
     // The example steps timm's scheduler with the epoch index when an epoch starts; stepping
     // after the last batch of every epoch gives each epoch the same rate.
     auto sched = det::optim::CosineOptions::from_json(ctx.hparam_args("scheduler"));
-    ctx.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, sched), det::StepMode::kStepEveryEpoch);
+    ctx.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, sched),
+                          det::StepMode::kStepEveryEpoch);
     // No `transform` section: timm's defaults.
     if (ctx.has_hparam("transform")) transform_ = ctx.hparam_args("transform");
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(false); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(true);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(false);
+  }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
     auto loss = torch::cross_entropy_loss(model_->forward(batch.data), batch.target);

@@ -7,9 +7,11 @@
 //   optimizer: {name: sgd, lr, momentum, weight_decay, clip_grad_norm} (Graphcore/Google: weight
 //     decay on parameters of 2 or more dimensions only) or {name: adamw, lr, weight_decay, eps,
 //     betas, clip_grad_norm} (timm's groups)
-//   scheduler: {name: cosine_warmup, warmup_steps, total_steps} (HF get_cosine_schedule_with_warmup,
+//   scheduler: {name: cosine_warmup, warmup_steps, total_steps} (HF
+//   get_cosine_schedule_with_warmup,
 //     stepped per optimizer step) or timm's cosine ({sched: cosine, epochs, ...}, per epoch)
-// data: as trials/common/vision_data.h; data.transforms.{train,validation} pipelines (docs/data.md),
+// data: as trials/common/vision_data.h; data.transforms.{train,validation} pipelines
+// (docs/data.md),
 //   else Resize to img_size when it differs from the data set's, then Normalize(0.5, 0.5).
 // data.export_safetensors: a path; before every validation the chief writes the weights there in
 //   HF layout (a callback).
@@ -17,6 +19,7 @@
 
 #include <torch/torch.h>
 
+#include <spdlog/spdlog.h>
 #include "../common/vision_data.h"
 #include "det/core/registry.h"
 #include "det/data/mnist.h"
@@ -25,7 +28,6 @@
 #include "det/optim/lr_scheduler.h"
 #include "det/util/error.h"
 #include "det/util/strings.h"
-#include <spdlog/spdlog.h>
 
 namespace {
 
@@ -53,19 +55,22 @@ class ViTTrial : public det::Trial {
     o.img_size = meta.img_size;
     o.in_chans = meta.in_chans;
     o.num_classes = meta.num_classes;
-    if (meta.img_size <= 64) o.patch_size = 4;  // 16 px patches would leave 2x2 tokens of a 32 px image
+    if (meta.img_size <= 64)
+      o.patch_size = 4;  // 16 px patches would leave 2x2 tokens of a 32 px image
     o.update_from_json(model_cfg);
     model_ = det::nn::ViT(o);
     if (model_cfg.has("pretrained")) {
       // Relative paths: the working directory, then data.root / $DET_DATA_DIR.
       const auto root = det::data::data_root(ctx.data_args());
       std::filesystem::path p = model_cfg.get<std::string>("pretrained");
-      if (!std::filesystem::exists(p) && p.is_relative() && std::filesystem::exists(root / p)) p = root / p;
+      if (!std::filesystem::exists(p) && p.is_relative() && std::filesystem::exists(root / p))
+        p = root / p;
       if (!std::filesystem::exists(p))
-        model_cfg["pretrained"].fail(det::util::quote(p.string()) + " does not exist (looked in the working directory and " +
-                                     det::util::quote(root.string()) +
-                                     "); give the model.safetensors of an HF ViT such as "
-                                     "google/vit-base-patch16-224-in21k, or null to train from scratch");
+        model_cfg["pretrained"].fail(
+            det::util::quote(p.string()) + " does not exist (looked in the working directory and " +
+            det::util::quote(root.string()) +
+            "); give the model.safetensors of an HF ViT such as "
+            "google/vit-base-patch16-224-in21k, or null to train from scratch");
       spdlog::info("ViT: {}", det::nn::load_hf_vit(*model_, p));
     }
     model_ = ctx.wrap_model(model_);
@@ -74,21 +79,27 @@ class ViTTrial : public det::Trial {
     export_path_ = ctx.data_args().get<std::string>("export_safetensors", "");
   }
 
-  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override { return loader(true); }
-  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override { return loader(false); }
+  std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
+    return loader(true);
+  }
+  std::shared_ptr<det::data::DataLoader> build_validation_data_loader() override {
+    return loader(false);
+  }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {
     auto output = model_->forward(batch.data);
     auto loss = torch::cross_entropy_loss(output, batch.target);
     context_.backward(loss);
     context_.step_optimizer(*optimizer_, clip_);
-    auto accuracy = output.argmax(1).eq(batch.target).sum().to(torch::kDouble) / static_cast<double>(batch.size());
+    auto accuracy = output.argmax(1).eq(batch.target).sum().to(torch::kDouble) /
+                    static_cast<double>(batch.size());
     return {{"loss", loss}, {"train_accuracy", accuracy}};
   }
 
   det::Callbacks build_callbacks() override {
     if (export_path_.empty()) return {};
-    return {{"export_safetensors", std::make_shared<ExportCallback>(model_, export_path_, context_.rank() == 0)}};
+    return {{"export_safetensors",
+             std::make_shared<ExportCallback>(model_, export_path_, context_.rank() == 0)}};
   }
 
   det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
@@ -104,7 +115,9 @@ class ViTTrial : public det::Trial {
     const std::string name = s.get_enum("name", "sgd", {"sgd", "adamw"});
     const double clip = s.get<double>("clip_grad_norm", 0.0, det::config::Range::at_least(0));
     if (clip > 0)
-      clip_ = [clip](const std::vector<torch::Tensor>& params) { torch::nn::utils::clip_grad_norm_(params, clip); };
+      clip_ = [clip](const std::vector<torch::Tensor>& params) {
+        torch::nn::utils::clip_grad_norm_(params, clip);
+      };
     const double lr = s.get<double>("lr", det::config::Range::at_least(0));
     const double weight_decay = s.get<double>("weight_decay", 0.0, det::config::Range::at_least(0));
     if (name == "adamw") {
@@ -112,13 +125,16 @@ class ViTTrial : public det::Trial {
       torch::optim::AdamWOptions o(lr);
       o.weight_decay(weight_decay).eps(s.get<double>("eps", 1e-8, det::config::Range::at_least(0)));
       if (s.has("betas")) {
-        auto b = s.get<std::vector<double>>("betas", det::config::Range{0, 1, false, /*max_excluded=*/true});
+        auto b = s.get<std::vector<double>>("betas",
+                                            det::config::Range{0, 1, false, /*max_excluded=*/true});
         if (b.size() != 2) s["betas"].fail_expected("two numbers [beta1, beta2] or null");
         o.betas({b[0], b[1]});
       }
-      optimizer_ = context_.wrap_optimizer(det::optim::make_adamw(*model_, o, {"cls_token", "pos_embed"}));
+      optimizer_ =
+          context_.wrap_optimizer(det::optim::make_adamw(*model_, o, {"cls_token", "pos_embed"}));
     } else {
-      auto base = torch::optim::SGDOptions(lr).momentum(s.get<double>("momentum", 0.9, det::config::Range::at_least(0)));
+      auto base = torch::optim::SGDOptions(lr).momentum(
+          s.get<double>("momentum", 0.9, det::config::Range::at_least(0)));
       auto groups = det::optim::weight_decay_groups(*model_);
       auto no_decay = std::make_unique<torch::optim::SGDOptions>(base);
       no_decay->weight_decay(0.0);
@@ -127,7 +143,8 @@ class ViTTrial : public det::Trial {
       std::vector<torch::optim::OptimizerParamGroup> pg;
       pg.emplace_back(groups.no_decay, std::move(no_decay));
       pg.emplace_back(groups.decay, std::move(decay));
-      optimizer_ = context_.wrap_optimizer(std::make_shared<torch::optim::SGD>(std::move(pg), base));
+      optimizer_ =
+          context_.wrap_optimizer(std::make_shared<torch::optim::SGD>(std::move(pg), base));
     }
   }
 
@@ -138,17 +155,22 @@ class ViTTrial : public det::Trial {
       s.get_enum("name", {"cosine_warmup"});  // timm's sections name no schedule: they say `sched`
       const int64_t warmup = s.get<int64_t>("warmup_steps", 0, det::config::Range{0, 1e12});
       const int64_t total = s.get<int64_t>("total_steps", det::config::Range{1, 1e12});
-      if (total <= warmup) s["total_steps"].fail("must exceed warmup_steps (" + std::to_string(warmup) + ")");
+      if (total <= warmup)
+        s["total_steps"].fail("must exceed warmup_steps (" + std::to_string(warmup) + ")");
       // HF get_cosine_schedule_with_warmup (num_cycles 0.5).
       auto factor = [warmup, total](int64_t step) {
-        if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
-        double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+        if (step < warmup)
+          return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+        double progress = static_cast<double>(step - warmup) /
+                          static_cast<double>(std::max<int64_t>(1, total - warmup));
         return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
       };
-      context_.wrap_lr_scheduler(std::make_shared<det::optim::LambdaLR>(*optimizer_, factor), det::StepMode::kStepEveryOptimizerStep);
+      context_.wrap_lr_scheduler(std::make_shared<det::optim::LambdaLR>(*optimizer_, factor),
+                                 det::StepMode::kStepEveryOptimizerStep);
     } else {
       auto o = det::optim::CosineOptions::from_json(s);
-      context_.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, o), det::StepMode::kStepEveryEpoch);
+      context_.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, o),
+                                 det::StepMode::kStepEveryEpoch);
     }
   }
 
@@ -162,7 +184,8 @@ class ViTTrial : public det::Trial {
       const auto& m = data_.metadata();
       const int64_t size = model_->options().img_size;
       const int64_t native = m.name == "mnist" ? 28 : m.name == "cifar10" ? 32 : -1;
-      if (size != native) defaults.push_back({{"resize", {{"size", {size, size}}, {"interpolation", "bilinear"}}}});
+      if (size != native)
+        defaults.push_back({{"resize", {{"size", {size, size}}, {"interpolation", "bilinear"}}}});
       std::vector<float> half(static_cast<size_t>(m.in_chans), 0.5f);
       defaults.push_back({{"normalize", {{"mean", half}, {"std", half}}}});
       pipeline = det::data::Pipeline::from_json({defaults, "ViT default transforms"});

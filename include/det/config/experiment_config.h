@@ -39,18 +39,18 @@ struct Length {
 
 /// `searcher:`. Fields for every searcher are parsed; which apply depends on `name`.
 struct SearcherConfig {
-  std::string name;                   ///< single, random, grid, async_halving, adaptive_asha.
-  std::string metric;                 ///< The validation metric the searcher optimises.
-  bool smaller_is_better = true;      ///< The searcher metric's order (config::is_better).
-  std::optional<Length> max_length;   ///< Required by every searcher here.
-  int max_trials = 1;                 ///< random, async_halving, adaptive_asha.
-  int max_concurrent_trials = 16;     ///< 0 = unlimited.
-  std::string mode = "standard";      ///< adaptive_asha: aggressive, standard, conservative.
-  double divisor = 4;                 ///< ASHA.
-  int max_rungs = 5;                  ///< adaptive_asha.
-  int num_rungs = 0;                  ///< async_halving.
-  bool stop_once = false;             ///< ASHA: stopping-based instead of promotion-based.
-  std::vector<int> bracket_rungs;     ///< adaptive_asha.
+  std::string name;                  ///< single, random, grid, async_halving, adaptive_asha.
+  std::string metric;                ///< The validation metric the searcher optimises.
+  bool smaller_is_better = true;     ///< The searcher metric's order (config::is_better).
+  std::optional<Length> max_length;  ///< Required by every searcher here.
+  int max_trials = 1;                ///< random, async_halving, adaptive_asha.
+  int max_concurrent_trials = 16;    ///< 0 = unlimited.
+  std::string mode = "standard";     ///< adaptive_asha: aggressive, standard, conservative.
+  double divisor = 4;                ///< ASHA.
+  int max_rungs = 5;                 ///< adaptive_asha.
+  int num_rungs = 0;                 ///< async_halving.
+  bool stop_once = false;            ///< ASHA: stopping-based instead of promotion-based.
+  std::vector<int> bracket_rungs;    ///< adaptive_asha.
   /// Warm start from this trial's checkpoint: a ConfigError (not implemented in det).
   std::optional<int64_t> source_trial_id;
   /// Warm start from this checkpoint: a ConfigError (not implemented in det).
@@ -115,7 +115,7 @@ struct ExperimentConfig {
   std::string description;
   std::vector<std::string> labels;                 ///< Free-form tags, recorded in experiment.json.
   nlohmann::json data = nlohmann::json::object();  ///< Free-form, passed to the trial.
-  std::string entrypoint;                           ///< A registered trial name (or module:Class).
+  std::string entrypoint;                          ///< A registered trial name (or module:Class).
   /// Empty when the config has none.
   HyperparameterSpace hyperparameters;
   SearcherConfig searcher;  ///< Required in the file.
@@ -152,7 +152,9 @@ struct ExperimentConfig {
   std::shared_ptr<const SourceMap> sources;
 
   /// The checkpoint storage in force (configured or default).
-  CheckpointStorageConfig storage() const { return checkpoint_storage.value_or(CheckpointStorageConfig{}); }
+  CheckpointStorageConfig storage() const {
+    return checkpoint_storage.value_or(CheckpointStorageConfig{});
+  }
 };
 
 /// Reads and validates a config file, applying `--config key.path=value` overrides first.

@@ -20,7 +20,7 @@ struct Hyperparameter {
   enum class Type { kConst, kInt, kDouble, kLog, kCategorical, kNested };
   /// Which of the fields below apply; a plain YAML value parses as kConst.
   Type type = Type::kConst;
-  nlohmann::json val;                            ///< kConst: the value.
+  nlohmann::json val;  ///< kConst: the value.
   /// kInt, kDouble, kLog: the inclusive lower bound (an exponent for kLog).
   double minval = 0, maxval = 0;                 ///< kInt, kDouble, kLog (exponents for kLog).
   double base = 10;                              ///< kLog.

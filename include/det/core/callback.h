@@ -39,7 +39,8 @@ class Callback {
   virtual ~Callback() = default;
   /// Before anything is loaded or trained. `first_batch`: the batch training starts from (0, or
   /// the checkpoint's); `checkpoint_uuid`: the checkpoint resumed from, if any.
-  virtual void on_trial_startup(int64_t /*first_batch*/, const std::optional<std::string>& /*checkpoint_uuid*/) {}
+  virtual void on_trial_startup(int64_t /*first_batch*/,
+                                const std::optional<std::string>& /*checkpoint_uuid*/) {}
   /// After the last batch, validation and checkpoint, or when the trial fails.
   virtual void on_trial_shutdown() {}
   /// Before the first training batch of this run (after a resume's state is loaded).

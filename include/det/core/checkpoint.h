@@ -32,9 +32,10 @@ std::string new_uuid();
 /// metadata's format version, LibTorch version, models, optimizer count and file digests.
 /// Throws det::CheckpointError (leaving no partial directory behind) if anything cannot be
 /// written, e.g. a full disk; the previous checkpoints are untouched.
-std::filesystem::path write(const std::filesystem::path& parent, record::CheckpointMetadata metadata,
-                            const std::vector<std::shared_ptr<torch::nn::Module>>& models,
-                            const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers);
+std::filesystem::path write(
+    const std::filesystem::path& parent, record::CheckpointMetadata metadata,
+    const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+    const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers);
 
 /// Renames a staging directory written by write() to `parent/<uuid>` (atomic) and returns it.
 /// Throws det::CheckpointError when the rename fails.
@@ -53,7 +54,9 @@ inline record::CheckpointMetadata read_metadata(const std::filesystem::path& dir
 /// Loads the models' parameters and buffers, the optimizers' state and (if `restore_rng`) the
 /// RNG state. A missing key, a shape mismatch or a different number of models or optimizers
 /// throws CheckpointError naming the key.
-void load(const std::filesystem::path& dir, const std::vector<std::shared_ptr<torch::nn::Module>>& models,
-          const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers, bool restore_rng);
+void load(const std::filesystem::path& dir,
+          const std::vector<std::shared_ptr<torch::nn::Module>>& models,
+          const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers,
+          bool restore_rng);
 
 }  // namespace det::checkpoint

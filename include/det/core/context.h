@@ -9,14 +9,14 @@
 #include <type_traits>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "det/config/experiment_config.h"
-#include "det/core/step_clock.h"
 #include "det/core/reducer.h"
+#include "det/core/step_clock.h"
 #include "det/data/batch.h"
 #include "det/dist/distributed_context.h"
 #include "det/optim/lr_scheduler.h"
@@ -36,8 +36,9 @@ using Metrics = std::map<std::string, torch::Tensor>;
 class TrialContext {
  public:
   /// A context of its own (tests, tools): the loop's clock stays at batch 0.
-  TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
-               torch::Device device, std::shared_ptr<dist::DistributedContext> distributed);
+  TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id,
+               uint32_t trial_seed, torch::Device device,
+               std::shared_ptr<dist::DistributedContext> distributed);
   /// The controller's: it shares the harness state (registrations, the step clock) with the
   /// loop. detail::TrialHarness is internal to the core layer.
   explicit TrialContext(std::shared_ptr<detail::TrialHarness> harness);
@@ -103,7 +104,8 @@ class TrialContext {
 
   // ---- wrapping: call these from the trial's constructor ----
   /// Moves the model to the device and registers it for checkpoints, train/eval mode and
-  /// data-parallel gradient averaging (with several ranks). Accepts a module holder or a shared_ptr.
+  /// data-parallel gradient averaging (with several ranks). Accepts a module holder or a
+  /// shared_ptr.
   template <typename M>
   M wrap_model(M model) {
     register_model(module_ptr(model));
@@ -112,22 +114,25 @@ class TrialContext {
   /// Registers an optimizer (built over parameters of wrapped models) for stepping and checkpoints.
   template <typename O>
   std::shared_ptr<O> wrap_optimizer(std::shared_ptr<O> optimizer) {
-    static_assert(std::is_base_of_v<torch::optim::Optimizer, O>, "wrap_optimizer takes a torch::optim::Optimizer");
+    static_assert(std::is_base_of_v<torch::optim::Optimizer, O>,
+                  "wrap_optimizer takes a torch::optim::Optimizer");
     register_optimizer(optimizer);
     return optimizer;
   }
   /// Registers an LR scheduler; the harness steps it per `mode` and checkpoints it.
   template <typename S>
-  std::shared_ptr<S> wrap_lr_scheduler(std::shared_ptr<S> scheduler, StepMode mode, int frequency = 1) {
-    static_assert(std::is_base_of_v<optim::LRScheduler, S>, "wrap_lr_scheduler takes a det::optim::LRScheduler");
+  std::shared_ptr<S> wrap_lr_scheduler(std::shared_ptr<S> scheduler, StepMode mode,
+                                       int frequency = 1) {
+    static_assert(std::is_base_of_v<optim::LRScheduler, S>,
+                  "wrap_lr_scheduler takes a det::optim::LRScheduler");
     register_scheduler(scheduler, mode, frequency);
     return scheduler;
   }
   /// Registers a custom metric reducer. With a name its result is that metric; without, it must
   /// return an object of metrics.
   template <typename R>
-  std::shared_ptr<R> wrap_reducer(std::shared_ptr<R> reducer, const std::string& name = "", bool for_training = true,
-                                  bool for_validation = true) {
+  std::shared_ptr<R> wrap_reducer(std::shared_ptr<R> reducer, const std::string& name = "",
+                                  bool for_training = true, bool for_validation = true) {
     static_assert(std::is_base_of_v<MetricReducer, R>, "wrap_reducer takes a det::MetricReducer");
     register_reducer(reducer, name, for_training, for_validation);
     return reducer;
@@ -177,11 +182,13 @@ class TrialContext {
   }
   void register_model(std::shared_ptr<torch::nn::Module> model);
   void register_optimizer(std::shared_ptr<torch::optim::Optimizer> optimizer);
-  void register_scheduler(std::shared_ptr<optim::LRScheduler> scheduler, StepMode mode, int frequency);
-  void register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name, bool for_training,
-                        bool for_validation);
+  void register_scheduler(std::shared_ptr<optim::LRScheduler> scheduler, StepMode mode,
+                          int frequency);
+  void register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name,
+                        bool for_training, bool for_validation);
   const nlohmann::json* find_hparam(const std::string& name) const;
-  [[noreturn]] void hparam_type_error(const std::string& name, const nlohmann::json& value, const char* expected) const;
+  [[noreturn]] void hparam_type_error(const std::string& name, const nlohmann::json& value,
+                                      const char* expected) const;
 
   std::shared_ptr<detail::TrialHarness> h_;
 };
@@ -196,7 +203,8 @@ T TrialContext::get_hparam(const std::string& name) const {
     return v->get<bool>();
   } else if constexpr (std::is_integral_v<T>) {
     if (v->is_number_integer()) return v->get<T>();
-    if (v->is_number_float() && v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>())))
+    if (v->is_number_float() &&
+        v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>())))
       return static_cast<T>(v->get<double>());
     hparam_type_error(name, *v, "an integer");
   } else if constexpr (std::is_floating_point_v<T>) {

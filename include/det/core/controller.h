@@ -46,18 +46,20 @@ struct TrialRunOptions {
   nlohmann::json hparams = nlohmann::json::object();  ///< Sampled hyperparameter values.
   /// Seeds LibTorch and std::rand; a resumed checkpoint's own seed wins.
   uint32_t trial_seed = 0;
-  std::filesystem::path trial_dir;                    ///< checkpoints/ go here.
-  bool test_mode = false;                             ///< One batch, one validation batch, one checkpoint.
-  std::optional<std::filesystem::path> resume_from;   ///< A checkpoint directory to continue from.
-  std::optional<int64_t> max_length_batches;          ///< Train until this many batches (else the searcher's max_length).
+  std::filesystem::path trial_dir;  ///< checkpoints/ go here.
+  bool test_mode = false;           ///< One batch, one validation batch, one checkpoint.
+  std::optional<std::filesystem::path> resume_from;  ///< A checkpoint directory to continue from.
+  std::optional<int64_t>
+      max_length_batches;  ///< Train until this many batches (else the searcher's max_length).
   /// The experiment runner's target: train until this total length (in the searcher's unit), then
   /// validate there. Takes precedence over max_length_batches.
   std::optional<config::Length> target;
   /// The experiment runner's hook, called each time the trial reaches its target, after the
   /// validation there, with the target and the searcher metric it gave. Returns the next target
   /// (a longer total length) to keep training in this process, or nullopt to checkpoint and return.
-  std::function<std::optional<config::Length>(const config::Length& reached, double metric)> next_target;
-  bool show_progress = true;                          ///< Progress line on a TTY / log lines otherwise.
+  std::function<std::optional<config::Length>(const config::Length& reached, double metric)>
+      next_target;
+  bool show_progress = true;  ///< Progress line on a TTY / log lines otherwise.
   std::shared_ptr<dist::DistributedContext> distributed;  ///< Default: single process.
   /// Gets reports and checkpoints on the chief; null: none.
   TrialListener* listener = nullptr;
@@ -76,9 +78,9 @@ struct TrialResult {
   nlohmann::json hparams;
   /// The seed trained with (a checkpoint's when resumed).
   uint32_t trial_seed = 0;
-  std::optional<nlohmann::json> last_validation;  ///< Metrics of the last validation.
-  std::optional<nlohmann::json> best_validation;  ///< Metrics of the best validation.
-  std::vector<record::CheckpointRef> checkpoints; ///< Checkpoints still on disk, oldest first.
+  std::optional<nlohmann::json> last_validation;   ///< Metrics of the last validation.
+  std::optional<nlohmann::json> best_validation;   ///< Metrics of the best validation.
+  std::vector<record::CheckpointRef> checkpoints;  ///< Checkpoints still on disk, oldest first.
 };
 
 /// Owns the loop: builds the trial, restores a checkpoint, trains to the target length with the

@@ -21,7 +21,8 @@ class ReducerSpec {
   /// The same reducer for every metric (implicit, so a trial may return Reducer::kSum).
   ReducerSpec(Reducer all = Reducer::kAvg) : all_(all) {}  // NOLINT: implicit by design
   /// A reducer per metric name (implicit, from a map literal).
-  ReducerSpec(std::map<std::string, Reducer> per_metric) : per_metric_(std::move(per_metric)), is_map_(true) {}  // NOLINT
+  ReducerSpec(std::map<std::string, Reducer> per_metric)
+      : per_metric_(std::move(per_metric)), is_map_(true) {}  // NOLINT
   /// Whether it was built from a per-metric map.
   bool is_map() const { return is_map_; }
   /// The per-metric map; empty unless is_map().
@@ -38,7 +39,8 @@ class ReducerSpec {
 /// Reduces values with `r`: AVG is the unweighted mean (np.average), SUM, MAX, MIN.
 double reduce(Reducer r, const std::vector<double>& values);
 /// AVG weighted by `weights` (used across ranks, weighted by batch counts); others as `reduce`.
-double reduce_weighted(Reducer r, const std::vector<double>& values, const std::vector<double>& weights);
+double reduce_weighted(Reducer r, const std::vector<double>& values,
+                       const std::vector<double>& weights);
 
 /// A user-defined metric reducer (Determined's MetricReducer). The harness calls `reset()`
 /// before every training report period or validation, `per_slot_reduce()` on every rank, and
@@ -58,7 +60,8 @@ class MetricReducer {
 class SimpleReducer : public MetricReducer {
  public:
   /// `fn` gets every rank's values, interleaved back into batch order (rank r held r, r+n, ...).
-  explicit SimpleReducer(std::function<double(const std::vector<double>&)> fn) : fn_(std::move(fn)) {}
+  explicit SimpleReducer(std::function<double(const std::vector<double>&)> fn)
+      : fn_(std::move(fn)) {}
   /// Adds a value (thread-safe).
   void update(double value);
   void reset() override;

@@ -24,7 +24,8 @@ class TrialRegistry {
   void add(const std::string& name, const std::string& class_name, TrialFactory factory);
   /// The factory for an entrypoint: a registered name, a class name, or "module:ClassName".
   /// Throws ConfigError listing the registered names (with a did-you-mean) if none matches.
-  const TrialFactory& find(const std::string& entrypoint, const std::string& config_source = "") const;
+  const TrialFactory& find(const std::string& entrypoint,
+                           const std::string& config_source = "") const;
   /// Registered names, sorted.
   std::vector<std::string> names() const;
 
@@ -47,8 +48,8 @@ struct TrialRegistrar {
 }  // namespace det
 
 /// Registers `Class` (constructible from `det::TrialContext&`) as entrypoint `name`.
-#define DET_REGISTER_TRIAL(Class, name)                                                   \
-  static const ::det::TrialRegistrar det_trial_registrar_##Class(                         \
+#define DET_REGISTER_TRIAL(Class, name)                                             \
+  static const ::det::TrialRegistrar det_trial_registrar_##Class(                   \
       name, #Class, [](::det::TrialContext& ctx) -> std::unique_ptr<::det::Trial> { \
-        return std::make_unique<Class>(ctx);                                               \
+        return std::make_unique<Class>(ctx);                                        \
       })

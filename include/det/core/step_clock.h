@@ -11,10 +11,11 @@ namespace det {
 
 /// When the harness steps a wrapped LR scheduler (Determined's LRScheduler.StepMode).
 enum class StepMode {
-  kStepEveryEpoch = 1,          ///< After the last batch of every `frequency`-th epoch.
-  kStepEveryBatch = 2,          ///< After every `frequency`-th batch.
-  kManualStep = 3,              ///< Never; the trial calls `step()` itself.
-  kStepEveryOptimizerStep = 4,  ///< When (batch_idx+1) is a multiple of both the aggregation frequency and `frequency`.
+  kStepEveryEpoch = 1,  ///< After the last batch of every `frequency`-th epoch.
+  kStepEveryBatch = 2,  ///< After every `frequency`-th batch.
+  kManualStep = 3,      ///< Never; the trial calls `step()` itself.
+  kStepEveryOptimizerStep =
+      4,  ///< When (batch_idx+1) is a multiple of both the aggregation frequency and `frequency`.
 };
 
 /// The loop's position: the global batch index (it continues across resumes), the epoch length

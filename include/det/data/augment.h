@@ -6,9 +6,9 @@
 /// Geometry.c), so results match Pillow 9.4 bit for bit (see tests/data/augment_test.cpp).
 
 #include <array>
-#include <optional>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +37,8 @@ Image hsv_to_rgb(const Image& image);
 /// PIL Image.transform(size, AFFINE, (a, b, c, d, e, f), resample, fillcolor=fill): output pixel
 /// (x, y) samples the input at (a*(x+.5) + b*(y+.5) + c, d*(x+.5) + e*(y+.5) + f); pixels whose
 /// source lies outside the input keep `fill`.
-Image affine(const Image& image, const std::array<double, 6>& matrix, Resample resample, const Color& fill);
+Image affine(const Image& image, const std::array<double, 6>& matrix, Resample resample,
+             const Color& fill);
 
 // ---- torchvision.transforms.functional on PIL images --------------------------------------------
 
@@ -86,9 +87,27 @@ Image translate_y_rel(const Image& image, double pct, Resample resample, const C
 
 /// The ops of timm's _RAND_TRANSFORMS and _RAND_INCREASING_TRANSFORMS.
 enum class Op {
-  kAutoContrast, kEqualize, kInvert, kRotate, kPosterize, kPosterizeIncreasing, kSolarize, kSolarizeIncreasing,
-  kSolarizeAdd, kColor, kColorIncreasing, kContrast, kContrastIncreasing, kBrightness, kBrightnessIncreasing,
-  kSharpness, kSharpnessIncreasing, kShearX, kShearY, kTranslateXRel, kTranslateYRel
+  kAutoContrast,
+  kEqualize,
+  kInvert,
+  kRotate,
+  kPosterize,
+  kPosterizeIncreasing,
+  kSolarize,
+  kSolarizeIncreasing,
+  kSolarizeAdd,
+  kColor,
+  kColorIncreasing,
+  kContrast,
+  kContrastIncreasing,
+  kBrightness,
+  kBrightnessIncreasing,
+  kSharpness,
+  kSharpnessIncreasing,
+  kShearX,
+  kShearY,
+  kTranslateXRel,
+  kTranslateYRel
 };
 
 /// timm's op name ("PosterizeIncreasing", ...).
@@ -112,8 +131,8 @@ class ColorJitter : public ImageTransform {
   /// The ranges as torchvision normalizes them: b/c/s -> [max(0, 1 - v), 1 + v], hue -> [-h, h].
   ColorJitter(double brightness, double contrast, double saturation, double hue);
   /// Explicit [lo, hi] ranges (a range with lo == hi == the identity disables that op).
-  ColorJitter(std::array<double, 2> brightness, std::array<double, 2> contrast, std::array<double, 2> saturation,
-              std::array<double, 2> hue);
+  ColorJitter(std::array<double, 2> brightness, std::array<double, 2> contrast,
+              std::array<double, 2> saturation, std::array<double, 2> hue);
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "color_jitter"; }
 
@@ -125,13 +144,13 @@ class ColorJitter : public ImageTransform {
 
 /// Parsed timm RandAugment config string ("rand-m9-mstd0.5-inc1").
 struct RandAugmentConfig {
-  double magnitude = 10;        ///< m
-  int num_layers = 2;           ///< n
-  double magnitude_std = 0;     ///< mstd (> 100 = uniform in [0, magnitude], stored as +inf)
-  double magnitude_max = 10;    ///< mmax (upper clip of a drawn magnitude)
-  bool increasing = false;      ///< inc
-  double prob = 0.5;            ///< p: probability of applying each chosen op
-  int weight_index = -1;        ///< w: index of timm's op choice weights (-1 = uniform, with replacement)
+  double magnitude = 10;      ///< m
+  int num_layers = 2;         ///< n
+  double magnitude_std = 0;   ///< mstd (> 100 = uniform in [0, magnitude], stored as +inf)
+  double magnitude_max = 10;  ///< mmax (upper clip of a drawn magnitude)
+  bool increasing = false;    ///< inc
+  double prob = 0.5;          ///< p: probability of applying each chosen op
+  int weight_index = -1;  ///< w: index of timm's op choice weights (-1 = uniform, with replacement)
   /// Parses timm's syntax; throws std::invalid_argument naming the bad section.
   static RandAugmentConfig parse(const std::string& config);
 };
@@ -142,7 +161,8 @@ class RandAugment : public ImageTransform {
  public:
   /// `resample`: the filter of the geometric ops; unset = a random choice of bilinear and bicubic
   /// per op (timm's default when create_transform gets no interpolation, or 'random').
-  explicit RandAugment(RandAugmentConfig config, Color fill = {124, 116, 104}, double translate_pct = 0.45,
+  explicit RandAugment(RandAugmentConfig config, Color fill = {124, 116, 104},
+                       double translate_pct = 0.45,
                        std::optional<Resample> resample = std::nullopt);
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "rand_augment"; }
@@ -160,7 +180,8 @@ class RandAugment : public ImageTransform {
   std::vector<double> weights_;  // empty: uniform choice with replacement
 };
 
-// ---- transforms on the normalized float tensor ---------------------------------------------------
+// ---- transforms on the normalized float tensor
+// ---------------------------------------------------
 
 /// timm.data.random_erasing.RandomErasing(probability, mode='pixel', min_area, max_area,
 /// min_aspect, max_count): with `probability`, erase count in [min_count, max_count] rectangles
@@ -169,9 +190,10 @@ class RandomErasing : public TensorTransform {
  public:
   /// max_count 0 means min_count; throws std::invalid_argument on a probability outside [0, 1],
   /// min_area outside (0, max_area], min_aspect <= 0 or min_count < 1.
-  RandomErasing(double probability = 0.5, double min_area = 0.02, double max_area = 1.0 / 3, double min_aspect = 0.3,
-                int min_count = 1, int max_count = 0);
-  void apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const override;
+  RandomErasing(double probability = 0.5, double min_area = 0.02, double max_area = 1.0 / 3,
+                double min_aspect = 0.3, int min_count = 1, int max_count = 0);
+  void apply(float* chw, int64_t channels, int64_t height, int64_t width,
+             SampleRng& rng) const override;
   std::string name() const override { return "random_erasing"; }
 
  private:

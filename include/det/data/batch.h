@@ -41,7 +41,9 @@ struct Batch {
   /// Calls f(name, tensor) for every defined tensor, in names() order.
   template <typename F>
   void for_each(F&& f) const {
-    const_cast<Batch*>(this)->for_each([&](const std::string& n, torch::Tensor& t) { f(n, static_cast<const torch::Tensor&>(t)); });
+    const_cast<Batch*>(this)->for_each([&](const std::string& n, torch::Tensor& t) {
+      f(n, static_cast<const torch::Tensor&>(t));
+    });
   }
   /// Every tensor moved to `device` (non-blocking from pinned memory).
   Batch to(const torch::Device& device, bool non_blocking = false) const;

@@ -12,9 +12,10 @@ namespace det::data {
 
 /// CIFAR options.
 struct CifarOptions {
-  std::filesystem::path root;  ///< Looked up as root/cifar10 (cifar100), root/cifar-10-batches-bin, root.
-  int classes = 10;            ///< 10 or 100.
-  bool train = true;           ///< data_batch_1..5 (train.bin) or test_batch (test.bin).
+  std::filesystem::path
+      root;           ///< Looked up as root/cifar10 (cifar100), root/cifar-10-batches-bin, root.
+  int classes = 10;   ///< 10 or 100.
+  bool train = true;  ///< data_batch_1..5 (train.bin) or test_batch (test.bin).
   bool coarse_labels = false;  ///< CIFAR-100: the 20 superclasses instead of the 100 classes.
   bool download = true;        ///< Fetch the official archive when missing and the network allows.
 };

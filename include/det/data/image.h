@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <memory>
 #include <new>
-#include <utility>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace det::data {
@@ -66,9 +66,13 @@ struct Image {
   /// The first byte of row `y` (width * channels bytes); no bounds check.
   const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
   /// Channel `c` of pixel (y, x); no bounds check.
-  uint8_t& at(int64_t y, int64_t x, int64_t c) { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
+  uint8_t& at(int64_t y, int64_t x, int64_t c) {
+    return pixels[static_cast<size_t>((y * width + x) * channels + c)];
+  }
   /// Channel `c` of pixel (y, x); no bounds check.
-  uint8_t at(int64_t y, int64_t x, int64_t c) const { return pixels[static_cast<size_t>((y * width + x) * channels + c)]; }
+  uint8_t at(int64_t y, int64_t x, int64_t c) const {
+    return pixels[static_cast<size_t>((y * width + x) * channels + c)];
+  }
 };
 
 /// PIL's `Image.MAX_IMAGE_PIXELS`: an image with more pixels is decoded with a warning (a
@@ -97,7 +101,9 @@ class SampleRng {
   /// Uniform in [lo, hi).
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   /// Uniform integer in [lo, hi] (inclusive).
-  int64_t randint(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(gen_); }
+  int64_t randint(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(gen_);
+  }
   /// True with probability p.
   bool bernoulli(double p) { return uniform() < p; }
   std::mt19937_64& engine() { return gen_; }  ///< The generator itself, for std distributions.

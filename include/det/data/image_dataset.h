@@ -46,7 +46,8 @@ class ImageSource {
 class ImageDataset : public Dataset {
  public:
   /// Examples of `source` through `pipeline`; with `mixup`, batches are mixed and targets soft.
-  ImageDataset(std::shared_ptr<ImageSource> source, Pipeline pipeline, std::shared_ptr<Mixup> mixup = nullptr)
+  ImageDataset(std::shared_ptr<ImageSource> source, Pipeline pipeline,
+               std::shared_ptr<Mixup> mixup = nullptr)
       : source_(std::move(source)), pipeline_(std::move(pipeline)), mixup_(std::move(mixup)) {
     if (!pipeline_.transforms().empty())
       first_window_ = dynamic_cast<const WindowTransform*>(pipeline_.transforms().front().get());
@@ -60,7 +61,8 @@ class ImageDataset : public Dataset {
   std::shared_ptr<ImageSource> source_;
   Pipeline pipeline_;
   std::shared_ptr<Mixup> mixup_;
-  const WindowTransform* first_window_ = nullptr;  // the pipeline's first transform, if it cuts a window
+  const WindowTransform* first_window_ =
+      nullptr;  // the pipeline's first transform, if it cuts a window
 };
 
 }  // namespace det::data

@@ -14,7 +14,7 @@ namespace det::data {
 
 /// ImageFolder options.
 struct ImageFolderOptions {
-  std::filesystem::path root;    ///< Holds one sub-directory per class.
+  std::filesystem::path root;  ///< Holds one sub-directory per class.
   /// Check every file's header at start-up and leave out, with a count and a logged list, the
   /// ones that cannot be decoded. When false (the default) such a file is an error when read.
   bool skip_undecodable = false;
@@ -41,7 +41,9 @@ class ImageFolder : public ImageSource {
   /// The class names (sub-directory names), sorted; label i is classes()[i].
   const std::vector<std::string>& classes() const { return classes_; }
   /// The file of image `index`.
-  const std::filesystem::path& path(int64_t index) const { return files_[static_cast<size_t>(index)]; }
+  const std::filesystem::path& path(int64_t index) const {
+    return files_[static_cast<size_t>(index)];
+  }
   /// Files left out by skip_undecodable.
   int64_t skipped() const { return skipped_; }
 

@@ -20,12 +20,12 @@ struct DataLoaderOptions {
   uint64_t seed_ = 0;     ///< Seeds shuffling and every example's augmentation stream.
   /// Leave out the last, incomplete batch of an epoch.
   bool drop_last_ = false;
-  int num_workers_ = 1;  ///< Threads assembling batches; 0 assembles on the caller's thread.
-  int prefetch_ = 2;     ///< Batches each worker may have ready ahead of the consumer.
+  int num_workers_ = 1;      ///< Threads assembling batches; 0 assembles on the caller's thread.
+  int prefetch_ = 2;         ///< Batches each worker may have ready ahead of the consumer.
   bool pin_memory_ = false;  ///< Copy batches into page-locked memory (CUDA only) on the workers.
-  int num_replicas_ = 1; ///< Data-parallel ranks sharing the batch stream.
-  int rank_ = 0;         ///< This rank.
-  int64_t pass_limit_ = 0;  ///< At most this many batches per pass (validation); 0: all.
+  int num_replicas_ = 1;     ///< Data-parallel ranks sharing the batch stream.
+  int rank_ = 0;             ///< This rank.
+  int64_t pass_limit_ = 0;   ///< At most this many batches per pass (validation); 0: all.
 
   /// Sets batch_size_ (>= 1, checked by the DataLoader).
   DataLoaderOptions& batch_size(int64_t v) { return batch_size_ = v, *this; }
@@ -44,7 +44,9 @@ struct DataLoaderOptions {
   DataLoaderOptions& pin_memory(bool v) { return pin_memory_ = v, *this; }
   /// Determined's DistributedBatchSampler: of the (repeating) stream of batches, rank r keeps
   /// batches r, r + n, r + 2n, ...; each rank's batches hold batch_size examples (per slot).
-  DataLoaderOptions& shard(int num_replicas, int rank) { return num_replicas_ = num_replicas, rank_ = rank, *this; }
+  DataLoaderOptions& shard(int num_replicas, int rank) {
+    return num_replicas_ = num_replicas, rank_ = rank, *this;
+  }
   /// One pass (a validation, a range-for) yields at most `n` batches of this rank (0: all). The
   /// training stream is not limited.
   DataLoaderOptions& pass_limit(int64_t n) { return pass_limit_ = n, *this; }
@@ -69,7 +71,8 @@ class DataLoader {
   /// batch size below 1, a rank outside [0, replicas) or a negative pass limit.
   DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options);
   /// With an explicit sampler (its size must equal the dataset's).
-  DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler, DataLoaderOptions options);
+  DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler,
+             DataLoaderOptions options);
 
   /// Batches in one epoch for this rank: ceil(global batches / replicas), the chief's count,
   /// which Determined uses as every rank's epoch length.

@@ -43,7 +43,8 @@ class Mixup {
 };
 
 /// timm's mixup_target: smoothed one-hot of `target` mixed with that of the reversed batch.
-torch::Tensor mixup_target(const torch::Tensor& target, int64_t num_classes, double lam, double smoothing);
+torch::Tensor mixup_target(const torch::Tensor& target, int64_t num_classes, double lam,
+                           double smoothing);
 
 /// Cross-entropy against soft targets: mean over the batch of sum(-target * log_softmax(logits)).
 torch::Tensor soft_target_cross_entropy(const torch::Tensor& logits, const torch::Tensor& target);

@@ -30,7 +30,7 @@ struct MnistOptions {
   /// Normalize's mean and std (used when `normalize`).
   double mean = 0.1307, std = 0.3081;
   /// @}
-  bool download = true;        ///< Fetch missing files from the public mirrors if the network allows.
+  bool download = true;  ///< Fetch missing files from the public mirrors if the network allows.
 };
 
 /// MNIST as float images [N, 1, 28, 28] in [0, 1] (then normalized) and int64 labels.

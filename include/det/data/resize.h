@@ -5,9 +5,9 @@
 /// when downsampling (antialiasing) and PIL's 22-bit fixed-point rounding, so results equal
 /// PIL's byte for byte.
 
+#include <array>
 #include <cstdint>
 #include <string>
-#include <array>
 #include <utility>
 
 #include "det/data/transforms.h"
@@ -34,9 +34,11 @@ Image resize(const Image& image, int64_t out_height, int64_t out_width, Interpol
 class Resize : public ImageTransform {
  public:
   /// The shorter side becomes `size`, the other keeps the aspect ratio (truncated).
-  Resize(int64_t size, Interpolation filter = Interpolation::kBilinear) : height_(size), width_(-1), filter_(filter) {}
+  Resize(int64_t size, Interpolation filter = Interpolation::kBilinear)
+      : height_(size), width_(-1), filter_(filter) {}
   /// Exactly `height` x `width`.
-  Resize(int64_t height, int64_t width, Interpolation filter) : height_(height), width_(width), filter_(filter) {}
+  Resize(int64_t height, int64_t width, Interpolation filter)
+      : height_(height), width_(width), filter_(filter) {}
   void apply(Image& image, SampleRng& rng) const override;
   std::string name() const override { return "resize"; }
 

@@ -26,7 +26,8 @@ namespace det::data {
 /// are timm's
 /// (scale [0.08, 1], ratio [3/4, 4/3], hflip 0.5, vflip 0, color_jitter 0.4, interpolation
 /// bilinear, re_prob 0, re_mode const, re_count 1, crop_pct 0.875).
-Pipeline make_timm_transform(const config::Args& args, int64_t img_size, const std::vector<float>& mean,
-                             const std::vector<float>& std, bool training);
+Pipeline make_timm_transform(const config::Args& args, int64_t img_size,
+                             const std::vector<float>& mean, const std::vector<float>& std,
+                             bool training);
 
 }  // namespace det::data

@@ -109,7 +109,8 @@ class TensorTransform {
  public:
   virtual ~TensorTransform() = default;
   /// Transforms one example's `channels` x `height` x `width` values in place.
-  virtual void apply(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const = 0;
+  virtual void apply(float* chw, int64_t channels, int64_t height, int64_t width,
+                     SampleRng& rng) const = 0;
   /// The name the config gives the transform ("random_erasing"); identifies a pipeline's steps.
   virtual std::string name() const = 0;
 };
@@ -130,7 +131,8 @@ class Pipeline {
   /// ToTensor only (no Normalize) until normalize() is called.
   Pipeline();
   /// `transforms` in order, then ToTensor and Normalize with `mean`/`std` (see normalize()).
-  Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean, std::vector<float> std);
+  Pipeline(std::vector<std::shared_ptr<ImageTransform>> transforms, std::vector<float> mean,
+           std::vector<float> std);
 
   /// Adds an image transform (fluent).
   Pipeline& add(std::shared_ptr<ImageTransform> t) {
@@ -151,13 +153,16 @@ class Pipeline {
   /// ToTensor + Normalize of `image` into `out` (CHW float, image.channels * H * W values).
   void to_tensor(const Image& image, float* out) const;
   /// Applies the tensor transforms, in order, to one example's normalized values.
-  void transform_tensor(float* chw, int64_t channels, int64_t height, int64_t width, SampleRng& rng) const {
+  void transform_tensor(float* chw, int64_t channels, int64_t height, int64_t width,
+                        SampleRng& rng) const {
     for (const auto& t : tensor_transforms_) t->apply(chw, channels, height, width, rng);
   }
   /// The image transforms, in order.
   const std::vector<std::shared_ptr<ImageTransform>>& transforms() const { return transforms_; }
   /// The tensor transforms, in order.
-  const std::vector<std::shared_ptr<TensorTransform>>& tensor_transforms() const { return tensor_transforms_; }
+  const std::vector<std::shared_ptr<TensorTransform>>& tensor_transforms() const {
+    return tensor_transforms_;
+  }
 
   /// Builds a pipeline from the config, e.g.
   ///   [{random_crop: {size: 32, padding: 4}}, {random_horizontal_flip: {p: 0.5}},

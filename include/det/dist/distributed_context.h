@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "det/util/error.h"
 
@@ -104,28 +104,35 @@ std::optional<LaunchEnvironment> detect_launch_environment();
 
 /// Options of the c10d context.
 struct DistributedOptions {
-  std::string backend_ = "auto";  ///< "auto" (NCCL when built with it and CUDA is there, else Gloo), "gloo", "nccl".
-  std::chrono::seconds rendezvous_timeout_{300};  ///< Waiting for every rank to join (DET_RENDEZVOUS_TIMEOUT).
-  std::chrono::seconds timeout_{600};             ///< One collective (DET_DIST_TIMEOUT).
+  std::string backend_ =
+      "auto";  ///< "auto" (NCCL when built with it and CUDA is there, else Gloo), "gloo", "nccl".
+  std::chrono::seconds rendezvous_timeout_{
+      300};                            ///< Waiting for every rank to join (DET_RENDEZVOUS_TIMEOUT).
+  std::chrono::seconds timeout_{600};  ///< One collective (DET_DIST_TIMEOUT).
 
   /// Sets backend_.
   DistributedOptions& backend(std::string v) { return backend_ = std::move(v), *this; }
   /// Sets rendezvous_timeout_.
-  DistributedOptions& rendezvous_timeout(std::chrono::seconds v) { return rendezvous_timeout_ = v, *this; }
+  DistributedOptions& rendezvous_timeout(std::chrono::seconds v) {
+    return rendezvous_timeout_ = v, *this;
+  }
   /// Sets timeout_.
   DistributedOptions& timeout(std::chrono::seconds v) { return timeout_ = v, *this; }
-  /// The defaults, overridden by DET_DIST_BACKEND, DET_RENDEZVOUS_TIMEOUT and DET_DIST_TIMEOUT (seconds).
+  /// The defaults, overridden by DET_DIST_BACKEND, DET_RENDEZVOUS_TIMEOUT and DET_DIST_TIMEOUT
+  /// (seconds).
   static DistributedOptions from_env();
 };
 
 /// A c10d context for `env`: rendezvous through a TCPStore at MASTER_ADDR:MASTER_PORT (rank 0
 /// serves it), then a Gloo (or NCCL) process group. Throws DistributedError with a one-line
 /// message when the rendezvous times out or the backend is not available.
-std::shared_ptr<DistributedContext> make_process_group_context(const LaunchEnvironment& env,
-                                                               const DistributedOptions& options = DistributedOptions::from_env());
+std::shared_ptr<DistributedContext> make_process_group_context(
+    const LaunchEnvironment& env,
+    const DistributedOptions& options = DistributedOptions::from_env());
 
 /// The context this process was launched into: the c10d one when a launcher environment with
 /// more than one rank is set, else the local one.
-std::shared_ptr<DistributedContext> make_context_from_env(const DistributedOptions& options = DistributedOptions::from_env());
+std::shared_ptr<DistributedContext> make_context_from_env(
+    const DistributedOptions& options = DistributedOptions::from_env());
 
 }  // namespace det::dist

@@ -16,8 +16,10 @@ namespace det::dist {
 
 /// Options of a GradientSynchronizer.
 struct GradientSyncOptions {
-  std::size_t bucket_bytes_ = 25u << 20;  ///< A bucket is launched once this many bytes of gradients are ready.
-  bool overlap_ = true;                   ///< Launch buckets from the hooks; false: all at finish() (for comparison).
+  std::size_t bucket_bytes_ =
+      25u << 20;  ///< A bucket is launched once this many bytes of gradients are ready.
+  bool overlap_ =
+      true;  ///< Launch buckets from the hooks; false: all at finish() (for comparison).
 
   /// Sets bucket_bytes_.
   GradientSyncOptions& bucket_bytes(std::size_t v) { return bucket_bytes_ = v, *this; }
@@ -39,7 +41,8 @@ class GradientSynchronizer {
  public:
   /// Buckets the trainable `params` (duplicates and frozen ones left out) and hooks their gradient
   /// accumulators; throws DistributedError when a parameter is not a leaf tensor.
-  GradientSynchronizer(std::shared_ptr<DistributedContext> context, std::vector<torch::Tensor> params,
+  GradientSynchronizer(std::shared_ptr<DistributedContext> context,
+                       std::vector<torch::Tensor> params,
                        GradientSyncOptions options = GradientSyncOptions::from_env());
   ~GradientSynchronizer();
   GradientSynchronizer(const GradientSynchronizer&) = delete;
@@ -60,7 +63,8 @@ class GradientSynchronizer {
     int64_t reductions = 0;           ///< finish() calls that reduced.
     int64_t buckets_in_backward = 0;  ///< Buckets launched from hooks, during backward.
     int64_t buckets_at_finish = 0;    ///< Buckets launched by finish().
-    double wait_seconds = 0;          ///< Time finish() spent launching and waiting (communication not hidden).
+    double wait_seconds =
+        0;  ///< Time finish() spent launching and waiting (communication not hidden).
   };
   /// The counters so far.
   Stats stats() const;

@@ -28,9 +28,9 @@ struct LaunchOptions {
 
 /// How a launch ended.
 struct LaunchResult {
-  int exit_code = 0;        ///< 0, the failed rank's exit status, or 128 + its signal.
-  int failed_rank = -1;     ///< The global rank that failed first (the root cause), or -1.
-  std::string message;      ///< One line about that failure (also written to stderr), empty on success.
+  int exit_code = 0;     ///< 0, the failed rank's exit status, or 128 + its signal.
+  int failed_rank = -1;  ///< The global rank that failed first (the root cause), or -1.
+  std::string message;  ///< One line about that failure (also written to stderr), empty on success.
 };
 
 /// For a rank's top-level error handler: when the launcher asked for it (DET_ERROR_FILE, as

@@ -31,7 +31,8 @@ class Recorder {
  public:
   /// A new experiment in `run_dir` (its config.yaml already written), recorded in the store at
   /// <run_dir>/../det.db.
-  static std::unique_ptr<Recorder> create(const std::filesystem::path& run_dir, const config::ExperimentConfig& config,
+  static std::unique_ptr<Recorder> create(const std::filesystem::path& run_dir,
+                                          const config::ExperimentConfig& config,
                                           uint32_t experiment_seed);
   /// The experiment recorded in `run_dir` (its experiment.json and store). Throws det::Error when
   /// there is none.
@@ -49,7 +50,8 @@ class Recorder {
   const record::ExperimentSummary& summary() const { return summary_; }
 
   /// Records a new trial (store row, summary entry); returns its store id.
-  int64_t add_trial(int64_t trial, const std::string& request_id, const nlohmann::json& hparams, uint32_t seed);
+  int64_t add_trial(int64_t trial, const std::string& request_id, const nlohmann::json& hparams,
+                    uint32_t seed);
   /// Whether trial `trial` is recorded.
   bool has_trial(int64_t trial) const { return summary_.find_trial(trial) != nullptr; }
   /// The store id of trial `trial`.
@@ -89,8 +91,8 @@ class Recorder {
   std::optional<nlohmann::json> runner_snapshot();
 
  private:
-  Recorder(std::filesystem::path run_dir, record::ExperimentSummary summary, std::unique_ptr<ExperimentStore> store,
-           int64_t experiment_id);
+  Recorder(std::filesystem::path run_dir, record::ExperimentSummary summary,
+           std::unique_ptr<ExperimentStore> store, int64_t experiment_id);
   void rewrite_metrics_file(int64_t trial, int64_t batches);
 
   std::filesystem::path run_dir_;

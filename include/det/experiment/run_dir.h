@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <string>
 
-
 namespace det::experiment {
 
 /// Creates a fresh, uniquely named run directory under `root` for `config`.

@@ -27,10 +27,11 @@ namespace det::experiment {
 
 /// How to run an experiment.
 struct RunnerOptions {
-  std::filesystem::path executable;      ///< The program whose `__worker` subcommand runs a trial.
-  std::vector<std::string> worker_args;  ///< Extra arguments for every worker (e.g. --log-level debug).
-  int slots = 1;                         ///< Slot budget; each trial takes resources.slots_per_trial.
-  bool show_progress = true;             ///< Let a lone worker draw its progress line.
+  std::filesystem::path executable;  ///< The program whose `__worker` subcommand runs a trial.
+  std::vector<std::string>
+      worker_args;            ///< Extra arguments for every worker (e.g. --log-level debug).
+  int slots = 1;              ///< Slot budget; each trial takes resources.slots_per_trial.
+  bool show_progress = true;  ///< Let a lone worker draw its progress line.
   /// Set by SIGINT/SIGTERM: the runner stops the workers (they checkpoint) and returns 130.
   const std::atomic<bool>* stop_flag = nullptr;
 };
@@ -38,7 +39,8 @@ struct RunnerOptions {
 /// Runs a new experiment recorded by `recorder` (its run directory holds config.yaml) to the
 /// end. Returns the process exit code: 0 done, 1 when every trial failed, 130 stopped (continue
 /// with resume_experiment). `seed` is the experiment seed.
-int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed, const RunnerOptions& options);
+int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed,
+                   const RunnerOptions& options);
 
 /// Continues an experiment that was stopped (or whose runner died) from the state saved in its
 /// store. Throws det::Error when `run_dir` holds no resumable experiment.

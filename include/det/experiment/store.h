@@ -82,29 +82,31 @@ class ExperimentStore {
   ExperimentStore& operator=(const ExperimentStore&) = delete;
 
   /// Adds an experiment; returns its id.
-  int64_t add_experiment(const std::string& name, const std::string& description, const nlohmann::json& config,
-                         const std::string& run_dir);
+  int64_t add_experiment(const std::string& name, const std::string& description,
+                         const nlohmann::json& config, const std::string& run_dir);
   /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
   void set_experiment_state(int64_t experiment_id, const std::string& state);
   /// Adds a trial (number: its id within the experiment); returns its store id.
-  int64_t add_trial(int64_t experiment_id, int64_t number, const std::string& request_id, const nlohmann::json& hparams,
-                    int64_t seed);
+  int64_t add_trial(int64_t experiment_id, int64_t number, const std::string& request_id,
+                    const nlohmann::json& hparams, int64_t seed);
   /// The store id of trial `number` of an experiment, if it exists.
   std::optional<int64_t> find_trial(int64_t experiment_id, int64_t number);
   /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
   void set_trial_state(int64_t trial_id, const std::string& state);
   /// Sets batches_trained, and best_metric when given (nullopt keeps the stored one).
-  void set_trial_progress(int64_t trial_id, int64_t batches_trained, std::optional<double> best_metric);
+  void set_trial_progress(int64_t trial_id, int64_t batches_trained,
+                          std::optional<double> best_metric);
   /// Counts one more restart of the trial.
   void add_restart(int64_t trial_id);
   /// Appends a report; `kind` is "training" or "validation", `metrics` name -> value.
-  void add_metrics(int64_t trial_id, const std::string& kind, int64_t batches, double epochs, const nlohmann::json& metrics);
+  void add_metrics(int64_t trial_id, const std::string& kind, int64_t batches, double epochs,
+                   const nlohmann::json& metrics);
   /// Forgets the metrics reported after batch `batches` (a restarted trial repeats that part from
   /// its checkpoint and reports it again).
   void rollback_metrics(int64_t trial_id, int64_t batches);
   /// Records a checkpoint as ACTIVE (replacing a row with the same uuid).
-  void add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches, const std::string& path,
-                      std::optional<double> metric);
+  void add_checkpoint(int64_t trial_id, const std::string& uuid, int64_t batches,
+                      const std::string& path, std::optional<double> metric);
   /// Marks every checkpoint of the trial not in `kept` as deleted.
   void keep_checkpoints(int64_t trial_id, const std::vector<std::string>& kept);
   /// Replaces the experiment's runner snapshot (what --resume-experiment restores).

@@ -24,7 +24,8 @@ namespace det::nn {
 class TokenPerformerImpl : public torch::nn::Cloneable<TokenPerformerImpl> {
  public:
   /// Tokens of width `dim` in, `in_dim` out; `dropout` after the projection and in the MLP.
-  TokenPerformerImpl(int64_t dim, int64_t in_dim = 64, double kernel_ratio = 0.5, double dropout = 0.1);
+  TokenPerformerImpl(int64_t dim, int64_t in_dim = 64, double kernel_ratio = 0.5,
+                     double dropout = 0.1);
   /// Builds the layers and draws a new `w` (the constructor and clone() call it).
   void reset() override;
   /// [B, T, dim] -> [B, T, in_dim].
@@ -100,8 +101,8 @@ class T2TBlockImpl : public torch::nn::Cloneable<T2TBlockImpl> {
   /// `features`: the upstream features already transformed and resized to [B, N+1, 48]
   /// (undefined without reuse); `relation`: the logit bias [B, H, N+1, N+1] or undefined;
   /// `logits_out`: receives this layer's pre-softmax logits.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& features, const torch::Tensor& relation,
-                        torch::Tensor* logits_out);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& features,
+                        const torch::Tensor& relation, torch::Tensor* logits_out);
   /// feature_resuse_mlp (LN, Mlp D -> 128 -> 48) applied to the upstream features.
   torch::Tensor reuse_features(const torch::Tensor& upstream);
 
@@ -117,8 +118,8 @@ class T2TBlockImpl : public torch::nn::Cloneable<T2TBlockImpl> {
 /// T2TBlock: the module holder (a shared pointer) of T2TBlockImpl.
 TORCH_MODULE(T2TBlock);
 
-/// T2T-ViT with the performer T2T module (token_dim 64 by default), a class token, fixed sinusoid position
-/// embeddings (a non-trainable parameter), blocks, final LayerNorm (eps 1e-5), head.
+/// T2T-ViT with the performer T2T module (token_dim 64 by default), a class token, fixed sinusoid
+/// position embeddings (a non-trainable parameter), blocks, final LayerNorm (eps 1e-5), head.
 class T2TViTImpl : public torch::nn::Cloneable<T2TViTImpl> {
  public:
   /// Throws det::Error when reuse is asked for without upstream_grid and upstream_depth.
@@ -127,7 +128,8 @@ class T2TViTImpl : public torch::nn::Cloneable<T2TViTImpl> {
   void reset() override;
   /// Logits [B, classes]; fills `state` (when not null) for the next model; `upstream` is the
   /// previous model's state (required when this model reuses).
-  torch::Tensor forward(const torch::Tensor& x, const ReuseState* upstream = nullptr, ReuseState* state = nullptr);
+  torch::Tensor forward(const torch::Tensor& x, const ReuseState* upstream = nullptr,
+                        ReuseState* state = nullptr);
   /// The options it was built with.
   const T2TViTOptions& options() const { return options_; }
   /// Multiply-accumulates of one forward for one image (matmuls, convolutions and the
@@ -186,7 +188,8 @@ class DVTImpl : public torch::nn::Cloneable<DVTImpl> {
   /// Real early exit: runs exit k only on the examples no earlier exit was confident about
   /// (max softmax >= thresholds[k]); returns the predicted class and the exit (0, 1, 2) per
   /// example. The last threshold is ignored (the last exit takes every remaining example).
-  std::pair<torch::Tensor, torch::Tensor> early_exit(const torch::Tensor& x, const std::array<double, 3>& thresholds);
+  std::pair<torch::Tensor, torch::Tensor> early_exit(const torch::Tensor& x,
+                                                     const std::array<double, 3>& thresholds);
   /// Cumulative multiply-accumulates per image to reach exit 1, 2, 3.
   std::array<double, 3> cumulative_macs() const;
   /// Member `k` (0: 7x7 tokens, 1: 10x10, 2: 14x14); no bounds check.
@@ -209,7 +212,8 @@ std::array<double, 3> exit_proportions(int p);
 /// for each of the first two exits, the confidence of the floor(n * proportion_k)-th most
 /// confident example that has not exited yet (1e8 when that count is 0), then those with
 /// confidence >= T_k exit. The last threshold is -1e8.
-std::array<double, 3> fit_thresholds(const torch::Tensor& confidence, const std::array<double, 3>& proportions);
+std::array<double, 3> fit_thresholds(const torch::Tensor& confidence,
+                                     const std::array<double, 3>& proportions);
 
 /// Accuracy and expected cost of an operating point from all exits' logits [3, n, C] (or
 /// confidences + predictions) and the labels.
@@ -225,6 +229,7 @@ struct OperatingPoint {
 /// Sends each example out of the first exit (of the first two) whose max softmax reaches its
 /// threshold, else the last; `logits` [3, n, C], `labels` [n], `cumulative_gmacs` per exit.
 OperatingPoint evaluate_operating_point(const torch::Tensor& logits, const torch::Tensor& labels,
-                                        const std::array<double, 3>& thresholds, const std::array<double, 3>& cumulative_gmacs);
+                                        const std::array<double, 3>& thresholds,
+                                        const std::array<double, 3>& cumulative_gmacs);
 
 }  // namespace det::nn

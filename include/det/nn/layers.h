@@ -32,7 +32,8 @@ torch::Tensor gelu(const torch::Tensor& x);
 
 /// timm's trunc_normal_: fills `t` in place with N(mean, std^2) truncated to the absolute
 /// interval [a, b] (inverse-CDF sampling: uniform, erfinv, scale, clamp). Returns `t`.
-torch::Tensor trunc_normal_(torch::Tensor t, double mean = 0.0, double std = 1.0, double a = -2.0, double b = 2.0);
+torch::Tensor trunc_normal_(torch::Tensor t, double mean = 0.0, double std = 1.0, double a = -2.0,
+                            double b = 2.0);
 
 /// The timm/SPACH init applied to every submodule of `module`: Linear, Conv1d and Conv2d weights
 /// trunc_normal_(std), their biases 0; LayerNorm and GroupNorm weight 1, bias 0.
@@ -43,8 +44,8 @@ torch::nn::LayerNorm layer_norm(int64_t dim, double eps);
 /// GroupNorm(1, channels): statistics over C x H x W, "to approximate LayerNorm" (ShiftViT's GN1).
 torch::nn::GroupNorm group_norm1(int64_t channels, double eps = kShiftViTGroupNormEps);
 
-/// The fixed sinusoid table of T2T-ViT: [1, n_position, dim], angle pos / 10000^(2 floor(j/2) / dim),
-/// sin on even j, cos on odd j (computed in double, returned as float32).
+/// The fixed sinusoid table of T2T-ViT: [1, n_position, dim], angle pos / 10000^(2 floor(j/2) /
+/// dim), sin on even j, cos on odd j (computed in double, returned as float32).
 torch::Tensor sinusoid_table(int64_t n_position, int64_t dim);
 
 /// Stochastic depth (timm DropPath): in training, each sample of the batch is kept with
@@ -74,7 +75,8 @@ std::vector<double> drop_path_rates(double drop_path_rate, int64_t depth);
 /// Options of the MLP: fc1 (in -> hidden), GELU, dropout, fc2 (hidden -> out), dropout.
 struct MlpOptions {
   /// fc1 maps `in_features` to `hidden_features`; the rest keep their defaults.
-  MlpOptions(int64_t in_features, int64_t hidden_features) : in_features_(in_features), hidden_features_(hidden_features) {}
+  MlpOptions(int64_t in_features, int64_t hidden_features)
+      : in_features_(in_features), hidden_features_(hidden_features) {}
   /// Input width (channels with `conv`).
   TORCH_ARG(int64_t, in_features);
   /// fc1's output width (timm: in_features * mlp_ratio).
@@ -102,8 +104,8 @@ class MlpImpl : public torch::nn::Cloneable<MlpImpl> {
   MlpOptions options;  ///< As given to the constructor; reset() rebuilds from it.
 
  private:
-  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};        // token form
-  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};    // conv form (also named fc1, fc2)
+  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};      // token form
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};  // conv form (also named fc1, fc2)
   torch::nn::Dropout drop_{nullptr};
 };
 /// Mlp: the module holder (a shared pointer) of MlpImpl.
@@ -138,7 +140,8 @@ class AttentionImpl : public torch::nn::Cloneable<AttentionImpl> {
   /// Forward that adds `logit_bias` ([B, H, N, N], may be undefined) to the scaled logits before
   /// the softmax and stores those pre-softmax logits in `*logits` when not null (DVT's
   /// relationship reuse).
-  torch::Tensor forward_with_logits(const torch::Tensor& x, const torch::Tensor& logit_bias, torch::Tensor* logits);
+  torch::Tensor forward_with_logits(const torch::Tensor& x, const torch::Tensor& logit_bias,
+                                    torch::Tensor* logits);
   AttentionOptions options;  ///< As given to the constructor; reset() rebuilds from it.
   /// @{
   /// The input projection to q, k, v (dim -> 3 dim, rows in that order) and the output

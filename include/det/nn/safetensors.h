@@ -33,7 +33,8 @@ TensorFile read_safetensors(const std::filesystem::path& path);
 TensorFile parse_safetensors(const std::string& bytes, const std::string& where);
 /// Writes tensors (moved to CPU, made contiguous) as a .safetensors file, atomically (temporary
 /// file renamed). Keys are written in sorted order, data packed in that order.
-void write_safetensors(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors,
+void write_safetensors(const std::filesystem::path& path,
+                       const std::map<std::string, torch::Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 /// The bytes write_safetensors would write.
 std::string serialize_safetensors(const std::map<std::string, torch::Tensor>& tensors,
@@ -50,8 +51,11 @@ std::string safetensors_dtype_name(torch::ScalarType type);
 /// tensors with no counterpart are an error unless `ignore_unexpected`; a tensor of another
 /// dtype (I32 for an F32 parameter) is an error unless `convert_dtypes`. Errors are DataErrors
 /// naming the key, both shapes or dtypes, and `where`. Returns the names that were loaded.
-std::vector<std::string> load_state_dict(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
-                                         const std::string& where, const std::vector<std::string>& allow_missing = {},
-                                         bool ignore_unexpected = false, bool convert_dtypes = false);
+std::vector<std::string> load_state_dict(torch::nn::Module& module,
+                                         const std::map<std::string, torch::Tensor>& tensors,
+                                         const std::string& where,
+                                         const std::vector<std::string>& allow_missing = {},
+                                         bool ignore_unexpected = false,
+                                         bool convert_dtypes = false);
 
 }  // namespace det::nn

@@ -115,8 +115,9 @@ torch::Tensor resize_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid)
 /// ViT's names: an optional leading "vit." stripped, query/key/value concatenated into qkv,
 /// pooler.* dropped, classifier.* -> head.* (kept only if `with_head`). Unknown keys and wrong
 /// shapes are DataErrors naming the key and `where`.
-std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch::Tensor>& hf, int64_t depth,
-                                                bool with_head, const std::string& where);
+std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch::Tensor>& hf,
+                                               int64_t depth, bool with_head,
+                                               const std::string& where);
 /// The inverse: this ViT's tensors under HF ViTForImageClassification-style names without the
 /// "vit." prefix (embeddings.*, encoder.layer.i.*, layernorm.*, classifier.*).
 std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model);
@@ -126,7 +127,8 @@ std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model);
 /// of another grid are resized. A tensor whose dtype differs from the model's (F16 weights for
 /// an F32 model) is a DataError naming the key, the file and both dtypes unless
 /// `convert_dtypes`. Returns a one-line summary of what was loaded.
-std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool convert_dtypes = false);
+std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path,
+                        bool convert_dtypes = false);
 /// Writes `model` as HF-layout .safetensors (readable by load_hf_vit and by transformers).
 void export_hf_vit(const ViTImpl& model, const std::filesystem::path& path);
 

@@ -55,7 +55,8 @@ class Adadelta : public torch::optim::Optimizer {
  public:
   /// Groups with their own options over `defaults`; throws det::Error on a negative lr, eps or
   /// weight_decay, or rho outside [0, 1].
-  explicit Adadelta(std::vector<torch::optim::OptimizerParamGroup> param_groups, AdadeltaOptions defaults = {});
+  explicit Adadelta(std::vector<torch::optim::OptimizerParamGroup> param_groups,
+                    AdadeltaOptions defaults = {});
   /// One group of `params` with `defaults`.
   explicit Adadelta(std::vector<torch::Tensor> params, AdadeltaOptions defaults = {})
       : Adadelta({torch::optim::OptimizerParamGroup(std::move(params))}, defaults) {}

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
+#include <nlohmann/json.hpp>
 
 #include "det/config/args.h"
 
@@ -83,11 +83,11 @@ class LambdaLR : public LRScheduler {
 /// Options of timm's CosineLRScheduler as timm.scheduler.create_scheduler builds it for
 /// `sched: cosine` (one cycle, t_in_epochs, no noise, no warmup_prefix).
 struct CosineOptions {
-  int64_t t_initial = 0;         ///< `epochs`: the length of the cosine cycle.
-  double lr_min = 0.0;           ///< `min_lr`.
-  int64_t warmup_t = 0;          ///< `warmup_epochs`.
-  double warmup_lr_init = 0.0;   ///< `warmup_lr`.
-  int64_t cooldown_epochs = 0;   ///< Added to the cycle for total_epochs(); lr stays at lr_min.
+  int64_t t_initial = 0;        ///< `epochs`: the length of the cosine cycle.
+  double lr_min = 0.0;          ///< `min_lr`.
+  int64_t warmup_t = 0;         ///< `warmup_epochs`.
+  double warmup_lr_init = 0.0;  ///< `warmup_lr`.
+  int64_t cooldown_epochs = 0;  ///< Added to the cycle for total_epochs(); lr stays at lr_min.
   /// The total length timm reports: t_initial + cooldown_epochs.
   int64_t total_epochs() const { return t_initial + cooldown_epochs; }
   /// From the ShiftViT example's `scheduler` section (sched, epochs, min_lr, warmup_lr,

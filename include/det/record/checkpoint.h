@@ -78,10 +78,11 @@ struct CheckpointMetadata {
   uint32_t trial_seed = 0;  ///< The trial's seed; restored on resume.
   /// The trial's hyperparameter values (a JSON object).
   nlohmann::json hparams = nlohmann::json::object();
-  int64_t epoch_len = 0;  ///< Batches per epoch when written (the data position is trial_state's batch).
-  std::vector<nlohmann::json> lr_schedulers;           ///< Each wrapped scheduler's state, in order.
-  std::map<std::string, nlohmann::json> callbacks;     ///< Each callback's state, by name.
-  std::optional<double> searcher_metric;               ///< Validated at this batch, if any.
+  int64_t epoch_len =
+      0;  ///< Batches per epoch when written (the data position is trial_state's batch).
+  std::vector<nlohmann::json> lr_schedulers;        ///< Each wrapped scheduler's state, in order.
+  std::map<std::string, nlohmann::json> callbacks;  ///< Each callback's state, by name.
+  std::optional<double> searcher_metric;            ///< Validated at this batch, if any.
   /// The latest validation's metrics; none before a validation.
   std::optional<nlohmann::json> last_validation_metrics;
   /// The metrics of the best validation by the searcher metric.
@@ -107,7 +108,8 @@ inline constexpr const char* kMetadataFile = "metadata.json";
 /// every file it lists: a regular file (no link) inside `dir`, with the recorded size and
 /// CRC-32. Throws det::CheckpointError naming the directory and the problem (missing,
 /// incomplete, truncated, corrupt, a newer format, a field out of range).
-CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir, bool verify_files = true);
+CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir,
+                                            bool verify_files = true);
 
 /// Where a checkpoint is written before it is committed: `<parent>/.tmp-<uuid>` for
 /// `<parent>/<uuid>`. A staging directory is complete once the trial reports it; it becomes the
@@ -128,7 +130,7 @@ bool is_plain_file_name(const std::string& name);
 /// The retention rule (checkpoint_storage.save_trial_latest / save_trial_best): the `latest`
 /// newest and the `best` best by metric (NaN last), and always the newest so the trial can
 /// resume. Returns the kept ones in the order given.
-std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>& checkpoints, int latest, int best,
-                                               bool smaller_is_better);
+std::vector<CheckpointRef> checkpoints_to_keep(const std::vector<CheckpointRef>& checkpoints,
+                                               int latest, int best, bool smaller_is_better);
 
 }  // namespace det::record

@@ -44,10 +44,10 @@ struct TrialSummary {
   /// searcher metric (config::is_better); empty until there is one.
   std::optional<MetricPoint> latest_training, latest_validation, best_validation;
   /// @}
-  std::vector<CheckpointRef> checkpoints;  ///< Kept on disk.
+  std::vector<CheckpointRef> checkpoints;        ///< Kept on disk.
   std::optional<std::string> latest_checkpoint;  ///< Its uuid.
-  std::string message;  ///< Why it failed or was rejected.
-  bool early_exit = false;  ///< It stopped at its own request.
+  std::string message;                           ///< Why it failed or was rejected.
+  bool early_exit = false;                       ///< It stopped at its own request.
 };
 
 /// experiment.json.
@@ -74,14 +74,14 @@ struct ExperimentSummary {
   bool smaller_is_better = true;  ///< The config's searcher.smaller_is_better.
   /// ACTIVE, COMPLETED, STOPPED or ERROR.
   std::string state = "ACTIVE";
-  std::string start_time;                       ///< UTC, ISO 8601.
-  std::optional<std::string> end_time;          ///< UTC, ISO 8601; empty while ACTIVE.
-  std::optional<std::string> store_path;        ///< The experiment store (det.db).
-  std::optional<int64_t> store_experiment_id;   ///< This experiment's id there.
+  std::string start_time;                      ///< UTC, ISO 8601.
+  std::optional<std::string> end_time;         ///< UTC, ISO 8601; empty while ACTIVE.
+  std::optional<std::string> store_path;       ///< The experiment store (det.db).
+  std::optional<int64_t> store_experiment_id;  ///< This experiment's id there.
   /// The id of the trial with the best validation, once finished.
   std::optional<int64_t> best_trial;
-  std::optional<double> searcher_progress;      ///< 0..1.
-  std::vector<TrialSummary> trials;             ///< In order of creation (ids 1, 2, ...).
+  std::optional<double> searcher_progress;  ///< 0..1.
+  std::vector<TrialSummary> trials;         ///< In order of creation (ids 1, 2, ...).
 
   /// The trial with this id, created when new.
   TrialSummary& trial(int64_t id);

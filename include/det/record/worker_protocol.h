@@ -47,15 +47,16 @@ struct MetricsReport {
   enum class Kind { kTraining, kValidation };
   /// Whether `metrics` averages training batches or is one validation.
   Kind kind = Kind::kTraining;
-  int64_t trial_id = 0;   ///< The trial's number in the experiment.
-  int64_t batches = 0;    ///< batches_trained when reported.
-  double epochs = 0;      ///< batches / batches per epoch.
-  nlohmann::json metrics = nlohmann::json::object();  ///< name -> number, null, or "NaN"/"Infinity"/"-Infinity".
+  int64_t trial_id = 0;  ///< The trial's number in the experiment.
+  int64_t batches = 0;   ///< batches_trained when reported.
+  double epochs = 0;     ///< batches / batches per epoch.
+  nlohmann::json metrics =
+      nlohmann::json::object();  ///< name -> number, null, or "NaN"/"Infinity"/"-Infinity".
   /// Training only: samples_per_second, batches_per_second, data_wait_fraction.
   nlohmann::json throughput;
-  int ranks = 1;          ///< Data-parallel ranks (training).
-  double seconds = 0;     ///< Validation: how long it took.
-  std::string time;       ///< UTC, ISO 8601.
+  int ranks = 1;       ///< Data-parallel ranks (training).
+  double seconds = 0;  ///< Validation: how long it took.
+  std::string time;    ///< UTC, ISO 8601.
 
   /// "training" or "validation".
   const char* kind_name() const { return kind == Kind::kTraining ? "training" : "validation"; }
@@ -82,7 +83,15 @@ struct TargetReached {
 /// The worker's last word before it exits.
 struct WorkerExit {
   /// Why the worker exits.
-  enum class Reason { kCompleted, kStopRequested, kStopped, kInvalidHP, kError, kNonFinite, kStorage };
+  enum class Reason {
+    kCompleted,
+    kStopRequested,
+    kStopped,
+    kInvalidHP,
+    kError,
+    kNonFinite,
+    kStorage
+  };
   /// Why; reason_name() gives its protocol string.
   Reason reason = Reason::kCompleted;
   std::string message;  ///< One line, for invalid_hp and error.

@@ -15,8 +15,8 @@ namespace det::search {
 
 /// A new trial: its request id, seed and hyperparameter values.
 struct Create {
-  std::string request_id;  ///< UUID text from 16 random bytes.
-  uint32_t trial_seed = 0; ///< In [0, 2^31).
+  std::string request_id;   ///< UUID text from 16 random bytes.
+  uint32_t trial_seed = 0;  ///< In [0, 2^31).
   nlohmann::json hparams;  ///< Sampled values: an object keyed like the space, nested sections too.
 };
 

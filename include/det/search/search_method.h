@@ -21,7 +21,7 @@ namespace det::search {
 
 /// What a search method may use to create trials: the experiment's generator and its space.
 struct SearchContext {
-  util::NpRandom& rng;                          ///< Owned by the Searcher.
+  util::NpRandom& rng;                         ///< Owned by the Searcher.
   const config::HyperparameterSpace& hparams;  ///< The experiment's hyperparameters.
 };
 
@@ -37,15 +37,18 @@ class SearchMethod {
   /// A Create was carried out.
   virtual std::vector<Operation> trial_created(SearchContext& ctx, const std::string& request_id);
   /// A ValidateAfter of `length` total units was carried out and gave `metric`.
-  virtual std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id,
-                                                      double metric, int64_t length) = 0;
+  virtual std::vector<Operation> validation_completed(SearchContext& ctx,
+                                                      const std::string& request_id, double metric,
+                                                      int64_t length) = 0;
   /// The trial has exited after a Close (or after an early exit).
   virtual std::vector<Operation> trial_closed(SearchContext& ctx, const std::string& request_id);
   /// The trial stopped on its own before the searcher closed it.
-  virtual std::vector<Operation> trial_exited_early(SearchContext& ctx, const std::string& request_id,
+  virtual std::vector<Operation> trial_exited_early(SearchContext& ctx,
+                                                    const std::string& request_id,
                                                     ExitedReason reason) = 0;
   /// Fraction of the search done, in [0, 1].
-  virtual double progress(const TrialProgress& units, const std::set<std::string>& closed) const = 0;
+  virtual double progress(const TrialProgress& units,
+                          const std::set<std::string>& closed) const = 0;
   /// The method's whole state as JSON.
   virtual nlohmann::json snapshot() const = 0;
   /// Restores a snapshot() of a method built from the same config.
@@ -62,8 +65,8 @@ class RandomSearch : public SearchMethod {
   /// `max_concurrent_trials` 0 means unlimited.
   RandomSearch(int max_trials, int max_concurrent_trials, int64_t max_length);
   std::vector<Operation> initial_operations(SearchContext& ctx) override;
-  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id, double metric,
-                                              int64_t length) override;
+  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id,
+                                              double metric, int64_t length) override;
   std::vector<Operation> trial_closed(SearchContext& ctx, const std::string& request_id) override;
   std::vector<Operation> trial_exited_early(SearchContext& ctx, const std::string& request_id,
                                             ExitedReason reason) override;
@@ -90,8 +93,8 @@ class GridSearch : public SearchMethod {
   /// `max_concurrent_trials` 0 means unlimited.
   GridSearch(int max_concurrent_trials, int64_t max_length);
   std::vector<Operation> initial_operations(SearchContext& ctx) override;
-  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id, double metric,
-                                              int64_t length) override;
+  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id,
+                                              double metric, int64_t length) override;
   std::vector<Operation> trial_closed(SearchContext& ctx, const std::string& request_id) override;
   std::vector<Operation> trial_exited_early(SearchContext& ctx, const std::string& request_id,
                                             ExitedReason reason) override;
@@ -123,8 +126,8 @@ struct AshaParams {
   /// Field-by-field equality (divisor compared exactly).
   bool operator==(const AshaParams& o) const {
     return num_rungs == o.num_rungs && max_length == o.max_length && max_trials == o.max_trials &&
-           divisor == o.divisor && max_concurrent_trials == o.max_concurrent_trials && stop_once == o.stop_once &&
-           smaller_is_better == o.smaller_is_better;
+           divisor == o.divisor && max_concurrent_trials == o.max_concurrent_trials &&
+           stop_once == o.stop_once && smaller_is_better == o.smaller_is_better;
   }
 };
 
@@ -145,7 +148,8 @@ class AsyncHalvingSearch : public SearchMethod {
     std::vector<TrialMetric> metrics;
     int outstanding_trials = 0;  ///< Promotion-based only: trials training towards this rung.
     /// asha.go's promotionsAsync: inserts the metric and returns at most one trial to promote.
-    std::vector<std::string> promotions_async(const std::string& request_id, double metric, double divisor);
+    std::vector<std::string> promotions_async(const std::string& request_id, double metric,
+                                              double divisor);
     /// asha_stopping.go's continueTraining: inserts the metric, true if the trial goes on.
     bool continue_training(const std::string& request_id, double metric, double divisor);
   };
@@ -154,8 +158,8 @@ class AsyncHalvingSearch : public SearchMethod {
   explicit AsyncHalvingSearch(const AshaParams& params);
   std::vector<Operation> initial_operations(SearchContext& ctx) override;
   std::vector<Operation> trial_created(SearchContext& ctx, const std::string& request_id) override;
-  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id, double metric,
-                                              int64_t length) override;
+  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id,
+                                              double metric, int64_t length) override;
   std::vector<Operation> trial_closed(SearchContext& ctx, const std::string& request_id) override;
   std::vector<Operation> trial_exited_early(SearchContext& ctx, const std::string& request_id,
                                             ExitedReason reason) override;
@@ -170,8 +174,10 @@ class AsyncHalvingSearch : public SearchMethod {
 
  private:
   void create_trial(SearchContext& ctx, std::vector<Operation>& ops);
-  std::vector<Operation> promote_async(SearchContext& ctx, const std::string& request_id, double metric);
-  std::vector<Operation> promote_stopping(SearchContext& ctx, const std::string& request_id, double metric);
+  std::vector<Operation> promote_async(SearchContext& ctx, const std::string& request_id,
+                                       double metric);
+  std::vector<Operation> promote_stopping(SearchContext& ctx, const std::string& request_id,
+                                          double metric);
   std::vector<Operation> close_out_rungs();
   int valid_trials() const { return static_cast<int>(trial_rungs_.size()) - invalid_trials_; }
 
@@ -192,7 +198,8 @@ int adaptive_max_rungs(int max_rungs, int64_t max_length, int max_trials, double
 std::vector<int> adaptive_brackets(const std::string& mode, int max_rungs);
 
 /// getBracketMaxTrials: trials per bracket, weighted by d^(r-1)/r, remainder to bracket 0.
-std::vector<int> get_bracket_max_trials(int max_trials, double divisor, const std::vector<int>& brackets);
+std::vector<int> get_bracket_max_trials(int max_trials, double divisor,
+                                        const std::vector<int>& brackets);
 
 /// getBracketMaxConcurrentTrials: concurrency per bracket.
 std::vector<int> get_bracket_max_concurrent_trials(int max_concurrent_trials, double divisor,
@@ -209,8 +216,8 @@ class TournamentSearch : public SearchMethod {
   explicit TournamentSearch(std::vector<std::unique_ptr<SearchMethod>> searches);
   std::vector<Operation> initial_operations(SearchContext& ctx) override;
   std::vector<Operation> trial_created(SearchContext& ctx, const std::string& request_id) override;
-  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id, double metric,
-                                              int64_t length) override;
+  std::vector<Operation> validation_completed(SearchContext& ctx, const std::string& request_id,
+                                              double metric, int64_t length) override;
   std::vector<Operation> trial_closed(SearchContext& ctx, const std::string& request_id) override;
   std::vector<Operation> trial_exited_early(SearchContext& ctx, const std::string& request_id,
                                             ExitedReason reason) override;

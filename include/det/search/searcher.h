@@ -31,7 +31,8 @@ class Searcher {
   /// A Create was carried out.
   std::vector<Operation> trial_created(const std::string& request_id);
   /// A ValidateAfter of `length` total units gave `metric`; a repeated report is ignored.
-  std::vector<Operation> validation_completed(const std::string& request_id, double metric, int64_t length);
+  std::vector<Operation> validation_completed(const std::string& request_id, double metric,
+                                              int64_t length);
   /// The trial exited; may end with Shutdown. A second close of the same trial is ignored.
   std::vector<Operation> trial_closed(const std::string& request_id);
   /// The trial stopped before being closed; reported once per trial.

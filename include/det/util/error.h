@@ -60,7 +60,9 @@ class StorageError : public Error {
 };
 
 /// Whether an errno means the storage is full or read-only (StorageError).
-inline bool is_storage_errno(int e) { return e == 28 /*ENOSPC*/ || e == 122 /*EDQUOT*/ || e == 30 /*EROFS*/; }
+inline bool is_storage_errno(int e) {
+  return e == 28 /*ENOSPC*/ || e == 122 /*EDQUOT*/ || e == 30 /*EROFS*/;
+}
 
 /// A NaN or infinite training or validation metric, with optimizations.fail_on_non_finite: the
 /// trial fails and is not restarted (it would diverge again).

@@ -44,7 +44,8 @@ std::optional<int> run(const SpawnOptions& options, std::chrono::milliseconds ti
 
 /// This process's environment without the variables named in `drop` and with `set` ("KEY=VALUE")
 /// added, replacing any variable of the same name.
-std::vector<std::string> environment(const std::vector<std::string>& drop, const std::vector<std::string>& set = {});
+std::vector<std::string> environment(const std::vector<std::string>& drop,
+                                     const std::vector<std::string>& set = {});
 
 /// A wait status as a verb phrase: "exited with status 1", "was killed by signal 9 (Killed)".
 std::string describe_wait_status(int status);

@@ -12,7 +12,8 @@ namespace det::util {
 class ProgressLine {
  public:
   /// Draws only when `enabled` and stdout is a terminal.
-  explicit ProgressLine(bool enabled, std::chrono::milliseconds interval = std::chrono::milliseconds(200));
+  explicit ProgressLine(bool enabled,
+                        std::chrono::milliseconds interval = std::chrono::milliseconds(200));
   /// Whether it draws at all.
   bool enabled() const { return enabled_; }
   /// Replaces the line with `text` (skipped when the last redraw is too recent, unless `force`).

@@ -7,6 +7,12 @@
 # interleaved and the medians compared.   scripts/bench/mnist.sh [ROUNDS=3]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The Python peer runs on Debian's python3-torch (the same LibTorch 1.13 as Debian's det build).
+/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || {
+  echo "bench: installing python3-torch (Debian) for the Python peer" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+}
 rounds=${1:-3}
 "$root/scripts/setup.sh" det-run bench_mnist_loop >&2
 build=${DET_BUILD_DIR:-$root/build}

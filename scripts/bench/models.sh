@@ -7,6 +7,12 @@
 #   scripts/bench/models.sh [ROUNDS=3] [BATCH=64] [ITERS=10] [WARMUP=2]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The Python peer runs on Debian's python3-torch (the same LibTorch 1.13 as Debian's det build).
+/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null || {
+  echo "bench: installing python3-torch (Debian) for the Python peer" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+}
 rounds=${1:-3} batch=${2:-64} iters=${3:-10} warmup=${4:-2}
 build=${DET_BUILD_DIR:-$root/build}
 [ -x "$build/bench_models" ] || ninja -C "$build" bench_models >&2

@@ -379,8 +379,9 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
   auto any = [](const Node&) { return true; };
   auto is_true = [](const Node& n) { return n.is_scalar() && n.as_bool(); };
   const std::vector<Rule> rules = {
-      {"optimizations.mixed_precision", true, [](const Node& n) { return n.as_string() != "O0"; },
-       "mixed precision is not implemented in det yet; set O0 (FP32) or remove it"},
+      {"optimizations.mixed_precision", true, [](const Node& n) { return n.as_string() == "O3"; },
+       "O3 (Apex's pure fp16: fp16 weights, no loss scaling) is not offered; use fp16 (O1/O2: "
+       "fp16 autocast with FP32 weights and dynamic loss scaling), bf16, or O0"},
       {"optimizations.gradient_compression", true, is_true,
        "gradient compression (fp16 allreduce) is not implemented; set false or remove it"},
       {"profiling.enabled", true, is_true,
@@ -565,7 +566,12 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
     o.check_keys({"aggregation_frequency", "average_aggregated_gradients",
                   "average_training_metrics", "gradient_compression", "mixed_precision",
                   "tensor_fusion_threshold", "tensor_fusion_cycle_time", "auto_tune_tensor_fusion",
-                  "grad_updates_size_file", "fail_on_non_finite"});
+                  "grad_updates_size_file", "fail_on_non_finite", "cudnn_benchmark", "tf32",
+                  "channels_last"});
+    if (o.has("cudnn_benchmark"))
+      c.optimizations.cudnn_benchmark = o.child("cudnn_benchmark").as_bool();
+    if (o.has("tf32")) c.optimizations.tf32 = o.child("tf32").as_bool();
+    if (o.has("channels_last")) c.optimizations.channels_last = o.child("channels_last").as_bool();
     if (o.has("fail_on_non_finite"))
       c.optimizations.fail_on_non_finite = o.child("fail_on_non_finite").as_bool();
     if (o.has("aggregation_frequency"))
@@ -580,7 +586,7 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
       c.optimizations.gradient_compression = o.child("gradient_compression").as_bool();
     if (o.has("mixed_precision"))
       c.optimizations.mixed_precision =
-          o.child("mixed_precision").as_enum({"O0", "O1", "O2", "O3"});
+          o.child("mixed_precision").as_enum({"O0", "O1", "O2", "O3", "fp16", "bf16"});
   }
   if (root.has("profiling")) {
     Node p = root.child("profiling");
@@ -718,7 +724,10 @@ nlohmann::json to_json(const ExperimentConfig& c) {
       {"average_training_metrics", c.optimizations.average_training_metrics},
       {"gradient_compression", c.optimizations.gradient_compression},
       {"mixed_precision", c.optimizations.mixed_precision},
-      {"fail_on_non_finite", c.optimizations.fail_on_non_finite}};
+      {"fail_on_non_finite", c.optimizations.fail_on_non_finite},
+      {"cudnn_benchmark", c.optimizations.cudnn_benchmark},
+      {"channels_last", c.optimizations.channels_last}};
+  if (c.optimizations.tf32) j["optimizations"]["tf32"] = *c.optimizations.tf32;
   nlohmann::json p = {{"enabled", c.profiling.enabled},
                       {"begin_on_batch", c.profiling.begin_on_batch},
                       {"sync_timings", c.profiling.sync_timings}};

@@ -1,5 +1,6 @@
 #include "det/core/checkpoint.h"
 
+#include <torch/cuda.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/version.h>
@@ -9,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -21,6 +23,15 @@ namespace det::checkpoint {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The CUDA device the trial's models live on (each rank's own), or nullopt on the CPU.
+std::optional<torch::Device> cuda_device_of(
+    const std::vector<std::shared_ptr<torch::nn::Module>>& models) {
+  for (const auto& m : models)
+    for (const auto& p : m->parameters())
+      if (p.is_cuda()) return p.device();
+  return std::nullopt;
+}
 const char* kStateFile = "state.pt";
 
 std::string shape_str(const torch::Tensor& t) {
@@ -201,8 +212,8 @@ fs::path write(const fs::path& parent, record::CheckpointMetadata metadata,
       std::lock_guard<std::mutex> lock(gen.mutex());
       top.write("rng_cpu", gen.get_state());
     }
-    if (torch::cuda::is_available()) {
-      const auto& gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
+    if (auto device = cuda_device_of(models)) {  // this rank's GPU (LOCAL_RANK), not GPU 0
+      const auto& gen = at::globalContext().defaultGenerator(*device);
       top.write("rng_cuda", gen.get_state());
     }
     FileSink sink(tmp_dir / kStateFile);
@@ -296,8 +307,9 @@ void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Modu
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(state);
     }
-    if (torch::cuda::is_available() && top.try_read("rng_cuda", state)) {
-      auto gen = at::globalContext().defaultGenerator(at::Device(at::kCUDA, 0));
+    auto device = cuda_device_of(models);
+    if (device && top.try_read("rng_cuda", state)) {
+      auto gen = at::globalContext().defaultGenerator(*device);
       gen.set_state(state);
     }
   }

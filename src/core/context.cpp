@@ -1,5 +1,7 @@
 #include "det/core/context.h"
 
+#include <optional>
+
 #include "det/dist/gradient_sync.h"
 #include "det/util/strings.h"
 #include "harness.h"
@@ -145,8 +147,31 @@ std::shared_ptr<SimpleReducer> TrialContext::wrap_reducer(
   return r;
 }
 
+std::shared_ptr<GradScaler> TrialContext::wrap_scaler(std::shared_ptr<GradScaler> scaler) {
+  if (!scaler) throw Error("wrap_scaler: the scaler is null");
+  if (h_->harness_scaler)
+    throw ConfigError(
+        "wrap_scaler: optimizations.mixed_precision is " +
+        h_->config.optimizations.mixed_precision +
+        ", so the harness already scales the loss; set it to O0 to own the scaler, or drop "
+        "wrap_scaler");
+  if (h_->scaler) throw Error("wrap_scaler: may be called only once");
+  h_->scaler = scaler;
+  return scaler;
+}
+
+GradScaler* TrialContext::scaler() const { return h_->scaler.get(); }
+Precision TrialContext::precision() const { return h_->precision; }
+
 void TrialContext::backward(const torch::Tensor& loss, bool retain_graph, bool create_graph) {
-  loss.backward({}, retain_graph, create_graph);
+  // Backward passes under autocast are not recommended (PyTorch's AMP notes): the graph already
+  // holds each op's dtype.
+  std::optional<Autocast> off;
+  if (Autocast::is_enabled(h_->device)) off.emplace(h_->device, Precision::kFloat32);
+  if (h_->harness_scaler)
+    h_->scaler->scale(loss).backward({}, retain_graph, create_graph);
+  else
+    loss.backward({}, retain_graph, create_graph);
 }
 
 void TrialContext::step_optimizer(
@@ -168,8 +193,16 @@ void TrialContext::step_optimizer(
     for (auto& p : params)
       if (p.grad().defined()) p.mutable_grad().div_(agg);
   }
-  if (clip_grads) clip_grads(params);
-  optimizer.step();
+  if (h_->scaler) {
+    if (clip_grads) {
+      h_->scaler->unscale_(optimizer);  // clip the true gradients
+      clip_grads(params);
+    }
+    h_->scaler->step(optimizer);  // skipped when a gradient is inf/NaN
+  } else {
+    if (clip_grads) clip_grads(params);
+    optimizer.step();
+  }
   if (auto_zero_grads) optimizer.zero_grad();
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 
 #include "det/config/metric.h"
 #include "det/core/checkpoint.h"
@@ -15,6 +16,7 @@
 #include "det/util/log.h"
 #include "det/util/progress.h"
 #include "det/util/strings.h"
+#include "device.h"
 #include "harness.h"
 #include "metrics.h"
 
@@ -109,6 +111,12 @@ struct TrialController::Impl {
     h->device = torch::cuda::is_available()
                     ? torch::Device(torch::kCUDA, h->distributed->local_rank())
                     : torch::Device(torch::kCPU);
+    h->precision = parse_precision(cfg.optimizations.mixed_precision);
+    check_precision_supported(h->precision, h->device);
+    if (h->precision == Precision::kFloat16) {  // fp16 needs loss scaling; bf16's range does not
+      h->scaler = std::make_shared<GradScaler>();
+      h->harness_scaler = true;
+    }
     torch::manual_seed(h->trial_seed);
     std::srand(h->trial_seed);
     h->clock = StepClock(0, cfg.optimizations.aggregation_frequency);
@@ -128,6 +136,9 @@ struct TrialController::Impl {
         throw Error("trial '" + cfg.entrypoint + "': two callbacks are named '" + name +
                     "'; names key their checkpointed state");
     }
+    for (const auto& line : detail::apply_backend_options(cfg.optimizations, h->device))
+      if (chief()) util::logger()->info("{} ({})", line, cfg.source);
+    if (cfg.optimizations.channels_last) detail::to_channels_last(h->models);
     train_loader = trial->build_training_data_loader();
     val_loader = trial->build_validation_data_loader();
     if (!train_loader || !val_loader)
@@ -178,6 +189,7 @@ struct TrialController::Impl {
       auto it = m.callbacks.find(name);
       if (it != m.callbacks.end()) cb->load_state_dict(it->second);
     }
+    restore_scaler(m);
     for (const auto& [name, s] : m.callbacks)
       if (std::none_of(callbacks.begin(), callbacks.end(),
                        [&](const auto& c) { return c.first == name; }) &&
@@ -197,6 +209,28 @@ struct TrialController::Impl {
     if (chief())
       util::logger()->info("trial {}: resumed from {} at batch {} (epoch {})", state.trial_id,
                            opt.resume_from->string(), state.batches_trained, state.epochs_trained);
+  }
+
+  // The loss scale continues where it was, so a resumed fp16 run equals an uninterrupted one.
+  void restore_scaler(const record::CheckpointMetadata& m) {
+    const std::string where = opt.resume_from->string();
+    if (h->scaler && m.grad_scaler) {
+      try {
+        h->scaler->load_state_dict(*m.grad_scaler);
+      } catch (const CheckpointError& e) {
+        throw CheckpointError(where + ": " + e.what());
+      }
+    } else if (h->scaler && h->scaler->is_enabled() && chief()) {
+      util::logger()->warn(
+          "trial {}: {} was written without loss scaling; the scaler starts at its initial "
+          "scale {}",
+          state.trial_id, where, h->scaler->get_scale());
+    } else if (!h->scaler && m.grad_scaler && chief()) {
+      util::logger()->warn(
+          "trial {}: {} holds a loss scaler's state but this run scales no loss "
+          "(optimizations.mixed_precision is {}); ignored",
+          state.trial_id, where, cfg.optimizations.mixed_precision);
+    }
   }
 
   // Determined's DistributedBatchSampler: rank r keeps the loader's batches r, r + n, ...
@@ -287,6 +321,14 @@ struct TrialController::Impl {
     }
   }
 
+  // Runs a trial method under autocast when optimizations.mixed_precision asks for it.
+  template <typename F>
+  Metrics run_autocast(F&& f) {
+    if (h->precision == Precision::kFloat32) return f();
+    Autocast scope(h->device, h->precision);
+    return f();
+  }
+
   void step_schedulers() {
     for (auto& s : h->schedulers)
       for (int n = clock().scheduler_steps(s.mode, s.frequency); n > 0; --n) s.scheduler->step();
@@ -311,8 +353,11 @@ struct TrialController::Impl {
       data::Batch batch = stream.next();
       acc_wait += seconds_since(wait_start);
       batch = ctx->to_device(batch);
+      if (cfg.optimizations.channels_last) batch = detail::to_channels_last(std::move(batch));
       if (h->grad_sync) h->grad_sync->prepare(clock().is_update_batch());
-      Metrics m = trial->train_batch(batch, epoch_idx, g);
+      Metrics m = run_autocast([&] { return trial->train_batch(batch, epoch_idx, g); });
+      // Once per update batch, after every optimizer stepped (Determined's auto-AMP).
+      if (h->scaler && clock().is_update_batch() && h->scaler->has_pending()) h->scaler->update();
       step_schedulers();
       for (auto& [k, v] : m) acc[k].push_back(v.defined() ? v.detach() : v);
       ++acc_batches;
@@ -409,6 +454,14 @@ struct TrialController::Impl {
         {"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
         {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
         {"data_wait_fraction", acc_wait / elapsed}};
+    if (h->scaler && h->scaler->is_enabled()) {
+      report.throughput["loss_scale"] = h->scaler->get_scale();
+      report.throughput["skipped_steps"] = h->scaler->skipped_steps();
+    }
+    if (auto peak = detail::peak_device_memory(h->device)) {
+      report.throughput["peak_memory_bytes"] = *peak;
+      detail::reset_peak_device_memory(h->device);
+    }
     each_callback([&](Callback& cb) { cb.on_training_workload_end(metrics); });
     if (!chief()) return;
     last_summary = " | " + detail::format_metrics(metrics);
@@ -420,6 +473,9 @@ struct TrialController::Impl {
         detail::format_metrics(metrics), report.throughput["samples_per_second"].get<double>(),
         report.throughput["batches_per_second"].get<double>(),
         100.0 * report.throughput["data_wait_fraction"].get<double>());
+    if (report.throughput.contains("loss_scale"))
+      util::logger()->debug("trial {}: loss scale {}, {} step(s) skipped so far", state.trial_id,
+                            h->scaler->get_scale(), h->scaler->skipped_steps());
     if (opt.listener) opt.listener->on_report(report);
   }
 
@@ -433,7 +489,7 @@ struct TrialController::Impl {
       json full_metrics;
       bool full = false;
       if (chief()) {
-        Metrics m = trial->evaluate_full_dataset(*val_loader);
+        Metrics m = run_autocast([&] { return trial->evaluate_full_dataset(*val_loader); });
         full = !not_overridden(m);
         if (full) {
           detail::MetricValues one;
@@ -455,7 +511,8 @@ struct TrialController::Impl {
     int64_t n = 0;
     while (!stream->done()) {
       data::Batch batch = ctx->to_device(stream->next());
-      Metrics m = trial->evaluate_batch(batch, n);
+      if (cfg.optimizations.channels_last) batch = detail::to_channels_last(std::move(batch));
+      Metrics m = run_autocast([&] { return trial->evaluate_batch(batch, n); });
       if (n == 0 && not_overridden(m))
         throw Error("trial '" + cfg.entrypoint +
                     "' must override evaluate_batch or evaluate_full_dataset");
@@ -545,6 +602,7 @@ struct TrialController::Impl {
     meta.hparams = ctx->hparams();
     meta.epoch_len = epoch_len();
     for (auto& s : h->schedulers) meta.lr_schedulers.push_back(s.scheduler->state_dict());
+    if (h->scaler && h->scaler->is_enabled()) meta.grad_scaler = h->scaler->state_dict();
     if (state.last_validation == state.batches_trained && last_val_metrics &&
         (*last_val_metrics)[cfg.searcher.metric].is_number())
       meta.searcher_metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();

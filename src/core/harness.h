@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "det/config/experiment_config.h"
+#include "det/core/amp.h"
 #include "det/core/reducer.h"
 #include "det/core/step_clock.h"
 #include "det/dist/distributed_context.h"
@@ -55,6 +56,12 @@ struct TrialHarness {
   std::vector<WrappedScheduler> schedulers;
   std::vector<WrappedReducer> reducers;
   std::unique_ptr<dist::GradientSynchronizer> grad_sync;  ///< With several ranks.
+  /// optimizations.mixed_precision: autocast around train_batch and evaluate_*.
+  Precision precision = Precision::kFloat32;
+  /// The loss scaler: the harness's (fp16) or the trial's (wrap_scaler); null without one.
+  std::shared_ptr<GradScaler> scaler;
+  /// Whether `scaler` is the harness's own: then backward() scales the loss itself.
+  bool harness_scaler = false;
 };
 
 }  // namespace det::detail

@@ -1,5 +1,7 @@
 #include "det/data/loader.h"
 
+#include <torch/cuda.h>
+
 #include <condition_variable>
 #include <exception>
 #include <map>

@@ -16,10 +16,11 @@
 #include <cstring>
 
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
 #include "det/util/heartbeat.h"
-
 #include "det/util/log.h"
 
 namespace det::dist {

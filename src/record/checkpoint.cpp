@@ -88,6 +88,7 @@ json CheckpointMetadata::to_json() const {
   if (searcher_metric) j["searcher_metric"] = *searcher_metric;
   if (last_validation_metrics) j["last_validation_metrics"] = *last_validation_metrics;
   if (best_validation_metrics) j["best_validation_metrics"] = *best_validation_metrics;
+  if (grad_scaler) j["grad_scaler"] = *grad_scaler;
   return j;
 }
 
@@ -127,6 +128,10 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
     auto cb = f.get<json>("callbacks");
     if (!cb.is_object()) f.fail("callbacks", "an object of callback states by name");
     for (auto it = cb.begin(); it != cb.end(); ++it) m.callbacks[it.key()] = it.value();
+  }
+  if (f.has("grad_scaler")) {
+    m.grad_scaler = f.get<json>("grad_scaler");
+    if (!m.grad_scaler->is_object()) f.fail("grad_scaler", "an object (the loss scaler's state)");
   }
   m.searcher_metric = f.optional<double>("searcher_metric");
   if (f.has("last_validation_metrics"))

@@ -13,6 +13,10 @@ json v1_metadata() {
   return json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/v1/metadata.json"));
 }
 
+json v2_metadata() {
+  return json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/v2/metadata.json"));
+}
+
 std::string error_of(const json& j) {
   try {
     CheckpointMetadata::from_json(j, "ckpt/metadata.json");
@@ -41,14 +45,26 @@ TEST(CheckpointMetadata, ReadsTheVersion1FormatDet01Wrote) {
   EXPECT_EQ(m.models.at(0).parameters, 161);
 }
 
+TEST(CheckpointMetadata, ReadsTheVersion2FormatWithCallbacksAndNoScaler) {
+  auto m = CheckpointMetadata::from_json(v2_metadata(), "v2/metadata.json");
+  EXPECT_EQ(m.format_version, 2);
+  EXPECT_EQ(m.callbacks.at("export")["written"], 2);
+  EXPECT_FALSE(m.grad_scaler.has_value());  // version 3 added it
+  EXPECT_EQ(m.trial_state.batches_trained, 8);
+}
+
 TEST(CheckpointMetadata, RoundTripsEveryField) {
   CheckpointMetadata m = CheckpointMetadata::from_json(v1_metadata(), "v1");
   m.format_version = CheckpointMetadata::kFormatVersion;
   m.callbacks["export"] = {{"written", 3}};
+  m.grad_scaler = json{{"scale", 32768.0}, {"_growth_tracker", 7}};
   m.trial_state.last_validation.reset();
   auto back = CheckpointMetadata::from_json(m.to_json(), "again");
   EXPECT_EQ(back.to_json(), m.to_json());
   EXPECT_EQ(back.callbacks.at("export")["written"], 3);
+  EXPECT_EQ((*back.grad_scaler)["_growth_tracker"], 7);
+  m.grad_scaler = json(5);
+  EXPECT_NE(error_of(m.to_json()).find("'grad_scaler'"), std::string::npos);
   EXPECT_FALSE(back.trial_state.last_validation.has_value());
 }
 

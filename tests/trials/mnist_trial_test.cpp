@@ -30,5 +30,29 @@ TEST(MnistTrainingDataTest, ConstYamlReachesNinetyEightPercentInOneEpoch) {
   EXPECT_GE(accuracy, 0.98);
 }
 
+// bf16 autocast on the CPU (optimizations.mixed_precision: bf16): convolutions and linear layers
+// run in bf16, the loss in FP32; 300 batches reach the accuracy FP32 reaches there.
+TEST(MnistTrainingDataTest, Bf16AutocastTrainsOnTheCpu) {
+  if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
+  auto cfg = config::load_experiment_config(
+      std::string(DET_SOURCE_DIR) + "/configs/mnist/const.yaml",
+      {"optimizations.mixed_precision=bf16", "searcher.max_length.batches=300",
+       "min_validation_period.batches=300"});
+  testing::TempDir tmp;
+  TrialRunOptions opt;
+  opt.trial_dir = tmp.path;
+  opt.trial_seed = 1;
+  opt.hparams =
+      config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
+  opt.show_progress = false;
+  TrialController controller(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);
+  auto result = controller.run();
+  EXPECT_EQ(result.state.batches_trained, 300);
+  ASSERT_TRUE(result.last_validation.has_value());
+  double accuracy = (*result.last_validation)["accuracy"].get<double>();
+  std::printf("MNIST const.yaml, bf16 autocast, 300 batches: accuracy %.4f\n", accuracy);
+  EXPECT_GE(accuracy, 0.95);
+}
+
 }  // namespace
 }  // namespace det

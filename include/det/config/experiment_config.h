@@ -94,7 +94,17 @@ struct OptimizationsConfig {
   bool average_training_metrics = true;
   /// true is a ConfigError (fp16 allreduce is not implemented).
   bool gradient_compression = false;
-  std::string mixed_precision = "O0";  ///< "O0" to "O3"; anything but "O0" (FP32) is a ConfigError.
+  /// "O0" (FP32), "O1"/"O2"/"fp16" (fp16 autocast with dynamic loss scaling, CUDA only) or
+  /// "bf16" (bf16 autocast); "O3" is a ConfigError. docs/gpu.md, Mixed precision.
+  std::string mixed_precision = "O0";
+  /// det's own: cuDNN picks the fastest convolution algorithms per shape (CUDA; off by default,
+  /// as LibTorch's).
+  bool cudnn_benchmark = false;
+  /// det's own: TF32 for CUDA matmuls and cuDNN convolutions (Ampere and later); unset keeps
+  /// LibTorch's defaults (matmul off, cuDNN on).
+  std::optional<bool> tf32;
+  /// det's own: 4-D parameters and input batches in channels-last memory format.
+  bool channels_last = false;
 };
 
 /// `profiling:`.

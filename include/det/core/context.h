@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "det/config/experiment_config.h"
+#include "det/core/amp.h"
 #include "det/core/reducer.h"
 #include "det/core/step_clock.h"
 #include "det/data/batch.h"
@@ -142,13 +143,26 @@ class TrialContext {
                                               const std::string& name, bool for_training = true,
                                               bool for_validation = true);
 
+  /// Registers the trial's own loss scaler (Determined's wrap_scaler): step_optimizer steps
+  /// through it, the harness calls its update() once per update batch and checkpoints its
+  /// state. The trial scales its loss itself (`context.backward(scaler->scale(loss))`) and opens
+  /// its own Autocast scopes. At most once, and not with optimizations.mixed_precision fp16
+  /// (the harness owns a scaler then).
+  std::shared_ptr<GradScaler> wrap_scaler(std::shared_ptr<GradScaler> scaler);
+  /// The loss scaler in use (the harness's or the trial's), or null.
+  GradScaler* scaler() const;
+  /// The autocast precision of train_batch and evaluate_* (optimizations.mixed_precision).
+  Precision precision() const;
+
   // ---- training ----
-  /// Back-propagates `loss`.
+  /// Back-propagates `loss` (outside autocast). With optimizations.mixed_precision fp16 it
+  /// back-propagates `loss * scale` (the harness's GradScaler).
   void backward(const torch::Tensor& loss, bool retain_graph = false, bool create_graph = false);
   /// Steps `optimizer` on the last batch of every aggregation_frequency batches: waits for the
   /// gradients averaged across ranks (several ranks), averages the accumulated gradients
-  /// (average_aggregated_gradients), applies `clip_grads`, steps, and zeroes
-  /// the gradients when `auto_zero_grads`. On other batches it returns and gradients accumulate.
+  /// (average_aggregated_gradients), unscales them with a loss scaler, applies `clip_grads`,
+  /// steps (a scaler skips the step when a gradient is inf/NaN), and zeroes the gradients when
+  /// `auto_zero_grads`. On other batches it returns and gradients accumulate.
   void step_optimizer(torch::optim::Optimizer& optimizer,
                       const std::function<void(const std::vector<torch::Tensor>&)>& clip_grads = {},
                       bool auto_zero_grads = true);

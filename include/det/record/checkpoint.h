@@ -56,11 +56,11 @@ struct ModelInfo {
   int64_t parameters = 0;  ///< Number of parameter elements (sum of numel()).
 };
 
-/// A checkpoint's metadata.json. Version 2 added `callbacks`; version 1 files are read as
-/// having none.
+/// A checkpoint's metadata.json. Version 2 added `callbacks` (version 1 files are read as
+/// having none); version 3 added `grad_scaler` (optional in every version).
 struct CheckpointMetadata {
   /// The version written; readers accept 1..kFormatVersion.
-  static constexpr int kFormatVersion = 2;
+  static constexpr int kFormatVersion = 3;
   /// The largest batches_trained a checkpoint may claim (2^53: exact in a double).
   static constexpr int64_t kMaxBatches = int64_t{1} << 53;
 
@@ -82,6 +82,8 @@ struct CheckpointMetadata {
       0;  ///< Batches per epoch when written (the data position is trial_state's batch).
   std::vector<nlohmann::json> lr_schedulers;        ///< Each wrapped scheduler's state, in order.
   std::map<std::string, nlohmann::json> callbacks;  ///< Each callback's state, by name.
+  /// The loss scaler's state (GradScaler::state_dict()) when the trial scales its loss.
+  std::optional<nlohmann::json> grad_scaler;
   std::optional<double> searcher_metric;            ///< Validated at this batch, if any.
   /// The latest validation's metrics; none before a validation.
   std::optional<nlohmann::json> last_validation_metrics;

@@ -2,9 +2,9 @@
 # Installs what det needs on Debian 12 (if missing), configures and builds incrementally.
 # Usage: scripts/setup.sh [cmake targets...]      (default: everything)
 # Environment:
-#   DET_TORCH        which LibTorch (docs/gpu.md): auto (default: pypi when the CUDA toolkit's
-#                    nvcc is there, else debian), debian (libtorch-dev 1.13, CPU), pypi (PyPI's
-#                    torch wheel with CUDA and NCCL, in .venv/), or the path of a LibTorch of
+#   DET_TORCH        which LibTorch (docs/gpu.md): debian (the default: libtorch-dev 1.13, CPU),
+#                    pypi (PyPI's torch wheel with CUDA and NCCL, in .venv/), auto (pypi when the
+#                    CUDA toolkit's nvcc is there, else debian), or the path of a LibTorch of
 #                    your own (its prefix or the directory holding TorchConfig.cmake)
 #   DET_TORCH_PIP    the pip requirement for pypi (default: torch==2.11.0, the GPU host's line)
 #   DET_BUILD_DIR    build directory (default: build)

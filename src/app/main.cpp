@@ -12,6 +12,7 @@
 #include "det/util/allocator.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
+#include "det/util/threads.h"
 #include "worker.h"
 
 namespace det {
@@ -45,6 +46,7 @@ int report(const std::exception& e, const char* prefix, int code) {
 int main(int argc, char** argv) {
   using namespace app;
   util::tune_allocator();
+  util::default_blas_threads();  // before any worker starts: they inherit it
   CLI::App cli{"det-run: train LibTorch trials from Determined-style experiment configs"};
   cli.set_version_flag("--version", "det 0.1.0");
   cli.require_subcommand(0, 1);

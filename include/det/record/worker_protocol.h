@@ -52,7 +52,9 @@ struct MetricsReport {
   double epochs = 0;     ///< batches / batches per epoch.
   nlohmann::json metrics =
       nlohmann::json::object();  ///< name -> number, null, or "NaN"/"Infinity"/"-Infinity".
-  /// Training only: samples_per_second, batches_per_second, data_wait_fraction.
+  /// Training only: samples_per_second, batches_per_second, data_wait_fraction; with fp16 loss
+  /// scaling loss_scale and skipped_steps; on CUDA peak_memory_bytes (peak allocated since the
+  /// previous report).
   nlohmann::json throughput;
   int ranks = 1;       ///< Data-parallel ranks (training).
   double seconds = 0;  ///< Validation: how long it took.

@@ -153,14 +153,15 @@ void GradScaler::unscale_(torch::optim::Optimizer& optimizer) {
         grads.push_back(p.mutable_grad());
       }
   const torch::Device device = grads.empty() ? torch::Device(torch::kCPU) : grads[0].device();
-  torch::Tensor found = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(device));
+  torch::Tensor found =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(device));
   if (!grads.empty() && device.is_cuda()) {
     // One fused kernel per device, as PyTorch's GradScaler (checks each value, then scales).
     std::vector<torch::Tensor> same;
     for (auto& g : grads)
       if (g.device() == device) same.push_back(g);
-    at::_amp_foreach_non_finite_check_and_unscale_(
-        same, found, torch::scalar_tensor(inv, found.options()));
+    at::_amp_foreach_non_finite_check_and_unscale_(same, found,
+                                                   torch::scalar_tensor(inv, found.options()));
     for (auto& g : grads)
       if (g.device() != device) {
         found.add_(g.isfinite().logical_not().any().to(found.options()));
@@ -181,7 +182,8 @@ bool GradScaler::step(torch::optim::Optimizer& optimizer) {
     return true;
   }
   auto& e = entry(optimizer);
-  if (e.stepped) throw Error("GradScaler::step was already called on this optimizer since update()");
+  if (e.stepped)
+    throw Error("GradScaler::step was already called on this optimizer since update()");
   if (!e.found_inf.defined()) unscale_(optimizer);
   auto& e2 = entry(optimizer);  // unscale_ may have grown pending_
   e2.stepped = true;
@@ -244,8 +246,7 @@ void GradScaler::load_state_dict(const nlohmann::json& s) {
   if (!std::isfinite(scale) || scale <= 0 || scale > 3.4e38)
     throw CheckpointError("grad_scaler.scale: expected a finite positive float32");
   if (interval < 1 || tracker < 0 || tracker >= interval)
-    throw CheckpointError(
-        "grad_scaler._growth_tracker: expected 0 <= tracker < growth_interval");
+    throw CheckpointError("grad_scaler._growth_tracker: expected 0 <= tracker < growth_interval");
   options_.growth_factor = number("growth_factor", false);
   options_.backoff_factor = number("backoff_factor", false);
   options_.growth_interval = static_cast<int64_t>(interval);

@@ -128,7 +128,8 @@ TEST(Autocast, Bf16OnTheCpuCastsMatmulsAndRestoresOnExit) {
   {
     Autocast outer(cpu, Precision::kBFloat16);
     EXPECT_TRUE(Autocast::is_enabled(cpu));
-    EXPECT_EQ(torch::mm(a, b).scalar_type(), torch::kBFloat16);  // on LibTorch's lower-precision list
+    EXPECT_EQ(torch::mm(a, b).scalar_type(),
+              torch::kBFloat16);  // on LibTorch's lower-precision list
     {
       Autocast off(cpu, Precision::kFloat32);
       EXPECT_FALSE(Autocast::is_enabled(cpu));
@@ -175,8 +176,8 @@ class ScaledTrial : public Trial {
  public:
   explicit ScaledTrial(TrialContext& ctx) : Trial(ctx) {
     model_ = ctx.wrap_model(torch::nn::Linear(4, 1));
-    opt_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(
-        model_->parameters(), torch::optim::SGDOptions(0.05)));
+    opt_ = ctx.wrap_optimizer(
+        std::make_shared<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.05)));
     GradScalerOptions o;
     o.init_scale = 256;
     o.growth_interval = 3;
@@ -217,7 +218,7 @@ json metadata_of(const std::filesystem::path& ckpt) {
 TEST(GradScaler, AWrappedScalerSkipsNonFiniteStepsAndItsStateSurvivesResume) {
   const std::string extra =
       "scheduling_unit: 1\nmin_checkpoint_period: {batches: 8}\n"
-      "checkpoint_storage: {save_trial_latest: 5, save_trial_best: 0}\n";
+      "checkpoint_storage: {host_path: /unused, save_trial_latest: 5, save_trial_best: 0}\n";
   auto cfg = make_config("scaled", extra, 16);
   TempDir straight;
   auto a = run_trial(cfg, straight.path);
@@ -228,8 +229,8 @@ TEST(GradScaler, AWrappedScalerSkipsNonFiniteStepsAndItsStateSurvivesResume) {
     scales.push_back(r["metrics"]["scale"].get<double>());
   ASSERT_EQ(scales.size(), 16u);
   // The metric is read inside train_batch, before that batch's update.
-  EXPECT_EQ(scales, (std::vector<double>{256, 256, 256, 512, 512, 512, 256, 128, 128, 128, 256,
-                                         256, 256, 512, 256, 256}));
+  EXPECT_EQ(scales, (std::vector<double>{256, 256, 256, 512, 512, 512, 256, 128, 128, 128, 256, 256,
+                                         256, 512, 256, 256}));
   auto reports = testing::read_reports(straight.path, "training");
   EXPECT_EQ(reports.back()["throughput"]["skipped_steps"], 3);
   EXPECT_EQ(reports.back()["throughput"]["loss_scale"], 256.0);
@@ -249,6 +250,73 @@ TEST(GradScaler, AWrappedScalerSkipsNonFiniteStepsAndItsStateSurvivesResume) {
        rb = testing::read_reports(resumed.path, "validation");
   ASSERT_FALSE(rb.empty());
   EXPECT_EQ(ra.back()["metrics"], rb.back()["metrics"]);  // bit-identical after the resume
+}
+
+// Reports whether train_batch and evaluate_batch ran under autocast (the model's output dtype).
+class DtypeProbeTrial : public Trial {
+ public:
+  explicit DtypeProbeTrial(TrialContext& ctx) : Trial(ctx) {
+    model_ = ctx.wrap_model(torch::nn::Linear(4, 1));
+    opt_ = ctx.wrap_optimizer(
+        std::make_shared<torch::optim::SGD>(model_->parameters(), torch::optim::SGDOptions(0.05)));
+  }
+  std::shared_ptr<data::DataLoader> build_training_data_loader() override { return loader(64); }
+  std::shared_ptr<data::DataLoader> build_validation_data_loader() override { return loader(16); }
+  Metrics train_batch(data::Batch& b, int64_t, int64_t) override {
+    auto out = model_->forward(b.data);
+    auto loss = torch::mse_loss(out.to(torch::kFloat), b.target);
+    context_.backward(loss);
+    context_.step_optimizer(*opt_);
+    return {{"loss", loss},
+            {"bf16", torch::tensor(out.scalar_type() == torch::kBFloat16 ? 1.0 : 0.0)}};
+  }
+  Metrics evaluate_batch(data::Batch& b, int64_t) override {
+    auto out = model_->forward(b.data);
+    return {{"validation_loss", torch::mse_loss(out.to(torch::kFloat), b.target)},
+            {"val_bf16", torch::tensor(out.scalar_type() == torch::kBFloat16 ? 1.0 : 0.0)}};
+  }
+
+ private:
+  std::shared_ptr<data::DataLoader> loader(int64_t n) {
+    auto gen = at::detail::createCPUGenerator(4);
+    auto x = torch::randn({n, 4}, gen);
+    return std::make_shared<data::DataLoader>(
+        std::make_shared<data::TensorDataset>(x, x.sum(1, true)),
+        data::DataLoaderOptions().batch_size(context_.per_slot_batch_size()));
+  }
+  torch::nn::Linear model_{nullptr};
+  std::shared_ptr<torch::optim::SGD> opt_;
+};
+DET_REGISTER_TRIAL(DtypeProbeTrial, "dtype_probe");
+
+// optimizations.mixed_precision: bf16 through the harness on the CPU: train_batch and
+// evaluate_batch run under bf16 autocast, weights and gradients stay FP32, the loss falls, no
+// scaler is checkpointed, and a resume ends bit-identical to the straight run.
+TEST(MixedPrecision, Bf16HarnessRunTrainsUnderAutocastAndResumesExactly) {
+  const std::string extra =
+      "scheduling_unit: 4\nmin_validation_period: {batches: 8}\nmin_checkpoint_period: {batches: "
+      "8}\ncheckpoint_storage: {host_path: /unused, save_trial_latest: 5, save_trial_best: 0}\n";
+  TempDir fp32_dir, straight, resumed;
+  auto fp32 = run_trial(make_config("dtype_probe", extra, 24), fp32_dir.path);
+  auto cfg = make_config("dtype_probe", extra + "optimizations: {mixed_precision: bf16}\n", 24);
+  auto a = run_trial(cfg, straight.path);
+  auto t32 = testing::read_reports(fp32_dir.path, "training");
+  auto t16 = testing::read_reports(straight.path, "training");
+  EXPECT_EQ(t32.front()["metrics"]["bf16"], 0.0);
+  EXPECT_EQ(t16.front()["metrics"]["bf16"], 1.0);  // every batch: the average is exactly 1
+  auto v16 = testing::read_reports(straight.path, "validation");
+  ASSERT_EQ(v16.size(), 3u);
+  EXPECT_EQ(v16.back()["metrics"]["val_bf16"], 1.0);
+  EXPECT_LT(v16.back()["metrics"]["validation_loss"].get<double>(),
+            v16.front()["metrics"]["validation_loss"].get<double>());
+  ASSERT_EQ(a.checkpoints.size(), 3u);
+  EXPECT_FALSE(metadata_of(a.checkpoints.back().path).contains("grad_scaler"));
+  TrialRunOptions opt;
+  opt.resume_from = a.checkpoints[0].path;
+  run_trial(cfg, resumed.path, opt);
+  auto vr = testing::read_reports(resumed.path, "validation");
+  ASSERT_FALSE(vr.empty());
+  EXPECT_EQ(vr.back()["metrics"], v16.back()["metrics"]);
 }
 
 TEST(GradScaler, AHarnessScalerAndAWrappedOneAreNotBothAllowed) {

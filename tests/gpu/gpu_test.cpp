@@ -182,7 +182,8 @@ TEST(GpuTest, PinnedBatchesCopyNonBlockingToTheDevice) {
   EXPECT_EQ(seen, 64);
 }
 
-DET_REGISTER_TRIAL(testing::NoisyTrial, "noisy");
+using testing::NoisyTrial;
+DET_REGISTER_TRIAL(NoisyTrial, "noisy");
 
 // optimizations.mixed_precision: fp16 through the harness: autocast, the harness's scaler in
 // the checkpoint, peak memory in the reports, and a resume that ends where a straight run does.
@@ -191,7 +192,7 @@ TEST(GpuTest, Fp16HarnessRunResumesExactly) {
   const std::string extra =
       "scheduling_unit: 4\nmin_validation_period: {batches: 8}\nmin_checkpoint_period: {batches: "
       "8}\n"
-      "checkpoint_storage: {save_trial_latest: 5, save_trial_best: 0}\n"
+      "checkpoint_storage: {host_path: /unused, save_trial_latest: 5, save_trial_best: 0}\n"
       "optimizations: {mixed_precision: fp16, cudnn_benchmark: true}\n";
   auto cfg = testing::make_config("noisy", extra, 24);
   testing::TempDir a_dir, b_dir;

@@ -61,9 +61,9 @@ class Autocast {
 
 /// The settings of a GradScaler (torch.amp.GradScaler's constructor arguments and defaults).
 struct GradScalerOptions {
-  double init_scale = 65536.0;  ///< The first scale (2^16).
-  double growth_factor = 2.0;   ///< Scale *= this after growth_interval finite steps.
-  double backoff_factor = 0.5;  ///< Scale *= this after a step with inf/NaN gradients.
+  double init_scale = 65536.0;     ///< The first scale (2^16).
+  double growth_factor = 2.0;      ///< Scale *= this after growth_interval finite steps.
+  double backoff_factor = 0.5;     ///< Scale *= this after a step with inf/NaN gradients.
   int64_t growth_interval = 2000;  ///< Finite steps in a row before the scale grows.
   bool enabled = true;             ///< false: every call passes through (scale 1, plain steps).
 };

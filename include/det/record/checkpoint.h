@@ -84,7 +84,7 @@ struct CheckpointMetadata {
   std::map<std::string, nlohmann::json> callbacks;  ///< Each callback's state, by name.
   /// The loss scaler's state (GradScaler::state_dict()) when the trial scales its loss.
   std::optional<nlohmann::json> grad_scaler;
-  std::optional<double> searcher_metric;            ///< Validated at this batch, if any.
+  std::optional<double> searcher_metric;  ///< Validated at this batch, if any.
   /// The latest validation's metrics; none before a validation.
   std::optional<nlohmann::json> last_validation_metrics;
   /// The metrics of the best validation by the searcher metric.

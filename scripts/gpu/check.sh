@@ -157,8 +157,12 @@ bench="$OUT/vit_b16.jsonl"
 : >"$bench"
 export bench
 vit_bench() {  # BATCH ITERS WARMUP DEVICE PRECISION
-  "$build/bench_models" vit_b16 "$1" "$2" "$3" "$4" "$5" >>"$bench" &&
+  "$build/bench_models" vit_b16 "$1" "$2" "$3" "$4" "$5" >>"$bench" || return 1
+  if "$python" -c 'import torch' 2>/dev/null; then
     "$python" scripts/bench/models_pytorch.py vit_b16 "$1" "$2" "$3" "$4" "$5" eager >>"$bench"
+  else
+    echo "no PyTorch in $python: the PyTorch side is left out (set DET_PYTHON)"
+  fi
 }
 vit_compile() {
   "$python" scripts/bench/models_pytorch.py vit_b16 "$1" "$2" "$3" "$4" bf16 compile >>"$bench"

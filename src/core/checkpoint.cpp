@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "det/optim/adadelta.h"
+#include "det/optim/state_key.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/strings.h"
@@ -23,16 +24,6 @@ namespace det::checkpoint {
 namespace fs = std::filesystem;
 
 namespace {
-
-// The key of a parameter in an optimizer's state: its TensorImpl's address, printed in 1.13,
-// the pointer itself since LibTorch 2.0.
-auto state_key(const torch::Tensor& p) {
-#if TORCH_VERSION_MAJOR >= 2
-  return static_cast<void*>(p.unsafeGetTensorImpl());
-#else
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
-#endif
-}
 
 // The CUDA device the trial's models live on (each rank's own), or nullopt on the CPU.
 std::optional<torch::Device> cuda_device_of(
@@ -110,7 +101,7 @@ void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputAr
     for (size_t k = 0; k < params.size(); ++k) {
       const std::string key = std::to_string(g) + "." + std::to_string(k);
       group.write("params/" + std::to_string(k), c10::IValue(key));
-      auto it = o.state().find(state_key(params[k]));
+      auto it = o.state().find(optim::state_key(params[k]));
       if (it == o.state().end()) continue;
       torch::serialize::OutputArchive param_state(archive.compilation_unit());
       it->second->serialize(param_state);

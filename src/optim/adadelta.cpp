@@ -1,7 +1,6 @@
 #include "det/optim/adadelta.h"
 
-#include <sstream>
-
+#include "det/optim/state_key.h"
 #include "det/util/error.h"
 
 namespace det::optim {
@@ -61,10 +60,7 @@ torch::Tensor Adadelta::step(LossClosure closure) {
       if (!p.grad().defined()) continue;
       auto grad = o.maximize() ? -p.grad() : p.grad();
       if (grad.is_sparse()) throw Error("Adadelta does not support sparse gradients");
-      // LibTorch keys a parameter's state by its TensorImpl address printed to a string.
-      std::ostringstream key_stream;
-      key_stream << p.unsafeGetTensorImpl();
-      const std::string key = key_stream.str();
+      const auto key = state_key(p);
       auto it = state_.find(key);
       if (it == state_.end()) {
         auto s = std::make_unique<AdadeltaParamState>();

@@ -73,14 +73,14 @@ if [ -n "$prefix" ]; then
 fi
 # A build directory belongs to one LibTorch: switching lines starts its cache afresh.
 stamp="$build/det-torch.txt"
-if [ -f "$build/CMakeCache.txt" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$torch $prefix" ]; then
+if [ -f "$build/CMakeCache.txt" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$torch $prefix" ]; then
   echo "det setup: $build was configured for another LibTorch; reconfiguring for $torch" >&2
   rm -f "$build/CMakeCache.txt"
 fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$build" "${cmake_args[@]}" >/dev/null
-  echo "$torch $prefix" >"$stamp"
 fi
+[ -f "$stamp" ] || echo "$torch $prefix" >"$stamp"  # a build configured before the stamp: adopted
 jobs=$(nproc)
 # LibTorch translation units need ~1.5 GB each: keep parallel jobs within memory.
 mem_gb=$(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo)

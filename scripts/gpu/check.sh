@@ -88,7 +88,11 @@ torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)'
 deps=/tmp/det-gpu-deps
 export root deps python
 if [ $dry = 1 ] && [ ! -d "$root/.debs" ]; then
-  step pack_debs 120 "$root/scripts/gpu/pack_debs.sh"
+  # Without a reachable Debian registry the dry run goes on with the installed packages.
+  step pack_debs 120 "$root/scripts/gpu/pack_debs.sh" || {
+    rm -rf "$root/.debs"
+    sed -i 's/"step": "pack_debs", "status": "failed"/"step": "pack_debs", "status": "skipped"/' "$steps_file"
+  }
 fi
 unpack_debs() {
   [ -d "$root/.debs" ] || { echo "no .debs/: run scripts/gpu/pack_debs.sh on the development machine" >&2; return 1; }
@@ -99,7 +103,11 @@ unpack_debs() {
   done
   echo "unpacked $(ls "$root"/.debs/*.deb | wc -l) packages into $deps"
 }
-step deps 5 unpack_debs
+if [ $dry = 1 ] && [ ! -d "$root/.debs" ]; then
+  echo "- deps: skipped (no .debs: the Debian registry was not reachable)" >>"$summary"
+else
+  step deps 5 unpack_debs
+fi
 export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 # ---- build ----

@@ -9,19 +9,24 @@
 namespace det {
 namespace {
 
-TEST(MnistTrainingDataTest, ConstYamlReachesNinetyEightPercentInOneEpoch) {
-  if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
-  auto cfg =
-      config::load_experiment_config(std::string(DET_SOURCE_DIR) + "/configs/mnist/const.yaml");
+// configs/mnist/const.yaml with `overrides`, trial seed 1, in a temporary directory.
+TrialResult train_const_yaml(const std::vector<std::string>& overrides) {
+  auto cfg = config::load_experiment_config(
+      std::string(DET_SOURCE_DIR) + "/configs/mnist/const.yaml", overrides);
   testing::TempDir tmp;
   TrialRunOptions opt;
   opt.trial_dir = tmp.path;
   opt.trial_seed = 1;
-  opt.hparams =
-      config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
+  util::NpRandom rng(1);
+  opt.hparams = config::sample_hyperparameters(cfg.hyperparameters, rng);
   opt.show_progress = false;
   TrialController controller(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);
-  auto result = controller.run();
+  return controller.run();
+}
+
+TEST(MnistTrainingDataTest, ConstYamlReachesNinetyEightPercentInOneEpoch) {
+  if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
+  auto result = train_const_yaml({});
   EXPECT_EQ(result.state.batches_trained, 938);  // 60000 / 64, partial last batch included
   ASSERT_TRUE(result.last_validation.has_value());
   double accuracy = (*result.last_validation)["accuracy"].get<double>();
@@ -35,19 +40,9 @@ TEST(MnistTrainingDataTest, ConstYamlReachesNinetyEightPercentInOneEpoch) {
 // LibTorch emulates bf16 arithmetic; MixedPrecision.Bf16HarnessRun* covers the path in CI.
 TEST(MnistBf16SlowTest, Bf16AutocastTrainsOnTheCpu) {
   if (!std::getenv("DET_DATA_DIR")) GTEST_SKIP() << "DET_DATA_DIR not set";
-  auto cfg = config::load_experiment_config(
-      std::string(DET_SOURCE_DIR) + "/configs/mnist/const.yaml",
-      {"optimizations.mixed_precision=bf16", "searcher.max_length.batches=300",
-       "min_validation_period.batches=300"});
-  testing::TempDir tmp;
-  TrialRunOptions opt;
-  opt.trial_dir = tmp.path;
-  opt.trial_seed = 1;
-  opt.hparams =
-      config::sample_hyperparameters(cfg.hyperparameters, *std::make_unique<util::NpRandom>(1));
-  opt.show_progress = false;
-  TrialController controller(cfg, TrialRegistry::instance().find(cfg.entrypoint), opt);
-  auto result = controller.run();
+  auto result =
+      train_const_yaml({"optimizations.mixed_precision=bf16", "searcher.max_length.batches=300",
+                        "min_validation_period.batches=300"});
   EXPECT_EQ(result.state.batches_trained, 300);
   ASSERT_TRUE(result.last_validation.has_value());
   double accuracy = (*result.last_validation)["accuracy"].get<double>();

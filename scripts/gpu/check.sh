@@ -14,7 +14,7 @@
 #   OUT                   results directory (default: ./gpu-check)
 #   DET_GPU_BUDGET        seconds for the whole check (default 400; a step that would start
 #                         after the budget is skipped and says so)
-#   DET_GPU_BUILD_DIR     build directory (default: /tmp/det-gpu-build; --dry: $DET_BUILD_DIR or build)
+#   DET_GPU_BUILD_DIR     build directory (default: /tmp/det-gpu-build-<checkout>; --dry: $DET_BUILD_DIR or build)
 #   DET_PYTHON            the Python with PyTorch (default: python3; --dry: .venv/bin/python if any)
 #   DET_DATA_DIR          MNIST and CIFAR-10 (default: ../shared/data or ./data if present)
 set -uo pipefail
@@ -66,6 +66,9 @@ step() {
   echo "{\"step\": \"$name\", \"status\": \"$status\", \"rc\": $rc, \"seconds\": $secs}" >>"$steps_file"
   echo "- $name: $status in ${secs}s$([ $rc = 0 ] || echo " (exit $rc; see $name.log)")" >>"$summary"
   echo "gpu check: $name: $status (${secs}s)" >&2
+  if ((rc != 0)); then  # the reason, where whoever reads only the summary or stderr sees it
+    tail -n 5 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$summary" >&2
+  fi
   return $rc
 }
 
@@ -85,7 +88,10 @@ except Exception: print(json.dumps(None))'),"
 torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
 
 # ---- dependencies: the Debian packages packed beside the tree, unpacked under a prefix ----
-deps=/tmp/det-gpu-deps
+# Named after this checkout: directories another checkout left in /tmp (a CMake cache whose
+# source is elsewhere) must not be picked up.
+key=$(printf %s "$root" | md5sum | cut -c1-8)
+deps=${TMPDIR:-/tmp}/det-gpu-deps-$key
 export root deps python
 if [ $dry = 1 ] && [ ! -d "$root/.debs" ]; then
   # Without a reachable Debian registry the dry run goes on with the installed packages.
@@ -114,11 +120,13 @@ export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LI
 if [ $dry = 1 ]; then
   build=${DET_GPU_BUILD_DIR:-${DET_BUILD_DIR:-$root/build}}
   # The configure the host runs, against the unpacked packages only (no build: CI builds det).
-  step configure 60 cmake -S "$root" -B /tmp/det-gpu-configure -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  configure_dir=${TMPDIR:-/tmp}/det-gpu-configure-$key
+  rm -rf "$configure_dir"
+  step configure 60 cmake -S "$root" -B "$configure_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="${torch_prefix:+$torch_prefix;}$deps/usr"
   step build 30 cmake --build "$build" --target det-run det_gpu_tests bench_models
 else
-  build=${DET_GPU_BUILD_DIR:-/tmp/det-gpu-build}
+  build=${DET_GPU_BUILD_DIR:-/tmp/det-gpu-build-$key}
   step configure 60 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDET_WITH_NCCL=ON \
     -DDET_USE_CCACHE=OFF -DCMAKE_PREFIX_PATH="$torch_prefix;$deps/usr" &&
     step build 240 cmake --build "$build" -j "$(nproc)" --target det-run det_gpu_tests bench_models

@@ -14,6 +14,7 @@
 #include "det/util/log.h"
 #include "det/util/process.h"
 #include "det/util/strings.h"
+#include "det/util/threads.h"
 #include "ranks.h"
 
 namespace det::app {
@@ -102,7 +103,14 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
       util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) +
                                   "] [%^%l%$] %v");
     }
-    if (w.threads > 0) torch::set_num_threads(w.threads);
+    // Intra-op threads: this process's share of the CPUs (docs/performance.md, Threads): the
+    // runner's share when it runs several trials at once, divided among this node's ranks.
+    const int local = std::max(1, ranks->local_size());
+    const int threads =
+        w.threads > 0 ? std::max(1, w.threads / local) : util::default_intra_op_threads(local);
+    if (threads > 0) torch::set_num_threads(threads);
+    util::logger()->debug("intra-op threads: {} ({} usable CPUs, {} rank(s) on this node)",
+                          torch::get_num_threads(), util::usable_cpus(), local);
 
     TrialRunOptions opt;
     opt.distributed = ranks;

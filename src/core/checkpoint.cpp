@@ -83,11 +83,16 @@ bool standard_layout(const torch::optim::Optimizer& o) {
          dynamic_cast<const torch::optim::RMSprop*>(&o) || dynamic_cast<const optim::Adadelta*>(&o);
 }
 
+// Each parameter's state is keyed by its position over all groups, as a decimal number: LibTorch
+// 1.13 reads the keys as strings, 2.x parses them as numbers (std::stoull), so "0.1" and "0.2"
+// would be one key there. det reads its own checkpoints itself (load_optimizer) and also takes
+// the "group.index" keys it wrote before.
 void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputArchive& archive) {
   if (!standard_layout(o)) {
     o.save(archive);
     return;
   }
+  size_t position = 0;
   archive.write("pytorch_version", c10::IValue("1.5.0"));
   torch::serialize::OutputArchive state(archive.compilation_unit()),
       groups(archive.compilation_unit());
@@ -99,7 +104,7 @@ void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputAr
         options(archive.compilation_unit());
     group.write("params/size", torch::tensor(static_cast<int64_t>(params.size())));
     for (size_t k = 0; k < params.size(); ++k) {
-      const std::string key = std::to_string(g) + "." + std::to_string(k);
+      const std::string key = std::to_string(position++);
       group.write("params/" + std::to_string(k), c10::IValue(key));
       auto it = o.state().find(optim::state_key(params[k]));
       if (it == o.state().end()) continue;
@@ -113,6 +118,68 @@ void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputAr
   }
   archive.write("state", state);
   archive.write("param_groups", groups);
+}
+
+// Reads what save_optimizer wrote into an optimizer whose parameter state is State and whose
+// group options are Options: the groups' options, then each parameter's state by the key its
+// position lists. Throws std::runtime_error naming what does not fit.
+template <typename State, typename Options>
+void load_standard(torch::optim::Optimizer& o, torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive groups, state;
+  archive.read("param_groups", groups);
+  archive.read("state", state);
+  torch::Tensor n_groups;
+  groups.read("param_groups/size", n_groups);
+  auto& param_groups = o.param_groups();
+  if (n_groups.item<int64_t>() != static_cast<int64_t>(param_groups.size()))
+    throw std::runtime_error("it has " + std::to_string(n_groups.item<int64_t>()) +
+                             " parameter group(s), the trial's optimizer " +
+                             std::to_string(param_groups.size()));
+  for (size_t g = 0; g < param_groups.size(); ++g) {
+    torch::serialize::InputArchive group, options_archive;
+    groups.read("param_groups/" + std::to_string(g), group);
+    const auto& params = param_groups[g].params();
+    torch::Tensor n_params;
+    group.read("params/size", n_params);
+    if (n_params.item<int64_t>() != static_cast<int64_t>(params.size()))
+      throw std::runtime_error("group " + std::to_string(g) + " has " +
+                               std::to_string(n_params.item<int64_t>()) +
+                               " parameter(s), the trial's " + std::to_string(params.size()));
+    group.read("options", options_archive);
+    Options options(0.0);
+    options.serialize(options_archive);
+    param_groups[g].set_options(std::make_unique<Options>(options));
+    for (size_t k = 0; k < params.size(); ++k) {
+      c10::IValue key;
+      group.read("params/" + std::to_string(k), key);
+      torch::serialize::InputArchive param_state;
+      const auto slot = optim::state_key(params[k]);
+      if (!state.try_read(key.toStringRef(), param_state)) {
+        o.state().erase(slot);  // no step taken for it yet
+        continue;
+      }
+      auto st = std::make_unique<State>();
+      st->serialize(param_state);
+      o.state()[slot] = std::move(st);
+    }
+  }
+}
+
+void load_optimizer(torch::optim::Optimizer& o, torch::serialize::InputArchive& archive) {
+  namespace to = torch::optim;
+  if (dynamic_cast<to::SGD*>(&o))
+    return load_standard<to::SGDParamState, to::SGDOptions>(o, archive);
+  if (dynamic_cast<to::AdamW*>(&o))
+    return load_standard<to::AdamWParamState, to::AdamWOptions>(o, archive);
+  if (dynamic_cast<to::Adam*>(&o))
+    return load_standard<to::AdamParamState, to::AdamOptions>(o, archive);
+  if (dynamic_cast<to::Adagrad*>(&o))
+    return load_standard<to::AdagradParamState, to::AdagradOptions>(o, archive);
+  if (dynamic_cast<to::RMSprop*>(&o))
+    return load_standard<to::RMSpropParamState, to::RMSpropOptions>(o, archive);
+  if (dynamic_cast<optim::Adadelta*>(&o))
+    return load_standard<optim::AdadeltaParamState, optim::AdadeltaOptions>(o, archive);
+  o.load(archive);  // a layout of its own
 }
 
 int64_t count_params(const torch::nn::Module& m) {
@@ -292,7 +359,7 @@ void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Modu
       throw CheckpointError(dir.string() + ": optimizer_" + std::to_string(i) +
                             " is missing from state.pt");
     try {
-      optimizers[i]->load(sub);
+      load_optimizer(*optimizers[i], sub);
     } catch (const std::exception& e) {
       std::string msg = e.what();
       throw CheckpointError(

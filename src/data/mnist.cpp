@@ -101,16 +101,31 @@ MnistDataset::MnistDataset(const MnistOptions& o) {
                     " of record " + std::to_string(r) +
                     " is out of range 0-9; the file is corrupt or not MNIST");
   }
-  // torchvision: ToTensor (x / 255 as float32), then Normalize ((x - mean) / std), in float32.
-  images_ = images.unsqueeze(1).to(torch::kFloat32).div_(255.0f);
-  if (o.normalize) images_.sub_(static_cast<float>(o.mean)).div_(static_cast<float>(o.std));
+  // Kept as bytes (a quarter of float32's memory); each batch is made float as torchvision's
+  // ToTensor + Normalize make each image (see to_float).
+  pixels_ = images.unsqueeze(1);
+  normalize_ = o.normalize;
+  mean_ = static_cast<float>(o.mean);
+  std_ = static_cast<float>(o.std);
 }
+
+torch::Tensor MnistDataset::to_float(const torch::Tensor& pixels) const {
+  // torchvision: ToTensor (x / 255 as float32), then Normalize ((x - mean) / std), in float32.
+  auto x = pixels.to(torch::kFloat32).div_(255.0f);
+  if (normalize_) x.sub_(mean_).div_(std_);
+  return x;
+}
+
+torch::Tensor MnistDataset::images() const { return to_float(pixels_); }
 
 Batch MnistDataset::get_batch(const BatchRequest& request) const {
   const auto& indices = request.indices;
   auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
                               {static_cast<int64_t>(indices.size())}, torch::kLong);
-  return {images_.index_select(0, idx), labels_.index_select(0, idx)};
+  Batch b;
+  b.data = to_float(pixels_.index_select(0, idx));
+  b.target = labels_.index_select(0, idx);
+  return b;
 }
 
 }  // namespace det::data

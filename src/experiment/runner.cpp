@@ -26,6 +26,7 @@
 #include "det/util/log.h"
 #include "det/util/process.h"
 #include "det/util/strings.h"
+#include "det/util/threads.h"
 
 namespace det::experiment {
 namespace fs = std::filesystem;
@@ -314,11 +315,9 @@ class Runner {
                                      std::to_string(*t.target)};
     if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
     if (!(opt_.show_progress && concurrency_ == 1)) args.push_back("--no-progress");
-    if (concurrency_ > 1) {
-      unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-      args.insert(
-          args.end(),
-          {"--threads", std::to_string(std::max(1u, hw / static_cast<unsigned>(concurrency_)))});
+    if (concurrency_ > 1) {  // trials at once share the CPUs
+      if (int threads = util::default_intra_op_threads(concurrency_); threads > 0)
+        args.insert(args.end(), {"--threads", std::to_string(threads)});
     }
     args.insert(args.end(), opt_.worker_args.begin(), opt_.worker_args.end());
 

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "det/core/controller.h"
+#include "det/optim/state_key.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "test_trials.h"
@@ -115,6 +116,59 @@ TEST(Checkpoint, IdenticalRunsWriteIdenticalBytes) {
   auto rc = run_trial(cfg, c.path, other);
   EXPECT_NE(util::read_file(pa / "state.pt"),
             util::read_file(rc.checkpoints.back().path / "state.pt"));
+}
+
+// Each parameter gets its own optimizer state back, over several groups of differently shaped
+// parameters, on either LibTorch line (2.x parses the state keys as numbers: keys like "0.1"
+// and "0.2" would collide there), and training goes on exactly as without the round trip.
+TEST(Checkpoint, OptimizerStateReturnsToEachParameterAcrossGroups) {
+  auto make = [] {
+    torch::manual_seed(3);
+    return torch::nn::Sequential(torch::nn::Linear(3, 4), torch::nn::Tanh(),
+                                 torch::nn::Linear(4, 2));
+  };
+  auto groups = [](torch::nn::Sequential& m) {
+    auto p = m->parameters();
+    return std::vector<torch::optim::OptimizerParamGroup>{
+        torch::optim::OptimizerParamGroup({p[0], p[1]},
+                                          std::make_unique<torch::optim::AdamOptions>(0.01)),
+        torch::optim::OptimizerParamGroup({p[2], p[3]},
+                                          std::make_unique<torch::optim::AdamOptions>(0.05))};
+  };
+  auto step = [](torch::nn::Sequential& m, torch::optim::Optimizer& o, int i) {
+    auto x = torch::arange(6 * (i + 1), 6 * (i + 2), torch::kFloat).reshape({2, 3}).div(10);
+    o.zero_grad();
+    m->forward(x).pow(2).sum().backward();
+    o.step();
+  };
+  auto a = make();
+  auto opt_a = std::make_shared<torch::optim::Adam>(groups(a), torch::optim::AdamOptions(0.01));
+  for (int i = 0; i < 3; ++i) step(a, *opt_a, i);
+  TempDir tmp;
+  record::CheckpointMetadata meta;
+  meta.uuid = checkpoint::new_uuid();
+  meta.entrypoint = "test";
+  meta.epoch_len = 1;
+  const fs::path dir = checkpoint::save(tmp.path, meta, {a.ptr()}, {opt_a});
+
+  auto b = make();
+  auto opt_b = std::make_shared<torch::optim::Adam>(groups(b), torch::optim::AdamOptions(0.01));
+  checkpoint::load(dir, {b.ptr()}, {opt_b}, false);
+  const auto pa = a->parameters(), pb = b->parameters();
+  for (size_t k = 0; k < pa.size(); ++k) {
+    auto& sa =
+        static_cast<torch::optim::AdamParamState&>(*opt_a->state().at(optim::state_key(pa[k])));
+    auto& sb =
+        static_cast<torch::optim::AdamParamState&>(*opt_b->state().at(optim::state_key(pb[k])));
+    EXPECT_EQ(sb.step(), 3) << "parameter " << k;
+    EXPECT_TRUE(torch::equal(sa.exp_avg(), sb.exp_avg())) << "parameter " << k;
+    EXPECT_TRUE(torch::equal(sa.exp_avg_sq(), sb.exp_avg_sq())) << "parameter " << k;
+  }
+  EXPECT_DOUBLE_EQ(static_cast<torch::optim::AdamOptions&>(opt_b->param_groups()[1].options()).lr(),
+                   0.05);
+  step(a, *opt_a, 3);
+  step(b, *opt_b, 3);
+  for (size_t k = 0; k < pa.size(); ++k) EXPECT_TRUE(torch::equal(pa[k], pb[k])) << k;
 }
 
 }  // namespace

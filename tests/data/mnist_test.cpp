@@ -77,6 +77,12 @@ TEST(Mnist, ReadsPlainAndGzipAndNormalizesLikeTorchvision) {
     // Pixel 0 of image 0 is 0: (0/255 - 0.1307)/0.3081; pixel 1 of image 0 is 1.
     EXPECT_FLOAT_EQ(b.data[1][0][0][0].item<float>(), (0.0f - 0.1307f) / 0.3081f);
     EXPECT_FLOAT_EQ(b.data[1][0][0][1].item<float>(), (1.0f / 255.0f - 0.1307f) / 0.3081f);
+    // Held as the file's bytes (a byte a pixel), made float per batch; images() equals the
+    // batches.
+    EXPECT_EQ(ds.pixels().scalar_type(), torch::kUInt8);
+    EXPECT_EQ(ds.pixels().numel() * ds.pixels().element_size(), 5 * 28 * 28);
+    EXPECT_EQ(ds.pixels()[0][0][0][1].item<int64_t>(), 1);
+    EXPECT_TRUE(torch::equal(ds.images().index_select(0, torch::tensor({4, 0})), b.data));
   }
 }
 

@@ -65,8 +65,13 @@ class ProbeTrial : public det::Trial {
   det::Metrics evaluate_batch(det::data::Batch& batch, int64_t) override {
     const bool nan =
         !env("DET_PROBE_NAN").empty() && std::stoll(env("DET_PROBE_NAN")) == context_.trial_id();
+    // What the worker process was given: LibTorch's intra-op threads and the BLAS threads its
+    // environment asked for (-1: not set).
+    const std::string blas = env("OPENBLAS_NUM_THREADS");
     return {{"validation_loss", torch::tensor(nan ? std::nan("") : x_, torch::kDouble)},
-            {"mse", torch::mse_loss(model_->forward(batch.data), batch.target)}};
+            {"mse", torch::mse_loss(model_->forward(batch.data), batch.target)},
+            {"intra_op_threads", torch::tensor(static_cast<double>(torch::get_num_threads()))},
+            {"blas_threads", torch::tensor(blas.empty() ? -1.0 : std::stod(blas))}};
   }
 
  private:

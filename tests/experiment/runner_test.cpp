@@ -26,6 +26,7 @@
 #include "det/experiment/store.h"
 #include "det/record/checkpoint.h"
 #include "det/util/fs.h"
+#include "det/util/threads.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -107,6 +108,7 @@ struct TrialView {
   std::vector<int64_t> training_batches, validation_batches;
   std::vector<double> losses;
   std::vector<double> validation_mse;  // depends on the weights: equal only if training was
+  std::vector<json> validation;        // every validation's metrics
   json summary;                        // its experiment.json entry
 };
 
@@ -124,6 +126,7 @@ std::map<int64_t, TrialView> trials_of(const fs::path& run_dir) {
     for (const auto& m : store.metrics(row.id, "validation")) {
       v.validation_batches.push_back(m.batches);
       v.validation_mse.push_back(m.metrics["mse"].get<double>());
+      v.validation.push_back(m.metrics);
     }
     for (const auto& t : doc["trials"])
       if (t["id"].get<int64_t>() == row.number) v.summary = t;
@@ -187,7 +190,9 @@ void expect_records_agree(const fs::path& dir) {
       EXPECT_TRUE(fs::exists(fs::path(c.path) / "metadata.json"))
           << who << ": recorded checkpoint missing: " << c.path;
     }
-    if (!newest.empty()) EXPECT_EQ(summary["latest_checkpoint"], newest) << who;
+    if (!newest.empty()) {
+      EXPECT_EQ(summary["latest_checkpoint"], newest) << who;
+    }
     std::set<std::string> on_disk;
     if (fs::exists(trial_dir / "checkpoints"))
       for (const auto& e : fs::directory_iterator(trial_dir / "checkpoints"))
@@ -442,6 +447,40 @@ TEST(Runner, RunsTrialsConcurrentlyWithinTheSlotBudget) {
   }
   EXPECT_EQ(peak, 2) << "det.log: expected two workers at once";
   EXPECT_EQ(running, 0);
+  // Two trials at once share the CPUs: each worker's intra-op threads are half of them.
+  const int share = std::max(1, det::util::usable_cpus() / 2);
+  for (const auto& [n, t] : trials)
+    for (const auto& v : t.validation)
+      EXPECT_EQ(v["intra_op_threads"].get<double>(), share) << "trial " << n;
+}
+
+// det owns the workers' threading defaults (docs/performance.md, Threads): BLAS held to one
+// thread, LibTorch's intra-op threads on every CPU the process may use; the user's variables win.
+TEST(Runner, WorkersGetDetsThreadDefaultsUnlessTheUserChose) {
+  const std::vector<std::string> one_trial = {"--config", "searcher.max_trials=1"};
+  auto run_one = [&](const std::string& name, const std::map<std::string, std::string>& env) {
+    fs::path work = fresh_dir(name);
+    auto args = probe_args(work, 1);
+    args.insert(args.end(), one_trial.begin(), one_trial.end());
+    ProbeRun run = run_probe(work, args, env);
+    EXPECT_EQ(run.rc, 0) << run.output;
+    auto trials = trials_of(only_run_dir(work));
+    EXPECT_EQ(trials.size(), 1u);
+    EXPECT_FALSE(trials.empty() || trials.begin()->second.validation.empty()) << run.output;
+    return trials.empty() || trials.begin()->second.validation.empty()
+               ? json::object()
+               : trials.begin()->second.validation.back();
+  };
+  ::unsetenv("OPENBLAS_NUM_THREADS");
+  ::unsetenv("OMP_NUM_THREADS");
+  ::unsetenv("DET_INTRA_OP_THREADS");
+  ::unsetenv("DET_BLAS_THREADS");
+  json d = run_one("threads-default", {});
+  EXPECT_EQ(d.value("intra_op_threads", 0.0), det::util::usable_cpus());
+  EXPECT_EQ(d.value("blas_threads", 0.0), 1.0);
+  json u = run_one("threads-user", {{"OPENBLAS_NUM_THREADS", "3"}, {"DET_INTRA_OP_THREADS", "1"}});
+  EXPECT_EQ(u.value("intra_op_threads", 0.0), 1.0);
+  EXPECT_EQ(u.value("blas_threads", 0.0), 3.0);
 }
 
 TEST(Runner, DataParallelTrialsRunAsRanksAndRestartAfterAKilledRank) {

@@ -15,9 +15,8 @@ MnistImages::MnistImages(const std::filesystem::path& root, bool train) {
   data::MnistOptions o;
   o.root = root;
   o.train = train;
-  o.normalize = false;
-  data::MnistDataset ds(o);  // [N,1,28,28] float x/255: exact to invert
-  images_ = ds.images().squeeze(1).mul(255.0f).round_().to(torch::kUInt8).contiguous();
+  data::MnistDataset ds(o);
+  images_ = ds.pixels().squeeze(1).contiguous();  // the file's bytes
   labels_ = ds.labels();
 }
 

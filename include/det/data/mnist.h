@@ -39,15 +39,23 @@ class MnistDataset : public Dataset {
   /// Throws DataError if the files are missing (saying which files to put where), truncated or
   /// malformed.
   explicit MnistDataset(const MnistOptions& options);
-  int64_t size() const override { return images_.size(0); }
+  int64_t size() const override { return pixels_.size(0); }
+  /// The requested images as float32 [B, 1, 28, 28] (x / 255, then normalized when
+  /// options.normalize, exactly as torchvision's ToTensor + Normalize) and their labels.
   Batch get_batch(const BatchRequest& request) const override;
-  /// All images, [N, 1, 28, 28] float32 (normalized when options.normalize).
-  const torch::Tensor& images() const { return images_; }
+  /// All images as float32, computed on each call (a new tensor: 4 bytes a pixel); batches
+  /// come from get_batch.
+  torch::Tensor images() const;
+  /// All images as stored: [N, 1, 28, 28] uint8, the file's bytes.
+  const torch::Tensor& pixels() const { return pixels_; }
   /// All labels, [N] int64 in 0..9.
   const torch::Tensor& labels() const { return labels_; }
 
  private:
-  torch::Tensor images_, labels_;
+  torch::Tensor to_float(const torch::Tensor& pixels) const;
+  torch::Tensor pixels_, labels_;
+  bool normalize_ = true;
+  float mean_ = 0, std_ = 1;
 };
 
 }  // namespace det::data

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// det's default for the BLAS library's own threads (docs/performance.md, Threads).
+/// det's defaults for the BLAS library's threads and LibTorch's intra-op threads
+/// (docs/performance.md, Threads).
 
 namespace det::util {
 
@@ -12,5 +13,18 @@ namespace det::util {
 /// openblas_set_num_threads. Returns the count set, or 0 when the user's setting stands.
 /// DET_BLAS_THREADS=0 leaves everything as it was. Measured in docs/performance.md (Threads).
 int default_blas_threads();
+
+/// The CPUs this process may use: its affinity mask, lowered to a cgroup v2 CPU quota
+/// (/sys/fs/cgroup/cpu.max) when one is set. At least 1.
+int usable_cpus();
+
+/// det's default for LibTorch's intra-op threads in a worker that shares this machine's CPUs with
+/// `sharers` processes like it (ranks on the node, or trials run at once): usable_cpus() /
+/// sharers, at least 1. LibTorch's own default is the physical core count as its build counts
+/// them, which can be fewer than the CPUs a process may use. DET_INTRA_OP_THREADS=N sets N;
+/// DET_INTRA_OP_THREADS=0 or OMP_NUM_THREADS set returns 0: LibTorch's default (or the
+/// user's OMP_NUM_THREADS) stands. Throws ConfigError for a DET_INTRA_OP_THREADS that is not a
+/// number >= 0.
+int default_intra_op_threads(int sharers);
 
 }  // namespace det::util

@@ -2,10 +2,10 @@
 # Installs what det needs on Debian 12 (if missing), configures and builds incrementally.
 # Usage: scripts/setup.sh [cmake targets...]      (default: everything)
 # Environment:
-#   DET_TORCH        which LibTorch (docs/gpu.md): debian (the default: libtorch-dev 1.13, CPU),
-#                    pypi (PyPI's torch wheel with CUDA and NCCL, in .venv/), auto (pypi when the
-#                    CUDA toolkit's nvcc is there, else debian), or the path of a LibTorch of
-#                    your own (its prefix or the directory holding TorchConfig.cmake)
+#   DET_TORCH        which LibTorch (docs/gpu.md): auto (the default: pypi when the CUDA
+#                    toolkit's nvcc is there, else debian), debian (libtorch-dev 1.13, CPU), pypi
+#                    (PyPI's torch wheel with CUDA and NCCL, in .venv/), or the path of a LibTorch
+#                    of your own (its prefix or the directory holding TorchConfig.cmake)
 #   DET_TORCH_PIP    the pip requirement for pypi (default: torch==2.11.0, the GPU host's line)
 #   DET_BUILD_DIR    build directory (default: build)
 #   DET_BUILD_TYPE   CMake build type (default: Release)
@@ -13,7 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${DET_BUILD_DIR:-$root/build}
 
-torch=${DET_TORCH:-debian}  # auto once the 2.x line passes the whole suite in CI (issue 12)
+torch=${DET_TORCH:-auto}
 if [ "$torch" = auto ]; then
   if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then torch=pypi; else torch=debian; fi
 fi

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, runs the test suite (all but the `slow` label).
+# Installs what is missing, builds everything, runs the test suite (all but the `slow` label)
+# against the LibTorch that scripts/setup.sh picks (DET_TORCH, default auto); with
+# DET_TEST_SMOKE_TORCH=<line> also builds det against that other line and smoke-tests it.
 # Tests labelled `data` need the real MNIST/CIFAR files: they run when DET_DATA_DIR (or a
 # shared/data checkout beside the project) is there, and are skipped otherwise.
 # Extra arguments go to ctest, e.g. scripts/test.sh -R OneVar   or   scripts/test.sh -L slow
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+start=$(date +%s)
 "$root/scripts/setup.sh"
+echo "det test: set up and built in $(($(date +%s) - start)) s" >&2
 if [ -z "${DET_DATA_DIR:-}" ] && [ -d "$root/../shared/data/mnist" ]; then
   export DET_DATA_DIR=$(cd "$root/../shared/data" && pwd)
 fi
@@ -27,5 +31,19 @@ cmake --build "$torch_free" -j "$(nproc)" --target det_base_tests >/dev/null
   exit 1
 }
 echo "det test: the torch-free layers build and pass without LibTorch ($torch_free)" >&2
-cd "$build"
-ctest --output-on-failure -j "$(nproc)" -LE "$exclude" "$@"
+main=$(cut -d' ' -f1 "$build/det-torch.txt" 2>/dev/null || echo '?')
+echo "det test: the whole suite against LibTorch line '$main' ($build)" >&2
+rc=0
+(cd "$build" && ctest --output-on-failure -j "$(nproc)" -LE "$exclude" "$@") || rc=$?
+echo "det test: the suite ended (echo "det test: done in $(($(date +%s) - start)) s" >&2
+exit $rc) at $(($(date +%s) - start)) s" >&2
+# The other LibTorch line (CI: DET_TEST_SMOKE_TORCH=debian beside the pypi main line): built
+# and run as a smoke test (scripts/smoke.sh).
+smoke=${DET_TEST_SMOKE_TORCH:-}
+if [ -n "$smoke" ] && [ "$smoke" != "$main" ]; then
+  "$root/scripts/smoke.sh" "$smoke" || rc=1
+elif [ -n "$smoke" ]; then
+  echo "det test: DET_TEST_SMOKE_TORCH=$smoke is the main line already: no smoke build" >&2
+fi
+echo "det test: done in $(($(date +%s) - start)) s" >&2
+exit $rc

@@ -69,13 +69,13 @@ for r in rows:
     by.setdefault((r["line"], r["label"]), []).append(r)
 def med(key, rs):
     return statistics.median(r[key] for r in rs)
-print("| LibTorch | implementation | wall s | user s | system s | peak RSS MB (tree) | accuracy "
-      "| Python wall / det wall | runs (wall s) |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+print("| LibTorch | implementation | wall s | user s | system s | peak PSS MB | peak RSS MB (sum) "
+      "| accuracy | Python wall / det wall | runs (wall s) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 for (line, impl), rs in by.items():
     ratio = med("wall_s", by[(line, "python_example")]) / med("wall_s", rs)
     runs = ", ".join("%.1f" % r["wall_s"] for r in rs)
-    print("| %s | %s | %.1f | %.1f | %.1f | %.0f | %.4f | %.2f | %s |" % (
+    print("| %s | %s | %.1f | %.1f | %.1f | %.0f | %.0f | %.4f | %.2f | %s |" % (
         line, impl, med("wall_s", rs), med("user_s", rs), med("sys_s", rs),
-        med("peak_tree_rss_mb", rs), med("accuracy", rs), ratio, runs))
+        med("peak_tree_pss_mb", rs), med("peak_tree_rss_mb", rs), med("accuracy", rs), ratio, runs))
 PY

@@ -11,6 +11,7 @@
 #include "det/data/mnist.h"
 #include "det/optim/adadelta.h"
 #include "det/util/allocator.h"
+#include "det/util/threads.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -19,6 +20,11 @@ int main(int argc, char** argv) {
   }
   bool tune = !(argc > 4 && std::strcmp(argv[4], "--no-malloc-tuning") == 0);
   if (tune) det::util::tune_allocator();
+  // det-run's worker defaults (the threads are not what is compared): BLAS held to one thread,
+  // intra-op threads on every usable CPU.
+  det::util::default_blas_threads();
+  if (int threads = det::util::default_intra_op_threads(1); threads > 0)
+    torch::set_num_threads(threads);
   int64_t timed = argc > 2 ? std::atoll(argv[2]) : 300,
           warmup = argc > 3 ? std::atoll(argv[3]) : 50;
   det::data::MnistOptions o;

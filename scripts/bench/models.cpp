@@ -18,6 +18,7 @@
 #include "det/nn/vit.h"
 #include "det/optim/adamw.h"
 #include "det/util/allocator.h"
+#include "det/util/threads.h"
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
   const int64_t batch = std::stoll(argv[2]), iters = std::stoll(argv[3]),
                 warmup = std::stoll(argv[4]);
   det::util::tune_allocator();
+  // det-run's worker defaults: BLAS held to one thread, intra-op threads on every usable CPU.
+  det::util::default_blas_threads();
+  if (int threads = det::util::default_intra_op_threads(1); threads > 0)
+    torch::set_num_threads(threads);
   torch::manual_seed(0);
   std::shared_ptr<torch::nn::Module> model;
   std::function<torch::Tensor(const torch::Tensor&)> forward;
@@ -106,8 +111,8 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"impl\": \"det\", \"model\": \"%s\", \"batch\": %lld, \"device\": \"%s\", "
       "\"precision\": \"%s\", \"train_images_per_second\": %.2f, "
-      "\"infer_images_per_second\": %.2f}\n",
+      "\"infer_images_per_second\": %.2f, \"threads\": %d}\n",
       name.c_str(), static_cast<long long>(batch), device.str().c_str(), precision_name.c_str(),
-      train, infer);
+      train, infer, torch::get_num_threads());
   return 0;
 }

@@ -71,7 +71,8 @@ def main():
     infer = batch * iters / (time.perf_counter() - t0)
     print(json.dumps({"impl": "pytorch_compile" if compiled else "pytorch", "model": name, "batch": batch,
                       "device": device, "precision": precision, "torch": torch.__version__,
-                      "train_images_per_second": train, "infer_images_per_second": infer}))
+                      "train_images_per_second": train, "infer_images_per_second": infer,
+                      "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

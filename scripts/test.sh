@@ -35,8 +35,7 @@ main=$(cut -d' ' -f1 "$build/det-torch.txt" 2>/dev/null || echo '?')
 echo "det test: the whole suite against LibTorch line '$main' ($build)" >&2
 rc=0
 (cd "$build" && ctest --output-on-failure -j "$(nproc)" -LE "$exclude" "$@") || rc=$?
-echo "det test: the suite ended (echo "det test: done in $(($(date +%s) - start)) s" >&2
-exit $rc) at $(($(date +%s) - start)) s" >&2
+echo "det test: the suite ended (exit $rc) at $(($(date +%s) - start)) s" >&2
 # The other LibTorch line (CI: DET_TEST_SMOKE_TORCH=debian beside the pypi main line): built
 # and run as a smoke test (scripts/smoke.sh).
 smoke=${DET_TEST_SMOKE_TORCH:-}

@@ -2,6 +2,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <spdlog/spdlog.h>
 
 #include "det/config/experiment_config.h"
@@ -104,10 +107,12 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
                                   "] [%^%l%$] %v");
     }
     // Intra-op threads: this process's share of the CPUs (docs/performance.md, Threads): the
-    // runner's share when it runs several trials at once, divided among this node's ranks.
+    // runner's share when it runs several trials at once, divided among this node's ranks,
+    // unless the user's DET_INTRA_OP_THREADS or OMP_NUM_THREADS says otherwise.
     const int local = std::max(1, ranks->local_size());
-    const int threads =
-        w.threads > 0 ? std::max(1, w.threads / local) : util::default_intra_op_threads(local);
+    const bool users = std::getenv("DET_INTRA_OP_THREADS") || std::getenv("OMP_NUM_THREADS");
+    const int threads = w.threads > 0 && !users ? std::max(1, w.threads / local)
+                                                : util::default_intra_op_threads(local);
     if (threads > 0) torch::set_num_threads(threads);
     util::logger()->debug("intra-op threads: {} ({} usable CPUs, {} rank(s) on this node)",
                           torch::get_num_threads(), util::usable_cpus(), local);

@@ -17,7 +17,7 @@ export DET_DATA_DIR=$data
 unset OPENBLAS_NUM_THREADS OMP_NUM_THREADS  # each side's own threading defaults
 builds=$(bench_builds)
 for b in $builds; do
-  DET_BUILD_DIR=$b "$root/scripts/setup.sh" det-run >&2
+  bench_setup "$b" det-run
   bench_need_peer "$b" torch torchvision numpy
 done
 tmp=$(mktemp -d)

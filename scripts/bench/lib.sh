@@ -6,6 +6,7 @@
 # bench_builds            the build directories, absolute
 # bench_python BUILD      the Python whose torch is the LibTorch BUILD was built against
 # bench_line BUILD        a label for the line: debian-1.13.1, pypi-2.11.0, own
+# bench_setup BUILD TARGETS...  builds TARGETS in BUILD against the LibTorch it was set up with
 # bench_need_peer BUILD M...  installs the Python modules M where the peer lacks them
 bench_builds() {
   local b
@@ -36,6 +37,19 @@ bench_line() {
     */.venv/*) echo "pypi-$v" ;;
     *) echo "own-$v" ;;
   esac
+}
+bench_setup() {
+  local b=$1 line
+  shift
+  line=$(cut -d' ' -f1 "$b/det-torch.txt" 2>/dev/null || true)
+  if [ -z "$line" ]; then
+    case $(bench_torch_dir "$b") in
+      /usr/*) line=debian ;;
+      */.venv/*) line=pypi ;;
+      *) line=$(bench_torch_dir "$b") ;;
+    esac
+  fi
+  DET_TORCH=$line DET_BUILD_DIR=$b "$root/scripts/setup.sh" "$@" >&2
 }
 bench_need_peer() {
   local b=$1 py

@@ -13,7 +13,7 @@ source "$root/scripts/bench/lib.sh"
 rounds=${1:-3}
 builds=$(bench_builds)
 for b in $builds; do
-  DET_BUILD_DIR=$b "$root/scripts/setup.sh" det-run bench_mnist_loop >&2
+  bench_setup "$b" det-run bench_mnist_loop
   bench_need_peer "$b" torch numpy
 done
 data=${DET_DATA_DIR:-$root/../shared/data}

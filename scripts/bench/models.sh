@@ -13,7 +13,7 @@ source "$root/scripts/bench/lib.sh"
 rounds=${1:-3} batch=${2:-64} iters=${3:-10} warmup=${4:-2}
 builds=$(bench_builds)
 for b in $builds; do
-  DET_BUILD_DIR=$b "$root/scripts/setup.sh" bench_models >&2
+  bench_setup "$b" bench_models
   bench_need_peer "$b" torch numpy
 done
 results=()

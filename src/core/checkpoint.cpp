@@ -70,25 +70,41 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
   }
 }
 
-// LibTorch's Optimizer::save keys each parameter's state by its TensorImpl address (and walks a
-// hash map), so two identical runs write different bytes. This writes the same layout, which
-// Optimizer::load reads unchanged (it maps keys to parameters by position), keyed by position
-// instead: a checkpoint's bytes identify its content. Optimizers with a layout of their own (a
-// user's subclass overriding save) keep LibTorch's writer.
-bool standard_layout(const torch::optim::Optimizer& o) {
-  return dynamic_cast<const torch::optim::SGD*>(&o) ||
-         dynamic_cast<const torch::optim::Adam*>(&o) ||
-         dynamic_cast<const torch::optim::AdamW*>(&o) ||
-         dynamic_cast<const torch::optim::Adagrad*>(&o) ||
-         dynamic_cast<const torch::optim::RMSprop*>(&o) || dynamic_cast<const optim::Adadelta*>(&o);
+// The optimizers written and read in det's layout, each with its parameter state and options
+// types: calls f(Layout<State, Options>{}) for o's type and returns true, or returns false for
+// an optimizer with a layout of its own. The one list save_optimizer and load_optimizer share.
+template <typename S, typename O>
+struct Layout {
+  using State = S;
+  using Options = O;
+};
+template <typename F>
+bool with_standard_layout(const torch::optim::Optimizer& o, F&& f) {
+  namespace to = torch::optim;
+  if (dynamic_cast<const to::SGD*>(&o)) return f(Layout<to::SGDParamState, to::SGDOptions>{}), true;
+  if (dynamic_cast<const to::AdamW*>(&o))
+    return f(Layout<to::AdamWParamState, to::AdamWOptions>{}), true;
+  if (dynamic_cast<const to::Adam*>(&o))
+    return f(Layout<to::AdamParamState, to::AdamOptions>{}), true;
+  if (dynamic_cast<const to::Adagrad*>(&o))
+    return f(Layout<to::AdagradParamState, to::AdagradOptions>{}), true;
+  if (dynamic_cast<const to::RMSprop*>(&o))
+    return f(Layout<to::RMSpropParamState, to::RMSpropOptions>{}), true;
+  if (dynamic_cast<const optim::Adadelta*>(&o))
+    return f(Layout<optim::AdadeltaParamState, optim::AdadeltaOptions>{}), true;
+  return false;
 }
 
-// Each parameter's state is keyed by its position over all groups, as a decimal number: LibTorch
-// 1.13 reads the keys as strings, 2.x parses them as numbers (std::stoull), so "0.1" and "0.2"
-// would be one key there. det reads its own checkpoints itself (load_optimizer) and also takes
-// the "group.index" keys it wrote before.
+// LibTorch's Optimizer::save keys each parameter's state by its TensorImpl address (and walks a
+// hash map), so two identical runs write different bytes. This writes the same layout keyed by
+// position instead: a checkpoint's bytes identify its content. Each key is the parameter's
+// position over all groups as a decimal number, which LibTorch's Optimizer::load also reads
+// (1.13 keeps keys as strings, 2.x parses them with std::stoull, so "0.1" and "0.2" would be one
+// key there). det reads its checkpoints itself (load_optimizer), also the "group.index" keys it
+// wrote before. Optimizers with a layout of their own (a user's subclass overriding save) keep
+// LibTorch's writer and reader.
 void save_optimizer(const torch::optim::Optimizer& o, torch::serialize::OutputArchive& archive) {
-  if (!standard_layout(o)) {
+  if (!with_standard_layout(o, [](auto) {})) {
     o.save(archive);
     return;
   }
@@ -166,20 +182,11 @@ void load_standard(torch::optim::Optimizer& o, torch::serialize::InputArchive& a
 }
 
 void load_optimizer(torch::optim::Optimizer& o, torch::serialize::InputArchive& archive) {
-  namespace to = torch::optim;
-  if (dynamic_cast<to::SGD*>(&o))
-    return load_standard<to::SGDParamState, to::SGDOptions>(o, archive);
-  if (dynamic_cast<to::AdamW*>(&o))
-    return load_standard<to::AdamWParamState, to::AdamWOptions>(o, archive);
-  if (dynamic_cast<to::Adam*>(&o))
-    return load_standard<to::AdamParamState, to::AdamOptions>(o, archive);
-  if (dynamic_cast<to::Adagrad*>(&o))
-    return load_standard<to::AdagradParamState, to::AdagradOptions>(o, archive);
-  if (dynamic_cast<to::RMSprop*>(&o))
-    return load_standard<to::RMSpropParamState, to::RMSpropOptions>(o, archive);
-  if (dynamic_cast<optim::Adadelta*>(&o))
-    return load_standard<optim::AdadeltaParamState, optim::AdadeltaOptions>(o, archive);
-  o.load(archive);  // a layout of its own
+  const bool standard = with_standard_layout(o, [&](auto layout) {
+    using L = decltype(layout);
+    load_standard<typename L::State, typename L::Options>(o, archive);
+  });
+  if (!standard) o.load(archive);  // a layout of its own
 }
 
 int64_t count_params(const torch::nn::Module& m) {

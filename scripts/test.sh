@@ -9,6 +9,21 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 start=$(date +%s)
 "$root/scripts/setup.sh"
+# What only the tests need: Debian's Chromium (the browser tests of the report and the live
+# view) and PyPI's tensorboard in .venv/ (TensorBoard reads det's event files back).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "det test: installing chromium (the browser tests)" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+venv="$root/.venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if ! "$venv/bin/python" -c 'import tensorboard' 2>/dev/null; then
+  echo "det test: installing tensorboard into $venv (the TensorBoard reader test)" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check "tensorboard==${DET_TENSORBOARD_VERSION:-2.21.0}"
+fi
 echo "det test: set up and built in $(($(date +%s) - start)) s" >&2
 if [ -z "${DET_DATA_DIR:-}" ] && [ -d "$root/../shared/data/mnist" ]; then
   export DET_DATA_DIR=$(cd "$root/../shared/data" && pwd)

@@ -45,6 +45,10 @@ int describe_experiment(int64_t experiment_id, const std::string& store);
 /// `det-run metrics TRIAL_ID [--kind K] [--format F] [--store PATH]`.
 int show_metrics(int64_t trial_id, const std::string& kind, const std::string& format,
                  const std::string& store);
+/// `det-run logs TRIAL_ID [--follow] [--store PATH]`: prints the trial's log; with `follow`,
+/// keeps printing what is appended until the trial ends or `stop` is set.
+int show_logs(int64_t trial_id, bool follow, const std::string& store,
+              const std::atomic<bool>* stop);
 
 /// The first line of an error message.
 std::string first_line(const std::string& s);

@@ -13,6 +13,7 @@
 #include "det/util/error.h"
 #include "det/util/log.h"
 #include "det/util/threads.h"
+#include "report.h"
 #include "worker.h"
 
 namespace det {
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   wk->add_option("--report-fd", wa.report_fd);
   wk->add_option("--control-fd", wa.control_fd);
   wk->add_option("--threads", wa.threads);
+  wk->add_option("--console-level", wa.console_level);
   wk->add_flag("--no-progress", wa.no_progress);
   wk->add_option("--log-level", ta.log_level);
 
@@ -114,6 +116,32 @@ int main(int argc, char** argv) {
       "list-trials", "list the trials of a run directory (default: the latest under ./runs)");
   lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
 
+  std::string report_target, report_out;
+  auto* rp = cli.add_subcommand(
+      "report", "write an experiment's report: one HTML file that opens offline in any browser");
+  rp->add_option("target", report_target,
+                 "a run directory, or an experiment id of the store (default: its latest)");
+  rp->add_option("-o,--output", report_out,
+                 "the HTML file (default <run dir>/report.html, else experiment-<id>.html)");
+  rp->add_option("--store", store_arg, "the store (default runs/det.db)");
+
+  int serve_port = 8080;
+  std::string serve_host = "127.0.0.1";
+  auto* sv = cli.add_subcommand("serve", "a live, read-only view of an experiment store over HTTP");
+  sv->add_option("--port", serve_port, "TCP port (0: any free one)")->capture_default_str();
+  sv->add_option("--host", serve_host,
+                 "address to listen on; anything but loopback shows the store's experiments, "
+                 "configs and paths to whoever can reach it (docs/observability.md)")
+      ->capture_default_str();
+  sv->add_option("--store", store_arg, "the store (default runs/det.db)");
+
+  int64_t logs_trial = 0;
+  bool logs_follow = false;
+  auto* lg = cli.add_subcommand("logs", "a trial's log (trial.log in its run directory)");
+  lg->add_option("trial_id", logs_trial, "trial id (see det-run describe)")->required();
+  lg->add_flag("-f,--follow", logs_follow, "keep printing what the trial logs until it ends");
+  lg->add_option("--store", store_arg, "the store (default runs/det.db)");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -127,6 +155,11 @@ int main(int argc, char** argv) {
     if (ex->parsed()) return list_experiments(store_arg);
     if (de->parsed()) return describe_experiment(describe_id, store_arg);
     if (me->parsed()) return show_metrics(metrics_trial, metrics_kind, metrics_format, store_arg);
+    if (rp->parsed()) return write_report(report_target, report_out, store_arg);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    if (sv->parsed()) return serve(store_arg, serve_host, serve_port, &stop_flag());
+    if (lg->parsed()) return show_logs(logs_trial, logs_follow, store_arg, &stop_flag());
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     if (wk->parsed()) return run_worker(wa, &stop_flag());

@@ -3,8 +3,11 @@
 #include "queries.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "commands.h"
 #include "det/config/experiment_config.h"
@@ -112,8 +115,6 @@ std::string format_metrics(const std::vector<experiment::MetricRow>& rows,
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-namespace {
-
 fs::path store_path_or_default(const std::string& given) {
   fs::path p = given.empty() ? fs::path("runs") / "det.db" : fs::path(given);
   if (fs::is_directory(p)) p /= "det.db";
@@ -123,6 +124,8 @@ fs::path store_path_or_default(const std::string& given) {
         " (runs record into <checkpoint_storage.host_path>/det.db; pass --store PATH)");
   return p;
 }
+
+namespace {
 
 std::string metric_cell(const std::optional<record::MetricPoint>& p, const std::string& metric) {
   if (!p || !p->metrics.contains(metric) || !p->metrics[metric].is_number()) return "-";
@@ -206,6 +209,46 @@ int show_metrics(int64_t trial_id, const std::string& kind, const std::string& f
   s.trial(trial_id);  // a clear error for an unknown trial
   std::printf("%s", format_metrics(s.metrics(trial_id, kind), format).c_str());
   return 0;
+}
+
+int show_logs(int64_t trial_id, bool follow, const std::string& store,
+              const std::atomic<bool>* stop) {
+  const fs::path store_path = store_path_or_default(store);
+  fs::path log;
+  {
+    experiment::ExperimentStore s(store_path);
+    const auto t = s.trial(trial_id);  // a clear error for an unknown trial
+    const auto e = s.experiment(t.experiment_id);
+    log = fs::path(e.run_dir) / ("trial-" + std::to_string(t.number)) / "trial.log";
+  }
+  auto finished = [&] {
+    experiment::ExperimentStore s(store_path);
+    const std::string st = s.trial(trial_id).state;
+    return st == "COMPLETED" || st == "STOPPED" || st == "ERROR" || st == "INVALID_HP" ||
+           s.experiment(s.trial(trial_id).experiment_id).state != "ACTIVE";
+  };
+  std::ifstream in;
+  std::vector<char> buf(1 << 16);
+  bool ended = false;
+  while (true) {
+    if (!in.is_open()) {
+      in.open(log, std::ios::binary);
+      if (!in.is_open() && !follow)
+        throw Error("trial " + std::to_string(trial_id) + " has no log yet (" + log.string() + ")");
+    }
+    if (in.is_open()) {
+      while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+        std::fwrite(buf.data(), 1, static_cast<size_t>(in.gcount()), stdout);
+        if (in.eof()) break;
+      }
+      in.clear();  // at the end for now: more may come
+      std::fflush(stdout);
+    }
+    // Once the trial has ended, one more read takes what it wrote last.
+    if (!follow || ended || (stop && stop->load())) return 0;
+    ended = finished();
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
 }
 
 }  // namespace det::app

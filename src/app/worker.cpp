@@ -99,6 +99,7 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
       throw Error((run_dir / "experiment.json").string() + " has no trial " +
                   std::to_string(w.trial));
     fs::path trial_dir = run_dir / ("trial-" + std::to_string(w.trial));
+    if (!w.console_level.empty()) util::set_console_level(w.console_level);
     if (chief) {
       fs::create_directories(trial_dir);
       util::add_log_file(trial_dir / "trial.log");

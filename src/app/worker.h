@@ -15,7 +15,8 @@ struct WorkerArgs {
   std::string resume;  ///< Checkpoint directory to start from ("" = from scratch).
   int report_fd = 3, control_fd = 4;
   bool no_progress = false;
-  int threads = 0;  ///< Intra-op threads (0 = LibTorch's default).
+  int threads = 0;            ///< Intra-op threads (0 = LibTorch's default).
+  std::string console_level;  ///< Log level of the console (the trial.log keeps info); "" = as is.
 };
 
 /// Runs one trial for the runner, speaking the worker protocol (det/record/worker_protocol.h).

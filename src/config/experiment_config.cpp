@@ -432,7 +432,9 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
       {"pbs", false, any, "a Determined cluster's setting; ignored"},
       {"security", false, any, "a Determined master's setting; ignored"},
       {"preemption_timeout", false, any, "a Determined cluster's setting; ignored"},
-      {"tensorboard_storage", false, any, "ignored; det writes no TensorBoard files yet"},
+      {"tensorboard_storage.propagation", false, any, "a container setting; ignored"},
+      {"tensorboard_storage.container_path", false, any,
+       "a container setting; det writes under host_path"},
   };
   for (const auto& rule : rules) {
     // Walked by recursion, not assignment: assigning a YAML::Node writes into the document.
@@ -539,6 +541,19 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
     c.checkpoint_policy = root.child("checkpoint_policy").as_enum({"best", "all", "none"});
   if (root.has("checkpoint_storage"))
     c.checkpoint_storage = parse_storage(root.child("checkpoint_storage"));
+  if (root.has("tensorboard_storage")) {
+    Node tb = root.child("tensorboard_storage");
+    tb.expect_map();
+    if (tb.has("type") && tb.child("type").as_string() != "shared_fs")
+      tb.child("type").fail_msg(
+          "det writes TensorBoard files to a shared_fs directory (host_path, storage_path); "
+          "remove tensorboard_storage to keep them in the run directory");
+    for (const auto* k : {"save_experiment_best", "save_trial_best", "save_trial_latest"})
+      if (tb.has(k))
+        tb.child(k).fail_msg("tensorboard_storage keeps no checkpoints; remove '" + std::string(k) +
+                             "'");
+    c.tensorboard_storage = parse_storage(tb);
+  }
   if (root.has("max_restarts"))
     c.max_restarts = static_cast<int>(root.child("max_restarts").as_int(kMaxRestartsRange));
   if (root.has("resources")) {
@@ -709,6 +724,12 @@ nlohmann::json to_json(const ExperimentConfig& c) {
     cs["container_path"] = st.host_path;
   }
   j["checkpoint_storage"] = cs;
+  if (c.tensorboard_storage) {
+    nlohmann::json tb = {{"type", "shared_fs"}, {"host_path", c.tensorboard_storage->host_path}};
+    if (!c.tensorboard_storage->storage_path.empty())
+      tb["storage_path"] = c.tensorboard_storage->storage_path;
+    j["tensorboard_storage"] = tb;
+  }
   j["max_restarts"] = c.max_restarts;
   nlohmann::json r = {{"slots_per_trial", c.resources.slots_per_trial},
                       {"weight", c.resources.weight}};

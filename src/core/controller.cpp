@@ -52,7 +52,7 @@ struct TrialController::Impl {
   std::optional<record::CheckpointMetadata> resume_meta;
   std::vector<record::CheckpointRef> checkpoints;
   std::optional<json> last_val_metrics, best_val_metrics;
-  util::ProgressLine progress{false};
+  std::unique_ptr<util::ProgressLine> progress = std::make_unique<util::ProgressLine>(false);
   /// Which evaluate method the trial overrides, learnt at its first validation.
   enum class Evaluation { kUnknown, kFullDataset, kBatches } evaluation = Evaluation::kUnknown;
 
@@ -388,7 +388,7 @@ struct TrialController::Impl {
   }
 
   void show_progress() {
-    if (!progress.enabled()) return;
+    if (!progress->enabled()) return;
     double elapsed = seconds_since(run_start);
     double rate =
         static_cast<double>(state.batches_trained - run_first_batch) / std::max(elapsed, 1e-9);
@@ -404,7 +404,7 @@ struct TrialController::Impl {
         util::format_duration(static_cast<double>(max_batches - state.batches_trained) /
                               std::max(rate, 1e-9))
             .c_str());
-    progress.update(buf + last_summary, state.batches_trained >= max_batches);
+    progress->update(buf + last_summary, state.batches_trained >= max_batches);
   }
 
   // Non-finite metrics are visible: a warning naming them and the batch, or, with
@@ -439,6 +439,27 @@ struct TrialController::Impl {
     return r;
   }
 
+  // Every parameter group's learning rate, as the LR schedulers left it.
+  json learning_rates() const {
+    json out = json::object();
+    size_t groups = 0;
+    for (const auto& o : h->optimizers) groups += o->param_groups().size();
+    for (size_t i = 0; i < h->optimizers.size(); ++i) {
+      const auto& pg = h->optimizers[i]->param_groups();
+      for (size_t j = 0; j < pg.size(); ++j) {
+        double lr;
+        try {
+          lr = pg[j].options().get_lr();
+        } catch (const std::exception&) {
+          continue;  // an optimizer whose options have no learning rate
+        }
+        out[groups == 1 ? std::string("lr") : "lr/" + std::to_string(i) + "." + std::to_string(j)] =
+            lr;
+      }
+    }
+    return out;
+  }
+
   void report_training() {
     double elapsed = std::max(seconds_since(period_start), 1e-9);
     json metrics = detail::average_across_ranks(
@@ -454,6 +475,7 @@ struct TrialController::Impl {
         {"samples_per_second", static_cast<double>(acc_samples * world()) / elapsed},
         {"batches_per_second", static_cast<double>(acc_batches) / elapsed},
         {"data_wait_fraction", acc_wait / elapsed}};
+    report.learning_rates = learning_rates();
     if (h->scaler && h->scaler->is_enabled()) {
       report.throughput["loss_scale"] = h->scaler->get_scale();
       report.throughput["skipped_steps"] = h->scaler->skipped_steps();
@@ -465,7 +487,7 @@ struct TrialController::Impl {
     each_callback([&](Callback& cb) { cb.on_training_workload_end(metrics); });
     if (!chief()) return;
     last_summary = " | " + detail::format_metrics(metrics);
-    progress.clear();
+    progress->clear();
     util::logger()->info(
         "trial {} [train] batch {}/{} epoch {:.2f}: {} | {:.1f} samples/s, {:.2f} batches/s, data "
         "wait {:.1f}%",
@@ -576,7 +598,7 @@ struct TrialController::Impl {
     if (chief()) {
       auto report = make_report(record::MetricsReport::Kind::kValidation, metrics);
       report.seconds = seconds_since(start);
-      progress.clear();
+      progress->clear();
       util::logger()->info("trial {} [validation] batch {}: {} ({:.1f}s)", state.trial_id,
                            state.batches_trained, detail::format_metrics(metrics), report.seconds);
       if (opt.listener) opt.listener->on_report(report);
@@ -628,7 +650,7 @@ struct TrialController::Impl {
     // uncommitted one is committed when the experiment resumes).
     if (opt.listener) opt.listener->on_checkpoint({ref, kept});
     checkpoint::commit(staged);
-    progress.clear();
+    progress->clear();
     util::logger()->info("trial {} [checkpoint] batch {}: {} ({:.2f}s)", state.trial_id,
                          state.batches_trained, ref.path.string(), seconds_since(start));
     each_callback([&](Callback& cb) { cb.on_checkpoint_write_end(ref.path); });
@@ -685,7 +707,7 @@ struct TrialController::Impl {
     each_callback([&](Callback& cb) { cb.on_trial_startup(state.batches_trained, uuid); });
     if (resume_meta) restore();
     if (world() > 1) setup_data_parallel();
-    progress = util::ProgressLine(opt.show_progress && chief());
+    progress = std::make_unique<util::ProgressLine>(opt.show_progress && chief());
     run_start = Clock::now();
     run_first_batch = state.batches_trained;
     if (state.batches_trained >= max_batches && !opt.next_target) {
@@ -711,7 +733,7 @@ struct TrialController::Impl {
       if (!opt.next_target || !target) break;
       // The runner decides what comes next: a longer target, or checkpoint and exit (pause/close).
       double metric = (*last_val_metrics)[cfg.searcher.metric].get<double>();
-      progress.clear();
+      progress->clear();
       std::optional<config::Length> next = opt.next_target(*target, metric);
       if (!next) break;
       int64_t next_batches = config::to_batches(*next, gbs, epoch_len());
@@ -723,7 +745,7 @@ struct TrialController::Impl {
       max_batches = next_batches;
     }
     if (state.last_checkpoint != state.batches_trained) checkpoint();
-    progress.clear();
+    progress->clear();
     log_gradient_sync();
     return result(TrialResult::Exit::kCompleted);
   }
@@ -732,7 +754,7 @@ struct TrialController::Impl {
   // Every rank calls it at the same point.
   TrialResult stop() {
     if (state.last_checkpoint != state.batches_trained) checkpoint();
-    progress.clear();
+    progress->clear();
     bool own = trial_asked_to_stop();
     if (chief())
       util::logger()->warn("trial {}: stopped at batch {} {}", state.trial_id,

@@ -1,6 +1,7 @@
 #include "det/experiment/recorder.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <set>
 
@@ -18,6 +19,14 @@ using json = nlohmann::json;
 
 namespace {
 
+bool is_final(const std::string& state) {
+  return state == "COMPLETED" || state == "STOPPED" || state == "ERROR" || state == "INVALID_HP";
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 /// The store's name for a trial state: a trial with a worker is ACTIVE there.
 std::string store_state(const std::string& s) { return s == "RUNNING" ? "ACTIVE" : s; }
 
@@ -34,7 +43,9 @@ Recorder::Recorder(fs::path run_dir, record::ExperimentSummary summary,
     : run_dir_(std::move(run_dir)),
       summary_(std::move(summary)),
       store_(std::move(store)),
-      experiment_id_(experiment_id) {}
+      experiment_id_(experiment_id),
+      tensorboard_(std::make_unique<TensorBoardLog>(
+          summary_.tensorboard_dir ? fs::path(*summary_.tensorboard_dir) : run_dir_)) {}
 
 std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
                                            const config::ExperimentConfig& config,
@@ -55,8 +66,12 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
                                      run_dir.string());
   s.store_path = store->path().string();
   s.store_experiment_id = id;
+  if (config.tensorboard_storage)
+    s.tensorboard_dir =
+        fs::absolute(config.tensorboard_storage->root() / run_dir.filename()).string();
   std::unique_ptr<Recorder> r(new Recorder(run_dir, std::move(s), std::move(store), id));
   r->save();
+  r->tensorboard_->experiment(config, now_seconds());
   return r;
 }
 
@@ -89,6 +104,7 @@ int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const 
   t.hparams = hparams;
   t.seed = seed;
   save();
+  tensorboard_->trial_started(trial, hparams, now_seconds(), trial_dir(trial).string());
   return sid;
 }
 
@@ -101,9 +117,11 @@ int64_t Recorder::store_trial_id(int64_t trial) {
 }
 
 void Recorder::set_trial_state(int64_t trial, const std::string& state) {
+  const bool ends = is_final(state) && !is_final(summary_.trial(trial).state);
   summary_.trial(trial).state = state;
   store_->set_trial_state(store_trial_id(trial), store_state(state));
   save();
+  if (ends) tensorboard_->trial_ended(trial, state, now_seconds());
 }
 
 void Recorder::set_experiment_state(const std::string& state) {
@@ -140,6 +158,7 @@ void Recorder::record_report(int64_t trial, const record::MetricsReport& report)
   store_->set_trial_progress(sid, t.batches_trained, best);
   util::append_line(trial_dir(trial) / "metrics.jsonl", report.to_json().dump());
   save();
+  tensorboard_->report(trial, report);
 }
 
 void Recorder::record_checkpoint(int64_t trial, const record::CheckpointEvent& event) {
@@ -181,6 +200,7 @@ void Recorder::rollback(int64_t trial, int64_t batches) {
   t.batches_trained = std::min(t.batches_trained, batches);
   store_->set_trial_progress(sid, t.batches_trained, std::nullopt);
   save();
+  tensorboard_->restart(trial, batches, now_seconds());
 }
 
 void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {

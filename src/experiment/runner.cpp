@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -25,6 +26,7 @@
 #include "det/util/fs.h"
 #include "det/util/log.h"
 #include "det/util/process.h"
+#include "det/util/progress.h"
 #include "det/util/strings.h"
 #include "det/util/threads.h"
 
@@ -190,6 +192,9 @@ class Runner {
         "experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
         cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
     rec_.set_experiment_state("ACTIVE");
+    started_ = std::chrono::steady_clock::now();
+    last_status_log_ = started_;
+    if (many_trials()) status_line_ = std::make_unique<util::ProgressLine>(opt_.show_progress);
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
       schedule();
@@ -199,8 +204,84 @@ class Runner {
         continue;
       }
       wait_for_events();
+      show_search_status();
+    }
+    if (status_line_) {
+      status_line_.reset();
+      util::logger()->info("{}", search_status());  // where the search ended, in the log too
     }
     return finish();
+  }
+
+  // ---- search progress ----
+
+  // Whether the runner shows the search's line (a search of several trials) rather than a lone
+  // worker its own.
+  bool many_trials() const { return cfg_.searcher.name != "single"; }
+
+  std::string search_status() const {
+    int done = 0, running = 0, waiting = 0, failed = 0;
+    for (const auto& [id, t] : trials_) {
+      if (t.state == "COMPLETED" || t.state == "STOPPED")
+        ++done;
+      else if (t.state == "RUNNING")
+        ++running;
+      else if (t.state == "ERROR" || t.state == "INVALID_HP")
+        ++failed;
+      else
+        ++waiting;
+    }
+    std::string line = "search: " + std::to_string(done);
+    if (cfg_.searcher.name != "grid") line += "/" + std::to_string(cfg_.searcher.max_trials);
+    line += " trials done, " + std::to_string(running) + " running, " + std::to_string(waiting) +
+            " paused, " + std::to_string(failed) + " failed";
+    std::optional<double> best;
+    int64_t best_trial = 0, batches = 0;
+    for (const auto& t : rec_.summary().trials) {
+      batches += t.batches_trained;
+      if (!t.best_validation) continue;
+      auto v = record::metric_value(t.best_validation->metrics.value(cfg_.searcher.metric, json()));
+      if (v && config::is_better(*v, best, cfg_.searcher.smaller_is_better)) {
+        best = v;
+        best_trial = t.id;
+      }
+    }
+    char buf[160];
+    if (best) {
+      std::snprintf(buf, sizeof buf, " | best %s %.6g (trial %lld)", cfg_.searcher.metric.c_str(),
+                    *best, static_cast<long long>(best_trial));
+      line += buf;
+    }
+    const double p = searcher_.progress();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    if (p > 0.001 && p < 1) {
+      // The searcher's progress is its share of the planned training: the plan in batches follows.
+      std::snprintf(buf, sizeof buf, " | %lld/~%lld batches (%.0f%%) | ETA %s",
+                    static_cast<long long>(batches),
+                    static_cast<long long>(std::llround(static_cast<double>(batches) / p)), 100 * p,
+                    util::format_duration(elapsed * (1 - p) / p).c_str());
+    } else {
+      std::snprintf(buf, sizeof buf, " | %lld batches", static_cast<long long>(batches));
+    }
+    line += buf;
+    return line;
+  }
+
+  // On a terminal, the search's line, redrawn; elsewhere a log line every 30 s when it changed.
+  void show_search_status() {
+    if (!status_line_) return;
+    const std::string text = search_status();
+    if (status_line_->enabled()) {
+      status_line_->update(text);
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (text != last_status_ && now - last_status_log_ >= std::chrono::seconds(30)) {
+      util::logger()->info("{}", text);
+      last_status_ = text;
+      last_status_log_ = now;
+    }
   }
 
   // ---- searcher operations ----
@@ -314,7 +395,12 @@ class Runner {
                                      "--target",
                                      std::to_string(*t.target)};
     if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
-    if (!(opt_.show_progress && concurrency_ == 1)) args.push_back("--no-progress");
+    if (!(opt_.show_progress && concurrency_ == 1) || many_trials())
+      args.push_back("--no-progress");
+    // The search's line owns the terminal: a worker's own log lines go to its trial.log (and
+    // `det-run logs`), and only its warnings to the terminal.
+    if (status_line_ && status_line_->enabled())
+      args.insert(args.end(), {"--console-level", "warn"});
     if (concurrency_ > 1) {  // trials at once share the CPUs
       if (int threads = util::default_intra_op_threads(concurrency_); threads > 0)
         args.insert(args.end(), {"--threads", std::to_string(threads)});
@@ -665,6 +751,9 @@ class Runner {
   std::deque<int64_t> ready_;
   int64_t next_id_ = 1;
   bool stopping_ = false;
+  std::unique_ptr<util::ProgressLine> status_line_;
+  std::chrono::steady_clock::time_point started_, last_status_log_;
+  std::string last_status_;
   std::string storage_error_;  ///< Why a worker could not write (the experiment stops).
 };
 

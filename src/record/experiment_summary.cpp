@@ -108,6 +108,7 @@ json ExperimentSummary::to_json() const {
   if (store_path || store_experiment_id)
     j["store"] = {{"path", store_path.value_or("")},
                   {"experiment_id", store_experiment_id.value_or(0)}};
+  if (tensorboard_dir) j["tensorboard_dir"] = *tensorboard_dir;
   return j;
 }
 
@@ -138,6 +139,7 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
     s.store_path = st.optional<std::string>("path");
     s.store_experiment_id = st.optional_int("experiment_id", 0, kMax);
   }
+  s.tensorboard_dir = f.optional<std::string>("tensorboard_dir");
   s.best_trial = f.optional_int("best_trial", 0, kMax);
   s.searcher_progress = f.optional<double>("searcher_progress");
   const json& trials = f.array("trials");

@@ -39,6 +39,10 @@ MetricsReport report_from(const F& f) {
   r.metrics = f.get<json>("metrics");
   if (!r.metrics.is_object()) f.fail("metrics", "an object of metrics");
   if (f.has("throughput")) r.throughput = f.get<json>("throughput");
+  if (f.has("learning_rates")) {
+    r.learning_rates = f.get<json>("learning_rates");
+    if (!r.learning_rates.is_object()) f.fail("learning_rates", "an object of numbers");
+  }
   r.ranks = static_cast<int>(f.value<int64_t>("ranks", 1));
   r.seconds = f.value<double>("seconds", 0.0);
   r.time = f.value<std::string>("time", "");
@@ -77,6 +81,7 @@ json MetricsReport::to_json() const {
             {"metrics", portable_metrics(metrics)}};
   if (kind == Kind::kTraining) {
     j["throughput"] = throughput;
+    if (!learning_rates.empty()) j["learning_rates"] = learning_rates;
     j["ranks"] = ranks;
   } else {
     j["seconds"] = seconds;

@@ -80,13 +80,14 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
   fsync_dir(dir);
 }
 
-void append_line(const fs::path& path, const std::string& line) {
+void append_line(const fs::path& path, const std::string& line) { append_bytes(path, line + "\n"); }
+
+void append_bytes(const fs::path& path, const std::string& bytes) {
   if (!path.parent_path().empty()) fs::create_directories(path.parent_path());
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) fail_io("cannot open " + path.string() + " for appending");
-  std::string buf = line + "\n";
   try {
-    write_all(fd, buf.data(), buf.size(), path);
+    write_all(fd, bytes.data(), bytes.size(), path);
   } catch (...) {
     ::close(fd);
     throw;

@@ -4,15 +4,63 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <spdlog/sinks/base_sink.h>
+
+#include <functional>
 #include <mutex>
 
 namespace det::util {
+
+namespace {
+
+struct ConsoleHook {
+  const void* owner = nullptr;
+  std::function<void()> fn;
+};
+ConsoleHook& console_hook() {
+  static ConsoleHook hook;
+  return hook;
+}
+
+// stderr, with a chance to erase a status line on the terminal before each log line.
+class ConsoleSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ConsoleSink() : inner_(std::make_shared<spdlog::sinks::stderr_color_sink_mt>()) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (console_hook().fn) console_hook().fn();
+    inner_->log(msg);
+  }
+  void flush_() override { inner_->flush(); }
+  void set_pattern_(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> f) override {
+    inner_->set_formatter(std::move(f));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::stderr_color_sink_mt> inner_;
+};
+
+}  // namespace
+
+void set_before_console_line(const void* owner, std::function<void()> hook) {
+  if (hook) {
+    console_hook() = {owner, std::move(hook)};
+  } else if (console_hook().owner == owner) {
+    console_hook() = {};
+  }
+}
+
+void set_console_level(const std::string& level) {
+  logger()->sinks().front()->set_level(spdlog::level::from_str(level));
+}
 
 std::shared_ptr<spdlog::logger> logger() {
   static std::once_flag once;
   static std::shared_ptr<spdlog::logger> log;
   std::call_once(once, [] {
-    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    auto sink = std::make_shared<ConsoleSink>();
     sink->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
     log = std::make_shared<spdlog::logger>("det", sink);
     log->set_level(spdlog::level::info);

@@ -4,10 +4,21 @@
 
 #include <cstdio>
 
+#include "det/util/log.h"
+
 namespace det::util {
 
 ProgressLine::ProgressLine(bool enabled, std::chrono::milliseconds interval)
-    : enabled_(enabled && ::isatty(STDOUT_FILENO)), interval_(interval) {}
+    : enabled_(enabled && ::isatty(STDOUT_FILENO)), interval_(interval) {
+  if (enabled_) set_before_console_line(this, [this] { clear(); });
+}
+
+ProgressLine::~ProgressLine() {
+  if (enabled_) {
+    clear();
+    set_before_console_line(this, nullptr);
+  }
+}
 
 void ProgressLine::update(const std::string& text, bool force) {
   if (!enabled_) return;

@@ -291,6 +291,17 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
     EXPECT_TRUE(fs::exists(fs::path(ckpts.back().path) / "metadata.json")) << ckpts.back().path;
   }
   expect_records_agree(dir);
+  // The search's status, as its last log line shows it (not a terminal: no status line).
+  int done = 0, waiting = 0;
+  for (const auto& [n, t] : trials) {
+    done += t.row.state == "COMPLETED" || t.row.state == "STOPPED";
+    waiting += t.row.state == "PAUSED" || t.row.state == "QUEUED";
+  }
+  const std::string status = "search: " + std::to_string(done) + "/8 trials done, 0 running, " +
+                             std::to_string(waiting) + " paused, " +
+                             std::to_string(invalid + errored) + " failed | best validation_loss ";
+  EXPECT_NE(run.output.find(status), std::string::npos) << status << "\n" << run.output;
+  EXPECT_EQ(run.output.find("\r"), std::string::npos) << "a status line drawn on a pipe";
   // The runner's state (searcher and trials) is in the store for --resume-experiment.
   auto snap = store.searcher_snapshot(exp_id);
   ASSERT_TRUE(snap.has_value());

@@ -113,3 +113,29 @@ TEST(WorkerProtocol, BadLinesAreClearErrors) {
 
 }  // namespace
 }  // namespace det::record
+
+namespace det::record {
+namespace {
+
+TEST(WorkerProtocol, TrainingReportsCarryLearningRates) {
+  MetricsReport r;
+  r.kind = MetricsReport::Kind::kTraining;
+  r.batches = 10;
+  r.metrics = {{"loss", 1.0}};
+  r.learning_rates = {{"lr/0.0", 0.1}, {"lr/0.1", 0.01}};
+  auto back = std::get<MetricsReport>(decode_event(encode(r)));
+  EXPECT_EQ(back.learning_rates, r.learning_rates);
+  // Older reports have none; a malformed one is named.
+  EXPECT_TRUE(std::get<MetricsReport>(decode_event(v1_lines()[0])).learning_rates.empty());
+  auto j = r.to_json();
+  j["learning_rates"] = 0.1;
+  try {
+    MetricsReport::from_json(j, "metrics.jsonl:3");
+    FAIL() << "a number for learning_rates was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("learning_rates"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace det::record

@@ -140,6 +140,9 @@ struct ExperimentConfig {
   std::string checkpoint_policy = "best";  ///< best, all, none.
   /// Empty when the file has none; storage() gives the default then.
   std::optional<CheckpointStorageConfig> checkpoint_storage;
+  /// `tensorboard_storage:` (shared_fs): where the TensorBoard runs go,
+  /// <host_path>/<storage_path>/<run directory's name>; by default the run directory itself.
+  std::optional<CheckpointStorageConfig> tensorboard_storage;
   /// 0 to 1000 restarts of a failed trial before it is ERROR.
   int max_restarts = 5;
   ResourcesConfig resources;                ///< `resources:`.

@@ -6,6 +6,7 @@
 ///   <run_dir>/experiment.json          record::ExperimentSummary, rewritten atomically
 ///   <run_dir>/trial-<id>/metrics.jsonl  record::MetricsReport per line
 ///   <storage root>/det.db              the experiment store (SQLite)
+///   <run_dir>/trial-<id>/events.out.tfevents.*  TensorBoard runs (experiment/tensorboard_log.h)
 ///
 /// It keeps the three in agreement: a report goes to all three, a restart rolls all three back
 /// to the checkpoint the trial restarts from, and a checkpoint is recorded before the trial
@@ -21,6 +22,7 @@
 
 #include "det/config/experiment_config.h"
 #include "det/experiment/store.h"
+#include "det/experiment/tensorboard_log.h"
 #include "det/record/experiment_summary.h"
 #include "det/record/worker_protocol.h"
 
@@ -44,6 +46,8 @@ class Recorder {
   std::filesystem::path trial_dir(int64_t trial) const;
   /// The experiment store.
   ExperimentStore& store() { return *store_; }
+  /// The experiment's TensorBoard runs.
+  TensorBoardLog& tensorboard() { return *tensorboard_; }
   /// This experiment's id in the store.
   int64_t experiment_id() const { return experiment_id_; }
   /// experiment.json as recorded.
@@ -99,6 +103,7 @@ class Recorder {
   record::ExperimentSummary summary_;
   std::unique_ptr<ExperimentStore> store_;
   int64_t experiment_id_;
+  std::unique_ptr<TensorBoardLog> tensorboard_;
 };
 
 }  // namespace det::experiment

@@ -78,6 +78,8 @@ struct ExperimentSummary {
   std::optional<std::string> end_time;         ///< UTC, ISO 8601; empty while ACTIVE.
   std::optional<std::string> store_path;       ///< The experiment store (det.db).
   std::optional<int64_t> store_experiment_id;  ///< This experiment's id there.
+  /// Where the TensorBoard runs are when not in the run directory (tensorboard_storage).
+  std::optional<std::string> tensorboard_dir;
   /// The id of the trial with the best validation, once finished.
   std::optional<int64_t> best_trial;
   std::optional<double> searcher_progress;  ///< 0..1.

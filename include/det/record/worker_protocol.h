@@ -56,6 +56,9 @@ struct MetricsReport {
   /// scaling loss_scale and skipped_steps; on CUDA peak_memory_bytes (peak allocated since the
   /// previous report).
   nlohmann::json throughput;
+  /// Training only: each optimizer parameter group's learning rate when reported, "lr" for a
+  /// trial's only group, else "lr/<optimizer>.<group>" (indices from 0).
+  nlohmann::json learning_rates = nlohmann::json::object();
   int ranks = 1;       ///< Data-parallel ranks (training).
   double seconds = 0;  ///< Validation: how long it took.
   std::string time;    ///< UTC, ISO 8601.

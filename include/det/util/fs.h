@@ -15,6 +15,8 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& con
 
 /// Appends one line (a newline is added) to `path`, creating it if needed, and flushes.
 void append_line(const std::filesystem::path& path, const std::string& line);
+/// Appends `bytes` to `path` in one write, creating it (and its directory) if needed.
+void append_bytes(const std::filesystem::path& path, const std::string& bytes);
 
 /// Reads a whole file. Throws det::Error naming the path if it cannot be read.
 std::string read_file(const std::filesystem::path& path);

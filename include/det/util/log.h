@@ -3,6 +3,7 @@
 /// Logging through spdlog: one logger, "det", to stderr and optionally a file.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,6 +19,11 @@ std::shared_ptr<spdlog::logger> logger();
 /// Sets the console level: "trace", "debug", "info", "warn", "error".
 void set_log_level(const std::string& level);
 
+/// Only lines at `level` or above reach the console (a file added keeps its own level).
+void set_console_level(const std::string& level);
+/// `hook` is called before each console log line (a status line erases itself); an empty hook
+/// removes `owner`'s (and only its own).
+void set_before_console_line(const void* owner, std::function<void()> hook);
 /// Also write every log line to `path` (appending).
 void add_log_file(const std::filesystem::path& path);
 

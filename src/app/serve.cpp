@@ -40,6 +40,13 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+std::string short_number(const json& v) {
+  if (!v.is_number()) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v.get<double>());
+  return buf;
+}
+
 json experiments_json(experiment::ExperimentStore& store) {
   json out = json::array();
   for (const auto& e : store.experiments()) {
@@ -73,10 +80,10 @@ std::string index_page(const json& experiments, const std::string& store) {
             escape(e["state"].get<std::string>()) + "\">" + escape(e["state"].get<std::string>()) +
             "</td><td class=\"text\">" + escape(e["searcher"].get<std::string>()) + "</td><td>" +
             std::to_string(e["trials"].get<size_t>()) + "</td><td data-value=\"" +
-            (e["best"].is_null() ? "" : e["best"].dump()) + "\">" +
-            (e["best"].is_null() ? "" : e["best"].dump()) + " <span class=\"muted\">" +
-            escape(e["metric"].get<std::string>()) + "</span></td><td class=\"text\">" +
-            escape(e["start_time"].get<std::string>()) + "</td></tr>\n";
+            (e["best"].is_null() ? "" : e["best"].dump()) + "\">" + short_number(e["best"]) +
+            " <span class=\"muted\">" + escape(e["metric"].get<std::string>()) +
+            "</span></td><td class=\"text\">" + escape(e["start_time"].get<std::string>()) +
+            "</td></tr>\n";
   }
   return "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>det experiments"
          "</title><meta http-equiv=\"refresh\" content=\"5\"><style>body{font:14px/1.45 system-ui,"

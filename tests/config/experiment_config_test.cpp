@@ -510,5 +510,40 @@ TEST(ExperimentConfig, SettingsDetDoesNotImplementAreErrorsOrNotices) {
   EXPECT_TRUE(parse_experiment_config(kMinimal, "exp.yaml").notices.empty());
 }
 
+// Determined's tensorboard_storage: a shared_fs directory for the TensorBoard runs; what det does
+// not do with it is an error.
+TEST(ExperimentConfig, TensorboardStorageIsADirectoryForTheTensorBoardRuns) {
+  auto c =
+      parse_experiment_config(std::string(kMinimal) +
+                                  "tensorboard_storage: {type: shared_fs, host_path: /data/tb, "
+                                  "storage_path: exp}\n",
+                              "exp.yaml");
+  ASSERT_TRUE(c.tensorboard_storage.has_value());
+  EXPECT_EQ(c.tensorboard_storage->root(), "/data/tb/exp");
+  EXPECT_EQ(to_json(c)["tensorboard_storage"]["host_path"], "/data/tb");
+  EXPECT_FALSE(parse_experiment_config(kMinimal, "exp.yaml").tensorboard_storage.has_value());
+  // The resolved config round-trips.
+  auto again = parse_experiment_config(to_json(c).dump(), "config.yaml");
+  EXPECT_EQ(again.tensorboard_storage->root(), "/data/tb/exp");
+  auto error_of = [](const std::string& extra) {
+    try {
+      parse_experiment_config(std::string(kMinimal) + extra, "exp.yaml");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("tensorboard_storage: {type: s3, bucket: b}\n")
+                .find("tensorboard_storage.type: det writes TensorBoard files to a shared_fs"),
+            std::string::npos)
+      << error_of("tensorboard_storage: {type: s3, bucket: b}\n");
+  EXPECT_NE(error_of("tensorboard_storage: {host_path: /x, save_trial_best: 1}\n")
+                .find("keeps no checkpoints; remove 'save_trial_best'"),
+            std::string::npos);
+  EXPECT_NE(error_of("tensorboard_storage: {host_path: /x, storage_path: ../y}\n")
+                .find("leaves host_path"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace det::config

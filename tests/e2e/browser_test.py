@@ -79,7 +79,7 @@ browser = cdp.Browser()
 try:
     # ---- the report, from the file ----
     browser.navigate("file://" + report)
-    browser.wait_for("document.body && document.body.dataset.rendered")
+    browser.wait_for("document.body && document.body.dataset.rendered", timeout=120)
     time.sleep(0.5)  # Plotly finishes its layout
     check(browser.eval("window.detErrors.length") == 0, f"page errors: {browser.eval('window.detErrors')}")
     rows = browser.eval("""Array.from(document.querySelectorAll('#trials-table tbody tr')).map(tr => {
@@ -166,7 +166,12 @@ try:
             png = browser.screenshot("body")
             open(os.path.join(shots, "serve-experiments.png"), "wb").write(png)
             browser.navigate(f"{base}/experiments/{live_id}")
-            browser.wait_for("document.body.dataset.rendered")
+            try:
+                browser.wait_for("document.body.dataset.rendered", timeout=120)
+            except TimeoutError:
+                status = browser.eval("document.getElementById('live-status').textContent")
+                sys.exit(f"FAIL: the live page did not render: status {status!r}, "
+                         f"errors {browser.eval('window.detErrors')} {browser.errors()}")
 
             def store_validations():
                 return db.execute("SELECT COUNT(*) FROM metrics m JOIN trials t ON m.trial_id = t.id "

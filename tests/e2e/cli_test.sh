@@ -65,6 +65,18 @@ check describe 0 "trial 1 \(id 1\): COMPLETED, 224 batches" -- "$my_trainer" des
 check metrics-csv 0 "^validation,224,7.000," -- "$my_trainer" metrics 1 --kind validation --format csv --store "$work/runs"
 check metrics-unknown 1 "no trial 99" -- "$my_trainer" metrics 99 --store "$work/runs"
 check store-missing 2 "no experiment store at" -- "$my_trainer" experiments --store "$work/nowhere"
+# A trial's log, and following one that has ended returns with it.
+check logs 0 "trial 1 \[train\] batch" -- "$my_trainer" logs 1 --store "$work/runs"
+check logs-follow-ended 0 "\[validation\]|\[train\]" -- timeout 20 "$my_trainer" logs 1 --follow --store "$work/runs"
+check logs-unknown 1 "no trial 99" -- "$my_trainer" logs 99 --store "$work/runs"
+# The report: one HTML file in the run directory by default, or where -o says.
+check report 0 "report.html" -- "$my_trainer" report "$run"
+[ -s "$run/report.html" ] || { echo "FAIL report: $run/report.html missing"; fails=$((fails+1)); }
+check report-by-id 0 "^$work/r.html$" -- "$my_trainer" report 1 -o "$work/r.html" --store "$work/runs"
+check report-bad 2 "not a run directory .* and not an experiment id" -- "$my_trainer" report "$work/nothing"
+check report-no-exp 1 "no experiment 7" -- "$my_trainer" report 7 --store "$work/runs"
+# TensorBoard files beside the metrics.
+ls "$run"/trial-1/events.out.tfevents.* >/dev/null 2>&1 || { echo "FAIL tensorboard: no event file in trial-1"; fails=$((fails+1)); }
 
 # A corrupt checkpoint is refused with one line, and a missing one too.
 ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)

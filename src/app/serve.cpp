@@ -86,7 +86,7 @@ std::string index_page(const json& experiments, const std::string& store) {
             "</td></tr>\n";
   }
   return "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>det experiments"
-         "</title><meta http-equiv=\"refresh\" content=\"5\"><style>body{font:14px/1.45 system-ui,"
+         "</title><meta http-equiv=\"refresh\" content=\"10\"><style>body{font:14px/1.45 system-ui,"
          "sans-serif;margin:0;color:#1d2330;background:#f5f6f8}header{background:#1d2330;color:#"
          "fff;"
          "padding:14px 24px}h1{margin:0;font-size:20px}main{padding:12px 24px}table{border-"
@@ -128,7 +128,8 @@ int serve(const std::string& store_arg, const std::string& host, int port,
   });
   server.Get("/api/experiments", [&](const httplib::Request&, httplib::Response& res) {
     with_store(res, [&](experiment::ExperimentStore& store) {
-      res.set_content(experiments_json(store).dump(), "application/json");
+      res.set_content(experiments_json(store).dump(-1, ' ', false, json::error_handler_t::replace),
+                      "application/json");
     });
   });
   server.Get(
@@ -158,6 +159,24 @@ int serve(const std::string& store_arg, const std::string& host, int port,
         res.status = 500;
         res.set_content("{\"error\": \"internal error\"}", "application/json");
       });
+  // On loopback, only requests addressed to this machine by name: a web page the user visits
+  // cannot point a DNS name of its own at 127.0.0.1 and read the store (DNS rebinding).
+  const bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1";
+  int bound_port = 0;
+  server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
+    if (!loopback) return httplib::Server::HandlerResponse::Unhandled;
+    std::string h = req.get_header_value("Host");
+    const std::string port_suffix = ":" + std::to_string(bound_port);
+    if (h.size() > port_suffix.size() &&
+        h.compare(h.size() - port_suffix.size(), port_suffix.size(), port_suffix) == 0)
+      h.resize(h.size() - port_suffix.size());
+    if (h == "127.0.0.1" || h == "localhost" || h == "[::1]")
+      return httplib::Server::HandlerResponse::Unhandled;
+    res.status = 403;
+    res.set_content("det-run serve answers requests for 127.0.0.1 or localhost only\n",
+                    "text/plain");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   int bound = port;
   if (port == 0) {
     bound = server.bind_to_any_port(host);
@@ -166,13 +185,22 @@ int serve(const std::string& store_arg, const std::string& host, int port,
     throw UsageError("serve: cannot listen on " + host + ":" + std::to_string(port) +
                      " (in use? pick another with --port, or --port 0 for any free one)");
   }
+  bound_port = bound;
   const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::printf("det-run serve: http://%s:%d/ (the store %s; Ctrl-C stops)\n", shown.c_str(), bound,
               store_path.string().c_str());
   std::fflush(stdout);
-  std::thread loop([&] { server.listen_after_bind(); });
-  while (!stop->load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  server.stop();
+  std::atomic<bool> ended{false};
+  std::thread loop([&] {
+    server.listen_after_bind();
+    ended = true;
+  });
+  while (!stop->load() && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // stop() takes effect only once the loop runs: a signal right after start waits for it.
+  while (!ended) {
+    server.stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   loop.join();
   return 0;
 }

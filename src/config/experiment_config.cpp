@@ -433,6 +433,10 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
       {"security", false, any, "a Determined master's setting; ignored"},
       {"preemption_timeout", false, any, "a Determined cluster's setting; ignored"},
       {"tensorboard_storage.propagation", false, any, "a container setting; ignored"},
+      {"tensorboard_storage.checkpoint_path", false, any,
+       "a container setting; det writes under host_path"},
+      {"tensorboard_storage.tensorboard_path", false, any,
+       "a container setting; det writes under host_path"},
       {"tensorboard_storage.container_path", false, any,
        "a container setting; det writes under host_path"},
   };

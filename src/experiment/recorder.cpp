@@ -19,8 +19,9 @@ using json = nlohmann::json;
 
 namespace {
 
+// The states that end a trial's TensorBoard session (a STOPPED one continues with --resume).
 bool is_final(const std::string& state) {
-  return state == "COMPLETED" || state == "STOPPED" || state == "ERROR" || state == "INVALID_HP";
+  return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP";
 }
 
 double now_seconds() {

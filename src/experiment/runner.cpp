@@ -194,6 +194,7 @@ class Runner {
     rec_.set_experiment_state("ACTIVE");
     started_ = std::chrono::steady_clock::now();
     last_status_log_ = started_;
+    progress_at_start_ = searcher_.progress();  // a resumed search has done part already
     if (many_trials()) status_line_ = std::make_unique<util::ProgressLine>(opt_.show_progress);
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
@@ -255,12 +256,13 @@ class Runner {
     const double p = searcher_.progress();
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    if (p > 0.001 && p < 1) {
+    const double rate = (p - progress_at_start_) / std::max(elapsed, 1e-9);  // this runner's
+    if (p > 0.001 && p < 1 && rate > 0) {
       // The searcher's progress is its share of the planned training: the plan in batches follows.
       std::snprintf(buf, sizeof buf, " | %lld/~%lld batches (%.0f%%) | ETA %s",
                     static_cast<long long>(batches),
                     static_cast<long long>(std::llround(static_cast<double>(batches) / p)), 100 * p,
-                    util::format_duration(elapsed * (1 - p) / p).c_str());
+                    util::format_duration((1 - p) / rate).c_str());
     } else {
       std::snprintf(buf, sizeof buf, " | %lld batches", static_cast<long long>(batches));
     }
@@ -754,6 +756,7 @@ class Runner {
   std::unique_ptr<util::ProgressLine> status_line_;
   std::chrono::steady_clock::time_point started_, last_status_log_;
   std::string last_status_;
+  double progress_at_start_ = 0;
   std::string storage_error_;  ///< Why a worker could not write (the experiment stops).
 };
 

@@ -81,7 +81,11 @@ std::vector<std::pair<std::string, double>> tensorboard_scalars(const record::Me
   };
   add(kind + "/", r.metrics);
   if (r.kind == record::MetricsReport::Kind::kTraining) {
-    add("training/", r.learning_rates);
+    // "lr" -> learning_rate, "lr/0.1" -> learning_rate/0.1: apart from any metric's tag.
+    if (r.learning_rates.is_object())
+      for (const auto& [k, v] : r.learning_rates.items())
+        if (auto x = record::metric_value(v))
+          out.emplace_back("learning_rate" + (k.size() > 2 ? k.substr(2) : std::string()), *x);
     add("throughput/", r.throughput);
   }
   return out;
@@ -123,10 +127,13 @@ void TensorBoardLog::experiment(const config::ExperimentConfig& config, double t
 
 void TensorBoardLog::trial_started(int64_t trial, const json& hparams, double time,
                                    const std::string& model_uri) {
+  // A SessionLog START first: TensorBoard's Python loader takes a run's first START for its
+  // beginning and only the later ones for restarts (restart() writes those).
   writer(trial, time)
-      .append({tb::event::plugin_summary(
-          time, 0, tb::hparams::kSessionStartTag, tb::hparams::kPluginName,
-          tb::hparams::session_start(flat_hparams(hparams), time, model_uri))});
+      .append({tb::event::session_log(time, 0, tb::SessionStatus::kStart),
+               tb::event::plugin_summary(
+                   time, 0, tb::hparams::kSessionStartTag, tb::hparams::kPluginName,
+                   tb::hparams::session_start(flat_hparams(hparams), time, model_uri))});
 }
 
 void TensorBoardLog::report(int64_t trial, const record::MetricsReport& r) {
@@ -143,8 +150,8 @@ void TensorBoardLog::restart(int64_t trial, int64_t batches, double time) {
 }
 
 void TensorBoardLog::trial_ended(int64_t trial, const std::string& state, double time) {
-  const auto status = state == "COMPLETED" || state == "STOPPED" ? tb::hparams::Status::kSuccess
-                                                                 : tb::hparams::Status::kFailure;
+  const auto status =
+      state == "COMPLETED" ? tb::hparams::Status::kSuccess : tb::hparams::Status::kFailure;
   writer(trial, time)
       .append(
           {tb::event::plugin_summary(time, 0, tb::hparams::kSessionEndTag, tb::hparams::kPluginName,

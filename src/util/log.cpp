@@ -14,6 +14,7 @@ namespace det::util {
 namespace {
 
 struct ConsoleHook {
+  std::mutex mutex;  // set by one thread, called by whichever logs
   const void* owner = nullptr;
   std::function<void()> fn;
 };
@@ -29,7 +30,10 @@ class ConsoleSink : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    if (console_hook().fn) console_hook().fn();
+    {
+      std::lock_guard<std::mutex> lock(console_hook().mutex);
+      if (console_hook().fn) console_hook().fn();
+    }
     inner_->log(msg);
   }
   void flush_() override { inner_->flush(); }
@@ -45,10 +49,14 @@ class ConsoleSink : public spdlog::sinks::base_sink<std::mutex> {
 }  // namespace
 
 void set_before_console_line(const void* owner, std::function<void()> hook) {
+  auto& h = console_hook();
+  std::lock_guard<std::mutex> lock(h.mutex);
   if (hook) {
-    console_hook() = {owner, std::move(hook)};
-  } else if (console_hook().owner == owner) {
-    console_hook() = {};
+    h.owner = owner;
+    h.fn = std::move(hook);
+  } else if (h.owner == owner) {
+    h.owner = nullptr;
+    h.fn = nullptr;
   }
 }
 

@@ -4,6 +4,7 @@ import base64
 import fcntl
 import json
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -26,7 +27,7 @@ class Browser:
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
         args = [find_chromium(), "--headless=new", "--remote-debugging-pipe", "--no-sandbox",
-                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-proxy-server", "--no-first-run", "--no-default-browser-check",
+                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-proxy-server", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
                 "--disable-extensions", "--disable-background-networking", "--hide-scrollbars",
                 f"--window-size={width},{height}", f"--user-data-dir={self.profile}", "about:blank"]
         # Chromium reads commands from fd 3 and writes answers to fd 4. (Moved out of the way
@@ -57,7 +58,8 @@ class Browser:
     def _read_message(self, timeout):
         deadline = time.time() + timeout
         while b"\0" not in self.buf:
-            if time.time() > deadline:
+            left = deadline - time.time()
+            if left <= 0 or not select.select([self.r], [], [], left)[0]:
                 raise TimeoutError("no answer from chromium")
             chunk = self.r.read(1 << 16)
             if not chunk:

@@ -6,11 +6,13 @@ Runs the probe experiment of tests/experiment/runner_probe.yaml (asynchronous su
 killed mid-search and resumed with --resume-experiment, then checks:
   - every record's framing byte for byte against TensorBoard's own RecordWriter, and every
     Event and HParams message against protobuf's own encoder;
-  - each trial's run as TensorBoard's EventAccumulator shows it: every metric of the store at
-    every batch count, once (the restarts replayed steps; TensorBoard must show them once), with
-    the store's values; learning rates and throughput as metrics.jsonl has them;
-  - the HParams plugin's view, from a real `tensorboard` server on 127.0.0.1: one session per
-    trial with the trial's hyperparameters, status and searcher metric.
+  - each trial's run as TensorBoard's Python loader (plugin_event_accumulator, --load_fast
+    false) shows it: every metric of the store at every batch count, once (the restarts replayed
+    steps; TensorBoard must show them once), with the store's values; learning rates and
+    throughput as metrics.jsonl has them;
+  - a real `tensorboard` server on 127.0.0.1 with its default loader (the Rust data server): the
+    same scalars from its scalars plugin, and from its HParams plugin one session per trial with
+    the trial's hyperparameters, status and searcher metric.
 
 usage: tensorboard_test.py PROBE_EXE SOURCE_DIR WORK_DIR
 """
@@ -25,11 +27,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 try:
-    from tensorboard.backend.event_processing import event_accumulator, event_file_loader
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.backend.event_processing import plugin_event_accumulator as event_accumulator
     from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
     from tensorboard.plugins.hparams import plugin_data_pb2
     from tensorboard.summary.writer.record_writer import RecordWriter
 except ImportError as e:
@@ -104,10 +109,11 @@ for path in files:
                       f"{path}: HParams data {v.tag} encodes differently")
     check(event_pb2.Event.FromString(records[0]).file_version == "brain.Event:2",
           f"{path}: starts with its file version")
-check(starts >= 2, f"restarts wrote SessionLog START events (found {starts})")
+check(starts >= len(trials) + 2, f"a START per trial and per restart (found {starts})")
 
 # ---- each trial's run, as TensorBoard shows it ----
 replayed = 0
+wants = {}
 for number, (tid, hparams, state) in sorted(trials.items()):
     tdir = os.path.join(run_dir, f"trial-{number}")
     acc = event_accumulator.EventAccumulator(tdir, size_guidance={"scalars": 0, "tensors": 0})
@@ -121,15 +127,18 @@ for number, (tid, hparams, state) in sorted(trials.items()):
     jsonl = os.path.join(tdir, "metrics.jsonl")
     for line in (open(jsonl) if os.path.exists(jsonl) else []):
         row = json.loads(line)
-        for group, prefix in (("learning_rates", "training/"), ("throughput", "throughput/")):
-            for name, value in row.get(group, {}).items():
-                want.setdefault(prefix + name, []).append((row["batches"], value))
-    tags = set(acc.Tags()["scalars"])
+        for name, value in row.get("learning_rates", {}).items():  # "lr", "lr/0.1"
+            want.setdefault("learning_rate" + name[2:], []).append((row["batches"], value))
+        for name, value in row.get("throughput", {}).items():
+            want.setdefault("throughput/" + name, []).append((row["batches"], value))
+    # The loader TensorBoard's server uses without --load_fast: scalars are tensors there.
+    wants[number] = want
+    tags = set(acc.Tags()["tensors"]) - {"_hparams_/session_start_info", "_hparams_/session_end_info"}
     check(tags == set(want), f"trial {number}: tags {sorted(tags)} != {sorted(want)}")
     for tag, points in want.items():
         if tag not in tags:
             continue
-        got = [(e.step, e.value) for e in acc.Scalars(tag)]
+        got = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
         points.sort()
         check([s for s, _ in got] == [s for s, _ in points],
               f"trial {number} {tag}: steps {[s for s, _ in got]} != {[s for s, _ in points]}")
@@ -148,8 +157,10 @@ tb_exe = os.path.join(os.path.dirname(sys.executable), "tensorboard")
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
+# TensorBoard's default loader (--load_fast auto: its Rust data server where installed, as pip's
+# tensorboard has it), which drops replayed steps by itself.
 server = subprocess.Popen([tb_exe, "--logdir", run_dir, "--host", "127.0.0.1", "--port", str(port),
-                           "--load_fast", "false", "--reload_interval", "1"],
+                           "--reload_interval", "1"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     url = f"http://127.0.0.1:{port}/data/plugin/hparams/session_groups"
@@ -157,12 +168,11 @@ try:
                        "STATUS_FAILURE", "STATUS_RUNNING"], "colParams": [], "startIndex": 0,
                        "sliceSize": 100}).encode()
     groups = None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     for _ in range(120):
         try:
             req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", "X-XSRF-Protected": "1",
                                                                    "X-TensorBoard-Feature-Flags": "{}"})
-            # Straight to 127.0.0.1, whatever proxy the environment names.
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
             groups = json.load(opener.open(req, timeout=5)).get("sessionGroups", [])
             if len(groups) == len(trials):
                 break
@@ -180,7 +190,7 @@ try:
         check(math.isclose(g["hparams"]["x"], hparams["x"], rel_tol=1e-12),
               f"trial {number}: x {g['hparams']['x']} != {hparams['x']}")
         status = g["sessions"][0].get("status")
-        want_status = "STATUS_SUCCESS" if state in ("COMPLETED", "STOPPED") else "STATUS_FAILURE"
+        want_status = "STATUS_SUCCESS" if state == "COMPLETED" else "STATUS_FAILURE"
         check(status == want_status, f"trial {number}: status {status} for {state}")
         values = {m["name"]["tag"]: m["value"] for m in g.get("metricValues", [])}
         last = db.execute("SELECT metrics FROM metrics WHERE trial_id = ? AND kind = 'validation' "
@@ -189,11 +199,20 @@ try:
             check(math.isclose(values.get("validation/validation_loss", float("nan")),
                                json.loads(last[0])["validation_loss"], rel_tol=1e-6),
                   f"trial {number}: HParams shows {values} for the last validation {last[0]}")
+    # Every scalar, as the server's scalars plugin serves it.
+    for number, want in wants.items():
+        for tag, points in want.items():
+            q = urllib.parse.urlencode({"run": f"trial-{number}", "tag": tag})
+            got = json.load(opener.open(f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?{q}", timeout=10))
+            check([s for _, s, _ in got] == [s for s, _ in sorted(points)],
+                  f"server, trial {number} {tag}: steps {[s for _, s, _ in got]} != {[s for s, _ in sorted(points)]}")
+            for (_, s, g), (_, w) in zip(got, sorted(points)):
+                check(math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-30), f"server, trial {number} {tag} step {s}")
 finally:
     server.terminate()
     server.wait(timeout=30)
 
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")
-print(f"tensorboard: {len(files)} event files, {len(trials)} trials, {starts} restart(s), "
+print(f"tensorboard: {len(files)} event files, {len(trials)} trials, {starts} SessionLog START(s), "
       f"{replayed} replayed step(s) shown once; all equal to the store")

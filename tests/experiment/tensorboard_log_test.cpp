@@ -53,7 +53,7 @@ TEST(TensorBoardLog, ReportsBecomeTaggedScalars) {
   EXPECT_EQ(s[0].first, "training/bad");
   EXPECT_TRUE(std::isnan(s[0].second));
   EXPECT_EQ(s[1], std::make_pair(std::string("training/loss"), 0.5));
-  EXPECT_EQ(s[2], std::make_pair(std::string("training/lr"), 0.1));
+  EXPECT_EQ(s[2], std::make_pair(std::string("learning_rate"), 0.1));
   EXPECT_EQ(s[3], std::make_pair(std::string("throughput/samples_per_second"), 100.0));
   r.kind = record::MetricsReport::Kind::kValidation;
   EXPECT_EQ(tensorboard_scalars(r).size(), 2u);  // metrics only: validation/bad, validation/loss

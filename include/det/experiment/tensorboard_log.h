@@ -21,7 +21,8 @@
 namespace det::experiment {
 
 /// The scalar tags of a report, in the order written: "training/<metric>",
-/// "validation/<metric>", "training/<lr key>" and "throughput/<key>", with their values
+/// "validation/<metric>", "learning_rate" (or "learning_rate/<optimizer>.<group>") and
+/// "throughput/<key>", with their values
 /// (non-numeric metrics are left out).
 std::vector<std::pair<std::string, double>> tensorboard_scalars(const record::MetricsReport& r);
 
@@ -53,7 +54,7 @@ class TensorBoardLog {
   /// TensorBoard forget what the trial reported after its checkpoint, so what it reports again
   /// replaces it (no duplicate steps).
   void restart(int64_t trial, int64_t batches, double time);
-  /// The trial ended in `state` (COMPLETED and STOPPED succeed; ERROR and INVALID_HP fail).
+  /// The trial ended in `state` (COMPLETED succeeds; ERROR and INVALID_HP fail).
   void trial_ended(int64_t trial, const std::string& state, double time);
 
  private:

@@ -22,6 +22,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
@@ -139,6 +141,16 @@ try:
             sys.exit(f"FAIL: serve printed {line!r}")
         check(m.group(1) == "127.0.0.1", "serve listens on loopback by default")
         base = f"http://127.0.0.1:{m.group(2)}"
+        # On loopback it answers only requests addressed to 127.0.0.1 or localhost (a page
+        # elsewhere cannot rebind a DNS name of its own to it).
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for host, want in ((f"localhost:{m.group(2)}", 200), (f"evil.example:{m.group(2)}", 403)):
+            try:
+                got = opener.open(urllib.request.Request(base + "/api/experiments",
+                                                         headers={"Host": host}), timeout=10).status
+            except urllib.error.HTTPError as e:
+                got = e.code
+            check(got == want, f"serve answered {got} to Host {host}, expected {want}")
         # A slow experiment into the same store: one trial, a validation every 8 batches (about every 2.4 s).
         live_cfg = os.path.join(work, "live.yaml")
         text = open(cfg).read()

@@ -46,7 +46,15 @@ Recorder::Recorder(fs::path run_dir, record::ExperimentSummary summary,
       store_(std::move(store)),
       experiment_id_(experiment_id),
       tensorboard_(std::make_unique<TensorBoardLog>(
-          summary_.tensorboard_dir ? fs::path(*summary_.tensorboard_dir) : run_dir_)) {}
+          summary_.tensorboard_dir ? fs::path(*summary_.tensorboard_dir) : run_dir_)) {
+  // The HParams columns' types, from the resolved config (an experiment reopened to resume).
+  try {
+    tensorboard_->set_columns(
+        config::load_experiment_config(run_dir_ / summary_.config_file).hyperparameters);
+  } catch (const std::exception&) {
+    // No readable config.yaml: values go as they are.
+  }
+}
 
 std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
                                            const config::ExperimentConfig& config,

@@ -114,7 +114,13 @@ tb::EventFileWriter& TensorBoardLog::writer(int64_t trial, double time) {
   return *w;
 }
 
+void TensorBoardLog::set_columns(const config::HyperparameterSpace& space) {
+  column_types_.clear();
+  for (const auto& info : hparam_infos(space)) column_types_[info.name] = info.type;
+}
+
 void TensorBoardLog::experiment(const config::ExperimentConfig& config, double time) {
+  set_columns(config.hyperparameters);
   std::vector<tb::hparams::MetricInfo> metrics;
   if (!config.searcher.metric.empty())
     metrics.push_back({"validation/" + config.searcher.metric, true});
@@ -127,13 +133,18 @@ void TensorBoardLog::experiment(const config::ExperimentConfig& config, double t
 
 void TensorBoardLog::trial_started(int64_t trial, const json& hparams, double time,
                                    const std::string& model_uri) {
+  json values = flat_hparams(hparams);
+  for (auto& [name, v] : values.items()) {
+    auto type = column_types_.find(name);
+    if (type != column_types_.end()) v = as_column_value(v, type->second);
+  }
   // A SessionLog START first: TensorBoard's Python loader takes a run's first START for its
   // beginning and only the later ones for restarts (restart() writes those).
   writer(trial, time)
       .append({tb::event::session_log(time, 0, tb::SessionStatus::kStart),
-               tb::event::plugin_summary(
-                   time, 0, tb::hparams::kSessionStartTag, tb::hparams::kPluginName,
-                   tb::hparams::session_start(flat_hparams(hparams), time, model_uri))});
+               tb::event::plugin_summary(time, 0, tb::hparams::kSessionStartTag,
+                                         tb::hparams::kPluginName,
+                                         tb::hparams::session_start(values, time, model_uri))});
 }
 
 void TensorBoardLog::report(int64_t trial, const record::MetricsReport& r) {

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+
+#include "det/util/fs.h"
 
 namespace det::experiment {
 namespace {
@@ -57,6 +62,41 @@ TEST(TensorBoardLog, ReportsBecomeTaggedScalars) {
   EXPECT_EQ(s[3], std::make_pair(std::string("throughput/samples_per_second"), 100.0));
   r.kind = record::MetricsReport::Kind::kValidation;
   EXPECT_EQ(tensorboard_scalars(r).size(), 2u);  // metrics only: validation/bad, validation/loss
+}
+
+}  // namespace
+}  // namespace det::experiment
+
+namespace det::experiment {
+namespace {
+namespace fs = std::filesystem;
+namespace tb = record::tensorboard;
+
+// A trial's run begins with a SessionLog START (TensorBoard's Python loader takes the first for
+// the run's beginning, the later ones for restarts), then its hyperparameters as its columns hold
+// them; a restart appends a START at the checkpoint's batch + 1.
+TEST(TensorBoardLog, ATrialBeginsWithAStartAndItsValuesAsItsColumnsHoldThem) {
+  const fs::path dir = fs::temp_directory_path() / ("det-tblog-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto config = config::parse_experiment_config(
+      "name: e\nentrypoint: x\nhyperparameters:\n  act:\n    type: categorical\n"
+      "    vals: [relu, 3]\n  lr: 0.1\nsearcher:\n  name: random\n  metric: loss\n"
+      "  max_trials: 2\n  max_length: 10\n",
+      "e.yaml");
+  TensorBoardLog log(dir);
+  log.experiment(config, 1.0);
+  log.trial_started(1, {{"act", 3}, {"lr", 0.1}}, 2.0, "uri");
+  log.restart(1, 8, 3.0);
+  std::vector<std::string> records;
+  for (const auto& f : fs::directory_iterator(dir / "trial-1"))
+    records = tb::read_records(util::read_file(f.path()), f.path().string());
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[1], tb::event::session_log(2.0, 0, tb::SessionStatus::kStart));
+  EXPECT_EQ(records[2], tb::event::plugin_summary(
+                            2.0, 0, tb::hparams::kSessionStartTag, tb::hparams::kPluginName,
+                            tb::hparams::session_start({{"act", "3"}, {"lr", 0.1}}, 2.0, "uri")));
+  EXPECT_EQ(records[3], tb::event::session_log(3.0, 9, tb::SessionStatus::kStart));
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -43,8 +43,12 @@ class TensorBoardLog {
   /// The run of trial `trial`.
   std::filesystem::path trial_dir(int64_t trial) const;
 
-  /// The experiment's HParams columns: its hyperparameters and the searcher's metric.
+  /// The experiment's HParams columns: its hyperparameters and the searcher's metric (and
+  /// set_columns).
   void experiment(const config::ExperimentConfig& config, double time);
+  /// The columns' types, so that a trial's values are written as its columns hold them (a
+  /// categorical of mixed types is a text column: its numbers go as text).
+  void set_columns(const config::HyperparameterSpace& space);
   /// A new trial and its hyperparameters.
   void trial_started(int64_t trial, const nlohmann::json& hparams, double time,
                      const std::string& model_uri);
@@ -62,6 +66,7 @@ class TensorBoardLog {
 
   std::filesystem::path root_;
   std::map<int64_t, std::unique_ptr<record::tensorboard::EventFileWriter>> writers_;
+  std::map<std::string, record::tensorboard::hparams::HParamInfo::Type> column_types_;
 };
 
 }  // namespace det::experiment

@@ -93,29 +93,6 @@ json series(const std::vector<experiment::MetricRow>& rows, const std::string& k
   return {{"batches", batches}, {"time", times}, {"metrics", metrics}};
 }
 
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // JSON inside a <script> element: "</" would end the element early.
 std::string script_json(const json& j) {
   std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -173,6 +150,29 @@ std::string fill(const std::string& tpl, const std::map<std::string, std::string
 }
 
 }  // namespace
+
+std::string escape_html(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 json experiment_view(experiment::ExperimentStore& store, int64_t experiment_id) {
   const auto e = store.experiment(experiment_id);

@@ -20,6 +20,9 @@ namespace det::app {
 /// checkpoints, training and validation series. det::Error when the store has no such experiment.
 nlohmann::json experiment_view(experiment::ExperimentStore& store, int64_t experiment_id);
 
+/// `s` with & < > " as HTML entities (text and attribute values of det's pages).
+std::string escape_html(const std::string& s);
+
 /// Plotly's JavaScript bundle (Debian's python3-plotly, or the file DET_PLOTLY_JS names);
 /// det::Error saying how to install it when absent.
 std::string plotly_js();

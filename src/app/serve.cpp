@@ -17,29 +17,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string short_number(const json& v) {
   if (!v.is_number()) return "";
   char buf[32];
@@ -76,13 +53,14 @@ std::string index_page(const json& experiments, const std::string& store) {
     const std::string id = std::to_string(e["id"].get<int64_t>());
     rows += "<tr data-experiment=\"" + id + "\"><td><a href=\"/experiments/" + id + "\">" + id +
             "</a></td><td class=\"text\"><a href=\"/experiments/" + id + "\">" +
-            escape(e["name"].get<std::string>()) + "</a></td><td class=\"text state-" +
-            escape(e["state"].get<std::string>()) + "\">" + escape(e["state"].get<std::string>()) +
-            "</td><td class=\"text\">" + escape(e["searcher"].get<std::string>()) + "</td><td>" +
+            escape_html(e["name"].get<std::string>()) + "</a></td><td class=\"text state-" +
+            escape_html(e["state"].get<std::string>()) + "\">" +
+            escape_html(e["state"].get<std::string>()) + "</td><td class=\"text\">" +
+            escape_html(e["searcher"].get<std::string>()) + "</td><td>" +
             std::to_string(e["trials"].get<size_t>()) + "</td><td data-value=\"" +
             (e["best"].is_null() ? "" : e["best"].dump()) + "\">" + short_number(e["best"]) +
-            " <span class=\"muted\">" + escape(e["metric"].get<std::string>()) +
-            "</span></td><td class=\"text\">" + escape(e["start_time"].get<std::string>()) +
+            " <span class=\"muted\">" + escape_html(e["metric"].get<std::string>()) +
+            "</span></td><td class=\"text\">" + escape_html(e["start_time"].get<std::string>()) +
             "</td></tr>\n";
   }
   return "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>det experiments"
@@ -96,7 +74,7 @@ std::string index_page(const json& experiments, const std::string& store) {
          "5b6472}"
          ".state-COMPLETED{color:#1a7f37}.state-ERROR{color:#c0352b}.state-ACTIVE{color:#2456a6}"
          "</style></head><body><header><h1>det experiments</h1><div class=\"muted\">" +
-         escape(store) +
+         escape_html(store) +
          "</div></header><main><table id=\"experiments\"><thead><tr><th>ID</th><th class=\"text\">"
          "Name</th><th class=\"text\">State</th><th class=\"text\">Searcher</th><th>Trials</th><th>"
          "Best</th><th class=\"text\">Started</th></tr></thead><tbody>\n" +

@@ -9,14 +9,21 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 start=$(date +%s)
 "$root/scripts/setup.sh"
-# What only the tests need: Debian's Chromium (the browser tests of the report and the live
-# view) and PyPI's tensorboard in .venv/ (TensorBoard reads det's event files back).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "det test: installing chromium (the browser tests)" >&2
+# What only the tests need, from Debian: Chromium (the browser tests of the report and the live
+# view), Open MPI (mpirun), Slurm and munge (a one-machine cluster, tests/cluster/); and PyPI's
+# tensorboard in .venv/ (TensorBoard reads det's event files back).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v srun >/dev/null 2>&1 ||
+  missing+=(slurm-wlm)
+[ -x /usr/sbin/munged ] || missing+=(munge)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "det test: installing ${missing[*]} (browser, MPI and Slurm tests)" >&2
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 venv="$root/.venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

@@ -155,6 +155,14 @@ struct TrialController::Impl {
     h->clock = StepClock(len, cfg.optimizations.aggregation_frequency);
     gbs = ctx->has_hparam("global_batch_size") ? ctx->global_batch_size()
                                                : train_loader->batch_size() * ctx->size();
+    // Determined's calculate_batch_sizes: per-slot batch = gbs // slots, and the batch trained is
+    // per-slot * slots, said once when it is not the one asked for.
+    if (ctx->has_hparam("global_batch_size") && chief())
+      if (const auto asked = ctx->get_hparam<int64_t>("global_batch_size"); asked != gbs)
+        util::logger()->warn(
+            "trial {}: global_batch_size {} is not a multiple of the {} ranks: each trains {} "
+            "examples a batch, {} in all",
+            h->trial_id, asked, ctx->size(), gbs / ctx->size(), gbs);
     state.trial_id = h->trial_id;
     if (resume_meta) state = resume_meta->trial_state;
     h->initial_batch = state.batches_trained;

@@ -1,5 +1,6 @@
 #include "det/dist/distributed_context.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -46,7 +47,76 @@ int slurm_local_size() {
   return 1;
 }
 
+// MASTER_ADDR/MASTER_PORT for ranks that mpirun or srun started: see the header.
+void default_rendezvous(LaunchEnvironment& e) {
+  const bool one_node = e.local_size == e.size;
+  if (!env("MASTER_PORT")) {
+    std::string job;
+    if (e.source == "openmpi") {
+      if (const char* j = env("OMPI_MCA_ess_base_jobid"))
+        job = j;
+      else if (const char* n = env("PMIX_NAMESPACE"))
+        job = n;
+    } else if (e.source == "slurm") {
+      if (const char* j = env("SLURM_JOB_ID"))
+        job = std::string(j) + "." + (env("SLURM_STEP_ID") ? env("SLURM_STEP_ID") : "");
+    }
+    if (!job.empty()) e.master_port = port_for_job(job);
+  }
+  if (env("MASTER_ADDR") || one_node) return;  // the loopback default
+  if (e.source == "slurm") {
+    const char* list = env("SLURM_STEP_NODELIST");
+    if (!list) list = env("SLURM_JOB_NODELIST");
+    if (!list) list = env("SLURM_NODELIST");
+    e.master_addr = first_slurm_host(list ? list : "");
+    if (!e.master_addr.empty()) return;
+  }
+  throw DistributedError(
+      "the " + std::to_string(e.size) + " ranks started by " + e.source + " span " +
+      std::to_string(e.cross_size) +
+      " nodes and MASTER_ADDR is not set: set it to the address of the node that runs rank 0 " +
+      (e.source == "openmpi" ? "(mpirun -x MASTER_ADDR=<host> ...)"
+                             : "(export MASTER_ADDR=<host>)"));
+}
+
 }  // namespace
+
+std::string first_slurm_host(const std::string& list) {
+  // The first entry ends at the first comma outside brackets.
+  size_t end = 0;
+  int depth = 0;
+  for (; end < list.size(); ++end) {
+    if (list[end] == '[')
+      ++depth;
+    else if (list[end] == ']' && --depth < 0)
+      break;
+    else if (list[end] == ',' && depth == 0)
+      break;
+  }
+  if (depth != 0)
+    throw DistributedError("Slurm node list '" + list + "' has an unbalanced bracket");
+  // "gpu[07-09,12]-ib[1-2]" -> "gpu07-ib1": each bracket's first number, as written.
+  std::string host;
+  for (size_t i = 0; i < end;) {
+    const size_t open = list.find('[', i);
+    if (open == std::string::npos || open >= end) {
+      host += list.substr(i, end - i);
+      break;
+    }
+    const size_t close = list.find(']', open);
+    host += list.substr(i, open - i);
+    const std::string range = list.substr(open + 1, close - open - 1);
+    host += range.substr(0, range.find_first_of(",-"));
+    i = close + 1;
+  }
+  return host;
+}
+
+int port_for_job(const std::string& job_id) {
+  std::uint32_t h = 2166136261u;  // FNV-1a
+  for (unsigned char c : job_id) h = (h ^ c) * 16777619u;
+  return 10000 + static_cast<int>(h % 20000u);
+}
 
 std::unique_ptr<Work> DistributedContext::allreduce_async(torch::Tensor tensor, ReduceOp op) {
   allreduce(tensor, op);
@@ -100,6 +170,7 @@ std::optional<LaunchEnvironment> detect_launch_environment() {
   e.cross_size = env_int("GROUP_WORLD_SIZE", e.cross_size);
   if (const char* a = env("MASTER_ADDR")) e.master_addr = a;
   e.master_port = env_int("MASTER_PORT", e.master_port);
+  if (e.source != "torchrun") default_rendezvous(e);
   if (e.size < 1)
     throw DistributedError("the launcher's world size is " + std::to_string(e.size) + " (" +
                            e.source + " environment); it must be >= 1");

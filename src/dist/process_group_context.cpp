@@ -11,6 +11,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +60,37 @@ c10d::ReduceOp to_c10d(ReduceOp op) {
 
 [[maybe_unused]] bool is_loopback(const std::string& addr) {
   return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+}
+
+// The address of this host's interface that reaches `host` (a UDP socket's connect only looks up
+// the route; nothing is sent), or "" when there is none. Gloo binds there: ranks on several hosts
+// then find each other over the network that reaches rank 0, whatever this host's name resolves to.
+[[maybe_unused]] std::string local_address_towards(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+    return "";
+  std::string out;
+  for (addrinfo* a = res; a && out.empty(); a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      const void* ip =
+          local.ss_family == AF_INET
+              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+      if (::inet_ntop(local.ss_family, ip, buf, sizeof buf)) out = buf;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  return out;
 }
 
 class C10dWork : public Work {
@@ -137,6 +173,9 @@ class ProcessGroupContext : public DistributedContext {
           o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
         } else if (is_loopback(env.master_addr)) {
           o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        } else if (const auto local = local_address_towards(env.master_addr, env.master_port);
+                   !local.empty()) {
+          o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(local));
         } else {
           o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
         }

@@ -195,6 +195,10 @@ TEST(DistWorker, Run) {
   const std::string out = spec["out"].get<std::string>() + ".rank" + std::to_string(rank);
   torch::save(weights(c.context()), out + ".pt");
   const auto* sync = c.gradient_sync();
+  if (size == 1) {  // one rank synchronizes nothing
+    EXPECT_EQ(sync, nullptr);
+    return;
+  }
   ASSERT_NE(sync, nullptr);
   auto st = sync->stats();
   util::write_file_atomic(out + ".json",
@@ -349,6 +353,58 @@ TEST(DataParallelDistTest, TwoRanksResumeFromTheChiefsCheckpoint) {
                "straight vs resumed, rank 1");
 }
 
+// A checkpoint written at one world size resumes at another (Slurm requeues a job on fewer nodes,
+// a user changes slots_per_trial): the global batch, the data position and the optimizer state
+// carry over, so the resumed run equals a straight run at the first size to float rounding (the
+// gradient of a global batch is averaged in another order), not bit for bit.
+TEST(DataParallelDistTest, ACheckpointResumesAtAnotherWorldSize) {
+  const int64_t gbs = 16;
+  auto spec = [&](const fs::path& dir, int64_t batches, const std::string& out) {
+    return nlohmann::json{{"mode", "train"},    {"gbs", gbs},          {"agg", 1},
+                          {"batches", batches}, {"dir", dir.string()}, {"out", out}};
+  };
+  auto last_checkpoint = [](const fs::path& trial) {
+    fs::path ckpt;
+    for (const auto& e : fs::directory_iterator(trial / "checkpoints")) ckpt = e.path();
+    return ckpt;
+  };
+  for (const auto& [first, then] : {std::pair{2, 1}, std::pair{1, 2}}) {
+    const std::string what = std::to_string(first) + " rank(s) resumed on " + std::to_string(then);
+    TempDir straight, resumed;
+    const auto out_a = (straight.path / "w").string(), out_b = (resumed.path / "w").string();
+    auto a = run_ranks(first, spec(straight.path / "trial", 12, out_a));
+    ASSERT_EQ(a.exit_code, 0) << what << ": " << a.message;
+    auto b1 = run_ranks(first, spec(resumed.path / "trial", 6, out_b));
+    ASSERT_EQ(b1.exit_code, 0) << what << ": " << b1.message;
+    const fs::path ckpt = last_checkpoint(resumed.path / "trial");
+    ASSERT_FALSE(ckpt.empty()) << what;
+    const auto w6 = load_weights(out_b + ".rank0.pt");  // at the checkpoint
+    auto resume = spec(resumed.path / "trial", 12, out_b);
+    resume["resume"] = ckpt.string();
+    auto b2 = run_ranks(then, resume);
+    ASSERT_EQ(b2.exit_code, 0) << what << ": " << b2.message;
+    const auto wa = load_weights(out_a + ".rank0.pt"), wb = load_weights(out_b + ".rank0.pt");
+    expect_close(wa, wb, 1e-5, what);
+    // Not the same by accident: 6 more batches did move the weights.
+    ASSERT_EQ(w6.size(), wb.size());
+    double moved = 0;
+    for (size_t i = 0; i < wb.size(); ++i)
+      moved = std::max(moved, (wb[i] - w6[i]).abs().max().item<double>());
+    EXPECT_GT(moved, 1e-3) << what;
+    // The resumed reports continue at batch 7 with the straight run's losses.
+    auto ta = read_reports(straight.path / "trial", "training"),
+         tb = read_reports(resumed.path / "trial", "training");
+    ASSERT_EQ(ta.size(), tb.size()) << what;
+    for (size_t i = 0; i < ta.size(); ++i) {
+      EXPECT_EQ(ta[i]["batches"], tb[i]["batches"]) << what;
+      EXPECT_NEAR(ta[i]["metrics"]["loss"].get<double>(), tb[i]["metrics"]["loss"].get<double>(),
+                  1e-5)
+          << what << ", report " << i;
+    }
+    EXPECT_EQ(tb.back()["ranks"], then) << what;
+  }
+}
+
 // Spec 1.3 and Determined issue #9916: evaluate_full_dataset runs on the chief over the whole
 // (unsharded) validation set; every rank gets its metrics.
 TEST(DataParallelDistTest, EvaluateFullDatasetRunsOnTheChiefOverEverything) {
@@ -462,9 +518,26 @@ TEST(TwoNodesDistTest, TwoLaunchersOnOneMachine) {
 // ---- without processes ----
 
 TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
-  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                        "GROUP_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "OMPI_COMM_WORLD_RANK",
-                        "PMI_RANK", "SLURM_PROCID", "SLURM_NTASKS"})
+  for (const char* v : {"RANK",
+                        "WORLD_SIZE",
+                        "LOCAL_RANK",
+                        "LOCAL_WORLD_SIZE",
+                        "GROUP_RANK",
+                        "GROUP_WORLD_SIZE",
+                        "MASTER_ADDR",
+                        "MASTER_PORT",
+                        "OMPI_COMM_WORLD_RANK",
+                        "PMI_RANK",
+                        "SLURM_PROCID",
+                        "SLURM_NTASKS",
+                        "OMPI_MCA_ess_base_jobid",
+                        "PMIX_NAMESPACE",
+                        "SLURM_JOB_ID",
+                        "SLURM_STEP_ID",
+                        "SLURM_STEP_NODELIST",
+                        "SLURM_JOB_NODELIST",
+                        "SLURM_NODELIST",
+                        "SLURM_TASKS_PER_NODE"})
     ::unsetenv(v);
   EXPECT_FALSE(dist::detect_launch_environment());
   {
@@ -484,7 +557,8 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
   }
   {
     EnvVar a("OMPI_COMM_WORLD_RANK", "5"), b("OMPI_COMM_WORLD_SIZE", "8"),
-        c("OMPI_COMM_WORLD_LOCAL_RANK", "1"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "4");
+        c("OMPI_COMM_WORLD_LOCAL_RANK", "1"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "4"),
+        f("MASTER_ADDR", "10.1.2.3"), g("OMPI_MCA_ess_base_jobid", "542113793");
     auto env = dist::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "openmpi");
@@ -493,13 +567,16 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
     EXPECT_EQ(env->local_rank, 1);
     EXPECT_EQ(env->cross_rank, 1);
     EXPECT_EQ(env->cross_size, 2);
+    EXPECT_EQ(env->master_addr, "10.1.2.3");
+    EXPECT_EQ(env->master_port, dist::port_for_job("542113793"));
   }
   {
     EnvVar a("SLURM_PROCID", "2"), b("SLURM_NTASKS", "4"), c("SLURM_LOCALID", "0"),
-        d("SLURM_NTASKS_PER_NODE", "2"), e("SLURM_NODEID", "1");
+        d("SLURM_NTASKS_PER_NODE", "2"), e("SLURM_NODEID", "1"), f("SLURM_JOB_NODELIST", "n[1-2]");
     auto env = dist::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "slurm");
+    EXPECT_EQ(env->master_addr, "n1");
     EXPECT_EQ(env->rank, 2);
     EXPECT_EQ(env->cross_rank, 1);
     EXPECT_EQ(env->local_size, 2);
@@ -517,6 +594,67 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
       EXPECT_NE(std::string(e.what()).find("RANK='x'"), std::string::npos) << e.what();
     }
   }
+}
+
+// mpirun and srun set no MASTER_ADDR/MASTER_PORT: ranks agree on them by det's rule.
+TEST(LaunchEnvironment, MpirunAndSrunRanksAgreeOnTheRendezvousWithoutMasterVariables) {
+  for (const char* v :
+       {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "PMI_RANK", "OMPI_COMM_WORLD_RANK",
+        "SLURM_PROCID", "OMPI_MCA_ess_base_jobid", "PMIX_NAMESPACE", "SLURM_JOB_ID",
+        "SLURM_STEP_ID", "SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST", "SLURM_NODELIST",
+        "SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE"})
+    ::unsetenv(v);
+  {  // one node under mpirun: the loopback, the port from the job id, the same on every rank
+    EnvVar a("OMPI_COMM_WORLD_RANK", "1"), b("OMPI_COMM_WORLD_SIZE", "2"),
+        c("OMPI_COMM_WORLD_LOCAL_RANK", "1"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "2"),
+        j("OMPI_MCA_ess_base_jobid", "542113793");
+    auto env = dist::detect_launch_environment();
+    ASSERT_TRUE(env);
+    EXPECT_EQ(env->master_addr, "127.0.0.1");
+    EXPECT_EQ(env->master_port, dist::port_for_job("542113793"));
+    EXPECT_GE(env->master_port, 10000);
+    EXPECT_LT(env->master_port, 30000);
+    EnvVar other("OMPI_MCA_ess_base_jobid", "542113794");  // another job, another port
+    EXPECT_NE(dist::detect_launch_environment()->master_port, env->master_port);
+    EnvVar p("MASTER_PORT", "4321");  // the user's wins
+    EXPECT_EQ(dist::detect_launch_environment()->master_port, 4321);
+  }
+  {  // two nodes under mpirun without MASTER_ADDR: one line saying how to set it
+    EnvVar a("OMPI_COMM_WORLD_RANK", "1"), b("OMPI_COMM_WORLD_SIZE", "2"),
+        c("OMPI_COMM_WORLD_LOCAL_RANK", "0"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "1");
+    try {
+      dist::detect_launch_environment();
+      FAIL() << "two nodes, no MASTER_ADDR, no error";
+    } catch (const DistributedError& e) {
+      EXPECT_NE(std::string(e.what()).find("mpirun -x MASTER_ADDR="), std::string::npos)
+          << e.what();
+    }
+  }
+  {  // Slurm, two nodes: the step's first node, the port from job and step
+    EnvVar a("SLURM_PROCID", "3"), b("SLURM_NTASKS", "4"), c("SLURM_LOCALID", "1"),
+        d("SLURM_TASKS_PER_NODE", "2(x2)"), e("SLURM_NODEID", "1"), j("SLURM_JOB_ID", "77"),
+        st("SLURM_STEP_ID", "0"), l("SLURM_STEP_NODELIST", "gpu[07-08]"),
+        jl("SLURM_JOB_NODELIST", "gpu[01-08]");
+    auto env = dist::detect_launch_environment();
+    ASSERT_TRUE(env);
+    EXPECT_EQ(env->local_size, 2);
+    EXPECT_EQ(env->master_addr, "gpu07");
+    EXPECT_EQ(env->master_port, dist::port_for_job("77.0"));
+    EnvVar s1("SLURM_STEP_ID", "1");  // a second step of the job runs beside the first
+    EXPECT_NE(dist::detect_launch_environment()->master_port, env->master_port);
+  }
+  {  // Slurm, one node: the loopback
+    EnvVar a("SLURM_PROCID", "0"), b("SLURM_NTASKS", "2"), c("SLURM_LOCALID", "0"),
+        d("SLURM_TASKS_PER_NODE", "2"), l("SLURM_STEP_NODELIST", "node1");
+    EXPECT_EQ(dist::detect_launch_environment()->master_addr, "127.0.0.1");
+  }
+  EXPECT_EQ(dist::first_slurm_host("node1"), "node1");
+  EXPECT_EQ(dist::first_slurm_host("gpu[07-09,12],cpu1"), "gpu07");
+  EXPECT_EQ(dist::first_slurm_host("a1,b[1-2]"), "a1");
+  EXPECT_EQ(dist::first_slurm_host("rack[3]-n[1-4],rack4-n1"), "rack3-n1");
+  EXPECT_EQ(dist::first_slurm_host("x[5,7]-ib"), "x5-ib");
+  EXPECT_EQ(dist::first_slurm_host(""), "");
+  EXPECT_THROW(dist::first_slurm_host("gpu[07-09"), DistributedError);
 }
 
 TEST(LaunchEnvironment, RendezvousTimeoutIsAOneLineError) {

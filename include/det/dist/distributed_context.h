@@ -95,11 +95,24 @@ struct LaunchEnvironment {
   /// MASTER_ADDR: the host of rank 0's TCPStore (unused by det-launch's one-node file store).
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;      ///< MASTER_PORT, 1..65535.
-  std::string source = "none";  ///< "torchrun", "openmpi", "slurm" or "none".
+  std::string source = "none";  ///< "torchrun", "openmpi", "pmi", "slurm" or "none".
 };
+
+/// The first host of a Slurm node list ("gpu[07-09,12],cpu1" -> "gpu07"); empty when `list` is
+/// empty. Throws DistributedError on an unbalanced bracket.
+std::string first_slurm_host(const std::string& list);
+
+/// The rendezvous port ranks started by mpirun or srun agree on without talking: 10000 + a hash
+/// of the job's (and step's) id modulo 20000, below Linux's ephemeral ports.
+int port_for_job(const std::string& job_id);
 
 /// The launcher environment of this process, or nullopt when none is set. Inconsistent values
 /// (RANK outside WORLD_SIZE, a non-number) throw DistributedError naming the variable.
+///
+/// Where MASTER_ADDR/MASTER_PORT are not set, ranks started by mpirun or srun find the rendezvous
+/// by a rule: on one node the loopback (127.0.0.1); on several, under Slurm the first node of the
+/// step's node list, under mpirun an error asking for MASTER_ADDR (`mpirun -x MASTER_ADDR=...`);
+/// the port from the job's id (port_for_job). torchrun's variables are taken as they are.
 std::optional<LaunchEnvironment> detect_launch_environment();
 
 /// Options of the c10d context.

@@ -29,6 +29,11 @@ int default_blas_threads() {
   return n;
 }
 
+bool default_mkl_reproducibility() {
+  if (std::getenv("MKL_CBWR")) return false;  // the user's choice stands (MKL_CBWR= empty: off)
+  return ::setenv("MKL_CBWR", "AUTO", 0) == 0;
+}
+
 int usable_cpus() {
   int n = 0;
   cpu_set_t set;

@@ -45,6 +45,24 @@ std::string env(const char* k) {
   return v ? v : "(unset)";
 }
 
+TEST(MklReproducibility, AutoUnlessTheUserChose) {
+  {
+    Env e(std::map<std::string, const char*>{{"MKL_CBWR", nullptr}});
+    EXPECT_TRUE(default_mkl_reproducibility());
+    EXPECT_EQ(env("MKL_CBWR"), "AUTO");  // for this process's MKL and its children
+  }
+  {
+    Env e(std::map<std::string, const char*>{{"MKL_CBWR", "AVX2,STRICT"}});
+    EXPECT_FALSE(default_mkl_reproducibility());
+    EXPECT_EQ(env("MKL_CBWR"), "AVX2,STRICT");
+  }
+  {
+    Env e(std::map<std::string, const char*>{{"MKL_CBWR", ""}});  // empty: off, as asked
+    EXPECT_FALSE(default_mkl_reproducibility());
+    EXPECT_EQ(env("MKL_CBWR"), "");
+  }
+}
+
 TEST(BlasThreads, OneByDefaultForThisProcessAndItsChildren) {
   Env e({{"OPENBLAS_NUM_THREADS", nullptr},
          {"OMP_NUM_THREADS", nullptr},

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
-/// det's defaults for the BLAS library's threads and LibTorch's intra-op threads
-/// (docs/performance.md, Threads).
+/// det's defaults for the math libraries under LibTorch: the BLAS library's threads, LibTorch's
+/// intra-op threads (docs/performance.md, Threads) and MKL's reproducibility.
 
 namespace det::util {
 
@@ -13,6 +13,14 @@ namespace det::util {
 /// openblas_set_num_threads. Returns the count set, or 0 when the user's setting stands.
 /// DET_BLAS_THREADS=0 leaves everything as it was. Measured in docs/performance.md (Threads).
 int default_blas_threads();
+
+/// MKL (PyPI's LibTorch) picks code paths by the alignment of its operands, so the same
+/// computation in another process (a resumed trial, a rank started by another launcher) can differ
+/// in the last bits. Sets MKL_CBWR=AUTO (MKL's conditional numerical reproducibility: the same
+/// results on the same processor and thread count, whatever the alignment) unless MKL_CBWR is set;
+/// MKL reads it at its first call, and child processes inherit it. Measured at no cost
+/// (docs/distributed.md, Bit-exact runs). Returns whether it set it.
+bool default_mkl_reproducibility();
 
 /// The CPUs this process may use: its affinity mask, lowered to a cgroup v2 CPU quota
 /// (/sys/fs/cgroup/cpu.max) when one is set. At least 1.

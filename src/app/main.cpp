@@ -47,7 +47,7 @@ int report(const std::exception& e, const char* prefix, int code) {
 int main(int argc, char** argv) {
   using namespace app;
   util::tune_allocator();
-  util::default_blas_threads();  // before any worker starts: they inherit it
+  util::default_blas_threads();         // before any worker starts: they inherit it
   util::default_mkl_reproducibility();  // before MKL's first call, and for the workers
   CLI::App cli{"det-run: train LibTorch trials from Determined-style experiment configs"};
   cli.set_version_flag("--version", "det 0.1.0");

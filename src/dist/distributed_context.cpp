@@ -156,7 +156,9 @@ std::optional<LaunchEnvironment> detect_launch_environment() {
     e.local_rank = env_int("MPI_LOCALRANKID", env_int("PMI_LOCAL_RANK", 0));
     e.local_size = env_int("MPI_LOCALNRANKS", env_int("PMI_LOCAL_SIZE", 1));
     e.cross_rank = e.local_size > 0 ? e.rank / e.local_size : 0;
-  } else if (env("SLURM_PROCID") && env("SLURM_NTASKS")) {
+  } else if (env("SLURM_PROCID") && env("SLURM_NTASKS") && env("SLURM_STEP_ID")) {
+    // Tasks of an srun step. A batch script (or an salloc shell) has SLURM_PROCID=0 and the
+    // allocation's SLURM_NTASKS but no step id: there det-run is one process, not a rank.
     e.source = "slurm";
     e.rank = env_int("SLURM_PROCID", 0);
     e.size = env_int("SLURM_NTASKS", 1);

@@ -573,6 +573,9 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
   {
     EnvVar a("SLURM_PROCID", "2"), b("SLURM_NTASKS", "4"), c("SLURM_LOCALID", "0"),
         d("SLURM_NTASKS_PER_NODE", "2"), e("SLURM_NODEID", "1"), f("SLURM_JOB_NODELIST", "n[1-2]");
+    // A batch script's own process (no step id) is not a rank of anything.
+    EXPECT_FALSE(dist::detect_launch_environment());
+    EnvVar step("SLURM_STEP_ID", "0");
     auto env = dist::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "slurm");
@@ -645,7 +648,7 @@ TEST(LaunchEnvironment, MpirunAndSrunRanksAgreeOnTheRendezvousWithoutMasterVaria
   }
   {  // Slurm, one node: the loopback
     EnvVar a("SLURM_PROCID", "0"), b("SLURM_NTASKS", "2"), c("SLURM_LOCALID", "0"),
-        d("SLURM_TASKS_PER_NODE", "2"), l("SLURM_STEP_NODELIST", "node1");
+        d("SLURM_TASKS_PER_NODE", "2"), l("SLURM_STEP_NODELIST", "node1"), st("SLURM_STEP_ID", "3");
     EXPECT_EQ(dist::detect_launch_environment()->master_addr, "127.0.0.1");
   }
   EXPECT_EQ(dist::first_slurm_host("node1"), "node1");

@@ -85,7 +85,8 @@ std::shared_ptr<DistributedContext> make_local_context();
 
 /// Where a launcher put this process: read from torchrun's variables (RANK, WORLD_SIZE,
 /// LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR, MASTER_PORT), else OpenMPI's
-/// (OMPI_COMM_WORLD_*), else Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, ...).
+/// (OMPI_COMM_WORLD_*), else Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, ... of an srun
+/// step: SLURM_STEP_ID set; a batch script's own process is not a rank).
 struct LaunchEnvironment {
   /// @{
   /// Global rank and world size; rank and ranks on this node; node index and node count (as

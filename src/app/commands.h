@@ -16,6 +16,7 @@ struct TrainArgs {
   std::string resume;
   std::string resume_experiment;
   int slots = 0;
+  std::string scheduler;  ///< --scheduler: local or slurm ("" = the config's choice).
   std::string log_level = "info";
   bool no_progress = false;
 };

@@ -65,8 +65,11 @@ int main(int argc, char** argv) {
                  "continue a stopped experiment from its run directory (CONFIG may be left out)");
   cli.add_option("--slots", ta.slots,
                  "slots the experiment may use at once (default resources.max_slots, else one "
-                 "trial at a time); "
-                 "each trial takes resources.slots_per_trial");
+                 "trial at a time; on Slurm max_concurrent_trials trials); each trial takes "
+                 "resources.slots_per_trial");
+  cli.add_option("--scheduler", ta.scheduler,
+                 "where trials run: local (child processes) or slurm (one sbatch job per trial); "
+                 "default slurm when the config has a slurm: section, else local");
 
   WorkerArgs wa;
   auto* wk = cli.add_subcommand("__worker", "");
@@ -75,8 +78,7 @@ int main(int argc, char** argv) {
   wk->add_option("--trial", wa.trial)->required();
   wk->add_option("--target", wa.target)->required();
   wk->add_option("--resume", wa.resume);
-  wk->add_option("--report-fd", wa.report_fd);
-  wk->add_option("--control-fd", wa.control_fd);
+  wk->add_option("--launch", wa.launch)->required();
   wk->add_option("--threads", wa.threads);
   wk->add_option("--console-level", wa.console_level);
   wk->add_flag("--no-progress", wa.no_progress);

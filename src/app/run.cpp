@@ -33,13 +33,12 @@ fs::path self_executable() {
   return exe;
 }
 
-experiment::RunnerOptions runner_options(const TrainArgs& a, const config::ExperimentConfig& cfg) {
+experiment::RunnerOptions runner_options(const TrainArgs& a) {
   experiment::RunnerOptions o;
   o.executable = self_executable();
   o.worker_args = {"--log-level", a.log_level};
-  o.slots = a.slots > 0
-                ? a.slots
-                : cfg.resources.max_slots.value_or(std::max(1, cfg.resources.slots_per_trial));
+  o.slots = std::max(0, a.slots);  // 0: the runner's default for its scheduler
+  o.scheduler = a.scheduler;
   o.show_progress = !a.no_progress;
   o.stop_flag = &stop_flag();
   return o;
@@ -94,8 +93,9 @@ int train_experiment(const TrainArgs& a) {
           " without a launcher and it launches resources.slots_per_trial ranks per trial");
     return train_in_process(a);
   }
-  experiment::RunnerOptions options = runner_options(a, cfg);
-  experiment::check_slots(cfg, options.slots);
+  experiment::RunnerOptions options = runner_options(a);
+  options.scheduler = experiment::choose_scheduler(cfg, a.scheduler);  // fail before creating
+  if (options.slots > 0) experiment::check_slots(cfg, options.slots);
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);  // fail before creating anything
   const uint32_t seed = search::experiment_seed(cfg);
   auto recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
@@ -119,7 +119,7 @@ int resume_experiment(const TrainArgs& a) {
                        "'; the experiment continues with its own config.yaml, so drop CONFIG");
   }
   util::add_log_file(run_dir / "det.log");
-  return experiment::resume_experiment(run_dir, runner_options(a, cfg));
+  return experiment::resume_experiment(run_dir, runner_options(a));
 }
 
 int train_in_process(const TrainArgs& a) {

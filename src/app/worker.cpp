@@ -1,17 +1,22 @@
 #include "worker.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "det/config/experiment_config.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
+#include "det/dist/distributed_context.h"
 #include "det/dist/launcher.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
@@ -25,34 +30,50 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The two pipes to the runner: events out, answers in.
+// The worker channel to the runner (det/record/worker_channel.h): events appended to one file,
+// answers read from the other.
 class RunnerChannel : public TrialListener {
  public:
-  RunnerChannel(int out, int in) : out_(out), in_(in) {}
+  RunnerChannel(const record::ChannelFiles& files, const std::atomic<bool>* stop_flag)
+      : files_(files), answers_(files.answers), stop_flag_(stop_flag) {}
 
-  void send(const record::WorkerEvent& event) {
-    if (!util::write_all(out_, record::encode(event)) && !lost_) {
-      lost_ = true;
-      util::logger()->warn("lost the experiment runner; reports are dropped");
-    }
+  /// Appends an event; returns its number (what the runner's answer names in "re").
+  int64_t send(const record::WorkerEvent& event) {
+    std::string line = record::encode(event);
+    line.pop_back();  // encode ends the line; the channel adds the newline
+    record::append_channel_line(files_.events, line);
+    return sent_++;
   }
-  /// The runner's next answer; nullopt when the runner is gone.
-  std::optional<record::RunnerAnswer> receive() {
-    auto line = util::read_line(in_, buffer_);
-    if (!line) return std::nullopt;
-    return record::decode_answer(*line);
+
+  /// The runner's answer to event `re`. Waits as long as the runner takes (a runner that is
+  /// restarted with --resume-experiment answers from where it stopped); with `give_up_on_stop`,
+  /// returns nullopt once this process is asked to stop (SIGTERM: the trial checkpoints and
+  /// exits instead of training on).
+  std::optional<record::RunnerAnswer> receive(int64_t re, bool give_up_on_stop) {
+    auto pause = std::chrono::milliseconds(1);
+    for (;;) {
+      for (const auto& [line, end] : answers_.read()) {
+        record::RunnerAnswer a = record::decode_answer(line);
+        if (a.re < re) continue;  // an answer written again by a restarted runner
+        if (a.re > re)
+          throw Error("the experiment runner answered event " + std::to_string(a.re) +
+                      " while this worker waits on event " + std::to_string(re) + " in " +
+                      files_.answers.string() + ": runner and worker disagree");
+        return a;
+      }
+      if (give_up_on_stop && stop_flag_ && stop_flag_->load()) return std::nullopt;
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
   }
 
   void on_report(const record::MetricsReport& report) override { send(report); }
 
   // Returns once the runner has recorded the checkpoint; the controller deletes older ones only
-  // then. Without an answer nothing is deleted: the trial stops instead.
+  // then.
   void on_checkpoint(const record::CheckpointEvent& event) override {
-    send(event);
-    auto answer = receive();
-    if (!answer)
-      throw Error("lost the experiment runner before it recorded checkpoint " +
-                  event.checkpoint.uuid);
+    const int64_t re = send(event);
+    auto answer = receive(re, false);
     if (answer->kind != record::RunnerAnswer::Kind::kRecorded ||
         answer->uuid != event.checkpoint.uuid)
       throw Error(
@@ -61,20 +82,32 @@ class RunnerChannel : public TrialListener {
   }
 
  private:
-  int out_, in_;
-  util::LineBuffer buffer_;
-  bool lost_ = false;
+  record::ChannelFiles files_;
+  record::LineTail answers_;
+  const std::atomic<bool>* stop_flag_;
+  int64_t sent_ = 0;
 };
 
 }  // namespace
 
 int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
   ::signal(SIGPIPE, SIG_IGN);
-  RunnerChannel channel(w.report_fd, w.control_fd);
-  bool chief =
-      true;  // until the ranks are known: a failure before that is reported by every process
+  const fs::path trial_dir = fs::path(w.run_dir) / ("trial-" + std::to_string(w.trial));
+  RunnerChannel channel(record::ChannelFiles::of(trial_dir, w.launch), stop_flag);
+  // Until the ranks are known, the process a launcher made rank 0 (or the only one) speaks for
+  // the trial: the channel's files have one writer.
+  const auto launch_env = dist::detect_launch_environment();
+  bool chief = !launch_env || launch_env->rank == 0;
   auto finish = [&](record::WorkerExit::Reason reason, const std::string& message, int code) {
-    if (chief) channel.send(record::WorkerExit{reason, message});
+    try {
+      if (chief) {
+        util::logger()->info("trial {}: launch {} ends ({})", w.trial, w.launch,
+                             record::reason_name(reason));
+        channel.send(record::WorkerExit{reason, message});
+      }
+    } catch (const std::exception& e) {  // the runner counts a worker without a last word
+      util::logger()->error("cannot tell the runner why the worker exits: {}", e.what());
+    }
     return code;
   };
   using Reason = record::WorkerExit::Reason;
@@ -83,12 +116,12 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
     const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
     // Several slots: this process becomes the launcher of that many ranks, each running this same
-    // command line. The ranks inherit the pipes; only the chief uses them.
+    // command line. Only the chief (rank 0) writes to the channel.
     if (auto launched = relaunch_if_needed(cfg.resources.slots_per_trial)) {
       // The ranks are gone. When one failed, the launcher knows which (a dead or hung rank):
       // its word goes to the runner last, so it is the reason the runner records.
       if (launched->exit_code != 0 && !launched->message.empty())
-        channel.send(record::WorkerExit{Reason::kError, util::shorten(launched->message, 300)});
+        return finish(Reason::kError, util::shorten(launched->message, 300), launched->exit_code);
       return launched->exit_code;
     }
     auto ranks = trial_ranks(cfg);
@@ -98,11 +131,14 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     if (!entry)
       throw Error((run_dir / "experiment.json").string() + " has no trial " +
                   std::to_string(w.trial));
-    fs::path trial_dir = run_dir / ("trial-" + std::to_string(w.trial));
     if (!w.console_level.empty()) util::set_console_level(w.console_level);
     if (chief) {
       fs::create_directories(trial_dir);
       util::add_log_file(trial_dir / "trial.log");
+      char host[256] = {0};
+      ::gethostname(host, sizeof host - 1);
+      util::logger()->info("trial {}: launch {} on {} (pid {}), {} rank(s)", w.trial, w.launch,
+                           host, ::getpid(), ranks->size());
     } else {
       util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) +
                                   "] [%^%l%$] %v");
@@ -110,10 +146,15 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     // Intra-op threads: this process's share of the CPUs (docs/performance.md, Threads): the
     // runner's share when it runs several trials at once, divided among this node's ranks,
     // unless the user's DET_INTRA_OP_THREADS or OMP_NUM_THREADS says otherwise.
+    // Under Slurm, the job's CPUs on this node (SLURM_CPUS_ON_NODE) are the share: Slurm may not
+    // bind tasks to them (task/none), and other jobs run beside this one.
     const int local = std::max(1, ranks->local_size());
     const bool users = std::getenv("DET_INTRA_OP_THREADS") || std::getenv("OMP_NUM_THREADS");
-    const int threads = w.threads > 0 && !users ? std::max(1, w.threads / local)
-                                                : util::default_intra_op_threads(local);
+    int share = w.threads;
+    const char* slurm_cpus = std::getenv("SLURM_CPUS_ON_NODE");
+    if (share <= 0 && slurm_cpus && std::getenv("SLURM_STEP_ID")) share = std::atoi(slurm_cpus);
+    const int threads =
+        share > 0 && !users ? std::max(1, share / local) : util::default_intra_op_threads(local);
     if (threads > 0) torch::set_num_threads(threads);
     util::logger()->debug("intra-op threads: {} ({} usable CPUs, {} rank(s) on this node)",
                           torch::get_num_threads(), util::usable_cpus(), local);
@@ -135,8 +176,8 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
                           double metric) -> std::optional<config::Length> {
       nlohmann::json answer;
       if (chief) {
-        channel.send(record::TargetReached{reached.value, metric});
-        auto a = channel.receive();
+        const int64_t re = channel.send(record::TargetReached{reached.value, metric});
+        auto a = channel.receive(re, true);
         if (a && a->kind == record::RunnerAnswer::Kind::kTarget) answer = {{"target", a->target}};
       }
       answer = ranks->broadcast(answer);  // every rank trains to the same target

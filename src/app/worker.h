@@ -13,7 +13,7 @@ struct WorkerArgs {
   int64_t trial = 0;
   int64_t target = 0;  ///< Total length to train to, in the searcher's unit.
   std::string resume;  ///< Checkpoint directory to start from ("" = from scratch).
-  int report_fd = 3, control_fd = 4;
+  int launch = 1;      ///< Which launch of the trial: names its worker channel's files.
   bool no_progress = false;
   int threads = 0;            ///< Intra-op threads (0 = LibTorch's default).
   std::string console_level;  ///< Log level of the console (the trial.log keeps info); "" = as is.

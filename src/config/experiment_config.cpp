@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -428,7 +429,6 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
       {"log_policies", false, any, "a Determined master's setting; ignored"},
       {"retention_policy", false, any, "a Determined master's setting; ignored"},
       {"integrations", false, any, "a Determined master's setting; ignored"},
-      {"slurm", false, any, "a Determined cluster's setting; ignored"},
       {"pbs", false, any, "a Determined cluster's setting; ignored"},
       {"security", false, any, "a Determined master's setting; ignored"},
       {"preemption_timeout", false, any, "a Determined cluster's setting; ignored"},
@@ -460,6 +460,68 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
         .fail_msg(
             "not implemented: det has no custom searchers; use single, random, grid, "
             "async_halving or adaptive_asha");
+}
+
+// `slurm:`: sbatch options are passed as separate arguments (never through a shell); the ones det
+// sets for every trial's job are refused, since a second value would break the trial's ranks or
+// the runner's view of its job.
+void parse_slurm(const Node& s, ExperimentConfig& c) {
+  SlurmConfig slurm;
+  if (!s.is_null()) {
+    s.expect_map();
+    s.check_keys({"sbatch_args", "slots_per_node", "gpu_type"});
+    if (s.has("sbatch_args")) {
+      Node a = s.child("sbatch_args");
+      if (!a.is_seq()) a.fail("a list of sbatch options, e.g. [--partition=gpu, --time=60]");
+      static const std::vector<std::string> owned = {"-J",
+                                                     "--job-name",
+                                                     "-o",
+                                                     "--output",
+                                                     "-e",
+                                                     "--error",
+                                                     "-n",
+                                                     "--ntasks",
+                                                     "--parsable",
+                                                     "--wrap",
+                                                     "-a",
+                                                     "--array",
+                                                     "--requeue",
+                                                     "--no-requeue",
+                                                     "-W",
+                                                     "--wait",
+                                                     "--open-mode",
+                                                     "-N",
+                                                     "--nodes",
+                                                     "--ntasks-per-node",
+                                                     "--gpus-per-task",
+                                                     "--chdir",
+                                                     "-D"};
+      for (size_t i = 0; i < a.yaml().size(); ++i) {
+        Node item = a.item(i);
+        const std::string arg = item.as_string();
+        if (arg.size() < 2 || arg[0] != '-')
+          item.fail_msg("an sbatch option starting with '-' (e.g. --partition=gpu), not " +
+                        util::quote(arg) + "; write an option and its value as one item");
+        if (arg.size() > 4096) item.fail_msg("an sbatch option of at most 4096 characters");
+        const std::string name = arg.substr(0, arg.find('='));
+        const bool short_with_value = arg.size() > 2 && arg[1] != '-';
+        for (const auto& o : owned)
+          if (name == o || (short_with_value && o.size() == 2 && arg.compare(0, 2, o) == 0))
+            item.fail_msg(util::quote(arg) +
+                          " is set by det for every trial's job (job name, output, tasks, nodes, "
+                          "requeueing); remove it (slots: resources.slots_per_trial and "
+                          "slurm.slots_per_node)");
+        slurm.sbatch_args.push_back(arg);
+      }
+    }
+    if (s.has("slots_per_node"))
+      slurm.slots_per_node = static_cast<int>(s.child("slots_per_node").as_int({1, 4096}));
+    if (s.has("gpu_type")) slurm.gpu_type = s.child("gpu_type").as_string();
+    for (char ch : slurm.gpu_type)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.')
+        s.child("gpu_type").fail_msg("a GPU type name (letters, digits, '_', '-', '.'), e.g. a100");
+  }
+  c.slurm = slurm;
 }
 
 ExperimentConfig parse_root(const Node& root, const std::string& source) {
@@ -574,6 +636,7 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
       c.resources.priority = static_cast<int>(r.child("priority").as_int(kPriorityRange));
     if (r.has("resource_pool")) c.resources.resource_pool = r.child("resource_pool").as_string();
   }
+  if (root.has("slurm")) parse_slurm(root.child("slurm"), c);
   if (root.has("reproducibility")) {
     Node r = root.child("reproducibility");
     r.check_keys({"experiment_seed"});
@@ -741,6 +804,12 @@ nlohmann::json to_json(const ExperimentConfig& c) {
   if (c.resources.priority) r["priority"] = *c.resources.priority;
   if (!c.resources.resource_pool.empty()) r["resource_pool"] = c.resources.resource_pool;
   j["resources"] = r;
+  if (c.slurm) {
+    nlohmann::json sl = {{"sbatch_args", c.slurm->sbatch_args}};
+    if (c.slurm->slots_per_node) sl["slots_per_node"] = *c.slurm->slots_per_node;
+    if (!c.slurm->gpu_type.empty()) sl["gpu_type"] = c.slurm->gpu_type;
+    j["slurm"] = sl;
+  }
   j["reproducibility"] = nlohmann::json::object();
   if (c.experiment_seed) j["reproducibility"]["experiment_seed"] = *c.experiment_seed;
   j["optimizations"] = {

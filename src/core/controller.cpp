@@ -62,7 +62,8 @@ struct TrialController::Impl {
   double acc_wait = 0;
   Clock::time_point period_start, run_start;
   int64_t run_first_batch = 0;
-  std::string last_summary;  // the last training report's metrics, for the progress line
+  std::string last_summary;       // the last training report's metrics, for the progress line
+  bool first_batch_done = false;  // this process trained a batch (logged once: start-up time)
 
   int world() const { return ctx->size(); }
   bool chief() const { return ctx->distributed().is_chief(); }
@@ -371,6 +372,13 @@ struct TrialController::Impl {
       ++acc_batches;
       acc_samples += batch.size();
       ++state.batches_trained;
+      if (!first_batch_done) {
+        first_batch_done = true;
+        // When a worker's training began (a promoted trial's start-up time; docs/performance.md).
+        if (chief())
+          util::logger()->info("trial {} [train] batch {}: the first of this process",
+                               state.trial_id, state.batches_trained);
+      }
       const bool epoch_end = clock().is_epoch_end();
       if (epoch_end) {
         ++state.epochs_trained;

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
@@ -29,6 +30,7 @@
 #include "det/util/progress.h"
 #include "det/util/strings.h"
 #include "det/util/threads.h"
+#include "scheduler.h"
 
 namespace det::experiment {
 namespace fs = std::filesystem;
@@ -40,6 +42,25 @@ void check_slots(const config::ExperimentConfig& config, int slots) {
     throw UsageError("--slots " + std::to_string(slots) +
                      " is fewer than resources.slots_per_trial (" + std::to_string(spt) + ") in " +
                      config.source + ": give at least --slots " + std::to_string(spt));
+}
+
+std::string choose_scheduler(const config::ExperimentConfig& config, const std::string& requested) {
+  if (!requested.empty() && requested != "local" && requested != "slurm")
+    throw UsageError("--scheduler " + requested + ": use local or slurm");
+  const std::string s = requested.empty() ? (config.slurm ? "slurm" : "local") : requested;
+  if (s == "slurm") {
+    bool found = false;
+    const char* path = std::getenv("PATH");
+    for (const auto& dir : util::split(path ? path : "", ':')) {
+      if (!dir.empty() && ::access((fs::path(dir) / "sbatch").c_str(), X_OK) == 0) found = true;
+    }
+    if (!found)
+      throw UsageError(std::string(requested.empty() ? config.source + " has a slurm: section"
+                                                     : "--scheduler slurm") +
+                       ", but sbatch is not on PATH: run det-run where Slurm's commands are, or "
+                       "run the trials here with --scheduler local");
+  }
+  return s;
 }
 
 namespace {
@@ -59,16 +80,24 @@ struct TrialRun {
   int64_t checkpoint_batches = 0;  ///< Batches trained at that checkpoint.
   int64_t batches = 0;
 
-  // While a worker runs.
-  pid_t pid = -1;
-  int report_fd = -1, control_fd = -1;
-  util::LineBuffer buffer;
+  // While a worker runs (its launch is `launches`).
+  std::string job;             ///< The scheduler's id of the launch's job ("" = none).
+  std::string node;            ///< Where it runs, once known.
+  bool job_started = false;    ///< The scheduler saw it run.
+  uint64_t events_offset = 0;  ///< Bytes of the launch's events consumed.
+  int64_t events_seen = 0;     ///< Events consumed (the next one's number).
+  /// The answer owed for the last checkpoint or decision ({"re":N,"recorded":uuid} or
+  /// {"re":N,"decision":true}): written again when a restarted runner re-attaches.
+  json owed;
+  bool replaying = false;  ///< Re-attached: reports already recorded are skipped.
   std::vector<int> slot_ids;
   std::optional<record::WorkerExit::Reason>
       exit_reason;  ///< The worker's last word, if it said one.
   std::string exit_message;
 
   bool final() const { return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP"; }
+  /// A launch is in flight (submitted, running, or not yet seen to end).
+  bool active() const { return !job.empty(); }
 
   json to_json() const {
     return {{"id", id},
@@ -81,7 +110,13 @@ struct TrialRun {
             {"launches", launches},
             {"latest_checkpoint", latest_checkpoint},
             {"checkpoint_batches", checkpoint_batches},
-            {"batches", batches}};
+            {"batches", batches},
+            {"job", job},
+            {"node", node},
+            {"job_started", job_started},
+            {"events_offset", events_offset},
+            {"events_seen", events_seen},
+            {"owed", owed}};
   }
   static TrialRun from_json(const json& j) {
     TrialRun t;
@@ -96,6 +131,12 @@ struct TrialRun {
     t.latest_checkpoint = j.at("latest_checkpoint").get<std::string>();
     t.checkpoint_batches = j.value("checkpoint_batches", int64_t{0});
     t.batches = j.at("batches").get<int64_t>();
+    t.job = j.value("job", std::string());
+    t.node = j.value("node", std::string());
+    t.job_started = j.value("job_started", false);
+    t.events_offset = j.value("events_offset", uint64_t{0});
+    t.events_seen = j.value("events_seen", int64_t{0});
+    t.owed = j.value("owed", json());
     return t;
   }
 };
@@ -120,6 +161,13 @@ class Runner {
   Runner(config::ExperimentConfig cfg, Recorder& recorder, uint32_t seed, const RunnerOptions& opt)
       : cfg_(std::move(cfg)), rec_(recorder), seed_(seed), opt_(opt), searcher_(cfg_, seed) {
     spt_ = std::max(1, cfg_.resources.slots_per_trial);
+    if (opt_.slots <= 0) {
+      // Not given: resources.max_slots, else one trial's worth here, or on Slurm as many trials'
+      // as max_concurrent_trials lets run at once (the cluster queues what it cannot hold).
+      const int mct = cfg_.searcher.max_concurrent_trials;
+      opt_.slots = cfg_.resources.max_slots.value_or(
+          opt_.scheduler == "slurm" ? spt_ * (mct > 0 ? mct : 16) : spt_);
+    }
     check_slots(cfg_, opt_.slots);
     slot_used_.assign(static_cast<size_t>(opt_.slots), false);
     int by_slots = opt_.slots / spt_;
@@ -127,6 +175,26 @@ class Runner {
     concurrency_ = mct > 0 ? std::min(mct, by_slots) : by_slots;
     unit_ = config::unit_name(cfg_.searcher.max_length ? cfg_.searcher.max_length->unit
                                                        : config::Unit::kBatches);
+    if (cfg_.slurm && opt_.scheduler == "local")
+      util::logger()->info("the config's slurm: section is not used: the trials run here (local)");
+    if (opt_.scheduler == "slurm") {
+      sched_ = make_slurm_scheduler(cfg_.slurm.value_or(config::SlurmConfig{}),
+                                    rec_.run_dir() / "slurm" / "trial.sbatch");
+    } else {
+      sched_ = make_local_scheduler();
+    }
+    // Job names: unique per run directory, trial and launch (a restarted runner finds its jobs).
+    uint32_t h = 2166136261u;
+    for (char ch : fs::absolute(rec_.run_dir()).string()) {
+      h ^= static_cast<unsigned char>(ch);
+      h *= 16777619u;
+    }
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "%08x", h);
+    job_tag_ = std::string("det-") + tag;
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    host_ = host;
   }
 
   void start() { handle(searcher_.initial_operations()); }
@@ -134,9 +202,28 @@ class Runner {
   void restore(const json& snap) {
     searcher_.restore(snap.at("searcher"));
     next_id_ = snap.at("next_trial").get<int64_t>();
-    std::vector<int64_t> running_before;
+    std::vector<int64_t> running_before, attached;
     for (const auto& j : snap.at("trials")) {
       TrialRun t = TrialRun::from_json(j);
+      if (t.state == "RUNNING" && sched_->jobs_outlive_runner()) {
+        // Its job may outlive the runner that submitted it: re-attach to it and read on where that
+        // runner stopped (nothing is trained twice). A launch saved as submitting is looked up by
+        // its job name.
+        if (t.job.empty()) {
+          if (auto found = sched_->find(job_name(t))) t.job = *found;
+        }
+        if (!t.job.empty()) {
+          util::logger()->info("trial {}: re-attached to its {} job {}", t.id, sched_->name(),
+                               t.job);
+          t.replaying = true;
+          attached.push_back(t.id);
+          by_request_[t.request_id] = t.id;
+          trials_[t.id] = t;
+          continue;
+        }
+      }
+      t.job.clear();
+      t.owed = json();
       // The disk decides where each trial continues: the newest recorded, complete checkpoint.
       auto latest = rec_.reconcile_checkpoints(t.id);
       t.latest_checkpoint = latest ? latest->path.string() : "";
@@ -162,6 +249,16 @@ class Runner {
       if (it->second.state == "QUEUED") ready_.push_back(id);
     }
     for (auto& [id, t] : trials_) set_state(t, t.state);
+    for (int64_t id : attached) {
+      TrialRun& t = trials_[id];
+      ++running_;
+      for (size_t i = 0; i < slot_used_.size() && static_cast<int>(t.slot_ids.size()) < spt_; ++i)
+        if (!slot_used_[i]) {
+          slot_used_[i] = true;
+          t.slot_ids.push_back(static_cast<int>(i));
+        }
+      send_owed(t);  // the answer the worker may still wait on
+    }
     save();
   }
 
@@ -172,10 +269,15 @@ class Runner {
     try {
       return run_loop();
     } catch (const Error& e) {
-      for (auto& [id, t] : trials_)
-        if (t.pid > 0) ::kill(t.pid, SIGKILL);
-      for (auto& [id, t] : trials_)
-        if (t.pid > 0) ::waitpid(t.pid, nullptr, 0);
+      // Local workers are killed; jobs that outlive the runner checkpoint and end (the runner
+      // that continues the experiment would find them waiting on answers).
+      for (auto& [id, t] : trials_) {
+        if (!t.active()) continue;
+        if (sched_->jobs_outlive_runner())
+          sched_->stop(t.job);
+        else
+          sched_->kill(t.job);
+      }
       try {
         rec_.set_experiment_state("STOPPED");
       } catch (const Error&) {  // the disk that failed may still be full
@@ -354,9 +456,13 @@ class Runner {
     json ready = json::array();
     for (int64_t id : ready_)
       if (trials_.at(id).state == "QUEUED") ready.push_back(id);
-    return {
-        {"format_version", 1},    {"experiment_seed", seed_}, {"searcher", searcher_.snapshot()},
-        {"next_trial", next_id_}, {"trials", trials},         {"ready", ready}};
+    return {{"format_version", 1},
+            {"experiment_seed", seed_},
+            {"searcher", searcher_.snapshot()},
+            {"next_trial", next_id_},
+            {"trials", trials},
+            {"ready", ready},
+            {"scheduler", sched_->name()}};
   }
 
   void save() {
@@ -381,6 +487,14 @@ class Runner {
     return static_cast<int>(std::count(slot_used_.begin(), slot_used_.end(), false));
   }
 
+  std::string job_name(const TrialRun& t) const {
+    return job_tag_ + "-" + std::to_string(t.id) + "." + std::to_string(t.launches);
+  }
+
+  record::ChannelFiles channel(const TrialRun& t) const {
+    return record::ChannelFiles::of(rec_.trial_dir(t.id), t.launches);
+  }
+
   void launch(TrialRun& t) {
     t.slot_ids.clear();
     for (size_t i = 0; i < slot_used_.size() && static_cast<int>(t.slot_ids.size()) < spt_; ++i)
@@ -388,6 +502,16 @@ class Runner {
         slot_used_[i] = true;
         t.slot_ids.push_back(static_cast<int>(i));
       }
+    ++t.launches;
+    t.events_offset = 0;
+    t.events_seen = 0;
+    t.owed = json();
+    t.job_started = false;
+    t.node.clear();
+    t.replaying = false;
+    t.exit_reason.reset();
+    t.exit_message.clear();
+    const bool remote = sched_->jobs_outlive_runner();
     std::vector<std::string> args = {opt_.executable.string(),
                                      "__worker",
                                      "--run-dir",
@@ -395,59 +519,67 @@ class Runner {
                                      "--trial",
                                      std::to_string(t.id),
                                      "--target",
-                                     std::to_string(*t.target)};
+                                     std::to_string(*t.target),
+                                     "--launch",
+                                     std::to_string(t.launches)};
     if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
-    if (!(opt_.show_progress && concurrency_ == 1) || many_trials())
+    if (remote || !(opt_.show_progress && concurrency_ == 1) || many_trials())
       args.push_back("--no-progress");
     // The search's line owns the terminal: a worker's own log lines go to its trial.log (and
     // `det-run logs`), and only its warnings to the terminal.
-    if (status_line_ && status_line_->enabled())
+    if (!remote && status_line_ && status_line_->enabled())
       args.insert(args.end(), {"--console-level", "warn"});
-    if (concurrency_ > 1) {  // trials at once share the CPUs
+    // Trials at once share this machine's CPUs; a Slurm job's worker uses its allocation's.
+    if (!remote && concurrency_ > 1) {
       if (int threads = util::default_intra_op_threads(concurrency_); threads > 0)
         args.insert(args.end(), {"--threads", std::to_string(threads)});
     }
     args.insert(args.end(), opt_.worker_args.begin(), opt_.worker_args.end());
 
-    // The child's environment: ours plus the slots it owns.
-    std::vector<std::string> devices;
-    const char* cvd = std::getenv("CUDA_VISIBLE_DEVICES");
-    std::vector<std::string> visible = cvd ? util::split(cvd, ',') : std::vector<std::string>{};
-    std::vector<std::string> ids;
-    for (int s : t.slot_ids) {
-      ids.push_back(std::to_string(s));
-      devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)]
-                                                                : std::to_string(s));
+    JobRequest job;
+    job.name = job_name(t);
+    job.argv = args;
+    job.slots = spt_;
+    const fs::path trial_dir = rec_.trial_dir(t.id);
+    fs::create_directories(trial_dir);
+    job.output = trial_dir / ("slurm-launch-" + std::to_string(t.launches) + ".out");
+    // Files of this launch number left by a runner that died before it saved the launch.
+    const auto files = channel(t);
+    fs::remove(files.events);
+    fs::remove(files.answers);
+    if (!remote) {
+      // The child's environment: ours plus the slots it owns.
+      std::vector<std::string> devices;
+      const char* cvd = std::getenv("CUDA_VISIBLE_DEVICES");
+      std::vector<std::string> visible = cvd ? util::split(cvd, ',') : std::vector<std::string>{};
+      std::vector<std::string> ids;
+      for (int s : t.slot_ids) {
+        ids.push_back(std::to_string(s));
+        devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)]
+                                                                  : std::to_string(s));
+      }
+      job.env = util::environment({"CUDA_VISIBLE_DEVICES", "DET_SLOT_IDS"},
+                                  {"DET_SLOT_IDS=" + util::join(ids, ","),
+                                   "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
+    } else {
+      // Saved before sbatch: a runner that dies in between finds the job by its name.
+      set_state(t, "RUNNING");
+      rec_.trial(t.id).launches = t.launches;
+      save();
     }
-    int report[2], control[2];
-    if (::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0)
-      throw Error(std::string("cannot create a pipe for a trial worker: ") + std::strerror(errno));
-    util::SpawnOptions so;
-    so.argv = args;
-    so.env = util::environment({"CUDA_VISIBLE_DEVICES", "DET_SLOT_IDS"},
-                               {"DET_SLOT_IDS=" + util::join(ids, ","),
-                                "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
-    so.fds = {{3, report[1]}, {4, control[0]}};
-    // Own process group: a Ctrl-C reaches the runner, which stops the workers in order.
-    so.new_process_group = true;
-    // A worker dies with its runner: nothing writes into the run directory unowned. The
-    // experiment continues with --resume-experiment from what is recorded.
-    so.parent_death_signal = SIGKILL;
-    pid_t pid = util::spawn(so);
-    ::close(report[1]);
-    ::close(control[0]);
-    t.pid = pid;
-    t.report_fd = report[0];
-    t.control_fd = control[1];
-    t.buffer = util::LineBuffer();
-    t.exit_reason.reset();
-    t.exit_message.clear();
-    ++t.launches;
+    t.job = sched_->submit(job);
     ++running_;
     rec_.trial(t.id).launches = t.launches;
+    rec_.store().add_job(t.store_id, t.launches, sched_->name(), t.job);
+    if (!remote) {
+      t.node = host_;
+      t.job_started = true;
+      rec_.store().set_job(t.store_id, t.launches, host_, "RUNNING");
+    }
     set_state(t, "RUNNING");
     util::logger()->info(
-        "trial {}: worker {} started: train to {} {}{}", t.id, pid, *t.target, unit_,
+        "trial {}: {} {} started: train to {} {}{}", t.id, remote ? "Slurm job" : "worker", t.job,
+        *t.target, unit_,
         t.latest_checkpoint.empty()
             ? ""
             : " from checkpoint " + fs::path(t.latest_checkpoint).filename().string());
@@ -455,40 +587,119 @@ class Runner {
     crash_point("launch");
   }
 
+  // Reads what the workers wrote, then asks the scheduler which jobs ended; sleeps a little
+  // (up to 50 ms) when nothing happened.
   void wait_for_events() {
-    std::vector<pollfd> fds;
-    std::vector<int64_t> ids;
-    for (auto& [id, t] : trials_)
-      if (t.pid > 0) {
-        fds.push_back({t.report_fd, POLLIN, 0});
-        ids.push_back(id);
+    bool busy = false;
+    std::vector<std::string> jobs;
+    const bool remote = sched_->jobs_outlive_runner();
+    for (auto& [id, t] : trials_) {
+      if (!t.active()) continue;
+      busy |= read_events(t);
+      if (remote && t.exit_reason) {
+        // The worker's last word: its launch is over (its processes are ending). Slurm's word
+        // on the job follows later and goes to the store; the next job need not wait for it.
+        finishing_[t.job] = {t.store_id, t.launches};
+        JobState js;
+        js.phase = JobState::Phase::kEnded;
+        js.node = t.node;
+        job_ended(t, js);
+        busy = true;
+        continue;
       }
-    int n = ::poll(fds.data(), fds.size(), 200);
-    if (n < 0) {
-      if (errno == EINTR) return;
-      throw Error(std::string("poll on the trial workers failed: ") + std::strerror(errno));
+      jobs.push_back(t.job);
     }
-    for (size_t i = 0; i < fds.size(); ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      TrialRun& t = trials_[ids[i]];
-      char buf[65536];
-      ssize_t got = ::read(t.report_fd, buf, sizeof buf);
-      if (got < 0 && errno == EINTR) continue;
-      if (got > 0) {
-        t.buffer.append(buf, static_cast<size_t>(got));
-        while (auto line = t.buffer.next_line()) on_event(t, *line);
+    for (const auto& [job, launch] : finishing_) jobs.push_back(job);
+    const auto states = sched_->poll(jobs);
+    for (auto& [id, t] : trials_) {
+      if (!t.active()) continue;
+      auto it = states.find(t.job);
+      if (it == states.end()) continue;
+      const JobState& js = it->second;
+      if (js.phase != JobState::Phase::kPending && !t.job_started) {
+        t.job_started = true;
+        t.node = js.node;
+        rec_.store().set_job(t.store_id, t.launches, js.node, "RUNNING");
+        util::logger()->info("trial {}: job {} runs on {}", t.id, t.job,
+                             js.node.empty() ? "?" : js.node);
+      }
+      if (js.phase == JobState::Phase::kEnded) {
+        read_events(t);  // its last words were written before it ended
+        job_ended(t, js);
+        busy = true;
+      }
+    }
+    record_finished_jobs(states);
+    idle_ms_ = busy ? 1 : std::min(idle_ms_ * 2, 50);
+    if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(idle_ms_));
+  }
+
+  // The final states of jobs whose workers already said their last word.
+  void record_finished_jobs(const std::map<std::string, JobState>& states) {
+    for (auto it = finishing_.begin(); it != finishing_.end();) {
+      auto s = states.find(it->first);
+      if (s != states.end() && s->second.phase == JobState::Phase::kEnded) {
+        rec_.store().set_job(it->second.first, it->second.second, s->second.node, s->second.state);
+        it = finishing_.erase(it);
       } else {
-        worker_exited(t);
+        ++it;
       }
     }
   }
 
-  void reply(TrialRun& t, const record::RunnerAnswer& answer) {
-    // A dead worker makes this fail with EPIPE; its exit is handled when its report pipe closes.
-    if (t.control_fd >= 0) util::write_all(t.control_fd, record::encode(answer));
+  // Consumes the events the trial's worker appended since the last call. True if there were any.
+  bool read_events(TrialRun& t) {
+    record::LineTail tail(channel(t).events, t.events_offset);
+    std::vector<std::pair<std::string, uint64_t>> lines;
+    try {
+      lines = tail.read();
+    } catch (const StorageError&) {
+      throw;
+    } catch (const Error& e) {
+      util::logger()->error("trial {}: {}; stopping its worker", t.id, e.what());
+      sched_->kill(t.job);
+      return false;
+    }
+    for (const auto& [line, end] : lines) {
+      // Consumed before it is applied: a save inside applies both, and a runner that dies in
+      // between replays the event (reports and checkpoints are recorded idempotently).
+      const int64_t number = t.events_seen++;
+      t.events_offset = end;
+      on_event(t, line, number);
+    }
+    return !lines.empty();
   }
 
-  void on_event(TrialRun& t, const std::string& line) {
+  // Writes the answer the trial's worker is owed (again, after a restart: the worker skips
+  // answers to events it is past).
+  void send_owed(TrialRun& t) {
+    if (!t.owed.is_object() || !t.active()) return;
+    record::RunnerAnswer a;
+    a.re = t.owed.at("re").get<int64_t>();
+    if (t.owed.contains("recorded")) {
+      a.kind = record::RunnerAnswer::Kind::kRecorded;
+      a.uuid = t.owed["recorded"].get<std::string>();
+    } else if (t.target && !stopping_) {
+      a.kind = record::RunnerAnswer::Kind::kTarget;
+      a.target = *t.target;
+    } else {
+      a.kind = record::RunnerAnswer::Kind::kExit;
+    }
+    std::string line = record::encode(a);
+    line.pop_back();
+    record::append_channel_line(channel(t).answers, line);
+  }
+
+  // A report of a re-attached trial that the runner before this one already recorded.
+  bool already_recorded(const TrialRun& t, const record::MetricsReport& r) {
+    if (!t.replaying) return false;
+    const auto& s = rec_.trial(t.id);
+    const auto& last =
+        r.kind == record::MetricsReport::Kind::kTraining ? s.latest_training : s.latest_validation;
+    return last && r.batches <= last->batches;
+  }
+
+  void on_event(TrialRun& t, const std::string& line, int64_t number) {
     record::WorkerEvent ev;
     try {
       ev = record::decode_event(line);
@@ -498,6 +709,7 @@ class Runner {
       return;
     }
     if (auto* r = std::get_if<record::MetricsReport>(&ev)) {
+      if (already_recorded(t, *r)) return;
       rec_.record_report(t.id, *r);
       t.batches = std::max(t.batches, r->batches);
       crash_point(r->kind == record::MetricsReport::Kind::kTraining ? "report" : "validation");
@@ -506,26 +718,24 @@ class Runner {
       rec_.record_checkpoint(t.id, *c);
       t.latest_checkpoint = c->checkpoint.path.string();
       t.checkpoint_batches = c->checkpoint.batches;
+      t.owed = {{"re", number}, {"recorded", c->checkpoint.uuid}};
       save();
       crash_point("checkpoint_recorded");
       // Recorded: the worker may now commit it and delete the checkpoints it no longer keeps.
-      reply(t, {record::RunnerAnswer::Kind::kRecorded, 0, c->checkpoint.uuid});
+      send_owed(t);
       crash_point("checkpoint_answered");
     } else if (auto* tr = std::get_if<record::TargetReached>(&ev)) {
       util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_,
                            cfg_.searcher.metric, tr->metric);
       t.target.reset();
+      t.owed = {{"re", number}, {"decision", true}};
       // A NaN or infinite metric is the worst value to the searcher (the trial diverged).
       const double metric = std::isfinite(tr->metric)
                                 ? tr->metric
                                 : config::worst_value(cfg_.searcher.smaller_is_better);
       handle(searcher_.validation_completed(t.request_id, metric, tr->length));
       crash_point("decision");
-      if (t.target && !stopping_) {
-        reply(t, {record::RunnerAnswer::Kind::kTarget, *t.target, ""});
-      } else {
-        reply(t, {record::RunnerAnswer::Kind::kExit, 0, ""});
-      }
+      send_owed(t);  // train on to the new target, or checkpoint and exit
     } else {
       const auto& x = std::get<record::WorkerExit>(ev);
       t.exit_reason = x.reason;
@@ -533,26 +743,59 @@ class Runner {
     }
   }
 
-  void worker_exited(TrialRun& t) {
-    ::close(t.report_fd);
-    ::close(t.control_fd);
-    t.report_fd = t.control_fd = -1;
-    int status = 0;
-    while (::waitpid(t.pid, &status, 0) < 0 && errno == EINTR) {
-    }
+  // The exit status a worker gives for its last word (what a Slurm job's worker exited with).
+  static int code_for(record::WorkerExit::Reason reason) {
     using Reason = record::WorkerExit::Reason;
-    util::logger()->info("trial {}: worker {} ended ({}{})", t.id, t.pid,
+    switch (reason) {
+      case Reason::kCompleted:
+      case Reason::kStopRequested:
+        return 0;
+      case Reason::kStopped:
+        return 130;
+      case Reason::kInvalidHP:
+        return record::kWorkerExitInvalidHP;
+      default:
+        return 1;
+    }
+  }
+
+  void job_ended(TrialRun& t, const JobState& js) {
+    using Reason = record::WorkerExit::Reason;
+    // A local worker's exit status; a Slurm job's worker said its status in its last word.
+    int code = -1;
+    if (js.wait_status)
+      code = WIFEXITED(*js.wait_status) ? WEXITSTATUS(*js.wait_status) : -1;
+    else if (t.exit_reason)
+      code = code_for(*t.exit_reason);
+    const std::string how = js.wait_status     ? util::describe_wait_status(*js.wait_status)
+                            : js.state.empty() ? "said its last word"
+                                               : "ended as " + js.state;
+    util::logger()->info("trial {}: {} {} ended ({}{})", t.id,
+                         sched_->jobs_outlive_runner() ? "job" : "worker", t.job,
                          t.exit_reason ? record::reason_name(*t.exit_reason) : "no report",
-                         WIFEXITED(status) && WEXITSTATUS(status) == 0
-                             ? ""
-                             : ", " + util::describe_wait_status(status));
-    t.pid = -1;
+                         code == 0 ? "" : ", " + how);
+    if (!js.state.empty()) rec_.store().set_job(t.store_id, t.launches, js.node, js.state);
+    const bool never_ran = t.events_seen == 0;
+    t.job.clear();
+    t.owed = json();
+    t.replaying = false;
     --running_;
     for (int s : t.slot_ids) slot_used_[static_cast<size_t>(s)] = false;
     t.slot_ids.clear();
-    const bool exited = WIFEXITED(status);
-    const int code = exited ? WEXITSTATUS(status) : -1;
 
+    if (!t.exit_reason && never_ran && !stopping_ &&
+        (js.state == "CANCELLED" || js.state == "PREEMPTED")) {
+      // Cancelled or preempted before its worker said anything: not the trial's failure.
+      util::logger()->warn("trial {}: its job was {} before it started; submitting it again", t.id,
+                           js.state);
+      if (t.target) {
+        queue_trial(t);
+      } else {
+        set_state(t, "PAUSED");
+      }
+      save();
+      return;
+    }
     if (t.exit_reason == Reason::kInvalidHP && code == record::kWorkerExitInvalidHP) {
       util::logger()->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it",
                            t.id, t.exit_message);
@@ -599,7 +842,7 @@ class Runner {
     } else {
       std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty()
                             ? t.exit_message
-                            : "it " + util::describe_wait_status(status);
+                            : (js.wait_status ? "it " + how : "its job " + how);
       if (stopping_) {
         util::logger()->warn("trial {}: the worker failed while stopping: {}", t.id, why);
         set_state(t, t.target ? "QUEUED" : "PAUSED");
@@ -680,10 +923,17 @@ class Runner {
         "stopping: the {} running worker(s) checkpoint and exit (Ctrl-C again to kill them)",
         running_);
     for (auto& [id, t] : trials_)
-      if (t.pid > 0) ::kill(t.pid, SIGTERM);  // a launcher forwards it to its ranks
+      if (t.active()) sched_->stop(t.job);
   }
 
   int finish() {
+    // Slurm's final word on the last jobs (a few seconds at most: their workers have exited).
+    for (int i = 0; i < 30 && !finishing_.empty(); ++i) {
+      std::vector<std::string> jobs;
+      for (const auto& [job, launch] : finishing_) jobs.push_back(job);
+      record_finished_jobs(sched_->poll(jobs));
+      if (!finishing_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
     save();
     const fs::path dir = rec_.run_dir();
     if (stopping_) {
@@ -745,6 +995,12 @@ class Runner {
   uint32_t seed_;
   RunnerOptions opt_;
   search::Searcher searcher_;
+  std::unique_ptr<Scheduler> sched_;
+  std::string job_tag_, host_;
+  /// Jobs whose workers said their last word, until Slurm says how they ended: job -> (trial's
+  /// store id, launch).
+  std::map<std::string, std::pair<int64_t, int64_t>> finishing_;
+  int idle_ms_ = 1;
   int spt_ = 1, concurrency_ = 1, running_ = 0;
   std::string unit_;
   std::vector<bool> slot_used_;
@@ -772,7 +1028,9 @@ struct IgnoreSigpipe {
 int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed,
                    const RunnerOptions& options) {
   IgnoreSigpipe guard;
-  Runner runner(config, recorder, seed, options);
+  RunnerOptions opt = options;
+  opt.scheduler = choose_scheduler(config, options.scheduler);
+  Runner runner(config, recorder, seed, opt);
   runner.start();
   return runner.run();
 }
@@ -792,8 +1050,15 @@ int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
   }
   auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
   uint32_t seed = (*snap).at("experiment_seed").get<uint32_t>();
+  // The experiment's own scheduler: its jobs, if they outlive runners, are found there.
+  RunnerOptions opt = options;
+  const std::string ran_on = snap->value("scheduler", std::string("local"));
+  if (!opt.scheduler.empty() && opt.scheduler != ran_on)
+    throw UsageError("the experiment in " + run_dir.string() + " runs its trials on " + ran_on +
+                     "; resume it without --scheduler " + opt.scheduler);
+  opt.scheduler = choose_scheduler(cfg, ran_on);
   util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
-  Runner runner(cfg, *recorder, seed, options);
+  Runner runner(cfg, *recorder, seed, opt);
   runner.restore(*snap);
   return runner.run();
 }

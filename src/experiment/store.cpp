@@ -96,6 +96,10 @@ void ExperimentStore::create_schema() {
   CREATE TABLE IF NOT EXISTS checkpoints (
     uuid TEXT PRIMARY KEY, trial_id INTEGER NOT NULL REFERENCES trials(id), batches INTEGER NOT NULL,
     path TEXT NOT NULL, metric REAL, state TEXT NOT NULL DEFAULT 'ACTIVE', time TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS jobs (
+    trial_id INTEGER NOT NULL REFERENCES trials(id), launch INTEGER NOT NULL, scheduler TEXT NOT NULL,
+    job_id TEXT NOT NULL, node TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, submit_time TEXT NOT NULL,
+    end_time TEXT, PRIMARY KEY (trial_id, launch));
   CREATE TABLE IF NOT EXISTS searcher_snapshots (
     experiment_id INTEGER PRIMARY KEY REFERENCES experiments(id), snapshot TEXT NOT NULL, time TEXT NOT NULL);)");
 }
@@ -186,6 +190,38 @@ void ExperimentStore::rollback_metrics(int64_t trial_id, int64_t batches) {
 void ExperimentStore::add_restart(int64_t trial_id) {
   Statement st(*this, "UPDATE trials SET restarts = restarts + 1 WHERE id = ?");
   st.bind(1, trial_id).step();
+}
+
+void ExperimentStore::add_job(int64_t trial_id, int64_t launch, const std::string& scheduler,
+                              const std::string& job_id) {
+  Statement st(*this,
+               "INSERT OR REPLACE INTO jobs (trial_id, launch, scheduler, job_id, state, "
+               "submit_time) VALUES (?, ?, ?, ?, 'SUBMITTED', ?)");
+  st.bind(1, trial_id).bind(2, launch).bind(3, scheduler).bind(4, job_id);
+  st.bind(5, util::utc_now_iso8601()).step();
+}
+
+void ExperimentStore::set_job(int64_t trial_id, int64_t launch, const std::string& node,
+                              const std::string& state) {
+  const bool ended = state != "SUBMITTED" && state != "RUNNING";
+  Statement st(*this,
+               "UPDATE jobs SET node = CASE WHEN ? = '' THEN node ELSE ? END, state = ?, "
+               "end_time = ? WHERE trial_id = ? AND launch = ?");
+  st.bind(1, node).bind(2, node).bind(3, state);
+  st.bind(4, ended ? util::utc_now_iso8601() : std::string()).bind(5, trial_id).bind(6, launch);
+  st.step();
+}
+
+std::vector<JobRow> ExperimentStore::jobs(int64_t trial_id) {
+  std::vector<JobRow> out;
+  Statement st(*this,
+               "SELECT trial_id, launch, scheduler, job_id, node, state, submit_time, "
+               "COALESCE(end_time, '') FROM jobs WHERE trial_id = ? ORDER BY launch");
+  st.bind(1, trial_id);
+  while (st.step())
+    out.push_back({st.i64(0), st.i64(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6),
+                   st.text(7)});
+  return out;
 }
 
 void ExperimentStore::add_metrics(int64_t trial_id, const std::string& kind, int64_t batches,

@@ -129,6 +129,7 @@ std::string encode(const RunnerAnswer& a) {
       j = {{"recorded", a.uuid}};
       break;
   }
+  if (a.re >= 0) j["re"] = a.re;
   j["v"] = kProtocolVersion;
   return j.dump() + "\n";
 }
@@ -182,6 +183,7 @@ RunnerAnswer decode_answer(const std::string& line) {
   const json j = parse_line(line, "the experiment runner");
   F f(j, "runner message " + cut(line));
   RunnerAnswer a;
+  if (f.has("re")) a.re = f.get_int("re", 0, kMax);
   if (f.has("target")) {
     a.kind = RunnerAnswer::Kind::kTarget;
     a.target = f.get_int("target", 0, kMax);

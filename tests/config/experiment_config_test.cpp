@@ -542,3 +542,60 @@ TEST(ExperimentConfig, TensorboardStorageIsADirectoryForTheTensorBoardRuns) {
 
 }  // namespace
 }  // namespace det::config
+
+namespace det::config {
+namespace {
+
+TEST(SlurmSection, SelectsSlurmWithDeterminedsKeys) {
+  EXPECT_FALSE(parse_experiment_config(kMinimal, "exp.yaml").slurm);
+  auto c = parse_experiment_config(std::string(kMinimal) + R"(slurm:
+  sbatch_args: [--partition=debug, "--time=30", -A proj]
+  slots_per_node: 4
+  gpu_type: a100
+)",
+                                   "exp.yaml");
+  ASSERT_TRUE(c.slurm);
+  EXPECT_EQ(c.slurm->sbatch_args,
+            (std::vector<std::string>{"--partition=debug", "--time=30", "-A proj"}));
+  EXPECT_EQ(c.slurm->slots_per_node, 4);
+  EXPECT_EQ(c.slurm->gpu_type, "a100");
+  // The resolved config keeps it (a run directory's config.yaml runs on Slurm again).
+  auto again = parse_experiment_config(to_yaml(to_json(c)), "config.yaml");
+  ASSERT_TRUE(again.slurm);
+  EXPECT_EQ(again.slurm->sbatch_args, c.slurm->sbatch_args);
+  EXPECT_EQ(again.slurm->slots_per_node, 4);
+  // An empty section selects Slurm with no options.
+  auto empty = parse_experiment_config(std::string(kMinimal) + "slurm: {}\n", "exp.yaml");
+  ASSERT_TRUE(empty.slurm);
+  EXPECT_TRUE(empty.slurm->sbatch_args.empty());
+  // From the command line too.
+  auto over = parse_experiment_config(kMinimal, "exp.yaml", {"slurm.gpu_type=h100"});
+  ASSERT_TRUE(over.slurm);
+  EXPECT_EQ(over.slurm->gpu_type, "h100");
+}
+
+TEST(SlurmSection, RefusesWhatDetSetsAndWhatIsNotAnOption) {
+  auto with = [](const std::string& section) {
+    return error_of(std::string(kMinimal) + "slurm:\n" + section);
+  };
+  std::string e = with("  sbatch_args: [--ntasks=8]\n");
+  EXPECT_NE(e.find("exp.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("is set by det"), std::string::npos) << e;
+  EXPECT_NE(with("  sbatch_args: [-n4]\n").find("is set by det"), std::string::npos);
+  EXPECT_NE(with("  sbatch_args: [--job-name=x]\n").find("is set by det"), std::string::npos);
+  EXPECT_NE(with("  sbatch_args: [--output=/tmp/x]\n").find("is set by det"), std::string::npos);
+  EXPECT_NE(with("  sbatch_args: [--requeue]\n").find("is set by det"), std::string::npos);
+  e = with("  sbatch_args: [partition=gpu]\n");
+  EXPECT_NE(e.find("starting with '-'"), std::string::npos) << e;
+  e = with("  sbatch_args: --partition=gpu\n");
+  EXPECT_NE(e.find("a list of sbatch options"), std::string::npos) << e;
+  e = with("  gpu_type: \"a100; rm -rf /\"\n");
+  EXPECT_NE(e.find("a GPU type name"), std::string::npos) << e;
+  e = with("  slots_per_node: 0\n");
+  EXPECT_NE(e.find("slots_per_node"), std::string::npos) << e;
+  e = with("  partition: gpu\n");
+  EXPECT_NE(e.find("unknown key"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace det::config

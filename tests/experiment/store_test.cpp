@@ -88,5 +88,28 @@ TEST(ExperimentStore, NotADatabaseIsAClearError) {
   }
 }
 
+TEST(ExperimentStore, RecordsEachLaunchsJobAndNode) {
+  TmpDb tmp;
+  ExperimentStore store(tmp.dir / "det.db");
+  const int64_t e = store.add_experiment("mnist", "", nlohmann::json::object(), "/runs/x");
+  const int64_t t = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
+  store.add_job(t, 1, "slurm", "41");
+  store.set_job(t, 1, "", "RUNNING");  // the node not known yet keeps ''
+  store.set_job(t, 1, "node0", "RUNNING");
+  store.set_job(t, 1, "", "CANCELLED");  // how it ended; the node stays
+  store.add_job(t, 2, "slurm", "42");
+  auto jobs = store.jobs(t);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].launch, 1);
+  EXPECT_EQ(jobs[0].job_id, "41");
+  EXPECT_EQ(jobs[0].node, "node0");
+  EXPECT_EQ(jobs[0].state, "CANCELLED");
+  EXPECT_FALSE(jobs[0].end_time.empty());
+  EXPECT_EQ(jobs[1].job_id, "42");
+  EXPECT_EQ(jobs[1].state, "SUBMITTED");
+  EXPECT_TRUE(jobs[1].end_time.empty());
+  EXPECT_EQ(jobs[1].scheduler, "slurm");
+}
+
 }  // namespace
 }  // namespace det::experiment

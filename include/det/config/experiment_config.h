@@ -81,6 +81,20 @@ struct ResourcesConfig {
   std::string resource_pool;     ///< A cluster setting: a notice here.
 };
 
+/// `slurm:` (Determined's section for Slurm clusters): with it, det-run places each trial, all its
+/// ranks, in one Slurm job (docs/distributed.md, Searches on Slurm); `det-run --scheduler local`
+/// runs the same config locally.
+struct SlurmConfig {
+  /// Options added to every trial's sbatch command line, one option (with its value) each, e.g.
+  /// "--partition=gpu". Never shell-interpreted. The options det sets itself are refused.
+  std::vector<std::string> sbatch_args;
+  /// Ranks per node: a trial of resources.slots_per_trial ranks asks for
+  /// ceil(slots_per_trial / slots_per_node) nodes (unset: Slurm places the tasks).
+  std::optional<int> slots_per_node;
+  /// A GPU type: each rank gets one GPU of it (`--gpus-per-task=<type>:1`); "" = no GPU request.
+  std::string gpu_type;
+};
+
 /// `optimizations:`.
 struct OptimizationsConfig {
   /// 1 to 10000: step the optimizer every this many batches.
@@ -145,7 +159,9 @@ struct ExperimentConfig {
   std::optional<CheckpointStorageConfig> tensorboard_storage;
   /// 0 to 1000 restarts of a failed trial before it is ERROR.
   int max_restarts = 5;
-  ResourcesConfig resources;                ///< `resources:`.
+  ResourcesConfig resources;  ///< `resources:`.
+  /// `slurm:`; present selects the Slurm scheduler for det-run's searches.
+  std::optional<SlurmConfig> slurm;
   std::optional<uint32_t> experiment_seed;  ///< reproducibility.experiment_seed
   OptimizationsConfig optimizations;        ///< `optimizations:`.
   /// `profiling:` (only `enabled: false` is implemented).

@@ -4,9 +4,11 @@
 /// process, within a slot budget; its records are written by the experiment::Recorder.
 ///
 /// A worker is the same executable started as `<exe> __worker --run-dir DIR --trial N --target L
-/// [--resume CKPT]`. It trains trial N to the total length L (the searcher's unit), validates,
-/// and speaks the worker protocol (det/record/worker_protocol.h) over two pipes; everything it
-/// reports goes through the experiment::Recorder. A trial
+/// --launch K [--resume CKPT]`, as a child process (the local scheduler) or as a Slurm job (the
+/// Slurm scheduler: all its ranks in one job). It trains trial N to the total length L (the
+/// searcher's unit), validates, and speaks the worker protocol (det/record/worker_protocol.h)
+/// through the worker channel's files (det/record/worker_channel.h); everything it reports goes
+/// through the experiment::Recorder. A trial
 /// with nothing to do is paused (checkpoint, process exits) and started again from that
 /// checkpoint when the searcher gives it more; a worker that dies is restarted from its latest
 /// checkpoint up to max_restarts times. The runner's whole state (searcher and trials) is saved
@@ -29,9 +31,14 @@ namespace det::experiment {
 struct RunnerOptions {
   std::filesystem::path executable;  ///< The program whose `__worker` subcommand runs a trial.
   std::vector<std::string>
-      worker_args;            ///< Extra arguments for every worker (e.g. --log-level debug).
-  int slots = 1;              ///< Slot budget; each trial takes resources.slots_per_trial.
+      worker_args;  ///< Extra arguments for every worker (e.g. --log-level debug).
+  /// Slot budget; each trial takes resources.slots_per_trial. 0: resources.max_slots, else one
+  /// trial's slots (local) or max_concurrent_trials trials' (Slurm).
+  int slots = 0;
   bool show_progress = true;  ///< Let a lone worker draw its progress line.
+  /// "local" (child processes) or "slurm" (one batch job per trial launch); "" = the config's
+  /// choice (slurm when it has a `slurm:` section) or, when resuming, the experiment's.
+  std::string scheduler;
   /// Set by SIGINT/SIGTERM: the runner stops the workers (they checkpoint) and returns 130.
   const std::atomic<bool>* stop_flag = nullptr;
 };
@@ -43,10 +50,16 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
                    const RunnerOptions& options);
 
 /// Continues an experiment that was stopped (or whose runner died) from the state saved in its
-/// store. Throws det::Error when `run_dir` holds no resumable experiment.
+/// store, with the scheduler it ran on; Slurm jobs still queued or running are re-attached.
+/// Throws det::Error when `run_dir` holds no resumable experiment.
 int resume_experiment(const std::filesystem::path& run_dir, const RunnerOptions& options);
 
 /// Throws det::UsageError when `slots` cannot hold one trial (resources.slots_per_trial).
 void check_slots(const config::ExperimentConfig& config, int slots);
+
+/// The scheduler an experiment runs its trials on: `requested` ("local", "slurm" or "" for the
+/// config's choice). Throws det::UsageError for another name, or for slurm when sbatch is not
+/// on PATH.
+std::string choose_scheduler(const config::ExperimentConfig& config, const std::string& requested);
 
 }  // namespace det::experiment

@@ -71,6 +71,20 @@ struct CheckpointRow {
   std::optional<double> metric;  ///< The searcher metric validated at that batch, if any.
 };
 
+/// One launch of a trial's worker: a local process or a Slurm job.
+struct JobRow {
+  /// @{
+  /// The trial's store id; which launch of it (from 1).
+  int64_t trial_id = 0, launch = 0;
+  /// @}
+  /// @{
+  /// "local" or "slurm"; the process id or Slurm job id; the node it ran on ("" until known);
+  /// its state (SUBMITTED, RUNNING, then how it ended: the scheduler's word, e.g. COMPLETED,
+  /// CANCELLED, exited 0); submission and end times (UTC ISO 8601; end "" while it runs).
+  std::string scheduler, job_id, node, state, submit_time, end_time;
+  /// @}
+};
+
 /// The database. Every call throws det::Error naming the database file on a failure
 /// (det::StorageError when the disk is full or read-only).
 class ExperimentStore {
@@ -109,6 +123,14 @@ class ExperimentStore {
                       const std::string& path, std::optional<double> metric);
   /// Marks every checkpoint of the trial not in `kept` as deleted.
   void keep_checkpoints(int64_t trial_id, const std::vector<std::string>& kept);
+  /// Records launch `launch` of a trial as submitted (replacing a row of the same launch).
+  void add_job(int64_t trial_id, int64_t launch, const std::string& scheduler,
+               const std::string& job_id);
+  /// Sets a launch's node (unless "") and state; a state other than SUBMITTED or RUNNING also
+  /// sets its end time.
+  void set_job(int64_t trial_id, int64_t launch, const std::string& node, const std::string& state);
+  /// A trial's launches in order.
+  std::vector<JobRow> jobs(int64_t trial_id);
   /// Replaces the experiment's runner snapshot (what --resume-experiment restores).
   void save_searcher_snapshot(int64_t experiment_id, const nlohmann::json& snapshot);
   /// The latest snapshot saved, or nullopt when there is none.

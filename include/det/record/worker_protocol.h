@@ -1,19 +1,23 @@
 #pragma once
 /// \file
 /// The worker protocol: what a trial worker and the experiment runner say to each other,
-/// one JSON object per line over two pipes (the worker writes fd 3, reads fd 4). Also the
+/// one JSON object per line in two append-only files (det/record/worker_channel.h). Also the
 /// metrics report, which is both an event and a row of a trial's metrics.jsonl.
 ///
-///   worker -> runner   {"v":2,"event":"report","report":{...MetricsReport...}}
-///                      {"v":2,"event":"checkpoint","checkpoint":{...},"kept":[{...}]}
-///                          the runner records it, answers {"v":2,"recorded":"<uuid>"}; only then
-///                          does the worker delete checkpoints not in `kept`
-///                      {"v":2,"event":"target_reached","length":L,"metric":M}
-///                          the runner answers {"v":2,"target":L2} (go on) or {"v":2,"exit":true}
-///                      {"v":2,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error|non_finite|storage","message":"..."}
+///   worker -> runner   {"v":3,"event":"report","report":{...MetricsReport...}}
+///                      {"v":3,"event":"checkpoint","checkpoint":{...},"kept":[{...}]}
+///                          the runner records it, answers {"v":3,"re":N,"recorded":"<uuid>"};
+///                          only then does the worker delete checkpoints not in `kept`
+///                      {"v":3,"event":"target_reached","length":L,"metric":M}
+///                          the runner answers {"v":3,"re":N,"target":L2} (go on) or
+///                          {"v":3,"re":N,"exit":true}
+///                      {"v":3,"event":"exit","reason":"completed|stop_requested|stopped|invalid_hp|error|non_finite|storage","message":"..."}
 ///
-/// Version 1 (det 0.1) had no "v" and sent reports as {"event":"training"|"validation",
-/// "batches":B,"report":{...}}; decode_event still reads it.
+/// An answer's "re" is the number (from 0) of the event it answers among the launch's events: a
+/// runner that restarted may write an answer again, and the worker skips answers to events before
+/// the one it waits on. Version 2 (det 0.2, over pipes) had no "re"; version 1 (det 0.1) had no
+/// "v" and sent reports as {"event":"training"|"validation", "batches":B,"report":{...}};
+/// decode_event still reads both.
 
 #include <cstdint>
 #include <optional>
@@ -28,7 +32,7 @@
 namespace det::record {
 
 /// The protocol version written.
-constexpr int kProtocolVersion = 2;
+constexpr int kProtocolVersion = 3;
 
 /// A worker's exit status when its trial rejected its hyperparameters (InvalidHP). Besides it:
 /// 0 done or paused, 130 stopped by a signal, 1 failed.
@@ -112,6 +116,7 @@ struct RunnerAnswer {
   Kind kind = Kind::kExit;  ///< What the answer says; only the matching field below is set.
   int64_t target = 0;       ///< kTarget: the total length to train to, in the searcher's unit.
   std::string uuid;         ///< kRecorded: the uuid of the checkpoint now recorded.
+  int64_t re = -1;          ///< The number of the event answered (-1: none, version 2).
 };
 
 /// "completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite" or "storage".

@@ -59,6 +59,9 @@ std::string format_experiment(experiment::ExperimentStore& store, int64_t experi
         << " batches, best " << e.metric << " " << num(t.best_metric) << ", restarts " << t.restarts
         << "\n";
     out << "  hparams: " << t.hparams.dump() << "\n";
+    for (const auto& j : store.jobs(t.id))
+      out << "  launch " << j.launch << ": " << (j.scheduler == "slurm" ? "Slurm job " : "process ")
+          << j.job_id << " on " << (j.node.empty() ? "?" : j.node) << ", " << j.state << "\n";
     for (const auto& c : store.checkpoints(t.id))
       out << "  checkpoint " << c.uuid << " at batch " << c.batches << ", " << e.metric << " "
           << num(c.metric) << ": " << c.path << "\n";

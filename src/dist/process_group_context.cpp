@@ -1,6 +1,7 @@
 // The c10d-backed DistributedContext: TCPStore rendezvous, then ProcessGroupGloo (CPU) or
 // ProcessGroupNCCL (CUDA, when built with DET_WITH_NCCL). c10d headers stay in this file.
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef DET_WITH_GLOO
@@ -12,13 +13,18 @@
 #endif
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
@@ -93,6 +99,109 @@ c10d::ReduceOp to_c10d(ReduceOp op) {
   return out;
 }
 
+// The secret every rank of a run shares: DET_RENDEZVOUS_SECRET, else the user's own
+// ~/.det/rendezvous-secret (created once with 32 random bytes, mode 0600; a home directory shared
+// by the nodes gives every rank the same). Every key of the run's TCPStore is prefixed with it, so
+// a peer without it can neither join the rendezvous nor read or write what the ranks exchange.
+std::string rendezvous_secret() {
+  if (const char* s = std::getenv("DET_RENDEZVOUS_SECRET"); s && *s) return s;
+  const char* home = std::getenv("HOME");
+  if (!home || !*home)
+    throw DistributedError(
+        "no rendezvous secret: set DET_RENDEZVOUS_SECRET to the same value for every rank (HOME "
+        "is not set, so ~/.det/rendezvous-secret cannot be used)");
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(home) / ".det" / "rendezvous-secret";
+  auto read = [&]() -> std::string {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return "";
+    if ((st.st_mode & 077) != 0)
+      throw DistributedError(path.string() + " can be read by others (mode " +
+                             std::to_string(st.st_mode & 0777) +
+                             " octal): it guards the rendezvous; chmod 600 it");
+    std::ifstream in(path);
+    std::string secret;
+    std::getline(in, secret);
+    return secret;
+  };
+  if (std::string secret = read(); !secret.empty()) return secret;
+  // Created beside, then linked into place: ranks starting at once all end up with one secret.
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  ::chmod(path.parent_path().c_str(), 0700);
+  unsigned char bytes[32];
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  if (!random.read(reinterpret_cast<char*>(bytes), sizeof bytes))
+    throw DistributedError("cannot read /dev/urandom for the rendezvous secret");
+  std::string hex;
+  for (unsigned char b : bytes) {
+    static const char* digits = "0123456789abcdef";
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 ||
+      ::write(fd, (hex + "\n").data(), hex.size() + 1) != static_cast<ssize_t>(hex.size() + 1))
+    throw DistributedError("cannot write the rendezvous secret " + tmp.string() + ": " +
+                           std::strerror(errno) + "; set DET_RENDEZVOUS_SECRET instead");
+  ::fsync(fd);
+  ::close(fd);
+  ::link(tmp.c_str(), path.c_str());  // fails if another rank was first: its secret wins
+  ::unlink(tmp.c_str());
+  std::string secret = read();
+  if (secret.empty())
+    throw DistributedError("cannot read the rendezvous secret " + path.string() +
+                           "; set DET_RENDEZVOUS_SECRET instead");
+  return secret;
+}
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+// Rank 0's listening socket for the TCPStore, bound to the address the other ranks connect to
+// (MASTER_ADDR's) rather than to every interface; -1 where that cannot be known safely (then
+// TCPStore binds as it does by default): a host name that resolves to a loopback address here
+// (Debian's /etc/hosts gives the host's own name 127.0.1.1) may be another address to the others.
+int bound_listener(const std::string& master_addr, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string host = master_addr == "localhost" ? "127.0.0.1" : master_addr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+    return -1;
+  int fd = -1;
+  for (addrinfo* a = res; a && fd < 0; a = a->ai_next) {
+    char ip[INET6_ADDRSTRLEN] = {};
+    const void* addr =
+        a->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    if (!::inet_ntop(a->ai_family, addr, ip, sizeof ip)) continue;
+    if (is_loopback(ip) && !is_loopback(master_addr)) break;  // see above
+    const int s = ::socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) continue;
+    int one = 1;
+    ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(s, a->ai_addr, a->ai_addrlen) != 0) {
+      const int err = errno;
+      ::close(s);
+      if (err == EADDRNOTAVAIL) continue;  // not this host's address (NAT): the default
+      ::freeaddrinfo(res);
+      throw DistributedError("rank 0 cannot listen on " + std::string(ip) + ":" +
+                             std::to_string(port) + " for the rendezvous: " + std::strerror(err) +
+                             " (is the port in use? set MASTER_PORT)");
+    }
+    if (::listen(s, 2048) != 0) {
+      ::close(s);
+      continue;
+    }
+    fd = s;
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+#endif
+
 class C10dWork : public Work {
  public:
   C10dWork(c10::intrusive_ptr<c10d::Work> work, torch::Tensor tensor, double divisor,
@@ -147,7 +256,50 @@ class ProcessGroupContext : public DistributedContext {
         so.numWorkers = static_cast<std::size_t>(env.size);
         so.waitWorkers = true;
         so.timeout = rdzv_ms;
-        store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        // Only where the run needs it (LibTorch 1.13's TCPStore cannot be told: it listens on
+        // every interface; docs/distributed.md, What listens where).
+        if (so.isServer)
+          if (const int fd = bound_listener(env.master_addr, env.master_port); fd >= 0)
+            so.masterListenFd = fd;
+#endif
+        auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+        // Everything the ranks exchange is under the run's secret; rank 0's word under it is the
+        // proof that the peers share it.
+        auto secret = c10::make_intrusive<c10d::PrefixStore>("det/" + rendezvous_secret(), tcp);
+        const std::string hello = "hello";
+        if (env.rank == 0) {
+          secret->set(hello, std::vector<uint8_t>{1});
+          // Every peer answers under the secret too: one without it is named here, within the
+          // rendezvous timeout, instead of a collective's much longer one.
+          std::vector<std::string> answers;
+          for (int r = 1; r < env.size; ++r) answers.push_back(hello + "/" + std::to_string(r));
+          try {
+            if (!answers.empty()) secret->wait(answers, rdzv_ms);
+          } catch (const std::exception&) {
+            throw DistributedError(
+                "rank 0: not every rank at " + where +
+                " shares this run's rendezvous secret (or they did not answer within " +
+                std::to_string(options.rendezvous_timeout_.count()) +
+                " s): give every rank the same DET_RENDEZVOUS_SECRET, or the same "
+                "~/.det/rendezvous-secret (a home directory the nodes share does)");
+          }
+        } else {
+          try {
+            secret->wait({hello}, rdzv_ms);
+          } catch (const std::exception&) {
+            throw DistributedError(
+                "rank " + std::to_string(env.rank) + ": rank 0 at " + where +
+                " does not share this run's rendezvous secret (or did not answer within " +
+                std::to_string(options.rendezvous_timeout_.count()) +
+                " s): give every rank the same DET_RENDEZVOUS_SECRET, or the same "
+                "~/.det/rendezvous-secret (a home directory the nodes share does)");
+          }
+          secret->set(hello + "/" + std::to_string(env.rank), std::vector<uint8_t>{1});
+        }
+        store_ = secret;
+      } catch (const DistributedError&) {
+        throw;
       } catch (const std::exception& e) {
         throw DistributedError(
             "rank " + std::to_string(env.rank) + ": rendezvous with the " +

@@ -158,7 +158,7 @@ std::string first_line(const std::string& text) {
 }
 
 JobState::Phase phase_of(const std::string& state) {
-  static const std::set<std::string> pending = {"PENDING", "REQUEUED", "REQUEUE_HOLD",
+  static const std::set<std::string> pending = {"PENDING",     "REQUEUED", "REQUEUE_HOLD",
                                                 "REQUEUE_FED", "RESIZING", "CONFIGURING"};
   // COMPLETING: its processes end and the epilog runs; the state it ends in comes after.
   static const std::set<std::string> running = {"RUNNING",   "SIGNALING", "STAGE_OUT",

@@ -19,18 +19,18 @@ namespace det::experiment {
 
 /// One trial launch to start.
 struct JobRequest {
-  std::string name;                ///< Unique for the launch (Slurm's job name).
-  std::vector<std::string> argv;   ///< The worker's command line.
-  std::vector<std::string> env;    ///< Local: the worker's whole environment.
-  int slots = 1;                   ///< Ranks.
-  std::filesystem::path output;    ///< Slurm: the job's stdout and stderr.
+  std::string name;               ///< Unique for the launch (Slurm's job name).
+  std::vector<std::string> argv;  ///< The worker's command line.
+  std::vector<std::string> env;   ///< Local: the worker's whole environment.
+  int slots = 1;                  ///< Ranks.
+  std::filesystem::path output;   ///< Slurm: the job's stdout and stderr.
 };
 
 /// What a scheduler knows of a job.
 struct JobState {
   /// Waiting for resources, running, or over.
   enum class Phase { kPending, kRunning, kEnded };
-  Phase phase = Phase::kPending;  ///< Where the job is.
+  Phase phase = Phase::kPending;   ///< Where the job is.
   std::optional<int> wait_status;  ///< Local: the process's wait status once it ended.
   std::string state;               ///< The scheduler's word: RUNNING, COMPLETED, exited 1, ...
   std::string node;                ///< Where it runs ("" while unknown).

@@ -68,8 +68,8 @@ std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size < offset_) {
     ::close(fd);
-    throw Error("the worker channel " + path_.string() + " shrank from " +
-                std::to_string(offset_) + " to " + std::to_string(size) +
+    throw Error("the worker channel " + path_.string() + " shrank from " + std::to_string(offset_) +
+                " to " + std::to_string(size) +
                 " bytes: something else writes it; each trial launch needs its own");
   }
   // Reads at most one line's limit past the offset per call: what is beyond waits for the next.
@@ -77,8 +77,8 @@ std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
   std::string buf(static_cast<size_t>(want), '\0');
   size_t got = 0;
   while (got < buf.size()) {
-    const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got,
-                              static_cast<off_t>(offset_ + got));
+    const ssize_t n =
+        ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset_ + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;

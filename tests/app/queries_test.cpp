@@ -26,6 +26,8 @@ TEST(Queries, DescribeAndMetricsTables) {
     store.add_checkpoint(t1, "u1", 100, "/runs/mnist-1/trial-1/checkpoints/u1", 0.4);
     store.add_checkpoint(t1, "u2", 200, "/runs/mnist-1/trial-1/checkpoints/u2", std::nullopt);
     store.keep_checkpoints(t1, {"u2"});
+    store.add_job(t1, 1, "slurm", "4711");
+    store.set_job(t1, 1, "gpu07", "COMPLETED");
     store.set_trial_state(t1, "COMPLETED");
 
     std::string listed = format_experiments(store.experiments());
@@ -35,6 +37,8 @@ TEST(Queries, DescribeAndMetricsTables) {
               std::string::npos)
         << described;
     EXPECT_NE(described.find("checkpoint u2 at batch 200"), std::string::npos) << described;
+    EXPECT_NE(described.find("launch 1: Slurm job 4711 on gpu07, COMPLETED"), std::string::npos)
+        << described;
     EXPECT_EQ(described.find("checkpoint u1"), std::string::npos)
         << "a deleted checkpoint is not listed: " << described;
     std::string csv = format_metrics(store.metrics(t1), "csv");

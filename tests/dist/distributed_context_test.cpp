@@ -1,5 +1,6 @@
 // Data-parallel training over real c10d process groups (Gloo over loopback TCPStore) in real
 // processes: this test binary re-runs itself as the ranks (DistWorker.Run) through the launcher.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,7 +10,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <thread>
+
+#include <torch/version.h>
 
 #include "../core/test_trials.h"
 #include "det/core/controller.h"
@@ -513,6 +517,97 @@ TEST(TwoNodesDistTest, TwoLaunchersOnOneMachine) {
   expect_close(load_weights((two_nodes.path / "w").string() + ".rank0.pt"),
                load_weights((two_nodes.path / "w").string() + ".rank1.pt"), 0.0,
                "node 0 vs node 1");
+}
+
+// A node whose ranks hold another rendezvous secret than rank 0's is refused: it can neither join
+// nor read what the others exchange (docs/distributed.md, What listens where).
+TEST(TwoNodesDistTest, APeerWithoutTheRunsSecretIsRefused) {
+  TempDir dir;
+  const nlohmann::json spec = {{"mode", "collectives"}};
+  EnvVar e("DET_TEST_DIST_SPEC", spec.dump());
+  EnvVar t("DET_RENDEZVOUS_TIMEOUT", "3");
+  const std::string port = std::to_string(free_port());
+  std::vector<pid_t> launchers;
+  for (int node = 0; node < 2; ++node) {
+    std::vector<std::string> args = {
+        DET_LAUNCH_PATH,      "--nproc-per-node", "1",         "--nnodes",      "2",  "--node-rank",
+        std::to_string(node), "--master-addr",    "127.0.0.1", "--master-port", port, "--"};
+    for (const auto& a : worker_command()) args.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string log = (dir.path / ("node" + std::to_string(node) + ".log")).string();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("DET_RENDEZVOUS_SECRET", node == 0 ? "the-runs-secret" : "a-guess", 1);
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    launchers.push_back(pid);
+  }
+  for (pid_t pid : launchers) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "a rank without the secret joined";
+  }
+  const std::string out = util::read_file(dir.path / "node1.log");
+  EXPECT_NE(out.find("rank 1: rank 0 at 127.0.0.1:" + port +
+                     " does not share this run's rendezvous secret"),
+            std::string::npos)
+      << out;
+  const std::string out0 = util::read_file(dir.path / "node0.log");
+  EXPECT_NE(out0.find("rank 0: not every rank at 127.0.0.1:" + port +
+                      " shares this run's rendezvous secret"),
+            std::string::npos)
+      << out0;
+}
+
+// Rank 0's TCPStore listens on MASTER_ADDR only, not on every interface (LibTorch 2.4 and later;
+// 1.13's TCPStore cannot be told where to listen).
+TEST(Rendezvous, RankZeroListensOnlyOnTheMasterAddress) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  EnvVar secret("DET_RENDEZVOUS_SECRET", "s");
+  dist::LaunchEnvironment env;
+  env.size = 2;
+  env.master_addr = "127.0.0.1";
+  env.master_port = free_port();
+  std::shared_ptr<dist::DistributedContext> zero;
+  std::thread t([&] {
+    auto e0 = env;
+    e0.rank = 0;
+    zero = dist::make_process_group_context(e0, dist::DistributedOptions());
+  });
+  // The listener, as the kernel lists it: local address and port in hex, state 0A (LISTEN).
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, "%04X", env.master_port);
+  std::vector<std::string> listeners;
+  for (int i = 0; i < 200 && listeners.empty(); ++i) {
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+      std::ifstream in(table);
+      for (std::string line; std::getline(in, line);) {
+        std::istringstream f(line);
+        std::string sl, local, remote, state;
+        f >> sl >> local >> remote >> state;
+        if (state == "0A" && local.size() > 5 && local.substr(local.size() - 4) == port_hex)
+          listeners.push_back(local);
+      }
+    }
+    if (listeners.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto e1 = env;
+  e1.rank = 1;
+  auto one = dist::make_process_group_context(e1, dist::DistributedOptions());
+  t.join();
+  ASSERT_NE(zero, nullptr);
+  EXPECT_EQ(listeners, std::vector<std::string>{std::string("0100007F:") + port_hex})
+      << "rank 0 listens beyond 127.0.0.1";
+#else
+  GTEST_SKIP() << "LibTorch " << TORCH_VERSION << "'s TCPStore listens on every interface";
+#endif
 }
 
 // ---- without processes ----

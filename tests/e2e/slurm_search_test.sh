@@ -9,7 +9,9 @@
 #            order) and metrics, number for number; the store holds every launch's job id and
 #            node.
 #   preempt: a trial's job cancelled by scancel while it trains checkpoints and is submitted
-#            again without counting as a failure; then a runner killed with kill -9 while a job
+#            again without counting as a failure; its next job's worker killed with kill -9 (no
+#            last word) counts one restart and the trial resumes from its latest checkpoint;
+#            then a runner killed with kill -9 while a job
 #            trains is started again with --resume-experiment, re-attaches to that job (no
 #            second job for it), and the trial's reports equal an uninterrupted local run's.
 # Usage: slurm_search_test.sh MODE DET_RUN SOURCE_DIR WORK_DIR   (DET_DATA_DIR: MNIST)
@@ -132,16 +134,28 @@ sys.exit(0 if b and max(b) >= $1 else 1)"; then return 0; fi
   else
     fail "cancel: the trial did not train"
   fi
+  # Then the resubmitted job's worker dies without a word (kill -9): that one is a failure,
+  # counted against max_restarts, and the trial resumes from its latest checkpoint.
+  pid=
+  for _ in $(seq 600); do
+    pid=$(sed -n 's/.*trial 1: launch 2 on .* (pid \([0-9]*\)).*/\1/p' "$work"/cancel/*/trial-1/trial.log 2>/dev/null | tail -1)
+    [ -n "$pid" ] && grep -q "the first of this process" <(sed -n '/launch 2 on/,$p' "$work"/cancel/*/trial-1/trial.log) && break
+    pid=; sleep 0.2
+  done
+  if [ -n "$pid" ]; then echo "killing worker $pid"; kill -9 "$pid"; else fail "cancel: launch 2 did not train"; fi
   wait $runner || { fail "cancel: det-run exited non-zero"; tail -8 cancel.log; }
   jobs_of "$work/cancel/det.db" >cancel.jobs
   cat cancel.jobs
-  # Two launches: the first cancelled (its worker checkpointed: "stopped"), the second completed;
-  # no restart counted.
-  if awk 'NR==1 && $2==1 && $6=="CANCELLED" {a=1} NR==2 && $2==2 && $6=="COMPLETED" && $7==0 {b=1} END {exit !(a && b && NR==2)}' cancel.jobs; then
+  # Three launches: the first cancelled (its worker checkpointed: "stopped"), the second failed
+  # (one restart counted), the third completed.
+  if awk 'NR==1 && $2==1 && $6=="CANCELLED" {a=1} NR==2 && $2==2 && $6!="COMPLETED" {b=1}
+          NR==3 && $2==3 && $6=="COMPLETED" && $7==1 {c=1} END {exit !(a && b && c && NR==3)}' cancel.jobs; then
     pass
   else
-    fail "cancel: expected a cancelled then a completed launch and 0 restarts"
+    fail "cancel: expected launches cancelled, failed, completed and 1 restart"
   fi
+  grep -q "trial 1: the worker failed (its job ended as .*); restart 1 of 5 from .*checkpoints" \
+    "$(ls -d "$work"/cancel/*/ | head -1)/det.log" && pass || fail "cancel: no restart from the checkpoint logged"
   grep -q "trial 1: job .* ended (stopped" "$(ls -d "$work"/cancel/*/ | head -1)/det.log" && pass ||
     fail "cancel: the cancelled worker did not checkpoint and stop"
   grep -q '"state": "COMPLETED"' "$(ls -d "$work"/cancel/*/ | head -1)/experiment.json" && pass ||

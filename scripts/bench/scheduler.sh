@@ -4,20 +4,20 @@
 # one-machine cluster started here by tests/cluster/slurm_cluster.sh; needs root and slurm-wlm),
 # ROUNDS rounds interleaved. For each run:
 #   wall      the experiment's wall time (det.log, first line to last)
-#   work      the sum over every worker launch of its life (trial.log: "launch K on HOST" to
-#             "launch K ends"), i.e. the trials' own work: start-up, data, training, validation,
-#             checkpoints
+#   work      the sum over every worker launch of its process's life (trial.log: "launch K on
+#             HOST (... started S s ago)" back to the exec, to "launch K ends"), i.e. the trials'
+#             own work: start-up, data, training, validation, checkpoints
 #   overhead  wall / work - 1: what scheduling adds (decisions, sbatch, queueing, squeue polling,
 #             the worker channel)
 #   promote   for every launch that resumes a paused trial: from the runner's launch line
 #             (det.log "... started: train to L from checkpoint") to that worker's first batch
 #             (trial.log "batch B: the first of this process"), median
 # Both schedulers give the worker 2 CPUs (Slurm: --cpus-per-task=2).
-#   scripts/bench/scheduler.sh [ROUNDS=2] [MAX_TRIALS=4] [MAX_LENGTH=256]
+#   scripts/bench/scheduler.sh [ROUNDS=2] [MAX_TRIALS=6] [MAX_LENGTH=256]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 rounds=${1:-2}
-trials=${2:-4}
+trials=${2:-6}
 length=${3:-256}
 "$root/scripts/setup.sh" det-run >&2
 build=${DET_BUILD_DIR:-$root/build}
@@ -50,8 +50,8 @@ for path in glob.glob(os.path.join(run, "trial-*", "trial.log")):
     start = {}
     for l in open(path):
         if not l.startswith("["): continue
-        m = re.search(r"trial \d+: launch (\d+) on ", l)
-        if m: start[int(m.group(1))] = t(l); launches += 1
+        m = re.search(r"trial \d+: launch (\d+) on .*started ([0-9.]+) s ago", l)
+        if m: start[int(m.group(1))] = t(l) - float(m.group(2)); launches += 1
         m = re.search(r"trial \d+: launch (\d+) ends", l)
         if m and int(m.group(1)) in start: work += t(l) - start[int(m.group(1))]
         m = re.search(r"\[train\] batch \d+: the first of this process", l)

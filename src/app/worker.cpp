@@ -137,8 +137,9 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
       util::add_log_file(trial_dir / "trial.log");
       char host[256] = {0};
       ::gethostname(host, sizeof host - 1);
-      util::logger()->info("trial {}: launch {} on {} (pid {}), {} rank(s)", w.trial, w.launch,
-                           host, ::getpid(), ranks->size());
+      util::logger()->info("trial {}: launch {} on {} (pid {}, started {:.2f} s ago), {} rank(s)",
+                           w.trial, w.launch, host, ::getpid(), util::process_age_seconds(),
+                           ranks->size());
     } else {
       util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) +
                                   "] [%^%l%$] %v");

@@ -1,7 +1,5 @@
 #include "det/experiment/runner.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -252,11 +250,7 @@ class Runner {
     for (int64_t id : attached) {
       TrialRun& t = trials_[id];
       ++running_;
-      for (size_t i = 0; i < slot_used_.size() && static_cast<int>(t.slot_ids.size()) < spt_; ++i)
-        if (!slot_used_[i]) {
-          slot_used_[i] = true;
-          t.slot_ids.push_back(static_cast<int>(i));
-        }
+      take_slots(t);
       send_owed(t);  // the answer the worker may still wait on
     }
     save();
@@ -495,13 +489,19 @@ class Runner {
     return record::ChannelFiles::of(rec_.trial_dir(t.id), t.launches);
   }
 
-  void launch(TrialRun& t) {
+  // The first free slots, one trial's worth (a re-attached job may find fewer when --slots
+  // shrank: it runs on, and the runner starts nothing new until the budget allows).
+  void take_slots(TrialRun& t) {
     t.slot_ids.clear();
     for (size_t i = 0; i < slot_used_.size() && static_cast<int>(t.slot_ids.size()) < spt_; ++i)
       if (!slot_used_[i]) {
         slot_used_[i] = true;
         t.slot_ids.push_back(static_cast<int>(i));
       }
+  }
+
+  void launch(TrialRun& t) {
+    take_slots(t);
     ++t.launches;
     t.events_offset = 0;
     t.events_seen = 0;

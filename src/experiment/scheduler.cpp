@@ -175,11 +175,14 @@ class SlurmScheduler : public Scheduler {
       : cfg_(std::move(config)), script_(std::move(script)) {
     // The job script is fixed text: the worker's command line reaches it as arguments ("$@"),
     // never as shell text. sbatch keeps a copy, so it needs no shared file system.
-    util::write_file_atomic(script_,
-                            "#!/bin/sh\n"
-                            "# Written by det-run: one trial's worker; srun starts its ranks\n"
-                            "# (resources.slots_per_trial tasks). docs/distributed.md.\n"
-                            "exec srun --kill-on-bad-exit=1 \"$@\"\n");
+    util::write_file_atomic(
+        script_,
+        "#!/bin/sh\n"
+        "# Written by det-run: one trial's worker (docs/distributed.md). A job\n"
+        "# of one task runs it here, in the batch step; srun starts the ranks\n"
+        "# of a job of several (resources.slots_per_trial tasks).\n"
+        "[ \"${SLURM_NTASKS:-1}\" = 1 ] && exec \"$@\"\n"
+        "exec srun --kill-on-bad-exit=1 \"$@\"\n");
   }
 
   const char* name() const override { return "slurm"; }
@@ -217,6 +220,7 @@ class SlurmScheduler : public Scheduler {
                   "; check slurm.sbatch_args in the config (sbatch " +
                   util::join(cfg_.sbatch_args, " ") + ")");
     last_[id] = JobState{};
+    slots_[id] = r.slots;
     last_poll_ = {};  // look at the new job at the next poll
     return id;
   }
@@ -254,10 +258,14 @@ class SlurmScheduler : public Scheduler {
   void stop(const std::string& job) override {
     auto it = last_.find(job);
     const bool waiting = it == last_.end() || it->second.phase == JobState::Phase::kPending;
-    // A job that has not started is cancelled; a running one gets SIGTERM in its ranks (the
-    // worker's step), checkpoints and ends.
+    // A job that has not started is cancelled; a running one gets SIGTERM in its ranks,
+    // checkpoints and ends: in the batch step for a job of one task, else in srun's step (not in
+    // srun itself, which would pass a second SIGTERM on to the ranks).
+    const auto s = slots_.find(job);
     if (waiting)
       scancel({job});
+    else if (s != slots_.end() && s->second == 1)
+      scancel({"--signal=TERM", "--batch", job});
     else
       scancel({"--signal=TERM", job});
   }
@@ -315,6 +323,7 @@ class SlurmScheduler : public Scheduler {
   config::SlurmConfig cfg_;
   fs::path script_;
   std::map<std::string, JobState> last_;
+  std::map<std::string, int> slots_;  ///< Ranks of each job submitted.
   std::chrono::steady_clock::time_point last_poll_{};
   int failures_ = 0;
 };

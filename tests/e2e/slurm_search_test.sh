@@ -14,6 +14,8 @@
 #            then a runner killed with kill -9 while a job
 #            trains is started again with --resume-experiment, re-attaches to that job (no
 #            second job for it), and the trial's reports equal an uninterrupted local run's.
+#   ranks:   a trial of 2 ranks (configs/mnist/distributed.yaml) is one job of 2 tasks, srun
+#            starting its ranks, and reports what the local scheduler's 2 ranks report.
 # Usage: slurm_search_test.sh MODE DET_RUN SOURCE_DIR WORK_DIR   (DET_DATA_DIR: MNIST)
 set -uo pipefail
 mode=$1 det_run=$2 src=$3 work=$4
@@ -138,7 +140,7 @@ sys.exit(0 if b and max(b) >= $1 else 1)"; then return 0; fi
   # counted against max_restarts, and the trial resumes from its latest checkpoint.
   pid=
   for _ in $(seq 600); do
-    pid=$(sed -n 's/.*trial 1: launch 2 on .* (pid \([0-9]*\)).*/\1/p' "$work"/cancel/*/trial-1/trial.log 2>/dev/null | tail -1)
+    pid=$(sed -n 's/.*trial 1: launch 2 on .* (pid \([0-9]*\)[,)].*/\1/p' "$work"/cancel/*/trial-1/trial.log 2>/dev/null | tail -1)
     [ -n "$pid" ] && grep -q "the first of this process" <(sed -n '/launch 2 on/,$p' "$work"/cancel/*/trial-1/trial.log) && break
     pid=; sleep 0.2
   done
@@ -186,6 +188,26 @@ sys.exit(0 if b and max(b) >= $1 else 1)"; then return 0; fi
   else
     fail "kill: the trial did not train"; kill $runner
   fi
+  echo "$passes passed, $fails failed"
+  [ "$fails" = 0 ]; exit
+fi
+if [ "$mode" = ranks ]; then
+  # A trial of 2 ranks is one job of 2 tasks (srun inside it): the same reports as the local
+  # scheduler's 2 ranks.
+  cfg=$src/configs/mnist/distributed.yaml
+  args=(--no-progress --config searcher.max_length.batches=30 --config min_validation_period.batches=30
+        --config scheduling_unit=10 --config reproducibility.experiment_seed=7)
+  "$det_run" "$cfg" "${args[@]}" --scheduler local --config checkpoint_storage.host_path="$work/local" \
+    >local.log 2>&1 || { fail "local: exited non-zero"; tail -5 local.log; }
+  cluster "$det_run" "$cfg" "${args[@]}" --scheduler slurm --config checkpoint_storage.host_path="$work/slurm" \
+    >slurm.log 2>&1 || { fail "slurm: exited non-zero"; tail -8 slurm.log; }
+  l=$(ls -d "$work"/local/*/ | head -1) s=$(ls -d "$work"/slurm/*/ | head -1)
+  trials_of "$l" >local.trials; trials_of "$s" >slurm.trials
+  grep -q "^  validation 30 " local.trials || fail "local: no validation at batch 30"
+  if cmp -s local.trials slurm.trials; then pass; else fail "2 ranks: reports differ:"; diff local.trials slurm.trials | head -6; fi
+  grep -q "2 rank(s)" "$s/trial-1/trial.log" && pass || fail "slurm: the worker did not run 2 ranks"
+  jobs_of "$work/slurm/det.db" | grep -q "^1 1 slurm [0-9]* node0 COMPLETED" && pass ||
+    { fail "slurm: the store's job:"; jobs_of "$work/slurm/det.db"; }
   echo "$passes passed, $fails failed"
   [ "$fails" = 0 ]; exit
 fi

@@ -1,8 +1,11 @@
 #include "det/util/process.h"
 
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
+#include <chrono>
+#include <thread>
 
 #include <csignal>
 #include <filesystem>
@@ -73,6 +76,16 @@ TEST(LineBuffer, SplitsLinesAcrossChunksAndBoundsALine) {
   EXPECT_EQ(b.pending(), 1u);
   std::string long_line(40, 'x');
   EXPECT_THROW(b.append(long_line.data(), long_line.size()), Error);
+}
+
+TEST(ProcessAge, GrowsWithTheProcess) {
+  const double a = process_age_seconds();
+  EXPECT_GE(a, 0.0);
+  EXPECT_LT(a, 3600.0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  const double b = process_age_seconds();
+  EXPECT_GE(b - a, 0.09) << a << " then " << b;
+  EXPECT_LT(b - a, 2.0);
 }
 
 }  // namespace

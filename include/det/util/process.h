@@ -53,6 +53,10 @@ std::string describe_wait_status(int status);
 /// The status a shell reports for a wait status: the exit status, or 128 + the signal.
 int exit_code_of(int status);
 
+/// Seconds since this process started (exec, library loading and all), to 1/100 s; 0 when
+/// /proc cannot tell.
+double process_age_seconds();
+
 /// Splits a byte stream into newline-terminated lines (JSON lines over a pipe). A line longer
 /// than the limit is an error rather than unbounded memory.
 class LineBuffer {

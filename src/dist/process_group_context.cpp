@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,10 +107,14 @@ c10d::ReduceOp to_c10d(ReduceOp op) {
 std::string rendezvous_secret() {
   if (const char* s = std::getenv("DET_RENDEZVOUS_SECRET"); s && *s) return s;
   const char* home = std::getenv("HOME");
+  if (!home || !*home) {  // a batch system's bare environment: the password database knows
+    const passwd* pw = ::getpwuid(::getuid());
+    home = pw ? pw->pw_dir : nullptr;
+  }
   if (!home || !*home)
     throw DistributedError(
-        "no rendezvous secret: set DET_RENDEZVOUS_SECRET to the same value for every rank (HOME "
-        "is not set, so ~/.det/rendezvous-secret cannot be used)");
+        "no rendezvous secret: set DET_RENDEZVOUS_SECRET to the same value for every rank (this "
+        "user has no home directory for ~/.det/rendezvous-secret)");
   namespace fs = std::filesystem;
   const fs::path path = fs::path(home) / ".det" / "rendezvous-secret";
   auto read = [&]() -> std::string {

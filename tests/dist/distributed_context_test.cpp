@@ -476,6 +476,31 @@ int free_port() {
 
 // Two det-launch processes with --nnodes 2 on 127.0.0.1, one rank each: the same result as two
 // ranks under one launcher.
+// Starts `det-launch --nnodes 2 --node-rank NODE` (one rank) on 127.0.0.1:PORT running the
+// DistWorker, with `secret` as DET_RENDEZVOUS_SECRET unless "" and its output to `log` unless "".
+pid_t start_node(int node, const std::string& port, const std::string& secret = "",
+                 const std::string& log = "") {
+  std::vector<std::string> args = {
+      DET_LAUNCH_PATH,      "--nproc-per-node", "1",         "--nnodes",      "2",  "--node-rank",
+      std::to_string(node), "--master-addr",    "127.0.0.1", "--master-port", port, "--"};
+  for (const auto& a : worker_command()) args.push_back(a);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!secret.empty()) ::setenv("DET_RENDEZVOUS_SECRET", secret.c_str(), 1);
+    if (!log.empty()) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
 TEST(TwoNodesDistTest, TwoLaunchersOnOneMachine) {
   TempDir one_node, two_nodes;
   const nlohmann::json base = {{"mode", "train"}, {"gbs", 16}, {"agg", 1}, {"batches", 6}};
@@ -490,21 +515,7 @@ TEST(TwoNodesDistTest, TwoLaunchersOnOneMachine) {
   EnvVar e("DET_TEST_DIST_SPEC", spec.dump());
   const std::string port = std::to_string(free_port());
   std::vector<pid_t> launchers;
-  for (int node = 0; node < 2; ++node) {
-    std::vector<std::string> args = {
-        DET_LAUNCH_PATH,      "--nproc-per-node", "1",         "--nnodes",      "2",  "--node-rank",
-        std::to_string(node), "--master-addr",    "127.0.0.1", "--master-port", port, "--"};
-    for (const auto& a : worker_command()) args.push_back(a);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    launchers.push_back(pid);
-  }
+  for (int node = 0; node < 2; ++node) launchers.push_back(start_node(node, port));
   for (pid_t pid : launchers) {
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -528,26 +539,9 @@ TEST(TwoNodesDistTest, APeerWithoutTheRunsSecretIsRefused) {
   EnvVar t("DET_RENDEZVOUS_TIMEOUT", "3");
   const std::string port = std::to_string(free_port());
   std::vector<pid_t> launchers;
-  for (int node = 0; node < 2; ++node) {
-    std::vector<std::string> args = {
-        DET_LAUNCH_PATH,      "--nproc-per-node", "1",         "--nnodes",      "2",  "--node-rank",
-        std::to_string(node), "--master-addr",    "127.0.0.1", "--master-port", port, "--"};
-    for (const auto& a : worker_command()) args.push_back(a);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const std::string log = (dir.path / ("node" + std::to_string(node) + ".log")).string();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setenv("DET_RENDEZVOUS_SECRET", node == 0 ? "the-runs-secret" : "a-guess", 1);
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    launchers.push_back(pid);
-  }
+  for (int node = 0; node < 2; ++node)
+    launchers.push_back(start_node(node, port, node == 0 ? "the-runs-secret" : "a-guess",
+                                   (dir.path / ("node" + std::to_string(node) + ".log")).string()));
   for (pid_t pid : launchers) {
     int status = 0;
     ::waitpid(pid, &status, 0);

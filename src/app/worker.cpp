@@ -91,7 +91,6 @@ class RunnerChannel : public TrialListener {
 }  // namespace
 
 int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
-  ::signal(SIGPIPE, SIG_IGN);
   const fs::path trial_dir = fs::path(w.run_dir) / ("trial-" + std::to_string(w.trial));
   RunnerChannel channel(record::ChannelFiles::of(trial_dir, w.launch), stop_flag);
   // Until the ranks are known, the process a launcher made rank 0 (or the only one) speaks for

@@ -1016,18 +1016,10 @@ class Runner {
   std::string storage_error_;  ///< Why a worker could not write (the experiment stops).
 };
 
-/// Ignores SIGPIPE while the runner writes to workers that may be gone.
-struct IgnoreSigpipe {
-  IgnoreSigpipe() { old_ = ::signal(SIGPIPE, SIG_IGN); }
-  ~IgnoreSigpipe() { ::signal(SIGPIPE, old_); }
-  sighandler_t old_;
-};
-
 }  // namespace
 
 int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, uint32_t seed,
                    const RunnerOptions& options) {
-  IgnoreSigpipe guard;
   RunnerOptions opt = options;
   opt.scheduler = choose_scheduler(config, options.scheduler);
   Runner runner(config, recorder, seed, opt);
@@ -1036,7 +1028,6 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
 }
 
 int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
-  IgnoreSigpipe guard;
   auto recorder = Recorder::open(run_dir);
   auto snap = recorder->runner_snapshot();
   if (!snap || !snap->contains("trials"))

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "det/util/error.h"
+#include "det/util/process.h"
 
 namespace det::record {
 namespace fs = std::filesystem;
@@ -90,18 +91,19 @@ std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
   }
   ::close(fd);
   buf.resize(got);
-  size_t start = 0;
-  for (;;) {
-    const size_t nl = buf.find('\n', start);
-    if (nl == std::string::npos) break;
-    offset_ += nl + 1 - start;
-    lines.emplace_back(buf.substr(start, nl - start), offset_);
-    start = nl + 1;
-  }
-  if (buf.size() - start > max_line_)
+  // Whole lines only: a partly written last line stays for the next read.
+  util::LineBuffer split(max_line_);
+  try {
+    split.append(buf.data(), buf.size());
+  } catch (const Error&) {
     throw Error("the worker channel " + path_.string() + " holds a line of more than " +
                 std::to_string(max_line_) + " bytes at byte " + std::to_string(offset_) +
                 ": not a det worker's; remove the file and resume the experiment");
+  }
+  while (auto line = split.next_line()) {
+    offset_ += line->size() + 1;
+    lines.emplace_back(std::move(*line), offset_);
+  }
   return lines;
 }
 

@@ -195,26 +195,4 @@ std::optional<std::string> LineBuffer::next_line() {
   return line;
 }
 
-std::optional<std::string> read_line(int fd, LineBuffer& buffer) {
-  for (;;) {
-    if (auto line = buffer.next_line()) return line;
-    char chunk[65536];
-    ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::nullopt;
-    buffer.append(chunk, static_cast<size_t>(n));
-  }
-}
-
-bool write_all(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 }  // namespace det::util

@@ -1,9 +1,9 @@
 #pragma once
 /// \file
-/// Child processes without a shell, and the newline-framed reading both ends of a pipe
-/// protocol share. Every program det starts (trial workers, launcher ranks, downloads) goes
-/// through `spawn`: an argument vector (never a shell command line), a chosen environment, pipes
-/// at fixed descriptor numbers, its own process group and, optionally, death with its parent.
+/// Child processes without a shell, and newline-framed reading (the worker channel's lines). Every
+/// program det starts (trial workers, launcher ranks, downloads) goes through `spawn`: an argument
+/// vector (never a shell command line), a chosen environment, pipes at fixed descriptor numbers,
+/// its own process group and, optionally, death with its parent.
 
 #include <sys/types.h>
 
@@ -57,7 +57,7 @@ int exit_code_of(int status);
 /// /proc cannot tell.
 double process_age_seconds();
 
-/// Splits a byte stream into newline-terminated lines (JSON lines over a pipe). A line longer
+/// Splits a byte stream into newline-terminated lines (JSON lines). A line longer
 /// than the limit is an error rather than unbounded memory.
 class LineBuffer {
  public:
@@ -75,13 +75,5 @@ class LineBuffer {
   size_t start_ = 0;
   size_t max_line_;
 };
-
-/// Reads from `fd` into `buffer` until it holds a complete line, and returns it; nullopt at end
-/// of stream (or on a read error). Blocks.
-std::optional<std::string> read_line(int fd, LineBuffer& buffer);
-
-/// Writes all of `data` to `fd`, retrying after signals and partial writes. False when the
-/// other end is gone (EPIPE) or the write fails.
-bool write_all(int fd, const std::string& data);
 
 }  // namespace det::util

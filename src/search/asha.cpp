@@ -19,6 +19,12 @@ std::vector<int64_t> make_rungs(int num_rungs, int64_t max_length, double diviso
   return out;
 }
 
+double AsyncHalvingSearch::metric_in(const Rung& rung, const std::string& request_id) {
+  for (const auto& m : rung.metrics)
+    if (m.request_id == request_id) return m.metric;
+  return kWorst;  // unreachable: a promoted trial was inserted in the rung it leaves
+}
+
 std::vector<std::string> AsyncHalvingSearch::Rung::promotions_async(const std::string& request_id,
                                                                     double metric, double divisor) {
   auto old_num = static_cast<size_t>(static_cast<double>(metrics.size()) / divisor);
@@ -116,7 +122,12 @@ std::vector<Operation> AsyncHalvingSearch::promote_async(SearchContext& ctx,
       ++next.outstanding_trials;
       // A promoted trial that already exited reports the worst value in the next rung at once.
       if (early_exit_trials_.count(p)) return promote_async(ctx, p, kWorst);
-      ops.emplace_back(ValidateAfter{p, std::max<int64_t>(next.units_needed, 1)});
+      // Small max_length, large divisor: rung lengths can floor to the same value ([1, 1, 2]).
+      // The trial has already trained that far, so it is judged in the next rung at once with
+      // the metric it has (as Determined's asha_stopping.go walks every rung a validation
+      // reaches), instead of being asked to validate again at a length it already reported.
+      if (next.units_needed <= rung.units_needed) return promote_async(ctx, p, metric_in(rung, p));
+      ops.emplace_back(ValidateAfter{p, next.units_needed});
       added_work = true;
     }
   }
@@ -163,6 +174,10 @@ std::vector<Operation> AsyncHalvingSearch::promote_stopping(SearchContext& ctx,
     if (!exited) {
       if (go_on) {
         trial_rungs_[request_id] = r + 1;
+        // A next rung of the same length (lengths floored to equal values): the validation just
+        // reported counts there too, as in asha_stopping.go's loop over the rungs it reaches.
+        if (rungs_[static_cast<size_t>(r + 1)].units_needed <= rung.units_needed)
+          return promote_stopping(ctx, request_id, metric);
         ops.emplace_back(
             ValidateAfter{request_id, rungs_[static_cast<size_t>(r + 1)].units_needed});
         added_work = true;

@@ -154,13 +154,24 @@ std::string preview_search(const config::ExperimentConfig& config) {
   // Group trials by bracket (one group unless adaptive ASHA).
   std::vector<std::vector<const SimTrial*>> groups;
   std::vector<std::vector<int64_t>> rung_lengths;
+  std::vector<std::vector<size_t>> reached;  // trials that reported in each rung
   std::vector<std::string> titles;
+  auto add_rungs = [&](const AsyncHalvingSearch& asha) {
+    std::vector<int64_t> lengths;
+    std::vector<size_t> counts;
+    for (const auto& rung : asha.rungs()) {
+      lengths.push_back(rung.units_needed);
+      counts.push_back(rung.metrics.size());
+    }
+    rung_lengths.push_back(lengths);
+    reached.push_back(counts);
+  };
   if (auto* t = dynamic_cast<const TournamentSearch*>(&searcher.method())) {
     for (size_t b = 0; b < t->searches().size(); ++b) {
       auto* asha = dynamic_cast<const AsyncHalvingSearch*>(t->searches()[b].get());
       const auto& p = asha->params();
       groups.emplace_back();
-      rung_lengths.push_back(make_rungs(p.num_rungs, p.max_length, p.divisor));
+      add_rungs(*asha);
       titles.push_back("Bracket " + std::to_string(b + 1) + ": " + std::to_string(p.num_rungs) +
                        " rungs, " + std::to_string(p.max_trials) + " trials, " +
                        std::to_string(p.max_concurrent_trials) + " concurrent");
@@ -171,11 +182,11 @@ std::string preview_search(const config::ExperimentConfig& config) {
     groups.emplace_back();
     for (const auto& tr : trials) groups[0].push_back(&tr);
     if (auto* asha = dynamic_cast<const AsyncHalvingSearch*>(&searcher.method())) {
-      const auto& p = asha->params();
-      rung_lengths.push_back(make_rungs(p.num_rungs, p.max_length, p.divisor));
-      titles.push_back(std::to_string(p.num_rungs) + " rungs");
+      add_rungs(*asha);
+      titles.push_back(std::to_string(asha->params().num_rungs) + " rungs");
     } else {
       rung_lengths.push_back({s.max_length ? s.max_length->value : 0});
+      reached.push_back({trials.size()});
       titles.push_back(s.name == "grid" ? std::to_string(trials.size()) + " grid points" : "");
     }
   }
@@ -186,13 +197,7 @@ std::string preview_search(const config::ExperimentConfig& config) {
     out << "  Rung  Trials  Training length (" << unit << ")\n";
     for (size_t r = 0; r < rung_lengths[g].size(); ++r) {
       int64_t len = rung_lengths[g][r];
-      int count = 0;
-      for (const auto* tr : groups[g])
-        for (int64_t l : tr->validate_after)
-          if (l == len) {
-            ++count;
-            break;
-          }
+      size_t count = reached[g][r];
       out << "  " << std::string(r + 1 < 10 ? 3 : 2, ' ') << (r + 1) << "  "
           << std::string(6 - std::min<size_t>(6, std::to_string(count).size()), ' ') << count
           << "  " << len << "\n";

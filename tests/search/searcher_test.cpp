@@ -60,6 +60,11 @@ TEST(AshaRungs, MakeRungs) {
   EXPECT_EQ(make_rungs(4, 10, 2), (std::vector<int64_t>{1, 2, 5, 10}));
   EXPECT_EQ(make_rungs(1, 9, 3), (std::vector<int64_t>{9}));
   EXPECT_EQ(make_rungs(3, 900, 3), (std::vector<int64_t>{100, 300, 900}));
+  // Small max_length, large divisor: lengths floor to the same value.
+  EXPECT_EQ(make_rungs(3, 2, 4), (std::vector<int64_t>{1, 1, 2}));
+  EXPECT_EQ(make_rungs(3, 2, 2), (std::vector<int64_t>{1, 1, 2}));
+  EXPECT_EQ(make_rungs(4, 2, 1.2), (std::vector<int64_t>{1, 1, 1, 2}));
+  EXPECT_EQ(make_rungs(3, 1, 10), (std::vector<int64_t>{1, 1, 1}));
 }
 
 TEST(AdaptiveAsha, BracketMaxTrials) {
@@ -566,6 +571,112 @@ TEST(Simulate, ErrorsAreOneLineConfigErrors) {
             std::string::npos);
   for (const auto& m : {message(R"({"trials": 3})"), message(R"({"trials": [{"metric": 1}]})")})
     EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+}
+
+// ---- Rungs of equal length (small max_length, large divisor) ---------------------------------
+
+// Rungs [1, 1, 2]. A trial that goes on from rung 0 has already trained rung 1's length: it is
+// judged in rung 1 at once with the metric it has (asha_stopping.go's loop over every rung a
+// validation reaches), never asked to validate again at a length it already reported (which
+// Determined's searcher refuses as an operation "already completed").
+TEST(Simulate, EqualRungLengthsStoppingBased) {
+  for (const char* divisor : {"2", "4"}) {
+    auto c = parse(std::string("  name: async_halving\n  metric: loss\n  num_rungs: 3\n") +
+                   "  divisor: " + divisor +
+                   "\n  max_trials: 4\n  max_concurrent_trials: 1\n  stop_once: true\n"
+                   "  max_length: {batches: 2}\n");
+    auto trials = json::parse(
+        R"({"trials": [{"metric": 0.5}, {"metric": 0.4}, {"metric": 0.3}, {"metric": 0.6}]})");
+    // T1..T3 are each the best so far in rungs 0 and 1 and train on to 2; T4 is last in rung 0.
+    EXPECT_EQ(
+        simulate(c, trials),
+        (json{{"trials", {trial(1, {1, 2}), trial(2, {1, 2}), trial(3, {1, 2}), trial(4, {1})}}}))
+        << "divisor " << divisor;
+  }
+}
+
+TEST(Asha, EqualRungLengthsStoppingBasedStopsInTheSecondRung) {
+  // Divisor 2, rungs [1, 1, 2]. T4 (0.45) is 2nd of 4 in rung 0 (2 go on), then 2nd of 3 in
+  // rung 1 (1 goes on): stopped there, in the same report; a fifth trial takes its place.
+  auto c = parse(
+      "  name: async_halving\n  metric: loss\n  num_rungs: 3\n  divisor: 2\n  max_trials: 5\n"
+      "  max_concurrent_trials: 1\n  stop_once: true\n  max_length: {batches: 2}\n");
+  std::vector<double> m = {0.5, 0.4, 0.6, 0.45, 0.7};
+  Driver d(c, [&](size_t t, size_t) { return Outcome{m[t], {}}; });
+  d.run();
+  ASSERT_EQ(d.ids.size(), 5u);
+  std::vector<std::vector<int64_t>> want = {{1, 2}, {1, 2}, {1}, {1}, {1}};
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(d.lengths[d.ids[i]], want[i]) << "trial " << i + 1;
+  const auto& asha = dynamic_cast<const AsyncHalvingSearch&>(d.searcher.method());
+  EXPECT_EQ(asha.rungs()[0].metrics.size(), 5u);
+  EXPECT_EQ(asha.rungs()[1].metrics.size(), 3u);  // T1, T2, T4
+  EXPECT_EQ(asha.rungs()[2].metrics.size(), 2u);
+  EXPECT_TRUE(d.searcher.shutdown());
+}
+
+TEST(Simulate, EqualRungLengthsPromotionBased) {
+  // Divisor 2, rungs [1, 1, 2]. T2 (0.4) is promoted from rung 0 when it arrives and is alone in
+  // rung 1 (no slot yet); T3 (0.3) is promoted from rung 0, takes rung 1's slot in the same
+  // report and trains to 2. T4 fills rung 0, which closes everyone else.
+  auto c = parse(
+      "  name: async_halving\n  metric: loss\n  num_rungs: 3\n  divisor: 2\n  max_trials: 4\n"
+      "  max_concurrent_trials: 1\n  max_length: {batches: 2}\n");
+  auto trials = json::parse(
+      R"({"trials": [{"metric": 0.5}, {"metric": 0.4}, {"metric": 0.3}, {"metric": 0.6}]})");
+  EXPECT_EQ(simulate(c, trials),
+            (json{{"trials", {trial(1, {1}), trial(2, {1}), trial(3, {1, 2}), trial(4, {1})}}}));
+  // Divisor 4: rung 0's single slot opens with the 4th report and goes to T3 (best), which is
+  // then alone in rung 1: no trial reaches 2 batches, and the search still ends.
+  auto c4 = parse(
+      "  name: async_halving\n  metric: loss\n  num_rungs: 3\n  divisor: 4\n  max_trials: 4\n"
+      "  max_concurrent_trials: 1\n  max_length: {batches: 2}\n");
+  EXPECT_EQ(simulate(c4, trials),
+            (json{{"trials", {trial(1, {1}), trial(2, {1}), trial(3, {1}), trial(4, {1})}}}));
+  std::string text = preview_search(c4);
+  // Preview: trial n reports n, so the first is best; 4 trials in rung 0, 1 in rung 1.
+  EXPECT_NE(text.find("     1       4  1\n     2       1  1\n     3       0  2\n"),
+            std::string::npos)
+      << text;
+}
+
+// Every regime of rung lengths, both variants, many outcomes: the search ends with every trial
+// closed, and no trial is ever asked to validate at a length it already reported.
+TEST(Asha, AnyRungLengthsEndAndNeverRepeatALength) {
+  int configs = 0;
+  for (const char* divisor : {"1.2", "2", "3", "4", "10"})
+    for (int length : {1, 2, 3, 5, 8})
+      for (int rungs : {1, 2, 3, 4})
+        for (const char* stop_once : {"false", "true"})
+          for (int mct : {1, 3}) {
+            auto c = parse(std::string("  name: async_halving\n  metric: loss\n") +
+                           "  num_rungs: " + std::to_string(rungs) + "\n  divisor: " + divisor +
+                           "\n  max_trials: 9\n  max_concurrent_trials: " + std::to_string(mct) +
+                           "\n  stop_once: " + stop_once +
+                           "\n  max_length: {batches: " + std::to_string(length) + "}\n");
+            for (int seed = 0; seed < 4; ++seed) {
+              Driver d(c, [&](size_t t, size_t v) {
+                if (seed == 3 && t == 2 && v == 0) return Outcome{0, ExitedReason::kUserCanceled};
+                return Outcome{double((t * 7919 + v * 31 + static_cast<size_t>(seed) * 101) % 17),
+                               {}};
+              });
+              d.run();
+              std::string what = std::string("divisor ") + divisor + ", length " +
+                                 std::to_string(length) + ", rungs " + std::to_string(rungs) +
+                                 ", stop_once " + stop_once + ", mct " + std::to_string(mct) +
+                                 ", seed " + std::to_string(seed);
+              EXPECT_TRUE(d.searcher.shutdown()) << what;
+              EXPECT_EQ(d.ids.size(), 9u) << what;
+              for (const auto& id : d.ids) {
+                const auto& ls = d.lengths[id];
+                for (size_t i = 1; i < ls.size(); ++i) EXPECT_LT(ls[i - 1], ls[i]) << what;
+                if (!ls.empty()) {
+                  EXPECT_LE(ls.back(), length) << what;
+                }
+              }
+              ++configs;
+            }
+          }
+  EXPECT_EQ(configs, 5 * 5 * 4 * 2 * 2 * 4);
 }
 
 TEST(PreviewSearch, AdaptiveAshaShowsBracketsAndRungs) {

@@ -143,7 +143,7 @@ class AsyncHalvingSearch : public SearchMethod {
   };
   /// One rung: its cumulative length and its metrics, sorted ascending.
   struct Rung {
-    int64_t units_needed = 0;  ///< Cumulative length to reach this rung, in the searcher's unit.
+    int64_t units_needed = 0;  ///< Total length trained at this rung, in the searcher's unit.
     /// Trials that reported here, best first.
     std::vector<TrialMetric> metrics;
     int outstanding_trials = 0;  ///< Promotion-based only: trials training towards this rung.
@@ -179,6 +179,8 @@ class AsyncHalvingSearch : public SearchMethod {
   std::vector<Operation> promote_stopping(SearchContext& ctx, const std::string& request_id,
                                           double metric);
   std::vector<Operation> close_out_rungs();
+  /// The trial's metric in `rung`.
+  static double metric_in(const Rung& rung, const std::string& request_id);
   int valid_trials() const { return static_cast<int>(trial_rungs_.size()) - invalid_trials_; }
 
   AshaParams params_;

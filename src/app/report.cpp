@@ -48,7 +48,7 @@ json rungs_in_batches(const json& config_json,
   if (s.name == "async_halving") {
     for (auto r : search::make_rungs(s.num_rungs, s.max_length->value, s.divisor))
       lengths.insert(r);
-  } else if (s.name == "adaptive_asha") {
+  } else if (s.name == "adaptive_asha" || s.name == "bohb") {
     for (const auto& b : search::make_adaptive_brackets(s))
       for (auto r : search::make_rungs(b.num_rungs, b.max_length, b.divisor)) lengths.insert(r);
   }

@@ -73,6 +73,11 @@ const Range kMaxTrialsRange{1, 100'000};
 const Range kMaxConcurrentRange{0, 10'000};
 const Range kDivisorRange{1, 100, /*min_excluded=*/true};
 const Range kRungsRange{1, 32};
+const Range kFractionRange{0, 1};
+const Range kTopFractionRange{0, 1, /*min_excluded=*/true, /*max_excluded=*/true};
+const Range kObservationsRange{2, 100'000};
+const Range kCandidatesRange{1, 100'000};
+const Range kBandwidthFactorRange{0, 100, /*min_excluded=*/true};
 constexpr double kMaxRungFactor = 1e9;  // divisor^(rungs - 1): the widest rung ratio
 constexpr int64_t kMaxGridPoints = 100'000;
 const Range kCountRange{1, 100'000};
@@ -240,9 +245,10 @@ SearcherConfig parse_searcher(const Node& n) {
         "1}})");
   n.expect_map();
   if (!n.has("name"))
-    n.fail_msg("the searcher needs a 'name' (single, random, grid, async_halving, adaptive_asha)");
+    n.fail_msg(
+        "the searcher needs a 'name' (single, random, grid, async_halving, adaptive_asha, bohb)");
   s.name = n.child("name").as_enum(
-      {"single", "random", "grid", "async_halving", "adaptive_asha", "custom"});
+      {"single", "random", "grid", "async_halving", "adaptive_asha", "bohb", "custom"});
   std::vector<std::string> common = {
       "name",      "metric", "smaller_is_better", "source_trial_id", "source_checkpoint_uuid",
       "max_length"};
@@ -254,9 +260,11 @@ SearcherConfig parse_searcher(const Node& n) {
   if (s.name == "grid") add({"max_concurrent_trials"});
   if (s.name == "async_halving")
     add({"num_rungs", "max_trials", "divisor", "max_concurrent_trials", "stop_once"});
-  if (s.name == "adaptive_asha")
+  if (s.name == "adaptive_asha" || s.name == "bohb")
     add({"max_trials", "mode", "divisor", "max_rungs", "max_concurrent_trials", "stop_once",
          "bracket_rungs"});
+  if (s.name == "bohb")
+    add({"random_fraction", "top_fraction", "min_observations", "candidates", "bandwidth_factor"});
   n.check_keys(known);
   if (!n.has("metric"))
     n.fail_msg(
@@ -289,6 +297,15 @@ SearcherConfig parse_searcher(const Node& n) {
     check_rung_factor(n.child("num_rungs"), s.divisor, s.num_rungs);
   }
   if (n.has("stop_once")) s.stop_once = n.child("stop_once").as_bool();
+  if (n.has("random_fraction"))
+    s.random_fraction = n.child("random_fraction").as_double(kFractionRange);
+  if (n.has("top_fraction")) s.top_fraction = n.child("top_fraction").as_double(kTopFractionRange);
+  if (n.has("min_observations"))
+    s.min_observations = static_cast<int>(n.child("min_observations").as_int(kObservationsRange));
+  if (n.has("candidates"))
+    s.candidates = static_cast<int>(n.child("candidates").as_int(kCandidatesRange));
+  if (n.has("bandwidth_factor"))
+    s.bandwidth_factor = n.child("bandwidth_factor").as_double(kBandwidthFactorRange);
   if (n.has("bracket_rungs")) {
     Node br = n.child("bracket_rungs");
     if (!br.is_seq()) br.fail("a list of integers");
@@ -459,7 +476,7 @@ void check_implemented(const Node& root, ExperimentConfig& c) {
         .child("name")
         .fail_msg(
             "not implemented: det has no custom searchers; use single, random, grid, "
-            "async_halving or adaptive_asha");
+            "async_halving, adaptive_asha or bohb");
 }
 
 // `slurm:`: sbatch options are passed as separate arguments (never through a shell); the ones det
@@ -756,18 +773,25 @@ nlohmann::json to_json(const ExperimentConfig& c) {
                       {"smaller_is_better", c.searcher.smaller_is_better}};
   if (c.searcher.max_length) s["max_length"] = length_json(*c.searcher.max_length);
   const auto& n = c.searcher.name;
-  if (n == "random" || n == "async_halving" || n == "adaptive_asha")
-    s["max_trials"] = c.searcher.max_trials;
+  const bool adaptive = n == "adaptive_asha" || n == "bohb";
+  if (n == "random" || n == "async_halving" || adaptive) s["max_trials"] = c.searcher.max_trials;
   if (n != "single") s["max_concurrent_trials"] = c.searcher.max_concurrent_trials;
-  if (n == "async_halving" || n == "adaptive_asha") {
+  if (n == "async_halving" || adaptive) {
     s["divisor"] = c.searcher.divisor;
     s["stop_once"] = c.searcher.stop_once;
   }
   if (n == "async_halving") s["num_rungs"] = c.searcher.num_rungs;
-  if (n == "adaptive_asha") {
+  if (adaptive) {
     s["mode"] = c.searcher.mode;
     s["max_rungs"] = c.searcher.max_rungs;
     s["bracket_rungs"] = c.searcher.bracket_rungs;
+  }
+  if (n == "bohb") {
+    s["random_fraction"] = c.searcher.random_fraction;
+    s["top_fraction"] = c.searcher.top_fraction;
+    if (c.searcher.min_observations > 0) s["min_observations"] = c.searcher.min_observations;
+    s["candidates"] = c.searcher.candidates;
+    s["bandwidth_factor"] = c.searcher.bandwidth_factor;
   }
   if (c.searcher.source_trial_id) s["source_trial_id"] = *c.searcher.source_trial_id;
   if (c.searcher.source_checkpoint_uuid)

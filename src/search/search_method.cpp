@@ -1,5 +1,7 @@
 #include "det/search/search_method.h"
 
+#include "det/search/bohb.h"
+
 #include "det/util/error.h"
 
 namespace det::search {
@@ -9,7 +11,8 @@ std::vector<Operation> SearchMethod::trial_created(SearchContext&, const std::st
 }
 std::vector<Operation> SearchMethod::trial_closed(SearchContext&, const std::string&) { return {}; }
 
-std::unique_ptr<SearchMethod> make_search_method(const config::SearcherConfig& s) {
+std::unique_ptr<SearchMethod> make_search_method(const config::SearcherConfig& s,
+                                                 const config::HyperparameterSpace& space) {
   if (!s.max_length)
     throw ConfigError("searcher." + std::string("max_length") + ": required by the " + s.name +
                       " searcher (e.g. max_length: {batches: 1000})");
@@ -40,8 +43,10 @@ std::unique_ptr<SearchMethod> make_search_method(const config::SearcherConfig& s
       brackets.push_back(std::make_unique<AsyncHalvingSearch>(p));
     return std::make_unique<TournamentSearch>(std::move(brackets));
   }
+  if (s.name == "bohb") return std::make_unique<BohbSearch>(s, space);
   throw ConfigError(
-      "searcher.name: expected one of single, random, grid, async_halving, adaptive_asha, found " +
+      "searcher.name: expected one of single, random, grid, async_halving, adaptive_asha, bohb, "
+      "found " +
       s.name);
 }
 

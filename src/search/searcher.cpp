@@ -5,7 +5,9 @@
 namespace det::search {
 
 Searcher::Searcher(const config::ExperimentConfig& config, uint32_t seed)
-    : hparams_(config.hyperparameters), method_(make_search_method(config.searcher)), rng_(seed) {}
+    : hparams_(config.hyperparameters),
+      method_(make_search_method(config.searcher, hparams_)),
+      rng_(seed) {}
 
 std::vector<Operation> Searcher::record(std::vector<Operation> ops) {
   for (const auto& op : ops)

@@ -3,6 +3,7 @@
 #include <optional>
 #include <sstream>
 
+#include "det/search/bohb.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
 
@@ -143,13 +144,22 @@ std::string preview_search(const config::ExperimentConfig& config) {
   std::ostringstream out;
   out << "Searcher: " << s.name;
   if (s.max_length) out << ", max_length " << s.max_length->value << " " << unit;
-  if (s.name == "random" || s.name == "async_halving" || s.name == "adaptive_asha")
+  const bool adaptive = s.name == "adaptive_asha" || s.name == "bohb";
+  if (s.name == "random" || s.name == "async_halving" || adaptive)
     out << ", max_trials " << s.max_trials;
-  if (s.name == "async_halving" || s.name == "adaptive_asha") {
+  if (s.name == "async_halving" || adaptive) {
     out << ", divisor " << s.divisor << (s.stop_once ? ", stopping-based" : ", promotion-based");
-    if (s.name == "adaptive_asha") out << ", mode " << s.mode;
+    if (adaptive) out << ", mode " << s.mode;
   }
   out << ", max_concurrent_trials " << (s.name == "single" ? 1 : s.max_concurrent_trials) << "\n";
+  const SearchMethod* method = &searcher.method();
+  if (auto* bohb = dynamic_cast<const BohbSearch*>(method)) {
+    out << "New trials: random until a rung has " << bohb->min_observations()
+        << " results, then proposed by a TPE model of the longest such rung (top " << s.top_fraction
+        << " good, " << s.candidates << " candidates, bandwidth x" << s.bandwidth_factor
+        << "), except a random " << s.random_fraction << " of them\n";
+    method = &bohb->tournament();
+  }
 
   // Group trials by bracket (one group unless adaptive ASHA).
   std::vector<std::vector<const SimTrial*>> groups;
@@ -166,7 +176,7 @@ std::string preview_search(const config::ExperimentConfig& config) {
     rung_lengths.push_back(lengths);
     reached.push_back(counts);
   };
-  if (auto* t = dynamic_cast<const TournamentSearch*>(&searcher.method())) {
+  if (auto* t = dynamic_cast<const TournamentSearch*>(method)) {
     for (size_t b = 0; b < t->searches().size(); ++b) {
       auto* asha = dynamic_cast<const AsyncHalvingSearch*>(t->searches()[b].get());
       const auto& p = asha->params();
@@ -181,7 +191,7 @@ std::string preview_search(const config::ExperimentConfig& config) {
   } else {
     groups.emplace_back();
     for (const auto& tr : trials) groups[0].push_back(&tr);
-    if (auto* asha = dynamic_cast<const AsyncHalvingSearch*>(&searcher.method())) {
+    if (auto* asha = dynamic_cast<const AsyncHalvingSearch*>(method)) {
       add_rungs(*asha);
       titles.push_back(std::to_string(asha->params().num_rungs) + " rungs");
     } else {

@@ -7,20 +7,16 @@
 
 #include "det/search/searcher.h"
 #include "det/util/error.h"
+#include "search_driver.h"
 
 namespace det::search {
 namespace {
 
 using config::Hyperparameter;
 using nlohmann::json;
-
-config::ExperimentConfig parse(const std::string& searcher_yaml,
-                               const std::string& hparams_yaml = "  x: 1\n", int seed = 7) {
-  std::string yaml =
-      "name: t\nentrypoint: mnist\nreproducibility:\n  experiment_seed: " + std::to_string(seed) +
-      "\nhyperparameters:\n" + hparams_yaml + "searcher:\n" + searcher_yaml;
-  return config::parse_experiment_config(yaml, "exp.yaml");
-}
+using testing::Driver;
+using testing::Outcome;
+using testing::parse;
 
 Hyperparameter int_hp(double lo, double hi, int count) {
   Hyperparameter h;
@@ -264,63 +260,6 @@ TEST(Grid, CountRequired) {
   h.count.reset();
   EXPECT_THROW(make_grid({{"x", h}}), ConfigError);
 }
-
-// ---- A FIFO driver over a Searcher (the simulation, step by step) ----------------------------
-
-/// Outcome of a ValidateAfter: the metric, or an early exit for the given reason.
-struct Outcome {
-  double metric = 0;
-  std::optional<ExitedReason> exit;
-};
-
-struct Driver {
-  Searcher searcher;
-  std::deque<Operation> queue;
-  std::vector<std::string> ids;  // creation order
-  std::map<std::string, std::vector<int64_t>> lengths;
-  std::set<std::string> gone;
-  std::vector<std::string> log;  // every operation handled, as text
-  std::function<Outcome(size_t trial, size_t validation)> outcome;
-
-  Driver(const config::ExperimentConfig& c, std::function<Outcome(size_t, size_t)> f)
-      : searcher(c, *c.experiment_seed), outcome(std::move(f)) {}
-  void start() { push(searcher.initial_operations()); }
-  void push(std::vector<Operation> ops) { queue.insert(queue.end(), ops.begin(), ops.end()); }
-  bool step() {
-    if (queue.empty()) return false;
-    Operation op = queue.front();
-    queue.pop_front();
-    log.push_back(to_string(op));
-    if (auto* c = std::get_if<Create>(&op)) {
-      ids.push_back(c->request_id);
-      push(searcher.trial_created(c->request_id));
-    } else if (auto* v = std::get_if<ValidateAfter>(&op)) {
-      if (gone.count(v->request_id)) return true;
-      auto& ls = lengths[v->request_id];
-      size_t t =
-          static_cast<size_t>(std::find(ids.begin(), ids.end(), v->request_id) - ids.begin());
-      Outcome o = outcome(t, ls.size());
-      ls.push_back(v->length);
-      if (o.exit) {
-        gone.insert(v->request_id);
-        push(searcher.trial_exited_early(v->request_id, *o.exit));
-        push(searcher.trial_closed(v->request_id));
-      } else {
-        push(searcher.validation_completed(v->request_id, o.metric, v->length));
-      }
-    } else if (auto* cl = std::get_if<Close>(&op)) {
-      if (gone.count(cl->request_id)) return true;
-      gone.insert(cl->request_id);
-      push(searcher.trial_closed(cl->request_id));
-    }
-    return true;
-  }
-  void run() {
-    start();
-    while (step()) {
-    }
-  }
-};
 
 const char* kRandom =
     "  name: random\n  metric: loss\n  max_trials: 4\n  max_length: {batches: 300}\n";

@@ -39,7 +39,8 @@ struct Length {
 
 /// `searcher:`. Fields for every searcher are parsed; which apply depends on `name`.
 struct SearcherConfig {
-  std::string name;                  ///< single, random, grid, async_halving, adaptive_asha.
+  /// single, random, grid, async_halving, adaptive_asha, bohb.
+  std::string name;
   std::string metric;                ///< The validation metric the searcher optimises.
   bool smaller_is_better = true;     ///< The searcher metric's order (config::is_better).
   std::optional<Length> max_length;  ///< Required by every searcher here.
@@ -50,7 +51,14 @@ struct SearcherConfig {
   int max_rungs = 5;                 ///< adaptive_asha.
   int num_rungs = 0;                 ///< async_halving.
   bool stop_once = false;            ///< ASHA: stopping-based instead of promotion-based.
-  std::vector<int> bracket_rungs;    ///< adaptive_asha.
+  std::vector<int> bracket_rungs;    ///< adaptive_asha, bohb.
+  /// bohb (docs/search.md): adaptive ASHA whose new trials a TPE model proposes. The share of
+  /// new trials sampled at random even when a model exists.
+  double random_fraction = 1.0 / 3;
+  double top_fraction = 0.25;   ///< bohb: the share of a rung's results the model calls good.
+  int min_observations = 0;     ///< bohb: results a rung needs for a model; 0 = dimensions + 1.
+  int candidates = 64;          ///< bohb: samples drawn from the good density per proposal.
+  double bandwidth_factor = 3;  ///< bohb: widening of the good density when drawing samples.
   /// Warm start from this trial's checkpoint: a ConfigError (not implemented in det).
   std::optional<int64_t> source_trial_id;
   /// Warm start from this checkpoint: a ConfigError (not implemented in det).

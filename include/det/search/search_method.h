@@ -55,9 +55,10 @@ class SearchMethod {
   virtual void restore(const nlohmann::json& state) = 0;
 };
 
-/// Builds the method named by `searcher.name`; throws ConfigError for an unknown name or a
-/// missing required field.
-std::unique_ptr<SearchMethod> make_search_method(const config::SearcherConfig& searcher);
+/// Builds the method named by `searcher.name` over `space` (which must outlive it); throws
+/// ConfigError for an unknown name or a missing required field.
+std::unique_ptr<SearchMethod> make_search_method(const config::SearcherConfig& searcher,
+                                                 const config::HyperparameterSpace& space);
 
 /// Random search (random.go); `single` is random with one trial and one concurrent trial.
 class RandomSearch : public SearchMethod {

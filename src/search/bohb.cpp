@@ -152,9 +152,8 @@ nlohmann::json TpeModel::propose(const nlohmann::json& base,
   // The best ceil(top_fraction * n) results are "good" (at least one, leaving at least one bad).
   std::vector<size_t> order(observations.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return observations[a].loss < observations[b].loss;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return observations[a].loss < observations[b].loss; });
   auto n = static_cast<double>(observations.size());
   size_t n_good = std::clamp<size_t>(static_cast<size_t>(std::ceil(params.top_fraction * n)), 1,
                                      observations.size() - 1);
@@ -229,8 +228,8 @@ BohbSearch::BohbSearch(const config::SearcherConfig& s, const config::Hyperparam
   params_.top_fraction = s.top_fraction;
   params_.candidates = s.candidates;
   params_.bandwidth_factor = s.bandwidth_factor;
-  min_observations_ = s.min_observations > 0 ? s.min_observations
-                                             : static_cast<int>(model_.dimensions()) + 1;
+  min_observations_ =
+      s.min_observations > 0 ? s.min_observations : static_cast<int>(model_.dimensions()) + 1;
   min_observations_ = std::max(min_observations_, 2);
   params_.min_observations = min_observations_;
 }
@@ -281,8 +280,7 @@ std::vector<Operation> BohbSearch::validation_completed(SearchContext& ctx,
   return propose(ctx, tournament_->validation_completed(ctx, request_id, metric, length));
 }
 
-std::vector<Operation> BohbSearch::trial_closed(SearchContext& ctx,
-                                                const std::string& request_id) {
+std::vector<Operation> BohbSearch::trial_closed(SearchContext& ctx, const std::string& request_id) {
   return propose(ctx, tournament_->trial_closed(ctx, request_id));
 }
 

@@ -238,9 +238,10 @@ TEST(Bohb, BeatsRandomSamplingAtEqualBudget) {
   for (double d : diff) mean += d / seeds;
   for (double d : diff) var += (d - mean) * (d - mean) / (seeds - 1);
   double t = mean / std::sqrt(var / seeds);
-  std::printf("bohb vs adaptive_asha over %d seeds: bohb better on %d; mean best %.4f vs %.4f; "
-              "paired t = %.2f\n",
-              seeds, wins, sum_b / seeds, sum_a / seeds, t);
+  std::printf(
+      "bohb vs adaptive_asha over %d seeds: bohb better on %d; mean best %.4f vs %.4f; "
+      "paired t = %.2f\n",
+      seeds, wins, sum_b / seeds, sum_a / seeds, t);
   EXPECT_GE(wins, 28);  // 70%; under "no better than random" P(>= 28 of 40) < 0.01
   EXPECT_GE(t, 3.0);
 }

@@ -16,7 +16,7 @@
 namespace det::search::testing {
 
 inline config::ExperimentConfig parse(const std::string& searcher_yaml,
-                               const std::string& hparams_yaml = "  x: 1\n", int seed = 7) {
+                                      const std::string& hparams_yaml = "  x: 1\n", int seed = 7) {
   std::string yaml =
       "name: t\nentrypoint: mnist\nreproducibility:\n  experiment_seed: " + std::to_string(seed) +
       "\nhyperparameters:\n" + hparams_yaml + "searcher:\n" + searcher_yaml;
@@ -37,7 +37,7 @@ struct Driver {
   std::vector<std::string> ids;  // creation order
   std::map<std::string, std::vector<int64_t>> lengths;
   std::set<std::string> gone;
-  std::vector<std::string> log;  // every operation handled, as text
+  std::vector<std::string> log;                   // every operation handled, as text
   std::map<std::string, nlohmann::json> hparams;  // as each trial was created
   int64_t current_length = 0;                     // of the ValidateAfter being answered
   std::function<Outcome(size_t trial, size_t validation)> outcome;
@@ -83,6 +83,5 @@ struct Driver {
     }
   }
 };
-
 
 }  // namespace det::search::testing

@@ -21,6 +21,9 @@
 #                           --config searcher.max_trials/max_length.batches, the peers the same
 #                           numbers and the rungs det's adaptive ASHA derives from them
 #   DET_SEARCHERS           det searchers to run (default adaptive_asha)
+#   DET_CONFIG              more det-run overrides, space-separated key=value (e.g.
+#                           "searcher.max_concurrent_trials=2": the searcher then creates trials
+#                           as slots free up, which is when bohb's model can propose them)
 #   PEERS                   peers to run (default "optuna ray"; empty for det only)
 #   DET_BUILD_DIR           det build (default build-2x if there, else build); SKIP_BUILD=1 runs
 #                           its det-run as it is instead of building it first
@@ -76,6 +79,7 @@ for seed in $seeds; do
     mkdir -p "$dir"
     extra=()
     [ "$s" = adaptive_asha ] || extra=(--config "searcher.name=$s")
+    for kv in ${DET_CONFIG:-}; do extra+=(--config "$kv"); done
     (cd "$dir" && measure "det-$s" "$seed" det "$dir" "$build/det-run" \
       "$root/configs/mnist/adaptive.yaml" --slots 2 --no-progress \
       --config reproducibility.experiment_seed="$seed" --config searcher.max_trials="$trials" \

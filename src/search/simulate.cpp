@@ -158,6 +158,16 @@ std::string preview_search(const config::ExperimentConfig& config) {
         << " results, then proposed by a TPE model of the longest such rung (top " << s.top_fraction
         << " good, " << s.candidates << " candidates, bandwidth x" << s.bandwidth_factor
         << "), except a random " << s.random_fraction << " of them\n";
+    // Trials created before any result exists can only be random: max_concurrent_trials of them.
+    Searcher probe(config, config.experiment_seed.value_or(0));
+    int upfront = 0;
+    for (const auto& op : probe.initial_operations()) upfront += std::holds_alternative<Create>(op);
+    if (upfront >= bohb->min_observations())
+      out << "Note: " << upfront << " of the " << s.max_trials
+          << " trials are created before any result (max_concurrent_trials "
+          << s.max_concurrent_trials
+          << "); set max_concurrent_trials to the trials that run at once (the slots) so that "
+             "the model proposes the rest\n";
     method = &bohb->tournament();
   }
 

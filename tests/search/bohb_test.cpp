@@ -252,6 +252,14 @@ TEST(Bohb, PreviewShowsTheModelAndTheBrackets) {
   EXPECT_NE(text.find("Searcher: bohb"), std::string::npos) << text;
   EXPECT_NE(text.find("random until a rung has 8 results"), std::string::npos) << text;
   EXPECT_NE(text.find("Bracket 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Note:"), std::string::npos) << text;  // 4 concurrent: few made at once
+  // With the default max_concurrent_trials (16), 12 of 16 trials are created at the start, before
+  // any result: they can only be random, and the preview says so.
+  auto eager = parse(
+      "  name: bohb\n  metric: loss\n  max_trials: 16\n  max_length: {batches: 937}\n", kSpace, 1);
+  std::string et = preview_search(eager);
+  EXPECT_NE(et.find("Note: 12 of the 16 trials are created before any result"), std::string::npos)
+      << et;
   // simulate() works as for the other searchers.
   json trials = {{"trials", json::array()}};
   for (int i = 0; i < 16; ++i) trials["trials"].push_back({{"metric", (i * 37) % 11}});

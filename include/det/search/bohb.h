@@ -42,6 +42,7 @@ class TpeModel {
     nlohmann::json hparams;  ///< As the trial was created.
     double loss = 0;         ///< The searcher metric, negated when larger is better.
   };
+  /// The model of `space` (which must outlive it).
   explicit TpeModel(const config::HyperparameterSpace& space);
   /// Dimensions that vary.
   size_t dimensions() const { return dims_.size(); }

@@ -184,16 +184,9 @@ TEST(Bohb, SnapshotRestoreContinuesIdentically) {
     first.start();
     for (int i = 0; i < cut && first.step(); ++i) {
     }
-    json snap = json::parse(first.searcher.snapshot().dump());  // through text, as on disk
     Driver second(c, nullptr);
     second.outcome = metric(second);
-    second.searcher.restore(snap);
-    second.queue = first.queue;
-    second.ids = first.ids;
-    second.lengths = first.lengths;
-    second.gone = first.gone;
-    second.log = first.log;
-    second.hparams = first.hparams;
+    second.resume_from(first);
     while (second.step()) {
     }
     EXPECT_EQ(second.log, full.log) << "cut at " << cut;

@@ -45,6 +45,17 @@ struct Driver {
   Driver(const config::ExperimentConfig& c, std::function<Outcome(size_t, size_t)> f)
       : searcher(c, *c.experiment_seed), outcome(std::move(f)) {}
   void start() { push(searcher.initial_operations()); }
+  /// Continues where `first` stopped, as a restarted master would: the searcher restored from
+  /// `first`'s snapshot (through text, as on disk), its queue and everything seen so far.
+  void resume_from(const Driver& first) {
+    searcher.restore(nlohmann::json::parse(first.searcher.snapshot().dump()));
+    queue = first.queue;
+    ids = first.ids;
+    lengths = first.lengths;
+    gone = first.gone;
+    log = first.log;
+    hparams = first.hparams;
+  }
   void push(std::vector<Operation> ops) { queue.insert(queue.end(), ops.begin(), ops.end()); }
   bool step() {
     if (queue.empty()) return false;

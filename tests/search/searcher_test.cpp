@@ -379,14 +379,8 @@ TEST(Asha, SnapshotRestoreContinuesIdentically) {
     first.start();
     for (int i = 0; i < 25 && first.step(); ++i) {
     }
-    json snap = json::parse(first.searcher.snapshot().dump());  // through text, as on disk
     Driver second(c, metric);
-    second.searcher.restore(snap);
-    second.queue = first.queue;
-    second.ids = first.ids;
-    second.lengths = first.lengths;
-    second.gone = first.gone;
-    second.log = first.log;
+    second.resume_from(first);
     while (second.step()) {
     }
     EXPECT_EQ(second.log, full.log) << searcher;

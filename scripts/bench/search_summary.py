@@ -3,6 +3,7 @@
 det|peer, result: det-run's working directory or the peer's JSON, proctree: proctree.py's
 measurement). Per tool and seed:
   best acc    the largest validation accuracy of any trial at any rung
+  best loss   the smallest validation_loss (the searched metric) of any trial at any rung
   batches     batches trained, summed over trials (each trial's largest batch count)
   wall        the tool's whole run (proctree: process start to exit, start-up included)
   to 98%      from the tool's start to its first validation with accuracy >= 0.98; det: that
@@ -62,7 +63,8 @@ def det_result(cwd):
             if r.get("kind") == "validation" and "accuracy" in r.get("metrics", {}):
                 count += 1
                 t = datetime.strptime(r["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-                validations.append({"accuracy": r["metrics"]["accuracy"], "t": t.timestamp() - t0})
+                validations.append({"accuracy": r["metrics"]["accuracy"], "t": t.timestamp() - t0,
+                                    "validation_loss": r["metrics"].get("validation_loss", math.nan)})
         batches += most
         work.append((hparams[trial], most, count))
     return validations, batches, len(glob.glob(os.path.join(run, "trial-*"))), work_tmac(work)
@@ -82,7 +84,7 @@ def row(entry):
     m = entry["proctree"]
     out = {"tool": entry["tool"], "seed": entry["seed"], "rc": m["rc"], "wall": m["wall_s"],
            "cpu": m["user_s"] + m["sys_s"], "pss": m["peak_tree_pss_mb"],
-           "acc": math.nan, "batches": math.nan, "to98": math.inf, "trials": 0, "work": math.nan,
+           "acc": math.nan, "loss": math.nan, "batches": math.nan, "to98": math.inf, "trials": 0, "work": math.nan,
            "spt": math.nan}
     try:
         vals, batches, trials, work = (det_result if entry["kind"] == "det" else peer_result)(entry["result"])
@@ -94,6 +96,7 @@ def row(entry):
     out.update(batches=batches, trials=trials, work=work, spt=m["wall_s"] / work)
     if vals:
         out["acc"] = max(v["accuracy"] for v in vals)
+        out["loss"] = min(v["validation_loss"] for v in vals)
         out["to98"] = min((v["t"] for v in vals if v["accuracy"] >= 0.98), default=math.inf)
     return out
 
@@ -109,11 +112,12 @@ def fmt(x, spec):
 def main():
     entries = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     rows = [row(e) for e in entries]
-    print("| tool | seed | trials | best val. accuracy | batches trained | work TMAC | wall s | s/TMAC | to 98% s "
+    print("| tool | seed | trials | best val. accuracy | best val. loss | batches trained | work TMAC | wall s | s/TMAC | to 98% s "
           "| CPU s | peak PSS MB | exit |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['tool']} | {r['seed']} | {r['trials']} | {fmt(r['acc'], '.4f')} | {fmt(r['batches'], 'd')} | "
+        print(f"| {r['tool']} | {r['seed']} | {r['trials']} | {fmt(r['acc'], '.4f')} | {fmt(r['loss'], '.4f')} | "
+              f"{fmt(r['batches'], 'd')} | "
               f"{fmt(r['work'], '.1f')} | {fmt(r['wall'], '.1f')} | {fmt(r['spt'], '.1f')} | {fmt(r['to98'], '.1f')} | "
               f"{fmt(r['cpu'], '.1f')} | {fmt(r['pss'], '.0f')} | {r['rc']} |")
     tools = list(dict.fromkeys(r["tool"] for r in rows))
@@ -121,17 +125,17 @@ def main():
     for t in tools:
         rs = [r for r in rows if r["tool"] == t and r["rc"] == 0]
         if rs:
-            med[t] = {k: statistics.median(r[k] for r in rs) for k in ("acc", "batches", "work", "wall", "spt", "to98", "cpu", "pss")}
+            med[t] = {k: statistics.median(r[k] for r in rs) for k in ("acc", "loss", "batches", "work", "wall", "spt", "to98", "cpu", "pss")}
             med[t]["n"] = len(rs)
             med[t]["reached"] = sum(1 for r in rs if not math.isinf(r["to98"]))
     print()
-    print(f"| tool | runs | median best accuracy | median batches | median work TMAC | median wall s | median s/TMAC "
+    print(f"| tool | runs | median best accuracy | median best loss | median batches | median work TMAC | median wall s | median s/TMAC "
           f"| median to 98% s (reached) | median CPU s | median peak PSS MB | wall / {REFERENCE} | s/TMAC / {REFERENCE} |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ref = med.get(REFERENCE, {})
     for t, m in med.items():
         ratios = [f"{m[k] / ref[k]:.2f}" if ref.get(k) else "-" for k in ("wall", "spt")]
-        print(f"| {t} | {m['n']} | {m['acc']:.4f} | {m['batches']:.0f} | {fmt(m['work'], '.1f')} | {m['wall']:.1f} | "
+        print(f"| {t} | {m['n']} | {m['acc']:.4f} | {fmt(m['loss'], '.4f')} | {m['batches']:.0f} | {fmt(m['work'], '.1f')} | {m['wall']:.1f} | "
               f"{fmt(m['spt'], '.1f')} | {fmt(m['to98'], '.1f')} ({m['reached']}/{m['n']}) | {m['cpu']:.1f} | "
               f"{m['pss']:.0f} | {ratios[0]} | {ratios[1]} |")
     if any(t.startswith("ray") for t in tools):

@@ -15,8 +15,8 @@ measurement). Per tool and seed:
   work        what the trials the tool drew cost, in multiply-accumulates (TMAC): the CNN's MACs
               per image from each trial's n_filters1/n_filters2, times 3 (forward + backward)
               for every image trained, once for each image validated (10000 a validation).
-              The searchers draw models of 8 to 64 filters, whose batches cost 1 to ~100x
-              each other, so wall time alone mixes what a tool drew with how fast it runs it
+              The space has 8 to 64 and 8 to 72 filters: one batch costs 1 to ~100x another
+              one, so wall time alone mixes what a tool drew with how fast it runs it
   s/TMAC      wall / work: time per unit of work, comparable across tools whatever they drew
 Then the median per tool, and each tool's median wall time and s/TMAC over det adaptive_asha's.
 

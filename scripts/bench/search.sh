@@ -12,8 +12,8 @@
 # as det's MNIST trial, in Python PyTorch on .venv's torch; trials validate and report at det's
 # adaptive ASHA rungs: 58, 234 and 937 batches), for each seed in SEEDS, the tools interleaved.
 # Each run is measured as a whole process tree by proctree.py. search_summary.py then prints a
-# markdown table: per tool and seed the best validation accuracy, batches trained, the work the
-# drawn trials cost (multiply-accumulates from each trial's filter counts), wall time, seconds
+# markdown table: per tool and seed the best validation accuracy and loss, batches trained, the
+# work the drawn trials cost (multiply-accumulates from each trial's filter counts), wall time, seconds
 # per unit of that work, wall time to the first validation accuracy >= 98%, CPU time and peak
 # memory (PSS of the tree); then the medians per tool and each tool's median wall time and
 # seconds per unit of work over det adaptive_asha's.

@@ -14,7 +14,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(config idx cifar image safetensors checkpoint_metadata worker_protocol)
+[ ${#targets[@]} -eq 0 ] && targets=(config idx cifar image safetensors checkpoint_metadata worker_protocol
+                                  torch_archive)
 build=${DET_FUZZ_BUILD_DIR:-$root/build-fuzz}
 cxx=${CXX_FUZZ:-clang++}
 

@@ -21,7 +21,7 @@ fi
 packages=(build-essential cmake ninja-build ccache pkg-config
           libtorch-dev libgloo-dev libyaml-cpp-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
           zlib1g-dev libsqlite3-dev libjpeg62-turbo-dev libpng-dev libopenblas0-pthread
-          libcpp-httplib-dev python3-plotly doxygen clang-format python3-venv)
+          python3-plotly doxygen clang-format python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

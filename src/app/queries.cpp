@@ -11,12 +11,16 @@
 
 #include "commands.h"
 #include "det/config/experiment_config.h"
+#include "det/config/hyperparameters.h"
+#include "det/core/context.h"
 #include "det/core/registry.h"
+#include "det/dist/distributed_context.h"
 #include "det/experiment/run_dir.h"
 #include "det/record/experiment_summary.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "det/util/rng.h"
 
 namespace det::app {
 namespace fs = std::filesystem;
@@ -142,6 +146,12 @@ std::string metric_cell(const std::optional<record::MetricPoint>& p, const std::
 int validate_config(const std::string& path, const std::vector<std::string>& overrides) {
   auto cfg = config::load_experiment_config(path, overrides);
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
+  // The trial's own settings, with one draw of the hyperparameters, as a run checks them.
+  util::NpRandom rng(0);
+  const nlohmann::json hparams = config::sample_hyperparameters(cfg.hyperparameters, rng);
+  const TrialContext context(cfg, hparams, 1, 0, torch::Device(torch::kCPU),
+                             dist::make_local_context());
+  TrialRegistry::instance().check_config(cfg.entrypoint, context);
   std::printf("%s: valid (searcher %s, entrypoint %s)\n", path.c_str(), cfg.searcher.name.c_str(),
               cfg.entrypoint.c_str());
   for (const auto& n : cfg.notices) std::printf("  no effect here: %s\n", n.c_str());
@@ -235,6 +245,9 @@ int show_logs(int64_t trial_id, bool follow, const std::string& store,
   bool ended = false;
   while (true) {
     if (!in.is_open()) {
+      std::error_code ec;
+      if (fs::exists(log, ec) && !fs::is_regular_file(log, ec))  // a FIFO would block the open
+        throw Error(log.string() + ": not a regular file; a trial's log is one det writes");
       in.open(log, std::ios::binary);
       if (!in.is_open() && !follow)
         throw Error("trial " + std::to_string(trial_id) + " has no log yet (" + log.string() + ")");

@@ -2,19 +2,23 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <torch/utils.h>
 
 #include "det/dist/launcher.h"
 #include "det/experiment/recorder.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
 #include "det/util/strings.h"
+#include "det/util/threads.h"
 
 namespace det::app {
 
@@ -46,6 +50,20 @@ std::optional<dist::LaunchResult> relaunch_if_needed(int slots) {
                "det-launch --nproc-per-node %d)\n",
                slots, slots, slots);
   return dist::launch(o);
+}
+
+int apply_intra_op_threads(int runner_share, int local_ranks) {
+  const int local = std::max(1, local_ranks);
+  const bool users = std::getenv("DET_INTRA_OP_THREADS") || std::getenv("OMP_NUM_THREADS");
+  int share = runner_share;
+  const char* slurm_cpus = std::getenv("SLURM_CPUS_ON_NODE");
+  if (share <= 0 && slurm_cpus && std::getenv("SLURM_STEP_ID")) share = std::atoi(slurm_cpus);
+  const int threads =
+      share > 0 && !users ? std::max(1, share / local) : util::default_intra_op_threads(local);
+  if (threads > 0) torch::set_num_threads(threads);
+  util::logger()->debug("intra-op threads: {} ({} usable CPUs, {} rank(s) on this node)",
+                        torch::get_num_threads(), util::usable_cpus(), local);
+  return torch::get_num_threads();
 }
 
 std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {

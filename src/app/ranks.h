@@ -26,6 +26,18 @@ std::optional<dist::LaunchResult> relaunch_if_needed(int slots);
 /// rendezvous fails.
 std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config);
 
+/// Sets LibTorch's intra-op threads of a process that trains, the same way whatever started it
+/// (the runner's worker, det-launch, mpirun, srun, sbatch, or det-run alone): the CPU share
+/// divided among the `local_ranks` ranks on this node, at least 1. The share is `runner_share`
+/// (the runner's part of the CPUs, when it runs several trials at once), else the job's CPUs on
+/// this node under Slurm (SLURM_CPUS_ON_NODE: Slurm may not bind tasks to them), else the CPUs
+/// this process may use (util::usable_cpus). DET_INTRA_OP_THREADS or OMP_NUM_THREADS set by the
+/// user stands instead (util::default_intra_op_threads). Returns the count in effect.
+/// The count changes the order of floating-point sums inside LibTorch's kernels, so ranks
+/// started by different launchers train bit for bit alike only when they get the same count:
+/// before, srun's ranks kept LibTorch's default (2 each on a 2-CPU node) beside det-launch's 1.
+int apply_intra_op_threads(int runner_share, int local_ranks);
+
 /// On the chief: sends the trial's id, hyperparameters, seed, directory and resume checkpoint to
 /// the other ranks (a no-op on one rank). Call right before running the TrialController.
 void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions& options);

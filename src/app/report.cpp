@@ -93,18 +93,19 @@ json series(const std::vector<experiment::MetricRow>& rows, const std::string& k
   return {{"batches", batches}, {"time", times}, {"metrics", metrics}};
 }
 
-// JSON inside a <script> element: "</" would end the element early.
+// JSON inside a <script> element. Its text is raw to the HTML parser, which still looks for
+// "</script" and, after "<!--", for "<script" (the double-escaped state, where a later
+// "</script>" no longer ends the element and the page's data swallows the rest). JSON has '<'
+// only inside strings, where "\u003c" means the same: with no '<' left, neither can occur.
 std::string script_json(const json& j) {
   std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '<' && i + 1 < s.size() && s[i + 1] == '/') {
-      out += "<\\/";
-      ++i;
-    } else {
-      out += s[i];
-    }
+  for (char c : s) {
+    if (c == '<')
+      out += "\\u003c";
+    else
+      out += c;
   }
   return out;
 }

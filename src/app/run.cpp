@@ -128,6 +128,7 @@ int train_in_process(const TrainArgs& a) {
   // Several slots: run again as that many ranks (det-launch), or join the ranks of a launcher.
   if (auto launched = relaunch_if_needed(cfg.resources.slots_per_trial)) return launched->exit_code;
   auto ranks = trial_ranks(cfg);
+  apply_intra_op_threads(0, ranks->local_size());  // as every launcher's ranks, and the runner's
   TrialRunOptions opt;
   opt.test_mode =
       a.test;  // Determined's test mode: one batch, one validation batch, one checkpoint

@@ -1,13 +1,12 @@
-// `det-run serve`: the live view of an experiment store over HTTP (cpp-httplib), read-only.
-#include <httplib.h>
-
-#include <chrono>
+// `det-run serve`: the live view of an experiment store over HTTP (http_server.h), read-only.
+#include <cctype>
 #include <cstdio>
-#include <thread>
+#include <optional>
 
 #include "det/config/metric.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
+#include "http_server.h"
 #include "queries.h"
 #include "report.h"
 
@@ -83,103 +82,106 @@ std::string index_page(const json& experiments, const std::string& store) {
 
 }  // namespace
 
+namespace {
+
+// "/prefix/123" -> 123; nullopt for anything else (at most 18 digits).
+std::optional<int64_t> id_after(const std::string& path, const std::string& prefix) {
+  if (path.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  const std::string digits = path.substr(prefix.size());
+  if (digits.empty() || digits.size() > 18 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(digits);
+}
+
+// The Host header without its port, in lower case (host names are case-insensitive).
+std::string host_name(std::string h, int port) {
+  for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string suffix = ":" + std::to_string(port);
+  if (h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0)
+    h.resize(h.size() - suffix.size());
+  return h;
+}
+
+}  // namespace
+
 int serve(const std::string& store_arg, const std::string& host, int port,
           const std::atomic<bool>* stop) {
   const fs::path store_path = store_path_or_default(store_arg);
   const std::string plotly = plotly_js();
-  httplib::Server server;
-  // Every request reads the store afresh (SQLite in WAL mode: the runner keeps writing).
-  auto with_store = [store_path](httplib::Response& res, auto&& body) {
-    try {
-      experiment::ExperimentStore store(store_path);
-      body(store);
-    } catch (const std::exception& e) {
-      res.status = std::string(e.what()).find("no experiment") != std::string::npos ? 404 : 500;
-      res.set_content(json{{"error", e.what()}}.dump(), "application/json");
-    }
-  };
-  server.Get("/", [&](const httplib::Request&, httplib::Response& res) {
-    with_store(res, [&](experiment::ExperimentStore& store) {
-      res.set_content(index_page(experiments_json(store), store_path.string()),
-                      "text/html; charset=utf-8");
-    });
-  });
-  server.Get("/api/experiments", [&](const httplib::Request&, httplib::Response& res) {
-    with_store(res, [&](experiment::ExperimentStore& store) {
-      res.set_content(experiments_json(store).dump(-1, ' ', false, json::error_handler_t::replace),
-                      "application/json");
-    });
-  });
-  server.Get(
-      R"(/api/experiments/(\d{1,18}))", [&](const httplib::Request& req, httplib::Response& res) {
-        const int64_t id = std::stoll(req.matches[1].str());
-        with_store(res, [&](experiment::ExperimentStore& store) {
-          res.set_content(
-              experiment_view(store, id).dump(-1, ' ', false, json::error_handler_t::replace),
-              "application/json");
-          res.set_header("Cache-Control", "no-store");
-        });
-      });
-  server.Get(
-      R"(/experiments/(\d{1,18}))", [&](const httplib::Request& req, httplib::Response& res) {
-        res.set_content(experiment_page(nullptr, "", "/api/experiments/" + req.matches[1].str()),
-                        "text/html; charset=utf-8");
-      });
-  server.Get("/static/plotly.js", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(plotly, "application/javascript");
-    res.set_header("Cache-Control", "max-age=3600");
-  });
-  server.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) {
-    res.status = 204;  // no icon (and no 404 in the browser's console)
-  });
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content("{\"error\": \"internal error\"}", "application/json");
-      });
   // On loopback, only requests addressed to this machine by name: a web page the user visits
   // cannot point a DNS name of its own at 127.0.0.1 and read the store (DNS rebinding).
   const bool loopback = host == "127.0.0.1" || host == "localhost" || host == "::1";
   int bound_port = 0;
-  server.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
-    if (!loopback) return httplib::Server::HandlerResponse::Unhandled;
-    std::string h = req.get_header_value("Host");
-    const std::string port_suffix = ":" + std::to_string(bound_port);
-    if (h.size() > port_suffix.size() &&
-        h.compare(h.size() - port_suffix.size(), port_suffix.size(), port_suffix) == 0)
-      h.resize(h.size() - port_suffix.size());
-    if (h == "127.0.0.1" || h == "localhost" || h == "[::1]")
-      return httplib::Server::HandlerResponse::Unhandled;
-    res.status = 403;
-    res.set_content("det-run serve answers requests for 127.0.0.1 or localhost only\n",
-                    "text/plain");
-    return httplib::Server::HandlerResponse::Handled;
-  });
-  int bound = port;
-  if (port == 0) {
-    bound = server.bind_to_any_port(host);
-    if (bound < 0) throw Error("serve: cannot listen on " + host + " (any port)");
-  } else if (!server.bind_to_port(host, port)) {
-    throw UsageError("serve: cannot listen on " + host + ":" + std::to_string(port) +
-                     " (in use? pick another with --port, or --port 0 for any free one)");
-  }
-  bound_port = bound;
+  auto json_response = [](const json& j) {
+    HttpResponse r;
+    r.content_type = "application/json";
+    r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return r;
+  };
+  // Every request reads the store afresh (SQLite in WAL mode: the runner keeps writing).
+  auto with_store = [&](auto&& body) -> HttpResponse {
+    try {
+      experiment::ExperimentStore store(store_path);
+      return body(store);
+    } catch (const std::exception& e) {
+      HttpResponse r = json_response(json{{"error", e.what()}});
+      r.status = std::string(e.what()).find("no experiment") != std::string::npos ? 404 : 500;
+      return r;
+    }
+  };
+  auto handle = [&](const HttpRequest& req) -> HttpResponse {
+    if (loopback) {
+      const std::string h = host_name(req.header("host"), bound_port);
+      if (h != "127.0.0.1" && h != "localhost" && h != "[::1]") {
+        HttpResponse r;
+        r.status = 403;
+        r.body = "det-run serve answers requests for 127.0.0.1 or localhost only\n";
+        return r;
+      }
+    }
+    if (req.path == "/")
+      return with_store([&](experiment::ExperimentStore& store) {
+        HttpResponse r;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = index_page(experiments_json(store), store_path.string());
+        return r;
+      });
+    if (req.path == "/api/experiments")
+      return with_store([&](experiment::ExperimentStore& store) {
+        return json_response(experiments_json(store));
+      });
+    if (auto id = id_after(req.path, "/api/experiments/"))
+      return with_store([&](experiment::ExperimentStore& store) {
+        HttpResponse r = json_response(experiment_view(store, *id));
+        r.headers["Cache-Control"] = "no-store";
+        return r;
+      });
+    if (auto id = id_after(req.path, "/experiments/")) {
+      HttpResponse r;
+      r.content_type = "text/html; charset=utf-8";
+      r.body = experiment_page(nullptr, "", "/api/experiments/" + std::to_string(*id));
+      return r;
+    }
+    if (req.path == "/static/plotly.js") {
+      HttpResponse r;
+      r.content_type = "application/javascript";
+      r.body = plotly;
+      r.headers["Cache-Control"] = "max-age=3600";
+      return r;
+    }
+    HttpResponse r;
+    r.status = req.path == "/favicon.ico" ? 204 : 404;  // no icon (and no 404 in the console)
+    if (r.status == 404) r.body = "not found\n";
+    return r;
+  };
+  HttpServer server(host, port, handle);
+  bound_port = server.port();
   const std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::printf("det-run serve: http://%s:%d/ (the store %s; Ctrl-C stops)\n", shown.c_str(), bound,
-              store_path.string().c_str());
+  std::printf("det-run serve: http://%s:%d/ (the store %s; Ctrl-C stops)\n", shown.c_str(),
+              bound_port, store_path.string().c_str());
   std::fflush(stdout);
-  std::atomic<bool> ended{false};
-  std::thread loop([&] {
-    server.listen_after_bind();
-    ended = true;
-  });
-  while (!stop->load() && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  // stop() takes effect only once the loop runs: a signal right after start waits for it.
-  while (!ended) {
-    server.stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  loop.join();
+  server.run(*stop);
   return 0;
 }
 

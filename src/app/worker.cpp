@@ -143,21 +143,8 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
       util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) +
                                   "] [%^%l%$] %v");
     }
-    // Intra-op threads: this process's share of the CPUs (docs/performance.md, Threads): the
-    // runner's share when it runs several trials at once, divided among this node's ranks,
-    // unless the user's DET_INTRA_OP_THREADS or OMP_NUM_THREADS says otherwise.
-    // Under Slurm, the job's CPUs on this node (SLURM_CPUS_ON_NODE) are the share: Slurm may not
-    // bind tasks to them (task/none), and other jobs run beside this one.
-    const int local = std::max(1, ranks->local_size());
-    const bool users = std::getenv("DET_INTRA_OP_THREADS") || std::getenv("OMP_NUM_THREADS");
-    int share = w.threads;
-    const char* slurm_cpus = std::getenv("SLURM_CPUS_ON_NODE");
-    if (share <= 0 && slurm_cpus && std::getenv("SLURM_STEP_ID")) share = std::atoi(slurm_cpus);
-    const int threads =
-        share > 0 && !users ? std::max(1, share / local) : util::default_intra_op_threads(local);
-    if (threads > 0) torch::set_num_threads(threads);
-    util::logger()->debug("intra-op threads: {} ({} usable CPUs, {} rank(s) on this node)",
-                          torch::get_num_threads(), util::usable_cpus(), local);
+    // Intra-op threads: this process's share of the CPUs (docs/performance.md, Threads).
+    apply_intra_op_threads(w.threads, ranks->local_size());
 
     TrialRunOptions opt;
     opt.distributed = ranks;

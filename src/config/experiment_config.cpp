@@ -85,7 +85,7 @@ const Range kIntHparamRange{-1e15, 1e15};
 const Range kSchedulingUnitRange{1, 1'000'000};
 const Range kMaxRestartsRange{0, 1'000};
 const Range kSlotsPerTrialRange{1, 4'096};
-const Range kMaxSlotsRange{0, 65'536};
+const Range kMaxSlotsRange{1, 65'536};
 const Range kWeightRange{0, 1e6};
 const Range kPriorityRange{1, 99};
 const Range kSeedRange{0, 4294967295.0};
@@ -121,8 +121,8 @@ HyperparameterSpace parse_hparam_space(const Node& n, const std::string& logical
   if (n.is_null()) return space;
   n.expect_map();
   for (const auto& kv : n.yaml()) {
-    std::string key = kv.first.Scalar();
-    space[key] = parse_hparam(n.child(key), logical + "." + key, map);
+    const std::string& key = kv.first.Scalar();
+    space[key] = parse_hparam(n.child(kv), logical + "." + key, map);
   }
   return space;
 }
@@ -193,6 +193,52 @@ Hyperparameter parse_hparam(const Node& n, const std::string& logical, SourceMap
     for (const auto& v : vals.yaml()) hp.vals.push_back(yaml_to_json(v));
   }
   return hp;
+}
+
+// Every number a hyperparameter can take is finite: NaN and infinity cannot be written back to
+// the resolved config.yaml a worker reads (JSON has neither).
+void check_finite(const nlohmann::json& v, const Node& n) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>()))
+    n.fail(
+        "a finite number (JSON, and so the resolved config a worker reads, has no NaN or "
+        "infinity)");
+  if (v.is_structured())
+    for (const auto& item : v) check_finite(item, n);
+}
+
+// The hyperparameters the harness itself reads: global_batch_size is a positive integer in every
+// value it can take (Determined's), and every value is finite.
+void check_harness_hparams(const HyperparameterSpace& space, const Node& n) {
+  using T = Hyperparameter::Type;
+  if (!n.is_map()) return;
+  for (const auto& kv : n.yaml()) {
+    const Node node = n.child(kv);
+    const std::string& key = kv.first.Scalar();
+    const auto it = space.find(key);
+    if (it == space.end()) continue;
+    const Hyperparameter& hp = it->second;
+    const char* expected = "a positive integer (at most 2^31): the batch the whole trial trains";
+    if (hp.type == T::kNested) {
+      if (key == "global_batch_size") node.fail(expected);
+      check_harness_hparams(hp.nested, node);
+      continue;
+    }
+    const Node val = node.is_map() ? node.child("val") : node;
+    if (hp.type == T::kConst) check_finite(hp.val, val);
+    for (const auto& v : hp.vals) check_finite(v, node.child("vals"));
+    if (key != "global_batch_size") continue;
+    auto positive_int = [](const nlohmann::json& v) {
+      return v.is_number_integer() && v.get<int64_t>() >= 1 &&
+             v.get<int64_t>() <= (int64_t{1} << 31);
+    };
+    if (hp.type == T::kConst && !positive_int(hp.val)) val.fail(expected);
+    if (hp.type == T::kCategorical)
+      for (const auto& v : hp.vals)
+        if (!positive_int(v)) node.child("vals").fail(std::string(expected) + ", every one");
+    if (hp.type == T::kInt && hp.minval < 1) node.child("minval").fail(expected);
+    if (hp.type == T::kDouble || hp.type == T::kLog)
+      node.child("type").fail("const, int or categorical: global_batch_size is an integer");
+  }
 }
 
 // The most grid points the space could give (the grid searcher caps int counts at the range).
@@ -601,6 +647,7 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
     }
   }
   c.hyperparameters = parse_hparam_space(root.child("hyperparameters"), "hyperparameters", *map);
+  check_harness_hparams(c.hyperparameters, root.child("hyperparameters"));
   c.searcher = parse_searcher(root.child("searcher"));
   if (c.searcher.name == "grid") {
     const double points = grid_points(c.hyperparameters);
@@ -646,8 +693,14 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
     if (r.has("slots_per_trial"))
       c.resources.slots_per_trial =
           static_cast<int>(r.child("slots_per_trial").as_int(kSlotsPerTrialRange));
-    if (r.has("max_slots"))
+    if (r.has("max_slots")) {
       c.resources.max_slots = static_cast<int>(r.child("max_slots").as_int(kMaxSlotsRange));
+      if (*c.resources.max_slots < c.resources.slots_per_trial)
+        r.child("max_slots")
+            .fail_msg("max_slots " + std::to_string(*c.resources.max_slots) +
+                      " is below slots_per_trial " + std::to_string(c.resources.slots_per_trial) +
+                      ": no trial could ever run; raise max_slots or remove it");
+    }
     if (r.has("weight")) c.resources.weight = r.child("weight").as_double(kWeightRange);
     if (r.has("priority"))
       c.resources.priority = static_cast<int>(r.child("priority").as_int(kPriorityRange));

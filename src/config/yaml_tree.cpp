@@ -200,8 +200,7 @@ void record_tree(SourceMap& map, const std::string& logical, const Node& n) {
   n.record(map, logical);
   if (n.is_map()) {
     for (const auto& kv : n.yaml()) {
-      const std::string key = kv.first.Scalar();
-      record_tree(map, logical + "." + key, n.child(key));
+      record_tree(map, logical + "." + kv.first.Scalar(), n.child(kv));
     }
   } else if (n.is_seq()) {
     for (size_t i = 0; i < n.yaml().size(); ++i)

@@ -113,6 +113,13 @@ class Node {
     };
     return Node(value(), path_.empty() ? key : path_ + "." + key, src_, mark());
   }
+  // The child of one entry while iterating this mapping: the value is taken from the entry, not
+  // looked up again (a yaml-cpp lookup walks the mapping, so looking up each key is quadratic).
+  Node child(const std::pair<YAML::Node, YAML::Node>& entry) const {
+    const std::string& key = entry.first.Scalar();
+    return Node(entry.second.IsDefined() ? entry.second : YAML::Node(YAML::NodeType::Undefined),
+                path_.empty() ? key : path_ + "." + key, src_, mark());
+  }
   Node item(size_t i) const {
     return Node(node_[i], path_ + "[" + std::to_string(i) + "]", src_, mark());
   }

@@ -16,6 +16,7 @@
 
 #include "det/optim/adadelta.h"
 #include "det/optim/state_key.h"
+#include "det/record/torch_archive.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/strings.h"
@@ -347,11 +348,18 @@ void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Modu
   if (saved_opts != optimizers.size())
     throw CheckpointError(dir.string() + ": the checkpoint holds " + std::to_string(saved_opts) +
                           " optimizer(s) but the trial wraps " + std::to_string(optimizers.size()));
+  // The archive is checked before LibTorch reads it (it trusts every size in it), and LibTorch
+  // then reads the very file checked (through its descriptor).
+  const util::ReadFile state(dir / kStateFile, &util::throw_as<CheckpointError>,
+                             "a checkpoint's state.pt is a regular file written by det");
+  record::check_torch_archive(state);
   torch::serialize::InputArchive top;
   try {
-    top.load_from((dir / kStateFile).string());
+    top.load_from(state.proc_path());
   } catch (const std::exception& e) {
-    throw CheckpointError((dir / kStateFile).string() + ": cannot be read as a LibTorch archive");
+    const std::string what = e.what();
+    throw CheckpointError((dir / kStateFile).string() + ": cannot be read as a LibTorch archive (" +
+                          util::shorten(what.substr(0, what.find('\n')), 160) + ")");
   }
   for (size_t i = 0; i < models.size(); ++i) {
     torch::serialize::InputArchive sub;
@@ -359,6 +367,18 @@ void load(const fs::path& dir, const std::vector<std::shared_ptr<torch::nn::Modu
       throw CheckpointError(dir.string() + ": model_" + std::to_string(i) +
                             " is missing from state.pt");
     load_module(*models[i], sub, "", dir);
+  }
+  // The shapes matched (load_module names a parameter that differs); the count the metadata
+  // claims must be the model's too.
+  for (size_t i = 0; i < models.size(); ++i) {
+    int64_t count = 0;
+    for (const auto& p : models[i]->parameters()) count += p.numel();
+    if (count != meta.models[i].parameters)
+      throw CheckpointError(dir.string() + ": model " + std::to_string(i) + " (" +
+                            util::quote(meta.models[i].name) + ") was saved with " +
+                            std::to_string(meta.models[i].parameters) +
+                            " parameter elements, the trial's has " + std::to_string(count) +
+                            " (a checkpoint of another model, or different hyperparameters?)");
   }
   for (size_t i = 0; i < optimizers.size(); ++i) {
     torch::serialize::InputArchive sub;

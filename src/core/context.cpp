@@ -72,6 +72,12 @@ const nlohmann::json* TrialContext::find_hparam(const std::string& name) const {
   std::vector<std::string> keys;
   if (hp.is_object())
     for (auto it = hp.begin(); it != hp.end(); ++it) keys.push_back(it.key());
+  if (!h_->hparams_source.empty())  // resumed: the values are the checkpoint's, not the config's
+    throw CheckpointError("hyperparameter '" + name + "' is not in the checkpoint's " +
+                          h_->hparams_source + util::did_you_mean(name, keys) +
+                          " (hyperparameters: " + (keys.empty() ? "none" : util::join(keys, ", ")) +
+                          "); the trial resumes with the values it was written with: a "
+                          "checkpoint of another trial, or an edited one?");
   const auto& source = h_->config.source;
   throw ConfigError("hyperparameter '" + name + "' is not defined in " +
                     (source.empty() ? "the config" : source) + util::did_you_mean(name, keys) +
@@ -90,6 +96,10 @@ bool TrialContext::has_hparam(const std::string& name) const {
 
 void TrialContext::hparam_type_error(const std::string& name, const nlohmann::json& value,
                                      const char* expected) const {
+  if (!h_->hparams_source.empty())
+    throw CheckpointError("hyperparameter '" + name + "' in the checkpoint's " +
+                          h_->hparams_source + " is " + util::shorten(value.dump(), 60) +
+                          ", expected " + expected);
   const auto& source = h_->config.source;
   throw ConfigError("hyperparameter '" + name + "' in " + (source.empty() ? "the config" : source) +
                     " is " + util::shorten(value.dump(), 60) + ", expected " + expected);

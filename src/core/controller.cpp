@@ -11,6 +11,7 @@
 
 #include "det/config/metric.h"
 #include "det/core/checkpoint.h"
+#include "det/core/registry.h"
 #include "det/dist/gradient_sync.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
@@ -104,6 +105,7 @@ struct TrialController::Impl {
         throw CheckpointError(opt.resume_from->string() + ": written by trial '" + m.entrypoint +
                               "', but the config's entrypoint is '" + cfg.entrypoint + "'");
       h->hparams = m.hparams;
+      h->hparams_source = (*opt.resume_from / record::kMetadataFile).string();
       h->trial_seed = m.trial_seed;
       h->trial_id = m.trial_state.trial_id;
       if (opt.trial_dir.empty()) opt.trial_dir = opt.resume_from->parent_path().parent_path();
@@ -122,6 +124,7 @@ struct TrialController::Impl {
     std::srand(h->trial_seed);
     h->clock = StepClock(0, cfg.optimizations.aggregation_frequency);
     ctx = std::make_unique<TrialContext>(h);
+    TrialRegistry::instance().check_config(cfg.entrypoint, *ctx);  // as validate-config does
     trial = factory(*ctx);
     if (h->models.empty())
       throw Error("trial '" + cfg.entrypoint +
@@ -182,6 +185,12 @@ struct TrialController::Impl {
     }
   }
 
+  std::string callback_names() const {
+    std::vector<std::string> names;
+    for (const auto& [name, cb] : callbacks) names.push_back(util::quote(name));
+    return names.empty() ? "none" : util::join(names, ", ");
+  }
+
   // Restores the checkpoint's state (after on_trial_startup, as Determined does).
   void restore() {
     const auto& m = *resume_meta;
@@ -201,12 +210,12 @@ struct TrialController::Impl {
     restore_scaler(m);
     for (const auto& [name, s] : m.callbacks)
       if (std::none_of(callbacks.begin(), callbacks.end(),
-                       [&](const auto& c) { return c.first == name; }) &&
-          chief())
-        util::logger()->warn(
-            "trial {}: the checkpoint holds the state of a callback '{}' the trial no longer has; "
-            "ignored",
-            state.trial_id, name);
+                       [&](const auto& c) { return c.first == name; }))
+        throw CheckpointError(opt.resume_from->string() +
+                              ": the checkpoint holds the state of callback " + util::quote(name) +
+                              ", which trial '" + cfg.entrypoint +
+                              "' does not have (its callbacks: " + callback_names() +
+                              "); resume it with the trial that wrote it");
     if (m.epoch_len != epoch_len())
       util::logger()->warn(
           "the checkpoint was written with {} batches per epoch, the data now gives {}: the data "
@@ -279,9 +288,10 @@ struct TrialController::Impl {
     h->grad_sync = std::make_unique<dist::GradientSynchronizer>(h->distributed, params);
     if (chief())
       util::logger()->info(
-          "trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}",
+          "trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}, "
+          "{} intra-op thread(s) a rank",
           state.trial_id, world(), d.backend(), h->grad_sync->num_buckets(),
-          train_loader->batch_size());
+          train_loader->batch_size(), at::get_num_threads());
   }
 
   // The trial's complete checkpoints already on disk (a resumed trial's), for retention.
@@ -726,6 +736,12 @@ struct TrialController::Impl {
     progress = std::make_unique<util::ProgressLine>(opt.show_progress && chief());
     run_start = Clock::now();
     run_first_batch = state.batches_trained;
+    if (resume_meta && state.batches_trained > max_batches && !opt.test_mode)
+      throw CheckpointError(opt.resume_from->string() + ": the checkpoint has trained " +
+                            std::to_string(state.batches_trained) + " batches, past this run's " +
+                            std::to_string(max_batches) +
+                            " (searcher.max_length); raise it to go on from there, or resume an "
+                            "earlier checkpoint");
     if (state.batches_trained >= max_batches && !opt.next_target) {
       if (chief())
         util::logger()->info(

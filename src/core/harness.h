@@ -43,6 +43,8 @@ struct WrappedReducer {
 struct TrialHarness {
   config::ExperimentConfig config;
   nlohmann::json hparams;
+  /// Where `hparams` came from, for messages: "" (the config) or a checkpoint's metadata.json.
+  std::string hparams_source;
   int64_t trial_id = 1;
   uint32_t trial_seed = 0;
   torch::Device device{torch::kCPU};

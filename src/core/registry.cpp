@@ -12,20 +12,32 @@ TrialRegistry& TrialRegistry::instance() {
 }
 
 void TrialRegistry::add(const std::string& name, const std::string& class_name,
-                        TrialFactory factory) {
-  entries_.push_back({name, class_name, std::move(factory)});
+                        TrialFactory factory, TrialConfigCheck check) {
+  entries_.push_back({name, class_name, std::move(factory), std::move(check)});
+}
+
+const TrialRegistry::Entry* TrialRegistry::lookup(const std::string& entrypoint) const {
+  // Accept "name", "ClassName" and Determined's "module:ClassName".
+  const auto colon = entrypoint.rfind(':');
+  const std::string after_colon =
+      colon == std::string::npos ? entrypoint : entrypoint.substr(colon + 1);
+  for (const auto& e : entries_)
+    if (e.name == entrypoint || e.class_name == entrypoint || e.class_name == after_colon ||
+        e.name == after_colon)
+      return &e;
+  return nullptr;
+}
+
+void TrialRegistry::check_config(const std::string& entrypoint, const TrialContext& context) const {
+  if (const Entry* e = lookup(entrypoint); e && e->check) e->check(context);
 }
 
 const TrialFactory& TrialRegistry::find(const std::string& entrypoint,
                                         const std::string& config_source) const {
-  // Accept "name", "ClassName" and Determined's "module:ClassName".
-  std::string key = entrypoint;
-  auto colon = key.rfind(':');
-  std::string after_colon = colon == std::string::npos ? key : key.substr(colon + 1);
-  for (const auto& e : entries_)
-    if (e.name == key || e.class_name == key || e.class_name == after_colon ||
-        e.name == after_colon)
-      return e.factory;
+  if (const Entry* e = lookup(entrypoint)) return e->factory;
+  const auto colon = entrypoint.rfind(':');
+  const std::string after_colon =
+      colon == std::string::npos ? entrypoint : entrypoint.substr(colon + 1);
   auto known = names();
   std::string where = config_source.empty() ? "" : config_source + ": ";
   if (entrypoint.empty())

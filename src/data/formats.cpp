@@ -63,63 +63,110 @@ void read_idx_body(InputFile& in, const IdxHeader& header, void* dst) {
   in.expect_end();
 }
 
-void read_cifar_records(InputFile& in, int classes, bool coarse, uint64_t limit,
-                        std::vector<uint8_t>& pixels, std::vector<uint8_t>& labels) {
-  constexpr size_t kSide = 32, kPlane = kSide * kSide, kPixels = kPlane * 3;
-  const size_t label_bytes = classes == 100 ? 2 : 1, record = label_bytes + kPixels;
-  const uint64_t max_label = coarse ? 19 : static_cast<uint64_t>(classes - 1);
-  const std::string fix = "; delete it and fetch it again";
-  if (auto known = in.known_size()) {
-    // A plain file's size is exact; a gzip trailer's length is a claim, checked when the stream
-    // ends, that may still refuse the file before it is inflated.
-    const std::string size = in.gzip()
-                                 ? "the gzip trailer records " + std::to_string(*known) + " bytes"
-                                 : "holds " + std::to_string(*known) + " bytes";
-    if (*known > limit)
-      throw DataError(in.name() + ": " + size + ", more than the limit of " +
-                      std::to_string(limit) +
-                      " bytes for a data file; the file is corrupt or not CIFAR "
-                      "(DET_MAX_DATA_FILE_BYTES raises the limit)");
-    if (!in.gzip() && *known == 0) throw DataError(in.name() + ": empty file" + fix);
-    if (!in.gzip() && *known % record != 0)
-      throw DataError(in.name() + ": truncated: record " + std::to_string(*known / record) +
-                      " has " + std::to_string(*known % record) + " of " + std::to_string(record) +
-                      " bytes (the file should hold whole " + std::to_string(record) +
-                      "-byte records)" + fix);
-    pixels.reserve(pixels.size() + *known / record * kPixels);
-    labels.reserve(labels.size() + *known / record);
+namespace {
+
+struct CifarLayout {
+  static constexpr size_t kSide = 32, kPlane = kSide * kSide, kPixels = kPlane * 3;
+  size_t label_bytes, record;
+  uint64_t max_label;
+  int classes;
+  bool coarse;
+  CifarLayout(int c, bool co)
+      : label_bytes(c == 100 ? 2 : 1),
+        record(label_bytes + kPixels),
+        max_label(co ? 19 : static_cast<uint64_t>(c - 1)),
+        classes(c),
+        coarse(co) {}
+  uint8_t label(const std::vector<uint8_t>& rec) const {
+    return classes == 100 ? rec[coarse ? 0 : 1] : rec[0];
   }
-  std::vector<uint8_t> rec(record);
-  uint64_t total = 0;
-  for (uint64_t r = 0;; ++r) {
-    const size_t got = in.read(rec.data(), record);
+};
+
+const char* kCifarFix = "; delete it and fetch it again";
+
+// One pass over the records: every check, and `each(record index, record bytes)` for each.
+// Returns the number of records.
+template <class Each>
+uint64_t walk_cifar(InputFile& in, const CifarLayout& L, uint64_t limit, Each&& each) {
+  std::vector<uint8_t> rec(L.record);
+  uint64_t total = 0, r = 0;
+  for (;; ++r) {
+    const size_t got = in.read(rec.data(), L.record);
     if (got == 0) break;
-    if (got < record)
+    if (got < L.record)
       throw DataError(in.name() + ": truncated: record " + std::to_string(r) + " has " +
-                      std::to_string(got) + " of " + std::to_string(record) +
-                      " bytes (the file should hold whole " + std::to_string(record) +
-                      "-byte records)" + fix);
-    total += record;
+                      std::to_string(got) + " of " + std::to_string(L.record) +
+                      " bytes (the file should hold whole " + std::to_string(L.record) +
+                      "-byte records)" + kCifarFix);
+    total += L.record;
     if (total > limit)
       throw DataError(in.name() + ": holds more than the limit of " + std::to_string(limit) +
                       " bytes for a data file; the file is corrupt or not CIFAR "
                       "(DET_MAX_DATA_FILE_BYTES raises the limit)");
-    const uint8_t lab = classes == 100 ? rec[coarse ? 0 : 1] : rec[0];
-    if (lab > max_label)
+    const uint8_t lab = L.label(rec);
+    if (lab > L.max_label)
       throw DataError(in.name() + ": record " + std::to_string(r) + " has label " +
-                      std::to_string(lab) + ", expected 0-" + std::to_string(max_label) +
-                      " (is this a CIFAR-" + std::to_string(classes) + " file?)");
-    labels.push_back(lab);
-    // Planes R, G, B (each 32x32 row-major) -> HWC.
-    const uint8_t* planes = rec.data() + label_bytes;
-    const size_t base = pixels.size();
-    pixels.resize(base + kPixels);
-    uint8_t* dst = pixels.data() + base;
-    for (size_t p = 0; p < kPlane; ++p)
-      for (size_t c = 0; c < 3; ++c) dst[p * 3 + c] = planes[c * kPlane + p];
+                      std::to_string(lab) + ", expected 0-" + std::to_string(L.max_label) +
+                      " (is this a CIFAR-" + std::to_string(L.classes) + " file?)");
+    each(r, rec);
   }
-  if (total == 0) throw DataError(in.name() + ": empty file" + fix);
+  if (total == 0) throw DataError(in.name() + ": empty file" + kCifarFix);
   in.expect_end();
+  return r;
+}
+
+}  // namespace
+
+void read_cifar_records(InputFile& in, int classes, bool coarse, uint64_t limit,
+                        std::vector<uint8_t>& pixels, std::vector<uint8_t>& labels) {
+  const CifarLayout L(classes, coarse);
+  uint64_t records = 0;
+  if (!in.gzip()) {
+    // A plain file's size is exact: checked, and the memory taken, before a record is read.
+    const uint64_t size = in.stored_size();
+    if (size > limit)
+      throw DataError(in.name() + ": holds " + std::to_string(size) +
+                      " bytes, more than the limit of " + std::to_string(limit) +
+                      " bytes for a data file; the file is corrupt or not CIFAR "
+                      "(DET_MAX_DATA_FILE_BYTES raises the limit)");
+    if (size == 0) throw DataError(in.name() + ": empty file" + kCifarFix);
+    if (size % L.record != 0)
+      throw DataError(in.name() + ": truncated: record " + std::to_string(size / L.record) +
+                      " has " + std::to_string(size % L.record) + " of " +
+                      std::to_string(L.record) + " bytes (the file should hold whole " +
+                      std::to_string(L.record) + "-byte records)" + kCifarFix);
+    records = size / L.record;
+  } else {
+    // A gzip stream's length is only a claim until it has been inflated (its trailer holds the
+    // length modulo 2^32): a first pass inflates and checks it all, holding one record, and only
+    // then is the memory taken. Growing the arrays while streaming instead would, near the limit,
+    // hold the old and the new buffer at once: about 1.7 times the limit.
+    if (auto known = in.known_size(); known && *known > limit)
+      throw DataError(in.name() + ": the gzip trailer records " + std::to_string(*known) +
+                      " bytes, more than the limit of " + std::to_string(limit) +
+                      " bytes for a data file; the file is corrupt or not CIFAR "
+                      "(DET_MAX_DATA_FILE_BYTES raises the limit)");
+    records = walk_cifar(in, L, limit, [](uint64_t, const std::vector<uint8_t>&) {});
+    in.rewind();
+  }
+  pixels.reserve(pixels.size() + records * CifarLayout::kPixels);
+  labels.reserve(labels.size() + records);
+  auto changed = [&](uint64_t) {
+    return DataError(in.name() + ": changed while it was read (" + std::to_string(records) +
+                     " records on the first pass, another number on the second)" + kCifarFix);
+  };
+  const uint64_t read = walk_cifar(in, L, limit, [&](uint64_t r, const std::vector<uint8_t>& rec) {
+    if (r >= records) throw changed(r + 1);
+    labels.push_back(L.label(rec));
+    // Planes R, G, B (each 32x32 row-major) -> HWC.
+    const uint8_t* planes = rec.data() + L.label_bytes;
+    const size_t base = pixels.size();
+    pixels.resize(base + CifarLayout::kPixels);
+    uint8_t* dst = pixels.data() + base;
+    for (size_t p = 0; p < CifarLayout::kPlane; ++p)
+      for (size_t c = 0; c < 3; ++c) dst[p * 3 + c] = planes[c * CifarLayout::kPlane + p];
+  });
+  if (read != records) throw changed(read);
 }
 
 }  // namespace det::data

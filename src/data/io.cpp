@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "det/util/error.h"
+#include "det/util/fs.h"
 #include "det/util/process.h"
 
 namespace det::data {
@@ -66,17 +67,15 @@ struct InputFile::Inflater {
   ~Inflater() { inflateEnd(&zs); }
 };
 
-InputFile::InputFile(const fs::path& path) : name_(path.string()) {
-  file_.reset(std::fopen(path.c_str(), "rbe"));
-  if (!file_) throw DataError(name_ + ": cannot open (" + std::strerror(errno) + ")");
-  struct stat st {};
-  if (::fstat(::fileno(file_.get()), &st) != 0 || !S_ISREG(st.st_mode))
-    throw DataError(name_ + ": not a regular file; point the data root at the dataset's files");
-  stored_size_ = static_cast<uint64_t>(st.st_size);
+InputFile::InputFile(const fs::path& path)
+    : name_(path.string()),
+      file_(std::make_unique<util::ReadFile>(path, &util::throw_as<DataError>,
+                                             "point the data root at the dataset's files")) {
+  stored_size_ = file_->size();
   buffer_.resize(kChunk);
   unsigned char tail[4];
   if (stored_size_ >= 18 &&
-      ::pread(::fileno(file_.get()), tail, 4, static_cast<off_t>(stored_size_ - 4)) == 4)
+      ::pread(file_->fd(), tail, 4, static_cast<off_t>(stored_size_ - 4)) == 4)
     trailer_size_ = uint32_t(tail[0]) | uint32_t(tail[1]) << 8 | uint32_t(tail[2]) << 16 |
                     uint32_t(tail[3]) << 24;
   refill();
@@ -85,7 +84,7 @@ InputFile::InputFile(const fs::path& path) : name_(path.string()) {
 }
 
 InputFile::InputFile(std::string_view bytes, std::string name)
-    : name_(std::move(name)), memory_(bytes), stored_size_(bytes.size()) {
+    : name_(std::move(name)), memory_(bytes), memory_all_(bytes), stored_size_(bytes.size()) {
   const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() >= 18) {
     const unsigned char* tail = b + bytes.size() - 4;
@@ -98,6 +97,24 @@ InputFile::InputFile(std::string_view bytes, std::string name)
 }
 
 InputFile::~InputFile() = default;
+
+void InputFile::rewind() {
+  if (file_) {
+    if (::lseek(file_->fd(), 0, SEEK_SET) != 0)
+      throw DataError(name_ + ": cannot read it again (" + std::strerror(errno) + ")");
+  } else {
+    memory_ = memory_all_;
+  }
+  avail_ = nullptr;
+  avail_size_ = 0;
+  stored_read_ = 0;
+  position_ = 0;
+  stream_end_ = false;
+  claimed_total_ = 0;
+  claim_.clear();
+  refill();
+  if (gzip_) inflater_ = std::make_unique<Inflater>();
+}
 
 std::optional<uint64_t> InputFile::known_size() const {
   if (!gzip_) return stored_size_;
@@ -115,16 +132,25 @@ bool InputFile::refill() {
     memory_ = {};
     return true;
   }
-  size_t n = std::fread(buffer_.data(), 1, buffer_.size(), file_.get());
-  if (n == 0) {
-    if (std::ferror(file_.get()))
-      throw DataError(name_ + ": read error (" + std::strerror(errno) + ")");
-    return false;
-  }
+  const size_t n = read_stored(buffer_.data(), buffer_.size());
+  if (n == 0) return false;
   avail_ = buffer_.data();
   avail_size_ = n;
-  stored_read_ += n;
   return true;
+}
+
+size_t InputFile::read_stored(void* dst, size_t n) {
+  // Never past the size the file had when opened: a file that grows while read is read as it was.
+  if (stored_read_ >= stored_size_) return 0;
+  const auto want = static_cast<size_t>(std::min<uint64_t>(n, stored_size_ - stored_read_));
+  if (want == 0) return 0;
+  for (;;) {
+    const ssize_t r = ::read(file_->fd(), dst, want);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw DataError(name_ + ": read error (" + std::strerror(errno) + ")");
+    stored_read_ += static_cast<uint64_t>(r);
+    return static_cast<size_t>(r);
+  }
 }
 
 uint64_t InputFile::stored_left() const {
@@ -143,13 +169,8 @@ size_t InputFile::read_plain(void* dst, size_t n) {
     if (avail_size_ == 0) {
       if (file_ && n - got >= buffer_.size()) {
         // A large read goes straight into the caller's memory, no copy through the buffer.
-        size_t r = std::fread(out + got, 1, n - got, file_.get());
-        if (r == 0) {
-          if (std::ferror(file_.get()))
-            throw DataError(name_ + ": read error (" + std::strerror(errno) + ")");
-          break;
-        }
-        stored_read_ += r;
+        const size_t r = read_stored(out + got, n - got);
+        if (r == 0) break;
         got += r;
         continue;
       }

@@ -10,6 +10,10 @@
 #include <string_view>
 #include <vector>
 
+namespace det::util {
+class ReadFile;
+}
+
 namespace det::data {
 
 /// The most bytes a dataset file (IDX, CIFAR) may hold once decompressed: $DET_MAX_DATA_FILE_BYTES
@@ -68,20 +72,22 @@ class InputFile {
   /// stream (its CRC and length checked) with nothing stored after it. Inflates at most one
   /// small buffer to find out.
   void expect_end();
+  /// Starts reading again from the first byte, as if just opened (a gzip stream is inflated
+  /// again): for a reader that must count what a stream holds before it takes the memory.
+  void rewind();
 
  private:
   bool refill();
+  size_t read_stored(void* dst, size_t n);
   size_t read_plain(void* dst, size_t n);
   size_t read_gzip(void* dst, size_t n);
   uint64_t stored_left() const;
   [[noreturn]] void truncated(uint64_t wanted) const;
 
   std::string name_;
-  struct Closer {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  std::unique_ptr<std::FILE, Closer> file_;
+  std::unique_ptr<util::ReadFile> file_;
   std::string_view memory_;  // the bytes not yet handed to the reader (memory source)
+  std::string_view memory_all_;
   std::vector<unsigned char> buffer_;
   const unsigned char* avail_ = nullptr;  // unread stored bytes already in memory
   size_t avail_size_ = 0;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -19,9 +20,11 @@
 
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
+#include "det/util/fs.h"
 #include "det/util/heartbeat.h"
 #include "det/util/process.h"
 #include "det/util/strings.h"
+#include "det/util/threads.h"
 
 namespace det::dist {
 
@@ -133,12 +136,15 @@ LaunchResult launch(const LaunchOptions& o) {
                          "MASTER_PORT", "OMP_NUM_THREADS", "DET_ERROR_FILE"});
   const char* omp = std::getenv("OMP_NUM_THREADS");
   const std::string omp_threads = omp ? std::string("OMP_NUM_THREADS=") + omp : std::string();
-  // As torchrun: one intra-op thread per rank unless the user chose, so ranks do not fight for
-  // cores.
+  // Unless the user chose: each rank's share of the CPUs this launcher may use, so ranks do not
+  // fight for cores (torchrun gives each one thread). It is the count det-run gives its ranks
+  // under every other launcher (app::apply_intra_op_threads: the CPUs divided among the ranks on
+  // the node), so a run trains bit for bit alike whichever launcher started it.
   if (!omp_threads.empty()) {
     base_env.push_back(omp_threads);
   } else if (o.nproc_per_node > 1) {
-    base_env.push_back("OMP_NUM_THREADS=1");
+    base_env.push_back("OMP_NUM_THREADS=" +
+                       std::to_string(std::max(1, util::usable_cpus() / o.nproc_per_node)));
   }
   // Where each rank records its error (record_failure), to tell the first failure from its echoes.
   char dir_template[] = "/tmp/det-launch-XXXXXX";
@@ -297,9 +303,11 @@ LaunchResult launch(const LaunchOptions& o) {
     std::string error;
     if (!error_dir.empty()) {
       try {
-        std::ifstream in(error_file(c.rank));
-        if (in) {
-          auto j = nlohmann::json::parse(in);
+        std::error_code ec;
+        if (std::filesystem::exists(error_file(c.rank), ec)) {
+          // A rank's own small file; read bounded, as a regular file, like every file det reads.
+          auto j = nlohmann::json::parse(
+              util::read_file(error_file(c.rank), 1 << 20, "a rank's error file"));
           t = std::min(t, j.at("unix_ns").get<int64_t>());
           peer = j.at("peer_failure").get<bool>();
           recorded = true;

@@ -32,6 +32,7 @@
 
 #include "det/dist/distributed_context.h"
 #include "det/util/error.h"
+#include "det/util/fs.h"
 #include "det/util/heartbeat.h"
 #include "det/util/log.h"
 
@@ -120,14 +121,16 @@ std::string rendezvous_secret() {
   auto read = [&]() -> std::string {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return "";
-    if ((st.st_mode & 077) != 0)
-      throw DistributedError(path.string() + " can be read by others (mode " +
-                             std::to_string(st.st_mode & 0777) +
-                             " octal): it guards the rendezvous; chmod 600 it");
-    std::ifstream in(path);
-    std::string secret;
-    std::getline(in, secret);
-    return secret;
+    if ((st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      throw DistributedError(path.string() + " can be read by others (mode " + mode +
+                             "): it guards the rendezvous; chmod 600 it");
+    }
+    const std::string text = util::ReadFile(path, &util::throw_as<DistributedError>,
+                                            "it should hold one line: the rendezvous secret")
+                                 .read_all(4096, "a rendezvous secret");
+    return text.substr(0, text.find('\n'));
   };
   if (std::string secret = read(); !secret.empty()) return secret;
   // Created beside, then linked into place: ranks starting at once all end up with one secret.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -215,7 +216,8 @@ void Recorder::rollback(int64_t trial, int64_t batches) {
 void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
   const fs::path path = trial_dir(trial) / "metrics.jsonl";
   if (!fs::exists(path)) return;
-  std::ifstream in(path);
+  // Read whole, as a regular file (a FIFO put in its place is refused, never waited on).
+  std::istringstream in(util::read_file(path, uint64_t{4} << 30, "a trial's metrics.jsonl"));
   std::string line, kept;
   while (std::getline(in, line)) {
     try {

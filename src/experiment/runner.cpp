@@ -11,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <thread>
@@ -83,6 +84,10 @@ struct TrialRun {
   std::string node;            ///< Where it runs, once known.
   bool job_started = false;    ///< The scheduler saw it run.
   uint64_t events_offset = 0;  ///< Bytes of the launch's events consumed.
+  std::optional<record::FileId> events_file;  ///< The events file read so far (this runner).
+  /// The open events file of this launch (held open: a deletion or a replacement is seen).
+  std::shared_ptr<record::LineTail> events_tail;
+  bool channel_fault = false;  ///< The channel was tampered with: the worker is being stopped.
   int64_t events_seen = 0;     ///< Events consumed (the next one's number).
   /// The answer owed for the last checkpoint or decision ({"re":N,"recorded":uuid} or
   /// {"re":N,"decision":true}): written again when a restarted runner re-attaches.
@@ -456,7 +461,8 @@ class Runner {
             {"next_trial", next_id_},
             {"trials", trials},
             {"ready", ready},
-            {"scheduler", sched_->name()}};
+            {"scheduler", sched_->name()},
+            {"slots", opt_.slots}};
   }
 
   void save() {
@@ -504,6 +510,9 @@ class Runner {
     take_slots(t);
     ++t.launches;
     t.events_offset = 0;
+    t.events_file.reset();
+    t.events_tail.reset();
+    t.channel_fault = false;
     t.events_seen = 0;
     t.owed = json();
     t.job_started = false;
@@ -649,23 +658,42 @@ class Runner {
 
   // Consumes the events the trial's worker appended since the last call. True if there were any.
   bool read_events(TrialRun& t) {
-    record::LineTail tail(channel(t).events, t.events_offset);
+    if (t.channel_fault) return false;  // its worker is being stopped
+    if (!t.events_tail)
+      t.events_tail =
+          std::make_shared<record::LineTail>(channel(t).events, t.events_offset, t.events_file);
     std::vector<std::pair<std::string, uint64_t>> lines;
     try {
-      lines = tail.read();
+      lines = t.events_tail->read();
+      t.events_file = t.events_tail->file();
+      for (const auto& [line, end] : lines) {
+        record::WorkerEvent ev;
+        try {
+          ev = record::decode_event(line);
+        } catch (const Error& e) {
+          throw Error("the worker channel " + channel(t).events.string() +
+                      " holds a line that is not a det worker's event at byte " +
+                      std::to_string(t.events_offset) + " (" + e.what() +
+                      "): something else writes it");
+        }
+        // Consumed before it is applied: a save inside applies both, and a runner that dies in
+        // between replays the event (reports and checkpoints are recorded idempotently).
+        const int64_t number = t.events_seen++;
+        t.events_offset = end;
+        on_event(t, ev, number);
+      }
     } catch (const StorageError&) {
       throw;
     } catch (const Error& e) {
+      // The channel is not the worker's alone any more: what it says cannot be trusted, and an
+      // answer written into it may never be read. The worker is stopped and the trial goes on
+      // from its latest checkpoint in a new launch, with channel files of its own.
       util::logger()->error("trial {}: {}; stopping its worker", t.id, e.what());
+      t.channel_fault = true;
+      t.exit_reason = record::WorkerExit::Reason::kError;
+      t.exit_message = util::shorten(e.what(), 400);
       sched_->kill(t.job);
-      return false;
-    }
-    for (const auto& [line, end] : lines) {
-      // Consumed before it is applied: a save inside applies both, and a runner that dies in
-      // between replays the event (reports and checkpoints are recorded idempotently).
-      const int64_t number = t.events_seen++;
-      t.events_offset = end;
-      on_event(t, line, number);
+      return true;
     }
     return !lines.empty();
   }
@@ -699,15 +727,7 @@ class Runner {
     return last && r.batches <= last->batches;
   }
 
-  void on_event(TrialRun& t, const std::string& line, int64_t number) {
-    record::WorkerEvent ev;
-    try {
-      ev = record::decode_event(line);
-    } catch (const Error& e) {
-      util::logger()->warn("trial {}: ignoring a malformed report from its worker: {}", t.id,
-                           e.what());
-      return;
-    }
+  void on_event(TrialRun& t, const record::WorkerEvent& ev, int64_t number) {
     if (auto* r = std::get_if<record::MetricsReport>(&ev)) {
       if (already_recorded(t, *r)) return;
       rec_.record_report(t.id, *r);
@@ -1048,7 +1068,21 @@ int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
     throw UsageError("the experiment in " + run_dir.string() + " runs its trials on " + ran_on +
                      "; resume it without --scheduler " + opt.scheduler);
   opt.scheduler = choose_scheduler(cfg, ran_on);
-  util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
+  // The slots are the experiment's, as its config is: a resume keeps them unless told otherwise
+  // (the trials' workers pick their thread counts from them, and so their exact results).
+  const int ran_with = snap->value("slots", 0);
+  if (opt.slots <= 0 && ran_with > 0) {
+    opt.slots = ran_with;
+    util::logger()->info("resuming experiment '{}' in {} with its {} slot(s) (--slots changes it)",
+                         cfg.name, run_dir.string(), ran_with);
+  } else if (ran_with > 0 && opt.slots != ran_with) {
+    util::logger()->info(
+        "resuming experiment '{}' in {} with {} slot(s) (--slots); it ran with {} before, so "
+        "its trials' thread counts and exact results may differ from an uninterrupted run",
+        cfg.name, run_dir.string(), opt.slots, ran_with);
+  } else {
+    util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
+  }
   Runner runner(cfg, *recorder, seed, opt);
   runner.restore(*snap);
   return runner.run();

@@ -82,29 +82,15 @@ TensorFile parse_safetensors(const std::string& bytes, const std::string& where)
 
 TensorFile read_safetensors(const std::filesystem::path& path) {
   const std::string where = path.string();
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rbe"), &std::fclose);
-  if (!f) throw DataError(where + ": cannot open safetensors file (" + std::strerror(errno) + ")");
-  struct stat st {};
-  if (::fstat(::fileno(f.get()), &st) != 0 || !S_ISREG(st.st_mode))
-    throw DataError(where + ": not a regular file; give the path of a .safetensors file");
-  const auto file_bytes = static_cast<uint64_t>(st.st_size);
+  // A regular file, known before a byte is read (a FIFO is refused, never waited on).
+  const util::ReadFile file(path, &util::throw_as<DataError>,
+                            "give the path of a .safetensors file");
+  const uint64_t file_bytes = file.size();
   // Bounded reads at known offsets: the prefix, the header (at most 100 MB, checked against the
   // file first), then each tensor straight into its own memory once the header has been checked
   // to tile the file exactly.
   auto read_at = [&](void* dst, uint64_t size, uint64_t offset, const std::string& what) {
-    auto* p = static_cast<char*>(dst);
-    while (size > 0) {
-      const ssize_t r = ::pread(::fileno(f.get()), p, std::min<uint64_t>(size, uint64_t{1} << 30),
-                                static_cast<off_t>(offset));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0)
-        throw DataError(where + ": cannot read " + what +
-                        (r < 0 ? std::string(" (") + std::strerror(errno) + ")"
-                               : " (the file shrank while read)"));
-      p += r;
-      size -= static_cast<uint64_t>(r);
-      offset += static_cast<uint64_t>(r);
-    }
+    file.read_at(dst, size, offset, what);
   };
   if (file_bytes < 8)
     throw DataError(where + ": not a safetensors file: " + std::to_string(file_bytes) +

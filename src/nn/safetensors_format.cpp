@@ -44,6 +44,35 @@ bool to_u64(const nlohmann::json& v, uint64_t& out) {
   return false;
 }
 
+// A SAX handler that only notes the first name given twice at the top level, or a parse error.
+struct DuplicateKeys {
+  using json = nlohmann::json;
+  int depth = 0;
+  std::set<std::string> seen;
+  std::string duplicate, error;
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) { return true; }
+  bool string(json::string_t&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(std::size_t) { return ++depth, true; }
+  bool end_object() { return --depth, true; }
+  bool start_array(std::size_t) { return ++depth, true; }
+  bool end_array() { return --depth, true; }
+  bool key(json::string_t& k) {
+    if (depth != 1 || seen.insert(k).second) return true;
+    duplicate = k;
+    error = "duplicate";
+    return false;  // stops the parse
+  }
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) {
+    error = e.what();
+    return false;
+  }
+};
+
 }  // namespace
 
 std::string quote_for_error(std::string_view text) {
@@ -101,23 +130,27 @@ SafetensorsIndex parse_safetensors_header(std::string_view header, uint64_t file
     throw DataError(where + ": the safetensors header ends with byte " +
                     byte_hex(static_cast<unsigned char>(header[end - 1])) +
                     " after its JSON; only spaces (0x20) may pad it" + corrupt);
+  // A name given twice would be two tensors with one name: refused, not silently the last. A
+  // first SAX pass finds it (nlohmann's parse with a callback is quadratic in the number of
+  // entries: after each entry it walks the whole object for discarded values), then the header
+  // is parsed plainly; both are linear.
+  const auto first = header.begin(), last = header.begin() + static_cast<std::ptrdiff_t>(end);
+  DuplicateKeys dups;
   nlohmann::json j;
-  std::set<std::string> seen;
   try {
-    // A name given twice would be two tensors with one name: refused, not silently the last.
-    auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-      if (depth == 1 && event == nlohmann::json::parse_event_t::key &&
-          !seen.insert(parsed.get<std::string>()).second)
-        throw DataError(where + ": tensor " + quote_for_error(parsed.get<std::string>()) +
-                        " appears twice in the safetensors header" + corrupt);
-      return true;
-    };
-    j = nlohmann::json::parse(header.begin(), header.begin() + static_cast<std::ptrdiff_t>(end),
-                              on_event);
+    nlohmann::json::sax_parse(first, last, &dups);
+    if (dups.error.empty()) j = nlohmann::json::parse(first, last);
   } catch (const nlohmann::json::exception& e) {
     throw DataError(where + ": the safetensors header is not valid JSON (" +
                     quote_for_error(e.what()) + ")" + corrupt);
   }
+  if (!dups.error.empty())
+    throw DataError(where + ": " +
+                    (dups.duplicate.empty() ? "the safetensors header is not valid JSON (" +
+                                                  quote_for_error(dups.error) + ")"
+                                            : "tensor " + quote_for_error(dups.duplicate) +
+                                                  " appears twice in the safetensors header") +
+                    corrupt);
   if (!j.is_object())
     throw DataError(where + ": the safetensors header is not a JSON object" + corrupt);
   for (const auto& [name, info] : j.items()) {

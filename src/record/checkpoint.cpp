@@ -111,6 +111,14 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
   m.entrypoint = f.value<std::string>("entrypoint", "");
   m.experiment_name = f.value<std::string>("experiment_name", "");
   m.trial_state = trial_state_from(f.child("trial_state"));
+  // Every checkpoint is written at the batch it records as its last checkpoint.
+  if (m.trial_state.last_checkpoint &&
+      *m.trial_state.last_checkpoint != m.trial_state.batches_trained)
+    throw CheckpointError(where + ": trial_state.batches_trained is " +
+                          std::to_string(m.trial_state.batches_trained) +
+                          " but the checkpoint was written at batch " +
+                          std::to_string(*m.trial_state.last_checkpoint) +
+                          " (trial_state.last_checkpoint): an edited checkpoint?");
   m.trial_seed = static_cast<uint32_t>(f.get_int("trial_seed", 0, 0xffffffffLL));
   m.hparams = f.get<json>("hparams");
   if (!m.hparams.is_object()) f.fail("hparams", "an object of hyperparameter values");
@@ -192,17 +200,29 @@ CheckpointMetadata read_checkpoint_metadata(const std::filesystem::path& dir, bo
   if (!fs::exists(meta_path, ec))
     throw CheckpointError(dir.string() +
                           ": not a det checkpoint (no metadata.json; it may be incomplete)");
-  if (fs::file_size(meta_path, ec) > (64u << 20))
-    throw CheckpointError(meta_path.string() +
-                          ": larger than 64 MiB; not a det checkpoint's metadata");
+  // Opened as a regular file first (a FIFO or a device named metadata.json is refused, never
+  // waited on), then read to at most 64 MiB.
+  const std::string text =
+      util::ReadFile(meta_path, &util::throw_as<CheckpointError>,
+                     "a checkpoint's metadata.json is a regular file written by det")
+          .read_all(64u << 20, "a checkpoint's metadata");
   json j;
   try {
-    j = json::parse(util::read_file(meta_path));
+    j = json::parse(text);
   } catch (const std::exception& e) {
     throw CheckpointError(meta_path.string() + ": corrupt metadata (" +
                           util::shorten(e.what(), 100) + ")");
   }
   CheckpointMetadata meta = CheckpointMetadata::from_json(j, meta_path.string());
+  // A checkpoint's directory is named by its uuid (or .tmp-<uuid> while it is staged).
+  fs::path normal = fs::absolute(dir).lexically_normal();
+  if (normal.filename().empty() && normal.has_parent_path()) normal = normal.parent_path();
+  const std::string dir_name = normal.filename().string();
+  if (dir_name != meta.uuid && dir_name != ".tmp-" + meta.uuid)
+    throw CheckpointError(meta_path.string() + ": field 'uuid' is " + util::quote(meta.uuid) +
+                          " but the directory is named " + util::quote(dir_name) +
+                          " (a checkpoint's directory is named by its uuid: a copied or edited "
+                          "checkpoint?)");
   if (!verify_files) return meta;
   for (const auto& [name, digest] : meta.files) {
     const fs::path f = dir / name;

@@ -50,14 +50,25 @@ void append_channel_line(const fs::path& path, const std::string& line) {
   if (::close(fd) != 0 && errno != EINTR) fail("cannot write to the worker channel", path, errno);
 }
 
-LineTail::LineTail(fs::path path, uint64_t offset, size_t max_line)
-    : path_(std::move(path)), offset_(offset), max_line_(max_line) {}
+LineTail::LineTail(fs::path path, uint64_t offset, std::optional<FileId> file, size_t max_line)
+    : path_(std::move(path)), offset_(offset), file_(file), max_line_(max_line) {}
 
-std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
-  std::vector<std::pair<std::string, uint64_t>> lines;
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+void LineTail::fail_changed(const std::string& what) const {
+  throw Error("the worker channel " + path_.string() + " " + what + " after " +
+              std::to_string(offset_) +
+              " bytes were read from it: something else deletes or writes it; each trial launch "
+              "needs its own (the worker is stopped and the trial goes on from its checkpoint)");
+}
+
+LineTail::~LineTail() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool LineTail::open_file() {
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return lines;
+    if (errno == ENOENT && !file_ && offset_ == 0) return false;  // not written yet
+    if (errno == ENOENT) fail_changed("was deleted");
     fail("cannot read the worker channel", path_, errno);
   }
   struct stat st {};
@@ -66,9 +77,47 @@ std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
     ::close(fd);
     fail("cannot read the worker channel", path_, err);
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw Error("the worker channel " + path_.string() +
+                " is not a regular file: something else made it; each trial launch needs its own");
+  }
+  const FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  if (file_ && !(*file_ == id)) {
+    ::close(fd);
+    fail_changed("was replaced by another file");
+  }
+  file_ = id;
+  fd_ = fd;
+  return true;
+}
+
+// The open file still has its name: not deleted (no links left), not replaced under it.
+void LineTail::check_same_file() const {
+  struct stat held {
+  }, named{};
+  if (::fstat(fd_, &held) != 0) fail("cannot read the worker channel", path_, errno);
+  if (held.st_nlink == 0) fail_changed("was deleted");
+  if (::stat(path_.c_str(), &named) != 0) {
+    if (errno == ENOENT) fail_changed("was deleted");
+    fail("cannot read the worker channel", path_, errno);
+  }
+  if (named.st_dev != held.st_dev || named.st_ino != held.st_ino)
+    fail_changed("was replaced by another file");
+}
+
+std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
+  std::vector<std::pair<std::string, uint64_t>> lines;
+  if (fd_ < 0) {
+    if (!open_file()) return lines;
+  } else {
+    check_same_file();
+  }
+  const int fd = fd_;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("cannot read the worker channel", path_, errno);
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size < offset_) {
-    ::close(fd);
     throw Error("the worker channel " + path_.string() + " shrank from " + std::to_string(offset_) +
                 " to " + std::to_string(size) +
                 " bytes: something else writes it; each trial launch needs its own");
@@ -81,15 +130,10 @@ std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
     const ssize_t n =
         ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(offset_ + got));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      fail("cannot read the worker channel", path_, err);
-    }
+    if (n < 0) fail("cannot read the worker channel", path_, errno);
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
-  ::close(fd);
   buf.resize(got);
   // Whole lines only: a partly written last line stays for the next read.
   util::LineBuffer split(max_line_);
@@ -101,6 +145,13 @@ std::vector<std::pair<std::string, uint64_t>> LineTail::read() {
                 ": not a det worker's; remove the file and resume the experiment");
   }
   while (auto line = split.next_line()) {
+    // Lines are JSON text: a NUL or another control byte was never written by det.
+    for (char c : *line)
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t')
+        throw Error("the worker channel " + path_.string() + " holds a line at byte " +
+                    std::to_string(offset_) + " that is not a det channel line (control byte " +
+                    std::to_string(static_cast<unsigned char>(c)) +
+                    "): something else writes it; each trial launch needs its own");
     offset_ += line->size() + 1;
     lines.emplace_back(std::move(*line), offset_);
   }

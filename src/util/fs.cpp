@@ -1,9 +1,11 @@
 #include "det/util/fs.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -95,23 +97,82 @@ void append_bytes(const fs::path& path, const std::string& bytes) {
   ::close(fd);
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string() + ": " + errno_text());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+namespace {
+const char* kind_of(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a file";
+}
+}  // namespace
+
+ReadFile::ReadFile(const fs::path& path, Thrower fail, const std::string& hint)
+    : path_(path), fail_(fail) {
+  const std::string fix = hint.empty() ? "" : "; " + hint;
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd_ < 0) fail_(path.string() + ": cannot open (" + errno_text() + ")" + fix);
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    const std::string err = errno_text();
+    ::close(fd_);
+    fail_(path.string() + ": cannot read (" + err + ")" + fix);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fail_(path.string() + ": not a regular file (" + kind_of(st.st_mode) + ")" + fix);
+  }
+  const int flags = ::fcntl(fd_, F_GETFL);
+  if (flags >= 0) ::fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
+  size_ = static_cast<uint64_t>(st.st_size);
+}
+
+ReadFile::~ReadFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string ReadFile::proc_path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+void ReadFile::read_at(void* dst, uint64_t n, uint64_t offset, const std::string& what) const {
+  auto* p = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t r =
+        ::pread(fd_, p, std::min<uint64_t>(n, uint64_t{1} << 30), static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0)
+      fail_(path_.string() + ": cannot read " + what +
+            (r < 0 ? " (" + errno_text() + ")" : std::string(" (the file shrank while read)")));
+    p += r;
+    n -= static_cast<uint64_t>(r);
+    offset += static_cast<uint64_t>(r);
+  }
+}
+
+std::string ReadFile::read_all(uint64_t max_bytes, const std::string& what) const {
+  if (size_ > max_bytes)
+    fail_(path_.string() + ": holds " + std::to_string(size_) + " bytes, more than the " +
+          std::to_string(max_bytes) + " bytes " + what + " may hold");
+  std::string out(static_cast<size_t>(size_), '\0');
+  read_at(out.data(), size_, 0, what);
+  return out;
+}
+
+std::string read_file(const fs::path& path, uint64_t max_bytes, const std::string& what) {
+  ReadFile f(path);
+  return f.read_all(max_bytes, what);
 }
 
 uint32_t file_crc32(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string() + ": " + errno_text());
+  ReadFile f(path);
   uLong crc = crc32(0L, Z_NULL, 0);
   std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    std::streamsize n = in.gcount();
-    if (n > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+  for (uint64_t at = 0; at < f.size();) {
+    const auto n = static_cast<size_t>(std::min<uint64_t>(buf.size(), f.size() - at));
+    f.read_at(buf.data(), n, at, "its bytes");
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+    at += n;
   }
   return static_cast<uint32_t>(crc);
 }

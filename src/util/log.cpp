@@ -7,7 +7,10 @@
 #include <spdlog/sinks/base_sink.h>
 
 #include <functional>
+#include <string_view>
+
 #include <mutex>
+#include "det/util/error.h"
 
 namespace det::util {
 
@@ -33,6 +36,19 @@ class ConsoleSink : public spdlog::sinks::base_sink<std::mutex> {
     {
       std::lock_guard<std::mutex> lock(console_hook().mutex);
       if (console_hook().fn) console_hook().fn();
+    }
+    // User text in a log line (a file name, a hyperparameter) reaches the terminal escaped: no
+    // raw ESC sequence or newline from it.
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    for (char ch : payload) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c == 0x7f) {
+        const std::string escaped = one_line(std::string(payload));
+        spdlog::details::log_msg copy = msg;
+        copy.payload = spdlog::string_view_t(escaped.data(), escaped.size());
+        inner_->log(copy);
+        return;
+      }
     }
     inner_->log(msg);
   }

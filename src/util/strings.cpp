@@ -128,6 +128,17 @@ std::string escape_prefix(const std::string& text, size_t max_chars, bool& cut) 
 
 }  // namespace
 
+std::string one_line(const std::string& text) {
+  bool clean = true;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) clean = false;
+  }
+  if (clean) return text;  // the common case: no copy through escape_prefix
+  bool cut = false;
+  return escape_prefix(text, text.size(), cut);
+}
+
 std::string shorten(const std::string& text, size_t max_chars) {
   bool cut = false;
   std::string out = escape_prefix(text, max_chars, cut);

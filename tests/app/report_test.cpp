@@ -60,7 +60,7 @@ TEST(Report, TheViewHoldsTheStoresNumbersAndTheRungs) {
     const std::string page = experiment_page(&v, "/*plotly*/");
     EXPECT_NE(page.find("<script>/*plotly*/</script>"), std::string::npos);
     EXPECT_EQ(page.find("asha </script>"), std::string::npos);
-    EXPECT_NE(page.find("asha <\\/script>"), std::string::npos);
+    EXPECT_NE(page.find("asha \\u003c/script>"), std::string::npos);
     EXPECT_NE(page.find("<title>det: asha &lt;/script&gt; &lt;b&gt;</title>"), std::string::npos);
     EXPECT_EQ(page.find("@DATA@"), std::string::npos);
     // The live page loads the library and polls.

@@ -45,7 +45,8 @@ TEST(Checkpoint, CorruptTruncatedMissingAndMismatchedAreRefused) {
   expect_error(ckpt, other, "written by trial 'noisy'");
 
   // Truncated state file.
-  fs::path copy = tmp.path / "copy";
+  fs::path copy = tmp.path / "copy" / ckpt.filename();  // a checkpoint is named by its uuid
+  fs::create_directories(copy.parent_path());
   fs::copy(ckpt, copy);
   fs::resize_file(copy / "state.pt", fs::file_size(copy / "state.pt") / 2);
   expect_error(copy, cfg, "truncated");

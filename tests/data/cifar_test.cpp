@@ -1,6 +1,7 @@
 #include "det/data/cifar.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -165,6 +166,64 @@ TEST(Cifar, FilesOverTheLimitAreRefusedWithoutReadingThem) {
   if (rise < 0 || rise2 < 0) GTEST_SKIP() << "cannot measure peak memory here";
   EXPECT_LT(rise, int64_t{16} << 20);
   EXPECT_LT(rise2, int64_t{40} << 20);
+}
+
+// Issue 23 item 2: CIFAR's data_batch_1.bin (or its .gz) as a FIFO blocked in open().
+TEST(Cifar, AFifoIsRefusedWithoutBlocking) {
+  ::alarm(30);  // a FIFO that blocks kills the test in 30 s instead of hanging it
+  TmpRoot tmp;
+  CifarOptions o;
+  o.root = tmp.path;
+  o.train = false;
+  o.download = false;
+  fs::create_directories(tmp.path / "cifar10");
+  for (const char* name : {"test_batch.bin", "test_batch.bin.gz"}) {
+    const fs::path p = tmp.path / "cifar10" / name;
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+    const std::string e = cifar_error(o);
+    EXPECT_NE(e.find(": not a regular file (a FIFO)"), std::string::npos) << e;
+    fs::remove(p);
+  }
+  ::alarm(0);
+}
+
+// Issue 23 item 3: a gzip stream that inflates past the limit, whatever its trailer says, is
+// refused holding one record; one within the limit takes its records' memory once (growing the
+// arrays while streaming held old and new buffers at once: 3.48 GB for a 2 GiB limit).
+TEST(Cifar, GzipStreamsTakeTheirMemoryOnce) {
+  TmpRoot tmp;
+  CifarOptions o;
+  o.root = tmp.path;
+  o.train = false;
+  o.download = false;
+  ScopedEnv env("DET_MAX_DATA_FILE_BYTES", std::to_string(uint64_t{96} << 20).c_str());
+  const fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
+  fs::create_directories(gz.parent_path());
+  // 128 MiB of records (zeros: label 0) with a trailer that wraps to a small size.
+  write_gz(gz, records(1, 10), uint64_t{128} << 20);
+  {
+    std::fstream io(gz, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(-4, std::ios::end);
+    io.write("\x01\x0c\0\0", 4);  // 3073: one record
+  }
+  std::string e;
+  const int64_t refused = det::testing::peak_rss_rise([&] { e = cifar_error(o); });
+  EXPECT_NE(e.find("test_batch.bin.gz: holds more than the limit of 100663296 bytes"),
+            std::string::npos)
+      << e;
+  // 80 MB of records, accepted: the peak is the records' memory, not 1.7 times it.
+  const uint64_t n = (uint64_t{80} << 20) / 3073;
+  write_gz(gz, records(static_cast<int>(n), 10));
+  size_t size = 0;
+  const int64_t accepted = det::testing::peak_rss_rise([&] {
+    CifarDataset ds(o);
+    size = static_cast<size_t>(ds.size());
+  });
+  EXPECT_EQ(size, n);
+  if (refused < 0 || accepted < 0) GTEST_SKIP() << "cannot measure peak memory here";
+  EXPECT_LT(refused, int64_t{16} << 20);
+  const auto records_bytes = static_cast<int64_t>(n * 3073);
+  EXPECT_LT(accepted, records_bytes * 13 / 10) << "records: " << records_bytes;
 }
 
 TEST(Cifar, MissingFilesSayWhatToPutWhere) {

@@ -1,7 +1,9 @@
 #include "det/data/mnist.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -241,6 +243,19 @@ TEST(MnistHostile, TrailingBytesAndDataAfterTheGzipStreamAreRefused) {
   // Not a regular file (a FIFO would block, /dev/zero would never end).
   e = error_of([&] { read_idx_labels("/dev/zero"); });
   EXPECT_NE(e.find("/dev/zero: not a regular file"), std::string::npos) << e;
+}
+
+// Issue 23 item 2: a FIFO as a data file blocked in open() forever (SIGTERM did not end it).
+TEST(MnistHostile, AFifoIsRefusedWithoutBlocking) {
+  ::alarm(30);  // a FIFO that blocks kills the test in 30 s instead of hanging it
+  Tmp tmp;
+  for (const char* name : {"labels", "images.gz"}) {
+    const fs::path p = tmp.path / name;
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+    const std::string e = error_of([&] { read_idx_labels(p); });
+    EXPECT_NE(e.find(p.string() + ": not a regular file (a FIFO)"), std::string::npos) << e;
+  }
+  ::alarm(0);
 }
 
 TEST(MnistHostile, CountsThatDisagreeAreRefusedBeforeTheImagesAreRead) {

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -55,7 +56,11 @@ store_dir = os.path.join(work, "runs")
 cfg = os.path.join(src, "tests/experiment/runner_probe.yaml")
 markers = os.path.join(work, "markers")
 os.makedirs(markers)
-run([probe, cfg, "--no-progress", "--config", "checkpoint_storage.host_path=" + store_dir],
+# A string that sends the HTML parser into its double-escaped script state when a data script
+# escapes only "</" (issue 23 item 6): the page must still draw, and show it as text.
+hostile = "<!--<script>"
+run([probe, cfg, "--no-progress", "--config", "checkpoint_storage.host_path=" + store_dir,
+     "--config", "hyperparameters.note=" + hostile],
     {"DET_PROBE_CRASH": "3:11", "DET_PROBE_MARKERS": markers})
 run_dir = glob.glob(os.path.join(store_dir, "probe-*"))[0]
 report = os.path.join(work, "report.html")
@@ -84,6 +89,8 @@ try:
     browser.wait_for("document.body && document.body.dataset.rendered", timeout=120)
     time.sleep(0.5)  # Plotly finishes its layout
     check(browser.eval("window.detErrors.length") == 0, f"page errors: {browser.eval('window.detErrors')}")
+    check(hostile in browser.eval("document.getElementById('config-text').textContent"),
+          f"the hyperparameter {hostile!r} is shown as text")
     rows = browser.eval("""Array.from(document.querySelectorAll('#trials-table tbody tr')).map(tr => {
         const o = {};
         tr.querySelectorAll('td').forEach(td => o[td.dataset.col] = td.dataset.value);
@@ -144,13 +151,36 @@ try:
         # On loopback it answers only requests addressed to 127.0.0.1 or localhost (a page
         # elsewhere cannot rebind a DNS name of its own to it).
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        for host, want in ((f"localhost:{m.group(2)}", 200), (f"evil.example:{m.group(2)}", 403)):
+        for host, want in ((f"localhost:{m.group(2)}", 200), (f"LOCALHOST:{m.group(2)}", 200),
+                           (f"evil.example:{m.group(2)}", 403)):
             try:
                 got = opener.open(urllib.request.Request(base + "/api/experiments",
                                                          headers={"Host": host}), timeout=10).status
             except urllib.error.HTTPError as e:
                 got = e.code
             check(got == want, f"serve answered {got} to Host {host}, expected {want}")
+        # Slow clients (issue 23 item 7): 100 connections that send half a request head and
+        # then a byte now and then held every thread of the old server (8 made a normal request
+        # wait 28.5 s, 16 stopped all answers). A normal request must still be answered at once.
+        slow = []
+        for i in range(100):
+            sock = socket.create_connection(("127.0.0.1", int(m.group(2))), timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(sock)
+        for _ in range(3):
+            for sock in slow:
+                try:
+                    sock.sendall(b"a")
+                except OSError:
+                    pass  # the server may already have closed the oldest ones: that is the bound
+            start = time.monotonic()
+            got = opener.open(urllib.request.Request(base + "/api/experiments"), timeout=30).status
+            waited = time.monotonic() - start
+            check(got == 200 and waited < 3,
+                  f"with 100 slow clients a request took {waited:.1f} s (status {got})")
+            time.sleep(1)
+        for sock in slow:
+            sock.close()
         # A slow experiment into the same store: one trial, a validation every 8 batches (about every 2.4 s).
         live_cfg = os.path.join(work, "live.yaml")
         text = open(cfg).read()

@@ -38,6 +38,26 @@ printf 'name: x\ndata:\n  loop: &a [1, *a]\nsearcher: {name: single, metric: m, 
 check self-alias 2 "alias.yaml:3:9: data.loop\[1\]: a YAML alias refers to a list or mapping that contains it" -- \
   "$det_run" validate-config alias.yaml
 
+# validate-config refuses what a run would refuse (issue 23): the trial's own settings through
+# its check_config, the harness's hyperparameters, max_slots.
+mnist_cfg=$src/configs/mnist/const.yaml
+check vc-num-workers-big 2 "data.num_workers: expected an integer from 0 to 256, found 2147483648" -- \
+  "$det_run" validate-config "$mnist_cfg" --config data.num_workers=2147483648
+check vc-num-workers-neg 2 "data.num_workers: expected an integer from 0 to 256, found -5" -- \
+  "$det_run" validate-config "$mnist_cfg" --config data.num_workers=-5
+check vc-max-slots-0 2 "resources.max_slots: expected an integer from 1 to 65536, found '0'" -- \
+  "$det_run" validate-config "$mnist_cfg" --config resources.max_slots=0
+check vc-max-slots-below 2 "max_slots 1 is below slots_per_trial 2" -- \
+  "$det_run" validate-config "$mnist_cfg" --config resources.max_slots=1 --config resources.slots_per_trial=2
+for v in true '{a: 1}' 1e130 '!!binary aGVsbG8=' 0; do
+  check "vc-gbs-$v" 2 "hyperparameters.global_batch_size.*expected a positive integer" -- \
+    "$my_trainer" validate-config "$cfg" --config "hyperparameters.global_batch_size=$v"
+done
+check vc-nan 2 "hyperparameters.learning_rate: expected a finite number" -- \
+  "$my_trainer" validate-config "$cfg" --config hyperparameters.learning_rate=.nan
+check vc-nan-run 2 "hyperparameters.learning_rate: expected a finite number" -- \
+  "$my_trainer" "$cfg" $store --config hyperparameters.learning_rate=.inf
+
 # A full run writes the run directory, experiment.json and checkpoints.
 check train 0 "validation_loss=" -- "$my_trainer" "$cfg" $store --no-progress
 run=$(ls -d "$work"/runs/linear_regression-* | head -1)
@@ -80,10 +100,54 @@ ls "$run"/trial-1/events.out.tfevents.* >/dev/null 2>&1 || { echo "FAIL tensorbo
 
 # A corrupt checkpoint is refused with one line, and a missing one too.
 ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
-cp -r "$ckpt" "$work/broken"
-truncate -s 100 "$work/broken/state.pt"
-check corrupt-ckpt 1 "state.pt: truncated or altered" -- "$my_trainer" "$cfg" $store --resume "$work/broken"
+uuid=$(basename "$ckpt")
+mkdir -p "$work/broken" && cp -r "$ckpt" "$work/broken/$uuid"
+truncate -s 100 "$work/broken/$uuid/state.pt"
+check corrupt-ckpt 1 "state.pt: truncated or altered" -- "$my_trainer" "$cfg" $store --resume "$work/broken/$uuid"
 check missing-ckpt 1 "no such checkpoint directory" -- "$my_trainer" "$cfg" $store --resume "$work/nothing"
+
+# Hostile checkpoints whose files pass det's size and CRC check (issue 23): each is one line and
+# exit 1, never a crash (SIGSEGV is 139) or a run on garbage. tests/e2e/craft_checkpoint.py
+# makes them from the good one.
+# craft NAME MODE [ARGS...]: a copy of the checkpoint in a run directory of its own
+# ($work/NAME/trial-1/checkpoints/<uuid>: what a resume writes stays there), edited.
+copy_of() { echo "$work/$1/trial-1/checkpoints/$uuid"; }
+craft() {
+  local name=$1; shift
+  rm -rf "${work:?}/$name" && mkdir -p "$(dirname "$(copy_of "$name")")" && cp -r "$ckpt" "$(copy_of "$name")"
+  python3 "$src/tests/e2e/craft_checkpoint.py" "$1" "$(copy_of "$name")" "${@:2}"
+}
+resume_from() {  # a run long enough for the checkpoint (224 batches)
+  timeout 120 "$my_trainer" "$cfg" $store --resume "$(copy_of "$1")" --no-progress --config searcher.max_length.epochs=8
+}
+craft cut cut-record
+check ckpt-cut-record 1 "state.pt: record '[^']*/data/[0-9]+' holds [0-9]+ bytes but its storage \(torch.[A-Za-z]+Storage, [0-9]+ elements\) needs [0-9]+; the checkpoint is corrupt or was edited: resume from another one" -- resume_from cut
+craft huge huge-string
+check ckpt-huge-string 1 "state.pt: pickle '[^']*data.pkl' has a BINUNICODE that claims 2147483648 bytes but only [0-9]+ remain" -- resume_from huge
+craft uuid meta uuid='"0badc0de-0000-4000-8000-000000000000"'
+check ckpt-uuid 1 "field 'uuid' is '0badc0de-0000-4000-8000-000000000000' but the directory is named '$uuid'" -- resume_from uuid
+craft nolr meta hparams.learning_rate=DELETE
+check ckpt-missing-hparam 1 "hyperparameter 'learning_rate' is not in the checkpoint's .*metadata.json .*a checkpoint of another trial, or an edited one" -- resume_from nolr
+craft cb meta 'callbacks={"ghost": {"n": 1}}'
+check ckpt-unknown-callback 1 "holds the state of callback 'ghost', which trial 'linear_regression' does not have \(its callbacks: none\)" -- resume_from cb
+craft params meta models.0.parameters=3
+check ckpt-param-count 1 "model 0 \('.*'\) was saved with 3 parameter elements, the trial's has 2" -- resume_from params
+craft far meta trial_state.batches_trained=1000000000000000 trial_state.last_checkpoint=1000000000000000 data.batches_trained=1000000000000000
+check ckpt-batches-past-length 1 "the checkpoint has trained 1000000000000000 batches, past this run's 256 \(searcher.max_length\)" -- resume_from far
+craft edited meta trial_state.batches_trained=230
+check ckpt-batches-edited 1 "trial_state.batches_trained is 230 but the checkpoint was written at batch 224" -- resume_from edited
+craft fifo meta format_version=3
+rm "$(copy_of fifo)/metadata.json" && mkfifo "$(copy_of fifo)/metadata.json"
+check ckpt-fifo-metadata 1 "metadata.json: not a regular file \(a FIFO\)" -- resume_from fifo
+
+# Messages escape what they quote (issue 23 item 10): a config whose name holds a newline and an
+# ESC is named whole on one line, the control characters written out.
+nl_cfg="$work/bad
+name"$'\e'"[31m.yaml"
+printf 'name: x\nentrypoint: linear_regression\nsearcher: {name: single, metric: m, max_length: 0}\n' > "$nl_cfg"
+check escaped-name 2 'bad\\nname\\x1b\[31m\.yaml:3:.*max_length' -- "$my_trainer" validate-config "$nl_cfg"
+[ "$(lines "$my_trainer" validate-config "$nl_cfg")" = 1 ] || { echo "FAIL escaped-name: not one line"; fails=$((fails+1)); }
+"$my_trainer" validate-config "$nl_cfg" 2>&1 | grep -q $'\e' && { echo "FAIL escaped-name: a raw ESC reached the terminal"; fails=$((fails+1)); }
 
 # preview-search: brackets and rungs, and a simulation against predefined trials.
 check preview 0 "Bracket 1: 3 rungs, 12 trials" -- "$det_run" preview-search "$src/configs/mnist/adaptive.yaml"

@@ -41,7 +41,29 @@ check resume 0 "already trained" -- "$my_trainer" "$cfg" --no-progress $store $s
 check failing-rank 3 "det-launch: rank 1 \(local rank 1, pid [0-9]+\) exited with status 3; stopping the other 1 rank" -- \
   "$det_launch" --nproc-per-node 2 --kill-grace 1 -- sh -c 'if [ "$RANK" = 1 ]; then exit 3; fi; exec sleep 60'
 check no-command 2 "no command given" -- "$det_launch" --nproc-per-node 2
-
+# A rendezvous secret others can read is refused, its mode in octal (issue 23 item 10: it said
+# "mode 420 octal" for 0644); a FIFO in its place is refused without blocking. The secret guards
+# a TCP rendezvous (det-launch on one node uses a private file instead), so two ranks of mpirun.
+secret_check() {  # secret_check NAME PATTERN: mpirun's ranks exit non-zero with PATTERN
+  local out rc
+  out=$(timeout 120 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
+        -x HOME="$work/home" -x DET_RENDEZVOUS_TIMEOUT=20 "$my_trainer" "$cfg" --no-progress $store \
+        $short --config resources.slots_per_trial=2 2>&1); rc=$?
+  if [ "$rc" != 0 ] && grep -qE -- "$2" <<<"$out"; then passes=$((passes+1)); else
+    echo "FAIL $1: rc=$rc (want non-zero), output:"; echo "$out" | tail -8; fails=$((fails+1)); fi
+}
+if command -v mpirun >/dev/null; then
+  mkdir -p "$work/home/.det" && printf 'secret\n' > "$work/home/.det/rendezvous-secret"
+  chmod 644 "$work/home/.det/rendezvous-secret"
+  ( unset DET_RENDEZVOUS_SECRET
+    secret_check secret-mode "rendezvous-secret can be read by others \(mode 0644\): it guards the rendezvous; chmod 600 it"
+    rm "$work/home/.det/rendezvous-secret" && mkfifo -m 600 "$work/home/.det/rendezvous-secret"
+    secret_check secret-fifo "rendezvous-secret: not a regular file \(a FIFO\)"
+    echo "$passes $fails" > "$work/secret.counts" )
+  read -r passes fails < "$work/secret.counts"
+else
+  echo "SKIP secret-mode, secret-fifo: no mpirun (apt-get install openmpi-bin)"
+fi
 # Ctrl-C: the runner stops the trial's worker, whose launcher forwards it once to both ranks; they
 # stop after the same batch, the chief checkpoints, and the exit status is 130 with the hint to
 # resume the experiment.

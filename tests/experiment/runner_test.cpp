@@ -7,11 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <random>
 #include <regex>
@@ -375,6 +378,80 @@ TEST(Runner, KilledAnywhereResumeExperimentEndsAsAStraightRun) {
     EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
     expect_same_experiment(only_run_dir(ref_work), dir);
     expect_records_agree(dir);
+  }
+}
+
+// Issue 23 item 5: the slots are the experiment's. Killed while running with --slots 2 and
+// resumed without --slots, it keeps its 2 slots (so the workers keep their thread counts and the
+// results equal a straight run's), and says so; --slots changes them, with a warning.
+TEST(Runner, ResumeExperimentKeepsTheExperimentsSlots) {
+  fs::path ref_work = fresh_dir("slots-straight"), work = fresh_dir("slots-killed");
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 2), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+  ProbeRun killed =
+      run_probe(work, probe_args(work, 2), {{"DET_TEST_RUNNER_CRASH", "validation:3"}});
+  ASSERT_EQ(killed.rc, 128 + SIGKILL) << killed.output;
+  fs::path dir = only_run_dir(work);
+  ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress"}, {});
+  ASSERT_EQ(resumed.rc, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("with its 2 slot(s) (--slots changes it)"), std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("searcher async_halving, 2 slot(s), 1 slot(s) per trial"),
+            std::string::npos)
+      << resumed.output;
+  expect_same_experiment(only_run_dir(ref_work), dir);
+  expect_records_agree(dir);
+}
+
+// Issue 23 item 4 and "also seen": a trial's events file deleted (the worker then writes a new
+// one) or given a line that is not an event, while the trial runs. The runner hung on the first
+// (240 s, no message) and counted the second as an event. Now the channel is not trusted any
+// more: the worker is stopped, the trial goes on from its checkpoint in a new launch, and the
+// experiment ends as a straight run.
+TEST(Runner, ATamperedEventsFileRestartsTheTrialFromItsCheckpoint) {
+  fs::path ref_work = fresh_dir("tamper-straight");
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+  struct Case {
+    std::string name, want;
+    std::function<void(const fs::path&)> tamper;
+  };
+  const std::vector<Case> cases = {
+      {"deleted", "was deleted after", [](const fs::path& f) { fs::remove(f); }},
+      {"garbage", "holds a line that is not a det worker's event",
+       [](const fs::path& f) { std::ofstream(f, std::ios::app) << "garbage\n"; }},
+      {"nul", "not a det channel line (control byte 0)",
+       [](const fs::path& f) { std::ofstream(f, std::ios::app) << std::string("{\0}\n", 4); }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    fs::path work = fresh_dir("tamper-" + c.name);
+    bool done = false;
+    const auto start = std::chrono::steady_clock::now();
+    // Once trial 2's first launch has written three events, tamper with its file (once). A run
+    // that hangs is interrupted after 150 s (Ctrl-C: it then exits 130, and the test fails).
+    auto tamper = [&] {
+      if (done) return std::chrono::steady_clock::now() - start > std::chrono::seconds(150);
+      const fs::path dir = det::experiment::latest_run_dir(work / "runs");
+      if (dir.empty()) return false;
+      const fs::path f = dir / "trial-2" / "channel" / "launch-1.events";
+      std::error_code ec;
+      if (!fs::exists(f, ec)) return false;
+      std::ifstream in(f);
+      const auto lines = std::count(std::istreambuf_iterator<char>(in), {}, '\n');
+      if (lines < 3) return false;
+      c.tamper(f);
+      done = true;
+      return false;  // no signal: the runner must notice by itself
+    };
+    ProbeRun run = run_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "20"}}, tamper);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(150));
+    ASSERT_TRUE(done) << "the events file was never tampered with";
+    ASSERT_EQ(run.rc, 0) << run.output;
+    EXPECT_NE(run.output.find(c.want), std::string::npos) << run.output;
+    EXPECT_NE(run.output.find("stopping its worker"), std::string::npos) << run.output;
+    expect_same_experiment(only_run_dir(ref_work), only_run_dir(work));
+    expect_records_agree(only_run_dir(work));
   }
 }
 

@@ -199,3 +199,66 @@ searcher: {name: single, metric: m, max_length: *b}
 min_validation_period: {epochs: 1}
 records_per_epoch: 100
 """)
+
+# ---- round three (issue 23): many entries, many hyperparameters, zips whose sizes lie ----
+put("safetensors", "many_empty", st({f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}
+                                     for i in range(2000)}, b""))
+put("config", "many_hparams.yaml", ("name: many\nentrypoint: t\nsearcher: {name: single, metric: m, "
+                                    "max_length: {batches: 1}}\nhyperparameters:\n" +
+                                    "".join(f"  h{i}: {i}\n" for i in range(2000))).encode())
+put("config", "gbs_not_an_int.yaml", b"""name: x
+entrypoint: t
+hyperparameters: {global_batch_size: 1e130, lr: .nan}
+searcher: {name: single, metric: m, max_length: {batches: 1}}
+resources: {max_slots: 0}
+""")
+
+
+def pk_str(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def pk_tensor(key, numel, offset, sizes, strides, storage=b"FloatStorage"):
+    """A tensor as LibTorch's pickler writes it: _rebuild_tensor_v2(persistent storage, ...)."""
+    def tup(items):
+        return b"(" + b"".join(items) + b"t"
+    ints = lambda vs: [b"J" + struct.pack("<i", v) for v in vs]  # noqa: E731
+    return (b"ctorch._utils\n_rebuild_tensor_v2\n(" +
+            tup([pk_str("storage"), b"ctorch\n" + storage + b"\n", pk_str(key), pk_str("cpu")] + ints([numel])) +
+            b"Q" + ints([offset])[0] + tup(ints(sizes)) + tup(ints(strides)) + b"\x89" +
+            b"ccollections\nOrderedDict\n)RtR")
+
+
+def pk_module(tensors):
+    body = b"\x80\x02}("
+    for i, t in enumerate(tensors):
+        body += pk_str(f"t{i}") + t
+    return body + b"u."
+
+
+def zip_stored(records, lie=None):
+    """A stored zip as LibTorch writes it; lie = {name: size} puts another size in the directory."""
+    out, cd = b"", b""
+    for name, data in records:
+        at = len(out)
+        crc = zlib.crc32(data) & 0xFFFFFFFF
+        size = (lie or {}).get(name, len(data))
+        n = name.encode()
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, crc, size, size, len(n), 0) + n + data
+        cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, crc, size, size, len(n),
+                          0, 0, 0, 0, 0, at) + n
+    return out + cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(records), len(records), len(cd), len(out), 0)
+
+
+good = [("state/data.pkl", pk_module([pk_tensor("0", 12, 0, [3, 4], [4, 1]), pk_tensor("1", 6, 2, [2, 2], [1, 2])])),
+        ("state/data/0", b"\x01" * 48), ("state/data/1", b"\x02" * 24), ("state/version", b"3\n")]
+put("torch_archive", "good", zip_stored(good))
+put("torch_archive", "record_cut_short", zip_stored(
+    [("state/data.pkl", pk_module([pk_tensor("3", 1179648, 0, [128, 9216], [9216, 1])])), ("state/data/3", b"\0" * 1000)]))
+put("torch_archive", "record_size_lies", zip_stored(good, lie={"state/data/0": 1 << 30}))
+put("torch_archive", "tensor_past_storage", zip_stored(
+    [("state/data.pkl", pk_module([pk_tensor("0", 12, 1, [3, 4], [4, 1])])), ("state/data/0", b"\x01" * 48)]))
+put("torch_archive", "string_claims_2gib", zip_stored(
+    [("state/data.pkl", b"\x80\x02X" + struct.pack("<I", 1 << 31) + b"abc.")]))
+put("torch_archive", "memo_far_away", zip_stored([("state/data.pkl", b"\x80\x02Nr\xff\xff\xff\xff.")]))

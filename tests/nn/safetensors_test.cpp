@@ -1,7 +1,9 @@
 #include "det/nn/safetensors.h"
 
 #include <gtest/gtest.h>
+
 #include <torch/torch.h>
+#include <chrono>
 
 #include <unistd.h>
 
@@ -248,6 +250,41 @@ TEST(Safetensors, LoadStateDictNamesTheKey) {
             }).find("unexpected tensor 'pooler.dense.weight'"),
             std::string::npos);
   EXPECT_EQ(load_state_dict(*lin, extra, "w", {}, true).size(), 2u);
+}
+
+}  // namespace
+}  // namespace det::nn
+
+namespace det::nn {
+namespace {
+
+// Issue 23 item 9: 300k zero-size entries took over 90 s. A bound on the test's time, far above
+// what it takes.
+TEST(SafetensorsHostile, ManyEmptyEntriesParseInLinearTime) {
+  std::string header = "{";
+  for (int i = 0; i < 300000; ++i)
+    header += (i ? "," : "") + std::string("\"t") + std::to_string(i) +
+              "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}";
+  header += "}";
+  const auto start = std::chrono::steady_clock::now();
+  const TensorFile f = parse_safetensors(st_file(header, ""), "many.safetensors");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(f.tensors.size(), 300000u);
+  EXPECT_LT(seconds, 60) << "300000 empty entries took " << seconds << " s";
+}
+
+// Issue 23 item 10: a key with a NUL printed "tensor 'a" and stopped; one with an ESC reached the
+// terminal raw. Every det::Error escapes what it quotes.
+TEST(SafetensorsHostile, KeysWithControlCharactersAreEscaped) {
+  const std::string header = std::string(
+      "{\"a\\u0000b\\u001b[31m\":{\"dtype\":\"F99\",\"shape\":[1],"
+      "\"data_offsets\":[0,4]}}");
+  const std::string e =
+      error_of([&] { parse_safetensors(st_file(header, "abcd"), "k.safetensors"); });
+  EXPECT_NE(e.find("tensor 'a\\x00b\\x1b[31m': unsupported dtype 'F99'"), std::string::npos) << e;
+  EXPECT_EQ(e.find('\0'), std::string::npos);
+  EXPECT_EQ(e.find('\x1b'), std::string::npos);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -67,19 +68,80 @@ TEST_F(WorkerChannel, RefusesAFileThatShrankOrALineWithoutEnd) {
   const fs::path p = dir_ / "events";
   fs::create_directories(dir_);
   append_raw(p, "abc\n");
-  LineTail tail(p, 0, 16);
+  LineTail tail(p, 0, std::nullopt, 16);
   ASSERT_EQ(tail.read().size(), 1u);
   fs::resize_file(p, 2);
   EXPECT_THROW(tail.read(), Error);
   const fs::path q = dir_ / "long";
   append_raw(q, std::string(100, 'x'));  // a hostile file: no newline, past the limit
-  LineTail bounded(q, 0, 16);
+  LineTail bounded(q, 0, std::nullopt, 16);
   try {
     bounded.read();
     FAIL() << "a line past the limit was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("more than 16 bytes"), std::string::npos) << e.what();
   }
+}
+
+// Issue 23 item 4: a channel file deleted (and made again) or replaced while a trial runs is
+// another file: read at the old offset it lost a partial line and hung runner and worker.
+TEST_F(WorkerChannel, RefusesAFileDeletedOrReplacedAfterItWasRead) {
+  const fs::path p = dir_ / "events";
+  fs::create_directories(dir_);
+  append_raw(p, "one\n");
+  LineTail tail(p);
+  ASSERT_EQ(tail.read().size(), 1u);
+  ASSERT_TRUE(tail.file().has_value());
+  fs::remove(p);
+  try {
+    tail.read();
+    FAIL() << "a deleted channel file was read as not written yet";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("events was deleted after 4 bytes were read from it"),
+              std::string::npos)
+        << e.what();
+  }
+  // Made again, longer than the old offset: another inode, refused (a new reader that is told
+  // which file was read, as the runner's readers are, too).
+  append_raw(p, "two\nthree\n");
+  EXPECT_THROW(tail.read(), Error);
+  LineTail again(p, 4, tail.file());
+  try {
+    again.read();
+    FAIL() << "a replaced channel file was read at the old offset";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("was replaced by another file"), std::string::npos)
+        << e.what();
+  }
+  // Before anything was read, a missing file is simply not written yet.
+  LineTail fresh(dir_ / "not-yet");
+  EXPECT_TRUE(fresh.read().empty());
+}
+
+TEST_F(WorkerChannel, RefusesControlBytesAndFilesThatAreNotRegular) {
+  ::alarm(30);  // a FIFO that blocks kills the test in 30 s instead of hanging it
+  const fs::path p = dir_ / "events";
+  fs::create_directories(dir_);
+  append_raw(p, std::string("{\"v\":3}\n{\"x\0\":1}\n", 17));
+  LineTail tail(p);
+  try {
+    tail.read();
+    FAIL() << "a line with a NUL was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a det channel line (control byte 0)"),
+              std::string::npos)
+        << e.what();
+  }
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  LineTail on_fifo(fifo);
+  try {
+    on_fifo.read();  // must not block on a FIFO without a writer
+    FAIL() << "a FIFO was read as a channel file";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+  }
+  ::alarm(0);
 }
 
 TEST_F(WorkerChannel, AnswersNameTheEventTheyAnswer) {

@@ -17,6 +17,11 @@ namespace {
 
 class CIFARTrial : public det::Trial {
  public:
+  /// The data settings, checked by validate-config and before every run.
+  static void check_config(const det::TrialContext& context) {
+    det::trials::check_loader_settings(context.data_args());
+  }
+
   explicit CIFARTrial(det::TrialContext& ctx) : det::Trial(ctx) {
     using namespace torch::nn;
     const det::config::Range dropout{0, 1};

@@ -99,4 +99,25 @@ int num_workers(const config::Args& data, int fallback) {
   return data.get<int>("num_workers", fallback, kNumWorkersRange);
 }
 
+void check_loader_settings(const config::Args& data) {
+  num_workers(data, 0);
+  data.get<bool>("shuffle", false);
+}
+
+void VisionData::check(const TrialContext& context) {
+  const config::Args data = context.data_args();
+  if (!data.has("dataset_name"))
+    data["dataset_name"].fail(
+        "missing; set it to mnist, cifar10 or imagenet (an ImageFolder tree)");
+  const std::string name =
+      data.get_enum("dataset_name", {"mnist", "cifar10", "imagenet", "image_folder"});
+  if (data.has("num_classes")) data.get<int64_t>("num_classes", config::Range{1, 1e7});
+  data.get<int64_t>("img_size", 224, config::Range{1, 8192});
+  num_workers(data, 2);
+  if (name == "imagenet" || name == "image_folder") {
+    data.get<bool>("skip_undecodable", false);
+    data.get<int64_t>("max_image_pixels", 0, config::Range{0, 1e15});
+  }
+}
+
 }  // namespace det::trials

@@ -25,6 +25,10 @@ inline const config::Range kNumWorkersRange{0, 256};
 /// `data.num_workers` of every trial here (0..256: each worker is a thread), or `fallback`.
 int num_workers(const config::Args& data, int fallback);
 
+/// The loader settings every trial here reads (`data.num_workers`, `data.shuffle`), checked
+/// without reading data: the trials' `check_config` (TrialConfigCheck) calls it.
+void check_loader_settings(const config::Args& data);
+
 /// What a model needs to know about its data set (the example's DATASET_METADATA).
 struct VisionMetadata {
   std::string name;  // "mnist", "cifar10" or "imagenet"
@@ -49,6 +53,9 @@ class MnistImages : public data::ImageSource {
 class VisionData {
  public:
   explicit VisionData(const TrialContext& context);
+  /// The settings the constructor and loader() read, checked without reading data
+  /// (a trial's `check_config`).
+  static void check(const TrialContext& context);
   const VisionMetadata& metadata() const { return meta_; }
   /// The images of the training or validation split.
   std::shared_ptr<data::ImageSource> source(bool train);

@@ -37,6 +37,11 @@ constexpr int kOperatingPoints = 59;
 
 class DVTTrial : public det::Trial {
  public:
+  /// The data settings, checked by validate-config and before every run.
+  static void check_config(const det::TrialContext& context) {
+    det::trials::VisionData::check(context);
+  }
+
   explicit DVTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
     const auto m = ctx.hparam_args("model");
     m.check_keys({"variant", "drop_path_rate", "feature_reuse", "relation_reuse", "pretrained",

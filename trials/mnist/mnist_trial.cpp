@@ -33,6 +33,11 @@ torch::nn::Sequential build_model(const det::TrialContext& ctx) {
 
 class MnistTrial : public det::Trial {
  public:
+  /// The data settings, checked by validate-config and before every run.
+  static void check_config(const det::TrialContext& context) {
+    det::trials::check_loader_settings(context.data_args());
+  }
+
   explicit MnistTrial(det::TrialContext& ctx) : det::Trial(ctx) {
     model_ = ctx.wrap_model(build_model(ctx));
     optimizer_ = ctx.wrap_optimizer(std::make_shared<det::optim::Adadelta>(

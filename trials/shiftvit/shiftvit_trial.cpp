@@ -16,6 +16,11 @@ namespace {
 
 class ShiftViTTrial : public det::Trial {
  public:
+  /// The data settings, checked by validate-config and before every run.
+  static void check_config(const det::TrialContext& context) {
+    det::trials::VisionData::check(context);
+  }
+
   explicit ShiftViTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
     const auto& meta = data_.metadata();
     det::nn::ShiftViTOptions o;

@@ -48,6 +48,11 @@ class ExportCallback : public det::Callback {
 
 class ViTTrial : public det::Trial {
  public:
+  /// The data settings, checked by validate-config and before every run.
+  static void check_config(const det::TrialContext& context) {
+    det::trials::VisionData::check(context);
+  }
+
   explicit ViTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
     const auto& meta = data_.metadata();
     const auto model_cfg = ctx.hparam_args("model");

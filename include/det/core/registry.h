@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "det/core/trial.h"
@@ -14,18 +16,45 @@ namespace det {
 
 /// Builds a trial for a context.
 using TrialFactory = std::function<std::unique_ptr<Trial>(TrialContext&)>;
+/// Checks a trial's own settings (its `data:` keys, the hyperparameters it reads) without
+/// building it or reading data; throws det::ConfigError naming the key. `det-run
+/// validate-config` runs it, and so does every run before it builds the trial: one path.
+using TrialConfigCheck = std::function<void(const TrialContext&)>;
+
+namespace detail {
+template <class T, class = void>
+struct HasCheckConfig : std::false_type {};
+template <class T>
+struct HasCheckConfig<T,
+                      std::void_t<decltype(T::check_config(std::declval<const TrialContext&>()))>>
+    : std::true_type {};
+/// `T::check_config` when the trial class declares `static void check_config(const
+/// TrialContext&)`, else an empty function.
+template <class T>
+TrialConfigCheck config_check_of() {
+  if constexpr (HasCheckConfig<T>::value)
+    return [](const TrialContext& context) { T::check_config(context); };
+  else
+    return {};
+}
+}  // namespace detail
 
 /// Name -> factory map of every linked-in trial.
 class TrialRegistry {
  public:
   /// The process-wide registry (created on first use, so registrars may run in any order).
   static TrialRegistry& instance();
-  /// Adds a trial under `name` (and its C++ class name, so `model_def:ClassName` also resolves).
-  void add(const std::string& name, const std::string& class_name, TrialFactory factory);
+  /// Adds a trial under `name` (and its C++ class name, so `model_def:ClassName` also resolves),
+  /// with its settings check, if it has one.
+  void add(const std::string& name, const std::string& class_name, TrialFactory factory,
+           TrialConfigCheck check = {});
   /// The factory for an entrypoint: a registered name, a class name, or "module:ClassName".
   /// Throws ConfigError listing the registered names (with a did-you-mean) if none matches.
   const TrialFactory& find(const std::string& entrypoint,
                            const std::string& config_source = "") const;
+  /// Runs the settings check of the trial registered for `entrypoint`, when it has one (a name
+  /// that is not registered has none: find() reports it).
+  void check_config(const std::string& entrypoint, const TrialContext& context) const;
   /// Registered names, sorted.
   std::vector<std::string> names() const;
 
@@ -33,23 +62,30 @@ class TrialRegistry {
   struct Entry {
     std::string name, class_name;
     TrialFactory factory;
+    TrialConfigCheck check;
   };
+  const Entry* lookup(const std::string& entrypoint) const;
   std::vector<Entry> entries_;
 };
 
 /// Registers a trial at static-initialisation time (used by DET_REGISTER_TRIAL).
 struct TrialRegistrar {
   /// Adds the trial to TrialRegistry::instance() (see TrialRegistry::add).
-  TrialRegistrar(const std::string& name, const std::string& class_name, TrialFactory factory) {
-    TrialRegistry::instance().add(name, class_name, std::move(factory));
+  TrialRegistrar(const std::string& name, const std::string& class_name, TrialFactory factory,
+                 TrialConfigCheck check = {}) {
+    TrialRegistry::instance().add(name, class_name, std::move(factory), std::move(check));
   }
 };
 
 }  // namespace det
 
-/// Registers `Class` (constructible from `det::TrialContext&`) as entrypoint `name`.
-#define DET_REGISTER_TRIAL(Class, name)                                             \
-  static const ::det::TrialRegistrar det_trial_registrar_##Class(                   \
-      name, #Class, [](::det::TrialContext& ctx) -> std::unique_ptr<::det::Trial> { \
-        return std::make_unique<Class>(ctx);                                        \
-      })
+/// Registers `Class` (constructible from `det::TrialContext&`) as entrypoint `name`. A class
+/// with `static void check_config(const det::TrialContext&)` has its settings checked by
+/// `det-run validate-config` and before every run (TrialConfigCheck).
+#define DET_REGISTER_TRIAL(Class, name)                               \
+  static const ::det::TrialRegistrar det_trial_registrar_##Class(     \
+      name, #Class,                                                   \
+      [](::det::TrialContext& ctx) -> std::unique_ptr<::det::Trial> { \
+        return std::make_unique<Class>(ctx);                          \
+      },                                                              \
+      ::det::detail::config_check_of<Class>())

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,25 +35,50 @@ struct ChannelFiles {
 /// 0600. Throws det::StorageError when the disk is full, det::Error on another failure.
 void append_channel_line(const std::filesystem::path& path, const std::string& line);
 
+/// Which file a path named when it was read (device and inode): a channel file deleted and
+/// created again, or replaced, is another file.
+struct FileId {
+  uint64_t dev = 0;  ///< st_dev.
+  uint64_t ino = 0;  ///< st_ino.
+  /// Equal device and inode.
+  bool operator==(const FileId& o) const { return dev == o.dev && ino == o.ino; }
+};
+
 /// Reads the complete lines appended to a file since the last read. A file that does not exist
-/// yet has no lines. Memory is bounded: a line longer than the limit is an error.
+/// yet has no lines. Memory is bounded: a line longer than the limit is an error. Once the file
+/// has been opened it stays open, so that its inode cannot be reused by a file made in its place
+/// and a deletion is seen (no links left) however fast a new file follows.
 class LineTail {
  public:
-  /// Reads `path` from byte `offset` (a position just after a newline, or 0).
+  /// Reads `path` from byte `offset` (a position just after a newline, or 0). `file`: the file
+  /// an earlier reader read up to `offset` (LineTail::file), when known.
   explicit LineTail(std::filesystem::path path, uint64_t offset = 0,
-                    size_t max_line = size_t{16} << 20);
+                    std::optional<FileId> file = std::nullopt, size_t max_line = size_t{16} << 20);
+  ~LineTail();
+  LineTail(const LineTail&) = delete;
+  LineTail& operator=(const LineTail&) = delete;
   /// The complete lines appended since the last call, each without its newline and with the
   /// offset just past it. A partly written last line waits for its newline. Throws det::Error
-  /// when the file shrank (it is not a channel file any more) or a line passes the limit.
+  /// when the file is not the one read so far: it shrank, it was deleted after bytes were read
+  /// from it, or it was replaced by another file (another inode); and when a line passes the
+  /// limit or is not a channel line (not text: a NUL or another control character).
   std::vector<std::pair<std::string, uint64_t>> read();
   /// Bytes consumed: the offset just past the last complete line read.
   uint64_t offset() const { return offset_; }
-  /// The file read.
+  /// The file read, once it has been seen.
+  std::optional<FileId> file() const { return file_; }
+  /// The file's name.
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  [[noreturn]] void fail_changed(const std::string& what) const;
+  bool open_file();  // false: not written yet
+  void check_same_file() const;
+
   std::filesystem::path path_;
+  int fd_ = -1;
   uint64_t offset_ = 0;
+  std::optional<FileId> file_;
   size_t max_line_;
 };
 

@@ -8,11 +8,19 @@
 
 namespace det {
 
+namespace util {
+/// `text` with its control characters escaped (`\n`, `\t`, `\r`, `\xNN`, NUL as `\x00`), so that
+/// it prints as one line and a terminal never sees an escape sequence from it. Never cut.
+std::string one_line(const std::string& text);
+}  // namespace util
+
 /// Base of all det errors.
 class Error : public std::runtime_error {
  public:
-  /// `message` is what(): one line saying what went wrong, where, and how to fix it.
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  /// `message` is what(): one line saying what went wrong, where, and how to fix it. Whatever
+  /// user text it carries (a file name with a newline, a key with a NUL, an ESC) is escaped here
+  /// (util::one_line), once for every error, so no message is cut or carries raw control bytes.
+  explicit Error(const std::string& message) : std::runtime_error(util::one_line(message)) {}
 };
 
 /// A mistake in an experiment config (file:line:column, key path, expected, found).

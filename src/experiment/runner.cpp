@@ -662,40 +662,45 @@ class Runner {
     if (!t.events_tail)
       t.events_tail =
           std::make_shared<record::LineTail>(channel(t).events, t.events_offset, t.events_file);
-    std::vector<std::pair<std::string, uint64_t>> lines;
+    // Read and decoded first; a fault in the channel (not in applying an event) stops the worker.
+    std::vector<std::pair<record::WorkerEvent, uint64_t>> events;
+    std::string fault;
     try {
-      lines = t.events_tail->read();
-      t.events_file = t.events_tail->file();
-      for (const auto& [line, end] : lines) {
-        record::WorkerEvent ev;
+      for (const auto& [line, end] : t.events_tail->read()) {
         try {
-          ev = record::decode_event(line);
+          events.emplace_back(record::decode_event(line), end);
         } catch (const Error& e) {
           throw Error("the worker channel " + channel(t).events.string() +
                       " holds a line that is not a det worker's event at byte " +
-                      std::to_string(t.events_offset) + " (" + e.what() +
-                      "): something else writes it");
+                      std::to_string(events.empty() ? t.events_offset : events.back().second) +
+                      " (" + e.what() + "): something else writes it");
         }
-        // Consumed before it is applied: a save inside applies both, and a runner that dies in
-        // between replays the event (reports and checkpoints are recorded idempotently).
-        const int64_t number = t.events_seen++;
-        t.events_offset = end;
-        on_event(t, ev, number);
       }
+      t.events_file = t.events_tail->file();
     } catch (const StorageError&) {
       throw;
     } catch (const Error& e) {
+      fault = e.what();
+    }
+    for (const auto& [ev, end] : events) {
+      // Consumed before it is applied: a save inside applies both, and a runner that dies in
+      // between replays the event (reports and checkpoints are recorded idempotently).
+      const int64_t number = t.events_seen++;
+      t.events_offset = end;
+      on_event(t, ev, number);
+    }
+    if (!fault.empty()) {
       // The channel is not the worker's alone any more: what it says cannot be trusted, and an
       // answer written into it may never be read. The worker is stopped and the trial goes on
       // from its latest checkpoint in a new launch, with channel files of its own.
-      util::logger()->error("trial {}: {}; stopping its worker", t.id, e.what());
+      util::logger()->error("trial {}: {}; stopping its worker", t.id, fault);
       t.channel_fault = true;
       t.exit_reason = record::WorkerExit::Reason::kError;
-      t.exit_message = util::shorten(e.what(), 400);
+      t.exit_message = util::shorten(fault, 400);
       sched_->kill(t.job);
       return true;
     }
-    return !lines.empty();
+    return !events.empty();
   }
 
   // Writes the answer the trial's worker is owed (again, after a restart: the worker skips

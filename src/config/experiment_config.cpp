@@ -3,6 +3,7 @@
 #include "yaml_tree.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 
 #include "det/util/error.h"
@@ -760,6 +762,40 @@ ExperimentConfig parse_root(const Node& root, const std::string& source) {
 
 nlohmann::json length_json(const Length& l) { return {{unit_name(l.unit), l.value}}; }
 
+// Where each YAML document of a text starts: its first node (the parser's events, nothing built).
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;
+  bool fresh = false;
+  int documents = 0;
+  void node(const YAML::Mark& mark) {
+    if (fresh) marks.push_back(mark);
+    fresh = false;
+  }
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents;
+    fresh = true;
+    start = mark;
+  }
+  YAML::Mark start = YAML::Mark::null_mark();
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std::string& source,
@@ -769,9 +805,28 @@ ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std
                ? source
                : source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
   };
-  std::vector<YAML::Node> documents;
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(yaml_text);
+    // How many documents, first, from the parser's events: yaml-cpp 0.7's LoadAll loops forever
+    // on a stray ',' outside a list or mapping (one empty document after another, its memory
+    // growing: jbeder/yaml-cpp#1040, fixed after 0.8.0), so it is never called. Then the one
+    // document is loaded.
+    std::istringstream in(yaml_text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    while (starts.documents < 2 && parser.HandleNextDocument(starts)) {
+    }
+    if (starts.documents > 1) {
+      const bool separator =
+          yaml_text.rfind("---", 0) == 0 || yaml_text.find("\n---") != std::string::npos;
+      throw ConfigError(
+          position(starts.marks.size() > 1 ? starts.marks[1] : starts.start) +
+          (separator ? ": a second YAML document (after '---'); a config is one document: remove "
+                       "the '---' line and merge the settings, or split them into two files"
+                     : ": invalid YAML: text outside any mapping or list (a ',' at the top "
+                       "level?); a config is one mapping of settings"));
+    }
+    root = YAML::Load(yaml_text);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own guard (at a depth of some hundreds) stops it before its stack does.
     throw ConfigError(position(e.mark) + ": invalid YAML: lists and mappings nest deeper than " +
@@ -779,12 +834,6 @@ ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std
   } catch (const YAML::Exception& e) {
     throw ConfigError(position(e.mark) + ": invalid YAML: " + util::shorten(e.msg, 200));
   }
-  if (documents.size() > 1)
-    throw ConfigError(
-        position(documents[1].Mark()) +
-        ": a second YAML document (after '---'); a config is one document: remove the '---' line "
-        "and merge the settings, or split them into two files");
-  YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
   Source src{source, {}};
   try {
     if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);

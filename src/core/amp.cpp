@@ -15,18 +15,6 @@
 
 namespace det {
 
-std::string precision_name(Precision p) {
-  switch (p) {
-    case Precision::kFloat32:
-      return "fp32";
-    case Precision::kFloat16:
-      return "fp16";
-    case Precision::kBFloat16:
-      return "bf16";
-  }
-  return "?";
-}
-
 Precision parse_precision(const std::string& v) {
   if (v == "O0" || v == "fp32") return Precision::kFloat32;
   if (v == "O1" || v == "O2" || v == "fp16") return Precision::kFloat16;

@@ -19,11 +19,6 @@ void LRScheduler::step() {
   apply();
 }
 
-void LRScheduler::step_to(int64_t epoch) {
-  last_epoch_ = epoch;
-  apply();
-}
-
 void LRScheduler::apply() {
   auto& groups = optimizer_.param_groups();
   for (size_t i = 0; i < groups.size() && i < base_lrs_.size(); ++i)

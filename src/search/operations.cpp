@@ -13,14 +13,6 @@ std::string to_string(const Operation& op) {
          ", failure=" + (s.failure ? "true" : "false") + ")";
 }
 
-const std::string& request_id_of(const Operation& op) {
-  static const std::string kNone;
-  if (auto* c = std::get_if<Create>(&op)) return c->request_id;
-  if (auto* v = std::get_if<ValidateAfter>(&op)) return v->request_id;
-  if (auto* c = std::get_if<Close>(&op)) return c->request_id;
-  return kNone;
-}
-
 Create make_create_with(nlohmann::json hparams, util::NpRandom& rng) {
   // An empty space samples nothing, so this draws exactly the id and seed, as NewCreate does.
   Create c = make_create(config::HyperparameterSpace{}, rng);

@@ -23,6 +23,8 @@ store="--config checkpoint_storage.host_path=$work/runs"
 
 check validate-ok 0 "valid \(searcher single, entrypoint linear_regression\)" -- "$my_trainer" validate-config "$cfg"
 check validate-mnist 0 "valid" -- "$det_run" validate-config "$src/configs/mnist/const.yaml"
+ver=$(sed -n 's/^project(det VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+check version 0 "^det $ver\$" -- "$det_run" --version
 check no-args 2 "no config given" -- "$det_run"
 check missing-file 2 "no such config file" -- "$det_run" nope.yaml
 check bad-override 2 "--config searcher.max_length.epochs=x: searcher.max_length.epochs: expected an integer from 1 to 1000000000000, found 'x'" -- \

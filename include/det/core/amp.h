@@ -27,9 +27,6 @@ enum class Precision {
   kBFloat16,  ///< bf16 autocast, no loss scaling needed (CPU and CUDA)
 };
 
-/// "fp32", "fp16" or "bf16".
-std::string precision_name(Precision p);
-
 /// The precision an `optimizations.mixed_precision` value means: "O0" is FP32; Apex's "O1" and
 /// "O2" are fp16 autocast with dynamic loss scaling (native AMP keeps FP32 master weights, which
 /// O2 emulated; docs/gpu.md); "fp16" and "bf16" name the type. Throws ConfigError for anything

@@ -26,8 +26,6 @@ class LRScheduler {
 
   /// Advances one step and updates the learning rates.
   void step();
-  /// Jumps to step `epoch` (timm's `step(epoch)`) and updates the learning rates.
-  void step_to(int64_t epoch);
   /// Steps taken so far.
   int64_t last_epoch() const { return last_epoch_; }
   /// The learning rate of every param group, as last set.

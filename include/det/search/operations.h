@@ -45,9 +45,6 @@ enum class ExitedReason {
 /// One-line text for an operation, e.g. "ValidateAfter(<id>, 300)" (logs and test messages).
 std::string to_string(const Operation& op);
 
-/// The request id an operation refers to ("" for Shutdown).
-const std::string& request_id_of(const Operation& op);
-
 /// A Create with given hyperparameter values: request id and seed drawn like NewCreate does after
 /// sampling (grid points are fixed, so nothing is sampled).
 Create make_create_with(nlohmann::json hparams, util::NpRandom& rng);

@@ -802,6 +802,7 @@ class Runner {
     if (!js.state.empty()) rec_.store().set_job(t.store_id, t.launches, js.node, js.state);
     const bool never_ran = t.events_seen == 0;
     t.job.clear();
+    t.events_tail.reset();  // its descriptor: a search of many trials holds one per running trial
     t.owed = json();
     t.replaying = false;
     --running_;

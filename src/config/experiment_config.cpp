@@ -208,10 +208,36 @@ void check_finite(const nlohmann::json& v, const Node& n) {
     for (const auto& item : v) check_finite(item, n);
 }
 
-// The hyperparameters the harness itself reads: global_batch_size is a positive integer in every
-// value it can take (Determined's), and every value is finite.
-void check_harness_hparams(const HyperparameterSpace& space, const Node& n) {
+// global_batch_size, which the harness reads: a positive integer in every value it can take
+// (Determined's).
+void check_global_batch_size(const Hyperparameter& hp, const Node& node) {
   using T = Hyperparameter::Type;
+  const char* expected = "a positive integer (at most 2^31): the batch the whole trial trains";
+  auto positive_int = [](const nlohmann::json& v) {
+    return v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= (int64_t{1} << 31);
+  };
+  switch (hp.type) {
+    case T::kNested:
+      node.fail(expected);
+    case T::kConst:
+      if (!positive_int(hp.val)) (node.is_map() ? node.child("val") : node).fail(expected);
+      break;
+    case T::kCategorical:
+      for (const auto& v : hp.vals)
+        if (!positive_int(v)) node.child("vals").fail(std::string(expected) + ", every one");
+      break;
+    case T::kInt:
+      if (hp.minval < 1) node.child("minval").fail(expected);
+      break;
+    case T::kDouble:
+    case T::kLog:
+      node.child("type").fail("const, int or categorical: global_batch_size is an integer");
+  }
+}
+
+// The hyperparameters the harness itself reads: global_batch_size (above), and every value is
+// finite.
+void check_harness_hparams(const HyperparameterSpace& space, const Node& n) {
   if (!n.is_map()) return;
   for (const auto& kv : n.yaml()) {
     const Node node = n.child(kv);
@@ -219,27 +245,14 @@ void check_harness_hparams(const HyperparameterSpace& space, const Node& n) {
     const auto it = space.find(key);
     if (it == space.end()) continue;
     const Hyperparameter& hp = it->second;
-    const char* expected = "a positive integer (at most 2^31): the batch the whole trial trains";
-    if (hp.type == T::kNested) {
-      if (key == "global_batch_size") node.fail(expected);
+    if (key == "global_batch_size") check_global_batch_size(hp, node);
+    if (hp.type == Hyperparameter::Type::kNested) {
       check_harness_hparams(hp.nested, node);
       continue;
     }
-    const Node val = node.is_map() ? node.child("val") : node;
-    if (hp.type == T::kConst) check_finite(hp.val, val);
+    if (hp.type == Hyperparameter::Type::kConst)
+      check_finite(hp.val, node.is_map() ? node.child("val") : node);
     for (const auto& v : hp.vals) check_finite(v, node.child("vals"));
-    if (key != "global_batch_size") continue;
-    auto positive_int = [](const nlohmann::json& v) {
-      return v.is_number_integer() && v.get<int64_t>() >= 1 &&
-             v.get<int64_t>() <= (int64_t{1} << 31);
-    };
-    if (hp.type == T::kConst && !positive_int(hp.val)) val.fail(expected);
-    if (hp.type == T::kCategorical)
-      for (const auto& v : hp.vals)
-        if (!positive_int(v)) node.child("vals").fail(std::string(expected) + ", every one");
-    if (hp.type == T::kInt && hp.minval < 1) node.child("minval").fail(expected);
-    if (hp.type == T::kDouble || hp.type == T::kLog)
-      node.child("type").fail("const, int or categorical: global_batch_size is an integer");
   }
 }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -303,190 +304,206 @@ class PickleWalk {
     push(it->second);
   }
 
+  void push_global(const std::string& module, const std::string& name) {
+    Value v;
+    v.kind = Value::Kind::kGlobal;
+    v.s = module + "." + name;
+    push(std::move(v));
+  }
+
+  // The opcodes whose argument is a length-prefixed run of bytes: a string kept (when short) or
+  // bytes skipped. Every length is checked against what remains (take).
+  struct Sized {
+    unsigned char op;
+    const char* name;
+    int prefix;   // bytes of the length
+    bool string;  // a string (kept when short), else bytes (skipped)
+  };
+  static constexpr Sized kSized[] = {
+      {'X', "BINUNICODE", 4, true},        {0x8d, "BINUNICODE8", 8, true},
+      {0x8c, "SHORT_BINUNICODE", 1, true}, {'T', "BINSTRING", 4, true},
+      {'U', "SHORT_BINSTRING", 1, true},   {'B', "BINBYTES", 4, false},
+      {'C', "SHORT_BINBYTES", 1, false},   {0x8e, "BINBYTES8", 8, false}};
+
   void step(unsigned char op) {
+    for (const Sized& s : kSized)
+      if (s.op == op) {
+        const uint64_t n = arg(s.prefix, s.name);
+        if (s.string) return push_string(n, s.name);
+        take(n, s.name);
+        return push_other();
+      }
+    if (scalar(op) || container(op) || object(op)) return;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", op);
+    bad(std::string("has opcode ") + hex + ", which LibTorch's archives never hold");
+  }
+
+  // Numbers, None, booleans, globals and the framing opcodes. False: not one of these.
+  bool scalar(unsigned char op) {
     switch (op) {
       case 0x80:
         take(1, "PROTO");
-        break;
+        return true;
       case 0x95:
         take(8, "FRAME");
-        break;
-      case '(':
-        marks_.push_back(stack_.size());
-        break;
-      case '0':
-        pop();
-        break;
-      case '1':
-        pop_mark();
-        break;
-      case '2': {
-        Value v = pop();
-        push(v);
-        push(std::move(v));
-        break;
-      }
+        return true;
       case 'N': {
         Value v;
         v.kind = Value::Kind::kNone;
         push(std::move(v));
-        break;
+        return true;
       }
       case 0x88:
         push_int(1);
-        break;
+        return true;
       case 0x89:
         push_int(0);
-        break;
+        return true;
       case 'J':
         push_int(static_cast<int32_t>(arg(4, "BININT")));
-        break;
+        return true;
       case 'K':
         push_int(static_cast<int64_t>(arg(1, "BININT1")));
-        break;
+        return true;
       case 'M':
         push_int(static_cast<int64_t>(arg(2, "BININT2")));
-        break;
+        return true;
       case 0x8a:
         long_int(arg(1, "LONG1"), "LONG1");
-        break;
+        return true;
       case 0x8b:
         long_int(arg(4, "LONG4"), "LONG4");
-        break;
+        return true;
       case 'G':
         take(8, "BINFLOAT");
         push_other();
-        break;
-      case 'X':
-        push_string(arg(4, "BINUNICODE"), "BINUNICODE");
-        break;
-      case 0x8d:
-        push_string(arg(8, "BINUNICODE8"), "BINUNICODE8");
-        break;
-      case 0x8c:
-        push_string(arg(1, "SHORT_BINUNICODE"), "SHORT_BINUNICODE");
-        break;
-      case 'T':
-        push_string(arg(4, "BINSTRING"), "BINSTRING");
-        break;
-      case 'U':
-        push_string(arg(1, "SHORT_BINSTRING"), "SHORT_BINSTRING");
-        break;
-      case 'B':
-        take(arg(4, "BINBYTES"), "BINBYTES");
-        push_other();
-        break;
-      case 'C':
-        take(arg(1, "SHORT_BINBYTES"), "SHORT_BINBYTES");
-        push_other();
-        break;
-      case 0x8e:
-        take(arg(8, "BINBYTES8"), "BINBYTES8");
-        push_other();
-        break;
+        return true;
       case 'c': {
-        std::string module = line("GLOBAL");
-        std::string name = line("GLOBAL");
-        Value v;
-        v.kind = Value::Kind::kGlobal;
-        v.s = module + "." + name;
-        push(std::move(v));
-        break;
+        const std::string module = line("GLOBAL");
+        push_global(module, line("GLOBAL"));
+        return true;
       }
       case 0x93: {
-        Value name = pop(), module = pop();
-        Value v;
-        v.kind = Value::Kind::kGlobal;
-        v.s = module.s + "." + name.s;
-        push(std::move(v));
-        break;
+        const Value name = pop(), module = pop();
+        push_global(module.s, name.s);
+        return true;
       }
+      default:
+        return false;
+    }
+  }
+
+  // Marks, tuples, lists, dicts and sets. False: not one of these.
+  bool container(unsigned char op) {
+    switch (op) {
+      case '(':
+        marks_.push_back(stack_.size());
+        return true;
       case ')':
         push_tuple({});
-        break;
+        return true;
       case 't':
         push_tuple(pop_mark());
-        break;
+        return true;
       case 0x85: {
         Value a = pop();
         push_tuple({std::move(a)});
-        break;
+        return true;
       }
       case 0x86: {
         Value b = pop(), a = pop();
         push_tuple({std::move(a), std::move(b)});
-        break;
+        return true;
       }
       case 0x87: {
         Value c = pop(), b = pop(), a = pop();
         push_tuple({std::move(a), std::move(b), std::move(c)});
-        break;
+        return true;
       }
       case ']':
       case '}':
       case 0x8f:
         push_other();
-        break;
+        return true;
       case 'l':
       case 'd':
       case 0x91:
         pop_mark();
         push_other();
-        break;
+        return true;
       case 'a':
         pop();
-        break;
+        return true;
       case 'e':
       case 'u':
       case 0x90:
         pop_mark();
-        break;
+        return true;
       case 's':
         pop();
         pop();
-        break;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // The stack's own opcodes, the memo, persistent ids (storages) and objects built from
+  // callables. False: none of these.
+  bool object(unsigned char op) {
+    switch (op) {
+      case '0':
+        pop();
+        return true;
+      case '1':
+        pop_mark();
+        return true;
+      case '2': {
+        Value v = pop();
+        push(v);
+        push(std::move(v));
+        return true;
+      }
       case 'q':
         put(arg(1, "BINPUT"));
-        break;
+        return true;
       case 'r':
         put(arg(4, "LONG_BINPUT"));
-        break;
+        return true;
       case 0x94:
         put(memo_.size());
-        break;
+        return true;
       case 'h':
         get(arg(1, "BINGET"));
-        break;
+        return true;
       case 'j':
         get(arg(4, "LONG_BINGET"));
-        break;
+        return true;
       case 'Q':
         push(persistent(pop()));
-        break;
+        return true;
       case 'R': {
         Value args = pop(), fn = pop();
         push(reduce(fn, args));
-        break;
+        return true;
       }
       case 'b':
         pop();
-        break;  // BUILD: the state; the object stays
+        return true;  // BUILD: the state; the object stays
       case 0x81:
         pop();
         pop();
         push_other();
-        break;
+        return true;
       case 0x92:
         pop();
         pop();
         pop();
         push_other();
-        break;
-      default: {
-        char hex[8];
-        std::snprintf(hex, sizeof hex, "0x%02x", op);
-        bad(std::string("has opcode ") + hex + ", which LibTorch's archives never hold");
-      }
+        return true;
+      default:
+        return false;
     }
   }
 
@@ -533,6 +550,24 @@ class PickleWalk {
     return v;
   }
 
+  // The last element a tensor reaches: offset + sum((size - 1) * stride), in 128 bits; nullopt
+  // for an empty tensor (it reaches none).
+  std::optional<__int128> last_element(int64_t offset, const std::vector<Value>& sizes,
+                                       const std::vector<Value>& strides) const {
+    __int128 last = offset;
+    bool empty = false;
+    for (size_t d = 0; d < sizes.size(); ++d) {
+      if (sizes[d].kind != Value::Kind::kInt || strides[d].kind != Value::Kind::kInt ||
+          sizes[d].i < 0 || strides[d].i < 0 || sizes[d].i > (int64_t{1} << 48) ||
+          strides[d].i > (int64_t{1} << 48))
+        bad("rebuilds a tensor with a negative or non-integer size or stride");
+      if (sizes[d].i == 0) empty = true;
+      last += static_cast<__int128>(sizes[d].i - 1) * strides[d].i;
+    }
+    if (empty) return std::nullopt;
+    return last;
+  }
+
   // torch._utils._rebuild_tensor_v2(storage, offset, sizes, strides, ...): within the storage.
   Value reduce(const Value& fn, const Value& args) {
     if (fn.kind != Value::Kind::kGlobal || fn.s != "torch._utils._rebuild_tensor_v2")
@@ -545,22 +580,11 @@ class PickleWalk {
     const Value& storage = (*a)[0];
     const auto& sizes = *(*a)[2].items;
     const auto& strides = *(*a)[3].items;
-    // The last element it reaches: offset + sum((size - 1) * stride), in 128 bits.
-    __int128 last = (*a)[1].i, elements = 1;
-    bool empty = false;
-    for (size_t d = 0; d < sizes.size(); ++d) {
-      if (sizes[d].kind != Value::Kind::kInt || strides[d].kind != Value::Kind::kInt ||
-          sizes[d].i < 0 || strides[d].i < 0 || sizes[d].i > (int64_t{1} << 48) ||
-          strides[d].i > (int64_t{1} << 48))
-        bad("rebuilds a tensor with a negative or non-integer size or stride");
-      if (sizes[d].i == 0) empty = true;
-      last += static_cast<__int128>(sizes[d].i - 1) * strides[d].i;
-      elements *= sizes[d].i;
-    }
+    const std::optional<__int128> last = last_element((*a)[1].i, sizes, strides);
     if ((*a)[1].i < 0) bad("rebuilds a tensor at a negative offset");
-    if (!empty && last >= storage.i)
+    if (last && *last >= storage.i)
       fail(f_, "a tensor in pickle " + util::quote(record_) + " reaches element " +
-                   std::to_string(static_cast<int64_t>(std::min<__int128>(last, INT64_MAX))) +
+                   std::to_string(static_cast<int64_t>(std::min<__int128>(*last, INT64_MAX))) +
                    " of storage record " + util::quote(storage.s) + ", which holds " +
                    std::to_string(storage.i) + " elements");
     ++summary_.tensors;

@@ -19,9 +19,9 @@ ALLOWED = {
     "data": {"util", "config"},
     "optim": {"util", "config"},
     "nn": {"util", "config"},
-    "dist": {"util"},
-    "core": {"util", "config", "record", "data", "optim", "dist"},
-    "app": {"util", "config", "record", "search", "experiment", "dist", "core"},
+    "distributed": {"util"},
+    "core": {"util", "config", "record", "data", "optim", "distributed"},
+    "app": {"util", "config", "record", "search", "experiment", "distributed", "core"},
 }
 # Public headers outside the layer folders: det/main.h is the app's door (the cli includes only
 # it); det/det.h is the umbrella of the whole API.

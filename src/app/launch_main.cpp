@@ -1,11 +1,11 @@
-// det-launch's command line (the launcher itself is det::dist::launch).
+// det-launch's command line (the launcher itself is det::distributed::launch).
 #include "launch_main.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
-#include "det/dist/launcher.h"
+#include "det/distributed/launcher.h"
 #include "det/util/error.h"
 
 namespace det::app {
@@ -14,11 +14,11 @@ int launch_main(int argc, char** argv) {
   CLI::App app{
       "det-launch: start the ranks of a data-parallel trial on this node (torchrun's environment)"};
   app.set_version_flag("--version", "det 0.1.0");
-  dist::LaunchOptions o;
+  distributed::LaunchOptions o;
   double grace = 5;
   double heartbeat = 60;
   try {
-    heartbeat = static_cast<double>(dist::heartbeat_timeout_from_env().count()) / 1000.0;
+    heartbeat = static_cast<double>(distributed::heartbeat_timeout_from_env().count()) / 1000.0;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "det-launch: %s\n", e.what());
     return 2;
@@ -53,7 +53,7 @@ int launch_main(int argc, char** argv) {
   o.kill_grace = std::chrono::milliseconds(static_cast<int64_t>(grace * 1000));
   o.heartbeat_timeout = std::chrono::milliseconds(static_cast<int64_t>(heartbeat * 1000));
   try {
-    return dist::launch(o).exit_code;
+    return distributed::launch(o).exit_code;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

@@ -8,7 +8,7 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "det/dist/launcher.h"
+#include "det/distributed/launcher.h"
 #include "det/util/allocator.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
@@ -36,7 +36,7 @@ extern "C" void on_signal(int sig) {
 
 // One line on stderr and the exit code for an error: 2 for the user's mistakes, 1 for the rest.
 int report(const std::exception& e, const char* prefix, int code) {
-  dist::record_failure(e);  // for det-launch: which rank failed first
+  distributed::record_failure(e);  // for det-launch: which rank failed first
   std::fprintf(stderr, "det-run: %s%s\n", prefix, util::one_line(first_line(e.what())).c_str());
   return code;
 }

@@ -14,7 +14,7 @@
 #include "det/config/hyperparameters.h"
 #include "det/core/context.h"
 #include "det/core/registry.h"
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 #include "det/experiment/run_dir.h"
 #include "det/record/experiment_summary.h"
 #include "det/search/searcher.h"
@@ -150,7 +150,7 @@ int validate_config(const std::string& path, const std::vector<std::string>& ove
   util::NpRandom rng(0);
   const nlohmann::json hparams = config::sample_hyperparameters(cfg.hyperparameters, rng);
   const TrialContext context(cfg, hparams, 1, 0, torch::Device(torch::kCPU),
-                             dist::make_local_context());
+                             distributed::make_local_context());
   TrialRegistry::instance().check_config(cfg.entrypoint, context);
   std::printf("%s: valid (searcher %s, entrypoint %s)\n", path.c_str(), cfg.searcher.name.c_str(),
               cfg.entrypoint.c_str());

@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
 
-#include "det/dist/launcher.h"
+#include "det/distributed/launcher.h"
 #include "det/experiment/recorder.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
@@ -22,9 +22,9 @@
 
 namespace det::app {
 
-std::optional<dist::LaunchResult> relaunch_if_needed(int slots) {
+std::optional<distributed::LaunchResult> relaunch_if_needed(int slots) {
   if (slots <= 1) return std::nullopt;
-  auto env = dist::detect_launch_environment();
+  auto env = distributed::detect_launch_environment();
   if (env && env->size > 1) return std::nullopt;  // already one of the ranks
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -41,15 +41,15 @@ std::optional<dist::LaunchResult> relaunch_if_needed(int slots) {
     throw DistributedError(
         "cannot read this process's command line to launch its ranks; use det-launch");
   args[0] = std::string(exe, static_cast<size_t>(n));
-  dist::LaunchOptions o;
+  distributed::LaunchOptions o;
   o.nproc_per_node = slots;
-  o.heartbeat_timeout = dist::heartbeat_timeout_from_env();
+  o.heartbeat_timeout = distributed::heartbeat_timeout_from_env();
   o.command = args;
   std::fprintf(stderr,
                "det-run: resources.slots_per_trial is %d: running %d ranks on this machine (as "
                "det-launch --nproc-per-node %d)\n",
                slots, slots, slots);
-  return dist::launch(o);
+  return distributed::launch(o);
 }
 
 int apply_intra_op_threads(int runner_share, int local_ranks) {
@@ -66,9 +66,9 @@ int apply_intra_op_threads(int runner_share, int local_ranks) {
   return torch::get_num_threads();
 }
 
-std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {
-  auto env = dist::detect_launch_environment();
-  if (!env || env->size == 1) return dist::make_local_context();
+std::shared_ptr<distributed::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {
+  auto env = distributed::detect_launch_environment();
+  if (!env || env->size == 1) return distributed::make_local_context();
   const int slots = config.resources.slots_per_trial;
   if (env->size != slots)
     throw ConfigError(
@@ -76,10 +76,10 @@ std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentCo
         " but the launcher (" + env->source + ") started " + std::to_string(env->size) +
         " ranks; pass --config resources.slots_per_trial=" + std::to_string(env->size) +
         " or start " + std::to_string(slots) + " rank(s)");
-  return dist::make_process_group_context(*env);
+  return distributed::make_process_group_context(*env);
 }
 
-void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions& o) {
+void share_trial_options(distributed::DistributedContext& ranks, const TrialRunOptions& o) {
   if (ranks.size() == 1) return;
   nlohmann::json msg = {{"trial_id", o.trial_id},
                         {"hparams", o.hparams},

@@ -9,22 +9,22 @@
 #include "det/config/experiment_config.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
-#include "det/dist/distributed_context.h"
-#include "det/dist/launcher.h"
+#include "det/distributed/distributed_context.h"
+#include "det/distributed/launcher.h"
 
 namespace det::app {
 
 /// When `slots` > 1 and this process was not started by a launcher (no RANK,
 /// OMPI_COMM_WORLD_RANK, SLURM_PROCID, ... in the environment), runs this same command line
-/// again as `slots` local ranks through dist::launch and returns how that ended (the exit code,
+/// again as `slots` local ranks through distributed::launch and returns how that ended (the exit code,
 /// and the rank that failed first). Otherwise nullopt: go on.
-std::optional<dist::LaunchResult> relaunch_if_needed(int slots);
+std::optional<distributed::LaunchResult> relaunch_if_needed(int slots);
 
 /// The ranks det-run trains on: those of the launcher that started this process (torchrun,
 /// det-launch, mpirun or srun variables), which must number resources.slots_per_trial; else the
 /// single-process context. Throws ConfigError when the counts disagree, DistributedError when the
 /// rendezvous fails.
-std::shared_ptr<dist::DistributedContext> trial_ranks(const config::ExperimentConfig& config);
+std::shared_ptr<distributed::DistributedContext> trial_ranks(const config::ExperimentConfig& config);
 
 /// Sets LibTorch's intra-op threads of a process that trains, the same way whatever started it
 /// (the runner's worker, det-launch, mpirun, srun, sbatch, or det-run alone): the CPU share
@@ -40,7 +40,7 @@ int apply_intra_op_threads(int runner_share, int local_ranks);
 
 /// On the chief: sends the trial's id, hyperparameters, seed, directory and resume checkpoint to
 /// the other ranks (a no-op on one rank). Call right before running the TrialController.
-void share_trial_options(dist::DistributedContext& ranks, const TrialRunOptions& options);
+void share_trial_options(distributed::DistributedContext& ranks, const TrialRunOptions& options);
 
 /// On every other rank: receives the chief's options (share_trial_options), then trains with
 /// them, writing nothing itself (no run directory, store or metrics). `options` brings the

@@ -10,7 +10,7 @@
 #include "det/core/checkpoint.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
-#include "det/dist/launcher.h"
+#include "det/distributed/launcher.h"
 #include "det/experiment/recorder.h"
 #include "det/experiment/run_dir.h"
 #include "det/experiment/runner.h"
@@ -84,7 +84,7 @@ class RecordingListener : public TrialListener {
 
 int train_experiment(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
-  if (auto env = dist::detect_launch_environment(); env && env->size > 1) {
+  if (auto env = distributed::detect_launch_environment(); env && env->size > 1) {
     if (cfg.searcher.name != "single")
       throw UsageError(
           "det-run was started as rank " + std::to_string(env->rank) + " of " +

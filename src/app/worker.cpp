@@ -13,8 +13,8 @@
 #include "det/config/experiment_config.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
-#include "det/dist/distributed_context.h"
-#include "det/dist/launcher.h"
+#include "det/distributed/distributed_context.h"
+#include "det/distributed/launcher.h"
 #include "det/record/experiment_summary.h"
 #include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
@@ -95,7 +95,7 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
   RunnerChannel channel(record::ChannelFiles::of(trial_dir, w.launch), stop_flag);
   // Until the ranks are known, the process a launcher made rank 0 (or the only one) speaks for
   // the trial: the channel's files have one writer.
-  const auto launch_env = dist::detect_launch_environment();
+  const auto launch_env = distributed::detect_launch_environment();
   bool chief = !launch_env || launch_env->rank == 0;
   auto finish = [&](record::WorkerExit::Reason reason, const std::string& message, int code) {
     try {
@@ -184,25 +184,25 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     }
     return 0;
   } catch (const StorageError& e) {
-    dist::record_failure(e);
+    distributed::record_failure(e);
     std::string msg =
         util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("trial {}: {}", w.trial, msg);
     return finish(Reason::kStorage, msg, 1);
   } catch (const NonFiniteMetric& e) {
-    dist::record_failure(e);
+    distributed::record_failure(e);
     std::string msg =
         util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("{}", msg);
     return finish(Reason::kNonFinite, msg, 1);
   } catch (const InvalidHP& e) {
-    dist::record_failure(e);  // for det-launch: which rank failed first
+    distributed::record_failure(e);  // for det-launch: which rank failed first
     std::string msg =
         util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->warn("trial {}: rejected its hyperparameters: {}", w.trial, msg);
     return finish(Reason::kInvalidHP, msg, record::kWorkerExitInvalidHP);
   } catch (const std::exception& e) {
-    dist::record_failure(e);
+    distributed::record_failure(e);
     std::string msg =
         util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
     util::logger()->error("trial {}: {}", w.trial, msg);

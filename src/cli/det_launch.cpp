@@ -1,4 +1,4 @@
-// det-launch: starts the ranks of a data-parallel trial on this node (see det::dist::launch).
+// det-launch: starts the ranks of a data-parallel trial on this node (see det::distributed::launch).
 #include "app/launch_main.h"
 
 int main(int argc, char** argv) { return det::app::launch_main(argc, argv); }

@@ -2,7 +2,7 @@
 
 #include <optional>
 
-#include "det/dist/gradient_sync.h"
+#include "det/distributed/gradient_sync.h"
 #include "det/util/strings.h"
 #include "harness.h"
 
@@ -11,7 +11,7 @@ namespace det {
 namespace {
 std::shared_ptr<detail::TrialHarness> standalone(
     config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
-    torch::Device device, std::shared_ptr<dist::DistributedContext> distributed) {
+    torch::Device device, std::shared_ptr<distributed::DistributedContext> distributed) {
   auto h = std::make_shared<detail::TrialHarness>();
   h->clock = StepClock(0, config.optimizations.aggregation_frequency);
   h->config = std::move(config);
@@ -19,19 +19,19 @@ std::shared_ptr<detail::TrialHarness> standalone(
   h->trial_id = trial_id;
   h->trial_seed = trial_seed;
   h->device = device;
-  h->distributed = distributed ? std::move(distributed) : dist::make_local_context();
+  h->distributed = distributed ? std::move(distributed) : distributed::make_local_context();
   return h;
 }
 }  // namespace
 
 TrialContext::TrialContext(config::ExperimentConfig config, nlohmann::json hparams,
                            int64_t trial_id, uint32_t trial_seed, torch::Device device,
-                           std::shared_ptr<dist::DistributedContext> distributed)
+                           std::shared_ptr<distributed::DistributedContext> distributed)
     : h_(standalone(std::move(config), std::move(hparams), trial_id, trial_seed, device,
                     std::move(distributed))) {}
 
 TrialContext::TrialContext(std::shared_ptr<detail::TrialHarness> harness) : h_(std::move(harness)) {
-  if (!h_->distributed) h_->distributed = dist::make_local_context();
+  if (!h_->distributed) h_->distributed = distributed::make_local_context();
 }
 
 TrialContext::~TrialContext() = default;
@@ -44,7 +44,7 @@ uint32_t TrialContext::trial_seed() const { return h_->trial_seed; }
 int64_t TrialContext::initial_batch() const { return h_->initial_batch; }
 bool TrialContext::test_mode() const { return h_->test_mode; }
 const torch::Device& TrialContext::device() const { return h_->device; }
-dist::DistributedContext& TrialContext::distributed() const { return *h_->distributed; }
+distributed::DistributedContext& TrialContext::distributed() const { return *h_->distributed; }
 int TrialContext::rank() const { return h_->distributed->rank(); }
 int TrialContext::size() const { return h_->distributed->size(); }
 const StepClock& TrialContext::clock() const { return h_->clock; }

@@ -12,7 +12,7 @@
 #include "det/config/metric.h"
 #include "det/core/checkpoint.h"
 #include "det/core/registry.h"
-#include "det/dist/gradient_sync.h"
+#include "det/distributed/gradient_sync.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
 #include "det/util/progress.h"
@@ -110,7 +110,7 @@ struct TrialController::Impl {
       h->trial_id = m.trial_state.trial_id;
       if (opt.trial_dir.empty()) opt.trial_dir = opt.resume_from->parent_path().parent_path();
     }
-    h->distributed = opt.distributed ? opt.distributed : dist::make_local_context();
+    h->distributed = opt.distributed ? opt.distributed : distributed::make_local_context();
     h->device = torch::cuda::is_available()
                     ? torch::Device(torch::kCUDA, h->distributed->local_rank())
                     : torch::Device(torch::kCPU);
@@ -267,7 +267,7 @@ struct TrialController::Impl {
   }
 
   // Every rank starts from rank 0's weights (the trials seed alike, but a model may not), then
-  // gradients are averaged from autograd hooks (dist::GradientSynchronizer).
+  // gradients are averaged from autograd hooks (distributed::GradientSynchronizer).
   void setup_data_parallel() {
     auto& d = ctx->distributed();
     std::vector<torch::Tensor> params;
@@ -285,7 +285,7 @@ struct TrialController::Impl {
         }
       }
     }
-    h->grad_sync = std::make_unique<dist::GradientSynchronizer>(h->distributed, params);
+    h->grad_sync = std::make_unique<distributed::GradientSynchronizer>(h->distributed, params);
     if (chief())
       util::logger()->info(
           "trial {}: data-parallel on {} ranks ({}), {} gradient bucket(s), per-slot batch {}, "
@@ -818,7 +818,7 @@ TrialContext& TrialController::context() {
   return *impl_->ctx;
 }
 
-const dist::GradientSynchronizer* TrialController::gradient_sync() const {
+const distributed::GradientSynchronizer* TrialController::gradient_sync() const {
   return impl_->h->grad_sync.get();
 }
 

@@ -16,8 +16,8 @@
 #include "det/core/amp.h"
 #include "det/core/reducer.h"
 #include "det/core/step_clock.h"
-#include "det/dist/distributed_context.h"
-#include "det/dist/gradient_sync.h"
+#include "det/distributed/distributed_context.h"
+#include "det/distributed/gradient_sync.h"
 #include "det/optim/lr_scheduler.h"
 
 namespace det::detail {
@@ -48,7 +48,7 @@ struct TrialHarness {
   int64_t trial_id = 1;
   uint32_t trial_seed = 0;
   torch::Device device{torch::kCPU};
-  std::shared_ptr<dist::DistributedContext> distributed;
+  std::shared_ptr<distributed::DistributedContext> distributed;
   bool test_mode = false;
   int64_t initial_batch = 0;
   bool stop_requested = false;
@@ -57,7 +57,7 @@ struct TrialHarness {
   std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers;
   std::vector<WrappedScheduler> schedulers;
   std::vector<WrappedReducer> reducers;
-  std::unique_ptr<dist::GradientSynchronizer> grad_sync;  ///< With several ranks.
+  std::unique_ptr<distributed::GradientSynchronizer> grad_sync;  ///< With several ranks.
   /// optimizations.mixed_precision: autocast around train_batch and evaluate_*.
   Precision precision = Precision::kFloat32;
   /// The loss scaler: the harness's (fp16) or the trial's (wrap_scaler); null without one.

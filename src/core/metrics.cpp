@@ -27,7 +27,7 @@ nlohmann::json reduce_tensors(
   return out;
 }
 
-nlohmann::json average_across_ranks(dist::DistributedContext& ranks, const nlohmann::json& mine) {
+nlohmann::json average_across_ranks(distributed::DistributedContext& ranks, const nlohmann::json& mine) {
   if (ranks.size() == 1) return mine;
   auto all = ranks.allgather(mine);
   nlohmann::json out = nlohmann::json::object();
@@ -40,7 +40,7 @@ nlohmann::json average_across_ranks(dist::DistributedContext& ranks, const nlohm
   return out;
 }
 
-nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks,
+nlohmann::json reduce_validation_across_ranks(distributed::DistributedContext& ranks,
                                               const nlohmann::json& mine, int64_t batches,
                                               const ReducerSpec& spec) {
   auto all = ranks.allgather(nlohmann::json{{"metrics", mine}, {"batches", batches}});
@@ -68,10 +68,10 @@ nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks,
   return out;
 }
 
-bool any_rank(dist::DistributedContext& ranks, bool flag, const torch::Device& device) {
+bool any_rank(distributed::DistributedContext& ranks, bool flag, const torch::Device& device) {
   if (ranks.size() == 1) return flag;
   torch::Tensor t = torch::full({1}, flag ? 1.0f : 0.0f, torch::TensorOptions().device(device));
-  ranks.allreduce(t, dist::ReduceOp::kMax);
+  ranks.allreduce(t, distributed::ReduceOp::kMax);
   return t.item<float>() > 0;
 }
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "det/core/reducer.h"
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 
 namespace det::detail {
 
@@ -25,16 +25,16 @@ nlohmann::json reduce_tensors(
 
 /// Training metrics averaged across ranks (every rank trains the same number of batches; a null
 /// on one rank is left out). Identity on one rank.
-nlohmann::json average_across_ranks(dist::DistributedContext& ranks, const nlohmann::json& mine);
+nlohmann::json average_across_ranks(distributed::DistributedContext& ranks, const nlohmann::json& mine);
 
 /// Validation metrics of every rank reduced again: AVG weighted by each rank's batch count, the
 /// other reducers plainly. Throws DataError when no rank had a batch.
-nlohmann::json reduce_validation_across_ranks(dist::DistributedContext& ranks,
+nlohmann::json reduce_validation_across_ranks(distributed::DistributedContext& ranks,
                                               const nlohmann::json& mine, int64_t batches,
                                               const ReducerSpec& spec);
 
 /// Whether `flag` is set on any rank (a collective on several ranks).
-bool any_rank(dist::DistributedContext& ranks, bool flag, const torch::Device& device);
+bool any_rank(distributed::DistributedContext& ranks, bool flag, const torch::Device& device);
 
 /// "loss=0.25 accuracy=0.9" for log lines.
 std::string format_metrics(const nlohmann::json& metrics);

@@ -12,7 +12,7 @@
 #include "det/core/amp.h"
 #include "det/core/controller.h"
 #include "det/data/loader.h"
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 #include "det/util/fs.h"
 #include "det/util/process.h"
 
@@ -39,12 +39,12 @@ std::string self_exe() {
 
 TEST(GpuTest, NcclOneRankAllreduceAndBroadcast) {
   DET_REQUIRE_GPU(1);
-  dist::LaunchEnvironment env;
+  distributed::LaunchEnvironment env;
   env.master_port = free_port();
-  auto ctx = dist::make_process_group_context(env, dist::DistributedOptions().backend("nccl"));
+  auto ctx = distributed::make_process_group_context(env, distributed::DistributedOptions().backend("nccl"));
   EXPECT_EQ(ctx->backend(), "nccl");
   auto t = torch::arange(6, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat));
-  ctx->allreduce(t, dist::ReduceOp::kSum);
+  ctx->allreduce(t, distributed::ReduceOp::kSum);
   EXPECT_TRUE(torch::equal(t.cpu(), torch::arange(6, torch::kFloat)));
   ctx->broadcast(t, 0);
   ctx->barrier();
@@ -54,17 +54,17 @@ TEST(GpuTest, NcclOneRankAllreduceAndBroadcast) {
 TEST(GpuWorker, GlooRank) {
   const char* rank = std::getenv("DET_GPU_TEST_RANK");
   if (!rank) GTEST_SKIP() << "only run as a rank of GpuTest.GlooOnCudaTwoRanks";
-  dist::LaunchEnvironment env;
+  distributed::LaunchEnvironment env;
   env.rank = std::atoi(rank);
   env.size = 2;
   env.local_rank = env.rank;
   env.local_size = 2;
   env.master_port = std::atoi(std::getenv("DET_GPU_TEST_PORT"));
-  auto ctx = dist::make_process_group_context(env, dist::DistributedOptions().backend("gloo"));
+  auto ctx = distributed::make_process_group_context(env, distributed::DistributedOptions().backend("gloo"));
   const int device = torch::cuda::device_count() > 1 ? env.rank : 0;
   auto t = torch::full({4}, static_cast<float>(env.rank + 1),
                        torch::TensorOptions().device(torch::Device(torch::kCUDA, device)));
-  ctx->allreduce(t, dist::ReduceOp::kSum);
+  ctx->allreduce(t, distributed::ReduceOp::kSum);
   ASSERT_TRUE(torch::equal(t.cpu(), torch::full({4}, 3.0f)));
   ctx->barrier();
 }

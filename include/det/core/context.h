@@ -19,7 +19,7 @@
 #include "det/core/reducer.h"
 #include "det/core/step_clock.h"
 #include "det/data/batch.h"
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 #include "det/optim/lr_scheduler.h"
 #include "det/util/error.h"
 
@@ -39,7 +39,7 @@ class TrialContext {
   /// A context of its own (tests, tools): the loop's clock stays at batch 0.
   TrialContext(config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id,
                uint32_t trial_seed, torch::Device device,
-               std::shared_ptr<dist::DistributedContext> distributed);
+               std::shared_ptr<distributed::DistributedContext> distributed);
   /// The controller's: it shares the harness state (registrations, the step clock) with the
   /// loop. detail::TrialHarness is internal to the core layer.
   explicit TrialContext(std::shared_ptr<detail::TrialHarness> harness);
@@ -83,7 +83,7 @@ class TrialContext {
   /// The device the models live on (cuda:LOCAL_RANK when CUDA is available, else cpu).
   const torch::Device& device() const;
   /// The ranks of the trial (size 1 without data parallelism).
-  dist::DistributedContext& distributed() const;
+  distributed::DistributedContext& distributed() const;
   /// This process's rank.
   int rank() const;
   /// The number of ranks.

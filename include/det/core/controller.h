@@ -15,13 +15,13 @@
 
 #include "det/config/experiment_config.h"
 #include "det/core/registry.h"
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 #include "det/record/checkpoint.h"
 #include "det/record/worker_protocol.h"
 
 namespace det {
 
-namespace dist {
+namespace distributed {
 class GradientSynchronizer;
 }
 
@@ -60,7 +60,7 @@ struct TrialRunOptions {
   std::function<std::optional<config::Length>(const config::Length& reached, double metric)>
       next_target;
   bool show_progress = true;  ///< Progress line on a TTY / log lines otherwise.
-  std::shared_ptr<dist::DistributedContext> distributed;  ///< Default: single process.
+  std::shared_ptr<distributed::DistributedContext> distributed;  ///< Default: single process.
   /// Gets reports and checkpoints on the chief; null: none.
   TrialListener* listener = nullptr;
   /// Set (e.g. by a signal handler) to checkpoint and stop after the current batch.
@@ -102,7 +102,7 @@ class TrialController {
   /// The trial's context (valid after run() has built the trial).
   TrialContext& context();
   /// The data-parallel gradient averaging (its statistics), or null on one rank.
-  const dist::GradientSynchronizer* gradient_sync() const;
+  const distributed::GradientSynchronizer* gradient_sync() const;
 
  private:
   struct Impl;

@@ -1,4 +1,4 @@
-#include "det/dist/launcher.h"
+#include "det/distributed/launcher.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,7 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/heartbeat.h"
@@ -26,7 +26,7 @@
 #include "det/util/strings.h"
 #include "det/util/threads.h"
 
-namespace det::dist {
+namespace det::distributed {
 
 namespace {
 
@@ -352,4 +352,4 @@ LaunchResult launch(const LaunchOptions& o) {
   return result;
 }
 
-}  // namespace det::dist
+}  // namespace det::distributed

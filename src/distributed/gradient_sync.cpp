@@ -1,4 +1,4 @@
-#include "det/dist/gradient_sync.h"
+#include "det/distributed/gradient_sync.h"
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
@@ -11,7 +11,7 @@
 
 #include "det/util/error.h"
 
-namespace det::dist {
+namespace det::distributed {
 
 namespace {
 
@@ -206,4 +206,4 @@ GradientSynchronizer::Stats GradientSynchronizer::stats() const {
 
 std::size_t GradientSynchronizer::num_buckets() const { return impl_->buckets.size(); }
 
-}  // namespace det::dist
+}  // namespace det::distributed

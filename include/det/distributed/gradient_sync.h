@@ -10,9 +10,9 @@
 
 #include <torch/types.h>
 
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 
-namespace det::dist {
+namespace det::distributed {
 
 /// Options of a GradientSynchronizer.
 struct GradientSyncOptions {
@@ -76,4 +76,4 @@ class GradientSynchronizer {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace det::dist
+}  // namespace det::distributed

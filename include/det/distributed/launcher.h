@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace det::dist {
+namespace det::distributed {
 
 /// What to launch, torchrun's vocabulary.
 struct LaunchOptions {
@@ -52,4 +52,4 @@ std::chrono::milliseconds heartbeat_timeout_from_env();
 /// UsageError on invalid options.
 LaunchResult launch(const LaunchOptions& options);
 
-}  // namespace det::dist
+}  // namespace det::distributed

@@ -18,9 +18,9 @@
 #include "../core/test_trials.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
-#include "det/dist/distributed_context.h"
-#include "det/dist/gradient_sync.h"
-#include "det/dist/launcher.h"
+#include "det/distributed/distributed_context.h"
+#include "det/distributed/gradient_sync.h"
+#include "det/distributed/launcher.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 
@@ -153,18 +153,18 @@ TEST(DistWorker, Run) {
   const char* spec_env = std::getenv("DET_TEST_DIST_SPEC");
   if (!spec_env) GTEST_SKIP() << "only run as a rank of the distributed tests";
   auto spec = nlohmann::json::parse(spec_env);
-  auto ctx = dist::make_context_from_env();
+  auto ctx = distributed::make_context_from_env();
   const int rank = ctx->rank(), size = ctx->size();
   if (spec["mode"] == "collectives") {
     ASSERT_EQ(ctx->backend(), "gloo");
     torch::Tensor t = torch::full({3}, static_cast<float>(rank + 1));
-    ctx->allreduce(t, dist::ReduceOp::kSum);
+    ctx->allreduce(t, distributed::ReduceOp::kSum);
     EXPECT_TRUE(torch::equal(t, torch::full({3}, static_cast<float>(size * (size + 1) / 2))));
     t = torch::full({2}, static_cast<double>(rank));
-    ctx->allreduce(t, dist::ReduceOp::kAvg);
+    ctx->allreduce(t, distributed::ReduceOp::kAvg);
     EXPECT_DOUBLE_EQ(t[0].item<double>(), (size - 1) / 2.0);
     t = torch::full({1}, static_cast<float>(rank));
-    ctx->allreduce(t, dist::ReduceOp::kMax);
+    ctx->allreduce(t, distributed::ReduceOp::kMax);
     EXPECT_EQ(t.item<float>(), static_cast<float>(size - 1));
     auto all = ctx->allgather(torch::full({2}, static_cast<int64_t>(10 * rank)));
     ASSERT_EQ(static_cast<int>(all.size()), size);
@@ -193,7 +193,7 @@ TEST(DistWorker, Run) {
   try {
     c.run();
   } catch (const std::exception& e) {
-    dist::record_failure(e);  // as det::main does
+    distributed::record_failure(e);  // as det::main does
     throw;
   }
   const std::string out = spec["out"].get<std::string>() + ".rank" + std::to_string(rank);
@@ -223,12 +223,12 @@ struct EnvVar {
   ~EnvVar() { ::unsetenv(name.c_str()); }
 };
 
-dist::LaunchResult run_ranks(int n, const nlohmann::json& spec) {
+distributed::LaunchResult run_ranks(int n, const nlohmann::json& spec) {
   EnvVar e("DET_TEST_DIST_SPEC", spec.dump());
-  dist::LaunchOptions o;
+  distributed::LaunchOptions o;
   o.nproc_per_node = n;
   o.command = worker_command();
-  return dist::launch(o);
+  return distributed::launch(o);
 }
 
 std::vector<torch::Tensor> load_weights(const std::string& path) {
@@ -565,15 +565,15 @@ TEST(TwoNodesDistTest, APeerWithoutTheRunsSecretIsRefused) {
 TEST(Rendezvous, RankZeroListensOnlyOnTheMasterAddress) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   EnvVar secret("DET_RENDEZVOUS_SECRET", "s");
-  dist::LaunchEnvironment env;
+  distributed::LaunchEnvironment env;
   env.size = 2;
   env.master_addr = "127.0.0.1";
   env.master_port = free_port();
-  std::shared_ptr<dist::DistributedContext> zero;
+  std::shared_ptr<distributed::DistributedContext> zero;
   std::thread t([&] {
     auto e0 = env;
     e0.rank = 0;
-    zero = dist::make_process_group_context(e0, dist::DistributedOptions());
+    zero = distributed::make_process_group_context(e0, distributed::DistributedOptions());
   });
   // The listener, as the kernel lists it: local address and port in hex, state 0A (LISTEN).
   char port_hex[8];
@@ -594,7 +594,7 @@ TEST(Rendezvous, RankZeroListensOnlyOnTheMasterAddress) {
   }
   auto e1 = env;
   e1.rank = 1;
-  auto one = dist::make_process_group_context(e1, dist::DistributedOptions());
+  auto one = distributed::make_process_group_context(e1, distributed::DistributedOptions());
   t.join();
   ASSERT_NE(zero, nullptr);
   EXPECT_EQ(listeners, std::vector<std::string>{std::string("0100007F:") + port_hex})
@@ -628,11 +628,11 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
                         "SLURM_NODELIST",
                         "SLURM_TASKS_PER_NODE"})
     ::unsetenv(v);
-  EXPECT_FALSE(dist::detect_launch_environment());
+  EXPECT_FALSE(distributed::detect_launch_environment());
   {
     EnvVar a("RANK", "3"), b("WORLD_SIZE", "4"), c("LOCAL_RANK", "1"), d("LOCAL_WORLD_SIZE", "2"),
         e("GROUP_RANK", "1"), f("MASTER_ADDR", "10.1.2.3"), g("MASTER_PORT", "1234");
-    auto env = dist::detect_launch_environment();
+    auto env = distributed::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "torchrun");
     EXPECT_EQ(env->rank, 3);
@@ -648,7 +648,7 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
     EnvVar a("OMPI_COMM_WORLD_RANK", "5"), b("OMPI_COMM_WORLD_SIZE", "8"),
         c("OMPI_COMM_WORLD_LOCAL_RANK", "1"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "4"),
         f("MASTER_ADDR", "10.1.2.3"), g("OMPI_MCA_ess_base_jobid", "542113793");
-    auto env = dist::detect_launch_environment();
+    auto env = distributed::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "openmpi");
     EXPECT_EQ(env->rank, 5);
@@ -657,15 +657,15 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
     EXPECT_EQ(env->cross_rank, 1);
     EXPECT_EQ(env->cross_size, 2);
     EXPECT_EQ(env->master_addr, "10.1.2.3");
-    EXPECT_EQ(env->master_port, dist::port_for_job("542113793"));
+    EXPECT_EQ(env->master_port, distributed::port_for_job("542113793"));
   }
   {
     EnvVar a("SLURM_PROCID", "2"), b("SLURM_NTASKS", "4"), c("SLURM_LOCALID", "0"),
         d("SLURM_NTASKS_PER_NODE", "2"), e("SLURM_NODEID", "1"), f("SLURM_JOB_NODELIST", "n[1-2]");
     // A batch script's own process (no step id) is not a rank of anything.
-    EXPECT_FALSE(dist::detect_launch_environment());
+    EXPECT_FALSE(distributed::detect_launch_environment());
     EnvVar step("SLURM_STEP_ID", "0");
-    auto env = dist::detect_launch_environment();
+    auto env = distributed::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->source, "slurm");
     EXPECT_EQ(env->master_addr, "n1");
@@ -675,12 +675,12 @@ TEST(LaunchEnvironment, TorchrunOpenMpiAndSlurmVariables) {
   }
   {
     EnvVar a("RANK", "4"), b("WORLD_SIZE", "4");
-    EXPECT_THROW(dist::detect_launch_environment(), DistributedError);
+    EXPECT_THROW(distributed::detect_launch_environment(), DistributedError);
   }
   {
     EnvVar a("RANK", "x"), b("WORLD_SIZE", "4");
     try {
-      dist::detect_launch_environment();
+      distributed::detect_launch_environment();
       FAIL();
     } catch (const DistributedError& e) {
       EXPECT_NE(std::string(e.what()).find("RANK='x'"), std::string::npos) << e.what();
@@ -700,22 +700,22 @@ TEST(LaunchEnvironment, MpirunAndSrunRanksAgreeOnTheRendezvousWithoutMasterVaria
     EnvVar a("OMPI_COMM_WORLD_RANK", "1"), b("OMPI_COMM_WORLD_SIZE", "2"),
         c("OMPI_COMM_WORLD_LOCAL_RANK", "1"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "2"),
         j("OMPI_MCA_ess_base_jobid", "542113793");
-    auto env = dist::detect_launch_environment();
+    auto env = distributed::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->master_addr, "127.0.0.1");
-    EXPECT_EQ(env->master_port, dist::port_for_job("542113793"));
+    EXPECT_EQ(env->master_port, distributed::port_for_job("542113793"));
     EXPECT_GE(env->master_port, 10000);
     EXPECT_LT(env->master_port, 30000);
     EnvVar other("OMPI_MCA_ess_base_jobid", "542113794");  // another job, another port
-    EXPECT_NE(dist::detect_launch_environment()->master_port, env->master_port);
+    EXPECT_NE(distributed::detect_launch_environment()->master_port, env->master_port);
     EnvVar p("MASTER_PORT", "4321");  // the user's wins
-    EXPECT_EQ(dist::detect_launch_environment()->master_port, 4321);
+    EXPECT_EQ(distributed::detect_launch_environment()->master_port, 4321);
   }
   {  // two nodes under mpirun without MASTER_ADDR: one line saying how to set it
     EnvVar a("OMPI_COMM_WORLD_RANK", "1"), b("OMPI_COMM_WORLD_SIZE", "2"),
         c("OMPI_COMM_WORLD_LOCAL_RANK", "0"), d("OMPI_COMM_WORLD_LOCAL_SIZE", "1");
     try {
-      dist::detect_launch_environment();
+      distributed::detect_launch_environment();
       FAIL() << "two nodes, no MASTER_ADDR, no error";
     } catch (const DistributedError& e) {
       EXPECT_NE(std::string(e.what()).find("mpirun -x MASTER_ADDR="), std::string::npos)
@@ -727,36 +727,36 @@ TEST(LaunchEnvironment, MpirunAndSrunRanksAgreeOnTheRendezvousWithoutMasterVaria
         d("SLURM_TASKS_PER_NODE", "2(x2)"), e("SLURM_NODEID", "1"), j("SLURM_JOB_ID", "77"),
         st("SLURM_STEP_ID", "0"), l("SLURM_STEP_NODELIST", "gpu[07-08]"),
         jl("SLURM_JOB_NODELIST", "gpu[01-08]");
-    auto env = dist::detect_launch_environment();
+    auto env = distributed::detect_launch_environment();
     ASSERT_TRUE(env);
     EXPECT_EQ(env->local_size, 2);
     EXPECT_EQ(env->master_addr, "gpu07");
-    EXPECT_EQ(env->master_port, dist::port_for_job("77.0"));
+    EXPECT_EQ(env->master_port, distributed::port_for_job("77.0"));
     EnvVar s1("SLURM_STEP_ID", "1");  // a second step of the job runs beside the first
-    EXPECT_NE(dist::detect_launch_environment()->master_port, env->master_port);
+    EXPECT_NE(distributed::detect_launch_environment()->master_port, env->master_port);
   }
   {  // Slurm, one node: the loopback
     EnvVar a("SLURM_PROCID", "0"), b("SLURM_NTASKS", "2"), c("SLURM_LOCALID", "0"),
         d("SLURM_TASKS_PER_NODE", "2"), l("SLURM_STEP_NODELIST", "node1"), st("SLURM_STEP_ID", "3");
-    EXPECT_EQ(dist::detect_launch_environment()->master_addr, "127.0.0.1");
+    EXPECT_EQ(distributed::detect_launch_environment()->master_addr, "127.0.0.1");
   }
-  EXPECT_EQ(dist::first_slurm_host("node1"), "node1");
-  EXPECT_EQ(dist::first_slurm_host("gpu[07-09,12],cpu1"), "gpu07");
-  EXPECT_EQ(dist::first_slurm_host("a1,b[1-2]"), "a1");
-  EXPECT_EQ(dist::first_slurm_host("rack[3]-n[1-4],rack4-n1"), "rack3-n1");
-  EXPECT_EQ(dist::first_slurm_host("x[5,7]-ib"), "x5-ib");
-  EXPECT_EQ(dist::first_slurm_host(""), "");
-  EXPECT_THROW(dist::first_slurm_host("gpu[07-09"), DistributedError);
+  EXPECT_EQ(distributed::first_slurm_host("node1"), "node1");
+  EXPECT_EQ(distributed::first_slurm_host("gpu[07-09,12],cpu1"), "gpu07");
+  EXPECT_EQ(distributed::first_slurm_host("a1,b[1-2]"), "a1");
+  EXPECT_EQ(distributed::first_slurm_host("rack[3]-n[1-4],rack4-n1"), "rack3-n1");
+  EXPECT_EQ(distributed::first_slurm_host("x[5,7]-ib"), "x5-ib");
+  EXPECT_EQ(distributed::first_slurm_host(""), "");
+  EXPECT_THROW(distributed::first_slurm_host("gpu[07-09"), DistributedError);
 }
 
 TEST(LaunchEnvironment, RendezvousTimeoutIsAOneLineError) {
-  dist::LaunchEnvironment env;
+  distributed::LaunchEnvironment env;
   env.rank = 1;
   env.size = 2;
   env.master_port = free_port();  // nobody serves it
   try {
-    dist::make_process_group_context(
-        env, dist::DistributedOptions().rendezvous_timeout(std::chrono::seconds(1)));
+    distributed::make_process_group_context(
+        env, distributed::DistributedOptions().rendezvous_timeout(std::chrono::seconds(1)));
     FAIL() << "no rank 0, yet the rendezvous succeeded";
   } catch (const DistributedError& e) {
     std::string msg = e.what();

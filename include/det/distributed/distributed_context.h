@@ -16,7 +16,7 @@
 
 #include "det/util/error.h"
 
-namespace det::dist {
+namespace det::distributed {
 
 /// A collective that failed because another rank is gone or did not answer in time: a
 /// consequence of a failure elsewhere (the launcher names the rank that failed first).
@@ -149,4 +149,4 @@ std::shared_ptr<DistributedContext> make_process_group_context(
 std::shared_ptr<DistributedContext> make_context_from_env(
     const DistributedOptions& options = DistributedOptions::from_env());
 
-}  // namespace det::dist
+}  // namespace det::distributed

@@ -30,13 +30,13 @@
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/heartbeat.h"
 #include "det/util/log.h"
 
-namespace det::dist {
+namespace det::distributed {
 
 namespace {
 
@@ -488,4 +488,4 @@ std::shared_ptr<DistributedContext> make_process_group_context(const LaunchEnvir
   return std::make_shared<ProcessGroupContext>(env, options);
 }
 
-}  // namespace det::dist
+}  // namespace det::distributed

@@ -1,8 +1,8 @@
-#include "det/dist/gradient_sync.h"
+#include "det/distributed/gradient_sync.h"
 
 #include <gtest/gtest.h>
 
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 
 namespace det {
 namespace {
@@ -12,11 +12,11 @@ TEST(GradientSync, BucketsInReverseOrderUnderTheCap) {
   auto a = torch::zeros({1000}, torch::requires_grad()),
        b = torch::zeros({1000}, torch::requires_grad()),
        c = torch::zeros({10}, torch::requires_grad());
-  dist::GradientSynchronizer one(dist::make_local_context(), {a, b, c},
-                                 dist::GradientSyncOptions().bucket_bytes(1 << 20));
+  distributed::GradientSynchronizer one(distributed::make_local_context(), {a, b, c},
+                                 distributed::GradientSyncOptions().bucket_bytes(1 << 20));
   EXPECT_EQ(one.num_buckets(), 1u);
-  dist::GradientSynchronizer many(dist::make_local_context(), {a, b, c},
-                                  dist::GradientSyncOptions().bucket_bytes(4000));
+  distributed::GradientSynchronizer many(distributed::make_local_context(), {a, b, c},
+                                  distributed::GradientSyncOptions().bucket_bytes(4000));
   EXPECT_EQ(many.num_buckets(), 2u);  // {c, b} reach 4040 bytes, then {a}
   many.prepare(true);
   (a.sum() + 2 * b.sum() + 3 * c.sum()).backward();

@@ -1,4 +1,4 @@
-#include "det/dist/distributed_context.h"
+#include "det/distributed/distributed_context.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -6,7 +6,7 @@
 
 #include "det/util/error.h"
 
-namespace det::dist {
+namespace det::distributed {
 
 namespace {
 
@@ -204,4 +204,4 @@ std::shared_ptr<DistributedContext> make_context_from_env(const DistributedOptio
   return make_process_group_context(*e, options);
 }
 
-}  // namespace det::dist
+}  // namespace det::distributed

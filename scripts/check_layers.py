@@ -19,7 +19,7 @@ ALLOWED = {
     "data": {"util", "config"},
     "optim": {"util", "config"},
     "nn": {"util", "config"},
-    "distributed": {"util"},
+    "distributed": {"util", "record"},
     "core": {"util", "config", "record", "data", "optim", "distributed"},
     "app": {"util", "config", "record", "search", "experiment", "distributed", "core"},
 }

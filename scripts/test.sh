@@ -11,7 +11,7 @@ start=$(date +%s)
 "$root/scripts/setup.sh"
 # What only the tests need, from Debian: Chromium (the browser tests of the report and the live
 # view), Open MPI (mpirun), Slurm and munge (a one-machine cluster, tests/cluster/); and PyPI's
-# tensorboard in .venv/ (TensorBoard reads det's event files back).
+# tensorboard in .venv/ (TensorBoard reads det's event files back) and lizard (lint.complexity).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
@@ -30,6 +30,10 @@ venv="$root/.venv"
 if ! "$venv/bin/python" -c 'import tensorboard' 2>/dev/null; then
   echo "det test: installing tensorboard into $venv (the TensorBoard reader test)" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check "tensorboard==${DET_TENSORBOARD_VERSION:-2.21.0}"
+fi
+if ! "$venv/bin/python" -c 'import lizard' 2>/dev/null; then
+  echo "det test: installing lizard into $venv (lint.complexity)" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check "lizard==${DET_LIZARD_VERSION:-1.24.3}"
 fi
 echo "det test: set up and built in $(($(date +%s) - start)) s" >&2
 if [ -z "${DET_DATA_DIR:-}" ] && [ -d "$root/../shared/data/mnist" ]; then

@@ -51,6 +51,7 @@
 #include "det/optim/state_key.h"
 #include "det/record/checkpoint.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/rank_failure.h"
 #include "det/record/tensorboard.h"
 #include "det/record/torch_archive.h"
 #include "det/record/worker_channel.h"
@@ -70,3 +71,4 @@
 #include "det/util/rng.h"
 #include "det/util/strings.h"
 #include "det/util/threads.h"
+#include "det/util/version.h"

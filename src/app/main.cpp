@@ -6,6 +6,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "commands.h"
 #include "det/distributed/launcher.h"
@@ -13,6 +17,7 @@
 #include "det/util/error.h"
 #include "det/util/log.h"
 #include "det/util/threads.h"
+#include "det/util/version.h"
 #include "report.h"
 #include "worker.h"
 
@@ -41,147 +46,224 @@ int report(const std::exception& e, const char* prefix, int code) {
   return code;
 }
 
+// One det-run subcommand: where CLI11 parsed it, and what runs it. `interruptible`: it runs
+// until done or stopped, so SIGINT and SIGTERM set stop_flag() (a second one ends the process).
+struct Command {
+  CLI::App* sub = nullptr;
+  std::function<int()> run;
+  bool interruptible = false;
+};
+
+// det-run's command line: the training options on the root, one entry of `commands_` per
+// subcommand. Each add_* declares one group of subcommands and what they run.
+class CommandLine {
+ public:
+  CommandLine() {
+    cli_.set_version_flag("--version", std::string("det ") + util::version());
+    cli_.require_subcommand(0, 1);
+    add_training_options();
+    add_worker();
+    add_config_commands();
+    add_store_commands();
+    add_run_directory_commands();
+  }
+
+  int run(int argc, char** argv) {
+    try {
+      cli_.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return cli_.exit(e) == 0 ? 0 : 2;
+    }
+    try {
+      util::set_log_level(train_.log_level);
+      for (const Command& c : commands_) {
+        if (!c.sub->parsed()) continue;
+        if (c.interruptible) catch_stop_signals();
+        return c.run();
+      }
+      catch_stop_signals();
+      return train();
+    } catch (const ConfigError& e) {
+      return report(e, "config error: ", 2);
+    } catch (const UsageError& e) {
+      return report(e, "", 2);
+    } catch (const InvalidHP& e) {
+      return report(e, "the trial rejected its hyperparameters: ", 1);
+    } catch (const std::exception& e) {
+      return report(e, "error: ", 1);
+    }
+  }
+
+ private:
+  static void catch_stop_signals() {
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+  }
+
+  void add_store_option(CLI::App* sub) {
+    sub->add_option("--store", store_, "the store (default runs/det.db)");
+  }
+
+  void add_training_options() {
+    TrainArgs& ta = train_;
+    cli_.add_option("config", ta.config, "experiment config (YAML)");
+    cli_.add_option("--config", ta.overrides,
+                    "override a config field: key.path=value (repeatable)");
+    cli_.add_flag("--test", ta.test,
+                  "test mode: one training batch, one validation batch, one checkpoint");
+    cli_.add_option("--resume", ta.resume, "continue the trial from this checkpoint directory");
+    cli_.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")
+        ->capture_default_str();
+    cli_.add_flag("--no-progress", ta.no_progress, "no progress line on a terminal");
+    cli_.add_option("--resume-experiment", ta.resume_experiment,
+                    "continue a stopped experiment from its run directory (CONFIG may be left "
+                    "out)");
+    cli_.add_option("--slots", ta.slots,
+                    "slots the experiment may use at once (default resources.max_slots, else one "
+                    "trial at a time; on Slurm max_concurrent_trials trials); each trial takes "
+                    "resources.slots_per_trial");
+    cli_.add_option("--scheduler", ta.scheduler,
+                    "where trials run: local (child processes) or slurm (one sbatch job per "
+                    "trial); default slurm when the config has a slurm: section, else local");
+  }
+
+  // Internal: started by the experiment runner.
+  void add_worker() {
+    auto wa = std::make_shared<WorkerArgs>();
+    auto* wk = cli_.add_subcommand("__worker", "");
+    wk->group("");
+    wk->add_option("--run-dir", wa->run_dir)->required();
+    wk->add_option("--trial", wa->trial)->required();
+    wk->add_option("--target", wa->target)->required();
+    wk->add_option("--resume", wa->resume);
+    wk->add_option("--launch", wa->launch)->required();
+    wk->add_option("--threads", wa->threads);
+    wk->add_option("--console-level", wa->console_level);
+    wk->add_flag("--no-progress", wa->no_progress);
+    wk->add_option("--log-level", train_.log_level);
+    commands_.push_back({wk, [wa] { return run_worker(*wa, &stop_flag()); }, true});
+  }
+
+  void add_config_commands() {
+    struct Args {
+      std::string path, trials;
+      std::vector<std::string> overrides;
+    };
+    auto vc_args = std::make_shared<Args>();
+    auto* vc = cli_.add_subcommand("validate-config", "check a config and exit");
+    vc->add_option("config", vc_args->path, "experiment config (YAML)")->required();
+    vc->add_option("--config", vc_args->overrides, "override a config field: key.path=value");
+    commands_.push_back(
+        {vc, [vc_args] { return validate_config(vc_args->path, vc_args->overrides); }});
+
+    auto ps_args = std::make_shared<Args>();
+    auto* ps = cli_.add_subcommand(
+        "preview-search", "show what the searcher will do, or simulate it against given trials");
+    ps->add_option("config", ps_args->path, "experiment config (YAML)")->required();
+    ps->add_option("--simulate", ps_args->trials,
+                   "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
+    ps->add_option("--config", ps_args->overrides, "override a config field: key.path=value");
+    commands_.push_back(
+        {ps,
+         [ps_args] { return preview_search(ps_args->path, ps_args->overrides, ps_args->trials); }});
+  }
+
+  void add_store_commands() {
+    auto* ex = cli_.add_subcommand("experiments", "list the experiments of an experiment store");
+    add_store_option(ex);
+    commands_.push_back({ex, [this] { return list_experiments(store_); }});
+
+    auto experiment = std::make_shared<int64_t>(0);
+    auto* de = cli_.add_subcommand(
+        "describe", "an experiment's trials, hyperparameters, best metrics and checkpoints");
+    de->add_option("experiment_id", *experiment, "experiment id (see det-run experiments)")
+        ->required();
+    add_store_option(de);
+    commands_.push_back(
+        {de, [this, experiment] { return describe_experiment(*experiment, store_); }});
+
+    struct MetricsArgs {
+      int64_t trial = 0;
+      std::string kind, format = "table";
+    };
+    auto m = std::make_shared<MetricsArgs>();
+    auto* me = cli_.add_subcommand("metrics", "a trial's training and validation metrics");
+    me->add_option("trial_id", m->trial, "trial id (see det-run describe)")->required();
+    me->add_option("--kind", m->kind, "training or validation (default both)");
+    me->add_option("--format", m->format, "table, csv or json")->capture_default_str();
+    add_store_option(me);
+    commands_.push_back(
+        {me, [this, m] { return show_metrics(m->trial, m->kind, m->format, store_); }});
+
+    auto logs = std::make_shared<std::pair<int64_t, bool>>(0, false);
+    auto* lg = cli_.add_subcommand("logs", "a trial's log (trial.log in its run directory)");
+    lg->add_option("trial_id", logs->first, "trial id (see det-run describe)")->required();
+    lg->add_flag("-f,--follow", logs->second, "keep printing what the trial logs until it ends");
+    add_store_option(lg);
+    commands_.push_back(
+        {lg, [this, logs] { return show_logs(logs->first, logs->second, store_, &stop_flag()); },
+         true});
+  }
+
+  void add_run_directory_commands() {
+    auto run_dir = std::make_shared<std::string>();
+    auto* lt = cli_.add_subcommand(
+        "list-trials", "list the trials of a run directory (default: the latest under ./runs)");
+    lt->add_option("run_dir", *run_dir, "run directory holding experiment.json");
+    commands_.push_back({lt, [run_dir] { return list_trials(*run_dir); }});
+
+    auto target = std::make_shared<std::pair<std::string, std::string>>();
+    auto* rp = cli_.add_subcommand(
+        "report", "write an experiment's report: one HTML file that opens offline in any browser");
+    rp->add_option("target", target->first,
+                   "a run directory, or an experiment id of the store (default: its latest)");
+    rp->add_option("-o,--output", target->second,
+                   "the HTML file (default <run dir>/report.html, else experiment-<id>.html)");
+    add_store_option(rp);
+    commands_.push_back(
+        {rp, [this, target] { return write_report(target->first, target->second, store_); }});
+
+    auto listen = std::make_shared<std::pair<std::string, int>>("127.0.0.1", 8080);
+    auto* sv =
+        cli_.add_subcommand("serve", "a live, read-only view of an experiment store over HTTP");
+    sv->add_option("--port", listen->second, "TCP port (0: any free one)")->capture_default_str();
+    sv->add_option("--host", listen->first,
+                   "address to listen on; anything but loopback shows the store's experiments, "
+                   "configs and paths to whoever can reach it (docs/observability.md)")
+        ->capture_default_str();
+    add_store_option(sv);
+    commands_.push_back(
+        {sv, [this, listen] { return serve(store_, listen->first, listen->second, &stop_flag()); },
+         true});
+  }
+
+  // The root command: a new experiment, a resumed one, or one trial in this process.
+  int train() {
+    if (!train_.resume_experiment.empty()) {
+      if (train_.test || !train_.resume.empty())
+        throw UsageError("--resume-experiment cannot be combined with --test or --resume");
+      return resume_experiment(train_);
+    }
+    if (train_.config.empty())
+      throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
+    if (train_.test || !train_.resume.empty()) return train_in_process(train_);
+    return train_experiment(train_);
+  }
+
+  CLI::App cli_{"det-run: train LibTorch trials from Determined-style experiment configs"};
+  TrainArgs train_;
+  std::string store_;  // --store of the store commands
+  std::vector<Command> commands_;
+};
+
 }  // namespace
 }  // namespace app
 
 int main(int argc, char** argv) {
-  using namespace app;
   util::tune_allocator();
   util::default_blas_threads();         // before any worker starts: they inherit it
   util::default_mkl_reproducibility();  // before MKL's first call, and for the workers
-  CLI::App cli{"det-run: train LibTorch trials from Determined-style experiment configs"};
-  cli.set_version_flag("--version", std::string("det ") + DET_VERSION);
-  cli.require_subcommand(0, 1);
-  TrainArgs ta;
-  cli.add_option("config", ta.config, "experiment config (YAML)");
-  cli.add_option("--config", ta.overrides, "override a config field: key.path=value (repeatable)");
-  cli.add_flag("--test", ta.test,
-               "test mode: one training batch, one validation batch, one checkpoint");
-  cli.add_option("--resume", ta.resume, "continue the trial from this checkpoint directory");
-  cli.add_option("--log-level", ta.log_level, "trace, debug, info, warn or error")
-      ->capture_default_str();
-  cli.add_flag("--no-progress", ta.no_progress, "no progress line on a terminal");
-  cli.add_option("--resume-experiment", ta.resume_experiment,
-                 "continue a stopped experiment from its run directory (CONFIG may be left out)");
-  cli.add_option("--slots", ta.slots,
-                 "slots the experiment may use at once (default resources.max_slots, else one "
-                 "trial at a time; on Slurm max_concurrent_trials trials); each trial takes "
-                 "resources.slots_per_trial");
-  cli.add_option("--scheduler", ta.scheduler,
-                 "where trials run: local (child processes) or slurm (one sbatch job per trial); "
-                 "default slurm when the config has a slurm: section, else local");
-
-  WorkerArgs wa;
-  auto* wk = cli.add_subcommand("__worker", "");
-  wk->group("");  // internal: started by the experiment runner
-  wk->add_option("--run-dir", wa.run_dir)->required();
-  wk->add_option("--trial", wa.trial)->required();
-  wk->add_option("--target", wa.target)->required();
-  wk->add_option("--resume", wa.resume);
-  wk->add_option("--launch", wa.launch)->required();
-  wk->add_option("--threads", wa.threads);
-  wk->add_option("--console-level", wa.console_level);
-  wk->add_flag("--no-progress", wa.no_progress);
-  wk->add_option("--log-level", ta.log_level);
-
-  std::string vc_path;
-  std::vector<std::string> vc_overrides;
-  auto* vc = cli.add_subcommand("validate-config", "check a config and exit");
-  vc->add_option("config", vc_path, "experiment config (YAML)")->required();
-  vc->add_option("--config", vc_overrides, "override a config field: key.path=value");
-
-  std::string ps_path, ps_trials;
-  std::vector<std::string> ps_overrides;
-  auto* ps = cli.add_subcommand(
-      "preview-search", "show what the searcher will do, or simulate it against given trials");
-  ps->add_option("config", ps_path, "experiment config (YAML)")->required();
-  ps->add_option("--simulate", ps_trials,
-                 "TRIALS.json: {\"trials\": [{\"metric\": 0.1, \"early_exit_at\": 1}, ...]}");
-  ps->add_option("--config", ps_overrides, "override a config field: key.path=value");
-
-  std::string store_arg, metrics_kind, metrics_format = "table";
-  int64_t describe_id = 0, metrics_trial = 0;
-  auto* ex = cli.add_subcommand("experiments", "list the experiments of an experiment store");
-  ex->add_option("--store", store_arg, "the store (default runs/det.db)");
-  auto* de = cli.add_subcommand(
-      "describe", "an experiment's trials, hyperparameters, best metrics and checkpoints");
-  de->add_option("experiment_id", describe_id, "experiment id (see det-run experiments)")
-      ->required();
-  de->add_option("--store", store_arg, "the store (default runs/det.db)");
-  auto* me = cli.add_subcommand("metrics", "a trial's training and validation metrics");
-  me->add_option("trial_id", metrics_trial, "trial id (see det-run describe)")->required();
-  me->add_option("--kind", metrics_kind, "training or validation (default both)");
-  me->add_option("--format", metrics_format, "table, csv or json")->capture_default_str();
-  me->add_option("--store", store_arg, "the store (default runs/det.db)");
-
-  std::string lt_dir;
-  auto* lt = cli.add_subcommand(
-      "list-trials", "list the trials of a run directory (default: the latest under ./runs)");
-  lt->add_option("run_dir", lt_dir, "run directory holding experiment.json");
-
-  std::string report_target, report_out;
-  auto* rp = cli.add_subcommand(
-      "report", "write an experiment's report: one HTML file that opens offline in any browser");
-  rp->add_option("target", report_target,
-                 "a run directory, or an experiment id of the store (default: its latest)");
-  rp->add_option("-o,--output", report_out,
-                 "the HTML file (default <run dir>/report.html, else experiment-<id>.html)");
-  rp->add_option("--store", store_arg, "the store (default runs/det.db)");
-
-  int serve_port = 8080;
-  std::string serve_host = "127.0.0.1";
-  auto* sv = cli.add_subcommand("serve", "a live, read-only view of an experiment store over HTTP");
-  sv->add_option("--port", serve_port, "TCP port (0: any free one)")->capture_default_str();
-  sv->add_option("--host", serve_host,
-                 "address to listen on; anything but loopback shows the store's experiments, "
-                 "configs and paths to whoever can reach it (docs/observability.md)")
-      ->capture_default_str();
-  sv->add_option("--store", store_arg, "the store (default runs/det.db)");
-
-  int64_t logs_trial = 0;
-  bool logs_follow = false;
-  auto* lg = cli.add_subcommand("logs", "a trial's log (trial.log in its run directory)");
-  lg->add_option("trial_id", logs_trial, "trial id (see det-run describe)")->required();
-  lg->add_flag("-f,--follow", logs_follow, "keep printing what the trial logs until it ends");
-  lg->add_option("--store", store_arg, "the store (default runs/det.db)");
-
-  try {
-    cli.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return cli.exit(e) == 0 ? 0 : 2;
-  }
-  try {
-    util::set_log_level(ta.log_level);
-    if (vc->parsed()) return validate_config(vc_path, vc_overrides);
-    if (lt->parsed()) return list_trials(lt_dir);
-    if (ps->parsed()) return preview_search(ps_path, ps_overrides, ps_trials);
-    if (ex->parsed()) return list_experiments(store_arg);
-    if (de->parsed()) return describe_experiment(describe_id, store_arg);
-    if (me->parsed()) return show_metrics(metrics_trial, metrics_kind, metrics_format, store_arg);
-    if (rp->parsed()) return write_report(report_target, report_out, store_arg);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    if (sv->parsed()) return serve(store_arg, serve_host, serve_port, &stop_flag());
-    if (lg->parsed()) return show_logs(logs_trial, logs_follow, store_arg, &stop_flag());
-    if (wk->parsed()) return run_worker(wa, &stop_flag());
-    if (!ta.resume_experiment.empty()) {
-      if (ta.test || !ta.resume.empty())
-        throw UsageError("--resume-experiment cannot be combined with --test or --resume");
-      return resume_experiment(ta);
-    }
-    if (ta.config.empty())
-      throw UsageError("no config given: det-run CONFIG.yaml (see det-run --help)");
-    if (ta.test || !ta.resume.empty()) return train_in_process(ta);
-    return train_experiment(ta);
-  } catch (const ConfigError& e) {
-    return report(e, "config error: ", 2);
-  } catch (const UsageError& e) {
-    return report(e, "", 2);
-  } catch (const InvalidHP& e) {
-    return report(e, "the trial rejected its hyperparameters: ", 1);
-  } catch (const std::exception& e) {
-    return report(e, "error: ", 1);
-  }
+  return app::CommandLine().run(argc, argv);
 }
 
 }  // namespace det

@@ -66,7 +66,8 @@ int apply_intra_op_threads(int runner_share, int local_ranks) {
   return torch::get_num_threads();
 }
 
-std::shared_ptr<distributed::DistributedContext> trial_ranks(const config::ExperimentConfig& config) {
+std::shared_ptr<distributed::DistributedContext> trial_ranks(
+    const config::ExperimentConfig& config) {
   auto env = distributed::detect_launch_environment();
   if (!env || env->size == 1) return distributed::make_local_context();
   const int slots = config.resources.slots_per_trial;

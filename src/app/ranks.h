@@ -16,15 +16,16 @@ namespace det::app {
 
 /// When `slots` > 1 and this process was not started by a launcher (no RANK,
 /// OMPI_COMM_WORLD_RANK, SLURM_PROCID, ... in the environment), runs this same command line
-/// again as `slots` local ranks through distributed::launch and returns how that ended (the exit code,
-/// and the rank that failed first). Otherwise nullopt: go on.
+/// again as `slots` local ranks through distributed::launch and returns how that ended (the exit
+/// code, and the rank that failed first). Otherwise nullopt: go on.
 std::optional<distributed::LaunchResult> relaunch_if_needed(int slots);
 
 /// The ranks det-run trains on: those of the launcher that started this process (torchrun,
 /// det-launch, mpirun or srun variables), which must number resources.slots_per_trial; else the
 /// single-process context. Throws ConfigError when the counts disagree, DistributedError when the
 /// rendezvous fails.
-std::shared_ptr<distributed::DistributedContext> trial_ranks(const config::ExperimentConfig& config);
+std::shared_ptr<distributed::DistributedContext> trial_ranks(
+    const config::ExperimentConfig& config);
 
 /// Sets LibTorch's intra-op threads of a process that trains, the same way whatever started it
 /// (the runner's worker, det-launch, mpirun, srun, sbatch, or det-run alone): the CPU share

@@ -27,7 +27,8 @@ nlohmann::json reduce_tensors(
   return out;
 }
 
-nlohmann::json average_across_ranks(distributed::DistributedContext& ranks, const nlohmann::json& mine) {
+nlohmann::json average_across_ranks(distributed::DistributedContext& ranks,
+                                    const nlohmann::json& mine) {
   if (ranks.size() == 1) return mine;
   auto all = ranks.allgather(mine);
   nlohmann::json out = nlohmann::json::object();

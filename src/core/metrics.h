@@ -25,7 +25,8 @@ nlohmann::json reduce_tensors(
 
 /// Training metrics averaged across ranks (every rank trains the same number of batches; a null
 /// on one rank is left out). Identity on one rank.
-nlohmann::json average_across_ranks(distributed::DistributedContext& ranks, const nlohmann::json& mine);
+nlohmann::json average_across_ranks(distributed::DistributedContext& ranks,
+                                    const nlohmann::json& mine);
 
 /// Validation metrics of every rank reduced again: AVG weighted by each rank's batch count, the
 /// other reducers plainly. Throws DataError when no rank had a batch.

@@ -163,6 +163,15 @@ void check_image_pixels(int64_t height, int64_t width, const std::string& file, 
         file, size, limit);
 }
 
+namespace {
+
+bool inside(const Window& w, int64_t height, int64_t width) {
+  return w.top >= 0 && w.left >= 0 && w.height >= 0 && w.width >= 0 && w.top + w.height <= height &&
+         w.left + w.width <= width;
+}
+
+}  // namespace
+
 Image decode_jpeg(const std::string& bytes, const std::string& file, int64_t max_pixels,
                   const std::function<Window(int64_t, int64_t)>* choose) {
   jpeg_decompress_struct cinfo;
@@ -211,14 +220,10 @@ Image decode_jpeg(const std::string& bytes, const std::string& file, int64_t max
   jpeg_calc_output_dimensions(&cinfo);
   const auto height = static_cast<int64_t>(cinfo.output_height),
              width = static_cast<int64_t>(cinfo.output_width);
-  w = choose ? (*choose)(height, width) : Window{0, 0, height, width};
-  const Window chosen = w;  // `choose` draws random numbers: it is called once
-  if (w.top < 0 || w.left < 0 || w.height < 0 || w.width < 0 || w.top + w.height > height ||
-      w.left + w.width > width) {
-    // A window reaching outside the image (zero padding): decode it all, then cut.
-    whole_then_crop = true;
-    w = Window{0, 0, height, width};
-  }
+  const Window chosen = choose ? (*choose)(height, width) : Window{0, 0, height, width};
+  // A window reaching outside the image (zero padding): decode it all, then cut.
+  whole_then_crop = !inside(chosen, height, width);
+  w = whole_then_crop ? Window{0, 0, height, width} : chosen;
   jpeg_start_decompress(&cinfo);
   img = Image::uninitialized(w.height, w.width, 3);
   const bool full_rows = w.left == 0 && w.width == width;

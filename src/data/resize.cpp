@@ -173,9 +173,50 @@ Interpolation parse_interpolation(const std::string& name, const std::string& at
 // Compiled twice (AVX2 and baseline x86-64) and picked at load time: the row accumulation of the
 // vertical pass vectorizes much better with AVX2's 32-bit multiplies.
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx2", "default")))
+#define DET_RESIZE_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DET_RESIZE_CLONES
 #endif
-Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter) {
+
+namespace {
+
+// The horizontal pass over rows [first, last) of `in`, to `out_w` columns.
+DET_RESIZE_CLONES Image horizontal_pass(const Image& in, int64_t first, int64_t last, int64_t out_w,
+                                        const Taps& ht) {
+  const int64_t c = in.channels;
+  Image tmp = Image::uninitialized(last - first, out_w, c);
+  [[maybe_unused]] const bool avx2 = resize_simd();
+  for (int64_t y = 0; y < tmp.height; ++y) {
+    const uint8_t* row = in.row(y + first);
+    uint8_t* out = tmp.row(y);
+#ifdef DET_HAVE_AVX2_PATH
+    if (avx2 && c == 3) {
+      horizontal_rgb_avx2(row, in.pixels.data() + in.pixels.size(), out, ht, out_w);
+      continue;
+    }
+#endif
+    for (int64_t xx = 0; xx < out_w; ++xx) {
+      const auto [xmin, xn] = ht.bounds[static_cast<size_t>(xx)];
+      const int32_t* k = ht.weights.data() + xx * ht.ksize;
+      const uint8_t* px = row + xmin * c;
+      if (c == 3) {
+        rgb_taps(px, k, xn, out + xx * 3);
+        continue;
+      }
+      for (int64_t ch = 0; ch < c; ++ch) {
+        int32_t ss = 1 << (kPrecisionBits - 1);
+        for (int64_t x = 0; x < xn; ++x) ss += static_cast<int32_t>(px[x * c + ch]) * k[x];
+        out[xx * c + ch] = clip8(ss);
+      }
+    }
+  }
+  return tmp;
+}
+
+}  // namespace
+
+DET_RESIZE_CLONES Image resize(const Image& in, int64_t out_h, int64_t out_w,
+                               Interpolation filter) {
   if (out_h < 1 || out_w < 1) throw DataError("resize: the output size must be positive");
   const int64_t c = in.channels;
   if (in.height == out_h && in.width == out_w) return in;
@@ -187,38 +228,12 @@ Image resize(const Image& in, int64_t out_h, int64_t out_w, Interpolation filter
   const bool vertical = out_h != in.height;
   if (vertical) vt = precompute(in.height, out_h, filter);
   if (out_w != in.width) {
-    Taps ht = precompute(in.width, out_w, filter);
     int64_t first = 0, last = in.height;
     if (vertical) {
       first = vt.bounds.front().first;
       last = vt.bounds.back().first + vt.bounds.back().second;
     }
-    tmp = Image::uninitialized(last - first, out_w, c);
-    const bool avx2 = resize_simd();
-    for (int64_t y = 0; y < tmp.height; ++y) {
-      const uint8_t* row = in.row(y + first);
-      uint8_t* out = tmp.row(y);
-#ifdef DET_HAVE_AVX2_PATH
-      if (avx2 && c == 3) {
-        horizontal_rgb_avx2(row, in.pixels.data() + in.pixels.size(), out, ht, out_w);
-        continue;
-      }
-#endif
-      for (int64_t xx = 0; xx < out_w; ++xx) {
-        const auto [xmin, xn] = ht.bounds[static_cast<size_t>(xx)];
-        const int32_t* k = ht.weights.data() + xx * ht.ksize;
-        const uint8_t* px = row + xmin * c;
-        if (c == 3) {
-          rgb_taps(px, k, xn, out + xx * 3);
-          continue;
-        }
-        for (int64_t ch = 0; ch < c; ++ch) {
-          int32_t ss = 1 << (kPrecisionBits - 1);
-          for (int64_t x = 0; x < xn; ++x) ss += static_cast<int32_t>(px[x * c + ch]) * k[x];
-          out[xx * c + ch] = clip8(ss);
-        }
-      }
-    }
+    tmp = horizontal_pass(in, first, last, out_w, precompute(in.width, out_w, filter));
     src = &tmp;
     row_offset = first;
   }

@@ -127,52 +127,65 @@ std::shared_ptr<DistributedContext> make_local_context() {
   return std::make_shared<DistributedContext>();
 }
 
-std::optional<LaunchEnvironment> detect_launch_environment() {
+namespace {
+
+// The rank as each launcher spells it; nullopt where that launcher did not start this process.
+std::optional<LaunchEnvironment> from_torchrun() {
+  if (!env("RANK") && !env("WORLD_SIZE")) return std::nullopt;
+  if (!env("RANK") || !env("WORLD_SIZE"))
+    throw DistributedError(std::string("the launcher environment has ") +
+                           (env("RANK") ? "RANK" : "WORLD_SIZE") + " but not " +
+                           (env("RANK") ? "WORLD_SIZE" : "RANK") +
+                           "; set both (det-launch and torchrun do)");
   LaunchEnvironment e;
-  if (env("RANK") || env("WORLD_SIZE")) {
-    if (!env("RANK") || !env("WORLD_SIZE"))
-      throw DistributedError(std::string("the launcher environment has ") +
-                             (env("RANK") ? "RANK" : "WORLD_SIZE") + " but not " +
-                             (env("RANK") ? "WORLD_SIZE" : "RANK") +
-                             "; set both (det-launch and torchrun do)");
-    e.source = "torchrun";
-    e.rank = env_int("RANK", 0);
-    e.size = env_int("WORLD_SIZE", 1);
-    e.local_rank = env_int("LOCAL_RANK", e.rank);
-    e.local_size = env_int("LOCAL_WORLD_SIZE", e.size);
-    e.cross_rank = env_int("GROUP_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
-  } else if (env("OMPI_COMM_WORLD_RANK")) {
-    e.source = "openmpi";
-    e.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
-    e.size = env_int("OMPI_COMM_WORLD_SIZE", 1);
-    e.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
-    e.local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
-    e.cross_rank =
-        env_int("OMPI_COMM_WORLD_NODE_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
-  } else if (env("PMI_RANK")) {
-    e.source = "pmi";
-    e.rank = env_int("PMI_RANK", 0);
-    e.size = env_int("PMI_SIZE", 1);
-    e.local_rank = env_int("MPI_LOCALRANKID", env_int("PMI_LOCAL_RANK", 0));
-    e.local_size = env_int("MPI_LOCALNRANKS", env_int("PMI_LOCAL_SIZE", 1));
-    e.cross_rank = e.local_size > 0 ? e.rank / e.local_size : 0;
-  } else if (env("SLURM_PROCID") && env("SLURM_NTASKS") && env("SLURM_STEP_ID")) {
-    // Tasks of an srun step. A batch script (or an salloc shell) has SLURM_PROCID=0 and the
-    // allocation's SLURM_NTASKS but no step id: there det-run is one process, not a rank.
-    e.source = "slurm";
-    e.rank = env_int("SLURM_PROCID", 0);
-    e.size = env_int("SLURM_NTASKS", 1);
-    e.local_rank = env_int("SLURM_LOCALID", 0);
-    e.local_size = slurm_local_size();
-    e.cross_rank = env_int("SLURM_NODEID", e.local_size > 0 ? e.rank / e.local_size : 0);
-  } else {
-    return std::nullopt;
-  }
-  e.cross_size = e.local_size > 0 ? (e.size + e.local_size - 1) / e.local_size : 1;
-  e.cross_size = env_int("GROUP_WORLD_SIZE", e.cross_size);
-  if (const char* a = env("MASTER_ADDR")) e.master_addr = a;
-  e.master_port = env_int("MASTER_PORT", e.master_port);
-  if (e.source != "torchrun") default_rendezvous(e);
+  e.source = "torchrun";
+  e.rank = env_int("RANK", 0);
+  e.size = env_int("WORLD_SIZE", 1);
+  e.local_rank = env_int("LOCAL_RANK", e.rank);
+  e.local_size = env_int("LOCAL_WORLD_SIZE", e.size);
+  e.cross_rank = env_int("GROUP_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
+  return e;
+}
+
+std::optional<LaunchEnvironment> from_openmpi() {
+  if (!env("OMPI_COMM_WORLD_RANK")) return std::nullopt;
+  LaunchEnvironment e;
+  e.source = "openmpi";
+  e.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
+  e.size = env_int("OMPI_COMM_WORLD_SIZE", 1);
+  e.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
+  e.local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
+  e.cross_rank = env_int("OMPI_COMM_WORLD_NODE_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
+  return e;
+}
+
+std::optional<LaunchEnvironment> from_pmi() {
+  if (!env("PMI_RANK")) return std::nullopt;
+  LaunchEnvironment e;
+  e.source = "pmi";
+  e.rank = env_int("PMI_RANK", 0);
+  e.size = env_int("PMI_SIZE", 1);
+  e.local_rank = env_int("MPI_LOCALRANKID", env_int("PMI_LOCAL_RANK", 0));
+  e.local_size = env_int("MPI_LOCALNRANKS", env_int("PMI_LOCAL_SIZE", 1));
+  e.cross_rank = e.local_size > 0 ? e.rank / e.local_size : 0;
+  return e;
+}
+
+std::optional<LaunchEnvironment> from_slurm() {
+  // Tasks of an srun step. A batch script (or an salloc shell) has SLURM_PROCID=0 and the
+  // allocation's SLURM_NTASKS but no step id: there det-run is one process, not a rank.
+  if (!env("SLURM_PROCID") || !env("SLURM_NTASKS") || !env("SLURM_STEP_ID")) return std::nullopt;
+  LaunchEnvironment e;
+  e.source = "slurm";
+  e.rank = env_int("SLURM_PROCID", 0);
+  e.size = env_int("SLURM_NTASKS", 1);
+  e.local_rank = env_int("SLURM_LOCALID", 0);
+  e.local_size = slurm_local_size();
+  e.cross_rank = env_int("SLURM_NODEID", e.local_size > 0 ? e.rank / e.local_size : 0);
+  return e;
+}
+
+void check_launch_environment(const LaunchEnvironment& e) {
   if (e.size < 1)
     throw DistributedError("the launcher's world size is " + std::to_string(e.size) + " (" +
                            e.source + " environment); it must be >= 1");
@@ -185,16 +198,32 @@ std::optional<LaunchEnvironment> detect_launch_environment() {
                            " environment)");
   if (e.master_port < 1 || e.master_port > 65535)
     throw DistributedError("MASTER_PORT=" + std::to_string(e.master_port) + " is not a TCP port");
+}
+
+}  // namespace
+
+std::optional<LaunchEnvironment> detect_launch_environment() {
+  std::optional<LaunchEnvironment> found = from_torchrun();
+  for (auto reader : {from_openmpi, from_pmi, from_slurm})
+    if (!found) found = reader();
+  if (!found) return std::nullopt;
+  LaunchEnvironment& e = *found;
+  e.cross_size = e.local_size > 0 ? (e.size + e.local_size - 1) / e.local_size : 1;
+  e.cross_size = env_int("GROUP_WORLD_SIZE", e.cross_size);
+  if (const char* a = env("MASTER_ADDR")) e.master_addr = a;
+  e.master_port = env_int("MASTER_PORT", e.master_port);
+  if (e.source != "torchrun") default_rendezvous(e);
+  check_launch_environment(e);
   return e;
 }
 
 DistributedOptions DistributedOptions::from_env() {
   DistributedOptions o;
-  if (const char* b = env("DET_DIST_BACKEND")) o.backend_ = b;
-  o.rendezvous_timeout_ = std::chrono::seconds(
-      env_int("DET_RENDEZVOUS_TIMEOUT", static_cast<int>(o.rendezvous_timeout_.count())));
-  o.timeout_ =
-      std::chrono::seconds(env_int("DET_DIST_TIMEOUT", static_cast<int>(o.timeout_.count())));
+  if (const char* b = env("DET_DIST_BACKEND")) o.backend(b);
+  o.rendezvous_timeout(std::chrono::seconds(
+      env_int("DET_RENDEZVOUS_TIMEOUT", static_cast<int>(o.rendezvous_timeout().count()))));
+  o.timeout(
+      std::chrono::seconds(env_int("DET_DIST_TIMEOUT", static_cast<int>(o.timeout().count()))));
   return o;
 }
 

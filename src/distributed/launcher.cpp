@@ -14,11 +14,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "det/distributed/distributed_context.h"
+#include "det/record/rank_failure.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/heartbeat.h"
@@ -87,11 +89,11 @@ void record_failure(const std::exception& error) {
   const char* path = std::getenv("DET_ERROR_FILE");
   if (!path || !*path) return;
   std::string msg = error.what();
-  msg = msg.substr(0, msg.find('\n'));
-  nlohmann::json j = {{"message", msg},
-                      {"peer_failure", dynamic_cast<const PeerFailure*>(&error) != nullptr},
-                      {"unix_ns", unix_ns(std::chrono::system_clock::now())}};
-  std::ofstream(path) << j.dump() << "\n";
+  record::RankFailure failure;
+  failure.message = msg.substr(0, msg.find('\n'));
+  failure.peer_failure = dynamic_cast<const PeerFailure*>(&error) != nullptr;
+  failure.unix_ns = unix_ns(std::chrono::system_clock::now());
+  std::ofstream(path) << failure.to_json().dump() << "\n";
 }
 
 std::chrono::milliseconds heartbeat_timeout_from_env() {
@@ -105,7 +107,9 @@ std::chrono::milliseconds heartbeat_timeout_from_env() {
   return std::chrono::milliseconds(s * 1000);
 }
 
-LaunchResult launch(const LaunchOptions& o) {
+namespace {
+
+void validate(const LaunchOptions& o) {
   if (o.nproc_per_node < 1)
     throw UsageError("det-launch: --nproc-per-node must be >= 1, got " +
                      std::to_string(o.nproc_per_node));
@@ -119,237 +123,315 @@ LaunchResult launch(const LaunchOptions& o) {
   if (o.master_port < 0 || o.master_port > 65535)
     throw UsageError("det-launch: --master-port " + std::to_string(o.master_port) +
                      " is not a TCP port");
-  int port = o.master_port;
-  if (port == 0) {
-    if (o.nnodes > 1)
-      throw UsageError(
-          "det-launch: --master-port is required with --nnodes > 1 (every node must use the same "
-          "one)");
-    port = free_port();
-  }
-  const int world = o.nnodes * o.nproc_per_node;
+  if (o.master_port == 0 && o.nnodes > 1)
+    throw UsageError(
+        "det-launch: --master-port is required with --nnodes > 1 (every node must use the same "
+        "one)");
+}
 
-  // The ranks' environment: ours without the launch variables of an outer launcher.
-  std::vector<std::string> base_env =
+// The ranks' common environment: ours without the launch variables of an outer launcher.
+std::vector<std::string> base_environment(const LaunchOptions& o) {
+  std::vector<std::string> env =
       util::environment({"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
                          "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "MASTER_ADDR",
                          "MASTER_PORT", "OMP_NUM_THREADS", "DET_ERROR_FILE"});
-  const char* omp = std::getenv("OMP_NUM_THREADS");
-  const std::string omp_threads = omp ? std::string("OMP_NUM_THREADS=") + omp : std::string();
   // Unless the user chose: each rank's share of the CPUs this launcher may use, so ranks do not
   // fight for cores (torchrun gives each one thread). It is the count det-run gives its ranks
   // under every other launcher (app::apply_intra_op_threads: the CPUs divided among the ranks on
   // the node), so a run trains bit for bit alike whichever launcher started it.
-  if (!omp_threads.empty()) {
-    base_env.push_back(omp_threads);
+  if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
+    env.push_back(std::string("OMP_NUM_THREADS=") + omp);
   } else if (o.nproc_per_node > 1) {
-    base_env.push_back("OMP_NUM_THREADS=" +
-                       std::to_string(std::max(1, util::usable_cpus() / o.nproc_per_node)));
+    env.push_back("OMP_NUM_THREADS=" +
+                  std::to_string(std::max(1, util::usable_cpus() / o.nproc_per_node)));
   }
-  // Where each rank records its error (record_failure), to tell the first failure from its echoes.
-  char dir_template[] = "/tmp/det-launch-XXXXXX";
-  const std::string error_dir = ::mkdtemp(dir_template) ? dir_template : "";
-  auto error_file = [&](int rank) { return error_dir + "/rank" + std::to_string(rank) + ".json"; };
-  auto heartbeat_file = [&](int rank) {
-    return error_dir + "/rank" + std::to_string(rank) + ".alive";
-  };
-  std::vector<std::vector<std::string>> envs(static_cast<size_t>(o.nproc_per_node));
-  std::vector<Child> children(static_cast<size_t>(o.nproc_per_node));
-  for (int l = 0; l < o.nproc_per_node; ++l) {
-    auto& env = envs[static_cast<size_t>(l)];
-    env = base_env;
-    int rank = o.node_rank * o.nproc_per_node + l;
-    env.push_back("RANK=" + std::to_string(rank));
-    env.push_back("WORLD_SIZE=" + std::to_string(world));
-    env.push_back("LOCAL_RANK=" + std::to_string(l));
-    env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(o.nproc_per_node));
-    env.push_back("GROUP_RANK=" + std::to_string(o.node_rank));
-    env.push_back("GROUP_WORLD_SIZE=" + std::to_string(o.nnodes));
-    env.push_back("ROLE_RANK=" + std::to_string(rank));
-    env.push_back("ROLE_WORLD_SIZE=" + std::to_string(world));
-    env.push_back("MASTER_ADDR=" + o.master_addr);
-    env.push_back("MASTER_PORT=" + std::to_string(port));
-    if (!error_dir.empty()) {
-      env.push_back("DET_ERROR_FILE=" + error_file(rank));
-      if (o.heartbeat_timeout.count() > 0)
-        env.push_back("DET_HEARTBEAT_FILE=" + heartbeat_file(rank));
+  return env;
+}
+
+// Where each rank records its error (record_failure), to tell the first failure from its
+// echoes, and beats its heartbeat; one node's ranks also meet through a file store here. Removed
+// on every way out of the launch.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    char dir_template[] = "/tmp/det-launch-XXXXXX";
+    if (::mkdtemp(dir_template)) path_ = dir_template;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  bool ok() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+  std::string error_file(int rank) const {
+    return path_ + "/rank" + std::to_string(rank) + ".json";
+  }
+  std::string heartbeat_file(int rank) const {
+    return path_ + "/rank" + std::to_string(rank) + ".alive";
+  }
+
+ private:
+  std::string path_;
+};
+
+// SIGINT and SIGTERM recorded (to be forwarded to the ranks) while the launch lives.
+class SignalCapture {
+ public:
+  SignalCapture() {
+    struct sigaction sa {};
+    sa.sa_handler = on_launcher_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    g_signal = 0;
+    g_signals = 0;
+  }
+  ~SignalCapture() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  SignalCapture(const SignalCapture&) = delete;
+  SignalCapture& operator=(const SignalCapture&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+std::string describe(const Child& c) {
+  return "rank " + std::to_string(c.rank) + " (local rank " + std::to_string(c.local_rank) +
+         ", pid " + std::to_string(c.pid) + ")";
+}
+
+// One launch: starts the ranks, supervises them, then names the root cause of a failure.
+class Launch {
+ public:
+  explicit Launch(const LaunchOptions& o) : o_(o) {
+    validate(o);
+    port_ = o.master_port != 0 ? o.master_port : free_port();
+  }
+
+  LaunchResult run() {
+    SignalCapture signals;
+    start_ranks();
+    while (running() > 0) {
+      forward_signals();
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid > 0) {
+        reaped(pid, status);
+        continue;
+      }
+      if (pid < 0 && errno != EINTR && errno != ECHILD) break;
+      watch_heartbeats();
+      if (killing_ && Clock::now() >= kill_deadline_) {
+        for (auto& c : children_) c.signal(SIGKILL);
+        kill_deadline_ = Clock::now() + std::chrono::hours(1);  // once
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return result();
+  }
+
+ private:
+  std::vector<std::string> rank_environment(const std::vector<std::string>& base, int local) const {
+    const int world = o_.nnodes * o_.nproc_per_node;
+    const int rank = o_.node_rank * o_.nproc_per_node + local;
+    std::vector<std::string> env = base;
+    for (const auto& [name, value] : {std::pair<const char*, int>{"RANK", rank},
+                                      {"WORLD_SIZE", world},
+                                      {"LOCAL_RANK", local},
+                                      {"LOCAL_WORLD_SIZE", o_.nproc_per_node},
+                                      {"GROUP_RANK", o_.node_rank},
+                                      {"GROUP_WORLD_SIZE", o_.nnodes},
+                                      {"ROLE_RANK", rank},
+                                      {"ROLE_WORLD_SIZE", world},
+                                      {"MASTER_PORT", port_}})
+      env.push_back(std::string(name) + "=" + std::to_string(value));
+    env.push_back("MASTER_ADDR=" + o_.master_addr);
+    if (scratch_.ok()) {
+      env.push_back("DET_ERROR_FILE=" + scratch_.error_file(rank));
+      if (o_.heartbeat_timeout.count() > 0)
+        env.push_back("DET_HEARTBEAT_FILE=" + scratch_.heartbeat_file(rank));
       // One node: the ranks meet through a file here instead of a TCP port (nothing listens).
-      if (o.nnodes == 1) env.push_back("DET_STORE_DIR=" + error_dir);
+      if (o_.nnodes == 1) env.push_back("DET_STORE_DIR=" + scratch_.path());
     }
-    children[static_cast<size_t>(l)].rank = rank;
-    children[static_cast<size_t>(l)].local_rank = l;
-  }
-  // Signals: recorded here, forwarded from the loop below.
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_launcher_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, &old_int);
-  ::sigaction(SIGTERM, &sa, &old_term);
-  g_signal = 0;
-  g_signals = 0;
-
-  for (int l = 0; l < o.nproc_per_node; ++l) {
-    // Own process group: a terminal's Ctrl-C reaches the launcher only, which forwards it once.
-    // Dies with the launcher, so no rank outlives it.
-    util::SpawnOptions so;
-    so.argv = o.command;
-    so.env = envs[static_cast<size_t>(l)];
-    so.new_process_group = true;
-    so.parent_death_signal = SIGKILL;
-    try {
-      children[static_cast<size_t>(l)].pid = util::spawn(so);
-      children[static_cast<size_t>(l)].running = true;
-    } catch (const Error& e) {
-      for (auto& c : children)
-        if (c.running) ::kill(c.pid, SIGKILL), ::waitpid(c.pid, nullptr, 0);
-      ::sigaction(SIGINT, &old_int, nullptr);
-      ::sigaction(SIGTERM, &old_term, nullptr);
-      throw DistributedError(std::string("det-launch: ") + e.what());
-    }
+    return env;
   }
 
-  LaunchResult result;
-  int forwarded = 0;
-  bool killing = false;
-  Clock::time_point kill_deadline;
-  int first_nonzero = 0;
-  std::string first_message;
-  const Child* hung = nullptr;  // the rank whose heartbeat stopped, if any
-  auto running = [&] {
-    int n = 0;
-    for (auto& c : children) n += c.running ? 1 : 0;
-    return n;
-  };
-  while (running() > 0) {
-    while (forwarded < g_signals) {  // forward what the launcher received
-      ++forwarded;
-      for (auto& c : children) c.signal(g_signal);
-    }
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      for (auto& c : children) {
-        if (c.pid != pid || !c.running) continue;
-        c.running = false;
-        c.status = status;
-        c.ended = std::chrono::system_clock::now();
-        bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        if (failed && first_nonzero == 0) first_nonzero = util::exit_code_of(status);
-        // A rank failing on its own (not after a signal we forwarded or sent) stops the rest.
-        if (failed && forwarded == 0 && !killing) {
-          int others = running();
-          first_message =
-              "det-launch: rank " + std::to_string(c.rank) + " (local rank " +
-              std::to_string(c.local_rank) + ", pid " + std::to_string(c.pid) + ") " +
-              util::describe_wait_status(status) +
-              (others > 0 ? "; stopping the other " + std::to_string(others) + " rank(s)" : "");
-          std::fprintf(stderr, "%s\n", first_message.c_str());
-          std::fflush(stderr);
-          killing = true;
-          kill_deadline = Clock::now() + o.kill_grace;
-          // A rank that has recorded its own error is already on its way out: let it exit with
-          // its own status (SIGKILL after the grace period still covers one that hangs).
-          for (auto& other : children) {
-            std::error_code ec;
-            if (!error_dir.empty() && std::filesystem::exists(error_file(other.rank), ec)) continue;
-            other.signal(SIGTERM);
-          }
-        }
-      }
-      continue;
-    }
-    if (pid < 0 && errno != EINTR && errno != ECHILD) break;
-    // A rank whose heartbeat stopped is stopped or hung: name it and tear the group down now,
-    // rather than when some collective times out and blames a healthy rank.
-    if (!killing && forwarded == 0 && o.heartbeat_timeout.count() > 0 && !error_dir.empty()) {
-      const double limit = std::chrono::duration<double>(o.heartbeat_timeout).count();
-      for (auto& c : children) {
-        const double age = util::Heartbeat::age_seconds(heartbeat_file(c.rank));
-        if (!c.running || age < limit) continue;
-        hung = &c;
-        first_message =
-            "det-launch: rank " + std::to_string(c.rank) + " (local rank " +
-            std::to_string(c.local_rank) + ", pid " + std::to_string(c.pid) +
-            ") is not responding: no heartbeat for " + std::to_string(static_cast<int>(age)) +
-            " s (stopped or hung); stopping all " + std::to_string(running()) + " rank(s)";
-        std::fprintf(stderr, "%s\n", first_message.c_str());
-        std::fflush(stderr);
-        killing = true;
-        for (auto& other : children) other.signal(SIGKILL);
-        break;
-      }
-    }
-    if (killing && Clock::now() >= kill_deadline) {
-      for (auto& c : children) c.signal(SIGKILL);
-      kill_deadline = Clock::now() + std::chrono::hours(1);  // once
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-
-  // The root cause: of the ranks that failed on their own (before any signal of ours reached
-  // them, or by a signal we did not send), prefer one whose error was not a PeerFailure, then the
-  // earliest (recorded error time, else exit time).
-  const Child* root = nullptr;
-  bool root_peer = true;
-  int64_t root_time = 0;
-  std::string root_error;
-  for (const auto& c : children) {
-    if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0) continue;
-    int64_t t = unix_ns(c.ended);
-    bool peer = false, recorded = false;
-    std::string error;
-    if (!error_dir.empty()) {
+  void start_ranks() {
+    const std::vector<std::string> base = base_environment(o_);
+    children_.resize(static_cast<size_t>(o_.nproc_per_node));
+    for (int l = 0; l < o_.nproc_per_node; ++l) {
+      Child& child = children_[static_cast<size_t>(l)];
+      child.rank = o_.node_rank * o_.nproc_per_node + l;
+      child.local_rank = l;
+      // Own process group: a terminal's Ctrl-C reaches the launcher only, which forwards it
+      // once. Dies with the launcher, so no rank outlives it.
+      util::SpawnOptions so;
+      so.argv = o_.command;
+      so.env = rank_environment(base, l);
+      so.new_process_group = true;
+      so.parent_death_signal = SIGKILL;
       try {
-        std::error_code ec;
-        if (std::filesystem::exists(error_file(c.rank), ec)) {
-          // A rank's own small file; read bounded, as a regular file, like every file det reads.
-          auto j = nlohmann::json::parse(
-              util::read_file(error_file(c.rank), 1 << 20, "a rank's error file"));
-          t = std::min(t, j.at("unix_ns").get<int64_t>());
-          peer = j.at("peer_failure").get<bool>();
-          recorded = true;
-          error = j.at("message").get<std::string>();
-        }
-      } catch (const std::exception&) {
+        child.pid = util::spawn(so);
+        child.running = true;
+      } catch (const Error& e) {
+        for (auto& c : children_)
+          if (c.running) ::kill(c.pid, SIGKILL), ::waitpid(c.pid, nullptr, 0);
+        throw DistributedError(std::string("det-launch: ") + e.what());
       }
     }
+  }
+
+  int running() const {
+    int n = 0;
+    for (auto& c : children_) n += c.running ? 1 : 0;
+    return n;
+  }
+
+  void forward_signals() {
+    while (forwarded_ < g_signals) {
+      ++forwarded_;
+      for (auto& c : children_) c.signal(g_signal);
+    }
+  }
+
+  void reaped(pid_t pid, int status) {
+    for (auto& c : children_) {
+      if (c.pid != pid || !c.running) continue;
+      c.running = false;
+      c.status = status;
+      c.ended = std::chrono::system_clock::now();
+      const bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+      if (failed && first_nonzero_ == 0) first_nonzero_ = util::exit_code_of(status);
+      // A rank failing on its own (not after a signal we forwarded or sent) stops the rest.
+      if (failed && forwarded_ == 0 && !killing_) stop_the_others(c);
+    }
+  }
+
+  void announce(std::string message) {
+    first_message_ = std::move(message);
+    std::fprintf(stderr, "%s\n", first_message_.c_str());
+    std::fflush(stderr);
+    killing_ = true;
+  }
+
+  void stop_the_others(const Child& failed) {
+    const int others = running();
+    announce("det-launch: " + describe(failed) + " " + util::describe_wait_status(failed.status) +
+             (others > 0 ? "; stopping the other " + std::to_string(others) + " rank(s)" : ""));
+    kill_deadline_ = Clock::now() + o_.kill_grace;
+    // A rank that has recorded its own error is already on its way out: let it exit with its
+    // own status (SIGKILL after the grace period still covers one that hangs).
+    for (auto& other : children_) {
+      std::error_code ec;
+      if (scratch_.ok() && std::filesystem::exists(scratch_.error_file(other.rank), ec)) continue;
+      other.signal(SIGTERM);
+    }
+  }
+
+  // A rank whose heartbeat stopped is stopped or hung: name it and tear the group down now,
+  // rather than when some collective times out and blames a healthy rank.
+  void watch_heartbeats() {
+    if (killing_ || forwarded_ > 0 || o_.heartbeat_timeout.count() <= 0 || !scratch_.ok()) return;
+    const double limit = std::chrono::duration<double>(o_.heartbeat_timeout).count();
+    for (auto& c : children_) {
+      const double age = util::Heartbeat::age_seconds(scratch_.heartbeat_file(c.rank));
+      if (!c.running || age < limit) continue;
+      hung_ = &c;
+      announce("det-launch: " + describe(c) + " is not responding: no heartbeat for " +
+               std::to_string(static_cast<int>(age)) + " s (stopped or hung); stopping all " +
+               std::to_string(running()) + " rank(s)");
+      for (auto& other : children_) other.signal(SIGKILL);
+      return;
+    }
+  }
+
+  // What a failed rank recorded of its error, if it did and the file reads.
+  std::optional<record::RankFailure> recorded_failure(const Child& c) const {
+    if (!scratch_.ok()) return std::nullopt;
+    const std::string path = scratch_.error_file(c.rank);
+    try {
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec)) return std::nullopt;
+      // A rank's own small file; read bounded, as a regular file, like every file det reads.
+      return record::RankFailure::from_json(
+          nlohmann::json::parse(util::read_file(path, 1 << 20, "a rank's error file")), path);
+    } catch (const std::exception&) {
+      return std::nullopt;  // a rank killed while writing it: judged by its exit alone
+    }
+  }
+
+  // Whether `c` failed on its own: before any signal of ours reached it, or by a signal we did
+  // not send. `failed_at`: its recorded error time, else its exit time.
+  bool failed_on_its_own(const Child& c, int64_t failed_at, bool recorded) const {
     const bool signalled = c.signalled != std::chrono::system_clock::time_point::max();
     const bool foreign_signal =
         WIFSIGNALED(c.status) && !(WTERMSIG(c.status) == SIGKILL && c.sent_kill) &&
-        !(WTERMSIG(c.status) == SIGTERM) && !(forwarded > 0 && WTERMSIG(c.status) == g_signal);
-    const bool own = !signalled || (recorded && t < unix_ns(c.signalled)) || foreign_signal;
-    if (!own) continue;  // may be our signals' doing
-    if (!root || (root_peer && !peer) || (root_peer == peer && t < root_time)) {
-      root = &c;
-      root_peer = peer;
-      root_time = t;
-      root_error = error;
+        !(WTERMSIG(c.status) == SIGTERM) && !(forwarded_ > 0 && WTERMSIG(c.status) == g_signal);
+    return !signalled || (recorded && failed_at < unix_ns(c.signalled)) || foreign_signal;
+  }
+
+  // The root cause: of the ranks that failed on their own, one whose error was not a
+  // PeerFailure, then the earliest. `error`: what it recorded.
+  const Child* root_cause(std::string* error) const {
+    const Child* root = nullptr;
+    bool root_peer = true;
+    int64_t root_time = 0;
+    for (const auto& c : children_) {
+      if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0) continue;
+      const auto failure = recorded_failure(c);
+      const int64_t t = failure ? std::min(unix_ns(c.ended), failure->unix_ns) : unix_ns(c.ended);
+      const bool peer = failure && failure->peer_failure;
+      if (!failed_on_its_own(c, t, failure.has_value())) continue;  // may be our signals' doing
+      if (!root || (root_peer && !peer) || (root_peer == peer && t < root_time)) {
+        root = &c;
+        root_peer = peer;
+        root_time = t;
+        *error = failure ? failure->message : "";
+      }
     }
+    return root;
   }
-  if (!error_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(error_dir, ec);
+
+  LaunchResult result() const {
+    LaunchResult result;
+    std::string root_error;
+    const Child* root = root_cause(&root_error);
+    if (hung_) {  // the hung rank is the root cause, whatever its peers reported
+      result.failed_rank = hung_->rank;
+      result.exit_code = 1;
+      result.message = first_message_.substr(0, first_message_.find("; stopping"));
+    } else if (root) {
+      result.failed_rank = root->rank;
+      result.exit_code = util::exit_code_of(root->status);
+      result.message = "det-launch: " + describe(*root) + " failed first: it " +
+                       util::describe_wait_status(root->status) +
+                       (root_error.empty() ? "" : ": " + root_error);
+    } else {
+      result.exit_code = first_nonzero_;
+    }
+    if (!result.message.empty()) std::fprintf(stderr, "%s\n", result.message.c_str());
+    return result;
   }
-  if (hung) {  // the hung rank is the root cause, whatever its peers reported
-    result.failed_rank = hung->rank;
-    result.exit_code = 1;
-    result.message = first_message.substr(0, first_message.find("; stopping"));
-    std::fprintf(stderr, "%s\n", result.message.c_str());
-  } else if (root) {
-    result.failed_rank = root->rank;
-    result.exit_code = util::exit_code_of(root->status);
-    result.message = "det-launch: rank " + std::to_string(root->rank) + " (local rank " +
-                     std::to_string(root->local_rank) + ", pid " + std::to_string(root->pid) +
-                     ") failed first: it " + util::describe_wait_status(root->status) +
-                     (root_error.empty() ? "" : ": " + root_error);
-    std::fprintf(stderr, "%s\n", result.message.c_str());
-  } else {
-    result.exit_code = first_nonzero;
-  }
-  return result;
-}
+
+  const LaunchOptions& o_;
+  int port_ = 0;
+  ScratchDir scratch_;
+  std::vector<Child> children_;
+  int forwarded_ = 0;  // signals forwarded so far
+  bool killing_ = false;
+  Clock::time_point kill_deadline_;
+  int first_nonzero_ = 0;
+  std::string first_message_;
+  const Child* hung_ = nullptr;  // the rank whose heartbeat stopped, if any
+};
+
+}  // namespace
+
+LaunchResult launch(const LaunchOptions& options) { return Launch(options).run(); }
 
 }  // namespace det::distributed

@@ -238,150 +238,191 @@ class C10dWork : public Work {
   std::string what_;
 };
 
+std::string rendezvous_at(const LaunchEnvironment& env) {
+  return env.master_addr + ":" + std::to_string(env.master_port);
+}
+
+std::chrono::milliseconds rendezvous_ms(const DistributedOptions& options) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout());
+}
+
+// Everything the ranks exchange is under the run's secret; rank 0's word under it is the proof
+// that the peers share it, and every peer answers under it too: one without it is named here,
+// within the rendezvous timeout, instead of a collective's much longer one.
+void exchange_secret(c10d::Store& secret, const LaunchEnvironment& env,
+                     const DistributedOptions& options) {
+  const std::string hello = "hello";
+  const std::string fix =
+      " s): give every rank the same DET_RENDEZVOUS_SECRET, or the same "
+      "~/.det/rendezvous-secret (a home directory the nodes share does)";
+  const std::string timeout = std::to_string(options.rendezvous_timeout().count());
+  if (env.rank == 0) {
+    secret.set(hello, std::vector<uint8_t>{1});
+    std::vector<std::string> answers;
+    for (int r = 1; r < env.size; ++r) answers.push_back(hello + "/" + std::to_string(r));
+    try {
+      if (!answers.empty()) secret.wait(answers, rendezvous_ms(options));
+    } catch (const std::exception&) {
+      throw DistributedError(
+          "rank 0: not every rank at " + rendezvous_at(env) +
+          " shares this run's rendezvous secret (or they did not answer within " + timeout + fix);
+    }
+    return;
+  }
+  try {
+    secret.wait({hello}, rendezvous_ms(options));
+  } catch (const std::exception&) {
+    throw DistributedError(
+        "rank " + std::to_string(env.rank) + ": rank 0 at " + rendezvous_at(env) +
+        " does not share this run's rendezvous secret (or did not answer within " + timeout + fix);
+  }
+  secret.set(hello + "/" + std::to_string(env.rank), std::vector<uint8_t>{1});
+}
+
+c10::intrusive_ptr<c10d::Store> tcp_rendezvous(const LaunchEnvironment& env,
+                                               const DistributedOptions& options) {
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = static_cast<std::size_t>(env.size);
+    so.waitWorkers = true;
+    so.timeout = rendezvous_ms(options);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    // Only where the run needs it (LibTorch 1.13's TCPStore cannot be told: it listens on
+    // every interface; docs/distributed.md, What listens where).
+    if (so.isServer)
+      if (const int fd = bound_listener(env.master_addr, env.master_port); fd >= 0)
+        so.masterListenFd = fd;
+#endif
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    auto secret = c10::make_intrusive<c10d::PrefixStore>("det/" + rendezvous_secret(), tcp);
+    exchange_secret(*secret, env, options);
+    return secret;
+  } catch (const DistributedError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DistributedError(
+        "rank " + std::to_string(env.rank) + ": rendezvous with the " + std::to_string(env.size) +
+        " ranks at " + rendezvous_at(env) + " failed within " +
+        std::to_string(options.rendezvous_timeout().count()) + " s: " + first_line(e.what()) +
+        (env.rank == 0 ? " (did every rank start? is the port free?)"
+                       : " (is rank 0 running and MASTER_ADDR/MASTER_PORT reachable?)"));
+  }
+}
+
+// One node launched by det-launch: the rendezvous goes through a file in a directory only this
+// launch knows, so nothing listens on a port (LibTorch 1.13's TCPStore listens on every
+// interface, whatever MASTER_ADDR says). Else a TCPStore at MASTER_ADDR:MASTER_PORT.
+c10::intrusive_ptr<c10d::Store> rendezvous(const LaunchEnvironment& env,
+                                           const DistributedOptions& options) {
+  const char* store_dir = std::getenv("DET_STORE_DIR");
+  if (!store_dir || !*store_dir || env.local_size != env.size) return tcp_rendezvous(env, options);
+  auto store =
+      c10::make_intrusive<c10d::FileStore>(std::string(store_dir) + "/rendezvous", env.size);
+  store->setTimeout(rendezvous_ms(options));
+  return store;
+}
+
+std::string resolve_backend(const std::string& requested) {
+  if (requested != "auto") return requested;
+#ifdef DET_WITH_NCCL
+  return torch::cuda::is_available() ? "nccl" : "gloo";
+#else
+  return "gloo";
+#endif
+}
+
+// A process group and the device its collectives run on.
+struct Group {
+  c10::intrusive_ptr<PGBackend> pg;
+  torch::Device device = torch::Device(torch::kCPU);
+};
+
+#ifdef DET_WITH_GLOO
+Group gloo_group(const c10::intrusive_ptr<c10d::Store>& store, const LaunchEnvironment& env,
+                 const DistributedOptions& options) {
+  auto o = c10d::ProcessGroupGloo::Options::create(
+      std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout()));
+  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+  } else if (is_loopback(env.master_addr)) {
+    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  } else if (const auto local = local_address_towards(env.master_addr, env.master_port);
+             !local.empty()) {
+    o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(local));
+  } else {
+    o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  }
+  return {c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.size, o),
+          torch::Device(torch::kCPU)};
+}
+#else
+Group gloo_group(const c10::intrusive_ptr<c10d::Store>&, const LaunchEnvironment&,
+                 const DistributedOptions&) {
+  throw DistributedError(
+      "this det was built without Gloo's headers, so without the gloo backend: install "
+      "libgloo-dev and rebuild" +
+      std::string(
+#ifdef DET_WITH_NCCL
+          ", or use DET_DIST_BACKEND=nccl"
+#else
+          ""
+#endif
+          ));
+}
+#endif
+
+Group nccl_group([[maybe_unused]] const c10::intrusive_ptr<c10d::Store>& store,
+                 [[maybe_unused]] const LaunchEnvironment& env,
+                 [[maybe_unused]] const DistributedOptions& options) {
+#ifdef DET_WITH_NCCL
+  if (!torch::cuda::is_available())
+    throw DistributedError(
+        "the NCCL backend needs CUDA, and no GPU is visible; use DET_DIST_BACKEND=gloo");
+  auto o = c10d::ProcessGroupNCCL::Options::create();
+  o->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout());
+  return {c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.size, o),
+          torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank))};
+#else
+  throw DistributedError(
+      "this det was built without NCCL (configure with -DDET_WITH_NCCL=ON against a CUDA "
+      "LibTorch); use DET_DIST_BACKEND=gloo");
+#endif
+}
+
+Group connect(const std::string& backend, const c10::intrusive_ptr<c10d::Store>& store,
+              const LaunchEnvironment& env, const DistributedOptions& options) {
+  try {
+    if (backend == "gloo") return gloo_group(store, env, options);
+    if (backend == "nccl") return nccl_group(store, env, options);
+    throw DistributedError("unknown distributed backend '" + backend +
+                           "' (DET_DIST_BACKEND): use auto, gloo or nccl");
+  } catch (const DistributedError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DistributedError("rank " + std::to_string(env.rank) + ": could not connect the " +
+                           backend + " process group of " + std::to_string(env.size) +
+                           " ranks (rendezvous " + rendezvous_at(env) +
+                           "): " + first_line(e.what()));
+  }
+}
+
 class ProcessGroupContext : public DistributedContext {
  public:
   ProcessGroupContext(const LaunchEnvironment& env, const DistributedOptions& options) : env_(env) {
-    const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
-    const auto rdzv_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(options.rendezvous_timeout_);
     // Liveness for det-launch: a stopped or hung rank stops beating and is named within the
     // heartbeat timeout, long before a collective would time out.
     if (const char* hb = std::getenv("DET_HEARTBEAT_FILE"); hb && *hb)
       heartbeat_ = std::make_unique<util::Heartbeat>(hb, std::chrono::milliseconds(1000));
-    // One node launched by det-launch: the rendezvous goes through a file in a directory only
-    // this launch knows, so nothing listens on a port (LibTorch 1.13's TCPStore listens on every
-    // interface, whatever MASTER_ADDR says).
-    const char* store_dir = std::getenv("DET_STORE_DIR");
-    if (store_dir && *store_dir && env.local_size == env.size) {
-      store_ =
-          c10::make_intrusive<c10d::FileStore>(std::string(store_dir) + "/rendezvous", env.size);
-      store_->setTimeout(rdzv_ms);
-    } else
-      try {
-        c10d::TCPStoreOptions so;
-        so.port = static_cast<std::uint16_t>(env.master_port);
-        so.isServer = env.rank == 0;
-        so.numWorkers = static_cast<std::size_t>(env.size);
-        so.waitWorkers = true;
-        so.timeout = rdzv_ms;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-        // Only where the run needs it (LibTorch 1.13's TCPStore cannot be told: it listens on
-        // every interface; docs/distributed.md, What listens where).
-        if (so.isServer)
-          if (const int fd = bound_listener(env.master_addr, env.master_port); fd >= 0)
-            so.masterListenFd = fd;
-#endif
-        auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-        // Everything the ranks exchange is under the run's secret; rank 0's word under it is the
-        // proof that the peers share it.
-        auto secret = c10::make_intrusive<c10d::PrefixStore>("det/" + rendezvous_secret(), tcp);
-        const std::string hello = "hello";
-        if (env.rank == 0) {
-          secret->set(hello, std::vector<uint8_t>{1});
-          // Every peer answers under the secret too: one without it is named here, within the
-          // rendezvous timeout, instead of a collective's much longer one.
-          std::vector<std::string> answers;
-          for (int r = 1; r < env.size; ++r) answers.push_back(hello + "/" + std::to_string(r));
-          try {
-            if (!answers.empty()) secret->wait(answers, rdzv_ms);
-          } catch (const std::exception&) {
-            throw DistributedError(
-                "rank 0: not every rank at " + where +
-                " shares this run's rendezvous secret (or they did not answer within " +
-                std::to_string(options.rendezvous_timeout_.count()) +
-                " s): give every rank the same DET_RENDEZVOUS_SECRET, or the same "
-                "~/.det/rendezvous-secret (a home directory the nodes share does)");
-          }
-        } else {
-          try {
-            secret->wait({hello}, rdzv_ms);
-          } catch (const std::exception&) {
-            throw DistributedError(
-                "rank " + std::to_string(env.rank) + ": rank 0 at " + where +
-                " does not share this run's rendezvous secret (or did not answer within " +
-                std::to_string(options.rendezvous_timeout_.count()) +
-                " s): give every rank the same DET_RENDEZVOUS_SECRET, or the same "
-                "~/.det/rendezvous-secret (a home directory the nodes share does)");
-          }
-          secret->set(hello + "/" + std::to_string(env.rank), std::vector<uint8_t>{1});
-        }
-        store_ = secret;
-      } catch (const DistributedError&) {
-        throw;
-      } catch (const std::exception& e) {
-        throw DistributedError(
-            "rank " + std::to_string(env.rank) + ": rendezvous with the " +
-            std::to_string(env.size) + " ranks at " + where + " failed within " +
-            std::to_string(options.rendezvous_timeout_.count()) + " s: " + first_line(e.what()) +
-            (env.rank == 0 ? " (did every rank start? is the port free?)"
-                           : " (is rank 0 running and MASTER_ADDR/MASTER_PORT reachable?)"));
-      }
-    std::string backend = options.backend_;
-    if (backend == "auto") {
-#ifdef DET_WITH_NCCL
-      backend = torch::cuda::is_available() ? "nccl" : "gloo";
-#else
-      backend = "gloo";
-#endif
-    }
-    try {
-      if (backend == "gloo") {
-#ifdef DET_WITH_GLOO
-        auto o = c10d::ProcessGroupGloo::Options::create(
-            std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout_));
-        if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
-          o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-        } else if (is_loopback(env.master_addr)) {
-          o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-        } else if (const auto local = local_address_towards(env.master_addr, env.master_port);
-                   !local.empty()) {
-          o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(local));
-        } else {
-          o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-        }
-        pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.size, o);
-        device_ = torch::Device(torch::kCPU);
-#else
-        throw DistributedError(
-            "this det was built without Gloo's headers, so without the gloo backend: install "
-            "libgloo-dev and rebuild" +
-            std::string(
-#ifdef DET_WITH_NCCL
-                ", or use DET_DIST_BACKEND=nccl"
-#else
-                ""
-#endif
-                ));
-#endif
-      } else if (backend == "nccl") {
-#ifdef DET_WITH_NCCL
-        if (!torch::cuda::is_available())
-          throw DistributedError(
-              "the NCCL backend needs CUDA, and no GPU is visible; use DET_DIST_BACKEND=gloo");
-        auto o = c10d::ProcessGroupNCCL::Options::create();
-        o->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout_);
-        pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.size, o);
-        device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
-#else
-        throw DistributedError(
-            "this det was built without NCCL (configure with -DDET_WITH_NCCL=ON against a CUDA "
-            "LibTorch); use DET_DIST_BACKEND=gloo");
-#endif
-      } else {
-        throw DistributedError("unknown distributed backend '" + backend +
-                               "' (DET_DIST_BACKEND): use auto, gloo or nccl");
-      }
-    } catch (const DistributedError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw DistributedError("rank " + std::to_string(env.rank) + ": could not connect the " +
-                             backend + " process group of " + std::to_string(env.size) +
-                             " ranks (rendezvous " + where + "): " + first_line(e.what()));
-    }
-    backend_ = backend;
+    store_ = rendezvous(env, options);
+    backend_ = resolve_backend(options.backend());
+    Group group = connect(backend_, store_, env, options);
+    pg_ = std::move(group.pg);
+    device_ = group.device;
     util::logger()->debug("rank {}/{} (local {}/{}, node {}/{}): {} process group via {}", env.rank,
                           env.size, env.local_rank, env.local_size, env.cross_rank, env.cross_size,
-                          backend_, where);
+                          backend_, rendezvous_at(env));
   }
 
   int rank() const override { return env_.rank; }

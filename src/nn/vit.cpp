@@ -199,12 +199,53 @@ const std::vector<std::pair<std::string, std::string>>& top_names() {
 
 }  // namespace
 
+namespace {
+
+// "blocks.i.attn.qkv.weight" -> {query, key, value}: HF keeps them apart, the model has one.
+using QkvParts = std::map<std::string, std::map<std::string, torch::Tensor>>;
+
+// Maps `rest` (a key under HF's encoder.layer.<idx>.) into `out` or `qkv`; false when it is no
+// layer tensor.
+bool map_layer_tensor(const std::string& idx, const std::string& rest, const torch::Tensor& t,
+                      std::map<std::string, torch::Tensor>& out, QkvParts& qkv) {
+  const std::string block = "blocks." + idx + ".";
+  bool mapped = false;
+  for (const auto& [hf_suffix, ours] : layer_names())
+    if (rest == hf_suffix) out[block + ours] = t, mapped = true;
+  for (const char* part : {"query", "key", "value"})
+    for (const char* kind : {"weight", "bias"})
+      if (rest == std::string("attention.attention.") + part + "." + kind)
+        qkv[block + "attn.qkv." + kind][part] = t, mapped = true;
+  return mapped;
+}
+
+// One tensor of HF's encoder layers (key without "vit."): false when it is none.
+bool map_encoder_tensor(const std::string& key, const std::string& full, const torch::Tensor& t,
+                        int64_t depth, const std::string& where,
+                        std::map<std::string, torch::Tensor>& out, QkvParts& qkv) {
+  const std::string prefix = "encoder.layer.";
+  if (key.rfind(prefix, 0) != 0) return false;
+  size_t dot = key.find('.', prefix.size());
+  std::string idx = key.substr(prefix.size(), dot - prefix.size());
+  std::string rest = dot == std::string::npos ? "" : key.substr(dot + 1);
+  bool numeric = !idx.empty() && std::all_of(idx.begin(), idx.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+  if (!numeric) return false;
+  if (std::stoll(idx) >= depth)
+    throw DataError(where + ": tensor '" + full + "' belongs to layer " + idx +
+                    " but the model has " + std::to_string(depth) +
+                    " layers; pick the variant the weights were trained as");
+  return map_layer_tensor(idx, rest, t, out, qkv);
+}
+
+}  // namespace
+
 std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch::Tensor>& hf,
                                                int64_t depth, bool with_head,
                                                const std::string& where) {
   std::map<std::string, torch::Tensor> out;
-  std::map<std::string, std::map<std::string, torch::Tensor>>
-      qkv;  // "blocks.i.attn.qkv.weight" -> {query,key,value}
+  QkvParts qkv;
   for (const auto& [full, t] : hf) {
     std::string key = full.rfind("vit.", 0) == 0 ? full.substr(4) : full;
     if (key.rfind("pooler.", 0) == 0) continue;
@@ -215,30 +256,7 @@ std::map<std::string, torch::Tensor> hf_to_vit(const std::map<std::string, torch
       out[top->second] = t;
       continue;
     }
-    const std::string prefix = "encoder.layer.";
-    bool mapped = false;
-    if (key.rfind(prefix, 0) == 0) {
-      size_t dot = key.find('.', prefix.size());
-      std::string idx = key.substr(prefix.size(), dot - prefix.size());
-      std::string rest = dot == std::string::npos ? "" : key.substr(dot + 1);
-      bool numeric = !idx.empty() && std::all_of(idx.begin(), idx.end(), [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c));
-      });
-      if (numeric && std::stoll(idx) < depth) {
-        const std::string block = "blocks." + idx + ".";
-        for (const auto& [hf_suffix, ours] : layer_names())
-          if (rest == hf_suffix) out[block + ours] = t, mapped = true;
-        for (const char* part : {"query", "key", "value"})
-          for (const char* kind : {"weight", "bias"})
-            if (rest == std::string("attention.attention.") + part + "." + kind)
-              qkv[block + "attn.qkv." + kind][part] = t, mapped = true;
-      } else if (numeric) {
-        throw DataError(where + ": tensor '" + full + "' belongs to layer " + idx +
-                        " but the model has " + std::to_string(depth) +
-                        " layers; pick the variant the weights were trained as");
-      }
-    }
-    if (!mapped)
+    if (!map_encoder_tensor(key, full, t, depth, where, out, qkv))
       throw DataError(
           where + ": tensor '" + full +
           "' is not part of an HF ViT (ViTModel / ViTForImageClassification) state dict");
@@ -275,23 +293,20 @@ std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model) {
   return out;
 }
 
-std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool convert_dtypes) {
-  auto file = read_safetensors(path);
-  const std::string where = path.string();
-  auto own = state_dict(model);
-  bool with_head = false;
-  for (const auto& [k, t] : file.tensors)
-    if ((k == "classifier.weight" || k == "vit.classifier.weight") &&
-        t.sizes() == own.at("head.weight").sizes())
-      with_head = true;
-  // Check shapes under the file's own names first, so an error names the key as the file has it.
+namespace {
+
+std::string shape_text(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// Checks dtypes and shapes under the file's own names first, so an error names the key as the
+// file has it; converts dtypes where asked.
+void check_hf_tensors(const ViTImpl& model, std::map<std::string, torch::Tensor>& tensors,
+                      const std::string& where, bool convert_dtypes) {
   auto expected = vit_to_hf(model);
-  auto shape = [](at::IntArrayRef s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-    return out + "]";
-  };
-  for (auto& [full, t] : file.tensors) {
+  for (auto& [full, t] : tensors) {
     std::string key = full.rfind("vit.", 0) == 0 ? full.substr(4) : full;
     auto it = expected.find(key);
     if (it == expected.end()) continue;
@@ -306,13 +321,27 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool 
     }
     if (key == "embeddings.position_embeddings" || key.rfind("classifier.", 0) == 0) continue;
     if (t.sizes() != it->second.sizes())
-      throw DataError(where + ": tensor '" + full + "' has shape " + shape(t.sizes()) +
-                      ", the model expects " + shape(it->second.sizes()) + " (embed_dim " +
+      throw DataError(where + ": tensor '" + full + "' has shape " + shape_text(t.sizes()) +
+                      ", the model expects " + shape_text(it->second.sizes()) + " (embed_dim " +
                       std::to_string(model.options().embed_dim) + ", mlp_dim " +
                       std::to_string(model.options().mlp_dim) + ", patch " +
                       std::to_string(model.options().patch_size) +
                       "); pick the variant the weights were trained as");
   }
+}
+
+}  // namespace
+
+std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool convert_dtypes) {
+  auto file = read_safetensors(path);
+  const std::string where = path.string();
+  auto own = state_dict(model);
+  bool with_head = false;
+  for (const auto& [k, t] : file.tensors)
+    if ((k == "classifier.weight" || k == "vit.classifier.weight") &&
+        t.sizes() == own.at("head.weight").sizes())
+      with_head = true;
+  check_hf_tensors(model, file.tensors, where, convert_dtypes);
   auto mapped = hf_to_vit(file.tensors, model.options().depth, with_head, where);
   bool resized = false;
   auto pe = mapped.find("pos_embed");

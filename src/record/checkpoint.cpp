@@ -70,6 +70,7 @@ json CheckpointMetadata::to_json() const {
   json j = {{"format_version", format_version},
             {"uuid", uuid},
             {"libtorch_version", libtorch_version},
+            {"det_version", det_version},
             {"time", time},
             {"entrypoint", entrypoint},
             {"experiment_name", experiment_name},
@@ -92,24 +93,24 @@ json CheckpointMetadata::to_json() const {
   return j;
 }
 
-CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::string& where) {
-  constexpr int64_t kMax = kMaxBatches;
-  CkptFields f(j, where);
-  CheckpointMetadata m;
+namespace {
+
+int format_version_of(const json& j, const std::string& where) {
   if (!j.contains("format_version"))
     throw CheckpointError(where + ": not a det checkpoint (no format_version)");
   const json& v = j["format_version"];
-  if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kFormatVersion)
+  if (!v.is_number_integer() || v.get<int64_t>() < 1 ||
+      v.get<int64_t>() > CheckpointMetadata::kFormatVersion)
     throw CheckpointError(where + ": checkpoint format version " + util::shorten(v.dump(), 20) +
                           " is not supported by this det (it reads versions 1.." +
-                          std::to_string(kFormatVersion) + "; a newer det wrote it?)");
-  m.format_version = static_cast<int>(v.get<int64_t>());
-  m.uuid = f.get<std::string>("uuid");
-  if (!is_plain_file_name(m.uuid)) f.fail("uuid", "a directory name");
-  m.libtorch_version = f.value<std::string>("libtorch_version", "");
-  m.time = f.value<std::string>("time", "");
-  m.entrypoint = f.value<std::string>("entrypoint", "");
-  m.experiment_name = f.value<std::string>("experiment_name", "");
+                          std::to_string(CheckpointMetadata::kFormatVersion) +
+                          "; a newer det wrote it?)");
+  return static_cast<int>(v.get<int64_t>());
+}
+
+// Where training stands: trial_state, the seed, the hyperparameters, the epoch.
+void read_position(const CkptFields& f, CheckpointMetadata& m, const std::string& where) {
+  constexpr int64_t kMax = CheckpointMetadata::kMaxBatches;
   m.trial_state = trial_state_from(f.child("trial_state"));
   // Every checkpoint is written at the batch it records as its last checkpoint.
   if (m.trial_state.last_checkpoint &&
@@ -128,6 +129,10 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
       data.get_int("batches_trained", 0, kMax) != m.trial_state.batches_trained)
     throw CheckpointError(where +
                           ": data.batches_trained and trial_state.batches_trained disagree");
+}
+
+// The states saved beside the model: LR schedulers, callbacks, the loss scaler.
+void read_states(const CkptFields& f, CheckpointMetadata& m) {
   for (const auto& s : f.array("lr_schedulers")) {
     if (!s.is_object()) f.fail("lr_schedulers", "a list of scheduler states (objects)");
     m.lr_schedulers.push_back(s);
@@ -141,20 +146,20 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
     m.grad_scaler = f.get<json>("grad_scaler");
     if (!m.grad_scaler->is_object()) f.fail("grad_scaler", "an object (the loss scaler's state)");
   }
+}
+
+void read_metrics(const CkptFields& f, CheckpointMetadata& m) {
   m.searcher_metric = f.optional<double>("searcher_metric");
+  for (const auto* key : {"last_validation_metrics", "best_validation_metrics"})
+    if (f.has(key) && !f.raw()[key].is_object()) f.fail(key, "an object of metrics");
   if (f.has("last_validation_metrics"))
     m.last_validation_metrics = f.get<json>("last_validation_metrics");
   if (f.has("best_validation_metrics"))
     m.best_validation_metrics = f.get<json>("best_validation_metrics");
-  for (const auto* key : {"last_validation_metrics", "best_validation_metrics"})
-    if (f.has(key) && !j[key].is_object()) f.fail(key, "an object of metrics");
-  for (size_t i = 0; i < f.array("models").size(); ++i) {
-    detail::Fields<CheckpointError> mf(f.array("models")[i], where,
-                                       "models[" + std::to_string(i) + "]");
-    m.models.push_back(
-        {mf.get<std::string>("name"), mf.get_int("parameters", 0, int64_t{1} << 50)});
-  }
-  m.num_optimizers = f.get_int("num_optimizers", 0, 1024);
+}
+
+// The files the checkpoint holds, with their sizes and CRCs: what verify() checks.
+void read_files(const CkptFields& f, CheckpointMetadata& m, const std::string& where) {
   auto files = f.child("files");
   if (files.raw().empty())
     throw CheckpointError(
@@ -167,6 +172,32 @@ CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::strin
     m.files[it.key()] = {static_cast<uint64_t>(ff.get_int("size", 0, int64_t{1} << 50)),
                          static_cast<uint32_t>(ff.get_int("crc32", 0, 0xffffffffLL))};
   }
+}
+
+}  // namespace
+
+CheckpointMetadata CheckpointMetadata::from_json(const json& j, const std::string& where) {
+  CkptFields f(j, where);
+  CheckpointMetadata m;
+  m.format_version = format_version_of(j, where);
+  m.uuid = f.get<std::string>("uuid");
+  if (!is_plain_file_name(m.uuid)) f.fail("uuid", "a directory name");
+  m.libtorch_version = f.value<std::string>("libtorch_version", "");
+  m.det_version = f.value<std::string>("det_version", "");
+  m.time = f.value<std::string>("time", "");
+  m.entrypoint = f.value<std::string>("entrypoint", "");
+  m.experiment_name = f.value<std::string>("experiment_name", "");
+  read_position(f, m, where);
+  read_states(f, m);
+  read_metrics(f, m);
+  for (size_t i = 0; i < f.array("models").size(); ++i) {
+    detail::Fields<CheckpointError> mf(f.array("models")[i], where,
+                                       "models[" + std::to_string(i) + "]");
+    m.models.push_back(
+        {mf.get<std::string>("name"), mf.get_int("parameters", 0, int64_t{1} << 50)});
+  }
+  m.num_optimizers = f.get_int("num_optimizers", 0, 1024);
+  read_files(f, m, where);
   return m;
 }
 

@@ -13,10 +13,10 @@ TEST(GradientSync, BucketsInReverseOrderUnderTheCap) {
        b = torch::zeros({1000}, torch::requires_grad()),
        c = torch::zeros({10}, torch::requires_grad());
   distributed::GradientSynchronizer one(distributed::make_local_context(), {a, b, c},
-                                 distributed::GradientSyncOptions().bucket_bytes(1 << 20));
+                                        distributed::GradientSyncOptions().bucket_bytes(1 << 20));
   EXPECT_EQ(one.num_buckets(), 1u);
   distributed::GradientSynchronizer many(distributed::make_local_context(), {a, b, c},
-                                  distributed::GradientSyncOptions().bucket_bytes(4000));
+                                         distributed::GradientSyncOptions().bucket_bytes(4000));
   EXPECT_EQ(many.num_buckets(), 2u);  // {c, b} reach 4040 bytes, then {a}
   many.prepare(true);
   (a.sum() + 2 * b.sum() + 3 * c.sum()).backward();

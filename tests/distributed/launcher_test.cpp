@@ -1,5 +1,5 @@
-// det::distributed::launch: options, the ranks' environment, exit statuses and the rank that failed first,
-// a hung rank named by its heartbeat. (Whole data-parallel runs through it:
+// det::distributed::launch: options, the ranks' environment, exit statuses and the rank that failed
+// first, a hung rank named by its heartbeat. (Whole data-parallel runs through it:
 // distributed_context_test.)
 #include "det/distributed/launcher.h"
 

@@ -41,7 +41,8 @@ TEST(GpuTest, NcclOneRankAllreduceAndBroadcast) {
   DET_REQUIRE_GPU(1);
   distributed::LaunchEnvironment env;
   env.master_port = free_port();
-  auto ctx = distributed::make_process_group_context(env, distributed::DistributedOptions().backend("nccl"));
+  auto ctx = distributed::make_process_group_context(
+      env, distributed::DistributedOptions().backend("nccl"));
   EXPECT_EQ(ctx->backend(), "nccl");
   auto t = torch::arange(6, torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat));
   ctx->allreduce(t, distributed::ReduceOp::kSum);
@@ -60,7 +61,8 @@ TEST(GpuWorker, GlooRank) {
   env.local_rank = env.rank;
   env.local_size = 2;
   env.master_port = std::atoi(std::getenv("DET_GPU_TEST_PORT"));
-  auto ctx = distributed::make_process_group_context(env, distributed::DistributedOptions().backend("gloo"));
+  auto ctx = distributed::make_process_group_context(
+      env, distributed::DistributedOptions().backend("gloo"));
   const int device = torch::cuda::device_count() > 1 ? env.rank : 0;
   auto t = torch::full({4}, static_cast<float>(env.rank + 1),
                        torch::TensorOptions().device(torch::Device(torch::kCUDA, device)));

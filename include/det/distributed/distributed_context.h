@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
@@ -118,23 +119,16 @@ std::optional<LaunchEnvironment> detect_launch_environment();
 
 /// Options of the c10d context.
 struct DistributedOptions {
-  std::string backend_ =
-      "auto";  ///< "auto" (NCCL when built with it and CUDA is there, else Gloo), "gloo", "nccl".
-  std::chrono::seconds rendezvous_timeout_{
-      300};                            ///< Waiting for every rank to join (DET_RENDEZVOUS_TIMEOUT).
-  std::chrono::seconds timeout_{600};  ///< One collective (DET_DIST_TIMEOUT).
-
-  /// Sets backend_.
-  DistributedOptions& backend(std::string v) { return backend_ = std::move(v), *this; }
-  /// Sets rendezvous_timeout_.
-  DistributedOptions& rendezvous_timeout(std::chrono::seconds v) {
-    return rendezvous_timeout_ = v, *this;
-  }
-  /// Sets timeout_.
-  DistributedOptions& timeout(std::chrono::seconds v) { return timeout_ = v, *this; }
   /// The defaults, overridden by DET_DIST_BACKEND, DET_RENDEZVOUS_TIMEOUT and DET_DIST_TIMEOUT
   /// (seconds).
   static DistributedOptions from_env();
+
+  /// "auto" (NCCL when built with it and CUDA is there, else Gloo), "gloo" or "nccl".
+  TORCH_ARG(std::string, backend) = "auto";
+  /// Waiting for every rank to join (DET_RENDEZVOUS_TIMEOUT).
+  TORCH_ARG(std::chrono::seconds, rendezvous_timeout) = std::chrono::seconds(300);
+  /// One collective (DET_DIST_TIMEOUT).
+  TORCH_ARG(std::chrono::seconds, timeout) = std::chrono::seconds(600);
 };
 
 /// A c10d context for `env`: rendezvous through a TCPStore at MASTER_ADDR:MASTER_PORT (rank 0

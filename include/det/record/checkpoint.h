@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "det/util/version.h"
+
 namespace det::record {
 
 /// What the loop knows about a trial's progress; saved in every checkpoint.
@@ -69,6 +71,8 @@ struct CheckpointMetadata {
   std::string uuid;  ///< Random UUID (version 4), also the directory's name.
   /// TORCH_VERSION of the writer; "" when a file lacks it.
   std::string libtorch_version;
+  /// The det that wrote it (util::version()); "" in checkpoints written before the field.
+  std::string det_version = util::version();
   std::string time;  ///< UTC, ISO 8601.
   /// The config's entrypoint (the trial's registered name).
   std::string entrypoint;

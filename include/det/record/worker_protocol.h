@@ -15,9 +15,9 @@
 ///
 /// An answer's "re" is the number (from 0) of the event it answers among the launch's events: a
 /// runner that restarted may write an answer again, and the worker skips answers to events before
-/// the one it waits on. Version 2 (det 0.2, over pipes) had no "re"; version 1 (det 0.1) had no
-/// "v" and sent reports as {"event":"training"|"validation", "batches":B,"report":{...}};
-/// decode_event still reads both.
+/// the one it waits on. Version 3 is det 0.3's (util::version()). Version 2 (det 0.2, over pipes)
+/// had no "re"; version 1 (det 0.1) had no "v" and sent reports as
+/// {"event":"training"|"validation", "batches":B,"report":{...}}; decode_event still reads both.
 
 #include <cstdint>
 #include <optional>
@@ -122,11 +122,11 @@ struct RunnerAnswer {
 /// "completed", "stop_requested", "stopped", "invalid_hp", "error", "non_finite" or "storage".
 const char* reason_name(WorkerExit::Reason reason);
 
-/// One line (with its newline) for the pipe.
+/// One line (with its newline) for the worker's events file.
 std::string encode(const WorkerEvent& event);
-/// One line (with its newline) for the pipe.
+/// One line (with its newline) for the runner's answers file.
 std::string encode(const RunnerAnswer& answer);
-/// Parses a worker's line (versions 1 and 2). Throws det::Error quoting the line (cut short)
+/// Parses a worker's line (versions 1 to 3). Throws det::Error quoting the line (cut short)
 /// when it is not a valid event.
 WorkerEvent decode_event(const std::string& line);
 /// Parses the runner's line. Throws det::Error quoting the line when it is not a valid answer.

@@ -1,0 +1,7 @@
+#include "det/util/version.h"
+
+namespace det::util {
+
+const char* version() { return DET_VERSION; }
+
+}  // namespace det::util

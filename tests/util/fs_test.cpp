@@ -1,5 +1,6 @@
 #include "det/util/fs.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,9 +8,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,10 +95,26 @@ TEST_F(FsTest, ReadFileIsBoundedByItsLimit) {
 TEST_F(FsTest, ReadFileRefusesFifosDirectoriesAndMissingFilesByName) {
   const fs::path fifo = dir_ / "fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  // A FIFO without a writer would block a plain open forever: it is refused at once.
+  // A FIFO without a writer would block a plain open forever: it is refused at once. Should
+  // the open block, a writer turns up after a second, so the test fails instead of hanging.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread unblock([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (cv.wait_for(lock, std::chrono::seconds(1), [&] { return done; })) return;
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  });
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(error_of([&] { read_file(fifo); }), fifo.string() + ": not a regular file (a FIFO)");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  unblock.join();
   EXPECT_EQ(error_of([&] { read_file(dir_); }),
             dir_.string() + ": not a regular file (a directory)");
   EXPECT_EQ(error_of([&] { read_file(dir_ / "missing"); }),

@@ -8,14 +8,16 @@
 namespace det::record {
 
 nlohmann::json RankFailure::to_json() const {
-  return {{"v", kVersion}, {"message", message}, {"peer_failure", peer_failure}, {"unix_ns", unix_ns}};
+  return {
+      {"v", kVersion}, {"message", message}, {"peer_failure", peer_failure}, {"unix_ns", unix_ns}};
 }
 
 RankFailure RankFailure::from_json(const nlohmann::json& j, const std::string& where) {
   detail::Fields<Error> f(j, where);
   if (f.value<int64_t>("v", kVersion) > kVersion)
     throw Error(where + ": version " + std::to_string(f.get<int64_t>("v")) +
-                " is newer than this det reads (" + std::to_string(kVersion) + "): use the det that wrote it");
+                " is newer than this det reads (" + std::to_string(kVersion) +
+                "): use the det that wrote it");
   RankFailure r;
   r.message = f.get<std::string>("message");
   r.peer_failure = f.get<bool>("peer_failure");

@@ -50,6 +50,7 @@ TEST(RankFailureRecord, RefusesWhatItCannotRead) {
   EXPECT_NE(message_of({{"v", 9}, {"message", "m"}, {"peer_failure", false}, {"unix_ns", 1}})
                 .find("version 9 is newer"),
             std::string::npos);
-  EXPECT_NE(message_of({{"message", "m"}, {"peer_failure", false}, {"unix_ns", -5}}).find("unix_ns"),
-            std::string::npos);
+  EXPECT_NE(
+      message_of({{"message", "m"}, {"peer_failure", false}, {"unix_ns", -5}}).find("unix_ns"),
+      std::string::npos);
 }

@@ -6,6 +6,7 @@
 
 #include "det/util/error.h"
 #include "det/util/strings.h"
+#include "wording.h"
 
 namespace det::config {
 
@@ -128,8 +129,7 @@ std::string Args::get_enum(const std::string& key, const std::vector<std::string
   if (v.value_->is_string()) {
     const auto& s = v.value_->get_ref<const std::string&>();
     if (std::find(allowed.begin(), allowed.end(), s) != allowed.end()) return s;
-    v.fail("expected one of " + util::join(allowed, ", ") + ", found " + v.found() +
-           util::did_you_mean(s, allowed));
+    v.fail(detail::enum_message(s, v.found(), allowed));
   }
   v.fail_expected("one of " + util::join(allowed, ", "));
 }
@@ -149,8 +149,7 @@ Args Args::child(const std::string& key) const {
 const Args& Args::check_keys(const std::vector<std::string>& known) const {
   for (const auto& key : keys()) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    (*this)[key].fail("unknown key " + util::quote(key) + util::did_you_mean(key, known) +
-                      " (allowed here: " + util::join(known, ", ") + ")");
+    (*this)[key].fail(detail::unknown_key_message(key, known));
   }
   return *this;
 }
@@ -187,7 +186,7 @@ std::string Args::found() const {
 void Args::fail(const std::string& message) const { throw ConfigError(where() + ": " + message); }
 
 void Args::fail_expected(const std::string& expected) const {
-  fail("expected " + expected + ", found " + found());
+  fail(detail::expected_message(expected, found()));
 }
 
 bool Args::as_bool() const {
@@ -246,5 +245,24 @@ Args Args::as_mapping() const {
 void Args::expect_list() const {
   if (!is_array()) fail_expected("a list");
 }
+
+namespace detail {
+
+std::string unknown_key_message(const std::string& key, const std::vector<std::string>& known) {
+  return "unknown key " + util::quote(key) + util::did_you_mean(key, known) +
+         " (allowed here: " + util::join(known, ", ") + ")";
+}
+
+std::string expected_message(const std::string& expected, const std::string& found) {
+  return "expected " + expected + ", found " + found;
+}
+
+std::string enum_message(const std::string& value, const std::string& found,
+                         const std::vector<std::string>& allowed) {
+  return expected_message("one of " + util::join(allowed, ", "), found) +
+         util::did_you_mean(value, allowed);
+}
+
+}  // namespace detail
 
 }  // namespace det::config

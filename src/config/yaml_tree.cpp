@@ -147,6 +147,43 @@ class TreeCheck {
   std::string path_;
 };
 
+// A string that would read back as a number, boolean or null stays a string: quoted.
+void emit_string(YAML::Emitter& out, const std::string& s) {
+  int64_t i;
+  double d;
+  bool b;
+  if (parse_int(s, i) || parse_double(s, d) || parse_bool(s, b) || is_null_scalar(s))
+    out << YAML::DoubleQuoted << s;
+  else
+    out << s;
+}
+
+void emit_double(YAML::Emitter& out, const nlohmann::json& v) {
+  const double d = v.get<double>();
+  if (std::isinf(d)) {
+    out << (d > 0 ? ".inf" : "-.inf");
+  } else if (std::isnan(d)) {
+    out << ".nan";
+  } else {
+    std::string s = v.dump();  // shortest round-trip form
+    if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+    out << s;
+  }
+}
+
+void emit_scalar(YAML::Emitter& out, const nlohmann::json& v) {
+  if (v.is_string())
+    emit_string(out, v.get_ref<const std::string&>());
+  else if (v.is_null())
+    out << YAML::Null;
+  else if (v.is_boolean())
+    out << (v.get<bool>() ? "true" : "false");
+  else if (v.is_number_float())
+    emit_double(out, v);
+  else
+    out << v.dump();
+}
+
 void emit_yaml(YAML::Emitter& out, const nlohmann::json& v) {
   if (v.is_object()) {
     out << YAML::BeginMap;
@@ -162,33 +199,8 @@ void emit_yaml(YAML::Emitter& out, const nlohmann::json& v) {
     out << YAML::BeginSeq;
     for (const auto& e : v) emit_yaml(out, e);
     out << YAML::EndSeq;
-  } else if (v.is_string()) {
-    const auto& s = v.get_ref<const std::string&>();
-    // Keep strings that would read back as numbers, booleans or null as strings.
-    int64_t i;
-    double d;
-    bool b;
-    if (parse_int(s, i) || parse_double(s, d) || parse_bool(s, b) || is_null_scalar(s))
-      out << YAML::DoubleQuoted << s;
-    else
-      out << s;
-  } else if (v.is_null()) {
-    out << YAML::Null;
-  } else if (v.is_boolean()) {
-    out << (v.get<bool>() ? "true" : "false");
-  } else if (v.is_number_float()) {
-    double d = v.get<double>();
-    if (std::isinf(d))
-      out << (d > 0 ? ".inf" : "-.inf");
-    else if (std::isnan(d))
-      out << ".nan";
-    else {
-      std::string s = v.dump();  // shortest round-trip form
-      if (s.find_first_of(".eE") == std::string::npos) s += ".0";
-      out << s;
-    }
   } else {
-    out << v.dump();
+    emit_scalar(out, v);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "det/config/experiment_config.h"
 #include "det/util/error.h"
 #include "det/util/strings.h"
+#include "wording.h"
 
 namespace det::config::detail {
 
@@ -94,7 +95,7 @@ class Node {
   }
 
   [[noreturn]] void fail(const std::string& expected) const {
-    throw ConfigError(where() + ": expected " + expected + ", found " + found());
+    throw ConfigError(where() + ": " + expected_message(expected, found()));
   }
   [[noreturn]] void fail_msg(const std::string& msg) const {
     throw ConfigError(where() + ": " + msg);
@@ -145,8 +146,7 @@ class Node {
       for (const auto& k : known) ok = ok || k == key;
       if (!ok) {
         Node key_node(kv.first, path_.empty() ? key : path_ + "." + key, src_);
-        key_node.fail_msg("unknown key " + util::quote(key) + util::did_you_mean(key, known) +
-                          " (allowed here: " + util::join(known, ", ") + ")");
+        key_node.fail_msg(unknown_key_message(key, known));
       }
     }
   }
@@ -184,8 +184,7 @@ class Node {
     std::string s = node_.IsScalar() ? node_.Scalar() : "";
     for (const auto& a : allowed)
       if (a == s) return s;
-    throw ConfigError(where() + ": expected one of " + util::join(allowed, ", ") + ", found " +
-                      found() + util::did_you_mean(s, allowed));
+    throw ConfigError(where() + ": " + enum_message(s, found(), allowed));
   }
 
  private:

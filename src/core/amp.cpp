@@ -15,15 +15,6 @@
 
 namespace det {
 
-Precision parse_precision(const std::string& v) {
-  if (v == "O0" || v == "fp32") return Precision::kFloat32;
-  if (v == "O1" || v == "O2" || v == "fp16") return Precision::kFloat16;
-  if (v == "bf16") return Precision::kBFloat16;
-  throw ConfigError("optimizations.mixed_precision: " + v +
-                    " is not offered (O0, O1, O2, fp16, bf16; O3, Apex's pure fp16 without "
-                    "master weights or loss scaling, is not)");
-}
-
 void check_precision_supported(Precision p, const torch::Device& device) {
   if (p == Precision::kFloat16 && !device.is_cuda())
     throw ConfigError(

@@ -162,7 +162,7 @@ std::shared_ptr<GradScaler> TrialContext::wrap_scaler(std::shared_ptr<GradScaler
   if (h_->harness_scaler)
     throw ConfigError(
         "wrap_scaler: optimizations.mixed_precision is " +
-        h_->config.optimizations.mixed_precision +
+        config::precision_name(h_->config.optimizations.mixed_precision) +
         ", so the harness already scales the loss; set it to O0 to own the scaler, or drop "
         "wrap_scaler");
   if (h_->scaler) throw Error("wrap_scaler: may be called only once");

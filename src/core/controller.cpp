@@ -114,7 +114,7 @@ struct TrialController::Impl {
     h->device = torch::cuda::is_available()
                     ? torch::Device(torch::kCUDA, h->distributed->local_rank())
                     : torch::Device(torch::kCPU);
-    h->precision = parse_precision(cfg.optimizations.mixed_precision);
+    h->precision = cfg.optimizations.mixed_precision;
     check_precision_supported(h->precision, h->device);
     if (h->precision == Precision::kFloat16) {  // fp16 needs loss scaling; bf16's range does not
       h->scaler = std::make_shared<GradScaler>();
@@ -247,7 +247,7 @@ struct TrialController::Impl {
       util::logger()->warn(
           "trial {}: {} holds a loss scaler's state but this run scales no loss "
           "(optimizations.mixed_precision is {}); ignored",
-          state.trial_id, where, cfg.optimizations.mixed_precision);
+          state.trial_id, where, config::precision_name(cfg.optimizations.mixed_precision));
     }
   }
 

@@ -72,8 +72,7 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
   s.smaller_is_better = config.searcher.smaller_is_better;
   s.start_time = util::utc_now_iso8601();
   auto store = std::make_unique<ExperimentStore>(run_dir.parent_path() / "det.db");
-  int64_t id = store->add_experiment(config.name, config.description, config::to_json(config),
-                                     run_dir.string());
+  int64_t id = store->add_experiment(config.name, config.description, config, run_dir.string());
   s.store_path = store->path().string();
   s.store_experiment_id = id;
   if (config.tensorboard_storage)

@@ -122,16 +122,16 @@ void ExperimentStore::exec(const std::string& sql) {
 }
 
 int64_t ExperimentStore::add_experiment(const std::string& name, const std::string& description,
-                                        const nlohmann::json& config, const std::string& run_dir) {
-  const auto& s = config.value("searcher", nlohmann::json::object());
+                                        const config::ExperimentConfig& config,
+                                        const std::string& run_dir) {
+  const config::SearcherConfig& s = config.searcher;
   Statement st(*this,
                "INSERT INTO experiments (name, description, config, run_dir, searcher, metric, "
                "smaller_is_better, "
                "start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-  st.bind(1, name).bind(2, description).bind(3, config.dump()).bind(4, run_dir);
-  st.bind(5, s.value("name", std::string())).bind(6, s.value("metric", std::string()));
-  st.bind(7, static_cast<int64_t>(s.value("smaller_is_better", true)))
-      .bind(8, util::utc_now_iso8601());
+  st.bind(1, name).bind(2, description).bind(3, config::to_json(config).dump()).bind(4, run_dir);
+  st.bind(5, s.name).bind(6, s.metric);
+  st.bind(7, static_cast<int64_t>(s.smaller_is_better)).bind(8, util::utc_now_iso8601());
   st.step();
   return sqlite3_last_insert_rowid(db_);
 }

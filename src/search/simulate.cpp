@@ -3,6 +3,7 @@
 #include <optional>
 #include <sstream>
 
+#include "det/config/args.h"
 #include "det/search/bohb.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
@@ -25,36 +26,24 @@ struct SimTrial {
   bool closed = false;
 };
 
+// TRIALS.json through the strict reader of user-supplied settings: every error names the file,
+// the key path, what was expected and what was found.
 std::vector<Predefined> parse_trials(const nlohmann::json& j) {
-  const std::string where = "TRIALS.json";
-  if (!j.is_object() || !j.contains("trials"))
-    throw ConfigError(where + ": expected an object with a \"trials\" list, found " +
-                      j.dump().substr(0, 60));
-  const auto& list = j.at("trials");
-  if (!list.is_array())
-    throw ConfigError(where + ": \"trials\" must be a list, found " + list.dump().substr(0, 60));
+  auto sources = std::make_shared<config::SourceMap>();
+  for (const char* path : {"", "trials"}) sources->add(path, "TRIALS.json");
+  const config::Args root(j, "", sources);
+  if (!root.is_object()) root.fail_expected("a mapping with a \"trials\" list");
+  root.check_keys({"trials"});
+  const config::Args list = root["trials"];
+  if (!list.is_array()) list.fail_expected("a list of trials like {\"metric\": 0.5}");
   std::vector<Predefined> out;
   for (size_t i = 0; i < list.size(); ++i) {
-    const auto& t = list[i];
-    std::string at = where + ": trials[" + std::to_string(i) + "]";
-    if (!t.is_object())
-      throw ConfigError(at + ": expected an object like {\"metric\": 0.5}, found " + t.dump());
-    for (const auto& [key, value] : t.items()) {
-      (void)value;
-      if (key != "metric" && key != "early_exit_at")
-        throw ConfigError(at + ": unknown key \"" + key + "\" (expected metric, early_exit_at)");
-    }
-    if (!t.contains("metric") || !t.at("metric").is_number())
-      throw ConfigError(at + ".metric: expected a number, found " +
-                        (t.contains("metric") ? t.at("metric").dump() : "nothing"));
+    const config::Args t = list[i].as<config::Args>();
+    t.check_keys({"metric", "early_exit_at"});
     Predefined p;
-    p.metric = t.at("metric").get<double>();
-    if (t.contains("early_exit_at")) {
-      const auto& e = t.at("early_exit_at");
-      if (!e.is_number_integer() || e.get<int64_t>() < 0)
-        throw ConfigError(at + ".early_exit_at: expected an integer >= 0, found " + e.dump());
-      p.early_exit_at = e.get<int64_t>();
-    }
+    p.metric = t.get<double>("metric");
+    if (t.has("early_exit_at"))
+      p.early_exit_at = t.get<int64_t>("early_exit_at", config::Range::at_least(0));
     out.push_back(p);
   }
   return out;
@@ -129,18 +118,10 @@ nlohmann::json simulate(const config::ExperimentConfig& config, const nlohmann::
   return {{"trials", out}};
 }
 
-std::string preview_search(const config::ExperimentConfig& config) {
-  const auto& s = config.searcher;
-  std::string unit = unit_of(config);
-  // Trial n reports metric n: a fixed, ordered outcome so the preview is the same every time.
-  Searcher searcher(config, config.experiment_seed.value_or(0));
-  auto trials = run(searcher, [&](size_t i) -> std::optional<Predefined> {
-    if (i > 1000000) return std::nullopt;
-    Predefined p;
-    p.metric = static_cast<double>(s.smaller_is_better ? i : -static_cast<double>(i));
-    return p;
-  });
+namespace {
 
+// "Searcher: asha, max_length 100 batches, max_trials 16, ...": the settings that shape the search.
+std::string searcher_line(const config::SearcherConfig& s, const std::string& unit) {
   std::ostringstream out;
   out << "Searcher: " << s.name;
   if (s.max_length) out << ", max_length " << s.max_length->value << " " << unit;
@@ -152,83 +133,120 @@ std::string preview_search(const config::ExperimentConfig& config) {
     if (adaptive) out << ", mode " << s.mode;
   }
   out << ", max_concurrent_trials " << (s.name == "single" ? 1 : s.max_concurrent_trials) << "\n";
-  const SearchMethod* method = &searcher.method();
-  if (auto* bohb = dynamic_cast<const BohbSearch*>(method)) {
-    out << "New trials: random until a rung has " << bohb->min_observations()
-        << " results, then proposed by a TPE model of the longest such rung (top " << s.top_fraction
-        << " good, " << s.candidates << " candidates, bandwidth x" << s.bandwidth_factor
-        << "), except a random " << s.random_fraction << " of them\n";
-    // Trials created before any result exists can only be random: max_concurrent_trials of them.
-    Searcher probe(config, config.experiment_seed.value_or(0));
-    int upfront = 0;
-    for (const auto& op : probe.initial_operations()) upfront += std::holds_alternative<Create>(op);
-    if (upfront >= bohb->min_observations())
-      out << "Note: " << upfront << " of the " << s.max_trials
-          << " trials are created before any result (max_concurrent_trials "
-          << s.max_concurrent_trials
-          << "); set max_concurrent_trials to the trials that run at once (the slots) so that "
-             "the model proposes the rest\n";
-    method = &bohb->tournament();
-  }
+  return out.str();
+}
 
-  // Group trials by bracket (one group unless adaptive ASHA).
-  std::vector<std::vector<const SimTrial*>> groups;
-  std::vector<std::vector<int64_t>> rung_lengths;
-  std::vector<std::vector<size_t>> reached;  // trials that reported in each rung
-  std::vector<std::string> titles;
-  auto add_rungs = [&](const AsyncHalvingSearch& asha) {
-    std::vector<int64_t> lengths;
-    std::vector<size_t> counts;
-    for (const auto& rung : asha.rungs()) {
-      lengths.push_back(rung.units_needed);
-      counts.push_back(rung.metrics.size());
-    }
-    rung_lengths.push_back(lengths);
-    reached.push_back(counts);
-  };
+// How BOHB proposes trials, and a note when max_concurrent_trials leaves the model nothing to
+// propose.
+std::string bohb_lines(const config::ExperimentConfig& config, const BohbSearch& bohb) {
+  const auto& s = config.searcher;
+  std::ostringstream out;
+  out << "New trials: random until a rung has " << bohb.min_observations()
+      << " results, then proposed by a TPE model of the longest such rung (top " << s.top_fraction
+      << " good, " << s.candidates << " candidates, bandwidth x" << s.bandwidth_factor
+      << "), except a random " << s.random_fraction << " of them\n";
+  // Trials created before any result exists can only be random: max_concurrent_trials of them.
+  Searcher probe(config, config.experiment_seed.value_or(0));
+  int upfront = 0;
+  for (const auto& op : probe.initial_operations()) upfront += std::holds_alternative<Create>(op);
+  if (upfront >= bohb.min_observations())
+    out << "Note: " << upfront << " of the " << s.max_trials
+        << " trials are created before any result (max_concurrent_trials "
+        << s.max_concurrent_trials
+        << "); set max_concurrent_trials to the trials that run at once (the slots) so that "
+           "the model proposes the rest\n";
+  return out.str();
+}
+
+// The simulated trials grouped by bracket (one group unless adaptive ASHA), with each group's
+// rung lengths and the trials that reported in each rung.
+struct Group {
+  std::string title;
+  std::vector<const SimTrial*> trials;
+  std::vector<int64_t> rung_lengths;
+  std::vector<size_t> reached;
+};
+
+Group rungs_of(const AsyncHalvingSearch& asha, std::string title) {
+  Group g;
+  g.title = std::move(title);
+  for (const auto& rung : asha.rungs()) {
+    g.rung_lengths.push_back(rung.units_needed);
+    g.reached.push_back(rung.metrics.size());
+  }
+  return g;
+}
+
+std::vector<Group> group_trials(const SearchMethod* method, const std::vector<SimTrial>& trials,
+                                const config::SearcherConfig& s) {
+  std::vector<Group> groups;
   if (auto* t = dynamic_cast<const TournamentSearch*>(method)) {
     for (size_t b = 0; b < t->searches().size(); ++b) {
       auto* asha = dynamic_cast<const AsyncHalvingSearch*>(t->searches()[b].get());
       const auto& p = asha->params();
-      groups.emplace_back();
-      add_rungs(*asha);
-      titles.push_back("Bracket " + std::to_string(b + 1) + ": " + std::to_string(p.num_rungs) +
-                       " rungs, " + std::to_string(p.max_trials) + " trials, " +
-                       std::to_string(p.max_concurrent_trials) + " concurrent");
+      groups.push_back(
+          rungs_of(*asha, "Bracket " + std::to_string(b + 1) + ": " + std::to_string(p.num_rungs) +
+                              " rungs, " + std::to_string(p.max_trials) + " trials, " +
+                              std::to_string(p.max_concurrent_trials) + " concurrent"));
     }
     for (const auto& tr : trials)
-      groups[static_cast<size_t>(t->search_of(tr.request_id))].push_back(&tr);
+      groups[static_cast<size_t>(t->search_of(tr.request_id))].trials.push_back(&tr);
+    return groups;
+  }
+  if (auto* asha = dynamic_cast<const AsyncHalvingSearch*>(method)) {
+    groups.push_back(rungs_of(*asha, std::to_string(asha->params().num_rungs) + " rungs"));
   } else {
-    groups.emplace_back();
-    for (const auto& tr : trials) groups[0].push_back(&tr);
-    if (auto* asha = dynamic_cast<const AsyncHalvingSearch*>(method)) {
-      add_rungs(*asha);
-      titles.push_back(std::to_string(asha->params().num_rungs) + " rungs");
-    } else {
-      rung_lengths.push_back({s.max_length ? s.max_length->value : 0});
-      reached.push_back({trials.size()});
-      titles.push_back(s.name == "grid" ? std::to_string(trials.size()) + " grid points" : "");
-    }
+    Group g;
+    g.rung_lengths = {s.max_length ? s.max_length->value : 0};
+    g.reached = {trials.size()};
+    g.title = s.name == "grid" ? std::to_string(trials.size()) + " grid points" : "";
+    groups.push_back(g);
   }
+  for (const auto& tr : trials) groups[0].trials.push_back(&tr);
+  return groups;
+}
 
-  int64_t grand_total = 0;
-  for (size_t g = 0; g < groups.size(); ++g) {
-    if (!titles[g].empty()) out << titles[g] << "\n";
-    out << "  Rung  Trials  Training length (" << unit << ")\n";
-    for (size_t r = 0; r < rung_lengths[g].size(); ++r) {
-      int64_t len = rung_lengths[g][r];
-      size_t count = reached[g][r];
-      out << "  " << std::string(r + 1 < 10 ? 3 : 2, ' ') << (r + 1) << "  "
-          << std::string(6 - std::min<size_t>(6, std::to_string(count).size()), ' ') << count
-          << "  " << len << "\n";
-    }
-    int64_t total = 0;
-    for (const auto* tr : groups[g])
-      if (!tr->validate_after.empty()) total += tr->validate_after.back();
-    grand_total += total;
-    out << "  Total: " << groups[g].size() << " trials, " << total << " " << unit
-        << " of training\n";
+// One group's rung table and total; returns its training total.
+int64_t print_group(std::ostream& out, const Group& g, const std::string& unit) {
+  if (!g.title.empty()) out << g.title << "\n";
+  out << "  Rung  Trials  Training length (" << unit << ")\n";
+  for (size_t r = 0; r < g.rung_lengths.size(); ++r) {
+    const std::string count = std::to_string(g.reached[r]);
+    out << "  " << std::string(r + 1 < 10 ? 3 : 2, ' ') << (r + 1) << "  "
+        << std::string(6 - std::min<size_t>(6, count.size()), ' ') << count << "  "
+        << g.rung_lengths[r] << "\n";
   }
+  int64_t total = 0;
+  for (const auto* tr : g.trials)
+    if (!tr->validate_after.empty()) total += tr->validate_after.back();
+  out << "  Total: " << g.trials.size() << " trials, " << total << " " << unit << " of training\n";
+  return total;
+}
+
+}  // namespace
+
+std::string preview_search(const config::ExperimentConfig& config) {
+  const auto& s = config.searcher;
+  const std::string unit = unit_of(config);
+  // Trial n reports metric n: a fixed, ordered outcome so the preview is the same every time.
+  Searcher searcher(config, config.experiment_seed.value_or(0));
+  auto trials = run(searcher, [&](size_t i) -> std::optional<Predefined> {
+    if (i > 1000000) return std::nullopt;
+    Predefined p;
+    p.metric = static_cast<double>(s.smaller_is_better ? i : -static_cast<double>(i));
+    return p;
+  });
+
+  std::ostringstream out;
+  out << searcher_line(s, unit);
+  const SearchMethod* method = &searcher.method();
+  if (auto* bohb = dynamic_cast<const BohbSearch*>(method)) {
+    out << bohb_lines(config, *bohb);
+    method = &bohb->tournament();
+  }
+  const auto groups = group_trials(method, trials, s);
+  int64_t grand_total = 0;
+  for (const auto& g : groups) grand_total += print_group(out, g, unit);
   if (groups.size() > 1)
     out << "All brackets: " << trials.size() << " trials, " << grand_total << " " << unit
         << " of training\n";

@@ -14,9 +14,9 @@ TEST(Queries, DescribeAndMetricsTables) {
   fs::create_directories(dir);
   {
     experiment::ExperimentStore store(dir / "det.db");
-    nlohmann::json config = {
-        {"searcher",
-         {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
+    config::ExperimentConfig config;
+    config.searcher.name = "random";
+    config.searcher.metric = "validation_loss";
     int64_t e = store.add_experiment("mnist", "a test", config, "/runs/mnist-1");
     int64_t t1 = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
     store.add_metrics(t1, "training", 100, 0.1, {{"loss", 0.5}});

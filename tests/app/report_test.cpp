@@ -24,7 +24,7 @@ TEST(Report, TheViewHoldsTheStoresNumbersAndTheRungs) {
         "searcher:\n  name: async_halving\n  metric: validation_loss\n  num_rungs: 3\n"
         "  divisor: 2\n  max_trials: 4\n  max_length:\n    records: 256\n",
         "asha.yaml");
-    int64_t e = store.add_experiment("asha </script> <b>", "", config::to_json(config), "/nowhere");
+    int64_t e = store.add_experiment("asha </script> <b>", "", config, "/nowhere");
     int64_t t1 = store.add_trial(e, 1, "r1", {{"x", 0.25}, {"opt", {{"lr", 0.1}}}}, 1);
     int64_t t2 = store.add_trial(e, 2, "r2", {{"x", 0.75}, {"opt", {{"lr", 0.1}}}}, 2);
     store.add_metrics(t1, "training", 4, 0.5, {{"loss", 0.5}});

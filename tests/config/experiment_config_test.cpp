@@ -681,5 +681,28 @@ TEST(HostileConfig, AStrayCommaIsAnErrorNotAHang) {
   ::alarm(0);
 }
 
+// mixed_precision is read once, into its enum, by the one function that names the values: the
+// values the config refuses (O3, and fp32, which is no value of Determined's) are no precision.
+TEST(ExperimentConfig, MixedPrecisionIsStoredAsItsPrecision) {
+  const std::string base = std::string(kMinimal) + "optimizations: {mixed_precision: ";
+  auto precision_of = [&](const std::string& v) {
+    return parse_experiment_config(base + v + "}\n", "exp.yaml").optimizations.mixed_precision;
+  };
+  EXPECT_EQ(parse_experiment_config(kMinimal, "exp.yaml").optimizations.mixed_precision,
+            Precision::kFloat32);
+  EXPECT_EQ(precision_of("O0"), Precision::kFloat32);
+  for (const char* fp16 : {"O1", "O2", "fp16"}) EXPECT_EQ(precision_of(fp16), Precision::kFloat16);
+  EXPECT_EQ(precision_of("bf16"), Precision::kBFloat16);
+  EXPECT_THROW(parse_precision("fp32"), ConfigError);
+  EXPECT_THROW(parse_precision("O3"), ConfigError);
+  EXPECT_NE(error_of(base + "fp32}\n").find("expected one of O0, O1, O2, O3, fp16, bf16"),
+            std::string::npos);
+  // to_json writes the precision's name, which reads back as the same precision.
+  const auto c = parse_experiment_config(base + "O2}\n", "exp.yaml");
+  EXPECT_EQ(to_json(c)["optimizations"]["mixed_precision"], "fp16");
+  EXPECT_EQ(parse_experiment_config(to_json(c).dump(), "c.yaml").optimizations.mixed_precision,
+            Precision::kFloat16);
+}
+
 }  // namespace
 }  // namespace det::config

@@ -25,9 +25,9 @@ TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
   int64_t e, t1, t2;
   {
     ExperimentStore store(db);
-    nlohmann::json config = {
-        {"searcher",
-         {{"name", "random"}, {"metric", "validation_loss"}, {"smaller_is_better", true}}}};
+    config::ExperimentConfig config;
+    config.searcher.name = "random";
+    config.searcher.metric = "validation_loss";
     e = store.add_experiment("mnist", "a test", config, "/runs/mnist-1");
     t1 = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
     t2 = store.add_trial(e, 2, "req-2", {{"lr", 0.5}}, 18);
@@ -91,7 +91,7 @@ TEST(ExperimentStore, NotADatabaseIsAClearError) {
 TEST(ExperimentStore, RecordsEachLaunchsJobAndNode) {
   TmpDb tmp;
   ExperimentStore store(tmp.dir / "det.db");
-  const int64_t e = store.add_experiment("mnist", "", nlohmann::json::object(), "/runs/x");
+  const int64_t e = store.add_experiment("mnist", "", config::ExperimentConfig{}, "/runs/x");
   const int64_t t = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
   store.add_job(t, 1, "slurm", "41");
   store.set_job(t, 1, "", "RUNNING");  // the node not known yet keeps ''

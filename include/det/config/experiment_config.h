@@ -37,6 +37,22 @@ struct Length {
   bool operator==(const Length& o) const { return unit == o.unit && value == o.value; }
 };
 
+/// The floating-point type autocast runs eligible ops in (`optimizations.mixed_precision`).
+enum class Precision {
+  kFloat32,   ///< no autocast
+  kFloat16,   ///< fp16 autocast with dynamic loss scaling (CUDA only)
+  kBFloat16,  ///< bf16 autocast, no loss scaling needed (CPU and CUDA)
+};
+
+/// The precision an `optimizations.mixed_precision` value means: "O0" is FP32; Apex's "O1" and
+/// "O2" are fp16 autocast with dynamic loss scaling (native AMP keeps FP32 master weights, which
+/// O2 emulated; docs/gpu.md); "fp16" and "bf16" name the type. Throws ConfigError for anything
+/// else, "O3" included (the config refuses it).
+Precision parse_precision(const std::string& mixed_precision);
+
+/// The value to_json writes for a precision: "O0", "fp16" or "bf16".
+std::string precision_name(Precision precision);
+
 /// `searcher:`. Fields for every searcher are parsed; which apply depends on `name`.
 struct SearcherConfig {
   /// single, random, grid, async_halving, adaptive_asha, bohb.
@@ -116,9 +132,9 @@ struct OptimizationsConfig {
   bool average_training_metrics = true;
   /// true is a ConfigError (fp16 allreduce is not implemented).
   bool gradient_compression = false;
-  /// "O0" (FP32), "O1"/"O2"/"fp16" (fp16 autocast with dynamic loss scaling, CUDA only) or
-  /// "bf16" (bf16 autocast); "O3" is a ConfigError. docs/gpu.md, Mixed precision.
-  std::string mixed_precision = "O0";
+  /// Read from "O0" (FP32), "O1"/"O2"/"fp16" (fp16 autocast with dynamic loss scaling, CUDA
+  /// only) or "bf16" (bf16 autocast); "O3" is a ConfigError. docs/gpu.md, Mixed precision.
+  Precision mixed_precision = Precision::kFloat32;
   /// det's own: cuDNN picks the fastest convolution algorithms per shape (CUDA; off by default,
   /// as LibTorch's).
   bool cudnn_benchmark = false;
@@ -208,6 +224,10 @@ ExperimentConfig parse_experiment_config(const std::string& yaml_text, const std
 
 /// The config with every default filled in, as JSON (round-trips through the parser).
 nlohmann::json to_json(const ExperimentConfig& config);
+
+/// Every key path of the config schema, each section before its keys (docs/configs.md lists
+/// them; a test checks that the two agree).
+std::vector<std::string> config_keys();
 
 /// JSON rendered as block-style YAML (for the resolved config.yaml in a run directory).
 std::string to_yaml(const nlohmann::json& value);

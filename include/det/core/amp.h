@@ -18,20 +18,14 @@
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
+#include "det/config/experiment_config.h"
+
 namespace det {
 
-/// The floating-point type autocast runs eligible ops in.
-enum class Precision {
-  kFloat32,   ///< no autocast
-  kFloat16,   ///< fp16 autocast with dynamic loss scaling (CUDA only)
-  kBFloat16,  ///< bf16 autocast, no loss scaling needed (CPU and CUDA)
-};
-
-/// The precision an `optimizations.mixed_precision` value means: "O0" is FP32; Apex's "O1" and
-/// "O2" are fp16 autocast with dynamic loss scaling (native AMP keeps FP32 master weights, which
-/// O2 emulated; docs/gpu.md); "fp16" and "bf16" name the type. Throws ConfigError for anything
-/// else.
-Precision parse_precision(const std::string& mixed_precision);
+/// The autocast precision: the config's (det/config/experiment_config.h).
+using config::Precision;
+/// An `optimizations.mixed_precision` value's precision (det/config/experiment_config.h).
+using config::parse_precision;
 
 /// Throws ConfigError when `p` cannot run on `device` (fp16 autocast needs CUDA).
 void check_precision_supported(Precision p, const torch::Device& device);

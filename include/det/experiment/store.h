@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "det/config/experiment_config.h"
+
 struct sqlite3;
 
 namespace det::experiment {
@@ -95,9 +97,10 @@ class ExperimentStore {
   ExperimentStore(const ExperimentStore&) = delete;
   ExperimentStore& operator=(const ExperimentStore&) = delete;
 
-  /// Adds an experiment; returns its id.
+  /// Adds an experiment (its config as to_json writes it, its searcher from the typed config);
+  /// returns its id.
   int64_t add_experiment(const std::string& name, const std::string& description,
-                         const nlohmann::json& config, const std::string& run_dir);
+                         const config::ExperimentConfig& config, const std::string& run_dir);
   /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
   void set_experiment_state(int64_t experiment_id, const std::string& state);
   /// Adds a trial (number: its id within the experiment); returns its store id.

@@ -29,6 +29,7 @@
 #include "det/util/progress.h"
 #include "det/util/strings.h"
 #include "det/util/threads.h"
+#include "restart_policy.h"
 #include "scheduler.h"
 
 namespace det::experiment {
@@ -800,7 +801,25 @@ class Runner {
                          t.exit_reason ? record::reason_name(*t.exit_reason) : "no report",
                          code == 0 ? "" : ", " + how);
     if (!js.state.empty()) rec_.store().set_job(t.store_id, t.launches, js.node, js.state);
-    const bool never_ran = t.events_seen == 0;
+    JobEndFacts facts;
+    facts.exit_reason = t.exit_reason;
+    facts.exit_code = code;
+    facts.never_ran = t.events_seen == 0;
+    facts.cancelled_by_scheduler = js.state == "CANCELLED" || js.state == "PREEMPTED";
+    facts.stopping = stopping_;
+    facts.has_target = t.target.has_value();
+    facts.close_requested = t.close_requested;
+    facts.restarts = t.restarts;
+    facts.max_restarts = cfg_.max_restarts;
+    release(t);
+    const std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty()
+                                ? t.exit_message
+                                : (js.wait_status ? "it " + how : "its job " + how);
+    apply(t, decide_job_end(facts), why, js.state);
+  }
+
+  // The launch is over: its job, descriptor, owed answer and slots are let go.
+  void release(TrialRun& t) {
     t.job.clear();
     t.events_tail.reset();  // its descriptor: a search of many trials holds one per running trial
     t.owed = json();
@@ -808,106 +827,79 @@ class Runner {
     --running_;
     for (int s : t.slot_ids) slot_used_[static_cast<size_t>(s)] = false;
     t.slot_ids.clear();
+  }
 
-    if (!t.exit_reason && never_ran && !stopping_ &&
-        (js.state == "CANCELLED" || js.state == "PREEMPTED")) {
-      // Cancelled or preempted before its worker said anything: not the trial's failure.
-      util::logger()->warn("trial {}: its job was {} before it started; submitting it again", t.id,
-                           js.state);
-      if (t.target) {
-        queue_trial(t);
-      } else {
-        set_state(t, "PAUSED");
-      }
+  // Carries out the restart policy's decision for a trial whose job ended.
+  void apply(TrialRun& t, const JobEndDecision& d, const std::string& why,
+             const std::string& job_state) {
+    if (d.count_restart) restart_from_checkpoint(t, why);
+    log_job_end(t, d, why, job_state);
+    if (d.keep_message) rec_.trial(t.id).message = t.exit_message;
+    if (d.kind == JobEnd::kStopRequested) rec_.trial(t.id).early_exit = true;
+    if (d.kind == JobEnd::kStorageFull) storage_error_ = t.exit_message;
+    if (d.clear_target) t.target.reset();
+    set_state(t, record::to_string(d.next));
+    if (d.enqueue) ready_.push_back(t.id);
+    if (d.stop_experiment) begin_stop();
+    if (d.exited_early)
+      exited_early(t, *d.exited_early);
+    else if (d.close)
+      handle(searcher_.trial_closed(t.request_id));
+    else
       save();
-      return;
-    }
-    if (t.exit_reason == Reason::kInvalidHP && code == record::kWorkerExitInvalidHP) {
-      util::logger()->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it",
-                           t.id, t.exit_message);
-      rec_.trial(t.id).message = t.exit_message;
-      t.target.reset();
-      set_state(t, "INVALID_HP");
-      exited_early(t, search::ExitedReason::kInvalidHP);
-    } else if (t.exit_reason == Reason::kStorage) {
-      // A full disk is not the trial's fault and a restart would fail again: the experiment
-      // stops with every trial resumable from its last recorded checkpoint.
-      util::logger()->error("trial {}: {}", t.id, t.exit_message);
-      storage_error_ = t.exit_message;
-      set_state(t, t.target ? "QUEUED" : "PAUSED");
-      if (!stopping_) begin_stop();
-      save();
-    } else if (t.exit_reason == Reason::kNonFinite) {
-      // Deterministic: a restart would diverge again.
-      util::logger()->error(
-          "trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on", t.id,
-          t.exit_message);
-      rec_.trial(t.id).message = t.exit_message;
-      t.target.reset();
-      set_state(t, "ERROR");
-      exited_early(t, search::ExitedReason::kErrored);
-    } else if (t.exit_reason == Reason::kStopRequested && code == 0) {
-      util::logger()->info("trial {}: stopped early at its own request", t.id);
-      t.target.reset();
-      rec_.trial(t.id).early_exit = true;
-      set_state(t, "COMPLETED");
-      exited_early(t, search::ExitedReason::kUserCanceled);
-    } else if ((t.exit_reason == Reason::kCompleted && code == 0) ||
-               (t.exit_reason == Reason::kStopped && code == 130)) {
-      // Paused (nothing to do), closed, or stopped by us: the latest checkpoint holds its progress.
-      if (t.close_requested && !t.target) {
-        set_state(t, "COMPLETED");
-        handle(searcher_.trial_closed(t.request_id));
-      } else if (t.target && !stopping_) {
-        queue_trial(t);  // promoted while it was writing its pause checkpoint
-        save();
-      } else {
-        set_state(t, t.target ? "QUEUED" : "PAUSED");
-        save();
-      }
-    } else {
-      std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty()
-                            ? t.exit_message
-                            : (js.wait_status ? "it " + how : "its job " + how);
-      if (stopping_) {
-        util::logger()->warn("trial {}: the worker failed while stopping: {}", t.id, why);
-        set_state(t, t.target ? "QUEUED" : "PAUSED");
-        save();
-        return;
-      }
-      ++t.restarts;
-      rec_.add_restart(t.id, why);
-      // It may have died writing or committing a checkpoint: the disk and the store agree again,
-      // and what it reported after its latest checkpoint is trained again from that checkpoint.
-      auto latest = rec_.reconcile_checkpoints(t.id);
-      t.latest_checkpoint = latest ? latest->path.string() : "";
-      t.checkpoint_batches = latest ? latest->batches : 0;
-      rec_.rollback(t.id, t.checkpoint_batches);
-      t.batches = t.checkpoint_batches;
-      if (t.restarts > cfg_.max_restarts) {
-        util::logger()->error(
+  }
+
+  // A restart is counted and recorded. The worker may have died writing or committing a
+  // checkpoint: the disk and the store agree again, and what it reported after its latest
+  // checkpoint is trained again from that checkpoint.
+  void restart_from_checkpoint(TrialRun& t, const std::string& why) {
+    ++t.restarts;
+    rec_.add_restart(t.id, why);
+    auto latest = rec_.reconcile_checkpoints(t.id);
+    t.latest_checkpoint = latest ? latest->path.string() : "";
+    t.checkpoint_batches = latest ? latest->batches : 0;
+    rec_.rollback(t.id, t.checkpoint_batches);
+    t.batches = t.checkpoint_batches;
+  }
+
+  void log_job_end(const TrialRun& t, const JobEndDecision& d, const std::string& why,
+                   const std::string& job_state) {
+    auto log = util::logger();
+    switch (d.kind) {
+      case JobEnd::kResubmit:
+        log->warn("trial {}: its job was {} before it started; submitting it again", t.id,
+                  job_state);
+        break;
+      case JobEnd::kInvalidHP:
+        log->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it", t.id,
+                  t.exit_message);
+        break;
+      case JobEnd::kStorageFull:
+        log->error("trial {}: {}", t.id, t.exit_message);
+        break;
+      case JobEnd::kNonFinite:
+        log->error("trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on",
+                   t.id, t.exit_message);
+        break;
+      case JobEnd::kStopRequested:
+        log->info("trial {}: stopped early at its own request", t.id);
+        break;
+      case JobEnd::kPaused:
+        break;
+      case JobEnd::kFailedWhileStopping:
+        log->warn("trial {}: the worker failed while stopping: {}", t.id, why);
+        break;
+      case JobEnd::kRestart:
+        log->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why,
+                  t.restarts, cfg_.max_restarts,
+                  t.latest_checkpoint.empty() ? "the start" : t.latest_checkpoint);
+        break;
+      case JobEnd::kRestartsExhausted:
+        log->error(
             "trial {}: the worker failed ({}); max_restarts ({}) reached, the trial is ERROR and "
-            "the "
-            "experiment goes on",
+            "the experiment goes on",
             t.id, why, cfg_.max_restarts);
-        t.target.reset();
-        set_state(t, "ERROR");
-        exited_early(t, search::ExitedReason::kErrored);
-        return;
-      }
-      util::logger()->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why,
-                           t.restarts, cfg_.max_restarts,
-                           t.latest_checkpoint.empty() ? "the start" : t.latest_checkpoint);
-      if (t.target) {
-        queue_trial(t);
-      } else if (t.close_requested) {
-        set_state(t, "COMPLETED");
-        handle(searcher_.trial_closed(t.request_id));
-        return;
-      } else {
-        set_state(t, "PAUSED");
-      }
-      save();
+        break;
     }
   }
 

@@ -11,6 +11,7 @@
 #include "det/config/metric.h"
 #include "det/experiment/tensorboard_log.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/states.h"
 #include "det/record/worker_protocol.h"
 #include "det/search/search_method.h"
 #include "det/util/error.h"
@@ -208,7 +209,7 @@ json experiment_view(experiment::ExperimentStore& store, int64_t experiment_id) 
     }
     trial_views.push_back({{"number", t.number},
                            {"id", t.id},
-                           {"state", t.state},
+                           {"state", record::to_string(t.state)},
                            {"hparams", flat},
                            {"seed", t.seed},
                            {"restarts", t.restarts},
@@ -224,7 +225,7 @@ json experiment_view(experiment::ExperimentStore& store, int64_t experiment_id) 
   view["experiment"] = {{"id", e.id},
                         {"name", e.name},
                         {"description", e.description},
-                        {"state", e.state},
+                        {"state", record::to_string(e.state)},
                         {"searcher", e.searcher},
                         {"metric", e.metric},
                         {"smaller_is_better", e.smaller_is_better},

@@ -14,6 +14,7 @@
 #include "det/experiment/recorder.h"
 #include "det/experiment/run_dir.h"
 #include "det/experiment/runner.h"
+#include "det/record/states.h"
 #include "det/search/create.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
@@ -165,27 +166,27 @@ int train_in_process(const TrainArgs& a) {
   }
   opt.trial_id = trial;
   announce(cfg);
-  recorder->set_experiment_state("ACTIVE");
-  recorder->set_trial_state(trial, "ACTIVE");
+  recorder->set_experiment_state(record::RunState::kActive);
+  recorder->set_trial_state(trial, record::TrialStatus::kActive);
 
   RecordingListener listener(*recorder, trial);
   opt.listener = &listener;
   share_trial_options(*ranks, opt);
   TrialController controller(cfg, factory, opt);
-  auto set_final = [&](const std::string& state) {
-    recorder->set_trial_state(trial, state);
+  auto set_final = [&](record::TrialStatus trial_state, record::RunState state) {
+    recorder->set_trial_state(trial, trial_state);
     recorder->set_experiment_state(state);
   };
   TrialResult result;
   try {
     result = controller.run();
   } catch (...) {
-    set_final("ERROR");
+    set_final(record::TrialStatus::kError, record::RunState::kError);
     throw;
   }
   const fs::path run_dir = recorder->run_dir();
   if (result.exit == TrialResult::Exit::kStopped) {
-    set_final("STOPPED");
+    set_final(record::TrialStatus::kStopped, record::RunState::kStopped);
     std::string ckpt =
         result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
     std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n",
@@ -193,7 +194,7 @@ int train_in_process(const TrainArgs& a) {
     return 130;
   }
   if (result.exit == TrialResult::Exit::kStopRequested) recorder->trial(trial).early_exit = true;
-  set_final("COMPLETED");
+  set_final(record::TrialStatus::kCompleted, record::RunState::kCompleted);
   if (result.last_validation) util::logger()->info("done: {}", result.last_validation->dump());
   util::logger()->info("run directory: {}", run_dir.string());
   return 0;

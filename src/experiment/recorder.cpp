@@ -20,17 +20,9 @@ using json = nlohmann::json;
 
 namespace {
 
-// The states that end a trial's TensorBoard session (a STOPPED one continues with --resume).
-bool is_final(const std::string& state) {
-  return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP";
-}
-
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-/// The store's name for a trial state: a trial with a worker is ACTIVE there.
-std::string store_state(const std::string& s) { return s == "RUNNING" ? "ACTIVE" : s; }
 
 std::optional<double> metric_of(const json& metrics, const std::string& name) {
   if (metrics.is_object() && metrics.contains(name) && metrics[name].is_number())
@@ -126,18 +118,20 @@ int64_t Recorder::store_trial_id(int64_t trial) {
   return store_->add_trial(experiment_id_, trial, t->request_id, t->hparams, t->seed);
 }
 
-void Recorder::set_trial_state(int64_t trial, const std::string& state) {
-  const bool ends = is_final(state) && !is_final(summary_.trial(trial).state);
+void Recorder::set_trial_state(int64_t trial, record::TrialStatus state) {
+  // A final state ends the trial's TensorBoard session (a STOPPED one continues with --resume).
+  const bool ends = record::is_final(state) && !record::is_final(summary_.trial(trial).state);
   summary_.trial(trial).state = state;
-  store_->set_trial_state(store_trial_id(trial), store_state(state));
+  store_->set_trial_state(store_trial_id(trial), state);
   save();
   if (ends) tensorboard_->trial_ended(trial, state, now_seconds());
 }
 
-void Recorder::set_experiment_state(const std::string& state) {
+void Recorder::set_experiment_state(record::RunState state) {
   summary_.state = state;
-  summary_.end_time =
-      state == "ACTIVE" ? std::nullopt : std::optional<std::string>(util::utc_now_iso8601());
+  summary_.end_time = state == record::RunState::kActive
+                          ? std::nullopt
+                          : std::optional<std::string>(util::utc_now_iso8601());
   store_->set_experiment_state(experiment_id_, state);
   save();
 }

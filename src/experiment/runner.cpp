@@ -35,6 +35,8 @@
 namespace det::experiment {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using record::RunState;
+using record::TrialStatus;
 
 void check_slots(const config::ExperimentConfig& config, int slots) {
   int spt = std::max(1, config.resources.slots_per_trial);
@@ -71,7 +73,7 @@ struct TrialRun {
   std::string request_id;
   /// PAUSED: nothing to do; QUEUED: has a target, waits for slots; RUNNING: a worker trains it;
   /// final: COMPLETED, ERROR, INVALID_HP.
-  std::string state = "PAUSED";
+  TrialStatus state = TrialStatus::kPaused;
   std::optional<int64_t> target;  ///< The ValidateAfter length it trains toward.
   bool close_requested = false;
   int restarts = 0;
@@ -99,7 +101,7 @@ struct TrialRun {
       exit_reason;  ///< The worker's last word, if it said one.
   std::string exit_message;
 
-  bool final() const { return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP"; }
+  bool final() const { return record::is_final(state); }
   /// A launch is in flight (submitted, running, or not yet seen to end).
   bool active() const { return !job.empty(); }
 
@@ -107,7 +109,7 @@ struct TrialRun {
     return {{"id", id},
             {"store_id", store_id},
             {"request_id", request_id},
-            {"state", state},
+            {"state", record::to_string(state)},
             {"target", target ? json(*target) : json(nullptr)},
             {"close_requested", close_requested},
             {"restarts", restarts},
@@ -127,7 +129,7 @@ struct TrialRun {
     t.id = j.at("id").get<int64_t>();
     t.store_id = j.at("store_id").get<int64_t>();
     t.request_id = j.at("request_id").get<std::string>();
-    t.state = j.at("state").get<std::string>();
+    t.state = record::trial_status_of(j.at("state").get<std::string>(), "runner snapshot");
     if (!j.at("target").is_null()) t.target = j["target"].get<int64_t>();
     t.close_requested = j.at("close_requested").get<bool>();
     t.restarts = j.at("restarts").get<int>();
@@ -209,7 +211,7 @@ class Runner {
     std::vector<int64_t> running_before, attached;
     for (const auto& j : snap.at("trials")) {
       TrialRun t = TrialRun::from_json(j);
-      if (t.state == "RUNNING" && sched_->jobs_outlive_runner()) {
+      if (t.state == TrialStatus::kRunning && sched_->jobs_outlive_runner()) {
         // Its job may outlive the runner that submitted it: re-attach to it and read on where that
         // runner stopped (nothing is trained twice). A launch saved as submitting is looked up by
         // its job name.
@@ -232,13 +234,14 @@ class Runner {
       auto latest = rec_.reconcile_checkpoints(t.id);
       t.latest_checkpoint = latest ? latest->path.string() : "";
       t.checkpoint_batches = latest ? latest->batches : 0;
-      if (t.state == "RUNNING") running_before.push_back(t.id);
+      if (t.state == TrialStatus::kRunning) running_before.push_back(t.id);
       if (!t.final()) {
         // What a trial reported after that checkpoint is trained and reported again.
         rec_.rollback(t.id, t.checkpoint_batches);
         t.batches = t.checkpoint_batches;
       }
-      if (t.state == "RUNNING" || t.state == "QUEUED") t.state = t.target ? "QUEUED" : "PAUSED";
+      if (t.state == TrialStatus::kRunning || t.state == TrialStatus::kQueued)
+        t.state = t.target ? TrialStatus::kQueued : TrialStatus::kPaused;
       by_request_[t.request_id] = t.id;
       trials_[t.id] = t;
     }
@@ -250,7 +253,7 @@ class Runner {
     for (int64_t id : order) {
       auto it = trials_.find(id);
       if (it == trials_.end() || !seen.insert(id).second) continue;
-      if (it->second.state == "QUEUED") ready_.push_back(id);
+      if (it->second.state == TrialStatus::kQueued) ready_.push_back(id);
     }
     for (auto& [id, t] : trials_) set_state(t, t.state);
     for (int64_t id : attached) {
@@ -279,7 +282,7 @@ class Runner {
           sched_->kill(t.job);
       }
       try {
-        rec_.set_experiment_state("STOPPED");
+        rec_.set_experiment_state(RunState::kStopped);
       } catch (const Error&) {  // the disk that failed may still be full
       }
       throw Error(util::shorten(e.what(), 300) + "; the experiment stopped: " +
@@ -293,7 +296,7 @@ class Runner {
     util::logger()->info(
         "experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
         cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
-    rec_.set_experiment_state("ACTIVE");
+    rec_.set_experiment_state(RunState::kActive);
     started_ = std::chrono::steady_clock::now();
     last_status_log_ = started_;
     progress_at_start_ = searcher_.progress();  // a resumed search has done part already
@@ -325,11 +328,11 @@ class Runner {
   std::string search_status() const {
     int done = 0, running = 0, waiting = 0, failed = 0;
     for (const auto& [id, t] : trials_) {
-      if (t.state == "COMPLETED" || t.state == "STOPPED")
+      if (t.state == TrialStatus::kCompleted || t.state == TrialStatus::kStopped)
         ++done;
-      else if (t.state == "RUNNING")
+      else if (t.state == TrialStatus::kRunning)
         ++running;
-      else if (t.state == "ERROR" || t.state == "INVALID_HP")
+      else if (t.state == TrialStatus::kError || t.state == TrialStatus::kInvalidHP)
         ++failed;
       else
         ++waiting;
@@ -406,7 +409,7 @@ class Runner {
         t.store_id = rec_.add_trial(t.id, c->request_id, c->hparams, c->trial_seed);
         by_request_[t.request_id] = t.id;
         trials_[t.id] = t;
-        set_state(trials_[t.id], "PAUSED");
+        set_state(trials_[t.id], TrialStatus::kPaused);
         util::logger()->info("trial {}: created with {}", t.id, c->hparams.dump());
         push(searcher_.trial_created(c->request_id));
       } else if (auto* v = std::get_if<search::ValidateAfter>(&op)) {
@@ -414,14 +417,14 @@ class Runner {
         if (!t || t->final()) continue;
         t->target = v->length;
         rec_.trial(t->id).target = v->length;
-        if (t->state == "PAUSED") queue_trial(*t);
+        if (t->state == TrialStatus::kPaused) queue_trial(*t);
       } else if (auto* cl = std::get_if<search::Close>(&op)) {
         TrialRun* t = find(cl->request_id);
         if (!t || t->final()) continue;
         // Close comes after the trial's last ValidateAfter: it closes once that work is done.
         t->close_requested = true;
-        if (t->state == "PAUSED") {
-          set_state(*t, "COMPLETED");
+        if (t->state == TrialStatus::kPaused) {
+          set_state(*t, TrialStatus::kCompleted);
           push(searcher_.trial_closed(t->request_id));
         }
       } else if (auto* sd = std::get_if<search::Shutdown>(&op)) {
@@ -439,11 +442,11 @@ class Runner {
   }
 
   void queue_trial(TrialRun& t) {
-    set_state(t, "QUEUED");
+    set_state(t, TrialStatus::kQueued);
     ready_.push_back(t.id);
   }
 
-  void set_state(TrialRun& t, const std::string& state) {
+  void set_state(TrialRun& t, TrialStatus state) {
     t.state = state;
     rec_.set_trial_state(t.id, state);
   }
@@ -455,7 +458,7 @@ class Runner {
     for (const auto& [id, t] : trials_) trials.push_back(t.to_json());
     json ready = json::array();
     for (int64_t id : ready_)
-      if (trials_.at(id).state == "QUEUED") ready.push_back(id);
+      if (trials_.at(id).state == TrialStatus::kQueued) ready.push_back(id);
     return {{"format_version", 1},
             {"experiment_seed", seed_},
             {"searcher", searcher_.snapshot()},
@@ -479,7 +482,7 @@ class Runner {
       int64_t id = ready_.front();
       ready_.pop_front();
       TrialRun& t = trials_[id];
-      if (t.state != "QUEUED" || !t.target) continue;
+      if (t.state != TrialStatus::kQueued || !t.target) continue;
       launch(t);
     }
   }
@@ -573,7 +576,7 @@ class Runner {
                                    "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
     } else {
       // Saved before sbatch: a runner that dies in between finds the job by its name.
-      set_state(t, "RUNNING");
+      set_state(t, TrialStatus::kRunning);
       rec_.trial(t.id).launches = t.launches;
       save();
     }
@@ -586,7 +589,7 @@ class Runner {
       t.job_started = true;
       rec_.store().set_job(t.store_id, t.launches, host_, "RUNNING");
     }
-    set_state(t, "RUNNING");
+    set_state(t, TrialStatus::kRunning);
     util::logger()->info(
         "trial {}: {} {} started: train to {} {}{}", t.id, remote ? "Slurm job" : "worker", t.job,
         *t.target, unit_,
@@ -838,7 +841,7 @@ class Runner {
     if (d.kind == JobEnd::kStopRequested) rec_.trial(t.id).early_exit = true;
     if (d.kind == JobEnd::kStorageFull) storage_error_ = t.exit_message;
     if (d.clear_target) t.target.reset();
-    set_state(t, record::to_string(d.next));
+    set_state(t, d.next);
     if (d.enqueue) ready_.push_back(t.id);
     if (d.stop_experiment) begin_stop();
     if (d.exited_early)
@@ -917,10 +920,10 @@ class Runner {
     std::vector<search::Operation> ops;
     int closed = 0;
     for (auto& [id, t] : trials_) {
-      if (t.final() || t.state == "RUNNING") continue;
+      if (t.final() || t.state == TrialStatus::kRunning) continue;
       util::logger()->warn("trial {}: the searcher has no more work for it; closing it", t.id);
       t.target.reset();
-      set_state(t, "COMPLETED");
+      set_state(t, TrialStatus::kCompleted);
       auto more = searcher_.trial_closed(t.request_id);
       ops.insert(ops.end(), more.begin(), more.end());
       ++closed;
@@ -955,7 +958,7 @@ class Runner {
     save();
     const fs::path dir = rec_.run_dir();
     if (stopping_) {
-      rec_.set_experiment_state("STOPPED");
+      rec_.set_experiment_state(RunState::kStopped);
       if (!storage_error_.empty()) {
         std::fprintf(
             stderr,
@@ -972,9 +975,9 @@ class Runner {
     const TrialRun* best = nullptr;
     std::optional<double> best_value;
     for (const auto& [id, t] : trials_) {
-      completed += t.state == "COMPLETED";
-      errored += t.state == "ERROR";
-      invalid += t.state == "INVALID_HP";
+      completed += t.state == TrialStatus::kCompleted;
+      errored += t.state == TrialStatus::kError;
+      invalid += t.state == TrialStatus::kInvalidHP;
       const auto& s = rec_.trial(id);
       if (!s.best_validation) continue;
       const auto& m = s.best_validation->metrics;
@@ -988,7 +991,7 @@ class Runner {
     bool failed = completed == 0 && !trials_.empty();
     if (!searcher_.shutdown() && !failed) failed = true;
     rec_.summary_mut().best_trial = best ? std::optional<int64_t>(best->id) : std::nullopt;
-    rec_.set_experiment_state(failed ? "ERROR" : "COMPLETED");
+    rec_.set_experiment_state(failed ? RunState::kError : RunState::kCompleted);
     util::logger()->info(
         "experiment {}: {} trial(s): {} completed, {} errored, {} rejected their hyperparameters",
         failed ? "failed" : "completed", trials_.size(), completed, errored, invalid);
@@ -999,7 +1002,7 @@ class Runner {
     if (failed) {
       std::string first;
       for (const auto& [id, t] : trials_)
-        if (t.state == "ERROR" && first.empty())
+        if (t.state == TrialStatus::kError && first.empty())
           first = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
       std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
                    completed == 0 ? "no trial completed" : "the searcher did not finish",
@@ -1053,7 +1056,7 @@ int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
                 std::to_string(recorder->experiment_id()) +
                 " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be "
                 "resumed");
-  if (recorder->summary().state == "COMPLETED") {
+  if (recorder->summary().state == RunState::kCompleted) {
     std::printf("experiment in %s is already COMPLETED; nothing to do\n", run_dir.string().c_str());
     return 0;
   }

@@ -160,9 +160,9 @@ void TensorBoardLog::restart(int64_t trial, int64_t batches, double time) {
       .append({tb::event::session_log(time, batches + 1, tb::SessionStatus::kStart)});
 }
 
-void TensorBoardLog::trial_ended(int64_t trial, const std::string& state, double time) {
-  const auto status =
-      state == "COMPLETED" ? tb::hparams::Status::kSuccess : tb::hparams::Status::kFailure;
+void TensorBoardLog::trial_ended(int64_t trial, record::TrialStatus state, double time) {
+  const auto status = state == record::TrialStatus::kCompleted ? tb::hparams::Status::kSuccess
+                                                               : tb::hparams::Status::kFailure;
   writer(trial, time)
       .append(
           {tb::event::plugin_summary(time, 0, tb::hparams::kSessionEndTag, tb::hparams::kPluginName,

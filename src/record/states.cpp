@@ -43,13 +43,18 @@ std::optional<E> value_in(const std::array<std::pair<E, const char*>, N>& table,
 }
 
 template <typename E, size_t N>
+std::string names_in(const std::array<std::pair<E, const char*>, N>& table) {
+  std::string names;
+  for (const auto& entry : table) names += std::string(names.empty() ? "" : ", ") + entry.second;
+  return names;
+}
+
+template <typename E, size_t N>
 E value_or_throw(const std::array<std::pair<E, const char*>, N>& table, std::string_view name,
                  const std::string& where, const char* what) {
   if (auto v = value_in(table, name)) return *v;
-  std::string names;
-  for (const auto& [v, n] : table) names += std::string(names.empty() ? "" : ", ") + n;
-  throw Error(where + ": " + what + " \"" + std::string(name) + "\" is not one of " + names +
-              ": the file was written by another program or edited by hand");
+  throw Error(where + ": " + what + " \"" + std::string(name) + "\" is not one of " +
+              names_in(table) + ": it was written by another program or edited by hand");
 }
 
 }  // namespace
@@ -63,6 +68,9 @@ std::optional<RunState> parse_run_state(std::string_view name) {
 std::optional<TrialStatus> parse_trial_status(std::string_view name) {
   return value_in(kTrialStatuses, name);
 }
+
+std::string run_state_names() { return names_in(kRunStates); }
+std::string trial_status_names() { return names_in(kTrialStatuses); }
 
 RunState run_state_of(std::string_view name, const std::string& where) {
   return value_or_throw(kRunStates, name, where, "experiment state");

@@ -42,6 +42,11 @@ std::optional<RunState> parse_run_state(std::string_view name);
 /// The status named `name`, or nothing when it names none.
 std::optional<TrialStatus> parse_trial_status(std::string_view name);
 
+/// "ACTIVE, COMPLETED, STOPPED, ERROR" (for errors that list the valid names).
+std::string run_state_names();
+/// "ACTIVE, PAUSED, ..., INVALID_HP" (for errors that list the valid names).
+std::string trial_status_names();
+
 /// parse_run_state(); throws det::Error naming `where`, the name and the valid names.
 RunState run_state_of(std::string_view name, const std::string& where);
 /// parse_trial_status(); throws det::Error naming `where`, the name and the valid names.

@@ -19,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/record/runner_snapshot.h"
+#include "det/record/states.h"
 #include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
 #include "det/search/searcher.h"
@@ -67,35 +69,15 @@ std::string choose_scheduler(const config::ExperimentConfig& config, const std::
 
 namespace {
 
-/// One trial as the runner sees it.
-struct TrialRun {
-  int64_t id = 0, store_id = 0;
-  std::string request_id;
-  /// PAUSED: nothing to do; QUEUED: has a target, waits for slots; RUNNING: a worker trains it;
-  /// final: COMPLETED, ERROR, INVALID_HP.
-  TrialStatus state = TrialStatus::kPaused;
-  std::optional<int64_t> target;  ///< The ValidateAfter length it trains toward.
-  bool close_requested = false;
-  int restarts = 0;
-  int launches = 0;
-  std::string latest_checkpoint;   ///< Directory to resume from ("" = from scratch).
-  int64_t checkpoint_batches = 0;  ///< Batches trained at that checkpoint.
-  int64_t batches = 0;
-
-  // While a worker runs (its launch is `launches`).
-  std::string job;             ///< The scheduler's id of the launch's job ("" = none).
-  std::string node;            ///< Where it runs, once known.
-  bool job_started = false;    ///< The scheduler saw it run.
-  uint64_t events_offset = 0;  ///< Bytes of the launch's events consumed.
+/// One trial as the runner sees it: what it saves (record::TrialSnapshot: PAUSED, nothing to
+/// do; QUEUED, has a target and waits for slots; RUNNING, a worker trains it; or final) and what
+/// holds only while this runner follows its launch.
+struct TrialRun : record::TrialSnapshot {
   std::optional<record::FileId> events_file;  ///< The events file read so far (this runner).
   /// The open events file of this launch (held open: a deletion or a replacement is seen).
   std::shared_ptr<record::LineTail> events_tail;
   bool channel_fault = false;  ///< The channel was tampered with: the worker is being stopped.
-  int64_t events_seen = 0;     ///< Events consumed (the next one's number).
-  /// The answer owed for the last checkpoint or decision ({"re":N,"recorded":uuid} or
-  /// {"re":N,"decision":true}): written again when a restarted runner re-attaches.
-  json owed;
-  bool replaying = false;  ///< Re-attached: reports already recorded are skipped.
+  bool replaying = false;      ///< Re-attached: reports already recorded are skipped.
   std::vector<int> slot_ids;
   std::optional<record::WorkerExit::Reason>
       exit_reason;  ///< The worker's last word, if it said one.
@@ -104,47 +86,6 @@ struct TrialRun {
   bool final() const { return record::is_final(state); }
   /// A launch is in flight (submitted, running, or not yet seen to end).
   bool active() const { return !job.empty(); }
-
-  json to_json() const {
-    return {{"id", id},
-            {"store_id", store_id},
-            {"request_id", request_id},
-            {"state", record::to_string(state)},
-            {"target", target ? json(*target) : json(nullptr)},
-            {"close_requested", close_requested},
-            {"restarts", restarts},
-            {"launches", launches},
-            {"latest_checkpoint", latest_checkpoint},
-            {"checkpoint_batches", checkpoint_batches},
-            {"batches", batches},
-            {"job", job},
-            {"node", node},
-            {"job_started", job_started},
-            {"events_offset", events_offset},
-            {"events_seen", events_seen},
-            {"owed", owed}};
-  }
-  static TrialRun from_json(const json& j) {
-    TrialRun t;
-    t.id = j.at("id").get<int64_t>();
-    t.store_id = j.at("store_id").get<int64_t>();
-    t.request_id = j.at("request_id").get<std::string>();
-    t.state = record::trial_status_of(j.at("state").get<std::string>(), "runner snapshot");
-    if (!j.at("target").is_null()) t.target = j["target"].get<int64_t>();
-    t.close_requested = j.at("close_requested").get<bool>();
-    t.restarts = j.at("restarts").get<int>();
-    t.launches = j.value("launches", 0);
-    t.latest_checkpoint = j.at("latest_checkpoint").get<std::string>();
-    t.checkpoint_batches = j.value("checkpoint_batches", int64_t{0});
-    t.batches = j.at("batches").get<int64_t>();
-    t.job = j.value("job", std::string());
-    t.node = j.value("node", std::string());
-    t.job_started = j.value("job_started", false);
-    t.events_offset = j.value("events_offset", uint64_t{0});
-    t.events_seen = j.value("events_seen", int64_t{0});
-    t.owed = j.value("owed", json());
-    return t;
-  }
 };
 
 // Test hook (docs/testing.md): DET_TEST_RUNNER_CRASH="<point>:<n>" kills the runner with
@@ -205,12 +146,13 @@ class Runner {
 
   void start() { handle(searcher_.initial_operations()); }
 
-  void restore(const json& snap) {
-    searcher_.restore(snap.at("searcher"));
-    next_id_ = snap.at("next_trial").get<int64_t>();
+  void restore(const record::RunnerSnapshot& snap) {
+    searcher_.restore(snap.searcher);
+    next_id_ = snap.next_trial;
     std::vector<int64_t> running_before, attached;
-    for (const auto& j : snap.at("trials")) {
-      TrialRun t = TrialRun::from_json(j);
+    for (const auto& saved : snap.trials) {
+      TrialRun t;
+      static_cast<record::TrialSnapshot&>(t) = saved;
       if (t.state == TrialStatus::kRunning && sched_->jobs_outlive_runner()) {
         // Its job may outlive the runner that submitted it: re-attach to it and read on where that
         // runner stopped (nothing is trained twice). A launch saved as submitting is looked up by
@@ -229,7 +171,7 @@ class Runner {
         }
       }
       t.job.clear();
-      t.owed = json();
+      t.owed.reset();
       // The disk decides where each trial continues: the newest recorded, complete checkpoint.
       auto latest = rec_.reconcile_checkpoints(t.id);
       t.latest_checkpoint = latest ? latest->path.string() : "";
@@ -247,7 +189,7 @@ class Runner {
     }
     // The trials that were running go first (they held slots), then the queue in its order.
     std::vector<int64_t> order = running_before;
-    for (const auto& id : snap.value("ready", json::array())) order.push_back(id.get<int64_t>());
+    order.insert(order.end(), snap.ready.begin(), snap.ready.end());
     for (auto& [id, t] : trials_) order.push_back(id);
     std::set<int64_t> seen;
     for (int64_t id : order) {
@@ -453,26 +395,23 @@ class Runner {
 
   // ---- state ----
 
-  json snapshot() const {
-    json trials = json::array();
-    for (const auto& [id, t] : trials_) trials.push_back(t.to_json());
-    json ready = json::array();
+  record::RunnerSnapshot snapshot() const {
+    record::RunnerSnapshot snap;
+    snap.experiment_seed = seed_;
+    snap.searcher = searcher_.snapshot();
+    snap.next_trial = next_id_;
+    for (const auto& [id, t] : trials_) snap.trials.push_back(t);
     for (int64_t id : ready_)
-      if (trials_.at(id).state == TrialStatus::kQueued) ready.push_back(id);
-    return {{"format_version", 1},
-            {"experiment_seed", seed_},
-            {"searcher", searcher_.snapshot()},
-            {"next_trial", next_id_},
-            {"trials", trials},
-            {"ready", ready},
-            {"scheduler", sched_->name()},
-            {"slots", opt_.slots}};
+      if (trials_.at(id).state == TrialStatus::kQueued) snap.ready.push_back(id);
+    snap.scheduler = sched_->name();
+    snap.slots = opt_.slots;
+    return snap;
   }
 
   void save() {
     rec_.summary_mut().searcher_progress = searcher_.progress();
     rec_.save();
-    rec_.save_runner_snapshot(snapshot());
+    rec_.save_runner_snapshot(snapshot().to_json());
   }
 
   // ---- workers ----
@@ -518,7 +457,7 @@ class Runner {
     t.events_tail.reset();
     t.channel_fault = false;
     t.events_seen = 0;
-    t.owed = json();
+    t.owed.reset();
     t.job_started = false;
     t.node.clear();
     t.replaying = false;
@@ -710,12 +649,12 @@ class Runner {
   // Writes the answer the trial's worker is owed (again, after a restart: the worker skips
   // answers to events it is past).
   void send_owed(TrialRun& t) {
-    if (!t.owed.is_object() || !t.active()) return;
+    if (!t.owed || !t.active()) return;
     record::RunnerAnswer a;
-    a.re = t.owed.at("re").get<int64_t>();
-    if (t.owed.contains("recorded")) {
+    a.re = t.owed->re;
+    if (t.owed->kind == record::OwedAnswer::Kind::kRecorded) {
       a.kind = record::RunnerAnswer::Kind::kRecorded;
-      a.uuid = t.owed["recorded"].get<std::string>();
+      a.uuid = t.owed->uuid;
     } else if (t.target && !stopping_) {
       a.kind = record::RunnerAnswer::Kind::kTarget;
       a.target = *t.target;
@@ -747,7 +686,7 @@ class Runner {
       rec_.record_checkpoint(t.id, *c);
       t.latest_checkpoint = c->checkpoint.path.string();
       t.checkpoint_batches = c->checkpoint.batches;
-      t.owed = {{"re", number}, {"recorded", c->checkpoint.uuid}};
+      t.owed = record::OwedAnswer{record::OwedAnswer::Kind::kRecorded, number, c->checkpoint.uuid};
       save();
       crash_point("checkpoint_recorded");
       // Recorded: the worker may now commit it and delete the checkpoints it no longer keeps.
@@ -757,7 +696,7 @@ class Runner {
       util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_,
                            cfg_.searcher.metric, tr->metric);
       t.target.reset();
-      t.owed = {{"re", number}, {"decision", true}};
+      t.owed = record::OwedAnswer{record::OwedAnswer::Kind::kDecision, number, ""};
       // A NaN or infinite metric is the worst value to the searcher (the trial diverged).
       const double metric = std::isfinite(tr->metric)
                                 ? tr->metric
@@ -825,7 +764,7 @@ class Runner {
   void release(TrialRun& t) {
     t.job.clear();
     t.events_tail.reset();  // its descriptor: a search of many trials holds one per running trial
-    t.owed = json();
+    t.owed.reset();
     t.replaying = false;
     --running_;
     for (int s : t.slot_ids) slot_used_[static_cast<size_t>(s)] = false;
@@ -1050,28 +989,32 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
 
 int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
   auto recorder = Recorder::open(run_dir);
-  auto snap = recorder->runner_snapshot();
-  if (!snap || !snap->contains("trials"))
+  auto saved = recorder->runner_snapshot();
+  if (!saved || !saved->contains("trials"))
     throw Error(recorder->store().path().string() + ": experiment " +
                 std::to_string(recorder->experiment_id()) +
                 " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be "
                 "resumed");
+  const auto snap = record::RunnerSnapshot::from_json(
+      *saved, recorder->store().path().string() + ": the runner snapshot of experiment " +
+                  std::to_string(recorder->experiment_id()));
   if (recorder->summary().state == RunState::kCompleted) {
-    std::printf("experiment in %s is already COMPLETED; nothing to do\n", run_dir.string().c_str());
+    std::printf("experiment in %s is already %s; nothing to do\n", run_dir.string().c_str(),
+                record::to_string(RunState::kCompleted));
     return 0;
   }
   auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
-  uint32_t seed = (*snap).at("experiment_seed").get<uint32_t>();
+  const uint32_t seed = snap.experiment_seed;
   // The experiment's own scheduler: its jobs, if they outlive runners, are found there.
   RunnerOptions opt = options;
-  const std::string ran_on = snap->value("scheduler", std::string("local"));
+  const std::string ran_on = snap.scheduler;
   if (!opt.scheduler.empty() && opt.scheduler != ran_on)
     throw UsageError("the experiment in " + run_dir.string() + " runs its trials on " + ran_on +
                      "; resume it without --scheduler " + opt.scheduler);
   opt.scheduler = choose_scheduler(cfg, ran_on);
   // The slots are the experiment's, as its config is: a resume keeps them unless told otherwise
   // (the trials' workers pick their thread counts from them, and so their exact results).
-  const int ran_with = snap->value("slots", 0);
+  const int ran_with = snap.slots;
   if (opt.slots <= 0 && ran_with > 0) {
     opt.slots = ran_with;
     util::logger()->info("resuming experiment '{}' in {} with its {} slot(s) (--slots changes it)",
@@ -1085,7 +1028,7 @@ int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
     util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
   }
   Runner runner(cfg, *recorder, seed, opt);
-  runner.restore(*snap);
+  runner.restore(snap);
   return runner.run();
 }
 

@@ -17,6 +17,7 @@
 #include "det/distributed/distributed_context.h"
 #include "det/experiment/run_dir.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/run_dir.h"
 #include "det/record/states.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
@@ -124,8 +125,8 @@ std::string format_metrics(const std::vector<experiment::MetricRow>& rows,
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 fs::path store_path_or_default(const std::string& given) {
-  fs::path p = given.empty() ? fs::path("runs") / "det.db" : fs::path(given);
-  if (fs::is_directory(p)) p /= "det.db";
+  fs::path p = given.empty() ? record::RunDir::store_in("runs") : fs::path(given);
+  if (fs::is_directory(p)) p = record::RunDir::store_in(p);
   if (!fs::exists(p))
     throw UsageError(
         "no experiment store at " + p.string() +
@@ -234,7 +235,7 @@ int show_logs(int64_t trial_id, bool follow, const std::string& store,
     experiment::ExperimentStore s(store_path);
     const auto t = s.trial(trial_id);  // a clear error for an unknown trial
     const auto e = s.experiment(t.experiment_id);
-    log = fs::path(e.run_dir) / ("trial-" + std::to_string(t.number)) / "trial.log";
+    log = record::RunDir(e.run_dir).trial(t.number).log();
   }
   auto finished = [&] {
     experiment::ExperimentStore s(store_path);

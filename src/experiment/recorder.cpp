@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/record/run_dir.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/log.h"
@@ -63,7 +64,7 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
   s.searcher_metric = config.searcher.metric;
   s.smaller_is_better = config.searcher.smaller_is_better;
   s.start_time = util::utc_now_iso8601();
-  auto store = std::make_unique<ExperimentStore>(run_dir.parent_path() / "det.db");
+  auto store = std::make_unique<ExperimentStore>(record::RunDir(run_dir).default_store());
   int64_t id = store->add_experiment(config.name, config.description, config::to_json(config),
                                      run_dir.string());
   s.store_path = store->path().string();
@@ -78,15 +79,15 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
 }
 
 std::unique_ptr<Recorder> Recorder::open(const fs::path& run_dir) {
+  const record::RunDir dir(run_dir);
   auto s = record::ExperimentSummary::load(run_dir);
   if (!s.store_experiment_id)
-    throw Error((run_dir / "experiment.json").string() +
-                ": names no experiment store; it cannot be continued");
+    throw Error(dir.summary().string() + ": names no experiment store; it cannot be continued");
   fs::path store_path = s.store_path.value_or("");
-  if (store_path.empty() || !fs::exists(store_path)) store_path = run_dir.parent_path() / "det.db";
+  if (store_path.empty() || !fs::exists(store_path)) store_path = dir.default_store();
   if (!fs::exists(store_path))
-    throw Error((run_dir / "experiment.json").string() + ": its experiment store " +
-                store_path.string() + " is missing");
+    throw Error(dir.summary().string() + ": its experiment store " + store_path.string() +
+                " is missing");
   auto store = std::make_unique<ExperimentStore>(store_path);
   int64_t id = *s.store_experiment_id;
   store->experiment(id);  // a clear error when the store does not hold it
@@ -94,7 +95,7 @@ std::unique_ptr<Recorder> Recorder::open(const fs::path& run_dir) {
 }
 
 fs::path Recorder::trial_dir(int64_t trial) const {
-  return run_dir_ / ("trial-" + std::to_string(trial));
+  return record::RunDir(run_dir_).trial(trial).path();
 }
 
 int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const json& hparams,
@@ -160,7 +161,7 @@ void Recorder::record_report(int64_t trial, const record::MetricsReport& report)
   }
   store_->add_metrics(sid, report.kind_name(), report.batches, report.epochs, metrics);
   store_->set_trial_progress(sid, t.batches_trained, best);
-  util::append_line(trial_dir(trial) / "metrics.jsonl", report.to_json().dump());
+  util::append_line(record::TrialDir(trial_dir(trial)).metrics(), report.to_json().dump());
   save();
   tensorboard_->report(trial, report);
 }
@@ -208,10 +209,10 @@ void Recorder::rollback(int64_t trial, int64_t batches) {
 }
 
 void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
-  const fs::path path = trial_dir(trial) / "metrics.jsonl";
+  const fs::path path = record::TrialDir(trial_dir(trial)).metrics();
   if (!fs::exists(path)) return;
   // Read whole, as a regular file (a FIFO put in its place is refused, never waited on).
-  std::istringstream in(util::read_file(path, uint64_t{4} << 30, "a trial's metrics.jsonl"));
+  std::istringstream in(util::read_file(path, uint64_t{4} << 30, "a trial's metrics"));
   std::string line, kept;
   while (std::getline(in, line)) {
     try {
@@ -226,7 +227,7 @@ void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
 
 std::optional<record::CheckpointRef> Recorder::reconcile_checkpoints(int64_t trial) {
   const int64_t sid = store_trial_id(trial);
-  const fs::path dir = trial_dir(trial) / "checkpoints";
+  const fs::path dir = record::TrialDir(trial_dir(trial)).checkpoints();
   std::vector<record::CheckpointRef> usable;
   std::set<std::string> recorded;
   std::error_code ec;

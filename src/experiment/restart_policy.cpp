@@ -109,6 +109,40 @@ JobEndDecision decide_job_end(const JobEndFacts& f) {
   return failed(f);
 }
 
+JobEndLog describe_job_end(const JobEndDecision& d, const JobEndContext& c) {
+  using Level = JobEndLog::Level;
+  const std::string trial = "trial " + std::to_string(c.trial) + ": ";
+  switch (d.kind) {
+    case JobEnd::kResubmit:
+      return {Level::kWarn,
+              trial + "its job was " + c.job_state + " before it started; submitting it again"};
+    case JobEnd::kInvalidHP:
+      return {Level::kWarn, trial + "rejected its hyperparameters (" + c.exit_message +
+                                "); the searcher replaces it"};
+    case JobEnd::kStorageFull:
+      return {Level::kError, trial + c.exit_message};
+    case JobEnd::kNonFinite:
+      return {Level::kError, trial + c.exit_message +
+                                 "; the trial is ERROR (not restarted) and the experiment goes on"};
+    case JobEnd::kStopRequested:
+      return {Level::kInfo, trial + "stopped early at its own request"};
+    case JobEnd::kPaused:
+      return {};
+    case JobEnd::kFailedWhileStopping:
+      return {Level::kWarn, trial + "the worker failed while stopping: " + c.why};
+    case JobEnd::kRestart:
+      return {Level::kWarn, trial + "the worker failed (" + c.why + "); restart " +
+                                std::to_string(c.restarts) + " of " +
+                                std::to_string(c.max_restarts) + " from " +
+                                (c.checkpoint.empty() ? "the start" : c.checkpoint)};
+    case JobEnd::kRestartsExhausted:
+      return {Level::kError, trial + "the worker failed (" + c.why + "); max_restarts (" +
+                                 std::to_string(c.max_restarts) +
+                                 ") reached, the trial is ERROR and the experiment goes on"};
+  }
+  return {};
+}
+
 const char* job_end_name(JobEnd kind) {
   switch (kind) {
     case JobEnd::kResubmit:

@@ -3,7 +3,9 @@
 // function of the facts the runner gathered, so that every case is tested on a table
 // (tests/experiment/restart_policy_test.cpp); the runner applies the decision.
 
+#include <cstdint>
 #include <optional>
+#include <string>
 
 #include "det/record/states.h"
 #include "det/record/worker_protocol.h"
@@ -56,6 +58,28 @@ struct JobEndDecision {
 
 /// The decision for a trial whose job ended.
 JobEndDecision decide_job_end(const JobEndFacts& facts);
+
+/// What the log line about a job's end names (after the decision is applied).
+struct JobEndContext {
+  int64_t trial = 0;         ///< The trial's id.
+  std::string why;           ///< Why the worker failed: its message, or how it ended.
+  std::string job_state;     ///< The scheduler's word on the job ("" for a local worker).
+  std::string exit_message;  ///< The worker's last word's message.
+  int restarts = 0;          ///< Restarts so far, this one counted.
+  int max_restarts = 0;      ///< The config's max_restarts.
+  std::string checkpoint;    ///< Where it restarts from ("" = the start).
+};
+
+/// The runner's log line about a job's end.
+struct JobEndLog {
+  /// How loud; kNone: nothing to say (a pause is routine).
+  enum class Level { kNone, kInfo, kWarn, kError };
+  Level level = Level::kNone;  ///< How loud.
+  std::string text;            ///< The line.
+};
+
+/// The log line for decision `d`.
+JobEndLog describe_job_end(const JobEndDecision& d, const JobEndContext& c);
 
 /// The case's name, for logs and test messages: "resubmit", "invalid_hp", ...
 const char* job_end_name(JobEnd kind);

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/record/run_dir.h"
 #include "det/record/runner_snapshot.h"
 #include "det/record/states.h"
 #include "det/record/worker_channel.h"
@@ -31,41 +32,16 @@
 #include "det/util/progress.h"
 #include "det/util/strings.h"
 #include "det/util/threads.h"
+#include "launcher.h"
 #include "restart_policy.h"
 #include "scheduler.h"
+#include "search_status.h"
 
 namespace det::experiment {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using record::RunState;
 using record::TrialStatus;
-
-void check_slots(const config::ExperimentConfig& config, int slots) {
-  int spt = std::max(1, config.resources.slots_per_trial);
-  if (slots < spt)
-    throw UsageError("--slots " + std::to_string(slots) +
-                     " is fewer than resources.slots_per_trial (" + std::to_string(spt) + ") in " +
-                     config.source + ": give at least --slots " + std::to_string(spt));
-}
-
-std::string choose_scheduler(const config::ExperimentConfig& config, const std::string& requested) {
-  if (!requested.empty() && requested != "local" && requested != "slurm")
-    throw UsageError("--scheduler " + requested + ": use local or slurm");
-  const std::string s = requested.empty() ? (config.slurm ? "slurm" : "local") : requested;
-  if (s == "slurm") {
-    bool found = false;
-    const char* path = std::getenv("PATH");
-    for (const auto& dir : util::split(path ? path : "", ':')) {
-      if (!dir.empty() && ::access((fs::path(dir) / "sbatch").c_str(), X_OK) == 0) found = true;
-    }
-    if (!found)
-      throw UsageError(std::string(requested.empty() ? config.source + " has a slurm: section"
-                                                     : "--scheduler slurm") +
-                       ", but sbatch is not on PATH: run det-run where Slurm's commands are, or "
-                       "run the trials here with --scheduler local");
-  }
-  return s;
-}
 
 namespace {
 
@@ -88,33 +64,12 @@ struct TrialRun : record::TrialSnapshot {
   bool active() const { return !job.empty(); }
 };
 
-// Test hook (docs/testing.md): DET_TEST_RUNNER_CRASH="<point>:<n>" kills the runner with
-// SIGKILL the n-th time it passes <point>, so tests can show that an experiment survives its
-// runner dying at any of them.
-void crash_point(const char* point) {
-  static const std::string spec = [] {
-    const char* v = std::getenv("DET_TEST_RUNNER_CRASH");
-    return std::string(v ? v : "");
-  }();
-  if (spec.empty()) return;
-  static std::map<std::string, int> passed;
-  const auto colon = spec.rfind(':');
-  if (spec.compare(0, colon, point) != 0) return;
-  if (++passed[point] == std::atoi(spec.c_str() + colon + 1)) ::raise(SIGKILL);
-}
-
 class Runner {
  public:
   Runner(config::ExperimentConfig cfg, Recorder& recorder, uint32_t seed, const RunnerOptions& opt)
       : cfg_(std::move(cfg)), rec_(recorder), seed_(seed), opt_(opt), searcher_(cfg_, seed) {
     spt_ = std::max(1, cfg_.resources.slots_per_trial);
-    if (opt_.slots <= 0) {
-      // Not given: resources.max_slots, else one trial's worth here, or on Slurm as many trials'
-      // as max_concurrent_trials lets run at once (the cluster queues what it cannot hold).
-      const int mct = cfg_.searcher.max_concurrent_trials;
-      opt_.slots = cfg_.resources.max_slots.value_or(
-          opt_.scheduler == "slurm" ? spt_ * (mct > 0 ? mct : 16) : spt_);
-    }
+    if (opt_.slots <= 0) opt_.slots = default_slots(cfg_, opt_.scheduler);
     check_slots(cfg_, opt_.slots);
     slot_used_.assign(static_cast<size_t>(opt_.slots), false);
     int by_slots = opt_.slots / spt_;
@@ -126,19 +81,11 @@ class Runner {
       util::logger()->info("the config's slurm: section is not used: the trials run here (local)");
     if (opt_.scheduler == "slurm") {
       sched_ = make_slurm_scheduler(cfg_.slurm.value_or(config::SlurmConfig{}),
-                                    rec_.run_dir() / "slurm" / "trial.sbatch");
+                                    record::RunDir(rec_.run_dir()).slurm_script());
     } else {
       sched_ = make_local_scheduler();
     }
-    // Job names: unique per run directory, trial and launch (a restarted runner finds its jobs).
-    uint32_t h = 2166136261u;
-    for (char ch : fs::absolute(rec_.run_dir()).string()) {
-      h ^= static_cast<unsigned char>(ch);
-      h *= 16777619u;
-    }
-    char tag[16];
-    std::snprintf(tag, sizeof tag, "%08x", h);
-    job_tag_ = std::string("det-") + tag;
+    job_tag_ = job_tag(rec_.run_dir());
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     host_ = host;
@@ -153,37 +100,12 @@ class Runner {
     for (const auto& saved : snap.trials) {
       TrialRun t;
       static_cast<record::TrialSnapshot&>(t) = saved;
-      if (t.state == TrialStatus::kRunning && sched_->jobs_outlive_runner()) {
-        // Its job may outlive the runner that submitted it: re-attach to it and read on where that
-        // runner stopped (nothing is trained twice). A launch saved as submitting is looked up by
-        // its job name.
-        if (t.job.empty()) {
-          if (auto found = sched_->find(job_name(t))) t.job = *found;
-        }
-        if (!t.job.empty()) {
-          util::logger()->info("trial {}: re-attached to its {} job {}", t.id, sched_->name(),
-                               t.job);
-          t.replaying = true;
-          attached.push_back(t.id);
-          by_request_[t.request_id] = t.id;
-          trials_[t.id] = t;
-          continue;
-        }
+      if (reattach(t)) {
+        attached.push_back(t.id);
+      } else {
+        if (t.state == TrialStatus::kRunning) running_before.push_back(t.id);
+        resume_from_disk(t);
       }
-      t.job.clear();
-      t.owed.reset();
-      // The disk decides where each trial continues: the newest recorded, complete checkpoint.
-      auto latest = rec_.reconcile_checkpoints(t.id);
-      t.latest_checkpoint = latest ? latest->path.string() : "";
-      t.checkpoint_batches = latest ? latest->batches : 0;
-      if (t.state == TrialStatus::kRunning) running_before.push_back(t.id);
-      if (!t.final()) {
-        // What a trial reported after that checkpoint is trained and reported again.
-        rec_.rollback(t.id, t.checkpoint_batches);
-        t.batches = t.checkpoint_batches;
-      }
-      if (t.state == TrialStatus::kRunning || t.state == TrialStatus::kQueued)
-        t.state = t.target ? TrialStatus::kQueued : TrialStatus::kPaused;
       by_request_[t.request_id] = t.id;
       trials_[t.id] = t;
     }
@@ -205,6 +127,36 @@ class Runner {
       send_owed(t);  // the answer the worker may still wait on
     }
     save();
+  }
+
+  // A running trial whose job may outlive the runner that submitted it: re-attached to it, it is
+  // read on where that runner stopped (nothing is trained twice). A launch saved as submitting is
+  // looked up by its job name. False when there is no job to re-attach to.
+  bool reattach(TrialRun& t) {
+    if (t.state != TrialStatus::kRunning || !sched_->jobs_outlive_runner()) return false;
+    if (t.job.empty()) {
+      if (auto found = sched_->find(job_name(t))) t.job = *found;
+    }
+    if (t.job.empty()) return false;
+    util::logger()->info("trial {}: re-attached to its {} job {}", t.id, sched_->name(), t.job);
+    t.replaying = true;
+    return true;
+  }
+
+  // The disk decides where a trial without a job continues: the newest recorded, complete
+  // checkpoint; what it reported after that checkpoint is trained and reported again.
+  void resume_from_disk(TrialRun& t) {
+    t.job.clear();
+    t.owed.reset();
+    auto latest = rec_.reconcile_checkpoints(t.id);
+    t.latest_checkpoint = latest ? latest->path.string() : "";
+    t.checkpoint_batches = latest ? latest->batches : 0;
+    if (!t.final()) {
+      rec_.rollback(t.id, t.checkpoint_batches);
+      t.batches = t.checkpoint_batches;
+    }
+    if (t.state == TrialStatus::kRunning || t.state == TrialStatus::kQueued)
+      t.state = t.target ? TrialStatus::kQueued : TrialStatus::kPaused;
   }
 
   // Runs the experiment. A failure of the runner itself (its records cannot be written: a full
@@ -239,10 +191,9 @@ class Runner {
         "experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
         cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
     rec_.set_experiment_state(RunState::kActive);
-    started_ = std::chrono::steady_clock::now();
-    last_status_log_ = started_;
-    progress_at_start_ = searcher_.progress();  // a resumed search has done part already
-    if (many_trials()) status_line_ = std::make_unique<util::ProgressLine>(opt_.show_progress);
+    if (many_trials())  // a resumed search has done part already: the ETA is from here
+      status_ =
+          std::make_unique<SearchStatus>(cfg_.searcher, opt_.show_progress, searcher_.progress());
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
       schedule();
@@ -254,9 +205,9 @@ class Runner {
       wait_for_events();
       show_search_status();
     }
-    if (status_line_) {
-      status_line_.reset();
-      util::logger()->info("{}", search_status());  // where the search ended, in the log too
+    if (status_) {
+      status_->finish(counts(), rec_.summary(), searcher_.progress());
+      status_.reset();
     }
     return finish();
   }
@@ -267,70 +218,14 @@ class Runner {
   // worker its own.
   bool many_trials() const { return cfg_.searcher.name != "single"; }
 
-  std::string search_status() const {
-    int done = 0, running = 0, waiting = 0, failed = 0;
-    for (const auto& [id, t] : trials_) {
-      if (t.state == TrialStatus::kCompleted || t.state == TrialStatus::kStopped)
-        ++done;
-      else if (t.state == TrialStatus::kRunning)
-        ++running;
-      else if (t.state == TrialStatus::kError || t.state == TrialStatus::kInvalidHP)
-        ++failed;
-      else
-        ++waiting;
-    }
-    std::string line = "search: " + std::to_string(done);
-    if (cfg_.searcher.name != "grid") line += "/" + std::to_string(cfg_.searcher.max_trials);
-    line += " trials done, " + std::to_string(running) + " running, " + std::to_string(waiting) +
-            " paused, " + std::to_string(failed) + " failed";
-    std::optional<double> best;
-    int64_t best_trial = 0, batches = 0;
-    for (const auto& t : rec_.summary().trials) {
-      batches += t.batches_trained;
-      if (!t.best_validation) continue;
-      auto v = record::metric_value(t.best_validation->metrics.value(cfg_.searcher.metric, json()));
-      if (v && config::is_better(*v, best, cfg_.searcher.smaller_is_better)) {
-        best = v;
-        best_trial = t.id;
-      }
-    }
-    char buf[160];
-    if (best) {
-      std::snprintf(buf, sizeof buf, " | best %s %.6g (trial %lld)", cfg_.searcher.metric.c_str(),
-                    *best, static_cast<long long>(best_trial));
-      line += buf;
-    }
-    const double p = searcher_.progress();
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    const double rate = (p - progress_at_start_) / std::max(elapsed, 1e-9);  // this runner's
-    if (p > 0.001 && p < 1 && rate > 0) {
-      // The searcher's progress is its share of the planned training: the plan in batches follows.
-      std::snprintf(buf, sizeof buf, " | %lld/~%lld batches (%.0f%%) | ETA %s",
-                    static_cast<long long>(batches),
-                    static_cast<long long>(std::llround(static_cast<double>(batches) / p)), 100 * p,
-                    util::format_duration((1 - p) / rate).c_str());
-    } else {
-      std::snprintf(buf, sizeof buf, " | %lld batches", static_cast<long long>(batches));
-    }
-    line += buf;
-    return line;
+  TrialCounts counts() const {
+    TrialCounts c;
+    for (const auto& [id, t] : trials_) c.add(t.state);
+    return c;
   }
 
-  // On a terminal, the search's line, redrawn; elsewhere a log line every 30 s when it changed.
   void show_search_status() {
-    if (!status_line_) return;
-    const std::string text = search_status();
-    if (status_line_->enabled()) {
-      status_line_->update(text);
-      return;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (text != last_status_ && now - last_status_log_ >= std::chrono::seconds(30)) {
-      util::logger()->info("{}", text);
-      last_status_ = text;
-      last_status_log_ = now;
-    }
+    if (status_) status_->show(counts(), rec_.summary(), searcher_.progress());
   }
 
   // ---- searcher operations ----
@@ -464,55 +359,32 @@ class Runner {
     t.exit_reason.reset();
     t.exit_message.clear();
     const bool remote = sched_->jobs_outlive_runner();
-    std::vector<std::string> args = {opt_.executable.string(),
-                                     "__worker",
-                                     "--run-dir",
-                                     rec_.run_dir().string(),
-                                     "--trial",
-                                     std::to_string(t.id),
-                                     "--target",
-                                     std::to_string(*t.target),
-                                     "--launch",
-                                     std::to_string(t.launches)};
-    if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
-    if (remote || !(opt_.show_progress && concurrency_ == 1) || many_trials())
-      args.push_back("--no-progress");
-    // The search's line owns the terminal: a worker's own log lines go to its trial.log (and
-    // `det-run logs`), and only its warnings to the terminal.
-    if (!remote && status_line_ && status_line_->enabled())
-      args.insert(args.end(), {"--console-level", "warn"});
+    WorkerLaunch w;
+    w.executable = opt_.executable;
+    w.run_dir = rec_.run_dir();
+    w.trial = t.id;
+    w.target = *t.target;
+    w.launch = t.launches;
+    w.resume = t.latest_checkpoint;
+    w.own_progress = !remote && opt_.show_progress && concurrency_ == 1 && !many_trials();
+    w.quiet_console = !remote && status_ && status_->on_terminal();
     // Trials at once share this machine's CPUs; a Slurm job's worker uses its allocation's.
-    if (!remote && concurrency_ > 1) {
-      if (int threads = util::default_intra_op_threads(concurrency_); threads > 0)
-        args.insert(args.end(), {"--threads", std::to_string(threads)});
-    }
-    args.insert(args.end(), opt_.worker_args.begin(), opt_.worker_args.end());
+    if (!remote && concurrency_ > 1) w.threads = util::default_intra_op_threads(concurrency_);
+    w.extra_args = opt_.worker_args;
 
     JobRequest job;
     job.name = job_name(t);
-    job.argv = args;
+    job.argv = worker_argv(w);
     job.slots = spt_;
     const fs::path trial_dir = rec_.trial_dir(t.id);
     fs::create_directories(trial_dir);
-    job.output = trial_dir / ("slurm-launch-" + std::to_string(t.launches) + ".out");
+    job.output = record::TrialDir(trial_dir).slurm_output(t.launches);
     // Files of this launch number left by a runner that died before it saved the launch.
     const auto files = channel(t);
     fs::remove(files.events);
     fs::remove(files.answers);
     if (!remote) {
-      // The child's environment: ours plus the slots it owns.
-      std::vector<std::string> devices;
-      const char* cvd = std::getenv("CUDA_VISIBLE_DEVICES");
-      std::vector<std::string> visible = cvd ? util::split(cvd, ',') : std::vector<std::string>{};
-      std::vector<std::string> ids;
-      for (int s : t.slot_ids) {
-        ids.push_back(std::to_string(s));
-        devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)]
-                                                                  : std::to_string(s));
-      }
-      job.env = util::environment({"CUDA_VISIBLE_DEVICES", "DET_SLOT_IDS"},
-                                  {"DET_SLOT_IDS=" + util::join(ids, ","),
-                                   "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
+      job.env = worker_env(t.slot_ids);  // ours plus the slots it owns
     } else {
       // Saved before sbatch: a runner that dies in between finds the job by its name.
       set_state(t, TrialStatus::kRunning);
@@ -650,18 +522,7 @@ class Runner {
   // answers to events it is past).
   void send_owed(TrialRun& t) {
     if (!t.owed || !t.active()) return;
-    record::RunnerAnswer a;
-    a.re = t.owed->re;
-    if (t.owed->kind == record::OwedAnswer::Kind::kRecorded) {
-      a.kind = record::RunnerAnswer::Kind::kRecorded;
-      a.uuid = t.owed->uuid;
-    } else if (t.target && !stopping_) {
-      a.kind = record::RunnerAnswer::Kind::kTarget;
-      a.target = *t.target;
-    } else {
-      a.kind = record::RunnerAnswer::Kind::kExit;
-    }
-    std::string line = record::encode(a);
+    std::string line = record::encode(answer_for(*t.owed, t.target, stopping_));
     line.pop_back();
     record::append_channel_line(channel(t).answers, line);
   }
@@ -711,22 +572,6 @@ class Runner {
     }
   }
 
-  // The exit status a worker gives for its last word (what a Slurm job's worker exited with).
-  static int code_for(record::WorkerExit::Reason reason) {
-    using Reason = record::WorkerExit::Reason;
-    switch (reason) {
-      case Reason::kCompleted:
-      case Reason::kStopRequested:
-        return 0;
-      case Reason::kStopped:
-        return 130;
-      case Reason::kInvalidHP:
-        return record::kWorkerExitInvalidHP;
-      default:
-        return 1;
-    }
-  }
-
   void job_ended(TrialRun& t, const JobState& js) {
     using Reason = record::WorkerExit::Reason;
     // A local worker's exit status; a Slurm job's worker said its status in its last word.
@@ -734,7 +579,7 @@ class Runner {
     if (js.wait_status)
       code = WIFEXITED(*js.wait_status) ? WEXITSTATUS(*js.wait_status) : -1;
     else if (t.exit_reason)
-      code = code_for(*t.exit_reason);
+      code = exit_code_for(*t.exit_reason);
     const std::string how = js.wait_status     ? util::describe_wait_status(*js.wait_status)
                             : js.state.empty() ? "said its last word"
                                                : "ended as " + js.state;
@@ -806,43 +651,12 @@ class Runner {
 
   void log_job_end(const TrialRun& t, const JobEndDecision& d, const std::string& why,
                    const std::string& job_state) {
-    auto log = util::logger();
-    switch (d.kind) {
-      case JobEnd::kResubmit:
-        log->warn("trial {}: its job was {} before it started; submitting it again", t.id,
-                  job_state);
-        break;
-      case JobEnd::kInvalidHP:
-        log->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it", t.id,
-                  t.exit_message);
-        break;
-      case JobEnd::kStorageFull:
-        log->error("trial {}: {}", t.id, t.exit_message);
-        break;
-      case JobEnd::kNonFinite:
-        log->error("trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on",
-                   t.id, t.exit_message);
-        break;
-      case JobEnd::kStopRequested:
-        log->info("trial {}: stopped early at its own request", t.id);
-        break;
-      case JobEnd::kPaused:
-        break;
-      case JobEnd::kFailedWhileStopping:
-        log->warn("trial {}: the worker failed while stopping: {}", t.id, why);
-        break;
-      case JobEnd::kRestart:
-        log->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why,
-                  t.restarts, cfg_.max_restarts,
-                  t.latest_checkpoint.empty() ? "the start" : t.latest_checkpoint);
-        break;
-      case JobEnd::kRestartsExhausted:
-        log->error(
-            "trial {}: the worker failed ({}); max_restarts ({}) reached, the trial is ERROR and "
-            "the experiment goes on",
-            t.id, why, cfg_.max_restarts);
-        break;
-    }
+    const JobEndLog line = describe_job_end(d, {t.id, why, job_state, t.exit_message, t.restarts,
+                                                cfg_.max_restarts, t.latest_checkpoint});
+    using Level = JobEndLog::Level;
+    if (line.level == Level::kInfo) util::logger()->info("{}", line.text);
+    if (line.level == Level::kWarn) util::logger()->warn("{}", line.text);
+    if (line.level == Level::kError) util::logger()->error("{}", line.text);
   }
 
   // Tells the searcher the trial ended before it closed it, then that it is closed.
@@ -895,40 +709,55 @@ class Runner {
       if (!finishing_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     save();
-    const fs::path dir = rec_.run_dir();
-    if (stopping_) {
-      rec_.set_experiment_state(RunState::kStopped);
-      if (!storage_error_.empty()) {
-        std::fprintf(
-            stderr,
-            "det-run: error: %s; the experiment stopped: free space, then continue with: det-run "
-            "--resume-experiment %s\n",
-            util::shorten(storage_error_, 300).c_str(), dir.string().c_str());
-        return 1;
-      }
-      std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n",
-                   dir.string().c_str());
-      return 130;
+    return stopping_ ? finish_stopped() : finish_search();
+  }
+
+  int finish_stopped() {
+    const std::string dir = rec_.run_dir().string();
+    rec_.set_experiment_state(RunState::kStopped);
+    if (!storage_error_.empty()) {
+      std::fprintf(stderr,
+                   "det-run: error: %s; the experiment stopped: free space, then continue with: "
+                   "det-run --resume-experiment %s\n",
+                   util::shorten(storage_error_, 300).c_str(), dir.c_str());
+      return 1;
     }
-    int completed = 0, errored = 0, invalid = 0;
+    std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n",
+                 dir.c_str());
+    return 130;
+  }
+
+  // The trial with the best validation of the searcher's metric, if any validated.
+  const TrialRun* best_trial(std::optional<double>* best_value) const {
     const TrialRun* best = nullptr;
-    std::optional<double> best_value;
+    const std::string& metric = cfg_.searcher.metric;
+    for (const auto& [id, t] : trials_) {
+      const auto* s = rec_.summary().find_trial(id);
+      if (!s || !s->best_validation) continue;
+      const auto& m = s->best_validation->metrics;
+      if (!m.contains(metric) || !m[metric].is_number()) continue;
+      const double v = m[metric].get<double>();
+      if (!best || config::is_better(v, *best_value, cfg_.searcher.smaller_is_better)) {
+        *best_value = v;
+        best = &t;
+      }
+    }
+    return best;
+  }
+
+  int finish_search() {
+    int completed = 0, errored = 0, invalid = 0;
+    std::string first_error;
     for (const auto& [id, t] : trials_) {
       completed += t.state == TrialStatus::kCompleted;
       errored += t.state == TrialStatus::kError;
       invalid += t.state == TrialStatus::kInvalidHP;
-      const auto& s = rec_.trial(id);
-      if (!s.best_validation) continue;
-      const auto& m = s.best_validation->metrics;
-      if (!m.contains(cfg_.searcher.metric) || !m[cfg_.searcher.metric].is_number()) continue;
-      const double v = m[cfg_.searcher.metric].get<double>();
-      if (!best || config::is_better(v, best_value, cfg_.searcher.smaller_is_better)) {
-        best_value = v;
-        best = &t;
-      }
+      if (t.state == TrialStatus::kError && first_error.empty())
+        first_error = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
     }
-    bool failed = completed == 0 && !trials_.empty();
-    if (!searcher_.shutdown() && !failed) failed = true;
+    std::optional<double> best_value;
+    const TrialRun* best = best_trial(&best_value);
+    const bool failed = (completed == 0 && !trials_.empty()) || !searcher_.shutdown();
     rec_.summary_mut().best_trial = best ? std::optional<int64_t>(best->id) : std::nullopt;
     rec_.set_experiment_state(failed ? RunState::kError : RunState::kCompleted);
     util::logger()->info(
@@ -937,16 +766,12 @@ class Runner {
     if (best)
       util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric,
                            *best_value, rec_.trial(best->id).hparams.dump());
-    util::logger()->info("run directory: {}", dir.string());
-    if (failed) {
-      std::string first;
-      for (const auto& [id, t] : trials_)
-        if (t.state == TrialStatus::kError && first.empty())
-          first = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
+    const record::RunDir dir(rec_.run_dir());
+    util::logger()->info("run directory: {}", dir.path().string());
+    if (failed)
       std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
                    completed == 0 ? "no trial completed" : "the searcher did not finish",
-                   first.c_str(), (dir / "det.log").string().c_str());
-    }
+                   first_error.c_str(), dir.log().string().c_str());
     return failed ? 1 : 0;
   }
 
@@ -969,11 +794,8 @@ class Runner {
   std::deque<int64_t> ready_;
   int64_t next_id_ = 1;
   bool stopping_ = false;
-  std::unique_ptr<util::ProgressLine> status_line_;
-  std::chrono::steady_clock::time_point started_, last_status_log_;
-  std::string last_status_;
-  double progress_at_start_ = 0;
-  std::string storage_error_;  ///< Why a worker could not write (the experiment stops).
+  std::unique_ptr<SearchStatus> status_;  ///< The search's line (searches of several trials).
+  std::string storage_error_;             ///< Why a worker could not write (the experiment stops).
 };
 
 }  // namespace
@@ -987,48 +809,10 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
   return runner.run();
 }
 
-int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
-  auto recorder = Recorder::open(run_dir);
-  auto saved = recorder->runner_snapshot();
-  if (!saved || !saved->contains("trials"))
-    throw Error(recorder->store().path().string() + ": experiment " +
-                std::to_string(recorder->experiment_id()) +
-                " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be "
-                "resumed");
-  const auto snap = record::RunnerSnapshot::from_json(
-      *saved, recorder->store().path().string() + ": the runner snapshot of experiment " +
-                  std::to_string(recorder->experiment_id()));
-  if (recorder->summary().state == RunState::kCompleted) {
-    std::printf("experiment in %s is already %s; nothing to do\n", run_dir.string().c_str(),
-                record::to_string(RunState::kCompleted));
-    return 0;
-  }
-  auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
-  const uint32_t seed = snap.experiment_seed;
-  // The experiment's own scheduler: its jobs, if they outlive runners, are found there.
-  RunnerOptions opt = options;
-  const std::string ran_on = snap.scheduler;
-  if (!opt.scheduler.empty() && opt.scheduler != ran_on)
-    throw UsageError("the experiment in " + run_dir.string() + " runs its trials on " + ran_on +
-                     "; resume it without --scheduler " + opt.scheduler);
-  opt.scheduler = choose_scheduler(cfg, ran_on);
-  // The slots are the experiment's, as its config is: a resume keeps them unless told otherwise
-  // (the trials' workers pick their thread counts from them, and so their exact results).
-  const int ran_with = snap.slots;
-  if (opt.slots <= 0 && ran_with > 0) {
-    opt.slots = ran_with;
-    util::logger()->info("resuming experiment '{}' in {} with its {} slot(s) (--slots changes it)",
-                         cfg.name, run_dir.string(), ran_with);
-  } else if (ran_with > 0 && opt.slots != ran_with) {
-    util::logger()->info(
-        "resuming experiment '{}' in {} with {} slot(s) (--slots); it ran with {} before, so "
-        "its trials' thread counts and exact results may differ from an uninterrupted run",
-        cfg.name, run_dir.string(), opt.slots, ran_with);
-  } else {
-    util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
-  }
-  Runner runner(cfg, *recorder, seed, opt);
-  runner.restore(snap);
+int continue_experiment(const config::ExperimentConfig& config, Recorder& recorder,
+                        const record::RunnerSnapshot& snapshot, const RunnerOptions& options) {
+  Runner runner(config, recorder, snapshot.experiment_seed, options);
+  runner.restore(snapshot);
   return runner.run();
 }
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "det/record/run_dir.h"
+
 namespace det::experiment {
 namespace fs = std::filesystem;
 namespace tb = record::tensorboard;
@@ -104,7 +106,7 @@ json flat_hparams(const json& hparams) {
 }
 
 fs::path TensorBoardLog::trial_dir(int64_t trial) const {
-  return root_ / ("trial-" + std::to_string(trial));
+  return root_ / record::RunDir::trial_name(trial);
 }
 
 tb::EventFileWriter& TensorBoardLog::writer(int64_t trial, double time) {

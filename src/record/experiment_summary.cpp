@@ -124,7 +124,7 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
     if (!l.is_string()) f.fail("labels", "a list of strings");
     s.labels.push_back(l.get<std::string>());
   }
-  s.config_file = f.value<std::string>("config_file", "config.yaml");
+  s.config_file = f.value<std::string>("config_file", RunDir::kConfigFile);
   s.source_config = f.value<std::string>("source_config", "");
   s.entrypoint = f.value<std::string>("entrypoint", "");
   s.experiment_seed = static_cast<uint32_t>(
@@ -153,7 +153,7 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
 }
 
 ExperimentSummary ExperimentSummary::load(const std::filesystem::path& run_dir) {
-  const auto path = run_dir / "experiment.json";
+  const auto path = RunDir(run_dir).summary();
   json j;
   try {
     j = json::parse(util::read_file(path));
@@ -164,7 +164,7 @@ ExperimentSummary ExperimentSummary::load(const std::filesystem::path& run_dir) 
 }
 
 void ExperimentSummary::save(const std::filesystem::path& run_dir) const {
-  util::write_file_atomic(run_dir / "experiment.json", to_json().dump(2) + "\n");
+  util::write_file_atomic(RunDir(run_dir).summary(), to_json().dump(2) + "\n");
 }
 
 }  // namespace det::record

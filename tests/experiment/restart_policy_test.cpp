@@ -197,5 +197,32 @@ TEST(RestartPolicy, NamesEveryCase) {
   EXPECT_EQ(names.size(), 9u) << "the table covers every JobEnd";
 }
 
+TEST(RestartPolicy, LogLinesSayWhatHappensNext) {
+  JobEndContext c;
+  c.trial = 4;
+  c.why = "it was killed by signal 9";
+  c.restarts = 2;
+  c.max_restarts = 5;
+  c.checkpoint = "/r/trial-4/checkpoints/u";
+  const auto restart = describe_job_end(decision(JobEnd::kRestart, TrialStatus::kQueued), c);
+  EXPECT_EQ(restart.level, JobEndLog::Level::kWarn);
+  EXPECT_EQ(restart.text,
+            "trial 4: the worker failed (it was killed by signal 9); restart 2 of 5 from "
+            "/r/trial-4/checkpoints/u");
+  c.checkpoint.clear();
+  EXPECT_NE(describe_job_end(decision(JobEnd::kRestart, TrialStatus::kQueued), c)
+                .text.find("from the start"),
+            std::string::npos);
+  const auto exhausted =
+      describe_job_end(decision(JobEnd::kRestartsExhausted, TrialStatus::kError), c);
+  EXPECT_EQ(exhausted.level, JobEndLog::Level::kError);
+  EXPECT_NE(exhausted.text.find("max_restarts (5) reached"), std::string::npos);
+  EXPECT_EQ(describe_job_end(decision(JobEnd::kPaused, TrialStatus::kPaused), c).level,
+            JobEndLog::Level::kNone);
+  c.job_state = "PREEMPTED";
+  EXPECT_EQ(describe_job_end(decision(JobEnd::kResubmit, TrialStatus::kQueued), c).text,
+            "trial 4: its job was PREEMPTED before it started; submitting it again");
+}
+
 }  // namespace
 }  // namespace det::experiment

@@ -28,12 +28,14 @@
 #include "det/experiment/run_dir.h"
 #include "det/experiment/store.h"
 #include "det/record/checkpoint.h"
+#include "det/record/states.h"
 #include "det/util/fs.h"
 #include "det/util/threads.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using det::experiment::ExperimentStore;
+namespace record = det::record;
 
 namespace {
 

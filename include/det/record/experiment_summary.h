@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "det/record/checkpoint.h"
+#include "det/record/run_dir.h"
 #include "det/record/states.h"
 
 namespace det::record {
@@ -61,10 +62,10 @@ struct ExperimentSummary {
   /// The config's name and description (either may be empty).
   std::string name, description;
   /// @}
-  std::vector<std::string> labels;          ///< The config's labels.
-  std::string config_file = "config.yaml";  ///< The resolved config, beside experiment.json.
-  std::string source_config;                ///< The YAML file the experiment was started from.
-  std::string entrypoint;                   ///< The config's entrypoint.
+  std::vector<std::string> labels;                ///< The config's labels.
+  std::string config_file = RunDir::kConfigFile;  ///< The resolved config, beside experiment.json.
+  std::string source_config;  ///< The YAML file the experiment was started from.
+  std::string entrypoint;     ///< The config's entrypoint.
   /// Seeds hyperparameter sampling and trial seeds (given or drawn).
   uint32_t experiment_seed = 0;
   /// @{

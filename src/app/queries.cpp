@@ -17,6 +17,8 @@
 #include "det/distributed/distributed_context.h"
 #include "det/experiment/run_dir.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/run_dir.h"
+#include "det/record/states.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
@@ -44,8 +46,8 @@ std::string format_experiments(const std::vector<experiment::ExperimentRow>& row
   out << line;
   for (const auto& r : rows) {
     std::snprintf(line, sizeof line, "%-4lld %-32s %-10s %-14s %-20s %s\n",
-                  static_cast<long long>(r.id), r.name.c_str(), r.state.c_str(), r.searcher.c_str(),
-                  r.start_time.c_str(), r.run_dir.c_str());
+                  static_cast<long long>(r.id), r.name.c_str(), record::to_string(r.state),
+                  r.searcher.c_str(), r.start_time.c_str(), r.run_dir.c_str());
     out << line;
   }
   return out.str();
@@ -54,14 +56,14 @@ std::string format_experiments(const std::vector<experiment::ExperimentRow>& row
 std::string format_experiment(experiment::ExperimentStore& store, int64_t experiment_id) {
   auto e = store.experiment(experiment_id);
   std::ostringstream out;
-  out << "experiment " << e.id << " " << e.name << " (" << e.state << "), searcher " << e.searcher
-      << " on " << e.metric
+  out << "experiment " << e.id << " " << e.name << " (" << record::to_string(e.state)
+      << "), searcher " << e.searcher << " on " << e.metric
       << (e.smaller_is_better ? " (smaller is better)" : " (larger is better)") << "\n";
   out << "run directory: " << e.run_dir << "\n";
   for (const auto& t : store.trials(experiment_id)) {
-    out << "trial " << t.number << " (id " << t.id << "): " << t.state << ", " << t.batches_trained
-        << " batches, best " << e.metric << " " << num(t.best_metric) << ", restarts " << t.restarts
-        << "\n";
+    out << "trial " << t.number << " (id " << t.id << "): " << record::to_string(t.state) << ", "
+        << t.batches_trained << " batches, best " << e.metric << " " << num(t.best_metric)
+        << ", restarts " << t.restarts << "\n";
     out << "  hparams: " << t.hparams.dump() << "\n";
     for (const auto& j : store.jobs(t.id))
       out << "  launch " << j.launch << ": " << (j.scheduler == "slurm" ? "Slurm job " : "process ")
@@ -123,8 +125,8 @@ std::string format_metrics(const std::vector<experiment::MetricRow>& rows,
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 fs::path store_path_or_default(const std::string& given) {
-  fs::path p = given.empty() ? fs::path("runs") / "det.db" : fs::path(given);
-  if (fs::is_directory(p)) p /= "det.db";
+  fs::path p = given.empty() ? record::RunDir::store_in("runs") : fs::path(given);
+  if (fs::is_directory(p)) p = record::RunDir::store_in(p);
   if (!fs::exists(p))
     throw UsageError(
         "no experiment store at " + p.string() +
@@ -192,12 +194,13 @@ int list_trials(const std::string& dir_arg) {
     throw UsageError("list-trials: no run directory given and none found under ./runs");
   auto s = record::ExperimentSummary::load(dir);
   const std::string& metric = s.searcher_metric;
-  std::printf("experiment %s (%s) in %s\n", s.name.c_str(), s.state.c_str(), dir.string().c_str());
+  std::printf("experiment %s (%s) in %s\n", s.name.c_str(), record::to_string(s.state),
+              dir.string().c_str());
   std::printf("%-6s %-10s %10s %16s %16s  %s\n", "trial", "state", "batches",
               ("best " + metric).c_str(), ("last " + metric).c_str(), "latest checkpoint");
   for (const auto& t : s.trials)
     std::printf("%-6lld %-10s %10lld %16s %16s  %s\n", static_cast<long long>(t.id),
-                t.state.c_str(), static_cast<long long>(t.batches_trained),
+                record::to_string(t.state), static_cast<long long>(t.batches_trained),
                 metric_cell(t.best_validation, metric).c_str(),
                 metric_cell(t.latest_validation, metric).c_str(),
                 t.latest_checkpoint.value_or("-").c_str());
@@ -232,13 +235,13 @@ int show_logs(int64_t trial_id, bool follow, const std::string& store,
     experiment::ExperimentStore s(store_path);
     const auto t = s.trial(trial_id);  // a clear error for an unknown trial
     const auto e = s.experiment(t.experiment_id);
-    log = fs::path(e.run_dir) / ("trial-" + std::to_string(t.number)) / "trial.log";
+    log = record::RunDir(e.run_dir).trial(t.number).log();
   }
   auto finished = [&] {
     experiment::ExperimentStore s(store_path);
-    const std::string st = s.trial(trial_id).state;
-    return st == "COMPLETED" || st == "STOPPED" || st == "ERROR" || st == "INVALID_HP" ||
-           s.experiment(s.trial(trial_id).experiment_id).state != "ACTIVE";
+    const auto t = s.trial(trial_id);
+    return record::is_final(t.state) || t.state == record::TrialStatus::kStopped ||
+           s.experiment(t.experiment_id).state != record::RunState::kActive;
   };
   std::ifstream in;
   std::vector<char> buf(1 << 16);

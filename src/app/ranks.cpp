@@ -15,6 +15,7 @@
 
 #include "det/distributed/launcher.h"
 #include "det/experiment/recorder.h"
+#include "det/record/states.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
 #include "det/util/strings.h"
@@ -100,10 +101,10 @@ void record_end_if_orphaned(const std::filesystem::path& run_dir, int64_t trial,
                             const std::string& why) {
   try {
     auto recorder = experiment::Recorder::open(run_dir);
-    if (recorder->summary().state != "ACTIVE") return;
+    if (recorder->summary().state != record::RunState::kActive) return;
     recorder->trial(trial).message = util::shorten(why.substr(0, why.find('\n')), 300);
-    recorder->set_trial_state(trial, "ERROR");
-    recorder->set_experiment_state("ERROR");
+    recorder->set_trial_state(trial, record::TrialStatus::kError);
+    recorder->set_experiment_state(record::RunState::kError);
   } catch (const std::exception&) {
     // Nothing to end (no records yet) or no way to write them: the launcher still names the
     // failure.

@@ -11,6 +11,8 @@
 #include "det/config/metric.h"
 #include "det/experiment/tensorboard_log.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/run_dir.h"
+#include "det/record/states.h"
 #include "det/record/worker_protocol.h"
 #include "det/search/search_method.h"
 #include "det/util/error.h"
@@ -208,7 +210,7 @@ json experiment_view(experiment::ExperimentStore& store, int64_t experiment_id) 
     }
     trial_views.push_back({{"number", t.number},
                            {"id", t.id},
-                           {"state", t.state},
+                           {"state", record::to_string(t.state)},
                            {"hparams", flat},
                            {"seed", t.seed},
                            {"restarts", t.restarts},
@@ -224,7 +226,7 @@ json experiment_view(experiment::ExperimentStore& store, int64_t experiment_id) 
   view["experiment"] = {{"id", e.id},
                         {"name", e.name},
                         {"description", e.description},
-                        {"state", e.state},
+                        {"state", record::to_string(e.state)},
                         {"searcher", e.searcher},
                         {"metric", e.metric},
                         {"smaller_is_better", e.smaller_is_better},
@@ -282,15 +284,16 @@ int write_report(const std::string& target, const std::string& out, const std::s
       !target.empty() && target.find_first_not_of("0123456789") == std::string::npos;
   if (!target.empty() && !numeric) {
     run_dir = target;
-    if (!fs::exists(run_dir / "experiment.json"))
+    if (!fs::exists(record::RunDir(run_dir).summary()))
       throw UsageError("report " + target +
                        ": not a run directory (no experiment.json) and not "
                        "an experiment id");
     auto s = record::ExperimentSummary::load(run_dir);
     if (!s.store_experiment_id)
       throw UsageError("report " + target + ": its experiment.json names no experiment store");
-    store_path = s.store_path && fs::exists(*s.store_path) ? fs::path(*s.store_path)
-                                                           : run_dir.parent_path() / "det.db";
+    store_path = s.store_path && fs::exists(*s.store_path)
+                     ? fs::path(*s.store_path)
+                     : record::RunDir(run_dir).default_store();
     id = *s.store_experiment_id;
   } else {
     store_path = store_path_or_default(store_arg);

@@ -14,6 +14,8 @@
 #include "det/experiment/recorder.h"
 #include "det/experiment/run_dir.h"
 #include "det/experiment/runner.h"
+#include "det/record/run_dir.h"
+#include "det/record/states.h"
 #include "det/search/create.h"
 #include "det/search/searcher.h"
 #include "det/util/error.h"
@@ -50,8 +52,8 @@ fs::path new_run_dir(const config::ExperimentConfig& cfg, uint32_t seed) {
       experiment::create_run_dir(cfg.storage().root(), cfg.name.empty() ? "experiment" : cfg.name);
   nlohmann::json resolved = config::to_json(cfg);
   resolved["reproducibility"]["experiment_seed"] = seed;
-  util::write_file_atomic(run_dir / "config.yaml", config::to_yaml(resolved));
-  util::add_log_file(run_dir / "det.log");
+  util::write_file_atomic(record::RunDir(run_dir).config(), config::to_yaml(resolved));
+  util::add_log_file(record::RunDir(run_dir).log());
   util::logger()->info("experiment '{}' -> {}", cfg.name, run_dir.string());
   return run_dir;
 }
@@ -105,11 +107,12 @@ int train_experiment(const TrainArgs& a) {
 
 int resume_experiment(const TrainArgs& a) {
   fs::path run_dir = fs::absolute(a.resume_experiment);
-  if (!fs::exists(run_dir / "experiment.json"))
+  const record::RunDir dir(run_dir);
+  if (!fs::exists(dir.summary()))
     throw UsageError("--resume-experiment " + a.resume_experiment +
                      ": not a run directory (no experiment.json); give the directory det-run "
                      "printed when it stopped");
-  auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
+  auto cfg = config::load_experiment_config(dir.config().string(), {});
   if (!a.config.empty()) {
     auto given = config::load_experiment_config(a.config, a.overrides);
     if (given.entrypoint != cfg.entrypoint || given.searcher.name != cfg.searcher.name)
@@ -118,7 +121,7 @@ int resume_experiment(const TrainArgs& a) {
                        a.config + " names '" + given.entrypoint + "' with '" + given.searcher.name +
                        "'; the experiment continues with its own config.yaml, so drop CONFIG");
   }
-  util::add_log_file(run_dir / "det.log");
+  util::add_log_file(dir.log());
   return experiment::resume_experiment(run_dir, runner_options(a));
 }
 
@@ -146,13 +149,13 @@ int train_in_process(const TrainArgs& a) {
     opt.trial_dir = ckpt.parent_path().parent_path();
     trial = meta.trial_state.trial_id;
     fs::path run_dir = opt.trial_dir.parent_path();
-    recorder = fs::exists(run_dir / "experiment.json")
+    recorder = fs::exists(record::RunDir(run_dir).summary())
                    ? experiment::Recorder::open(run_dir)
                    : experiment::Recorder::create(run_dir, cfg, meta.trial_seed);
     recorder->add_trial(trial, "", meta.hparams, meta.trial_seed);
     // One history: what the trial reported after this checkpoint is trained and reported again.
     recorder->rollback(trial, meta.trial_state.batches_trained);
-    util::add_log_file(run_dir / "det.log");
+    util::add_log_file(record::RunDir(run_dir).log());
   } else {
     const uint32_t seed = search::experiment_seed(cfg);
     util::NpRandom rng(seed);
@@ -165,27 +168,27 @@ int train_in_process(const TrainArgs& a) {
   }
   opt.trial_id = trial;
   announce(cfg);
-  recorder->set_experiment_state("ACTIVE");
-  recorder->set_trial_state(trial, "ACTIVE");
+  recorder->set_experiment_state(record::RunState::kActive);
+  recorder->set_trial_state(trial, record::TrialStatus::kActive);
 
   RecordingListener listener(*recorder, trial);
   opt.listener = &listener;
   share_trial_options(*ranks, opt);
   TrialController controller(cfg, factory, opt);
-  auto set_final = [&](const std::string& state) {
-    recorder->set_trial_state(trial, state);
+  auto set_final = [&](record::TrialStatus trial_state, record::RunState state) {
+    recorder->set_trial_state(trial, trial_state);
     recorder->set_experiment_state(state);
   };
   TrialResult result;
   try {
     result = controller.run();
   } catch (...) {
-    set_final("ERROR");
+    set_final(record::TrialStatus::kError, record::RunState::kError);
     throw;
   }
   const fs::path run_dir = recorder->run_dir();
   if (result.exit == TrialResult::Exit::kStopped) {
-    set_final("STOPPED");
+    set_final(record::TrialStatus::kStopped, record::RunState::kStopped);
     std::string ckpt =
         result.checkpoints.empty() ? "<checkpoint>" : result.checkpoints.back().path.string();
     std::fprintf(stderr, "det-run: stopped; continue with: det-run %s --resume %s\n",
@@ -193,7 +196,7 @@ int train_in_process(const TrainArgs& a) {
     return 130;
   }
   if (result.exit == TrialResult::Exit::kStopRequested) recorder->trial(trial).early_exit = true;
-  set_final("COMPLETED");
+  set_final(record::TrialStatus::kCompleted, record::RunState::kCompleted);
   if (result.last_validation) util::logger()->info("done: {}", result.last_validation->dump());
   util::logger()->info("run directory: {}", run_dir.string());
   return 0;

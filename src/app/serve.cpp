@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "det/config/metric.h"
+#include "det/record/states.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
 #include "http_server.h"
@@ -33,7 +34,7 @@ json experiments_json(experiment::ExperimentStore& store) {
         best = t.best_metric;
     out.push_back({{"id", e.id},
                    {"name", e.name},
-                   {"state", e.state},
+                   {"state", record::to_string(e.state)},
                    {"searcher", e.searcher},
                    {"metric", e.metric},
                    {"trials", trials.size()},

@@ -16,6 +16,7 @@
 #include "det/distributed/distributed_context.h"
 #include "det/distributed/launcher.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/run_dir.h"
 #include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
 #include "det/util/error.h"
@@ -91,7 +92,7 @@ class RunnerChannel : public TrialListener {
 }  // namespace
 
 int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
-  const fs::path trial_dir = fs::path(w.run_dir) / ("trial-" + std::to_string(w.trial));
+  const fs::path trial_dir = record::RunDir(w.run_dir).trial(w.trial).path();
   RunnerChannel channel(record::ChannelFiles::of(trial_dir, w.launch), stop_flag);
   // Until the ranks are known, the process a launcher made rank 0 (or the only one) speaks for
   // the trial: the channel's files have one writer.
@@ -112,7 +113,7 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
   using Reason = record::WorkerExit::Reason;
   try {
     fs::path run_dir = w.run_dir;
-    auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
+    auto cfg = config::load_experiment_config(record::RunDir(run_dir).config().string(), {});
     const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
     // Several slots: this process becomes the launcher of that many ranks, each running this same
     // command line. Only the chief (rank 0) writes to the channel.
@@ -128,12 +129,12 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     const auto summary = record::ExperimentSummary::load(run_dir);
     const record::TrialSummary* entry = summary.find_trial(w.trial);
     if (!entry)
-      throw Error((run_dir / "experiment.json").string() + " has no trial " +
+      throw Error(record::RunDir(run_dir).summary().string() + " has no trial " +
                   std::to_string(w.trial));
     if (!w.console_level.empty()) util::set_console_level(w.console_level);
     if (chief) {
       fs::create_directories(trial_dir);
-      util::add_log_file(trial_dir / "trial.log");
+      util::add_log_file(record::TrialDir(trial_dir).log());
       char host[256] = {0};
       ::gethostname(host, sizeof host - 1);
       util::logger()->info("trial {}: launch {} on {} (pid {}, started {:.2f} s ago), {} rank(s)",

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/record/run_dir.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/log.h"
@@ -20,17 +21,9 @@ using json = nlohmann::json;
 
 namespace {
 
-// The states that end a trial's TensorBoard session (a STOPPED one continues with --resume).
-bool is_final(const std::string& state) {
-  return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP";
-}
-
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-/// The store's name for a trial state: a trial with a worker is ACTIVE there.
-std::string store_state(const std::string& s) { return s == "RUNNING" ? "ACTIVE" : s; }
 
 std::optional<double> metric_of(const json& metrics, const std::string& name) {
   if (metrics.is_object() && metrics.contains(name) && metrics[name].is_number())
@@ -71,7 +64,7 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
   s.searcher_metric = config.searcher.metric;
   s.smaller_is_better = config.searcher.smaller_is_better;
   s.start_time = util::utc_now_iso8601();
-  auto store = std::make_unique<ExperimentStore>(run_dir.parent_path() / "det.db");
+  auto store = std::make_unique<ExperimentStore>(record::RunDir(run_dir).default_store());
   int64_t id = store->add_experiment(config.name, config.description, config, run_dir.string());
   s.store_path = store->path().string();
   s.store_experiment_id = id;
@@ -85,15 +78,15 @@ std::unique_ptr<Recorder> Recorder::create(const fs::path& run_dir,
 }
 
 std::unique_ptr<Recorder> Recorder::open(const fs::path& run_dir) {
+  const record::RunDir dir(run_dir);
   auto s = record::ExperimentSummary::load(run_dir);
   if (!s.store_experiment_id)
-    throw Error((run_dir / "experiment.json").string() +
-                ": names no experiment store; it cannot be continued");
+    throw Error(dir.summary().string() + ": names no experiment store; it cannot be continued");
   fs::path store_path = s.store_path.value_or("");
-  if (store_path.empty() || !fs::exists(store_path)) store_path = run_dir.parent_path() / "det.db";
+  if (store_path.empty() || !fs::exists(store_path)) store_path = dir.default_store();
   if (!fs::exists(store_path))
-    throw Error((run_dir / "experiment.json").string() + ": its experiment store " +
-                store_path.string() + " is missing");
+    throw Error(dir.summary().string() + ": its experiment store " + store_path.string() +
+                " is missing");
   auto store = std::make_unique<ExperimentStore>(store_path);
   int64_t id = *s.store_experiment_id;
   store->experiment(id);  // a clear error when the store does not hold it
@@ -101,7 +94,7 @@ std::unique_ptr<Recorder> Recorder::open(const fs::path& run_dir) {
 }
 
 fs::path Recorder::trial_dir(int64_t trial) const {
-  return run_dir_ / ("trial-" + std::to_string(trial));
+  return record::RunDir(run_dir_).trial(trial).path();
 }
 
 int64_t Recorder::add_trial(int64_t trial, const std::string& request_id, const json& hparams,
@@ -125,18 +118,20 @@ int64_t Recorder::store_trial_id(int64_t trial) {
   return store_->add_trial(experiment_id_, trial, t->request_id, t->hparams, t->seed);
 }
 
-void Recorder::set_trial_state(int64_t trial, const std::string& state) {
-  const bool ends = is_final(state) && !is_final(summary_.trial(trial).state);
+void Recorder::set_trial_state(int64_t trial, record::TrialStatus state) {
+  // A final state ends the trial's TensorBoard session (a STOPPED one continues with --resume).
+  const bool ends = record::is_final(state) && !record::is_final(summary_.trial(trial).state);
   summary_.trial(trial).state = state;
-  store_->set_trial_state(store_trial_id(trial), store_state(state));
+  store_->set_trial_state(store_trial_id(trial), state);
   save();
   if (ends) tensorboard_->trial_ended(trial, state, now_seconds());
 }
 
-void Recorder::set_experiment_state(const std::string& state) {
+void Recorder::set_experiment_state(record::RunState state) {
   summary_.state = state;
-  summary_.end_time =
-      state == "ACTIVE" ? std::nullopt : std::optional<std::string>(util::utc_now_iso8601());
+  summary_.end_time = state == record::RunState::kActive
+                          ? std::nullopt
+                          : std::optional<std::string>(util::utc_now_iso8601());
   store_->set_experiment_state(experiment_id_, state);
   save();
 }
@@ -165,7 +160,7 @@ void Recorder::record_report(int64_t trial, const record::MetricsReport& report)
   }
   store_->add_metrics(sid, report.kind_name(), report.batches, report.epochs, metrics);
   store_->set_trial_progress(sid, t.batches_trained, best);
-  util::append_line(trial_dir(trial) / "metrics.jsonl", report.to_json().dump());
+  util::append_line(record::TrialDir(trial_dir(trial)).metrics(), report.to_json().dump());
   save();
   tensorboard_->report(trial, report);
 }
@@ -213,10 +208,10 @@ void Recorder::rollback(int64_t trial, int64_t batches) {
 }
 
 void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
-  const fs::path path = trial_dir(trial) / "metrics.jsonl";
+  const fs::path path = record::TrialDir(trial_dir(trial)).metrics();
   if (!fs::exists(path)) return;
   // Read whole, as a regular file (a FIFO put in its place is refused, never waited on).
-  std::istringstream in(util::read_file(path, uint64_t{4} << 30, "a trial's metrics.jsonl"));
+  std::istringstream in(util::read_file(path, uint64_t{4} << 30, "a trial's metrics"));
   std::string line, kept;
   while (std::getline(in, line)) {
     try {
@@ -231,7 +226,7 @@ void Recorder::rewrite_metrics_file(int64_t trial, int64_t batches) {
 
 std::optional<record::CheckpointRef> Recorder::reconcile_checkpoints(int64_t trial) {
   const int64_t sid = store_trial_id(trial);
-  const fs::path dir = trial_dir(trial) / "checkpoints";
+  const fs::path dir = record::TrialDir(trial_dir(trial)).checkpoints();
   std::vector<record::CheckpointRef> usable;
   std::set<std::string> recorded;
   std::error_code ec;

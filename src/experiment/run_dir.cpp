@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "det/record/run_dir.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/strings.h"
@@ -44,7 +45,7 @@ fs::path latest_run_dir(const fs::path& root) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return {};
   for (const auto& e : fs::directory_iterator(root, ec)) {
-    fs::path f = e.path() / "experiment.json";
+    const fs::path f = record::RunDir(e.path()).summary();
     if (!fs::exists(f, ec)) continue;
     auto t = fs::last_write_time(f, ec);
     if (best.empty() || t > best_time) {

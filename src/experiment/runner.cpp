@@ -19,6 +19,9 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/record/run_dir.h"
+#include "det/record/runner_snapshot.h"
+#include "det/record/states.h"
 #include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
 #include "det/search/searcher.h"
@@ -29,148 +32,44 @@
 #include "det/util/progress.h"
 #include "det/util/strings.h"
 #include "det/util/threads.h"
+#include "launcher.h"
+#include "restart_policy.h"
 #include "scheduler.h"
+#include "search_status.h"
 
 namespace det::experiment {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-void check_slots(const config::ExperimentConfig& config, int slots) {
-  int spt = std::max(1, config.resources.slots_per_trial);
-  if (slots < spt)
-    throw UsageError("--slots " + std::to_string(slots) +
-                     " is fewer than resources.slots_per_trial (" + std::to_string(spt) + ") in " +
-                     config.source + ": give at least --slots " + std::to_string(spt));
-}
-
-std::string choose_scheduler(const config::ExperimentConfig& config, const std::string& requested) {
-  if (!requested.empty() && requested != "local" && requested != "slurm")
-    throw UsageError("--scheduler " + requested + ": use local or slurm");
-  const std::string s = requested.empty() ? (config.slurm ? "slurm" : "local") : requested;
-  if (s == "slurm") {
-    bool found = false;
-    const char* path = std::getenv("PATH");
-    for (const auto& dir : util::split(path ? path : "", ':')) {
-      if (!dir.empty() && ::access((fs::path(dir) / "sbatch").c_str(), X_OK) == 0) found = true;
-    }
-    if (!found)
-      throw UsageError(std::string(requested.empty() ? config.source + " has a slurm: section"
-                                                     : "--scheduler slurm") +
-                       ", but sbatch is not on PATH: run det-run where Slurm's commands are, or "
-                       "run the trials here with --scheduler local");
-  }
-  return s;
-}
+using record::RunState;
+using record::TrialStatus;
 
 namespace {
 
-/// One trial as the runner sees it.
-struct TrialRun {
-  int64_t id = 0, store_id = 0;
-  std::string request_id;
-  /// PAUSED: nothing to do; QUEUED: has a target, waits for slots; RUNNING: a worker trains it;
-  /// final: COMPLETED, ERROR, INVALID_HP.
-  std::string state = "PAUSED";
-  std::optional<int64_t> target;  ///< The ValidateAfter length it trains toward.
-  bool close_requested = false;
-  int restarts = 0;
-  int launches = 0;
-  std::string latest_checkpoint;   ///< Directory to resume from ("" = from scratch).
-  int64_t checkpoint_batches = 0;  ///< Batches trained at that checkpoint.
-  int64_t batches = 0;
-
-  // While a worker runs (its launch is `launches`).
-  std::string job;             ///< The scheduler's id of the launch's job ("" = none).
-  std::string node;            ///< Where it runs, once known.
-  bool job_started = false;    ///< The scheduler saw it run.
-  uint64_t events_offset = 0;  ///< Bytes of the launch's events consumed.
+/// One trial as the runner sees it: what it saves (record::TrialSnapshot: PAUSED, nothing to
+/// do; QUEUED, has a target and waits for slots; RUNNING, a worker trains it; or final) and what
+/// holds only while this runner follows its launch.
+struct TrialRun : record::TrialSnapshot {
   std::optional<record::FileId> events_file;  ///< The events file read so far (this runner).
   /// The open events file of this launch (held open: a deletion or a replacement is seen).
   std::shared_ptr<record::LineTail> events_tail;
   bool channel_fault = false;  ///< The channel was tampered with: the worker is being stopped.
-  int64_t events_seen = 0;     ///< Events consumed (the next one's number).
-  /// The answer owed for the last checkpoint or decision ({"re":N,"recorded":uuid} or
-  /// {"re":N,"decision":true}): written again when a restarted runner re-attaches.
-  json owed;
-  bool replaying = false;  ///< Re-attached: reports already recorded are skipped.
+  bool replaying = false;      ///< Re-attached: reports already recorded are skipped.
   std::vector<int> slot_ids;
   std::optional<record::WorkerExit::Reason>
       exit_reason;  ///< The worker's last word, if it said one.
   std::string exit_message;
 
-  bool final() const { return state == "COMPLETED" || state == "ERROR" || state == "INVALID_HP"; }
+  bool final() const { return record::is_final(state); }
   /// A launch is in flight (submitted, running, or not yet seen to end).
   bool active() const { return !job.empty(); }
-
-  json to_json() const {
-    return {{"id", id},
-            {"store_id", store_id},
-            {"request_id", request_id},
-            {"state", state},
-            {"target", target ? json(*target) : json(nullptr)},
-            {"close_requested", close_requested},
-            {"restarts", restarts},
-            {"launches", launches},
-            {"latest_checkpoint", latest_checkpoint},
-            {"checkpoint_batches", checkpoint_batches},
-            {"batches", batches},
-            {"job", job},
-            {"node", node},
-            {"job_started", job_started},
-            {"events_offset", events_offset},
-            {"events_seen", events_seen},
-            {"owed", owed}};
-  }
-  static TrialRun from_json(const json& j) {
-    TrialRun t;
-    t.id = j.at("id").get<int64_t>();
-    t.store_id = j.at("store_id").get<int64_t>();
-    t.request_id = j.at("request_id").get<std::string>();
-    t.state = j.at("state").get<std::string>();
-    if (!j.at("target").is_null()) t.target = j["target"].get<int64_t>();
-    t.close_requested = j.at("close_requested").get<bool>();
-    t.restarts = j.at("restarts").get<int>();
-    t.launches = j.value("launches", 0);
-    t.latest_checkpoint = j.at("latest_checkpoint").get<std::string>();
-    t.checkpoint_batches = j.value("checkpoint_batches", int64_t{0});
-    t.batches = j.at("batches").get<int64_t>();
-    t.job = j.value("job", std::string());
-    t.node = j.value("node", std::string());
-    t.job_started = j.value("job_started", false);
-    t.events_offset = j.value("events_offset", uint64_t{0});
-    t.events_seen = j.value("events_seen", int64_t{0});
-    t.owed = j.value("owed", json());
-    return t;
-  }
 };
-
-// Test hook (docs/testing.md): DET_TEST_RUNNER_CRASH="<point>:<n>" kills the runner with
-// SIGKILL the n-th time it passes <point>, so tests can show that an experiment survives its
-// runner dying at any of them.
-void crash_point(const char* point) {
-  static const std::string spec = [] {
-    const char* v = std::getenv("DET_TEST_RUNNER_CRASH");
-    return std::string(v ? v : "");
-  }();
-  if (spec.empty()) return;
-  static std::map<std::string, int> passed;
-  const auto colon = spec.rfind(':');
-  if (spec.compare(0, colon, point) != 0) return;
-  if (++passed[point] == std::atoi(spec.c_str() + colon + 1)) ::raise(SIGKILL);
-}
 
 class Runner {
  public:
   Runner(config::ExperimentConfig cfg, Recorder& recorder, uint32_t seed, const RunnerOptions& opt)
       : cfg_(std::move(cfg)), rec_(recorder), seed_(seed), opt_(opt), searcher_(cfg_, seed) {
     spt_ = std::max(1, cfg_.resources.slots_per_trial);
-    if (opt_.slots <= 0) {
-      // Not given: resources.max_slots, else one trial's worth here, or on Slurm as many trials'
-      // as max_concurrent_trials lets run at once (the cluster queues what it cannot hold).
-      const int mct = cfg_.searcher.max_concurrent_trials;
-      opt_.slots = cfg_.resources.max_slots.value_or(
-          opt_.scheduler == "slurm" ? spt_ * (mct > 0 ? mct : 16) : spt_);
-    }
+    if (opt_.slots <= 0) opt_.slots = default_slots(cfg_, opt_.scheduler);
     check_slots(cfg_, opt_.slots);
     slot_used_.assign(static_cast<size_t>(opt_.slots), false);
     int by_slots = opt_.slots / spt_;
@@ -182,19 +81,11 @@ class Runner {
       util::logger()->info("the config's slurm: section is not used: the trials run here (local)");
     if (opt_.scheduler == "slurm") {
       sched_ = make_slurm_scheduler(cfg_.slurm.value_or(config::SlurmConfig{}),
-                                    rec_.run_dir() / "slurm" / "trial.sbatch");
+                                    record::RunDir(rec_.run_dir()).slurm_script());
     } else {
       sched_ = make_local_scheduler();
     }
-    // Job names: unique per run directory, trial and launch (a restarted runner finds its jobs).
-    uint32_t h = 2166136261u;
-    for (char ch : fs::absolute(rec_.run_dir()).string()) {
-      h ^= static_cast<unsigned char>(ch);
-      h *= 16777619u;
-    }
-    char tag[16];
-    std::snprintf(tag, sizeof tag, "%08x", h);
-    job_tag_ = std::string("det-") + tag;
+    job_tag_ = job_tag(rec_.run_dir());
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     host_ = host;
@@ -202,54 +93,31 @@ class Runner {
 
   void start() { handle(searcher_.initial_operations()); }
 
-  void restore(const json& snap) {
-    searcher_.restore(snap.at("searcher"));
-    next_id_ = snap.at("next_trial").get<int64_t>();
+  void restore(const record::RunnerSnapshot& snap) {
+    searcher_.restore(snap.searcher);
+    next_id_ = snap.next_trial;
     std::vector<int64_t> running_before, attached;
-    for (const auto& j : snap.at("trials")) {
-      TrialRun t = TrialRun::from_json(j);
-      if (t.state == "RUNNING" && sched_->jobs_outlive_runner()) {
-        // Its job may outlive the runner that submitted it: re-attach to it and read on where that
-        // runner stopped (nothing is trained twice). A launch saved as submitting is looked up by
-        // its job name.
-        if (t.job.empty()) {
-          if (auto found = sched_->find(job_name(t))) t.job = *found;
-        }
-        if (!t.job.empty()) {
-          util::logger()->info("trial {}: re-attached to its {} job {}", t.id, sched_->name(),
-                               t.job);
-          t.replaying = true;
-          attached.push_back(t.id);
-          by_request_[t.request_id] = t.id;
-          trials_[t.id] = t;
-          continue;
-        }
+    for (const auto& saved : snap.trials) {
+      TrialRun t;
+      static_cast<record::TrialSnapshot&>(t) = saved;
+      if (reattach(t)) {
+        attached.push_back(t.id);
+      } else {
+        if (t.state == TrialStatus::kRunning) running_before.push_back(t.id);
+        resume_from_disk(t);
       }
-      t.job.clear();
-      t.owed = json();
-      // The disk decides where each trial continues: the newest recorded, complete checkpoint.
-      auto latest = rec_.reconcile_checkpoints(t.id);
-      t.latest_checkpoint = latest ? latest->path.string() : "";
-      t.checkpoint_batches = latest ? latest->batches : 0;
-      if (t.state == "RUNNING") running_before.push_back(t.id);
-      if (!t.final()) {
-        // What a trial reported after that checkpoint is trained and reported again.
-        rec_.rollback(t.id, t.checkpoint_batches);
-        t.batches = t.checkpoint_batches;
-      }
-      if (t.state == "RUNNING" || t.state == "QUEUED") t.state = t.target ? "QUEUED" : "PAUSED";
       by_request_[t.request_id] = t.id;
       trials_[t.id] = t;
     }
     // The trials that were running go first (they held slots), then the queue in its order.
     std::vector<int64_t> order = running_before;
-    for (const auto& id : snap.value("ready", json::array())) order.push_back(id.get<int64_t>());
+    order.insert(order.end(), snap.ready.begin(), snap.ready.end());
     for (auto& [id, t] : trials_) order.push_back(id);
     std::set<int64_t> seen;
     for (int64_t id : order) {
       auto it = trials_.find(id);
       if (it == trials_.end() || !seen.insert(id).second) continue;
-      if (it->second.state == "QUEUED") ready_.push_back(id);
+      if (it->second.state == TrialStatus::kQueued) ready_.push_back(id);
     }
     for (auto& [id, t] : trials_) set_state(t, t.state);
     for (int64_t id : attached) {
@@ -259,6 +127,36 @@ class Runner {
       send_owed(t);  // the answer the worker may still wait on
     }
     save();
+  }
+
+  // A running trial whose job may outlive the runner that submitted it: re-attached to it, it is
+  // read on where that runner stopped (nothing is trained twice). A launch saved as submitting is
+  // looked up by its job name. False when there is no job to re-attach to.
+  bool reattach(TrialRun& t) {
+    if (t.state != TrialStatus::kRunning || !sched_->jobs_outlive_runner()) return false;
+    if (t.job.empty()) {
+      if (auto found = sched_->find(job_name(t))) t.job = *found;
+    }
+    if (t.job.empty()) return false;
+    util::logger()->info("trial {}: re-attached to its {} job {}", t.id, sched_->name(), t.job);
+    t.replaying = true;
+    return true;
+  }
+
+  // The disk decides where a trial without a job continues: the newest recorded, complete
+  // checkpoint; what it reported after that checkpoint is trained and reported again.
+  void resume_from_disk(TrialRun& t) {
+    t.job.clear();
+    t.owed.reset();
+    auto latest = rec_.reconcile_checkpoints(t.id);
+    t.latest_checkpoint = latest ? latest->path.string() : "";
+    t.checkpoint_batches = latest ? latest->batches : 0;
+    if (!t.final()) {
+      rec_.rollback(t.id, t.checkpoint_batches);
+      t.batches = t.checkpoint_batches;
+    }
+    if (t.state == TrialStatus::kRunning || t.state == TrialStatus::kQueued)
+      t.state = t.target ? TrialStatus::kQueued : TrialStatus::kPaused;
   }
 
   // Runs the experiment. A failure of the runner itself (its records cannot be written: a full
@@ -278,7 +176,7 @@ class Runner {
           sched_->kill(t.job);
       }
       try {
-        rec_.set_experiment_state("STOPPED");
+        rec_.set_experiment_state(RunState::kStopped);
       } catch (const Error&) {  // the disk that failed may still be full
       }
       throw Error(util::shorten(e.what(), 300) + "; the experiment stopped: " +
@@ -292,11 +190,10 @@ class Runner {
     util::logger()->info(
         "experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
         cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
-    rec_.set_experiment_state("ACTIVE");
-    started_ = std::chrono::steady_clock::now();
-    last_status_log_ = started_;
-    progress_at_start_ = searcher_.progress();  // a resumed search has done part already
-    if (many_trials()) status_line_ = std::make_unique<util::ProgressLine>(opt_.show_progress);
+    rec_.set_experiment_state(RunState::kActive);
+    if (many_trials())  // a resumed search has done part already: the ETA is from here
+      status_ =
+          std::make_unique<SearchStatus>(cfg_.searcher, opt_.show_progress, searcher_.progress());
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
       schedule();
@@ -308,9 +205,9 @@ class Runner {
       wait_for_events();
       show_search_status();
     }
-    if (status_line_) {
-      status_line_.reset();
-      util::logger()->info("{}", search_status());  // where the search ended, in the log too
+    if (status_) {
+      status_->finish(counts(), rec_.summary(), searcher_.progress());
+      status_.reset();
     }
     return finish();
   }
@@ -321,70 +218,14 @@ class Runner {
   // worker its own.
   bool many_trials() const { return cfg_.searcher.name != "single"; }
 
-  std::string search_status() const {
-    int done = 0, running = 0, waiting = 0, failed = 0;
-    for (const auto& [id, t] : trials_) {
-      if (t.state == "COMPLETED" || t.state == "STOPPED")
-        ++done;
-      else if (t.state == "RUNNING")
-        ++running;
-      else if (t.state == "ERROR" || t.state == "INVALID_HP")
-        ++failed;
-      else
-        ++waiting;
-    }
-    std::string line = "search: " + std::to_string(done);
-    if (cfg_.searcher.name != "grid") line += "/" + std::to_string(cfg_.searcher.max_trials);
-    line += " trials done, " + std::to_string(running) + " running, " + std::to_string(waiting) +
-            " paused, " + std::to_string(failed) + " failed";
-    std::optional<double> best;
-    int64_t best_trial = 0, batches = 0;
-    for (const auto& t : rec_.summary().trials) {
-      batches += t.batches_trained;
-      if (!t.best_validation) continue;
-      auto v = record::metric_value(t.best_validation->metrics.value(cfg_.searcher.metric, json()));
-      if (v && config::is_better(*v, best, cfg_.searcher.smaller_is_better)) {
-        best = v;
-        best_trial = t.id;
-      }
-    }
-    char buf[160];
-    if (best) {
-      std::snprintf(buf, sizeof buf, " | best %s %.6g (trial %lld)", cfg_.searcher.metric.c_str(),
-                    *best, static_cast<long long>(best_trial));
-      line += buf;
-    }
-    const double p = searcher_.progress();
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    const double rate = (p - progress_at_start_) / std::max(elapsed, 1e-9);  // this runner's
-    if (p > 0.001 && p < 1 && rate > 0) {
-      // The searcher's progress is its share of the planned training: the plan in batches follows.
-      std::snprintf(buf, sizeof buf, " | %lld/~%lld batches (%.0f%%) | ETA %s",
-                    static_cast<long long>(batches),
-                    static_cast<long long>(std::llround(static_cast<double>(batches) / p)), 100 * p,
-                    util::format_duration((1 - p) / rate).c_str());
-    } else {
-      std::snprintf(buf, sizeof buf, " | %lld batches", static_cast<long long>(batches));
-    }
-    line += buf;
-    return line;
+  TrialCounts counts() const {
+    TrialCounts c;
+    for (const auto& [id, t] : trials_) c.add(t.state);
+    return c;
   }
 
-  // On a terminal, the search's line, redrawn; elsewhere a log line every 30 s when it changed.
   void show_search_status() {
-    if (!status_line_) return;
-    const std::string text = search_status();
-    if (status_line_->enabled()) {
-      status_line_->update(text);
-      return;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (text != last_status_ && now - last_status_log_ >= std::chrono::seconds(30)) {
-      util::logger()->info("{}", text);
-      last_status_ = text;
-      last_status_log_ = now;
-    }
+    if (status_) status_->show(counts(), rec_.summary(), searcher_.progress());
   }
 
   // ---- searcher operations ----
@@ -405,7 +246,7 @@ class Runner {
         t.store_id = rec_.add_trial(t.id, c->request_id, c->hparams, c->trial_seed);
         by_request_[t.request_id] = t.id;
         trials_[t.id] = t;
-        set_state(trials_[t.id], "PAUSED");
+        set_state(trials_[t.id], TrialStatus::kPaused);
         util::logger()->info("trial {}: created with {}", t.id, c->hparams.dump());
         push(searcher_.trial_created(c->request_id));
       } else if (auto* v = std::get_if<search::ValidateAfter>(&op)) {
@@ -413,14 +254,14 @@ class Runner {
         if (!t || t->final()) continue;
         t->target = v->length;
         rec_.trial(t->id).target = v->length;
-        if (t->state == "PAUSED") queue_trial(*t);
+        if (t->state == TrialStatus::kPaused) queue_trial(*t);
       } else if (auto* cl = std::get_if<search::Close>(&op)) {
         TrialRun* t = find(cl->request_id);
         if (!t || t->final()) continue;
         // Close comes after the trial's last ValidateAfter: it closes once that work is done.
         t->close_requested = true;
-        if (t->state == "PAUSED") {
-          set_state(*t, "COMPLETED");
+        if (t->state == TrialStatus::kPaused) {
+          set_state(*t, TrialStatus::kCompleted);
           push(searcher_.trial_closed(t->request_id));
         }
       } else if (auto* sd = std::get_if<search::Shutdown>(&op)) {
@@ -438,37 +279,34 @@ class Runner {
   }
 
   void queue_trial(TrialRun& t) {
-    set_state(t, "QUEUED");
+    set_state(t, TrialStatus::kQueued);
     ready_.push_back(t.id);
   }
 
-  void set_state(TrialRun& t, const std::string& state) {
+  void set_state(TrialRun& t, TrialStatus state) {
     t.state = state;
     rec_.set_trial_state(t.id, state);
   }
 
   // ---- state ----
 
-  json snapshot() const {
-    json trials = json::array();
-    for (const auto& [id, t] : trials_) trials.push_back(t.to_json());
-    json ready = json::array();
+  record::RunnerSnapshot snapshot() const {
+    record::RunnerSnapshot snap;
+    snap.experiment_seed = seed_;
+    snap.searcher = searcher_.snapshot();
+    snap.next_trial = next_id_;
+    for (const auto& [id, t] : trials_) snap.trials.push_back(t);
     for (int64_t id : ready_)
-      if (trials_.at(id).state == "QUEUED") ready.push_back(id);
-    return {{"format_version", 1},
-            {"experiment_seed", seed_},
-            {"searcher", searcher_.snapshot()},
-            {"next_trial", next_id_},
-            {"trials", trials},
-            {"ready", ready},
-            {"scheduler", sched_->name()},
-            {"slots", opt_.slots}};
+      if (trials_.at(id).state == TrialStatus::kQueued) snap.ready.push_back(id);
+    snap.scheduler = sched_->name();
+    snap.slots = opt_.slots;
+    return snap;
   }
 
   void save() {
     rec_.summary_mut().searcher_progress = searcher_.progress();
     rec_.save();
-    rec_.save_runner_snapshot(snapshot());
+    rec_.save_runner_snapshot(snapshot().to_json());
   }
 
   // ---- workers ----
@@ -478,7 +316,7 @@ class Runner {
       int64_t id = ready_.front();
       ready_.pop_front();
       TrialRun& t = trials_[id];
-      if (t.state != "QUEUED" || !t.target) continue;
+      if (t.state != TrialStatus::kQueued || !t.target) continue;
       launch(t);
     }
   }
@@ -514,65 +352,42 @@ class Runner {
     t.events_tail.reset();
     t.channel_fault = false;
     t.events_seen = 0;
-    t.owed = json();
+    t.owed.reset();
     t.job_started = false;
     t.node.clear();
     t.replaying = false;
     t.exit_reason.reset();
     t.exit_message.clear();
     const bool remote = sched_->jobs_outlive_runner();
-    std::vector<std::string> args = {opt_.executable.string(),
-                                     "__worker",
-                                     "--run-dir",
-                                     rec_.run_dir().string(),
-                                     "--trial",
-                                     std::to_string(t.id),
-                                     "--target",
-                                     std::to_string(*t.target),
-                                     "--launch",
-                                     std::to_string(t.launches)};
-    if (!t.latest_checkpoint.empty()) args.insert(args.end(), {"--resume", t.latest_checkpoint});
-    if (remote || !(opt_.show_progress && concurrency_ == 1) || many_trials())
-      args.push_back("--no-progress");
-    // The search's line owns the terminal: a worker's own log lines go to its trial.log (and
-    // `det-run logs`), and only its warnings to the terminal.
-    if (!remote && status_line_ && status_line_->enabled())
-      args.insert(args.end(), {"--console-level", "warn"});
+    WorkerLaunch w;
+    w.executable = opt_.executable;
+    w.run_dir = rec_.run_dir();
+    w.trial = t.id;
+    w.target = *t.target;
+    w.launch = t.launches;
+    w.resume = t.latest_checkpoint;
+    w.own_progress = !remote && opt_.show_progress && concurrency_ == 1 && !many_trials();
+    w.quiet_console = !remote && status_ && status_->on_terminal();
     // Trials at once share this machine's CPUs; a Slurm job's worker uses its allocation's.
-    if (!remote && concurrency_ > 1) {
-      if (int threads = util::default_intra_op_threads(concurrency_); threads > 0)
-        args.insert(args.end(), {"--threads", std::to_string(threads)});
-    }
-    args.insert(args.end(), opt_.worker_args.begin(), opt_.worker_args.end());
+    if (!remote && concurrency_ > 1) w.threads = util::default_intra_op_threads(concurrency_);
+    w.extra_args = opt_.worker_args;
 
     JobRequest job;
     job.name = job_name(t);
-    job.argv = args;
+    job.argv = worker_argv(w);
     job.slots = spt_;
     const fs::path trial_dir = rec_.trial_dir(t.id);
     fs::create_directories(trial_dir);
-    job.output = trial_dir / ("slurm-launch-" + std::to_string(t.launches) + ".out");
+    job.output = record::TrialDir(trial_dir).slurm_output(t.launches);
     // Files of this launch number left by a runner that died before it saved the launch.
     const auto files = channel(t);
     fs::remove(files.events);
     fs::remove(files.answers);
     if (!remote) {
-      // The child's environment: ours plus the slots it owns.
-      std::vector<std::string> devices;
-      const char* cvd = std::getenv("CUDA_VISIBLE_DEVICES");
-      std::vector<std::string> visible = cvd ? util::split(cvd, ',') : std::vector<std::string>{};
-      std::vector<std::string> ids;
-      for (int s : t.slot_ids) {
-        ids.push_back(std::to_string(s));
-        devices.push_back(static_cast<size_t>(s) < visible.size() ? visible[static_cast<size_t>(s)]
-                                                                  : std::to_string(s));
-      }
-      job.env = util::environment({"CUDA_VISIBLE_DEVICES", "DET_SLOT_IDS"},
-                                  {"DET_SLOT_IDS=" + util::join(ids, ","),
-                                   "CUDA_VISIBLE_DEVICES=" + util::join(devices, ",")});
+      job.env = worker_env(t.slot_ids);  // ours plus the slots it owns
     } else {
       // Saved before sbatch: a runner that dies in between finds the job by its name.
-      set_state(t, "RUNNING");
+      set_state(t, TrialStatus::kRunning);
       rec_.trial(t.id).launches = t.launches;
       save();
     }
@@ -585,7 +400,7 @@ class Runner {
       t.job_started = true;
       rec_.store().set_job(t.store_id, t.launches, host_, "RUNNING");
     }
-    set_state(t, "RUNNING");
+    set_state(t, TrialStatus::kRunning);
     util::logger()->info(
         "trial {}: {} {} started: train to {} {}{}", t.id, remote ? "Slurm job" : "worker", t.job,
         *t.target, unit_,
@@ -706,19 +521,8 @@ class Runner {
   // Writes the answer the trial's worker is owed (again, after a restart: the worker skips
   // answers to events it is past).
   void send_owed(TrialRun& t) {
-    if (!t.owed.is_object() || !t.active()) return;
-    record::RunnerAnswer a;
-    a.re = t.owed.at("re").get<int64_t>();
-    if (t.owed.contains("recorded")) {
-      a.kind = record::RunnerAnswer::Kind::kRecorded;
-      a.uuid = t.owed["recorded"].get<std::string>();
-    } else if (t.target && !stopping_) {
-      a.kind = record::RunnerAnswer::Kind::kTarget;
-      a.target = *t.target;
-    } else {
-      a.kind = record::RunnerAnswer::Kind::kExit;
-    }
-    std::string line = record::encode(a);
+    if (!t.owed || !t.active()) return;
+    std::string line = record::encode(answer_for(*t.owed, t.target, stopping_));
     line.pop_back();
     record::append_channel_line(channel(t).answers, line);
   }
@@ -743,7 +547,7 @@ class Runner {
       rec_.record_checkpoint(t.id, *c);
       t.latest_checkpoint = c->checkpoint.path.string();
       t.checkpoint_batches = c->checkpoint.batches;
-      t.owed = {{"re", number}, {"recorded", c->checkpoint.uuid}};
+      t.owed = record::OwedAnswer{record::OwedAnswer::Kind::kRecorded, number, c->checkpoint.uuid};
       save();
       crash_point("checkpoint_recorded");
       // Recorded: the worker may now commit it and delete the checkpoints it no longer keeps.
@@ -753,7 +557,7 @@ class Runner {
       util::logger()->info("trial {}: reached {} {}, {} = {:.6g}", t.id, tr->length, unit_,
                            cfg_.searcher.metric, tr->metric);
       t.target.reset();
-      t.owed = {{"re", number}, {"decision", true}};
+      t.owed = record::OwedAnswer{record::OwedAnswer::Kind::kDecision, number, ""};
       // A NaN or infinite metric is the worst value to the searcher (the trial diverged).
       const double metric = std::isfinite(tr->metric)
                                 ? tr->metric
@@ -768,22 +572,6 @@ class Runner {
     }
   }
 
-  // The exit status a worker gives for its last word (what a Slurm job's worker exited with).
-  static int code_for(record::WorkerExit::Reason reason) {
-    using Reason = record::WorkerExit::Reason;
-    switch (reason) {
-      case Reason::kCompleted:
-      case Reason::kStopRequested:
-        return 0;
-      case Reason::kStopped:
-        return 130;
-      case Reason::kInvalidHP:
-        return record::kWorkerExitInvalidHP;
-      default:
-        return 1;
-    }
-  }
-
   void job_ended(TrialRun& t, const JobState& js) {
     using Reason = record::WorkerExit::Reason;
     // A local worker's exit status; a Slurm job's worker said its status in its last word.
@@ -791,7 +579,7 @@ class Runner {
     if (js.wait_status)
       code = WIFEXITED(*js.wait_status) ? WEXITSTATUS(*js.wait_status) : -1;
     else if (t.exit_reason)
-      code = code_for(*t.exit_reason);
+      code = exit_code_for(*t.exit_reason);
     const std::string how = js.wait_status     ? util::describe_wait_status(*js.wait_status)
                             : js.state.empty() ? "said its last word"
                                                : "ended as " + js.state;
@@ -800,115 +588,75 @@ class Runner {
                          t.exit_reason ? record::reason_name(*t.exit_reason) : "no report",
                          code == 0 ? "" : ", " + how);
     if (!js.state.empty()) rec_.store().set_job(t.store_id, t.launches, js.node, js.state);
-    const bool never_ran = t.events_seen == 0;
+    JobEndFacts facts;
+    facts.exit_reason = t.exit_reason;
+    facts.exit_code = code;
+    facts.never_ran = t.events_seen == 0;
+    facts.cancelled_by_scheduler = js.state == "CANCELLED" || js.state == "PREEMPTED";
+    facts.stopping = stopping_;
+    facts.has_target = t.target.has_value();
+    facts.close_requested = t.close_requested;
+    facts.restarts = t.restarts;
+    facts.max_restarts = cfg_.max_restarts;
+    release(t);
+    const std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty()
+                                ? t.exit_message
+                                : (js.wait_status ? "it " + how : "its job " + how);
+    apply(t, decide_job_end(facts), why, js.state);
+  }
+
+  // The launch is over: its job, descriptor, owed answer and slots are let go.
+  void release(TrialRun& t) {
     t.job.clear();
     t.events_tail.reset();  // its descriptor: a search of many trials holds one per running trial
-    t.owed = json();
+    t.owed.reset();
     t.replaying = false;
     --running_;
     for (int s : t.slot_ids) slot_used_[static_cast<size_t>(s)] = false;
     t.slot_ids.clear();
+  }
 
-    if (!t.exit_reason && never_ran && !stopping_ &&
-        (js.state == "CANCELLED" || js.state == "PREEMPTED")) {
-      // Cancelled or preempted before its worker said anything: not the trial's failure.
-      util::logger()->warn("trial {}: its job was {} before it started; submitting it again", t.id,
-                           js.state);
-      if (t.target) {
-        queue_trial(t);
-      } else {
-        set_state(t, "PAUSED");
-      }
+  // Carries out the restart policy's decision for a trial whose job ended.
+  void apply(TrialRun& t, const JobEndDecision& d, const std::string& why,
+             const std::string& job_state) {
+    if (d.count_restart) restart_from_checkpoint(t, why);
+    log_job_end(t, d, why, job_state);
+    if (d.keep_message) rec_.trial(t.id).message = t.exit_message;
+    if (d.kind == JobEnd::kStopRequested) rec_.trial(t.id).early_exit = true;
+    if (d.kind == JobEnd::kStorageFull) storage_error_ = t.exit_message;
+    if (d.clear_target) t.target.reset();
+    set_state(t, d.next);
+    if (d.enqueue) ready_.push_back(t.id);
+    if (d.stop_experiment) begin_stop();
+    if (d.exited_early)
+      exited_early(t, *d.exited_early);
+    else if (d.close)
+      handle(searcher_.trial_closed(t.request_id));
+    else
       save();
-      return;
-    }
-    if (t.exit_reason == Reason::kInvalidHP && code == record::kWorkerExitInvalidHP) {
-      util::logger()->warn("trial {}: rejected its hyperparameters ({}); the searcher replaces it",
-                           t.id, t.exit_message);
-      rec_.trial(t.id).message = t.exit_message;
-      t.target.reset();
-      set_state(t, "INVALID_HP");
-      exited_early(t, search::ExitedReason::kInvalidHP);
-    } else if (t.exit_reason == Reason::kStorage) {
-      // A full disk is not the trial's fault and a restart would fail again: the experiment
-      // stops with every trial resumable from its last recorded checkpoint.
-      util::logger()->error("trial {}: {}", t.id, t.exit_message);
-      storage_error_ = t.exit_message;
-      set_state(t, t.target ? "QUEUED" : "PAUSED");
-      if (!stopping_) begin_stop();
-      save();
-    } else if (t.exit_reason == Reason::kNonFinite) {
-      // Deterministic: a restart would diverge again.
-      util::logger()->error(
-          "trial {}: {}; the trial is ERROR (not restarted) and the experiment goes on", t.id,
-          t.exit_message);
-      rec_.trial(t.id).message = t.exit_message;
-      t.target.reset();
-      set_state(t, "ERROR");
-      exited_early(t, search::ExitedReason::kErrored);
-    } else if (t.exit_reason == Reason::kStopRequested && code == 0) {
-      util::logger()->info("trial {}: stopped early at its own request", t.id);
-      t.target.reset();
-      rec_.trial(t.id).early_exit = true;
-      set_state(t, "COMPLETED");
-      exited_early(t, search::ExitedReason::kUserCanceled);
-    } else if ((t.exit_reason == Reason::kCompleted && code == 0) ||
-               (t.exit_reason == Reason::kStopped && code == 130)) {
-      // Paused (nothing to do), closed, or stopped by us: the latest checkpoint holds its progress.
-      if (t.close_requested && !t.target) {
-        set_state(t, "COMPLETED");
-        handle(searcher_.trial_closed(t.request_id));
-      } else if (t.target && !stopping_) {
-        queue_trial(t);  // promoted while it was writing its pause checkpoint
-        save();
-      } else {
-        set_state(t, t.target ? "QUEUED" : "PAUSED");
-        save();
-      }
-    } else {
-      std::string why = t.exit_reason == Reason::kError && !t.exit_message.empty()
-                            ? t.exit_message
-                            : (js.wait_status ? "it " + how : "its job " + how);
-      if (stopping_) {
-        util::logger()->warn("trial {}: the worker failed while stopping: {}", t.id, why);
-        set_state(t, t.target ? "QUEUED" : "PAUSED");
-        save();
-        return;
-      }
-      ++t.restarts;
-      rec_.add_restart(t.id, why);
-      // It may have died writing or committing a checkpoint: the disk and the store agree again,
-      // and what it reported after its latest checkpoint is trained again from that checkpoint.
-      auto latest = rec_.reconcile_checkpoints(t.id);
-      t.latest_checkpoint = latest ? latest->path.string() : "";
-      t.checkpoint_batches = latest ? latest->batches : 0;
-      rec_.rollback(t.id, t.checkpoint_batches);
-      t.batches = t.checkpoint_batches;
-      if (t.restarts > cfg_.max_restarts) {
-        util::logger()->error(
-            "trial {}: the worker failed ({}); max_restarts ({}) reached, the trial is ERROR and "
-            "the "
-            "experiment goes on",
-            t.id, why, cfg_.max_restarts);
-        t.target.reset();
-        set_state(t, "ERROR");
-        exited_early(t, search::ExitedReason::kErrored);
-        return;
-      }
-      util::logger()->warn("trial {}: the worker failed ({}); restart {} of {} from {}", t.id, why,
-                           t.restarts, cfg_.max_restarts,
-                           t.latest_checkpoint.empty() ? "the start" : t.latest_checkpoint);
-      if (t.target) {
-        queue_trial(t);
-      } else if (t.close_requested) {
-        set_state(t, "COMPLETED");
-        handle(searcher_.trial_closed(t.request_id));
-        return;
-      } else {
-        set_state(t, "PAUSED");
-      }
-      save();
-    }
+  }
+
+  // A restart is counted and recorded. The worker may have died writing or committing a
+  // checkpoint: the disk and the store agree again, and what it reported after its latest
+  // checkpoint is trained again from that checkpoint.
+  void restart_from_checkpoint(TrialRun& t, const std::string& why) {
+    ++t.restarts;
+    rec_.add_restart(t.id, why);
+    auto latest = rec_.reconcile_checkpoints(t.id);
+    t.latest_checkpoint = latest ? latest->path.string() : "";
+    t.checkpoint_batches = latest ? latest->batches : 0;
+    rec_.rollback(t.id, t.checkpoint_batches);
+    t.batches = t.checkpoint_batches;
+  }
+
+  void log_job_end(const TrialRun& t, const JobEndDecision& d, const std::string& why,
+                   const std::string& job_state) {
+    const JobEndLog line = describe_job_end(d, {t.id, why, job_state, t.exit_message, t.restarts,
+                                                cfg_.max_restarts, t.latest_checkpoint});
+    using Level = JobEndLog::Level;
+    if (line.level == Level::kInfo) util::logger()->info("{}", line.text);
+    if (line.level == Level::kWarn) util::logger()->warn("{}", line.text);
+    if (line.level == Level::kError) util::logger()->error("{}", line.text);
   }
 
   // Tells the searcher the trial ended before it closed it, then that it is closed.
@@ -925,10 +673,10 @@ class Runner {
     std::vector<search::Operation> ops;
     int closed = 0;
     for (auto& [id, t] : trials_) {
-      if (t.final() || t.state == "RUNNING") continue;
+      if (t.final() || t.state == TrialStatus::kRunning) continue;
       util::logger()->warn("trial {}: the searcher has no more work for it; closing it", t.id);
       t.target.reset();
-      set_state(t, "COMPLETED");
+      set_state(t, TrialStatus::kCompleted);
       auto more = searcher_.trial_closed(t.request_id);
       ops.insert(ops.end(), more.begin(), more.end());
       ++closed;
@@ -961,58 +709,69 @@ class Runner {
       if (!finishing_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     save();
-    const fs::path dir = rec_.run_dir();
-    if (stopping_) {
-      rec_.set_experiment_state("STOPPED");
-      if (!storage_error_.empty()) {
-        std::fprintf(
-            stderr,
-            "det-run: error: %s; the experiment stopped: free space, then continue with: det-run "
-            "--resume-experiment %s\n",
-            util::shorten(storage_error_, 300).c_str(), dir.string().c_str());
-        return 1;
-      }
-      std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n",
-                   dir.string().c_str());
-      return 130;
+    return stopping_ ? finish_stopped() : finish_search();
+  }
+
+  int finish_stopped() {
+    const std::string dir = rec_.run_dir().string();
+    rec_.set_experiment_state(RunState::kStopped);
+    if (!storage_error_.empty()) {
+      std::fprintf(stderr,
+                   "det-run: error: %s; the experiment stopped: free space, then continue with: "
+                   "det-run --resume-experiment %s\n",
+                   util::shorten(storage_error_, 300).c_str(), dir.c_str());
+      return 1;
     }
-    int completed = 0, errored = 0, invalid = 0;
+    std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n",
+                 dir.c_str());
+    return 130;
+  }
+
+  // The trial with the best validation of the searcher's metric, if any validated.
+  const TrialRun* best_trial(std::optional<double>* best_value) const {
     const TrialRun* best = nullptr;
-    std::optional<double> best_value;
+    const std::string& metric = cfg_.searcher.metric;
     for (const auto& [id, t] : trials_) {
-      completed += t.state == "COMPLETED";
-      errored += t.state == "ERROR";
-      invalid += t.state == "INVALID_HP";
-      const auto& s = rec_.trial(id);
-      if (!s.best_validation) continue;
-      const auto& m = s.best_validation->metrics;
-      if (!m.contains(cfg_.searcher.metric) || !m[cfg_.searcher.metric].is_number()) continue;
-      const double v = m[cfg_.searcher.metric].get<double>();
-      if (!best || config::is_better(v, best_value, cfg_.searcher.smaller_is_better)) {
-        best_value = v;
+      const auto* s = rec_.summary().find_trial(id);
+      if (!s || !s->best_validation) continue;
+      const auto& m = s->best_validation->metrics;
+      if (!m.contains(metric) || !m[metric].is_number()) continue;
+      const double v = m[metric].get<double>();
+      if (!best || config::is_better(v, *best_value, cfg_.searcher.smaller_is_better)) {
+        *best_value = v;
         best = &t;
       }
     }
-    bool failed = completed == 0 && !trials_.empty();
-    if (!searcher_.shutdown() && !failed) failed = true;
+    return best;
+  }
+
+  int finish_search() {
+    int completed = 0, errored = 0, invalid = 0;
+    std::string first_error;
+    for (const auto& [id, t] : trials_) {
+      completed += t.state == TrialStatus::kCompleted;
+      errored += t.state == TrialStatus::kError;
+      invalid += t.state == TrialStatus::kInvalidHP;
+      if (t.state == TrialStatus::kError && first_error.empty())
+        first_error = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
+    }
+    std::optional<double> best_value;
+    const TrialRun* best = best_trial(&best_value);
+    const bool failed = (completed == 0 && !trials_.empty()) || !searcher_.shutdown();
     rec_.summary_mut().best_trial = best ? std::optional<int64_t>(best->id) : std::nullopt;
-    rec_.set_experiment_state(failed ? "ERROR" : "COMPLETED");
+    rec_.set_experiment_state(failed ? RunState::kError : RunState::kCompleted);
     util::logger()->info(
         "experiment {}: {} trial(s): {} completed, {} errored, {} rejected their hyperparameters",
         failed ? "failed" : "completed", trials_.size(), completed, errored, invalid);
     if (best)
       util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric,
                            *best_value, rec_.trial(best->id).hparams.dump());
-    util::logger()->info("run directory: {}", dir.string());
-    if (failed) {
-      std::string first;
-      for (const auto& [id, t] : trials_)
-        if (t.state == "ERROR" && first.empty())
-          first = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
+    const record::RunDir dir(rec_.run_dir());
+    util::logger()->info("run directory: {}", dir.path().string());
+    if (failed)
       std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
                    completed == 0 ? "no trial completed" : "the searcher did not finish",
-                   first.c_str(), (dir / "det.log").string().c_str());
-    }
+                   first_error.c_str(), dir.log().string().c_str());
     return failed ? 1 : 0;
   }
 
@@ -1035,11 +794,8 @@ class Runner {
   std::deque<int64_t> ready_;
   int64_t next_id_ = 1;
   bool stopping_ = false;
-  std::unique_ptr<util::ProgressLine> status_line_;
-  std::chrono::steady_clock::time_point started_, last_status_log_;
-  std::string last_status_;
-  double progress_at_start_ = 0;
-  std::string storage_error_;  ///< Why a worker could not write (the experiment stops).
+  std::unique_ptr<SearchStatus> status_;  ///< The search's line (searches of several trials).
+  std::string storage_error_;             ///< Why a worker could not write (the experiment stops).
 };
 
 }  // namespace
@@ -1053,44 +809,10 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
   return runner.run();
 }
 
-int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
-  auto recorder = Recorder::open(run_dir);
-  auto snap = recorder->runner_snapshot();
-  if (!snap || !snap->contains("trials"))
-    throw Error(recorder->store().path().string() + ": experiment " +
-                std::to_string(recorder->experiment_id()) +
-                " has no runner snapshot (was it run by det-run --test or --resume?); it cannot be "
-                "resumed");
-  if (recorder->summary().state == "COMPLETED") {
-    std::printf("experiment in %s is already COMPLETED; nothing to do\n", run_dir.string().c_str());
-    return 0;
-  }
-  auto cfg = config::load_experiment_config((run_dir / "config.yaml").string(), {});
-  uint32_t seed = (*snap).at("experiment_seed").get<uint32_t>();
-  // The experiment's own scheduler: its jobs, if they outlive runners, are found there.
-  RunnerOptions opt = options;
-  const std::string ran_on = snap->value("scheduler", std::string("local"));
-  if (!opt.scheduler.empty() && opt.scheduler != ran_on)
-    throw UsageError("the experiment in " + run_dir.string() + " runs its trials on " + ran_on +
-                     "; resume it without --scheduler " + opt.scheduler);
-  opt.scheduler = choose_scheduler(cfg, ran_on);
-  // The slots are the experiment's, as its config is: a resume keeps them unless told otherwise
-  // (the trials' workers pick their thread counts from them, and so their exact results).
-  const int ran_with = snap->value("slots", 0);
-  if (opt.slots <= 0 && ran_with > 0) {
-    opt.slots = ran_with;
-    util::logger()->info("resuming experiment '{}' in {} with its {} slot(s) (--slots changes it)",
-                         cfg.name, run_dir.string(), ran_with);
-  } else if (ran_with > 0 && opt.slots != ran_with) {
-    util::logger()->info(
-        "resuming experiment '{}' in {} with {} slot(s) (--slots); it ran with {} before, so "
-        "its trials' thread counts and exact results may differ from an uninterrupted run",
-        cfg.name, run_dir.string(), opt.slots, ran_with);
-  } else {
-    util::logger()->info("resuming experiment '{}' in {}", cfg.name, run_dir.string());
-  }
-  Runner runner(cfg, *recorder, seed, opt);
-  runner.restore(*snap);
+int continue_experiment(const config::ExperimentConfig& config, Recorder& recorder,
+                        const record::RunnerSnapshot& snapshot, const RunnerOptions& options) {
+  Runner runner(config, recorder, snapshot.experiment_seed, options);
+  runner.restore(snapshot);
   return runner.run();
 }
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -84,6 +85,34 @@ struct Output {
   std::string out, err;
 };
 
+// Reads both pipes into `into` (up to 4 MiB each) until both close; false when `deadline`
+// passed first.
+bool drain(pollfd (&fds)[2], std::array<std::string*, 2> into,
+           std::chrono::steady_clock::time_point deadline) {
+  int open = 2;
+  while (open > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    const int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got > 0 && into[i]->size() < (size_t{4} << 20)) {
+        into[i]->append(buf, static_cast<size_t>(got));
+      } else if (got <= 0 && !(got < 0 && errno == EINTR)) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  return true;
+}
+
 // Runs a Slurm client command (never through a shell) for at most `timeout`.
 Output run_command(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
   int out[2], err[2];
@@ -107,34 +136,8 @@ Output run_command(const std::vector<std::string>& argv, std::chrono::seconds ti
   ::close(out[1]);
   ::close(err[1]);
   Output o;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* into[2] = {&o.out, &o.err};
-  int open = 2;
-  bool timed_out = false;
-  while (open > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    const int n = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[4096];
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0 && into[i]->size() < (size_t{4} << 20)) {
-        into[i]->append(buf, static_cast<size_t>(got));
-      } else if (got <= 0 && !(got < 0 && errno == EINTR)) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
+  const bool timed_out = !drain(fds, {&o.out, &o.err}, std::chrono::steady_clock::now() + timeout);
   for (auto& f : fds)
     if (f.fd >= 0) ::close(f.fd);
   if (timed_out) ::kill(-pid, SIGKILL);

@@ -136,10 +136,10 @@ int64_t ExperimentStore::add_experiment(const std::string& name, const std::stri
   return sqlite3_last_insert_rowid(db_);
 }
 
-void ExperimentStore::set_experiment_state(int64_t id, const std::string& state) {
+void ExperimentStore::set_experiment_state(int64_t id, record::RunState state) {
   Statement st(*this, "UPDATE experiments SET state = ?, end_time = ? WHERE id = ?");
-  st.bind(1, state)
-      .bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601())
+  st.bind(1, std::string(record::to_string(state)))
+      .bind(2, state == record::RunState::kActive ? std::string() : util::utc_now_iso8601())
       .bind(3, id)
       .step();
 }
@@ -166,10 +166,11 @@ std::optional<int64_t> ExperimentStore::find_trial(int64_t experiment_id, int64_
   return std::nullopt;
 }
 
-void ExperimentStore::set_trial_state(int64_t trial_id, const std::string& state) {
+void ExperimentStore::set_trial_state(int64_t trial_id, record::TrialStatus state) {
+  state = record::stored_status(state);
   Statement st(*this, "UPDATE trials SET state = ?, end_time = ? WHERE id = ?");
-  st.bind(1, state)
-      .bind(2, state == "ACTIVE" ? std::string() : util::utc_now_iso8601())
+  st.bind(1, std::string(record::to_string(state)))
+      .bind(2, state == record::TrialStatus::kActive ? std::string() : util::utc_now_iso8601())
       .bind(3, trial_id)
       .step();
 }
@@ -284,7 +285,9 @@ std::vector<ExperimentRow> ExperimentStore::experiments() {
   while (st.step()) {
     ExperimentRow r;
     r.id = st.i64(0);
-    r.name = st.text(1), r.description = st.text(2), r.state = st.text(3), r.searcher = st.text(4);
+    r.name = st.text(1), r.description = st.text(2), r.searcher = st.text(4);
+    r.state =
+        record::run_state_of(st.text(3), path_.string() + ": experiment " + std::to_string(r.id));
     r.metric = st.text(5), r.run_dir = st.text(6), r.start_time = st.text(7),
     r.end_time = st.text(8);
     r.smaller_is_better = st.i64(9) != 0;
@@ -316,8 +319,9 @@ std::vector<TrialRow> ExperimentStore::trials(int64_t experiment_id) {
     TrialRow r;
     r.id = st.i64(0), r.experiment_id = st.i64(1), r.number = st.i64(2), r.seed = st.i64(3);
     r.restarts = st.i64(4), r.batches_trained = st.i64(5);
-    r.request_id = st.text(6), r.state = st.text(7), r.start_time = st.text(8),
-    r.end_time = st.text(9);
+    r.state =
+        record::trial_status_of(st.text(7), path_.string() + ": trial " + std::to_string(r.id));
+    r.request_id = st.text(6), r.start_time = st.text(8), r.end_time = st.text(9);
     r.hparams = st.json(10);
     if (!st.is_null(11)) r.best_metric = st.f64(11);
     out.push_back(std::move(r));

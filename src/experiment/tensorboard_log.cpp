@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "det/record/run_dir.h"
+
 namespace det::experiment {
 namespace fs = std::filesystem;
 namespace tb = record::tensorboard;
@@ -104,7 +106,7 @@ json flat_hparams(const json& hparams) {
 }
 
 fs::path TensorBoardLog::trial_dir(int64_t trial) const {
-  return root_ / ("trial-" + std::to_string(trial));
+  return root_ / record::RunDir::trial_name(trial);
 }
 
 tb::EventFileWriter& TensorBoardLog::writer(int64_t trial, double time) {
@@ -160,9 +162,9 @@ void TensorBoardLog::restart(int64_t trial, int64_t batches, double time) {
       .append({tb::event::session_log(time, batches + 1, tb::SessionStatus::kStart)});
 }
 
-void TensorBoardLog::trial_ended(int64_t trial, const std::string& state, double time) {
-  const auto status =
-      state == "COMPLETED" ? tb::hparams::Status::kSuccess : tb::hparams::Status::kFailure;
+void TensorBoardLog::trial_ended(int64_t trial, record::TrialStatus state, double time) {
+  const auto status = state == record::TrialStatus::kCompleted ? tb::hparams::Status::kSuccess
+                                                               : tb::hparams::Status::kFailure;
   writer(trial, time)
       .append(
           {tb::event::plugin_summary(time, 0, tb::hparams::kSessionEndTag, tb::hparams::kPluginName,

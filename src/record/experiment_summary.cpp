@@ -29,7 +29,9 @@ TrialSummary trial_from(const F& f, const std::string& where) {
   t.request_id = f.value<std::string>("request_id", "");
   t.hparams = f.value<json>("hparams", json::object());
   t.seed = static_cast<uint32_t>(f.has("seed") ? f.get_int("seed", 0, 0xffffffffLL) : 0);
-  t.state = f.get<std::string>("state");
+  const auto state = parse_trial_status(f.get<std::string>("state"));
+  if (!state) f.fail("state", "one of " + trial_status_names());
+  t.state = *state;
   t.restarts = static_cast<int>(f.has("restarts") ? f.get_int("restarts", 0, 1 << 30) : 0);
   t.launches = static_cast<int>(f.has("launches") ? f.get_int("launches", 0, 1 << 30) : 0);
   t.target = f.optional_int("target", 0, kMax);
@@ -74,7 +76,7 @@ json ExperimentSummary::to_json() const {
          {"request_id", t.request_id},
          {"hparams", t.hparams},
          {"seed", t.seed},
-         {"state", t.state},
+         {"state", to_string(t.state)},
          {"restarts", t.restarts},
          {"launches", t.launches},
          {"target", t.target ? json(*t.target) : json(nullptr)},
@@ -99,7 +101,7 @@ json ExperimentSummary::to_json() const {
              {{"name", searcher_name},
               {"metric", searcher_metric},
               {"smaller_is_better", smaller_is_better}}},
-            {"state", state},
+            {"state", to_string(state)},
             {"start_time", start_time},
             {"end_time", end_time ? json(*end_time) : json(nullptr)},
             {"best_trial", best_trial ? json(*best_trial) : json(nullptr)},
@@ -122,7 +124,7 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
     if (!l.is_string()) f.fail("labels", "a list of strings");
     s.labels.push_back(l.get<std::string>());
   }
-  s.config_file = f.value<std::string>("config_file", "config.yaml");
+  s.config_file = f.value<std::string>("config_file", RunDir::kConfigFile);
   s.source_config = f.value<std::string>("source_config", "");
   s.entrypoint = f.value<std::string>("entrypoint", "");
   s.experiment_seed = static_cast<uint32_t>(
@@ -131,7 +133,9 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
   s.searcher_name = searcher.value<std::string>("name", "");
   s.searcher_metric = searcher.value<std::string>("metric", "");
   s.smaller_is_better = searcher.value<bool>("smaller_is_better", true);
-  s.state = f.get<std::string>("state");
+  const auto state = parse_run_state(f.get<std::string>("state"));
+  if (!state) f.fail("state", "one of " + run_state_names());
+  s.state = *state;
   s.start_time = f.value<std::string>("start_time", "");
   s.end_time = f.optional<std::string>("end_time");
   if (f.has("store")) {
@@ -149,7 +153,7 @@ ExperimentSummary ExperimentSummary::from_json(const json& j, const std::string&
 }
 
 ExperimentSummary ExperimentSummary::load(const std::filesystem::path& run_dir) {
-  const auto path = run_dir / "experiment.json";
+  const auto path = RunDir(run_dir).summary();
   json j;
   try {
     j = json::parse(util::read_file(path));
@@ -160,7 +164,7 @@ ExperimentSummary ExperimentSummary::load(const std::filesystem::path& run_dir) 
 }
 
 void ExperimentSummary::save(const std::filesystem::path& run_dir) const {
-  util::write_file_atomic(run_dir / "experiment.json", to_json().dump(2) + "\n");
+  util::write_file_atomic(RunDir(run_dir).summary(), to_json().dump(2) + "\n");
 }
 
 }  // namespace det::record

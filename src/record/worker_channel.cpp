@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "det/record/run_dir.h"
 #include "det/util/error.h"
 #include "det/util/process.h"
 
@@ -14,9 +15,8 @@ namespace det::record {
 namespace fs = std::filesystem;
 
 ChannelFiles ChannelFiles::of(const fs::path& trial_dir, int launch) {
-  const fs::path dir = trial_dir / "channel";
-  const std::string stem = "launch-" + std::to_string(launch);
-  return {dir / (stem + ".events"), dir / (stem + ".answers")};
+  const TrialDir dir(trial_dir);
+  return {dir.channel_events(launch), dir.channel_answers(launch)};
 }
 
 namespace {

@@ -28,7 +28,7 @@ TEST(Queries, DescribeAndMetricsTables) {
     store.keep_checkpoints(t1, {"u2"});
     store.add_job(t1, 1, "slurm", "4711");
     store.set_job(t1, 1, "gpu07", "COMPLETED");
-    store.set_trial_state(t1, "COMPLETED");
+    store.set_trial_state(t1, record::TrialStatus::kCompleted);
 
     std::string listed = format_experiments(store.experiments());
     EXPECT_NE(listed.find("mnist"), std::string::npos) << listed;

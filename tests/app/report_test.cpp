@@ -33,7 +33,7 @@ TEST(Report, TheViewHoldsTheStoresNumbersAndTheRungs) {
     store.add_metrics(t1, "validation", 16, 2, {{"validation_loss", 0.2}});
     store.set_trial_progress(t1, 16, 0.2);
     store.add_checkpoint(t1, "u1", 16, "/nowhere/u1", 0.2);
-    store.set_trial_state(t2, "INVALID_HP");
+    store.set_trial_state(t2, record::TrialStatus::kInvalidHP);
 
     const json v = experiment_view(store, e);
     EXPECT_EQ(v["experiment"]["searcher"], "async_halving");

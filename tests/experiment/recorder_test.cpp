@@ -52,7 +52,7 @@ TEST(Recorder, OneHistoryInTheSummaryTheStoreAndMetricsJsonl) {
   {
     auto rec = Recorder::create(run, probe_config(), 7);
     rec->add_trial(1, "req", {{"x", 0.3}}, 11);
-    rec->set_trial_state(1, "RUNNING");
+    rec->set_trial_state(1, record::TrialStatus::kRunning);
     rec->record_report(1, report(K::kTraining, 100, 0.9));
     rec->record_report(1, report(K::kValidation, 100, 0.5));
     rec->record_checkpoint(1, {{"c1", run / "trial-1/checkpoints/c1", 100, 0.5},
@@ -66,7 +66,7 @@ TEST(Recorder, OneHistoryInTheSummaryTheStoreAndMetricsJsonl) {
     EXPECT_EQ(*t.latest_checkpoint, "c1");
     EXPECT_EQ(rec->store().trial(rec->store_trial_id(1)).best_metric, 0.4);
     EXPECT_EQ(rec->store().trial(rec->store_trial_id(1)).state,
-              "ACTIVE");  // RUNNING is ACTIVE in the store
+              record::TrialStatus::kActive);  // RUNNING is ACTIVE in the store
     EXPECT_EQ(metrics_file_batches(rec->trial_dir(1)),
               (std::vector<int64_t>{100, 100, 200, 200, 250}));
 
@@ -81,22 +81,22 @@ TEST(Recorder, OneHistoryInTheSummaryTheStoreAndMetricsJsonl) {
     EXPECT_EQ(r.best_validation->batches, 100);
     EXPECT_EQ(r.restarts, 1);
     rec->record_report(1, report(K::kTraining, 200, 0.7));
-    rec->set_trial_state(1, "COMPLETED");
-    rec->set_experiment_state("COMPLETED");
+    rec->set_trial_state(1, record::TrialStatus::kCompleted);
+    rec->set_experiment_state(record::RunState::kCompleted);
   }
   // Read back from disk: experiment.json, the store and metrics.jsonl agree.
   auto rec = Recorder::open(run);
   const auto& t = *rec->summary().find_trial(1);
-  EXPECT_EQ(rec->summary().state, "COMPLETED");
+  EXPECT_EQ(rec->summary().state, record::RunState::kCompleted);
   EXPECT_TRUE(rec->summary().end_time.has_value());
-  EXPECT_EQ(t.state, "COMPLETED");
+  EXPECT_EQ(t.state, record::TrialStatus::kCompleted);
   EXPECT_EQ(t.batches_trained, 200);
   auto rows = rec->store().metrics(rec->store_trial_id(1));
   std::vector<int64_t> store_batches;
   for (const auto& row : rows) store_batches.push_back(row.batches);
   EXPECT_EQ(store_batches, metrics_file_batches(rec->trial_dir(1)));
   EXPECT_EQ(rec->store().trial(rec->store_trial_id(1)).restarts, 1);
-  EXPECT_EQ(rec->store().experiment(rec->experiment_id()).state, "COMPLETED");
+  EXPECT_EQ(rec->store().experiment(rec->experiment_id()).state, record::RunState::kCompleted);
 }
 
 TEST(Recorder, OpeningSomethingElseIsAClearError) {

@@ -28,12 +28,14 @@
 #include "det/experiment/run_dir.h"
 #include "det/experiment/store.h"
 #include "det/record/checkpoint.h"
+#include "det/record/states.h"
 #include "det/util/fs.h"
 #include "det/util/threads.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using det::experiment::ExperimentStore;
+namespace record = det::record;
 
 namespace {
 
@@ -184,7 +186,7 @@ void expect_records_agree(const fs::path& dir) {
     json summary;
     for (const auto& t : doc["trials"])
       if (t["id"].get<int64_t>() == row.number) summary = t;
-    EXPECT_EQ(summary["state"], row.state) << who;
+    EXPECT_EQ(summary["state"], record::to_string(row.state)) << who;
     std::set<std::string> active;
     std::string newest;
     for (const auto& c : store.checkpoints(row.id)) {  // by batch
@@ -219,47 +221,48 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
   EXPECT_EQ(doc["state"], "COMPLETED");
   ExperimentStore store(dir.parent_path() / "det.db");
   int64_t exp_id = doc["store"]["experiment_id"].get<int64_t>();
-  EXPECT_EQ(store.experiment(exp_id).state, "COMPLETED");
+  EXPECT_EQ(store.experiment(exp_id).state, record::RunState::kCompleted);
 
   auto trials = trials_of(dir);
   int invalid = 0, errored = 0;
   for (const auto& [n, t] : trials) {
-    invalid += t.row.state == "INVALID_HP";
-    errored += t.row.state == "ERROR";
-    EXPECT_EQ(t.summary["state"], t.row.state)
+    invalid += t.row.state == record::TrialStatus::kInvalidHP;
+    errored += t.row.state == record::TrialStatus::kError;
+    EXPECT_EQ(t.summary["state"], record::to_string(t.row.state))
         << "trial " << n << ": experiment.json and the store disagree";
   }
   // x > 0.9 is rejected (InvalidHP) and the searcher creates a replacement for each.
   ASSERT_GE(invalid, 1) << "the seed must draw at least one x > 0.9 for this test";
   EXPECT_EQ(static_cast<int>(trials.size()), 8 + invalid);
   for (const auto& [n, t] : trials) {
-    if (t.row.state != "INVALID_HP") continue;
+    if (t.row.state != record::TrialStatus::kInvalidHP) continue;
     EXPECT_GT(t.row.hparams["x"].get<double>(), 0.9);
     EXPECT_TRUE(t.training_batches.empty());
   }
 
   // Killed every time: restarted max_restarts (1) times, then ERROR, and the experiment went on.
   EXPECT_EQ(errored, 1);
-  EXPECT_EQ(trials[3].row.state, "ERROR");
+  EXPECT_EQ(trials[3].row.state, record::TrialStatus::kError);
   EXPECT_EQ(trials[3].row.restarts, 2);
   EXPECT_NE(trials[3].summary.value("message", "").find("signal 9"), std::string::npos);
 
   // Asked to stop at batch 5: an early exit, not a failure.
-  EXPECT_EQ(trials[4].row.state, "COMPLETED");
+  EXPECT_EQ(trials[4].row.state, record::TrialStatus::kCompleted);
   EXPECT_EQ(trials[4].summary.value("early_exit", false), true);
   EXPECT_EQ(trials[4].training_batches.back(), 6);
 
   // Killed once at batch 11: restarted from its checkpoint at 8, and the metrics it had reported
   // past 8 were rolled back and reported again, once.
   EXPECT_EQ(trials[1].row.restarts, 1);
-  EXPECT_NE(trials[1].row.state, "ERROR");
+  EXPECT_NE(trials[1].row.state, record::TrialStatus::kError);
 
   // Promotion: the trial with the smallest x (the metric) among those that could finish is
   // promoted through every rung; every trial validated at 8, and only promoted ones beyond.
   const TrialView* best = nullptr;
   int reached16 = 0, reached32 = 0;
   for (const auto& [n, t] : trials) {
-    if (t.row.state != "COMPLETED" || t.summary.value("early_exit", false)) continue;
+    if (t.row.state != record::TrialStatus::kCompleted || t.summary.value("early_exit", false))
+      continue;
     if (!best || t.row.hparams["x"].get<double>() < best->row.hparams["x"].get<double>()) best = &t;
     ASSERT_FALSE(t.validation_batches.empty()) << "trial " << n;
     EXPECT_EQ(t.validation_batches.front(), 8) << "trial " << n;
@@ -288,7 +291,7 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
 
   // Checkpoints: each trial that trained keeps its latest one on disk (save_trial_latest 1).
   for (const auto& [n, t] : trials) {
-    if (t.row.state == "INVALID_HP" || t.training_batches.empty()) continue;
+    if (t.row.state == record::TrialStatus::kInvalidHP || t.training_batches.empty()) continue;
     auto ckpts = store.checkpoints(t.row.id);
     ASSERT_FALSE(ckpts.empty()) << "trial " << n;
     EXPECT_TRUE(fs::exists(fs::path(ckpts.back().path) / "metadata.json")) << ckpts.back().path;
@@ -297,8 +300,10 @@ TEST(Runner, AshaPromotesPausesResumesRestartsAndRecords) {
   // The search's status, as its last log line shows it (not a terminal: no status line).
   int done = 0, waiting = 0;
   for (const auto& [n, t] : trials) {
-    done += t.row.state == "COMPLETED" || t.row.state == "STOPPED";
-    waiting += t.row.state == "PAUSED" || t.row.state == "QUEUED";
+    done += t.row.state == record::TrialStatus::kCompleted ||
+            t.row.state == record::TrialStatus::kStopped;
+    waiting +=
+        t.row.state == record::TrialStatus::kPaused || t.row.state == record::TrialStatus::kQueued;
   }
   const std::string status = "search: " + std::to_string(done) + "/8 trials done, 0 running, " +
                              std::to_string(waiting) + " paused, " +
@@ -520,7 +525,7 @@ TEST(Runner, RunsTrialsConcurrentlyWithinTheSlotBudget) {
   auto trials = trials_of(dir);
   int completed = 0;
   for (const auto& [n, t] : trials) {
-    completed += t.row.state == "COMPLETED";
+    completed += t.row.state == record::TrialStatus::kCompleted;
     if (!t.training_batches.empty()) expect_contiguous(t);
   }
   EXPECT_EQ(completed, 8);
@@ -587,7 +592,7 @@ TEST(Runner, DataParallelTrialsRunAsRanksAndRestartAfterAKilledRank) {
   auto trials = trials_of(only_run_dir(work));
   ASSERT_EQ(trials.size(), 3u);
   for (const auto& [n, t] : trials) {
-    EXPECT_EQ(t.row.state, "COMPLETED") << "trial " << n;
+    EXPECT_EQ(t.row.state, record::TrialStatus::kCompleted) << "trial " << n;
     expect_contiguous(t);
     EXPECT_DOUBLE_EQ(*t.row.best_metric, t.row.hparams["x"].get<double>());
   }
@@ -619,7 +624,7 @@ TEST(Runner, NaNMetricsAreTheWorstAndVisible) {
   run = run_probe(strict, args, {{"DET_PROBE_NAN", "1"}});
   ASSERT_EQ(run.rc, 0) << run.output;  // the experiment goes on without it
   auto t = trials_of(only_run_dir(strict));
-  EXPECT_EQ(t[1].row.state, "ERROR");
+  EXPECT_EQ(t[1].row.state, record::TrialStatus::kError);
   EXPECT_EQ(t[1].row.restarts, 0) << "a diverged trial is not restarted";
   EXPECT_NE(t[1].summary["message"].get<std::string>().find("fail_on_non_finite"),
             std::string::npos);
@@ -711,7 +716,7 @@ TEST(Runner, AHungRankIsNamedAndTornDownByTheHeartbeat) {
       << run.output;
   auto trials = trials_of(only_run_dir(work));
   EXPECT_EQ(trials[1].row.restarts, 1);
-  EXPECT_EQ(trials[1].row.state, "COMPLETED");
+  EXPECT_EQ(trials[1].row.state, record::TrialStatus::kCompleted);
   EXPECT_NE(trials[1].summary["message"].get<std::string>().find("rank 1"), std::string::npos)
       << trials[1].summary;
   expect_records_agree(only_run_dir(work));
@@ -747,8 +752,9 @@ TEST(Runner, TheChiefsDeathEndsADirectlyLaunchedTrialInAFinalState) {
   json doc = read_json(dir / "experiment.json");
   EXPECT_EQ(doc["state"], "ERROR") << doc.dump(2);
   ExperimentStore store(dir.parent_path() / "det.db");
-  EXPECT_EQ(store.experiment(doc["store"]["experiment_id"].get<int64_t>()).state, "ERROR");
-  EXPECT_EQ(trials_of(dir)[1].row.state, "ERROR");
+  EXPECT_EQ(store.experiment(doc["store"]["experiment_id"].get<int64_t>()).state,
+            record::RunState::kError);
+  EXPECT_EQ(trials_of(dir)[1].row.state, record::TrialStatus::kError);
 }
 
 TEST(Runner, TooFewSlotsIsAClearError) {

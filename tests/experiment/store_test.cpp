@@ -39,17 +39,17 @@ TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
     store.add_checkpoint(t1, "u2", 200, "/runs/mnist-1/trial-1/checkpoints/u2", std::nullopt);
     store.keep_checkpoints(t1, {"u2"});
     store.add_restart(t2);
-    store.set_trial_state(t2, "ERROR");
-    store.set_trial_state(t1, "COMPLETED");
+    store.set_trial_state(t2, record::TrialStatus::kError);
+    store.set_trial_state(t1, record::TrialStatus::kCompleted);
     store.save_searcher_snapshot(e, {{"created", 2}});
-    store.set_experiment_state(e, "COMPLETED");
+    store.set_experiment_state(e, record::RunState::kCompleted);
   }
   // A second connection (a reader, as det-run experiments is) sees everything.
   ExperimentStore store(db);
   auto exps = store.experiments();
   ASSERT_EQ(exps.size(), 1u);
   EXPECT_EQ(exps[0].name, "mnist");
-  EXPECT_EQ(exps[0].state, "COMPLETED");
+  EXPECT_EQ(exps[0].state, record::RunState::kCompleted);
   EXPECT_EQ(exps[0].searcher, "random");
   EXPECT_FALSE(exps[0].end_time.empty());
   auto trials = store.trials(e);
@@ -57,7 +57,7 @@ TEST(ExperimentStore, RecordsAndReadsBackAnExperiment) {
   EXPECT_EQ(trials[0].hparams["lr"], 0.1);
   EXPECT_EQ(trials[0].batches_trained, 200);
   EXPECT_EQ(*trials[0].best_metric, 0.4);
-  EXPECT_EQ(trials[1].state, "ERROR");
+  EXPECT_EQ(trials[1].state, record::TrialStatus::kError);
   EXPECT_EQ(trials[1].restarts, 1);
   EXPECT_EQ(store.metrics(t1).size(), 3u);
   auto val = store.metrics(t1, "validation");

@@ -18,7 +18,7 @@ TEST(ExperimentSummary, ReadsTheVersion1FormatOfARunnerExperiment) {
   EXPECT_EQ(s.format_version, 1);
   EXPECT_EQ(s.name, "probe");
   EXPECT_EQ(s.searcher_name, "random");
-  EXPECT_EQ(s.state, "COMPLETED");
+  EXPECT_EQ(s.state, record::RunState::kCompleted);
   EXPECT_EQ(*s.store_experiment_id, 4);
   EXPECT_EQ(*s.best_trial, 1);
   ASSERT_EQ(s.trials.size(), 2u);
@@ -30,7 +30,7 @@ TEST(ExperimentSummary, ReadsTheVersion1FormatOfARunnerExperiment) {
   EXPECT_EQ(t1.checkpoints[0].uuid, "c2");
   EXPECT_EQ(*t1.latest_checkpoint, "c2");
   const auto& t2 = s.trials[1];
-  EXPECT_EQ(t2.state, "INVALID_HP");
+  EXPECT_EQ(t2.state, record::TrialStatus::kInvalidHP);
   EXPECT_FALSE(t2.target.has_value());
   EXPECT_EQ(t2.batches_trained, 0);
   EXPECT_NE(t2.message.find("above 0.9"), std::string::npos);
@@ -63,8 +63,8 @@ TEST(ExperimentSummary, RoundTripsAndRejectsBadFields) {
         << e.what();
   }
   EXPECT_EQ(&s.trial(1), &s.trials[0]);
-  s.trial(9).state = "PAUSED";
-  EXPECT_EQ(s.find_trial(9)->state, "PAUSED");
+  s.trial(9).state = record::TrialStatus::kPaused;
+  EXPECT_EQ(s.find_trial(9)->state, record::TrialStatus::kPaused);
   EXPECT_EQ(s.find_trial(10), nullptr);
 }
 

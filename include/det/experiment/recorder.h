@@ -61,11 +61,10 @@ class Recorder {
   /// The store id of trial `trial`.
   int64_t store_trial_id(int64_t trial);
 
-  /// A trial's state: PAUSED, QUEUED, RUNNING (ACTIVE in the store), ACTIVE, COMPLETED, STOPPED,
-  /// ERROR or INVALID_HP.
-  void set_trial_state(int64_t trial, const std::string& state);
-  /// The experiment's state: ACTIVE, COMPLETED, STOPPED or ERROR (final ones set the end time).
-  void set_experiment_state(const std::string& state);
+  /// A trial's state (RUNNING is ACTIVE in the store); a final one ends its TensorBoard session.
+  void set_trial_state(int64_t trial, record::TrialStatus state);
+  /// The experiment's state (any but active sets the end time).
+  void set_experiment_state(record::RunState state);
   /// A training report or validation, in the summary, the store and metrics.jsonl.
   void record_report(int64_t trial, const record::MetricsReport& report);
   /// A checkpoint written, and the ones the trial keeps (the others are marked deleted).

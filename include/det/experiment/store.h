@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "det/config/experiment_config.h"
+#include "det/record/states.h"
 
 struct sqlite3;
 
@@ -24,12 +25,13 @@ namespace det::experiment {
 struct ExperimentRow {
   int64_t id = 0;  ///< The experiment's id (row id, from 1).
   /// @{
-  /// The config's name and description; state (ACTIVE, COMPLETED, STOPPED, ERROR); the searcher's
-  /// name and metric; the run directory; start and end times (UTC ISO 8601; end "" while ACTIVE).
-  std::string name, description, state, searcher, metric, run_dir, start_time, end_time;
+  /// The config's name and description; the searcher's name and metric; the run directory;
+  /// start and end times (UTC ISO 8601; end "" while active).
+  std::string name, description, searcher, metric, run_dir, start_time, end_time;
   /// @}
-  bool smaller_is_better = true;  ///< The searcher metric's order.
-  nlohmann::json config;          ///< The resolved config (config::to_json).
+  record::RunState state = record::RunState::kActive;  ///< Where the experiment is.
+  bool smaller_is_better = true;                       ///< The searcher metric's order.
+  nlohmann::json config;                               ///< The resolved config (config::to_json).
 };
 
 /// One trial of an experiment.
@@ -40,10 +42,11 @@ struct TrialRow {
   int64_t id = 0, experiment_id = 0, number = 0, seed = 0, restarts = 0, batches_trained = 0;
   /// @}
   /// @{
-  /// The searcher's request id; the state (ACTIVE, RUNNING, COMPLETED, ERROR, ...); start and end
-  /// times (UTC ISO 8601; end "" while ACTIVE).
-  std::string request_id, state, start_time, end_time;
+  /// The searcher's request id; start and end times (UTC ISO 8601; end "" while active).
+  std::string request_id, start_time, end_time;
   /// @}
+  /// Where the trial is (never RUNNING: a trial with a worker is ACTIVE here).
+  record::TrialStatus state = record::TrialStatus::kActive;
   nlohmann::json hparams;             ///< The trial's hyperparameter values.
   std::optional<double> best_metric;  ///< Best searcher metric so far; none before a validation.
 };
@@ -101,15 +104,16 @@ class ExperimentStore {
   /// returns its id.
   int64_t add_experiment(const std::string& name, const std::string& description,
                          const config::ExperimentConfig& config, const std::string& run_dir);
-  /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
-  void set_experiment_state(int64_t experiment_id, const std::string& state);
+  /// Sets the state; any state but active also sets end_time to now (active clears it).
+  void set_experiment_state(int64_t experiment_id, record::RunState state);
   /// Adds a trial (number: its id within the experiment); returns its store id.
   int64_t add_trial(int64_t experiment_id, int64_t number, const std::string& request_id,
                     const nlohmann::json& hparams, int64_t seed);
   /// The store id of trial `number` of an experiment, if it exists.
   std::optional<int64_t> find_trial(int64_t experiment_id, int64_t number);
-  /// Sets the state; any state but "ACTIVE" also sets end_time to now ("ACTIVE" clears it).
-  void set_trial_state(int64_t trial_id, const std::string& state);
+  /// Sets the state (RUNNING is stored as ACTIVE); any state but active also sets end_time to
+  /// now (active clears it).
+  void set_trial_state(int64_t trial_id, record::TrialStatus state);
   /// Sets batches_trained, and best_metric when given (nullopt keeps the stored one).
   void set_trial_progress(int64_t trial_id, int64_t batches_trained,
                           std::optional<double> best_metric);

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "det/config/experiment_config.h"
+#include "det/record/states.h"
 #include "det/record/tensorboard.h"
 #include "det/record/worker_protocol.h"
 
@@ -59,7 +60,7 @@ class TensorBoardLog {
   /// replaces it (no duplicate steps).
   void restart(int64_t trial, int64_t batches, double time);
   /// The trial ended in `state` (COMPLETED succeeds; ERROR and INVALID_HP fail).
-  void trial_ended(int64_t trial, const std::string& state, double time);
+  void trial_ended(int64_t trial, record::TrialStatus state, double time);
 
  private:
   record::tensorboard::EventFileWriter& writer(int64_t trial, double time);

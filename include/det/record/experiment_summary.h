@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "det/record/checkpoint.h"
+#include "det/record/run_dir.h"
+#include "det/record/states.h"
 
 namespace det::record {
 
@@ -32,8 +34,7 @@ struct TrialSummary {
   nlohmann::json hparams = nlohmann::json::object();  ///< The sampled hyperparameter values.
   /// The trial seed (searchers draw it in [0, 2^31)).
   uint32_t seed = 0;
-  /// ACTIVE, PAUSED, QUEUED, RUNNING, COMPLETED, STOPPED, ERROR, INVALID_HP.
-  std::string state = "ACTIVE";
+  TrialStatus state = TrialStatus::kActive;  ///< Where the trial is.
   int restarts = 0;  ///< Times the trial was restarted after a failure (at most max_restarts).
   /// Worker processes started for it: the first, restarts, resumes after a pause.
   int launches = 0;
@@ -61,19 +62,18 @@ struct ExperimentSummary {
   /// The config's name and description (either may be empty).
   std::string name, description;
   /// @}
-  std::vector<std::string> labels;          ///< The config's labels.
-  std::string config_file = "config.yaml";  ///< The resolved config, beside experiment.json.
-  std::string source_config;                ///< The YAML file the experiment was started from.
-  std::string entrypoint;                   ///< The config's entrypoint.
+  std::vector<std::string> labels;                ///< The config's labels.
+  std::string config_file = RunDir::kConfigFile;  ///< The resolved config, beside experiment.json.
+  std::string source_config;  ///< The YAML file the experiment was started from.
+  std::string entrypoint;     ///< The config's entrypoint.
   /// Seeds hyperparameter sampling and trial seeds (given or drawn).
   uint32_t experiment_seed = 0;
   /// @{
   /// The config's searcher.name and searcher.metric.
   std::string searcher_name, searcher_metric;
   /// @}
-  bool smaller_is_better = true;  ///< The config's searcher.smaller_is_better.
-  /// ACTIVE, COMPLETED, STOPPED or ERROR.
-  std::string state = "ACTIVE";
+  bool smaller_is_better = true;               ///< The config's searcher.smaller_is_better.
+  RunState state = RunState::kActive;          ///< Where the experiment is.
   std::string start_time;                      ///< UTC, ISO 8601.
   std::optional<std::string> end_time;         ///< UTC, ISO 8601; empty while ACTIVE.
   std::optional<std::string> store_path;       ///< The experiment store (det.db).

@@ -1,0 +1,91 @@
+#include "det/record/states.h"
+
+#include <array>
+#include <utility>
+
+#include "det/util/error.h"
+
+namespace det::record {
+namespace {
+
+// The one table of stored names: the strings det has always written (compatibility).
+constexpr std::array<std::pair<RunState, const char*>, 4> kRunStates = {{
+    {RunState::kActive, "ACTIVE"},
+    {RunState::kCompleted, "COMPLETED"},
+    {RunState::kStopped, "STOPPED"},
+    {RunState::kError, "ERROR"},
+}};
+
+constexpr std::array<std::pair<TrialStatus, const char*>, 8> kTrialStatuses = {{
+    {TrialStatus::kActive, "ACTIVE"},
+    {TrialStatus::kPaused, "PAUSED"},
+    {TrialStatus::kQueued, "QUEUED"},
+    {TrialStatus::kRunning, "RUNNING"},
+    {TrialStatus::kCompleted, "COMPLETED"},
+    {TrialStatus::kStopped, "STOPPED"},
+    {TrialStatus::kError, "ERROR"},
+    {TrialStatus::kInvalidHP, "INVALID_HP"},
+}};
+
+template <typename E, size_t N>
+const char* name_in(const std::array<std::pair<E, const char*>, N>& table, E value) {
+  for (const auto& [v, name] : table)
+    if (v == value) return name;
+  return "?";  // unreachable: every enumerator is in its table
+}
+
+template <typename E, size_t N>
+std::optional<E> value_in(const std::array<std::pair<E, const char*>, N>& table,
+                          std::string_view name) {
+  for (const auto& [v, n] : table)
+    if (name == n) return v;
+  return std::nullopt;
+}
+
+template <typename E, size_t N>
+std::string names_in(const std::array<std::pair<E, const char*>, N>& table) {
+  std::string names;
+  for (const auto& entry : table) names += std::string(names.empty() ? "" : ", ") + entry.second;
+  return names;
+}
+
+template <typename E, size_t N>
+E value_or_throw(const std::array<std::pair<E, const char*>, N>& table, std::string_view name,
+                 const std::string& where, const char* what) {
+  if (auto v = value_in(table, name)) return *v;
+  throw Error(where + ": " + what + " \"" + std::string(name) + "\" is not one of " +
+              names_in(table) + ": it was written by another program or edited by hand");
+}
+
+}  // namespace
+
+const char* to_string(RunState state) { return name_in(kRunStates, state); }
+const char* to_string(TrialStatus status) { return name_in(kTrialStatuses, status); }
+
+std::optional<RunState> parse_run_state(std::string_view name) {
+  return value_in(kRunStates, name);
+}
+std::optional<TrialStatus> parse_trial_status(std::string_view name) {
+  return value_in(kTrialStatuses, name);
+}
+
+std::string run_state_names() { return names_in(kRunStates); }
+std::string trial_status_names() { return names_in(kTrialStatuses); }
+
+RunState run_state_of(std::string_view name, const std::string& where) {
+  return value_or_throw(kRunStates, name, where, "experiment state");
+}
+TrialStatus trial_status_of(std::string_view name, const std::string& where) {
+  return value_or_throw(kTrialStatuses, name, where, "trial state");
+}
+
+bool is_final(TrialStatus status) {
+  return status == TrialStatus::kCompleted || status == TrialStatus::kError ||
+         status == TrialStatus::kInvalidHP;
+}
+
+TrialStatus stored_status(TrialStatus status) {
+  return status == TrialStatus::kRunning ? TrialStatus::kActive : status;
+}
+
+}  // namespace det::record

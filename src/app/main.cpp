@@ -72,7 +72,10 @@ class CommandLine {
     try {
       cli_.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-      return cli_.exit(e) == 0 ? 0 : 2;
+      if (e.get_exit_code() == 0) return cli_.exit(e);  // --help, --version
+      // One line, as every other error of det-run's.
+      std::fprintf(stderr, "det-run: %s (see det-run --help)\n", util::one_line(e.what()).c_str());
+      return 2;
     }
     try {
       util::set_log_level(train_.log_level);

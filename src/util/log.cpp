@@ -11,6 +11,7 @@
 
 #include <mutex>
 #include "det/util/error.h"
+#include "det/util/strings.h"
 
 namespace det::util {
 
@@ -76,8 +77,20 @@ void set_before_console_line(const void* owner, std::function<void()> hook) {
   }
 }
 
+namespace {
+
+// spdlog reads an unknown name as "off": a typo would hide every line. Refused instead.
+spdlog::level::level_enum parse_level(const std::string& level) {
+  for (const char* name : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+    if (level == name) return spdlog::level::from_str(level);
+  throw UsageError("log level '" + shorten(level, 20) +
+                   "' is not one of trace, debug, info, warn, error, critical, off");
+}
+
+}  // namespace
+
 void set_console_level(const std::string& level) {
-  logger()->sinks().front()->set_level(spdlog::level::from_str(level));
+  logger()->sinks().front()->set_level(parse_level(level));
 }
 
 std::shared_ptr<spdlog::logger> logger() {
@@ -94,7 +107,7 @@ std::shared_ptr<spdlog::logger> logger() {
 }
 
 void set_log_level(const std::string& level) {
-  logger()->set_level(spdlog::level::from_str(level));
+  logger()->set_level(parse_level(level));
 }
 
 void add_log_file(const std::filesystem::path& path) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/strings.h"
 
@@ -102,3 +103,15 @@ TEST_F(LogTest, TheConsoleHookRunsBeforeEachShownLineAndOnlyItsOwnerRemovesIt) {
 
 }  // namespace
 }  // namespace det::util
+
+TEST_F(LogTest, AnUnknownLevelIsRefusedNotReadAsOff) {
+  try {
+    det::util::set_log_level("verbose");
+    FAIL() << "accepted";
+  } catch (const det::UsageError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "log level 'verbose' is not one of trace, debug, info, warn, error, critical, off");
+  }
+  EXPECT_THROW(det::util::set_console_level("INFO"), det::UsageError);
+  EXPECT_NE(det::util::logger()->level(), spdlog::level::off);
+}

@@ -51,6 +51,7 @@
 #include "det/optim/state_key.h"
 #include "det/record/checkpoint.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/rank_broadcast.h"
 #include "det/record/rank_failure.h"
 #include "det/record/run_dir.h"
 #include "det/record/runner_snapshot.h"

@@ -15,6 +15,7 @@
 
 #include "det/distributed/launcher.h"
 #include "det/experiment/recorder.h"
+#include "det/record/rank_broadcast.h"
 #include "det/record/states.h"
 #include "det/util/error.h"
 #include "det/util/log.h"
@@ -83,13 +84,9 @@ std::shared_ptr<distributed::DistributedContext> trial_ranks(
 
 void share_trial_options(distributed::DistributedContext& ranks, const TrialRunOptions& o) {
   if (ranks.size() == 1) return;
-  nlohmann::json msg = {{"trial_id", o.trial_id},
-                        {"hparams", o.hparams},
-                        {"trial_seed", o.trial_seed},
-                        {"trial_dir", o.trial_dir.string()},
-                        {"resume_from", o.resume_from ? nlohmann::json(o.resume_from->string())
-                                                      : nlohmann::json(nullptr)}};
-  ranks.broadcast(msg);
+  ranks.broadcast(
+      record::TrialOptionsBroadcast{o.trial_id, o.hparams, o.trial_seed, o.trial_dir, o.resume_from}
+          .to_json());
 }
 
 namespace {
@@ -118,13 +115,14 @@ int run_non_chief_rank(const config::ExperimentConfig& config, const TrialFactor
   // This rank's log lines (warnings mostly: the chief logs progress) say whose they are.
   util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " +
                               std::to_string(o.distributed->rank()) + "] [%^%l%$] %v");
-  nlohmann::json msg = o.distributed->broadcast(nlohmann::json(nullptr));
-  o.trial_id = msg.at("trial_id").get<int64_t>();
-  o.hparams = msg.at("hparams");
-  o.trial_seed = msg.at("trial_seed").get<uint32_t>();
+  const auto msg =
+      record::TrialOptionsBroadcast::from_json(o.distributed->broadcast(nlohmann::json(nullptr)));
+  o.trial_id = msg.trial_id;
+  o.hparams = msg.hparams;
+  o.trial_seed = msg.trial_seed;
   // The chief's directory: read for a resume (checkpoints on shared storage), never written here.
-  o.trial_dir = msg.at("trial_dir").get<std::string>();
-  if (!msg.at("resume_from").is_null()) o.resume_from = msg["resume_from"].get<std::string>();
+  o.trial_dir = msg.trial_dir;
+  o.resume_from = msg.resume_from;
   o.listener = nullptr;
   o.show_progress = false;
   TrialController controller(config, factory, o);

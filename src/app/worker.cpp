@@ -16,6 +16,7 @@
 #include "det/distributed/distributed_context.h"
 #include "det/distributed/launcher.h"
 #include "det/record/experiment_summary.h"
+#include "det/record/rank_broadcast.h"
 #include "det/record/run_dir.h"
 #include "det/record/worker_channel.h"
 #include "det/record/worker_protocol.h"
@@ -162,15 +163,15 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
     opt.target = config::Length{unit, w.target};
     opt.next_target = [&](const config::Length& reached,
                           double metric) -> std::optional<config::Length> {
-      nlohmann::json answer;
+      record::NextTargetBroadcast answer;
       if (chief) {
         const int64_t re = channel.send(record::TargetReached{reached.value, metric});
         auto a = channel.receive(re, true);
-        if (a && a->kind == record::RunnerAnswer::Kind::kTarget) answer = {{"target", a->target}};
+        if (a && a->kind == record::RunnerAnswer::Kind::kTarget) answer.target = a->target;
       }
-      answer = ranks->broadcast(answer);  // every rank trains to the same target
-      if (answer.is_object() && answer.contains("target"))
-        return config::Length{unit, answer["target"].get<int64_t>()};
+      // Every rank trains to the same target.
+      answer = record::NextTargetBroadcast::from_json(ranks->broadcast(answer.to_json()));
+      if (answer.target) return config::Length{unit, *answer.target};
       return std::nullopt;
     };
     TrialController controller(cfg, factory, opt);

@@ -12,11 +12,9 @@ namespace {
 std::shared_ptr<detail::TrialHarness> standalone(
     config::ExperimentConfig config, nlohmann::json hparams, int64_t trial_id, uint32_t trial_seed,
     torch::Device device, std::shared_ptr<distributed::DistributedContext> distributed) {
-  auto h = std::make_shared<detail::TrialHarness>();
-  h->clock = StepClock(0, config.optimizations.aggregation_frequency);
-  h->config = std::move(config);
+  auto h = std::make_shared<detail::TrialHarness>(std::move(config));
   h->hparams = std::move(hparams);
-  h->trial_id = trial_id;
+  h->state.trial_id = trial_id;
   h->trial_seed = trial_seed;
   h->device = device;
   h->distributed = distributed ? std::move(distributed) : distributed::make_local_context();
@@ -39,7 +37,7 @@ TrialContext::~TrialContext() = default;
 const config::ExperimentConfig& TrialContext::experiment_config() const { return h_->config; }
 const nlohmann::json& TrialContext::data_config() const { return h_->config.data; }
 const nlohmann::json& TrialContext::hparams() const { return h_->hparams; }
-int64_t TrialContext::trial_id() const { return h_->trial_id; }
+int64_t TrialContext::trial_id() const { return h_->state.trial_id; }
 uint32_t TrialContext::trial_seed() const { return h_->trial_seed; }
 int64_t TrialContext::initial_batch() const { return h_->initial_batch; }
 bool TrialContext::test_mode() const { return h_->test_mode; }

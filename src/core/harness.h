@@ -1,10 +1,12 @@
 #pragma once
 // Internal to the core layer: the state a trial's context and its controller share. The context
-// writes the registrations (wrap_*) and reads the clock; the controller advances the clock and
-// reads the registrations. Neither reaches into the other's private members.
+// writes the registrations (wrap_*) and reads the position through the clock; the controller
+// advances the position and reads the registrations. Neither reaches into the other's private
+// members.
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -19,6 +21,7 @@
 #include "det/distributed/distributed_context.h"
 #include "det/distributed/gradient_sync.h"
 #include "det/optim/lr_scheduler.h"
+#include "det/record/checkpoint.h"
 
 namespace det::detail {
 
@@ -41,18 +44,26 @@ struct WrappedReducer {
 
 /// Everything about one trial that both its context and its controller see.
 struct TrialHarness {
+  /// The clock is built here once, over `state`, with the config's aggregation frequency.
+  explicit TrialHarness(config::ExperimentConfig cfg)
+      : config(std::move(cfg)), clock(state, config.optimizations.aggregation_frequency) {}
+  TrialHarness(const TrialHarness&) = delete;  // `clock` points into this object
+  TrialHarness& operator=(const TrialHarness&) = delete;
+
   config::ExperimentConfig config;
   nlohmann::json hparams;
   /// Where `hparams` came from, for messages: "" (the config) or a checkpoint's metadata.json.
   std::string hparams_source;
-  int64_t trial_id = 1;
   uint32_t trial_seed = 0;
   torch::Device device{torch::kCPU};
   std::shared_ptr<distributed::DistributedContext> distributed;
   bool test_mode = false;
   int64_t initial_batch = 0;
   bool stop_requested = false;
-  StepClock clock;
+  /// The one training position (its trial_id is the trial's): the loop advances it, checkpoints
+  /// save it, a resume restores it.
+  record::TrialState state;
+  StepClock clock;  ///< Reads `state`.
   std::vector<std::shared_ptr<torch::nn::Module>> models;
   std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers;
   std::vector<WrappedScheduler> schedulers;

@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "det/util/error.h"
@@ -74,6 +75,23 @@ bool any_rank(distributed::DistributedContext& ranks, bool flag, const torch::De
   torch::Tensor t = torch::full({1}, flag ? 1.0f : 0.0f, torch::TensorOptions().device(device));
   ranks.allreduce(t, distributed::ReduceOp::kMax);
   return t.item<float>() > 0;
+}
+
+Metrics to_tensors(const nlohmann::json& metrics) {
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  Metrics out;
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) {
+    const auto& v = it.value();
+    const bool numbers = v.is_array() && std::all_of(v.begin(), v.end(),
+                                                     [](const auto& e) { return e.is_number(); });
+    if (v.is_number())
+      out[it.key()] = torch::tensor(v.get<double>(), f64);
+    else if (numbers)
+      out[it.key()] = torch::tensor(v.get<std::vector<double>>(), f64);
+    else
+      out[it.key()] = torch::Tensor();
+  }
+  return out;
 }
 
 std::string format_metrics(const nlohmann::json& m) {

@@ -9,6 +9,7 @@
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
+#include "det/core/context.h"
 #include "det/core/reducer.h"
 #include "det/distributed/distributed_context.h"
 
@@ -36,6 +37,10 @@ nlohmann::json reduce_validation_across_ranks(distributed::DistributedContext& r
 
 /// Whether `flag` is set on any rank (a collective on several ranks).
 bool any_rank(distributed::DistributedContext& ranks, bool flag, const torch::Device& device);
+
+/// Reduced metrics as callbacks receive them: a number becomes a float64 scalar tensor on the
+/// CPU, a list of numbers a 1-D one (a custom reducer's), anything else an undefined tensor.
+Metrics to_tensors(const nlohmann::json& metrics);
 
 /// "loss=0.25 accuracy=0.9" for log lines.
 std::string format_metrics(const nlohmann::json& metrics);

@@ -4,12 +4,12 @@
 
 namespace det {
 
-StepClock::StepClock(int64_t epoch_len, int aggregation_frequency)
-    : epoch_len_(epoch_len), aggregation_frequency_(std::max(1, aggregation_frequency)) {}
+StepClock::StepClock(const record::TrialState& position, int aggregation_frequency)
+    : position_(&position), aggregation_frequency_(std::max(1, aggregation_frequency)) {}
 
 int StepClock::scheduler_steps(StepMode mode, int frequency) const {
   if (!is_update_batch() || frequency < 1) return 0;
-  const int64_t g = batch_, agg = aggregation_frequency_;
+  const int64_t g = batch(), agg = aggregation_frequency_;
   int steps = 0;
   switch (mode) {
     case StepMode::kStepEveryBatch:

@@ -322,14 +322,16 @@ class LoggingCallback : public Callback {
   void on_training_epoch_end(int64_t e) override {
     log().push_back("epoch_end " + std::to_string(e));
   }
-  void on_training_workload_end(const nlohmann::json& m) override {
-    log().push_back(std::string("workload_end") + (m.contains("loss") ? " loss" : ""));
+  void on_training_workload_end(const Metrics& m) override {
+    log().push_back(std::string("workload_end") + (m.count("loss") ? " loss" : ""));
+    if (m.count("loss")) loss_seen = m.at("loss");
   }
   void on_validation_start() override { log().push_back("validation_start"); }
-  void on_validation_end(const nlohmann::json& m) override {
+  void on_validation_end(const Metrics& m) override {
     ++validations_;
     log().push_back(std::string("validation_end") +
-                    (m.contains("validation_loss") ? " validation_loss" : ""));
+                    (m.count("validation_loss") ? " validation_loss" : ""));
+    if (m.count("validation_loss")) validation_loss_seen = m.at("validation_loss").item<double>();
   }
   void on_checkpoint_load_start(const record::CheckpointMetadata& m) override {
     log().push_back("load_start " + std::to_string(m.trial_state.batches_trained));
@@ -347,6 +349,8 @@ class LoggingCallback : public Callback {
     log().push_back("load_state " + std::to_string(validations_));
   }
   int validations() const { return validations_; }
+  torch::Tensor loss_seen;            // the last training report's loss
+  double validation_loss_seen = NAN;  // the last validation's searcher metric
 
  private:
   int validations_ = 0;
@@ -393,6 +397,16 @@ TEST(Callbacks, CalledInDeterminedsOrderAndTheirStateSurvivesResume) {
                                        "shutdown"};
   EXPECT_EQ(LoggingCallback::log(), expected);
   EXPECT_EQ(CallbackTrial::last->validations(), 1);
+  // Metrics reach callbacks as the trial returns them: tensors (reduced: float64 CPU scalars).
+  const torch::Tensor loss = CallbackTrial::last->loss_seen;
+  ASSERT_TRUE(loss.defined());
+  EXPECT_EQ(loss.dim(), 0);
+  EXPECT_EQ(loss.scalar_type(), torch::kDouble);
+  EXPECT_TRUE(loss.device().is_cpu());
+  EXPECT_GT(loss.item<double>(), 0);
+  ASSERT_TRUE(first.last_validation);
+  EXPECT_EQ(CallbackTrial::last->validation_loss_seen,
+            (*first.last_validation)["validation_loss"].get<double>());
 
   LoggingCallback::log().clear();
   TrialRunOptions resume;
@@ -585,6 +599,54 @@ TEST(NonFinite, ANaNLossIsRecordedAsNaNAndWarnedOrFailsTheTrial) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Which method a class overrides is known where it is registered: the member's class.
+static_assert(detail::overrides_evaluate_batch<OneVarTrial>);
+static_assert(!detail::overrides_evaluate_full_dataset<OneVarTrial>);
+static_assert(!detail::overrides_evaluate_batch<NoEvaluateTrial>);
+
+class BothEvaluationsTrial : public OneVarTrial {
+ public:
+  static inline bool built = false;
+  explicit BothEvaluationsTrial(TrialContext& ctx) : OneVarTrial(ctx) { built = true; }
+  Metrics evaluate_full_dataset(data::DataLoader&) override {
+    return {{"validation_loss", torch::tensor(1.0)}};
+  }
+};
+DET_REGISTER_TRIAL(BothEvaluationsTrial, "both_evaluations");
+static_assert(detail::overrides_evaluate_batch<BothEvaluationsTrial> &&
+              detail::overrides_evaluate_full_dataset<BothEvaluationsTrial>);
+
+// An override declared private cannot be named from outside the class, and still counts.
+class PrivateEvaluateTrial : public OneVarTrial {
+ public:
+  using OneVarTrial::OneVarTrial;
+
+ private:
+  Metrics evaluate_full_dataset(data::DataLoader&) override { return {}; }
+};
+static_assert(detail::overrides_evaluate_full_dataset<PrivateEvaluateTrial>);
+static_assert(detail::overrides_evaluate_batch<PrivateEvaluateTrial>);
+
+TEST(Evaluation, ATrialOverridingBothEvaluateMethodsIsRefusedBeforeItIsBuilt) {
+  auto cfg = make_config("both_evaluations", "", 2);
+  const std::string expected =
+      "trial 'both_evaluations' overrides both evaluate_batch and evaluate_full_dataset; keep one";
+  TempDir tmp;
+  BothEvaluationsTrial::built = false;
+  try {
+    run_trial(cfg, tmp.path);
+    ADD_FAILURE() << "a trial overriding both evaluate methods ran";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(expected, 0), 0u) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line";
+  }
+  EXPECT_FALSE(BothEvaluationsTrial::built);
+  // validate-config's path (the settings check, without building the trial) refuses it too.
+  TrialContext ctx(cfg, {{"global_batch_size", 4}}, 1, 0, torch::kCPU, nullptr);
+  EXPECT_THROW(TrialRegistry::instance().check_config("both_evaluations", ctx), Error);
+  EXPECT_NO_THROW(TrialRegistry::instance().check_config("onevar", ctx));
 }
 
 }  // namespace

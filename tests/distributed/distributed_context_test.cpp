@@ -34,10 +34,11 @@ using testing::TempDir;
 
 /// An MLP on fixed random data, SGD with momentum, gradient clipping that is active (so it must
 /// see the averaged gradients), and ranks that start from different weights (so the initial
-/// broadcast matters). Failure injection through DET_TEST_FAIL_{RANK,AT,HOW}.
-class DataParallelTrial : public Trial {
+/// broadcast matters). Failure injection through DET_TEST_FAIL_{RANK,AT,HOW}. Validated by
+/// either evaluate method (the two trials below), never both.
+class DataParallelBase : public Trial {
  public:
-  explicit DataParallelTrial(TrialContext& ctx) : Trial(ctx) {
+  explicit DataParallelBase(TrialContext& ctx) : Trial(ctx) {
     model_ = ctx.wrap_model(torch::nn::Sequential(torch::nn::Linear(8, 16), torch::nn::Tanh(),
                                                   torch::nn::Linear(16, 1)));
     if (ctx.rank() != 0) {
@@ -62,11 +63,8 @@ class DataParallelTrial : public Trial {
     });
     return {{"loss", loss}};
   }
-  Metrics evaluate_batch(data::Batch& b, int64_t) override {
-    return {{"validation_loss", torch::mse_loss(model_->forward(b.data), b.target)}};
-  }
 
- private:
+ protected:
   void maybe_fail(int64_t batch_idx) {
     const char* rank = std::getenv("DET_TEST_FAIL_RANK");
     if (!rank || std::atoi(rank) != context_.rank()) return;
@@ -88,12 +86,21 @@ class DataParallelTrial : public Trial {
   torch::nn::Sequential model_{nullptr};
   std::shared_ptr<torch::optim::SGD> opt_;
 };
+
+/// Validated by evaluate_batch (every rank, over its shard).
+class DataParallelTrial : public DataParallelBase {
+ public:
+  using DataParallelBase::DataParallelBase;
+  Metrics evaluate_batch(data::Batch& b, int64_t) override {
+    return {{"validation_loss", torch::mse_loss(model_->forward(b.data), b.target)}};
+  }
+};
 DET_REGISTER_TRIAL(DataParallelTrial, "data_parallel");
 
-/// The same, validated by evaluate_full_dataset (the chief alone, over the whole set).
-class FullDatasetTrial : public DataParallelTrial {
+/// Validated by evaluate_full_dataset (the chief alone, over the whole set).
+class FullDatasetTrial : public DataParallelBase {
  public:
-  using DataParallelTrial::DataParallelTrial;
+  using DataParallelBase::DataParallelBase;
   Metrics evaluate_full_dataset(data::DataLoader& loader) override {
     torch::Tensor sum = torch::zeros({}, torch::kDouble);
     int64_t n = 0;

@@ -17,8 +17,8 @@ class EarlyStopping : public det::Callback {
   EarlyStopping(det::TrialContext& context, int patience, double min_delta)
       : context_(context), patience_(patience), min_delta_(min_delta) {}
 
-  void on_validation_end(const nlohmann::json& metrics) override {
-    const double loss = metrics.at("validation_loss").get<double>();
+  void on_validation_end(const det::Metrics& metrics) override {
+    const double loss = metrics.at("validation_loss").item<double>();
     if (loss < best_ - min_delta_) {
       best_ = loss;
       stale_ = 0;

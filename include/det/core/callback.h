@@ -16,6 +16,10 @@
 ///   per checkpoint: on_checkpoint_save_start(metadata) (state_dict() is taken after it),
 ///                   on_checkpoint_write_end(dir) (the chief, which writes)
 ///   on_trial_shutdown()                                       (also when the trial fails)
+///
+/// Metrics reach callbacks as the trial returns them, det::Metrics, reduced: each a float64
+/// scalar tensor on the CPU (read it with `.item<double>()`); a metric that does not reduce to a
+/// number (a non-scalar or undefined value) is an undefined tensor.
 
 #include <cstdint>
 #include <filesystem>
@@ -26,6 +30,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "det/core/context.h"
 
 namespace det {
 
@@ -50,11 +56,11 @@ class Callback {
   /// After the last batch of epoch `epoch`.
   virtual void on_training_epoch_end(int64_t /*epoch*/) {}
   /// After each training report (metrics averaged over the batches since the last one).
-  virtual void on_training_workload_end(const nlohmann::json& /*metrics*/) {}
+  virtual void on_training_workload_end(const Metrics& /*metrics*/) {}
   /// Before a validation (models already in eval mode).
   virtual void on_validation_start() {}
   /// After a validation, with its reduced metrics.
-  virtual void on_validation_end(const nlohmann::json& /*metrics*/) {}
+  virtual void on_validation_end(const Metrics& /*metrics*/) {}
   /// Before a checkpoint's state is restored; `metadata` is its metadata.json.
   virtual void on_checkpoint_load_start(const record::CheckpointMetadata& /*metadata*/) {}
   /// Before a checkpoint is written; `metadata` may still be changed (e.g. hparams notes).

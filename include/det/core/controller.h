@@ -28,8 +28,8 @@ class GradientSynchronizer;
 /// What the loop knows about a trial's progress (saved in every checkpoint).
 using TrialState = record::TrialState;
 
-/// Receives what the trial reports: the experiment recorder (through a worker's pipe or in
-/// process), or a test. Called on the chief only.
+/// Receives what the trial reports: the experiment recorder (through a worker's channel files or
+/// in process), or a test. Called on the chief only.
 struct TrialListener {
   virtual ~TrialListener() = default;
   /// A training report (the average since the last one) or a validation.

@@ -17,8 +17,9 @@ namespace det {
 /// Builds a trial for a context.
 using TrialFactory = std::function<std::unique_ptr<Trial>(TrialContext&)>;
 /// Checks a trial's own settings (its `data:` keys, the hyperparameters it reads) without
-/// building it or reading data; throws det::ConfigError naming the key. `det-run
-/// validate-config` runs it, and so does every run before it builds the trial: one path.
+/// building it or reading data; throws det::ConfigError naming the key (det::Error for a trial
+/// that overrides both evaluate methods). `det-run validate-config` runs it, and so does every
+/// run before it builds the trial: one path.
 using TrialConfigCheck = std::function<void(const TrialContext&)>;
 
 namespace detail {
@@ -28,14 +29,50 @@ template <class T>
 struct HasCheckConfig<T,
                       std::void_t<decltype(T::check_config(std::declval<const TrialContext&>()))>>
     : std::true_type {};
-/// `T::check_config` when the trial class declares `static void check_config(const
-/// TrialContext&)`, else an empty function.
+/// The type of `&T::evaluate_batch`, or void where it cannot be named (T declares it private or
+/// overloads it: Trial's is public and single, so T declares its own).
+template <class T, class = void>
+struct EvaluateBatchMember {
+  using type = void;
+};
 template <class T>
-TrialConfigCheck config_check_of() {
-  if constexpr (HasCheckConfig<T>::value)
-    return [](const TrialContext& context) { T::check_config(context); };
-  else
-    return {};
+struct EvaluateBatchMember<T, std::void_t<decltype(&T::evaluate_batch)>> {
+  using type = decltype(&T::evaluate_batch);
+};
+/// The same for `&T::evaluate_full_dataset`.
+template <class T, class = void>
+struct EvaluateFullDatasetMember {
+  using type = void;
+};
+template <class T>
+struct EvaluateFullDatasetMember<T, std::void_t<decltype(&T::evaluate_full_dataset)>> {
+  using type = decltype(&T::evaluate_full_dataset);
+};
+/// Whether trial class `T` overrides Trial::evaluate_batch: `&T::evaluate_batch` has Trial's
+/// member type exactly when no class between Trial and T declares it.
+template <class T>
+constexpr bool overrides_evaluate_batch =
+    !std::is_same_v<typename EvaluateBatchMember<T>::type,
+                    Metrics (Trial::*)(data::Batch&, int64_t)>;
+/// Whether trial class `T` overrides Trial::evaluate_full_dataset.
+template <class T>
+constexpr bool overrides_evaluate_full_dataset =
+    !std::is_same_v<typename EvaluateFullDatasetMember<T>::type,
+                    Metrics (Trial::*)(data::DataLoader&)>;
+
+/// The settings check of trial class `T` registered as `name`: refuses a class that overrides
+/// both evaluate methods (only one of them could run), then runs `T::check_config` when the
+/// class declares `static void check_config(const TrialContext&)`.
+template <class T>
+TrialConfigCheck config_check_of(const std::string& name) {
+  return [name]([[maybe_unused]] const TrialContext& context) {
+    if constexpr (overrides_evaluate_batch<T> && overrides_evaluate_full_dataset<T>)
+      throw Error("trial '" + name +
+                  "' overrides both evaluate_batch and evaluate_full_dataset; keep one: "
+                  "evaluate_batch (every rank, batch by batch over its shard) or "
+                  "evaluate_full_dataset (the chief alone, over the whole validation set)");
+    if constexpr (HasCheckConfig<T>::value) T::check_config(context);
+  };
 }
 }  // namespace detail
 
@@ -81,11 +118,12 @@ struct TrialRegistrar {
 
 /// Registers `Class` (constructible from `det::TrialContext&`) as entrypoint `name`. A class
 /// with `static void check_config(const det::TrialContext&)` has its settings checked by
-/// `det-run validate-config` and before every run (TrialConfigCheck).
+/// `det-run validate-config` and before every run (TrialConfigCheck); so is a class that
+/// overrides both evaluate methods, which is refused there.
 #define DET_REGISTER_TRIAL(Class, name)                               \
   static const ::det::TrialRegistrar det_trial_registrar_##Class(     \
       name, #Class,                                                   \
       [](::det::TrialContext& ctx) -> std::unique_ptr<::det::Trial> { \
         return std::make_unique<Class>(ctx);                          \
       },                                                              \
-      ::det::detail::config_check_of<Class>())
+      ::det::detail::config_check_of<Class>(name))

@@ -13,7 +13,8 @@
 namespace det {
 
 /// Base class of every trial (Determined's PyTorchTrial). Override exactly one of
-/// `evaluate_batch` and `evaluate_full_dataset`.
+/// `evaluate_batch` and `evaluate_full_dataset`: a registered trial that overrides both is
+/// refused before it is built (DET_REGISTER_TRIAL).
 class Trial {
  public:
   /// Build the model(s) with `context.wrap_model`, optimizer(s) with `context.wrap_optimizer`

@@ -162,7 +162,7 @@ struct TrialController::Impl {
     // Determined's calculate_batch_sizes: per-slot batch = gbs // slots, and the batch trained is
     // per-slot * slots, said once when it is not the one asked for.
     if (ctx->has_hparam("global_batch_size") && chief())
-      if (const auto asked = ctx->get_hparam<int64_t>("global_batch_size"); asked != gbs)
+      if (const auto asked = ctx->hparam("global_batch_size").as<int64_t>(); asked != gbs)
         util::logger()->warn(
             "trial {}: global_batch_size {} is not a multiple of the {} ranks: each trains {} "
             "examples a batch, {} in all",
@@ -257,10 +257,10 @@ struct TrialController::Impl {
     const int n = world(), r = ctx->rank();
     if (n == 1) return loader;
     const auto& o = loader->options();
-    if (o.num_replicas_ == n && o.rank_ == r) return loader;  // the trial sharded it itself
-    if (o.num_replicas_ != 1)
+    if (o.num_replicas() == n && o.rank() == r) return loader;  // the trial sharded it itself
+    if (o.num_replicas() != 1)
       throw Error(std::string("the ") + which + " data loader of trial '" + cfg.entrypoint +
-                  "' is sharded " + std::to_string(o.num_replicas_) +
+                  "' is sharded " + std::to_string(o.num_replicas()) +
                   " ways but the trial runs on " + std::to_string(n) +
                   " ranks; leave sharding to the harness");
     return loader->sharded(n, r);
@@ -795,7 +795,7 @@ struct TrialController::Impl {
     return result(own ? TrialResult::Exit::kStopRequested : TrialResult::Exit::kStopped);
   }
 
-  // TrialContext::set_stop_requested on any rank (a collective on several ranks).
+  // TrialContext::request_stop on any rank (a collective on several ranks).
   bool trial_asked_to_stop() {
     return detail::any_rank(ctx->distributed(), h->stop_requested, ctx->device());
   }

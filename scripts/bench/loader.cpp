@@ -30,15 +30,15 @@ int main(int argc, char** argv) {
   int64_t batch_size = cifar ? 128 : 64;
   if (cifar) {
     det::data::CifarOptions o;
-    o.root = argv[2];
-    o.download = false;
+    o.root(argv[2]);
+    o.download(false);
     source = std::make_shared<det::data::CifarDataset>(o);
     p.add(std::make_shared<det::data::RandomCrop>(32, 4))
         .add(std::make_shared<det::data::RandomHorizontalFlip>(0.5))
         .normalize({0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f});
   } else {
     source =
-        std::make_shared<det::data::ImageFolder>(det::data::ImageFolderOptions{argv[2], false});
+        std::make_shared<det::data::ImageFolder>(det::data::ImageFolderOptions().root(argv[2]));
     p.add(std::make_shared<det::data::RandomResizedCrop>(224))
         .add(std::make_shared<det::data::RandomHorizontalFlip>(0.5))
         .normalize({0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f});

@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
   int64_t timed = argc > 2 ? std::atoll(argv[2]) : 300,
           warmup = argc > 3 ? std::atoll(argv[3]) : 50;
   det::data::MnistOptions o;
-  o.root = argv[1];
-  o.download = false;
+  o.root(argv[1]);
+  o.download(false);
   det::data::MnistDataset ds(o);
   const torch::Tensor images = ds.images();  // float32, in memory: batches are views
   torch::manual_seed(0);

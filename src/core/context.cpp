@@ -35,19 +35,18 @@ TrialContext::TrialContext(std::shared_ptr<detail::TrialHarness> harness) : h_(s
 TrialContext::~TrialContext() = default;
 
 const config::ExperimentConfig& TrialContext::experiment_config() const { return h_->config; }
-const nlohmann::json& TrialContext::data_config() const { return h_->config.data; }
 const nlohmann::json& TrialContext::hparams() const { return h_->hparams; }
 int64_t TrialContext::trial_id() const { return h_->state.trial_id; }
 uint32_t TrialContext::trial_seed() const { return h_->trial_seed; }
 int64_t TrialContext::initial_batch() const { return h_->initial_batch; }
-bool TrialContext::test_mode() const { return h_->test_mode; }
+bool TrialContext::is_test_mode() const { return h_->test_mode; }
 const torch::Device& TrialContext::device() const { return h_->device; }
 distributed::DistributedContext& TrialContext::distributed() const { return *h_->distributed; }
 int TrialContext::rank() const { return h_->distributed->rank(); }
 int TrialContext::size() const { return h_->distributed->size(); }
 const StepClock& TrialContext::clock() const { return h_->clock; }
-void TrialContext::set_stop_requested(bool stop) { h_->stop_requested = stop; }
-bool TrialContext::get_stop_requested() const { return h_->stop_requested; }
+void TrialContext::request_stop() { h_->stop_requested = true; }
+bool TrialContext::stop_requested() const { return h_->stop_requested; }
 const std::vector<std::shared_ptr<torch::nn::Module>>& TrialContext::models() const {
   return h_->models;
 }
@@ -92,19 +91,8 @@ bool TrialContext::has_hparam(const std::string& name) const {
   }
 }
 
-void TrialContext::hparam_type_error(const std::string& name, const nlohmann::json& value,
-                                     const char* expected) const {
-  if (!h_->hparams_source.empty())
-    throw CheckpointError("hyperparameter '" + name + "' in the checkpoint's " +
-                          h_->hparams_source + " is " + util::shorten(value.dump(), 60) +
-                          ", expected " + expected);
-  const auto& source = h_->config.source;
-  throw ConfigError("hyperparameter '" + name + "' in " + (source.empty() ? "the config" : source) +
-                    " is " + util::shorten(value.dump(), 60) + ", expected " + expected);
-}
-
 int64_t TrialContext::global_batch_size() const {
-  auto gbs = get_hparam<int64_t>("global_batch_size");
+  auto gbs = hparam("global_batch_size").as<int64_t>();
   int slots = size();
   if (gbs < slots)
     throw ConfigError("hyperparameter 'global_batch_size' in " + h_->config.source + " is " +
@@ -214,12 +202,17 @@ void TrialContext::step_optimizer(
   if (auto_zero_grads) optimizer.zero_grad();
 }
 
-config::Args TrialContext::hparam_args(const std::string& name) const {
-  return config::Args(get_hparam<nlohmann::json>(name), "hyperparameters." + name,
-                      h_->config.sources);
+config::Args TrialContext::hparam(const std::string& name) const {
+  const nlohmann::json& value = *find_hparam(name);  // throws naming the file when missing
+  if (h_->hparams_source.empty())
+    return config::Args(value, "hyperparameters." + name, h_->config.sources);
+  // Resumed: the values are the checkpoint's, so errors name its metadata file, not the config.
+  auto sources = std::make_shared<config::SourceMap>();
+  sources->add("hyperparameters", h_->hparams_source);
+  return config::Args(value, "hyperparameters." + name, std::move(sources));
 }
 
-config::Args TrialContext::data_args() const {
+config::Args TrialContext::data() const {
   return config::Args(h_->config.data, "data", h_->config.sources);
 }
 

@@ -292,7 +292,7 @@ struct TrialController::Impl {
     return result(own ? TrialResult::Exit::kStopRequested : TrialResult::Exit::kStopped);
   }
 
-  // TrialContext::set_stop_requested on any rank (a collective on several ranks).
+  // TrialContext::request_stop on any rank (a collective on several ranks).
   bool trial_asked_to_stop() {
     return detail::any_rank(*run.h->distributed, run.h->stop_requested, run.h->device);
   }

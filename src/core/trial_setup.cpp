@@ -93,10 +93,10 @@ std::shared_ptr<data::DataLoader> shard_for_ranks(const TrialRun& run,
   const int n = run.world(), r = run.h->distributed->rank();
   if (n == 1) return loader;
   const auto& o = loader->options();
-  if (o.num_replicas_ == n && o.rank_ == r) return loader;  // the trial sharded it itself
-  if (o.num_replicas_ != 1)
+  if (o.num_replicas() == n && o.rank() == r) return loader;  // the trial sharded it itself
+  if (o.num_replicas() != 1)
     throw Error(std::string("the ") + which + " data loader of trial '" + run.cfg().entrypoint +
-                "' is sharded " + std::to_string(o.num_replicas_) + " ways but the trial runs on " +
+                "' is sharded " + std::to_string(o.num_replicas()) + " ways but the trial runs on " +
                 std::to_string(n) + " ranks; leave sharding to the harness");
   return loader->sharded(n, r);
 }
@@ -131,7 +131,7 @@ void batch_arithmetic(TrialRun& run) {
   // Determined's calculate_batch_sizes: per-slot batch = gbs // slots, and the batch trained is
   // per-slot * slots, said once when it is not the one asked for.
   if (asked && run.chief())
-    if (const auto n = ctx.get_hparam<int64_t>("global_batch_size"); n != run.gbs)
+    if (const auto n = ctx.hparam("global_batch_size").as<int64_t>(); n != run.gbs)
       util::logger()->warn(
           "trial {}: global_batch_size {} is not a multiple of the {} ranks: each trains {} "
           "examples a batch, {} in all",

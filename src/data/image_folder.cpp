@@ -61,20 +61,21 @@ std::string lower_ext(const fs::path& p) {
 
 }  // namespace
 
-ImageFolder::ImageFolder(const ImageFolderOptions& o) : max_image_pixels_(o.max_image_pixels) {
-  if (!fs::is_directory(o.root))
-    throw DataError(o.root.string() +
+ImageFolder::ImageFolder(const ImageFolderOptions& o) : max_image_pixels_(o.max_image_pixels()) {
+  if (!fs::is_directory(o.root()))
+    throw DataError(o.root().string() +
                     ": no such directory (an ImageFolder root holds one sub-directory per class)");
-  for (const auto& e : fs::directory_iterator(o.root))
+  for (const auto& e : fs::directory_iterator(o.root()))
     if (e.is_directory()) classes_.push_back(e.path().filename().string());
   std::sort(classes_.begin(), classes_.end());
   if (classes_.empty())
-    throw DataError(o.root.string() + ": no class sub-directories (expected root/<class>/<image>)");
+    throw DataError(o.root().string() +
+                    ": no class sub-directories (expected root/<class>/<image>)");
   std::map<std::string, int64_t> ignored;  // extension -> count
   for (size_t c = 0; c < classes_.size(); ++c) {
     std::vector<fs::path> found;
     for (const auto& e : fs::recursive_directory_iterator(
-             o.root / classes_[c], fs::directory_options::follow_directory_symlink)) {
+             o.root() / classes_[c], fs::directory_options::follow_directory_symlink)) {
       if (!e.is_regular_file()) continue;
       std::string ext = lower_ext(e.path());
       if (ext == ".jpg" || ext == ".jpeg" || ext == ".png")
@@ -84,8 +85,8 @@ ImageFolder::ImageFolder(const ImageFolderOptions& o) : max_image_pixels_(o.max_
     }
     std::sort(found.begin(), found.end());
     for (auto& f : found) {
-      if (o.skip_undecodable) {
-        if (std::string why = undecodable_reason(f, o.max_image_pixels); !why.empty()) {
+      if (o.skip_undecodable()) {
+        if (std::string why = undecodable_reason(f, o.max_image_pixels()); !why.empty()) {
           ++skipped_;
           util::logger()->warn("ImageFolder: skipping {}: {}", f.string(), why);
           continue;
@@ -98,16 +99,17 @@ ImageFolder::ImageFolder(const ImageFolderOptions& o) : max_image_pixels_(o.max_
   for (const auto& [ext, n] : ignored)
     util::logger()->warn(
         "ImageFolder {}: {} file(s) with extension {} are not JPEG/PNG and were not indexed",
-        o.root.string(), n, ext);
+        o.root().string(), n, ext);
   if (skipped_)
-    util::logger()->warn("ImageFolder {}: skipped {} undecodable image(s)", o.root.string(),
+    util::logger()->warn("ImageFolder {}: skipped {} undecodable image(s)", o.root().string(),
                          skipped_);
   if (files_.empty() && skipped_ > 0)
-    throw DataError(o.root.string() + ": all " + std::to_string(skipped_) +
+    throw DataError(o.root().string() + ": all " + std::to_string(skipped_) +
                     " images were skipped as undecodable (the warnings above say why for each)");
   if (files_.empty())
-    throw DataError(o.root.string() + ": no .jpg, .jpeg or .png image under its class directories");
-  util::logger()->info("ImageFolder {}: {} images in {} classes", o.root.string(), files_.size(),
+    throw DataError(o.root().string() +
+                    ": no .jpg, .jpeg or .png image under its class directories");
+  util::logger()->info("ImageFolder {}: {} images in {} classes", o.root().string(), files_.size(),
                        classes_.size());
 }
 

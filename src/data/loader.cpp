@@ -15,12 +15,10 @@
 namespace det::data {
 
 torch::Tensor& Batch::operator[](const std::string& name) {
-  if (name == "data") return data;
-  if (name == "target") return target;
-  return extra[name];
+  return const_cast<torch::Tensor&>(static_cast<const Batch&>(*this)[name]);
 }
 
-const torch::Tensor& Batch::at(const std::string& name) const {
+const torch::Tensor& Batch::operator[](const std::string& name) const {
   if (name == "data" && data.defined()) return data;
   if (name == "target" && target.defined()) return target;
   auto it = extra.find(name);
@@ -28,7 +26,17 @@ const torch::Tensor& Batch::at(const std::string& name) const {
   auto known = names();
   throw DataError("the batch has no tensor '" + name + "'" + util::did_you_mean(name, known) +
                   " (it has: " + (known.empty() ? std::string("none") : util::join(known, ", ")) +
-                  ")");
+                  "); add one with Batch::set(name, tensor)");
+}
+
+Batch& Batch::set(const std::string& name, torch::Tensor tensor) {
+  if (name == "data")
+    data = std::move(tensor);
+  else if (name == "target")
+    target = std::move(tensor);
+  else
+    extra[name] = std::move(tensor);
+  return *this;
 }
 
 bool Batch::contains(const std::string& name) const {
@@ -110,7 +118,7 @@ Batch TensorDataset::get_batch(const BatchRequest& request) const {
   auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
                               {static_cast<int64_t>(indices.size())}, torch::kLong);
   Batch b;
-  for (const auto& [name, t] : tensors_) b[name] = t.index_select(0, idx);
+  for (const auto& [name, t] : tensors_) b.set(name, t.index_select(0, idx));
   return b;
 }
 
@@ -138,30 +146,31 @@ std::vector<int64_t> RandomSampler::indices(int64_t epoch) const {
 
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions options)
     : DataLoader(dataset,
-                 options.shuffle_ ? std::shared_ptr<Sampler>(std::make_shared<RandomSampler>(
-                                        dataset->size(), options.seed_))
-                                  : std::shared_ptr<Sampler>(
-                                        std::make_shared<SequentialSampler>(dataset->size())),
+                 options.shuffle() ? std::shared_ptr<Sampler>(std::make_shared<RandomSampler>(
+                                         dataset->size(), options.seed()))
+                                   : std::shared_ptr<Sampler>(
+                                         std::make_shared<SequentialSampler>(dataset->size())),
                  options) {}
 
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, std::shared_ptr<Sampler> sampler,
                        DataLoaderOptions options)
     : dataset_(std::move(dataset)), sampler_(std::move(sampler)), options_(options) {
-  if (options_.batch_size_ < 1)
+  if (options_.batch_size() < 1)
     throw DataError("DataLoader: batch_size must be >= 1, got " +
-                    std::to_string(options_.batch_size_));
+                    std::to_string(options_.batch_size()));
   if (sampler_->size() != dataset_->size())
     throw DataError("DataLoader: the sampler has " + std::to_string(sampler_->size()) +
                     " indices but the dataset has " + std::to_string(dataset_->size()) +
                     " examples");
-  if (options_.num_workers_ < 0) options_.num_workers_ = 0;
-  if (options_.num_replicas_ < 1 || options_.rank_ < 0 || options_.rank_ >= options_.num_replicas_)
-    throw DataError("DataLoader: rank " + std::to_string(options_.rank_) + " is not in [0, " +
-                    std::to_string(options_.num_replicas_) + ")");
-  if (options_.prefetch_ < 1) options_.prefetch_ = 1;
-  if (options_.pass_limit_ < 0)
+  if (options_.num_workers() < 0) options_.num_workers(0);
+  if (options_.num_replicas() < 1 || options_.rank() < 0 ||
+      options_.rank() >= options_.num_replicas())
+    throw DataError("DataLoader: rank " + std::to_string(options_.rank()) + " is not in [0, " +
+                    std::to_string(options_.num_replicas()) + ")");
+  if (options_.prefetch() < 1) options_.prefetch(1);
+  if (options_.pass_limit() < 0)
     throw DataError("DataLoader: pass_limit must be >= 0, got " +
-                    std::to_string(options_.pass_limit_));
+                    std::to_string(options_.pass_limit()));
 }
 
 std::shared_ptr<DataLoader> DataLoader::sharded(int num_replicas, int rank) const {
@@ -174,26 +183,26 @@ std::shared_ptr<DataLoader> DataLoader::sharded(int num_replicas, int rank) cons
 
 std::shared_ptr<DataLoader> DataLoader::limited(int64_t n) const {
   DataLoaderOptions o = options_;
-  o.pass_limit(options_.pass_limit_ > 0 ? std::min(options_.pass_limit_, n) : n);
+  o.pass_limit(options_.pass_limit() > 0 ? std::min(options_.pass_limit(), n) : n);
   auto l = std::make_shared<DataLoader>(dataset_, sampler_, o);
   l->epoch_ = epoch_;
   return l;
 }
 
 int64_t DataLoader::global_batches_per_epoch() const {
-  int64_t n = sampler_->size(), b = options_.batch_size_;
-  return options_.drop_last_ ? n / b : (n + b - 1) / b;
+  int64_t n = sampler_->size(), b = options_.batch_size();
+  return options_.drop_last() ? n / b : (n + b - 1) / b;
 }
 
 int64_t DataLoader::batches_per_epoch() const {
-  const int64_t g = global_batches_per_epoch(), n = options_.num_replicas_;
+  const int64_t g = global_batches_per_epoch(), n = options_.num_replicas();
   return (g + n - 1) / n;
 }
 
 int64_t DataLoader::batches_in_one_pass() const {
-  const int64_t g = global_batches_per_epoch(), n = options_.num_replicas_;
-  const int64_t mine = g / n + (g % n > options_.rank_ ? 1 : 0);
-  return options_.pass_limit_ > 0 ? std::min(mine, options_.pass_limit_) : mine;
+  const int64_t g = global_batches_per_epoch(), n = options_.num_replicas();
+  const int64_t mine = g / n + (g % n > options_.rank() ? 1 : 0);
+  return options_.pass_limit() > 0 ? std::min(mine, options_.pass_limit()) : mine;
 }
 
 namespace {
@@ -236,15 +245,15 @@ class ThreadedStream : public BatchStream {
         next_out_(first),
         end_(end) {
     per_epoch_ = loader.global_batches_per_epoch();
-    replicas_ = loader.options().num_replicas_;
-    pin_ = loader.options().pin_memory_ && torch::cuda::is_available();
-    rank_ = loader.options().rank_;
+    replicas_ = loader.options().num_replicas();
+    pin_ = loader.options().pin_memory() && torch::cuda::is_available();
+    rank_ = loader.options().rank();
     if (per_epoch_ <= 0)
       throw DataError("DataLoader: the dataset yields no batch (size " +
                       std::to_string(loader.dataset().size()) + ", batch size " +
                       std::to_string(loader.batch_size()) + ", drop_last)");
-    int workers = loader.options().num_workers_;
-    capacity_ = std::max(1, workers) * loader.options().prefetch_;
+    int workers = loader.options().num_workers();
+    capacity_ = std::max(1, workers) * loader.options().prefetch();
     for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
   }
 
@@ -283,7 +292,7 @@ class ThreadedStream : public BatchStream {
     int64_t epoch = g / per_epoch_, in_epoch = g % per_epoch_;
     auto order = cache_.get(epoch);
     BatchRequest request{slice_batch(*order, in_epoch, loader_.batch_size()), epoch,
-                         loader_.options().seed_};
+                         loader_.options().seed()};
     Batch b = loader_.dataset().get_batch(request);
     if (pin_) b = b.pin_memory();
     return b;
@@ -332,9 +341,9 @@ class ThreadedStream : public BatchStream {
 }  // namespace
 
 std::vector<int64_t> DataLoader::batch_indices(int64_t b) const {
-  const int64_t g = b * options_.num_replicas_ + options_.rank_;
+  const int64_t g = b * options_.num_replicas() + options_.rank();
   int64_t per_epoch = global_batches_per_epoch();
-  return slice_batch(sampler_->indices(g / per_epoch), g % per_epoch, options_.batch_size_);
+  return slice_batch(sampler_->indices(g / per_epoch), g % per_epoch, options_.batch_size());
 }
 
 std::unique_ptr<BatchStream> DataLoader::stream(int64_t first, int64_t end) const {

@@ -17,8 +17,8 @@ double beta(std::mt19937_64& g, double a, double b) {
 }  // namespace
 
 Mixup::Mixup(MixupOptions o) : options_(o) {
-  if (o.mixup_alpha < 0 || o.cutmix_alpha < 0) throw Error("mixup: alphas must be >= 0");
-  if (o.num_classes < 1) throw Error("mixup: num_classes must be >= 1");
+  if (o.mixup_alpha() < 0 || o.cutmix_alpha() < 0) throw Error("mixup: alphas must be >= 0");
+  if (o.num_classes() < 1) throw Error("mixup: num_classes must be >= 1");
 }
 
 torch::Tensor mixup_target(const torch::Tensor& target, int64_t num_classes, double lam,
@@ -45,16 +45,16 @@ void Mixup::apply(Batch& batch, uint64_t seed) const {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   double lam = 1.0;
   bool cutmix = false;
-  if ((o.mixup_alpha > 0 || o.cutmix_alpha > 0) && u(g) < o.prob) {
-    if (o.mixup_alpha > 0 && o.cutmix_alpha > 0) {
-      cutmix = u(g) < o.switch_prob;
-      lam =
-          cutmix ? beta(g, o.cutmix_alpha, o.cutmix_alpha) : beta(g, o.mixup_alpha, o.mixup_alpha);
-    } else if (o.mixup_alpha > 0) {
-      lam = beta(g, o.mixup_alpha, o.mixup_alpha);
+  if ((o.mixup_alpha() > 0 || o.cutmix_alpha() > 0) && u(g) < o.prob()) {
+    if (o.mixup_alpha() > 0 && o.cutmix_alpha() > 0) {
+      cutmix = u(g) < o.switch_prob();
+      lam = cutmix ? beta(g, o.cutmix_alpha(), o.cutmix_alpha())
+                   : beta(g, o.mixup_alpha(), o.mixup_alpha());
+    } else if (o.mixup_alpha() > 0) {
+      lam = beta(g, o.mixup_alpha(), o.mixup_alpha());
     } else {
       cutmix = true;
-      lam = beta(g, o.cutmix_alpha, o.cutmix_alpha);
+      lam = beta(g, o.cutmix_alpha(), o.cutmix_alpha());
     }
   }
   if (lam != 1.0) {
@@ -74,14 +74,14 @@ void Mixup::apply(Batch& batch, uint64_t seed) const {
       using torch::indexing::Slice;
       x.index_put_({Slice(), Slice(), Slice(yl, yh), Slice(xl, xh)},
                    x.flip(0).index({Slice(), Slice(), Slice(yl, yh), Slice(xl, xh)}));
-      if (o.correct_lam)
+      if (o.correct_lam())
         lam = 1.0 - static_cast<double>((yh - yl) * (xh - xl)) / static_cast<double>(h * w);
     } else {
       auto flipped = x.flip(0).mul_(1.0 - lam);
       x.mul_(lam).add_(flipped);
     }
   }
-  batch.target = mixup_target(batch.target, o.num_classes, lam, o.label_smoothing);
+  batch.target = mixup_target(batch.target, o.num_classes(), lam, o.label_smoothing());
 }
 
 std::shared_ptr<Mixup> Mixup::from_json(const config::Args& spec) {
@@ -91,13 +91,13 @@ std::shared_ptr<Mixup> Mixup::from_json(const config::Args& spec) {
                    "label_smoothing", "num_classes"});
   const config::Range alpha = config::Range::at_least(0), probability{0, 1};
   MixupOptions o;
-  o.mixup_alpha = spec.get<double>("mixup_alpha", o.mixup_alpha, alpha);
-  o.cutmix_alpha = spec.get<double>("cutmix_alpha", o.cutmix_alpha, alpha);
-  o.prob = spec.get<double>("prob", o.prob, probability);
-  o.switch_prob = spec.get<double>("switch_prob", o.switch_prob, probability);
-  o.correct_lam = spec.get<bool>("correct_lam", o.correct_lam);
-  o.label_smoothing = spec.get<double>("label_smoothing", o.label_smoothing, probability);
-  o.num_classes = spec.get<int64_t>("num_classes", config::Range{1, 1e7});
+  o.mixup_alpha(spec.get<double>("mixup_alpha", o.mixup_alpha(), alpha));
+  o.cutmix_alpha(spec.get<double>("cutmix_alpha", o.cutmix_alpha(), alpha));
+  o.prob(spec.get<double>("prob", o.prob(), probability));
+  o.switch_prob(spec.get<double>("switch_prob", o.switch_prob(), probability));
+  o.correct_lam(spec.get<bool>("correct_lam", o.correct_lam()));
+  o.label_smoothing(spec.get<double>("label_smoothing", o.label_smoothing(), probability));
+  o.num_classes(spec.get<int64_t>("num_classes", config::Range{1, 1e7}));
   return std::make_shared<Mixup>(o);
 }
 

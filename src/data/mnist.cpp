@@ -63,22 +63,23 @@ fs::path download(const fs::path& root, const std::string& name) {
 }
 
 fs::path locate(const MnistOptions& o, const std::string& name) {
-  fs::path p = find_file(o.root, name);
+  fs::path p = find_file(o.root(), name);
   if (!p.empty()) return p;
-  if (o.download) p = download(o.root, name);
+  if (o.download()) p = download(o.root(), name);
   if (!p.empty()) return p;
-  throw DataError("MNIST file " + name + "[.gz] not found under " + fs::absolute(o.root).string() +
+  throw DataError("MNIST file " + name + "[.gz] not found under " +
+                  fs::absolute(o.root()).string() +
                   " and it could not be downloaded: place train-images-idx3-ubyte.gz, "
                   "train-labels-idx1-ubyte.gz, "
                   "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in " +
-                  fs::absolute(o.root / "mnist").string() +
+                  fs::absolute(o.root() / "mnist").string() +
                   " (or set DET_DATA_DIR / data.root to the directory holding mnist/)");
 }
 
 }  // namespace
 
 MnistDataset::MnistDataset(const MnistOptions& o) {
-  std::string prefix = o.train ? "train" : "t10k";
+  std::string prefix = o.train() ? "train" : "t10k";
   fs::path images_path = locate(o, prefix + "-images-idx3-ubyte");
   fs::path labels_path = locate(o, prefix + "-labels-idx1-ubyte");
   // The labels first (small), then the images' header: a count that disagrees is refused
@@ -104,9 +105,9 @@ MnistDataset::MnistDataset(const MnistOptions& o) {
   // Kept as bytes (a quarter of float32's memory); each batch is made float as torchvision's
   // ToTensor + Normalize make each image (see to_float).
   pixels_ = images.unsqueeze(1);
-  normalize_ = o.normalize;
-  mean_ = static_cast<float>(o.mean);
-  std_ = static_cast<float>(o.std);
+  normalize_ = o.normalize();
+  mean_ = static_cast<float>(o.mean());
+  std_ = static_cast<float>(o.stddev());
 }
 
 torch::Tensor MnistDataset::to_float(const torch::Tensor& pixels) const {

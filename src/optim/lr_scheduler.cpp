@@ -78,30 +78,30 @@ CosineOptions CosineOptions::from_json(const config::Args& s) {
   if (s.has("lr_noise")) s["lr_noise"].fail("learning-rate noise is not supported; set it to null");
   const config::Range epochs{1, 1e6}, rate = config::Range::at_least(0);
   CosineOptions o;
-  o.t_initial = s.get<int64_t>("epochs", epochs);
-  o.lr_min = s.get<double>("min_lr", 1e-6, rate);  // timm train.py defaults
-  o.warmup_lr_init = s.get<double>("warmup_lr", 1e-4, rate);
-  o.warmup_t = s.get<int64_t>("warmup_epochs", 3, config::Range{0, 1e6});
-  o.cooldown_epochs = s.get<int64_t>("cooldown_epochs", 10, config::Range{0, 1e6});
+  o.t_initial(s.get<int64_t>("epochs", epochs));
+  o.lr_min(s.get<double>("min_lr", 1e-6, rate));  // timm train.py defaults
+  o.warmup_lr_init(s.get<double>("warmup_lr", 1e-4, rate));
+  o.warmup_t(s.get<int64_t>("warmup_epochs", 3, config::Range{0, 1e6}));
+  o.cooldown_epochs(s.get<int64_t>("cooldown_epochs", 10, config::Range{0, 1e6}));
   return o;
 }
 
 CosineLRScheduler::CosineLRScheduler(torch::optim::Optimizer& optimizer, CosineOptions options)
     : LRScheduler(optimizer), options_(options) {
-  if (options_.t_initial < 1) throw Error("CosineLRScheduler: t_initial must be >= 1");
+  if (options_.t_initial() < 1) throw Error("CosineLRScheduler: t_initial must be >= 1");
   initialize();
 }
 
 double CosineLRScheduler::lr_at(size_t, double base_lr, int64_t epoch) const {
   const auto& o = options_;
-  if (epoch < o.warmup_t)
-    return o.warmup_lr_init + static_cast<double>(epoch) *
-                                  ((base_lr - o.warmup_lr_init) / static_cast<double>(o.warmup_t));
-  if (epoch >= o.t_initial) return o.lr_min;  // past the single cycle (cycle_limit 1)
+  if (epoch < o.warmup_t())
+    return o.warmup_lr_init() + static_cast<double>(epoch) * ((base_lr - o.warmup_lr_init()) /
+                                                              static_cast<double>(o.warmup_t()));
+  if (epoch >= o.t_initial()) return o.lr_min();  // past the single cycle (cycle_limit 1)
   const double pi = 3.14159265358979323846;
-  return o.lr_min +
-         0.5 * (base_lr - o.lr_min) *
-             (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(o.t_initial)));
+  return o.lr_min() +
+         0.5 * (base_lr - o.lr_min()) *
+             (1 + std::cos(pi * static_cast<double>(epoch) / static_cast<double>(o.t_initial())));
 }
 
 }  // namespace det::optim

@@ -16,11 +16,13 @@ TEST(Context, HparamErrorsNameKeyAndFile) {
   auto cfg = make_config("onevar", "", 4);
   TrialContext ctx(cfg, {{"lr", 0.1}, {"name", "x"}, {"model", {{"depth", 3}}}}, 1, 1, torch::kCPU,
                    nullptr);
-  EXPECT_EQ(ctx.get_hparam<double>("lr"), 0.1);
-  EXPECT_EQ(ctx.get_hparam<int>("model.depth"), 3);
-  EXPECT_EQ(ctx.get_hparam<int>("missing", 7), 7);
+  EXPECT_EQ(ctx.hparam("lr").as<double>(), 0.1);
+  EXPECT_EQ(ctx.hparam("model.depth").as<int>(), 3);
+  EXPECT_EQ(ctx.hparam("model").get<int>("depth"), 3);
+  EXPECT_TRUE(ctx.has_hparam("model.depth"));
+  EXPECT_FALSE(ctx.has_hparam("missing"));
   try {
-    ctx.get_hparam<double>("lrr");
+    ctx.hparam("lrr");
     ADD_FAILURE();
   } catch (const ConfigError& e) {
     std::string m = e.what();
@@ -28,20 +30,28 @@ TEST(Context, HparamErrorsNameKeyAndFile) {
     EXPECT_NE(m.find("did you mean 'lr'"), std::string::npos) << m;
   }
   try {
-    ctx.get_hparam<double>("name");
+    ctx.hparam("name").as<double>();
     ADD_FAILURE();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("'name' in test.yaml is \"x\", expected a number"),
+    EXPECT_NE(std::string(e.what()).find("hyperparameters.name: expected a number, found 'x'"),
               std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(ctx.get_hparam<int>("lr"), ConfigError);
+  EXPECT_THROW(ctx.hparam("lr").as<int>(), ConfigError);
+}
+
+TEST(Context, StopIsRequestedByAVerbAndReadByANoun) {
+  auto cfg = make_config("onevar", "", 4);
+  TrialContext ctx(cfg, {{"lr", 0.1}}, 1, 1, torch::kCPU, nullptr);
+  EXPECT_FALSE(ctx.stop_requested());
+  ctx.request_stop();
+  EXPECT_TRUE(ctx.stop_requested());
 }
 
 }  // namespace
 }  // namespace det
 
-// hparam_args and data_args: the typed views of config sections a trial reads, and the trials'
+// hparam(name) and data(): the typed views of config sections a trial reads, and the trials'
 // use of them (data.num_workers is bounded before any data file is read).
 namespace det {
 namespace {
@@ -78,18 +88,18 @@ nlohmann::json sample(const config::ExperimentConfig& cfg) {
 TEST(ContextArgs, ViewsNameTheFilePosition) {
   auto cfg = config::parse_experiment_config(kConfig, "exp.yaml");
   TrialContext ctx(cfg, sample(cfg), 1, 1, torch::kCPU, nullptr);
-  auto opt = ctx.hparam_args("optimizer");
+  auto opt = ctx.hparam("optimizer");
   EXPECT_EQ(opt.path(), "hyperparameters.optimizer");
   EXPECT_EQ(opt.get<std::string>("name"), "sgd");
   EXPECT_EQ(error_of([&] { opt.get<double>("lr"); }),
             "exp.yaml:10:26: hyperparameters.optimizer.lr: expected a number, found 'fast'");
   EXPECT_EQ(error_of([&] {
-              ctx.hparam_args("dropout").as<double>(config::Range{0.6, 1});
+              ctx.hparam("dropout").as<double>(config::Range{0.6, 1});
             }).substr(0, 40),
             "exp.yaml:11:12: hyperparameters.dropout:");
-  EXPECT_NE(error_of([&] { ctx.hparam_args("optimzer"); }).find("did you mean 'optimizer'"),
+  EXPECT_NE(error_of([&] { ctx.hparam("optimzer"); }).find("did you mean 'optimizer'"),
             std::string::npos);
-  auto data = ctx.data_args();
+  auto data = ctx.data();
   EXPECT_EQ(error_of([&] {
               data.get<int>("num_workers", 2, config::Range{0, 256});
             }),

@@ -115,9 +115,9 @@ TEST(Cifar, ReadsGzipAndRefusesDataAfterTheStream) {
   fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
   write_gz(gz, records(3, 10));
   CifarOptions o;
-  o.root = tmp.path;
-  o.train = false;
-  o.download = false;
+  o.root(tmp.path);
+  o.train(false);
+  o.download(false);
   CifarDataset ds(o);
   ASSERT_EQ(ds.size(), 3);
   EXPECT_EQ(ds.label(2), 2);
@@ -134,9 +134,9 @@ TEST(Cifar, ReadsGzipAndRefusesDataAfterTheStream) {
 TEST(Cifar, FilesOverTheLimitAreRefusedWithoutReadingThem) {
   TmpRoot tmp;
   CifarOptions o;
-  o.root = tmp.path;
-  o.train = false;
-  o.download = false;
+  o.root(tmp.path);
+  o.train(false);
+  o.download(false);
   ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "8000000");  // 8 MB
   fs::path plain = tmp.path / "cifar10" / "test_batch.bin";
   std::ofstream(plain, std::ios::binary) << records(3000, 10);  // 9.2 MB
@@ -173,9 +173,9 @@ TEST(Cifar, AFifoIsRefusedWithoutBlocking) {
   ::alarm(30);  // a FIFO that blocks kills the test in 30 s instead of hanging it
   TmpRoot tmp;
   CifarOptions o;
-  o.root = tmp.path;
-  o.train = false;
-  o.download = false;
+  o.root(tmp.path);
+  o.train(false);
+  o.download(false);
   fs::create_directories(tmp.path / "cifar10");
   for (const char* name : {"test_batch.bin", "test_batch.bin.gz"}) {
     const fs::path p = tmp.path / "cifar10" / name;
@@ -193,9 +193,9 @@ TEST(Cifar, AFifoIsRefusedWithoutBlocking) {
 TEST(Cifar, GzipStreamsTakeTheirMemoryOnce) {
   TmpRoot tmp;
   CifarOptions o;
-  o.root = tmp.path;
-  o.train = false;
-  o.download = false;
+  o.root(tmp.path);
+  o.train(false);
+  o.download(false);
   ScopedEnv env("DET_MAX_DATA_FILE_BYTES", std::to_string(uint64_t{96} << 20).c_str());
   const fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
   fs::create_directories(gz.parent_path());
@@ -228,8 +228,8 @@ TEST(Cifar, GzipStreamsTakeTheirMemoryOnce) {
 
 TEST(Cifar, MissingFilesSayWhatToPutWhere) {
   CifarOptions o;
-  o.root = fs::temp_directory_path() / "det-no-cifar";
-  o.download = false;
+  o.root(fs::temp_directory_path() / "det-no-cifar");
+  o.download(false);
   try {
     CifarDataset ds(o);
     ADD_FAILURE();
@@ -243,9 +243,9 @@ TEST(CifarDataTest, RealCifar10HasTheKnownLabelCounts) {
   const char* dir = std::getenv("DET_DATA_DIR");
   if (!dir) GTEST_SKIP() << "DET_DATA_DIR not set";
   CifarOptions o;
-  o.root = dir;
-  o.download = false;
-  o.train = false;
+  o.root(dir);
+  o.download(false);
+  o.train(false);
   auto test = std::make_shared<CifarDataset>(o);
   ASSERT_EQ(test->size(), 10000);
   std::vector<int> counts(10);
@@ -260,7 +260,7 @@ TEST(CifarDataTest, RealCifar10HasTheKnownLabelCounts) {
   EXPECT_EQ(b.data.sizes(), (std::vector<int64_t>{128, 3, 32, 32}));
   EXPECT_GE(b.data.min().item<float>(), -1.0f);
   EXPECT_LE(b.data.max().item<float>(), 1.0f);
-  o.train = true;
+  o.train(true);
   CifarDataset train(o);
   EXPECT_EQ(train.size(), 50000);
   EXPECT_EQ(train.labels()[0], 6);  // the first training image is a frog

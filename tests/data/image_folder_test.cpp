@@ -156,7 +156,7 @@ TEST(ImageLimits, DefaultComesFromTheEnvironment) {
   {
     ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1000");
     EXPECT_EQ(default_max_image_pixels(), 1000);
-    EXPECT_EQ(ImageFolderOptions().max_image_pixels, 1000);
+    EXPECT_EQ(ImageFolderOptions().max_image_pixels(), 1000);
     EXPECT_NE(decode_error(png_claiming(50, 50), "x.png", default_max_image_pixels())
                   .find("exceeds the limit of 2000"),
               std::string::npos);
@@ -184,7 +184,7 @@ TEST(ImageLimits, ImageFolderRefusesOrSkipsOversizedImages) {
   fs::copy_file(kDir / "rgb420.jpg", root / "c" / "a_good.jpg");
   std::ofstream(root / "c" / "b_bomb.png", std::ios::binary) << png_claiming(30000, 30000);
   std::ofstream(root / "c" / "c_bomb.jpg", std::ios::binary) << jpeg_claiming(65500, 65500);
-  ImageFolder folder({root, false});
+  ImageFolder folder(ImageFolderOptions().root(root));
   ASSERT_EQ(folder.size(), 3);
   for (int64_t i : {1, 2}) {
     try {
@@ -197,15 +197,15 @@ TEST(ImageLimits, ImageFolderRefusesOrSkipsOversizedImages) {
     }
   }
   std::optional<ImageFolder> skipping;
-  int64_t rise = det::testing::peak_rss_rise([&] {
-    skipping.emplace(ImageFolderOptions{root, true});
-  });
+  int64_t rise = det::testing::peak_rss_rise(
+      [&] { skipping.emplace(ImageFolderOptions().root(root).skip_undecodable(true)); });
   EXPECT_EQ(skipping->size(), 1);
   EXPECT_EQ(skipping->skipped(), 2);
   EXPECT_EQ(skipping->image(0).width, 37);
   // A limit of its own (400: the 851-pixel good image is over twice it): nothing is left.
   try {
-    ImageFolder strict({root, true, 400});
+    ImageFolder strict(
+        ImageFolderOptions().root(root).skip_undecodable(true).max_image_pixels(400));
     ADD_FAILURE();
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("all 3 images were skipped as undecodable"),
@@ -225,7 +225,7 @@ TEST(ImageFolder, WindowDecodingEqualsCroppingTheWholeImage) {
   fs::create_directories(root / "c");
   for (const char* f : {"big420.jpg", "rgb420.jpg", "rgb444.jpg", "gray.jpg", "rgb.png"})
     fs::copy_file(kDir / f, root / "c" / f);
-  ImageFolder folder({root, false});
+  ImageFolder folder(ImageFolderOptions().root(root));
   SampleRng rng(7);
   int checked = 0;
   for (int64_t i = 0; i < folder.size(); ++i) {
@@ -263,7 +263,7 @@ TEST(ImageFolder, ClassesSortedFilesSortedNothingSilentlyDropped) {
   std::ofstream(root / "a_cat" / "notes.txt") << "not an image";
   std::ofstream(root / "a_cat" / "broken.jpg") << "\xff\xd8\xff garbage";
 
-  ImageFolder folder({root, false});
+  ImageFolder folder(ImageFolderOptions().root(root));
   EXPECT_EQ(folder.classes(), (std::vector<std::string>{"a_cat", "b_dog"}));
   ASSERT_EQ(folder.size(), 4);
   EXPECT_EQ(folder.path(0).filename(), "broken.jpg");
@@ -279,11 +279,11 @@ TEST(ImageFolder, ClassesSortedFilesSortedNothingSilentlyDropped) {
     EXPECT_NE(std::string(e.what()).find("broken.jpg: cannot decode JPEG"), std::string::npos)
         << e.what();
   }
-  ImageFolder skipping({root, true});
+  ImageFolder skipping(ImageFolderOptions().root(root).skip_undecodable(true));
   EXPECT_EQ(skipping.size(), 3);
   EXPECT_EQ(skipping.skipped(), 1);
   fs::remove_all(root);
-  EXPECT_THROW(ImageFolder({root, false}), DataError);
+  EXPECT_THROW(ImageFolder(ImageFolderOptions().root(root)), DataError);
 }
 
 }  // namespace

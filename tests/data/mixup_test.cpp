@@ -18,7 +18,7 @@ TEST(Mixup, TargetsAreSmoothedOneHotsMixedWithTheReversedBatch) {
 }
 
 TEST(Mixup, MixupBlendsWithTheSameLambdaAsTheTargets) {
-  Mixup m({/*mixup_alpha=*/1.0, /*cutmix_alpha=*/0.0, 1.0, 0.5, true, 0.0, 3});
+  Mixup m(MixupOptions().mixup_alpha(1.0).cutmix_alpha(0.0).label_smoothing(0.0).num_classes(3));
   Batch b{torch::stack({torch::zeros({1, 2, 2}), torch::ones({1, 2, 2})}), torch::tensor({0, 1})};
   m.apply(b, 42);
   double lam = b.target[0][0].item<double>();  // image 0 = lam * 0 + (1 - lam) * 1
@@ -33,7 +33,7 @@ TEST(Mixup, MixupBlendsWithTheSameLambdaAsTheTargets) {
 }
 
 TEST(Mixup, CutmixPastesABoxAndCorrectsLambdaToItsArea) {
-  Mixup m({0.0, 1.0, 1.0, 0.5, true, 0.0, 2});
+  Mixup m(MixupOptions().mixup_alpha(0.0).cutmix_alpha(1.0).label_smoothing(0.0).num_classes(2));
   int mixed = 0;
   for (uint64_t s = 0; s < 20; ++s) {
     Batch b{torch::stack({torch::zeros({1, 16, 16}), torch::ones({1, 16, 16})}),
@@ -49,7 +49,7 @@ TEST(Mixup, CutmixPastesABoxAndCorrectsLambdaToItsArea) {
 }
 
 TEST(Mixup, OddBatchAndConfigErrors) {
-  Mixup m({1.0, 0.0, 1.0, 0.5, true, 0.1, 3});
+  Mixup m(MixupOptions().mixup_alpha(1.0).cutmix_alpha(0.0).label_smoothing(0.1).num_classes(3));
   Batch odd{torch::zeros({3, 1, 2, 2}), torch::tensor({0, 1, 2})};
   EXPECT_THROW(m.apply(odd, 1), DataError);
   auto err = [](const char* j) {
@@ -69,7 +69,7 @@ TEST(Mixup, OddBatchAndConfigErrors) {
   EXPECT_EQ(
       Mixup::from_json({nlohmann::json::parse(R"({"cutmix_alpha": 1.0, "num_classes": 10})"), "x"})
           ->options()
-          .cutmix_alpha,
+          .cutmix_alpha(),
       1.0);
 }
 

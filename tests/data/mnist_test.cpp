@@ -68,9 +68,9 @@ TEST(Mnist, ReadsPlainAndGzipAndNormalizesLikeTorchvision) {
     write(tmp.path / "mnist" / ("t10k-images-idx3-ubyte" + sfx), images_bytes(5), gz);
     write(tmp.path / "mnist" / ("t10k-labels-idx1-ubyte" + sfx), labels_bytes(5), gz);
     MnistOptions o;
-    o.root = tmp.path;
-    o.train = false;
-    o.download = false;
+    o.root(tmp.path);
+    o.train(false);
+    o.download(false);
     MnistDataset ds(o);
     ASSERT_EQ(ds.size(), 5);
     auto b = ds.get_batch({{4, 0}});
@@ -263,9 +263,9 @@ TEST(MnistHostile, CountsThatDisagreeAreRefusedBeforeTheImagesAreRead) {
   write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(6), false);
   write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", labels_bytes(5), false);
   MnistOptions o;
-  o.root = tmp.path;
-  o.train = false;
-  o.download = false;
+  o.root(tmp.path);
+  o.train(false);
+  o.download(false);
   std::string e = error_of([&] { MnistDataset ds(o); });
   EXPECT_NE(e.find("t10k-images-idx3-ubyte holds 6 images but"), std::string::npos) << e;
   EXPECT_NE(e.find("t10k-labels-idx1-ubyte holds 5 labels"), std::string::npos) << e;
@@ -286,8 +286,8 @@ TEST(MnistHostile, CountsThatDisagreeAreRefusedBeforeTheImagesAreRead) {
 TEST(Mnist, MissingFilesSayWhatToPutWhere) {
   Tmp tmp;
   MnistOptions o;
-  o.root = tmp.path / "empty";
-  o.download = false;
+  o.root(tmp.path / "empty");
+  o.download(false);
   std::string e = error_of([&] { MnistDataset ds(o); });
   EXPECT_NE(e.find("train-images-idx3-ubyte[.gz] not found under"), std::string::npos) << e;
   EXPECT_NE(e.find("DET_DATA_DIR"), std::string::npos) << e;
@@ -297,12 +297,12 @@ TEST(MnistDataTest, RealFilesHaveTheKnownShapeAndLabels) {
   const char* dir = std::getenv("DET_DATA_DIR");
   if (!dir) GTEST_SKIP() << "DET_DATA_DIR not set";
   MnistOptions o;
-  o.root = dir;
-  o.download = false;
+  o.root(dir);
+  o.download(false);
   MnistDataset train(o);
   EXPECT_EQ(train.size(), 60000);
   EXPECT_EQ(train.labels()[0].item<int64_t>(), 5);  // the first training digit is a 5
-  o.train = false;
+  o.train(false);
   MnistDataset test(o);
   EXPECT_EQ(test.size(), 10000);
   EXPECT_EQ(test.labels()[0].item<int64_t>(), 7);

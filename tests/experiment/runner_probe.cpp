@@ -4,7 +4,7 @@
 // through the environment the runner passes on to its workers:
 //   DET_PROBE_CRASH="T:B[:always],..."  trial T kills itself (SIGKILL) at batch B, once (a marker
 //                                         file in DET_PROBE_MARKERS remembers) or every time
-//   DET_PROBE_STOP="T:B"                 trial T asks to stop (set_stop_requested) at batch B
+//   DET_PROBE_STOP="T:B"                 trial T asks to stop (request_stop) at batch B
 //   DET_PROBE_SLEEP_MS=N                 every batch sleeps N ms (for the Ctrl-C test)
 //   DET_PROBE_NAN=T                      trial T's validation metric is NaN (a diverged trial)
 //   DET_PROBE_HANG="T:B"                 trial T stops itself (SIGSTOP: hung, not dead) at batch B,
@@ -38,7 +38,7 @@ std::string env(const char* name) {
 class ProbeTrial : public det::Trial {
  public:
   explicit ProbeTrial(det::TrialContext& ctx) : det::Trial(ctx) {
-    x_ = ctx.get_hparam<double>("x");
+    x_ = ctx.hparam("x").as<double>();
     if (x_ > 0.9) throw det::InvalidHP("x = " + std::to_string(x_) + " is above 0.9");
     model_ = ctx.wrap_model(torch::nn::Linear(1, 1));
     optimizer_ = ctx.wrap_optimizer(
@@ -101,7 +101,7 @@ class ProbeTrial : public det::Trial {
     }
     auto stop = det::util::split(env("DET_PROBE_STOP"), ':');
     if (stop.size() == 2 && std::stoll(stop[0]) == trial && std::stoll(stop[1]) == batch_idx)
-      context_.set_stop_requested(true);
+      context_.request_stop();
   }
 
   std::shared_ptr<det::data::DataLoader> loader(int64_t n, bool train) {

@@ -106,11 +106,11 @@ TEST(CosineLRScheduler, MatchesTimmPerEpoch) {
   for (const auto& c : data["cosine"]) {
     auto p = torch::ones({1}).requires_grad_(true);
     torch::optim::SGD sgd({p}, torch::optim::SGDOptions(c["base_lr"].get<double>()));
-    CosineOptions o;
-    o.t_initial = c["epochs"];
-    o.lr_min = c["min_lr"];
-    o.warmup_t = c["warmup_epochs"];
-    o.warmup_lr_init = c["warmup_lr"];
+    const auto o = CosineOptions()
+                       .t_initial(c["epochs"].get<int64_t>())
+                       .lr_min(c["min_lr"].get<double>())
+                       .warmup_t(c["warmup_epochs"].get<int64_t>())
+                       .warmup_lr_init(c["warmup_lr"].get<double>());
     CosineLRScheduler s(sgd, o);
     const auto lrs = c["lrs"].get<std::vector<double>>();
     for (size_t e = 0; e < lrs.size(); ++e) {
@@ -138,7 +138,7 @@ TEST(CosineLRScheduler, FromTheExampleSection) {
                                                                 {"cooldown_epochs", 20}},
                                                  "hyperparameters.scheduler"));
   EXPECT_EQ(o.total_epochs(), 30);
-  EXPECT_EQ(o.warmup_t, 20);
+  EXPECT_EQ(o.warmup_t(), 20);
   auto cosine = [](const nlohmann::json& j) {
     return CosineOptions::from_json(config::Args(j, "s"));
   };

@@ -7,7 +7,7 @@
 // nn::Dropout.
 #include <torch/torch.h>
 
-#include "../common/vision_data.h"
+#include "../common/wiring.h"
 #include "det/core/registry.h"
 #include "det/data/cifar.h"
 #include "det/data/loader.h"
@@ -19,7 +19,7 @@ class CIFARTrial : public det::Trial {
  public:
   /// The data settings, checked by validate-config and before every run.
   static void check_config(const det::TrialContext& context) {
-    det::trials::check_loader_settings(context.data_args());
+    det::trials::check_loader_settings(context.data());
   }
 
   explicit CIFARTrial(det::TrialContext& ctx) : det::Trial(ctx) {
@@ -27,22 +27,21 @@ class CIFARTrial : public det::Trial {
     const det::config::Range dropout{0, 1};
     model_ = ctx.wrap_model(Sequential(
         Conv2d(Conv2dOptions(3, 32, 3)), ReLU(), Conv2d(Conv2dOptions(32, 32, 3)), ReLU(),
-        MaxPool2d(2),
-        Dropout2d(Dropout2dOptions(ctx.hparam_args("layer1_dropout").as<double>(dropout))),
+        MaxPool2d(2), Dropout2d(Dropout2dOptions(ctx.hparam("layer1_dropout").as<double>(dropout))),
         Conv2d(Conv2dOptions(32, 64, 3).padding(1)), ReLU(), Conv2d(Conv2dOptions(64, 64, 3)),
         ReLU(), MaxPool2d(2),
-        Dropout2d(Dropout2dOptions(ctx.hparam_args("layer2_dropout").as<double>(dropout))),
+        Dropout2d(Dropout2dOptions(ctx.hparam("layer2_dropout").as<double>(dropout))),
         Flatten(),  // 32 -> 30 -> 28 -> 14 -> 14 -> 12 -> 6: 64 * 6 * 6 = 2304
         Linear(2304, 512), ReLU(),
-        Dropout(DropoutOptions(ctx.hparam_args("layer3_dropout").as<double>(dropout))),
+        Dropout(DropoutOptions(ctx.hparam("layer3_dropout").as<double>(dropout))),
         Linear(512, 10)));
     optimizer_ = ctx.wrap_optimizer(std::make_shared<torch::optim::RMSprop>(
         model_->parameters(),
         torch::optim::RMSpropOptions(
-            ctx.hparam_args("learning_rate").as<double>(det::config::Range::greater_than(0)))
+            ctx.hparam("learning_rate").as<double>(det::config::Range::greater_than(0)))
             .alpha(0.9)
-            .weight_decay(ctx.hparam_args("learning_rate_decay")
-                              .as<double>(det::config::Range::at_least(0)))));
+            .weight_decay(
+                ctx.hparam("learning_rate_decay").as<double>(det::config::Range::at_least(0)))));
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
@@ -77,9 +76,9 @@ class CIFARTrial : public det::Trial {
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
-    const auto data = context_.data_args();
+    const auto data = context_.data();
     // The settings first: a config mistake is reported before any data file is read.
-    const auto spec = data.child("transforms")[train ? "train" : "validation"];
+    const auto spec = det::trials::transforms_section(context_, train);
     det::data::Pipeline pipeline;
     if (!spec.is_null())
       pipeline = det::data::Pipeline::from_json(spec);
@@ -87,19 +86,12 @@ class CIFARTrial : public det::Trial {
       pipeline.normalize({0.5f, 0.5f, 0.5f}, {0.5f, 0.5f, 0.5f});
     std::shared_ptr<det::data::Mixup> mixup;
     if (train) mixup = det::data::Mixup::from_json(data["mixup"]);
-    auto opts =
-        det::data::DataLoaderOptions()
-            .batch_size(context_.per_slot_batch_size())
-            .shuffle(train && data.get<bool>("shuffle", false))
-            .drop_last(train && mixup != nullptr)  // mixup pairs examples: even batches only
-            .seed(context_.trial_seed())
-            .pin_memory(context_.device().is_cuda())
-            .num_workers(det::trials::num_workers(data, 2));
-    det::data::CifarOptions o;
-    o.root = det::data::data_root(data);
-    o.train = train;
-    auto dataset = std::make_shared<det::data::ImageDataset>(
-        std::make_shared<det::data::CifarDataset>(o), pipeline, mixup);
+    auto opts = det::trials::loader_options(context_, context_.per_slot_batch_size(), 2)
+                    .shuffle(train && data.get<bool>("shuffle", false))
+                    .drop_last(train && mixup != nullptr);  // mixup pairs examples: even batches
+    auto cifar = std::make_shared<det::data::CifarDataset>(
+        det::data::CifarOptions().root(det::data::data_root(data)).train(train));
+    auto dataset = std::make_shared<det::data::ImageDataset>(cifar, pipeline, mixup);
     return std::make_shared<det::data::DataLoader>(dataset, opts);
   }
 

@@ -12,10 +12,7 @@
 namespace det::trials {
 
 MnistImages::MnistImages(const std::filesystem::path& root, bool train) {
-  data::MnistOptions o;
-  o.root = root;
-  o.train = train;
-  data::MnistDataset ds(o);
+  data::MnistDataset ds(data::MnistOptions().root(root).train(train));
   images_ = ds.pixels().squeeze(1).contiguous();  // the file's bytes
   labels_ = ds.labels();
 }
@@ -26,8 +23,7 @@ data::Image MnistImages::image(int64_t index) const {
   return img;
 }
 
-VisionData::VisionData(const TrialContext& context)
-    : context_(context), data_(context.data_args()) {
+VisionData::VisionData(const TrialContext& context) : context_(context), data_(context.data()) {
   const std::vector<std::string> names = {"mnist", "cifar10", "imagenet", "image_folder"};
   if (!data_.has("dataset_name"))
     data_["dataset_name"].fail(
@@ -65,17 +61,15 @@ std::shared_ptr<data::ImageSource> VisionData::source(bool train) {
   if (meta_.name == "mnist") {
     src = std::make_shared<MnistImages>(data::data_root(data_), train);
   } else if (meta_.name == "cifar10") {
-    data::CifarOptions o;
-    o.root = data::data_root(data_);
-    o.train = train;
-    src = std::make_shared<data::CifarDataset>(o);
+    src = std::make_shared<data::CifarDataset>(
+        data::CifarOptions().root(data::data_root(data_)).train(train));
   } else {
-    data::ImageFolderOptions o;
-    o.root = folder(train ? "train_dir" : "validation_dir");
-    o.skip_undecodable = data_.get<bool>("skip_undecodable", false);
+    auto o = data::ImageFolderOptions()
+                 .root(folder(train ? "train_dir" : "validation_dir"))
+                 .skip_undecodable(data_.get<bool>("skip_undecodable", false));
     // PIL's MAX_IMAGE_PIXELS (docs/data.md); 0 turns the limit off.
-    o.max_image_pixels =
-        data_.get<int64_t>("max_image_pixels", o.max_image_pixels, config::Range{0, 1e15});
+    o.max_image_pixels(
+        data_.get<int64_t>("max_image_pixels", o.max_image_pixels(), config::Range{0, 1e15}));
     src = std::make_shared<data::ImageFolder>(o);
   }
   if (train) train_source_ = src;
@@ -84,28 +78,14 @@ std::shared_ptr<data::ImageSource> VisionData::source(bool train) {
 
 std::shared_ptr<data::DataLoader> VisionData::loader(bool train, data::Pipeline pipeline) {
   // The options first: a config mistake is reported before any data file is read.
-  auto opts = data::DataLoaderOptions()
-                  .batch_size(context_.per_slot_batch_size())
-                  .shuffle(train)
-                  .drop_last(train)
-                  .seed(context_.trial_seed())
-                  .pin_memory(context_.device().is_cuda())
-                  .num_workers(num_workers(data_, 2));
+  auto opts =
+      loader_options(context_, context_.per_slot_batch_size(), 2).shuffle(train).drop_last(train);
   auto dataset = std::make_shared<data::ImageDataset>(source(train), std::move(pipeline));
   return std::make_shared<data::DataLoader>(dataset, opts);
 }
 
-int num_workers(const config::Args& data, int fallback) {
-  return data.get<int>("num_workers", fallback, kNumWorkersRange);
-}
-
-void check_loader_settings(const config::Args& data) {
-  num_workers(data, 0);
-  data.get<bool>("shuffle", false);
-}
-
 void VisionData::check(const TrialContext& context) {
-  const config::Args data = context.data_args();
+  const config::Args data = context.data();
   if (!data.has("dataset_name"))
     data["dataset_name"].fail(
         "missing; set it to mnist, cifar10 or imagenet (an ImageFolder tree)");

@@ -16,18 +16,9 @@
 #include "det/core/context.h"
 #include "det/data/image_dataset.h"
 #include "det/data/loader.h"
+#include "wiring.h"
 
 namespace det::trials {
-
-/// The bounds of `data.num_workers`: loader threads, each holding batches in flight.
-inline const config::Range kNumWorkersRange{0, 256};
-
-/// `data.num_workers` of every trial here (0..256: each worker is a thread), or `fallback`.
-int num_workers(const config::Args& data, int fallback);
-
-/// The loader settings every trial here reads (`data.num_workers`, `data.shuffle`), checked
-/// without reading data: the trials' `check_config` (TrialConfigCheck) calls it.
-void check_loader_settings(const config::Args& data);
 
 /// What a model needs to know about its data set (the example's DATASET_METADATA).
 struct VisionMetadata {

@@ -43,7 +43,7 @@ class DVTTrial : public det::Trial {
   }
 
   explicit DVTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
-    const auto m = ctx.hparam_args("model");
+    const auto m = ctx.hparam("model");
     m.check_keys({"variant", "drop_path_rate", "feature_reuse", "relation_reuse", "pretrained",
                   "embed_dim", "depth", "num_heads", "mlp_ratio"});
     det::nn::DVTOptions o;
@@ -66,7 +66,7 @@ class DVTTrial : public det::Trial {
       m["num_heads"].fail(std::to_string(o.num_heads) + " does not divide embed_dim " +
                           std::to_string(o.embed_dim));
     if (data_.metadata().in_chans != 3)
-      ctx.data_args()["dataset_name"].fail("DVT takes RGB images; use cifar10 or imagenet");
+      ctx.data()["dataset_name"].fail("DVT takes RGB images; use cifar10 or imagenet");
     model_ = det::nn::DVT(o);
     // Checkpointed with the model: thresholds [59, 3] and cumulative GMACs [3].
     thresholds_ = model_->register_buffer(
@@ -86,13 +86,13 @@ class DVTTrial : public det::Trial {
       spdlog::info("DVT: loaded {} tensors from {}", loaded.size(), p.string());
     }
     model_ = ctx.wrap_model(model_);
-    build_optimizer(ctx.hparam_args("optimizer"));
-    if (ctx.has_hparam("scheduler")) build_scheduler(ctx.hparam_args("scheduler"));
+    build_optimizer(ctx.hparam("optimizer"));
+    if (ctx.has_hparam("scheduler")) build_scheduler(ctx.hparam("scheduler"));
     max_validation_batches_ =
-        ctx.data_args().get<int64_t>("validation_batches", 0, det::config::Range{0, 1e12});
+        ctx.data().get<int64_t>("validation_batches", 0, det::config::Range{0, 1e12});
     report_points_ = {5, 10, 20, 40};
     if (ctx.has_hparam("report_operating_points"))
-      report_points_ = ctx.hparam_args("report_operating_points")
+      report_points_ = ctx.hparam("report_operating_points")
                            .as<std::vector<int>>(det::config::Range{1, kOperatingPoints});
   }
 
@@ -207,14 +207,12 @@ class DVTTrial : public det::Trial {
       context_.wrap_lr_scheduler(std::make_shared<det::optim::LambdaLR>(*optimizer_, factor),
                                  det::StepMode::kStepEveryEpoch);
     } else {
-      auto o = det::optim::CosineOptions::from_json(s);
-      context_.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, o),
-                                 det::StepMode::kStepEveryEpoch);
+      det::trials::wrap_timm_cosine(context_, *optimizer_, s);
     }
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
-    const auto spec = context_.data_args().child("transforms")[train ? "train" : "validation"];
+    const auto spec = det::trials::transforms_section(context_, train);
     if (spec.is_null())
       spec.fail(
           "missing; DVT needs 224 px inputs, e.g. [{resize: {size: 224}}, {normalize: {mean: "

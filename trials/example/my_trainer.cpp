@@ -15,7 +15,7 @@ class LinearRegressionTrial : public det::Trial {
   explicit LinearRegressionTrial(det::TrialContext& ctx) : det::Trial(ctx) {
     model_ = ctx.wrap_model(torch::nn::Linear(1, 1));
     optimizer_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(
-        model_->parameters(), torch::optim::SGDOptions(ctx.get_hparam<double>("learning_rate"))));
+        model_->parameters(), torch::optim::SGDOptions(ctx.hparam("learning_rate").as<double>())));
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {

@@ -23,7 +23,7 @@ class EarlyStopping : public det::Callback {
       best_ = loss;
       stale_ = 0;
     } else if (++stale_ >= patience_) {
-      context_.set_stop_requested(true);  // checkpoint and stop after this batch
+      context_.request_stop();  // checkpoint and stop after this batch
     }
   }
   nlohmann::json state_dict() const override { return {{"best", best_}, {"stale", stale_}}; }
@@ -50,7 +50,7 @@ class TwoInputsTrial : public det::Trial {
     auto params = a_->parameters();
     for (auto& p : b_->parameters()) params.push_back(p);
     optimizer_ = ctx.wrap_optimizer(std::make_shared<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(ctx.get_hparam<double>("learning_rate"))));
+        params, torch::optim::SGDOptions(ctx.hparam("learning_rate").as<double>())));
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
@@ -62,7 +62,7 @@ class TwoInputsTrial : public det::Trial {
 
   det::Callbacks build_callbacks() override {
     return {{"early_stopping", std::make_shared<EarlyStopping>(
-                                   context_, context_.get_hparam<int>("patience"), 1e-4)}};
+                                   context_, context_.hparam("patience").as<int>(), 1e-4)}};
   }
 
   det::Metrics train_batch(det::data::Batch& batch, int64_t, int64_t) override {

@@ -4,7 +4,7 @@
 // nn::Dropout here; nn.LogSoftmax() without dim picks dim 1 for 2-D input.
 #include <torch/torch.h>
 
-#include "../common/vision_data.h"
+#include "../common/wiring.h"
 #include "det/core/registry.h"
 #include "det/data/loader.h"
 #include "det/data/mnist.h"
@@ -16,18 +16,17 @@ namespace {
 const det::config::Range kFilters{1, 4096}, kDropout{0, 1};
 
 torch::nn::Sequential build_model(const det::TrialContext& ctx) {
-  const auto n1 = ctx.hparam_args("n_filters1").as<int64_t>(kFilters);
-  const auto n2 = ctx.hparam_args("n_filters2").as<int64_t>(kFilters);
+  const auto n1 = ctx.hparam("n_filters1").as<int64_t>(kFilters);
+  const auto n2 = ctx.hparam("n_filters2").as<int64_t>(kFilters);
   return torch::nn::Sequential(
       torch::nn::Conv2d(torch::nn::Conv2dOptions(1, n1, 3).stride(1)), torch::nn::ReLU(),
       torch::nn::Conv2d(torch::nn::Conv2dOptions(n1, n2, 3)), torch::nn::ReLU(),
       torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)),
       torch::nn::Dropout2d(
-          torch::nn::Dropout2dOptions(ctx.hparam_args("dropout1").as<double>(kDropout))),
+          torch::nn::Dropout2dOptions(ctx.hparam("dropout1").as<double>(kDropout))),
       torch::nn::Flatten(),  // 28 -> 26 -> 24 -> pool 12: 144 values per filter
       torch::nn::Linear(144 * n2, 128), torch::nn::ReLU(),
-      torch::nn::Dropout(
-          torch::nn::DropoutOptions(ctx.hparam_args("dropout2").as<double>(kDropout))),
+      torch::nn::Dropout(torch::nn::DropoutOptions(ctx.hparam("dropout2").as<double>(kDropout))),
       torch::nn::Linear(128, 10), torch::nn::LogSoftmax(torch::nn::LogSoftmaxOptions(1)));
 }
 
@@ -35,7 +34,7 @@ class MnistTrial : public det::Trial {
  public:
   /// The data settings, checked by validate-config and before every run.
   static void check_config(const det::TrialContext& context) {
-    det::trials::check_loader_settings(context.data_args());
+    det::trials::check_loader_settings(context.data());
   }
 
   explicit MnistTrial(det::TrialContext& ctx) : det::Trial(ctx) {
@@ -43,7 +42,7 @@ class MnistTrial : public det::Trial {
     optimizer_ = ctx.wrap_optimizer(std::make_shared<det::optim::Adadelta>(
         model_->parameters(),
         det::optim::AdadeltaOptions(
-            ctx.hparam_args("learning_rate").as<double>(det::config::Range::greater_than(0)))));
+            ctx.hparam("learning_rate").as<double>(det::config::Range::greater_than(0)))));
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
@@ -69,22 +68,16 @@ class MnistTrial : public det::Trial {
 
  private:
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
-    const auto data = context_.data_args();
+    const auto data = context_.data();
     // The example hard-codes a batch of 64; a global_batch_size hyperparameter overrides it.
     int64_t batch = context_.has_hparam("global_batch_size") ? context_.per_slot_batch_size()
                                                              : 64 / context_.size();
     // The settings first: a config mistake is reported before any data file is read.
-    auto opts = det::data::DataLoaderOptions()
-                    .batch_size(batch)
-                    .shuffle(train && data.get<bool>("shuffle", false))
-                    .seed(context_.trial_seed())
-                    .pin_memory(context_.device().is_cuda())
-                    .num_workers(det::trials::num_workers(data, 1));
-    det::data::MnistOptions o;
-    o.root = det::data::data_root(data);
-    o.train = train;
-    return std::make_shared<det::data::DataLoader>(std::make_shared<det::data::MnistDataset>(o),
-                                                   opts);
+    auto opts = det::trials::loader_options(context_, batch, 1)
+                    .shuffle(train && data.get<bool>("shuffle", false));
+    auto dataset = std::make_shared<det::data::MnistDataset>(
+        det::data::MnistOptions().root(det::data::data_root(data)).train(train));
+    return std::make_shared<det::data::DataLoader>(dataset, opts);
   }
 
   torch::nn::Sequential model_{nullptr};

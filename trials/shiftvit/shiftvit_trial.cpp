@@ -27,17 +27,15 @@ class ShiftViTTrial : public det::Trial {
     o.img_size = meta.img_size;
     o.in_chans = meta.in_chans;
     o.num_classes = meta.num_classes;
-    o.update_from_json(ctx.hparam_args("model"));
+    o.update_from_json(ctx.hparam("model"));
     model_ = ctx.wrap_model(det::nn::ShiftViT(o));
     optimizer_ =
-        ctx.wrap_optimizer(det::optim::make_adamw_from_json(*model_, ctx.hparam_args("optimizer")));
+        ctx.wrap_optimizer(det::optim::make_adamw_from_json(*model_, ctx.hparam("optimizer")));
     // The example steps timm's scheduler with the epoch index when an epoch starts; stepping
     // after the last batch of every epoch gives each epoch the same rate.
-    auto sched = det::optim::CosineOptions::from_json(ctx.hparam_args("scheduler"));
-    ctx.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, sched),
-                          det::StepMode::kStepEveryEpoch);
+    det::trials::wrap_timm_cosine(ctx, *optimizer_, ctx.hparam("scheduler"));
     // No `transform` section: timm's defaults.
-    if (ctx.has_hparam("transform")) transform_ = ctx.hparam_args("transform");
+    if (ctx.has_hparam("transform")) transform_ = ctx.hparam("transform");
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {

@@ -55,7 +55,7 @@ class ViTTrial : public det::Trial {
 
   explicit ViTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
     const auto& meta = data_.metadata();
-    const auto model_cfg = ctx.hparam_args("model");
+    const auto model_cfg = ctx.hparam("model");
     det::nn::ViTOptions o;
     o.img_size = meta.img_size;
     o.in_chans = meta.in_chans;
@@ -66,7 +66,7 @@ class ViTTrial : public det::Trial {
     model_ = det::nn::ViT(o);
     if (model_cfg.has("pretrained")) {
       // Relative paths: the working directory, then data.root / $DET_DATA_DIR.
-      const auto root = det::data::data_root(ctx.data_args());
+      const auto root = det::data::data_root(ctx.data());
       std::filesystem::path p = model_cfg.get<std::string>("pretrained");
       if (!std::filesystem::exists(p) && p.is_relative() && std::filesystem::exists(root / p))
         p = root / p;
@@ -79,9 +79,9 @@ class ViTTrial : public det::Trial {
       spdlog::info("ViT: {}", det::nn::load_hf_vit(*model_, p));
     }
     model_ = ctx.wrap_model(model_);
-    build_optimizer(ctx.hparam_args("optimizer"));
-    if (ctx.has_hparam("scheduler")) build_scheduler(ctx.hparam_args("scheduler"));
-    export_path_ = ctx.data_args().get<std::string>("export_safetensors", "");
+    build_optimizer(ctx.hparam("optimizer"));
+    if (ctx.has_hparam("scheduler")) build_scheduler(ctx.hparam("scheduler"));
+    export_path_ = ctx.data().get<std::string>("export_safetensors", "");
   }
 
   std::shared_ptr<det::data::DataLoader> build_training_data_loader() override {
@@ -173,14 +173,12 @@ class ViTTrial : public det::Trial {
       context_.wrap_lr_scheduler(std::make_shared<det::optim::LambdaLR>(*optimizer_, factor),
                                  det::StepMode::kStepEveryOptimizerStep);
     } else {
-      auto o = det::optim::CosineOptions::from_json(s);
-      context_.wrap_lr_scheduler(std::make_shared<det::optim::CosineLRScheduler>(*optimizer_, o),
-                                 det::StepMode::kStepEveryEpoch);
+      det::trials::wrap_timm_cosine(context_, *optimizer_, s);
     }
   }
 
   std::shared_ptr<det::data::DataLoader> loader(bool train) {
-    const auto spec = context_.data_args().child("transforms")[train ? "train" : "validation"];
+    const auto spec = det::trials::transforms_section(context_, train);
     det::data::Pipeline pipeline;
     if (!spec.is_null()) {
       pipeline = det::data::Pipeline::from_json(spec);

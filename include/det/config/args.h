@@ -7,9 +7,9 @@
 ///
 ///     exp.yaml:14:9: hyperparameters.optimizer.lr: expected a number, found 'fast'
 ///
-/// A trial gets such views from `TrialContext::hparam_args(name)` and `data_args()`:
+/// A trial gets such views from `TrialContext::hparam(name)` and `data()`:
 ///
-///     config::Args opt = context.hparam_args("optimizer");
+///     config::Args opt = context.hparam("optimizer");
 ///     opt.check_keys({"name", "lr", "momentum"});
 ///     std::string name = opt.get_enum("name", "sgd", {"sgd", "adamw"});
 ///     double lr = opt.get<double>("lr", config::Range::greater_than(0));

@@ -14,6 +14,7 @@
 #include <torch/types.h>
 #include <nlohmann/json.hpp>
 
+#include "det/config/args.h"
 #include "det/config/experiment_config.h"
 #include "det/core/amp.h"
 #include "det/core/reducer.h"
@@ -48,24 +49,25 @@ class TrialContext {
   TrialContext& operator=(const TrialContext&) = delete;
 
   // ---- configuration ----
+  // Naming: accessors are nouns (`hparams()`, `hparam(name)`, `data()`, `device()`), predicates
+  // start with is_/has_, actions are verbs (`wrap_model`, `backward`, `request_stop`).
+
   /// The whole experiment config.
   const config::ExperimentConfig& experiment_config() const;
-  /// The `data:` section of the config.
-  const nlohmann::json& data_config() const;
-  /// This trial's hyperparameter values.
+  /// The `data:` section as a typed view whose errors name the file position and key path
+  /// (`data().get<int>("num_workers", 2, config::Range{0, 256})`; `data().json()` is the JSON).
+  config::Args data() const;
+  /// This trial's hyperparameter values (JSON; read single values through `hparam(name)`).
   const nlohmann::json& hparams() const;
   /// Whether hyperparameter `name` exists (a dotted name looks into nested hyperparameters).
   bool has_hparam(const std::string& name) const;
-  /// A hyperparameter converted to T (double, float, int, int64_t, bool, std::string, vectors of
-  /// those, or nlohmann::json). A dotted name looks into nested hyperparameters. A missing or
-  /// mistyped value throws ConfigError naming the key and the config file.
-  template <typename T>
-  T get_hparam(const std::string& name) const;
-  /// `get_hparam<T>(name)` or `fallback` when the hyperparameter is absent.
-  template <typename T>
-  T get_hparam(const std::string& name, const T& fallback) const {
-    return has_hparam(name) ? get_hparam<T>(name) : fallback;
-  }
+  /// Hyperparameter `name` (dotted for nested ones) as a typed view, the one way a trial reads a
+  /// hyperparameter: `hparam("lr").as<double>()`, `hparam("lr").as<double>(Range{0, 1})`,
+  /// `hparam("optimizer").get<double>("momentum", 0.9)`. A mistyped value fails with the file
+  /// position and key path ("exp.yaml:14:9: hyperparameters.optimizer.lr: expected a number,
+  /// found 'fast'"); a name that is not defined is a ConfigError naming the config file with a
+  /// suggestion (a CheckpointError naming the checkpoint when the trial resumed from one).
+  config::Args hparam(const std::string& name) const;
   /// The `global_batch_size` hyperparameter (effective: per_slot * slots).
   int64_t global_batch_size() const;
   /// global_batch_size / slots.
@@ -77,7 +79,7 @@ class TrialContext {
   /// The batch this trial started (or resumed) from.
   int64_t initial_batch() const;
   /// True in `det-run --test`.
-  bool test_mode() const;
+  bool is_test_mode() const;
 
   // ---- devices and ranks ----
   /// The device the models live on (cuda:LOCAL_RANK when CUDA is available, else cpu).
@@ -168,22 +170,16 @@ class TrialContext {
                       bool auto_zero_grads = true);
   /// True on the batches where step_optimizer steps.
   bool is_update_batch() const { return clock().is_update_batch(); }
-  /// Asks the harness to checkpoint and exit after the current batch.
-  void set_stop_requested(bool stop);
-  /// Whether set_stop_requested(true) was called.
-  bool get_stop_requested() const;
+  /// Asks the harness to checkpoint and exit after the current batch (Determined's
+  /// `request_stop(True)`); the searcher sees an early exit.
+  void request_stop();
+  /// Whether request_stop() was called.
+  bool stop_requested() const;
 
   /// The wrapped models, in wrap order.
   const std::vector<std::shared_ptr<torch::nn::Module>>& models() const;
   /// The wrapped optimizers, in wrap order.
   const std::vector<std::shared_ptr<torch::optim::Optimizer>>& optimizers() const;
-
-  /// Hyperparameter `name` (dotted for nested ones) as a typed view whose errors name the file
-  /// position and key path ("exp.yaml:14:9: hyperparameters.optimizer.lr: expected a number,
-  /// found 'fast'"); ConfigError with a suggestion when it is not defined.
-  config::Args hparam_args(const std::string& name) const;
-  /// The `data:` section as a typed view whose errors name the file position and key path.
-  config::Args data_args() const;
 
  private:
   template <typename M>
@@ -201,39 +197,8 @@ class TrialContext {
   void register_reducer(std::shared_ptr<MetricReducer> reducer, const std::string& name,
                         bool for_training, bool for_validation);
   const nlohmann::json* find_hparam(const std::string& name) const;
-  [[noreturn]] void hparam_type_error(const std::string& name, const nlohmann::json& value,
-                                      const char* expected) const;
 
   std::shared_ptr<detail::TrialHarness> h_;
 };
-
-template <typename T>
-T TrialContext::get_hparam(const std::string& name) const {
-  const nlohmann::json* v = find_hparam(name);  // throws ConfigError if missing
-  if constexpr (std::is_same_v<T, nlohmann::json>) {
-    return *v;
-  } else if constexpr (std::is_same_v<T, bool>) {
-    if (!v->is_boolean()) hparam_type_error(name, *v, "true or false");
-    return v->get<bool>();
-  } else if constexpr (std::is_integral_v<T>) {
-    if (v->is_number_integer()) return v->get<T>();
-    if (v->is_number_float() &&
-        v->get<double>() == static_cast<double>(static_cast<int64_t>(v->get<double>())))
-      return static_cast<T>(v->get<double>());
-    hparam_type_error(name, *v, "an integer");
-  } else if constexpr (std::is_floating_point_v<T>) {
-    if (!v->is_number()) hparam_type_error(name, *v, "a number");
-    return v->get<T>();
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    if (!v->is_string()) hparam_type_error(name, *v, "a string");
-    return v->get<std::string>();
-  } else {
-    try {
-      return v->get<T>();
-    } catch (const nlohmann::json::exception&) {
-      hparam_type_error(name, *v, "a value of the requested type");
-    }
-  }
-}
 
 }  // namespace det

@@ -70,7 +70,7 @@ struct TrialRunOptions {
 /// How the trial ended.
 struct TrialResult {
   /// kStopped: the stop flag was set (Ctrl-C, the runner); kStopRequested: the trial itself asked
-  /// to stop (TrialContext::set_stop_requested), which the searcher sees as an early exit.
+  /// to stop (TrialContext::request_stop), which the searcher sees as an early exit.
   enum class Exit { kCompleted, kStopped, kStopRequested };
   Exit exit = Exit::kCompleted;  ///< Why run() returned.
   TrialState state;              ///< Progress at the end.

@@ -13,17 +13,23 @@
 
 namespace det::data {
 
-/// One batch. `Batch{x, y}` gives data x and target y; `batch["mask"] = m` adds a tensor.
+/// One batch. `Batch{x, y}` gives data x and target y; `batch.set("mask", m)` adds a tensor and
+/// `batch["mask"]` reads it (a name the batch does not hold is an error, never a new tensor).
 struct Batch {
   torch::Tensor data;    ///< The inputs, named "data".
   torch::Tensor target;  ///< The labels or regression targets, named "target".
   /// More named tensors ("input_ids", "attention_mask", ...), each with the batch first.
   std::map<std::string, torch::Tensor> extra;
 
-  /// The tensor named `name` ("data", "target" or an extra one), created undefined if absent.
+  /// The defined tensor named `name` ("data", "target" or an extra one); throws det::DataError
+  /// naming the key and the names the batch holds when there is none (add tensors with set()).
   torch::Tensor& operator[](const std::string& name);
-  /// The tensor named `name`; throws det::DataError listing the names when there is none.
-  const torch::Tensor& at(const std::string& name) const;
+  /// The defined tensor named `name`; throws det::DataError as the non-const operator[].
+  const torch::Tensor& operator[](const std::string& name) const;
+  /// The same as `(*this)[name]` (std::map's spelling).
+  const torch::Tensor& at(const std::string& name) const { return (*this)[name]; }
+  /// Adds the tensor named `name`, or replaces it ("data" and "target" set those members).
+  Batch& set(const std::string& name, torch::Tensor tensor);
   /// Whether a defined tensor is named `name`.
   bool contains(const std::string& name) const;
   /// The names of the defined tensors: data, target, then the extra ones in order.

@@ -6,18 +6,24 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
+
 #include "det/data/image_dataset.h"
 
 namespace det::data {
 
-/// CIFAR options.
+/// CIFAR options (LibTorch's style: `CifarOptions().root(dir).train(false)`).
 struct CifarOptions {
-  std::filesystem::path
-      root;           ///< Looked up as root/cifar10 (cifar100), root/cifar-10-batches-bin, root.
-  int classes = 10;   ///< 10 or 100.
-  bool train = true;  ///< data_batch_1..5 (train.bin) or test_batch (test.bin).
-  bool coarse_labels = false;  ///< CIFAR-100: the 20 superclasses instead of the 100 classes.
-  bool download = true;        ///< Fetch the official archive when missing and the network allows.
+  /// Looked up as root/cifar10 (cifar100), root/cifar-10-batches-bin, root.
+  TORCH_ARG(std::filesystem::path, root);
+  /// 10 or 100.
+  TORCH_ARG(int, classes) = 10;
+  /// data_batch_1..5 (train.bin) or test_batch (test.bin).
+  TORCH_ARG(bool, train) = true;
+  /// CIFAR-100: the 20 superclasses instead of the 100 classes.
+  TORCH_ARG(bool, coarse_labels) = false;
+  /// Fetch the official archive when missing and the network allows.
+  TORCH_ARG(bool, download) = true;
 };
 
 /// The images (32x32x3, HWC in memory) and labels of CIFAR-10 or CIFAR-100.

@@ -8,21 +8,24 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
+
 #include "det/data/image_dataset.h"
 
 namespace det::data {
 
-/// ImageFolder options.
+/// ImageFolder options (LibTorch's style: `ImageFolderOptions().root(dir)`).
 struct ImageFolderOptions {
-  std::filesystem::path root;  ///< Holds one sub-directory per class.
+  /// Holds one sub-directory per class.
+  TORCH_ARG(std::filesystem::path, root);
   /// Check every file's header at start-up and leave out, with a count and a logged list, the
   /// ones that cannot be decoded. When false (the default) such a file is an error when read.
-  bool skip_undecodable = false;
+  TORCH_ARG(bool, skip_undecodable) = false;
   /// PIL's `Image.MAX_IMAGE_PIXELS`: images with more pixels are decoded with a warning, those
   /// with more than twice as many are refused from their header, never decoded (skipped, with a
   /// warning naming them, under skip_undecodable). 0: no limit. Default: $DET_MAX_IMAGE_PIXELS,
   /// else kPilMaxImagePixels (89,478,485).
-  int64_t max_image_pixels = default_max_image_pixels();
+  TORCH_ARG(int64_t, max_image_pixels) = default_max_image_pixels();
 };
 
 /// Images under root/<class>/ (recursively), classes sorted by name and numbered from 0, files

@@ -6,50 +6,47 @@
 #include <memory>
 #include <vector>
 
+#include <torch/arg.h>
+
 #include "det/data/batch.h"
 #include "det/data/dataset.h"
 #include "det/data/sampler.h"
 
 namespace det::data {
 
-/// Options of a DataLoader, with fluent setters.
+/// Options of a DataLoader, as LibTorch's option structs: `o.batch_size(32)` sets (and chains),
+/// `o.batch_size()` reads.
 struct DataLoaderOptions {
-  /// Examples per batch (per rank when sharded), >= 1.
-  int64_t batch_size_ = 1;
-  bool shuffle_ = false;  ///< A RandomSampler (seeded by seed_) instead of sequential order.
-  uint64_t seed_ = 0;     ///< Seeds shuffling and every example's augmentation stream.
+  /// Examples per batch (per rank when sharded), >= 1 (checked by the DataLoader).
+  TORCH_ARG(int64_t, batch_size) = 1;
+  /// A RandomSampler (seeded by seed) instead of sequential order.
+  TORCH_ARG(bool, shuffle) = false;
+  /// Seeds shuffling and every example's augmentation stream.
+  TORCH_ARG(uint64_t, seed) = 0;
   /// Leave out the last, incomplete batch of an epoch.
-  bool drop_last_ = false;
-  int num_workers_ = 1;      ///< Threads assembling batches; 0 assembles on the caller's thread.
-  int prefetch_ = 2;         ///< Batches each worker may have ready ahead of the consumer.
-  bool pin_memory_ = false;  ///< Copy batches into page-locked memory (CUDA only) on the workers.
-  int num_replicas_ = 1;     ///< Data-parallel ranks sharing the batch stream.
-  int rank_ = 0;             ///< This rank.
-  int64_t pass_limit_ = 0;   ///< At most this many batches per pass (validation); 0: all.
+  TORCH_ARG(bool, drop_last) = false;
+  /// Threads assembling batches; 0 assembles on the caller's thread (negative counts as 0).
+  TORCH_ARG(int, num_workers) = 1;
+  /// Batches each worker may have ready ahead of the consumer (less than 1 counts as 1).
+  TORCH_ARG(int, prefetch) = 2;
+  /// Copy batches into page-locked memory on the workers: the harness's host-to-device copies
+  /// become asynchronous (non_blocking). Ignored without CUDA.
+  TORCH_ARG(bool, pin_memory) = false;
+  /// Data-parallel ranks sharing the batch stream (see shard()).
+  TORCH_ARG(int, num_replicas) = 1;
+  /// This rank, in [0, num_replicas).
+  TORCH_ARG(int, rank) = 0;
+  /// One pass (a validation, a range-for) yields at most this many batches of this rank (0:
+  /// all). The training stream is not limited.
+  TORCH_ARG(int64_t, pass_limit) = 0;
 
-  /// Sets batch_size_ (>= 1, checked by the DataLoader).
-  DataLoaderOptions& batch_size(int64_t v) { return batch_size_ = v, *this; }
-  /// Sets shuffle_.
-  DataLoaderOptions& shuffle(bool v) { return shuffle_ = v, *this; }
-  /// Sets seed_.
-  DataLoaderOptions& seed(uint64_t v) { return seed_ = v, *this; }
-  /// Sets drop_last_.
-  DataLoaderOptions& drop_last(bool v) { return drop_last_ = v, *this; }
-  /// Sets num_workers_ (negative counts as 0).
-  DataLoaderOptions& num_workers(int v) { return num_workers_ = v, *this; }
-  /// Sets prefetch_ (less than 1 counts as 1).
-  DataLoaderOptions& prefetch(int v) { return prefetch_ = v, *this; }
-  /// Pinned batches make the harness's host-to-device copies asynchronous (non_blocking). Ignored
-  /// without CUDA.
-  DataLoaderOptions& pin_memory(bool v) { return pin_memory_ = v, *this; }
+ public:
   /// Determined's DistributedBatchSampler: of the (repeating) stream of batches, rank r keeps
   /// batches r, r + n, r + 2n, ...; each rank's batches hold batch_size examples (per slot).
+  /// Sets num_replicas and rank.
   DataLoaderOptions& shard(int num_replicas, int rank) {
-    return num_replicas_ = num_replicas, rank_ = rank, *this;
+    return this->num_replicas(num_replicas).rank(rank);
   }
-  /// One pass (a validation, a range-for) yields at most `n` batches of this rank (0: all). The
-  /// training stream is not limited.
-  DataLoaderOptions& pass_limit(int64_t n) { return pass_limit_ = n, *this; }
 };
 
 /// A sequence of batches produced ahead of time by worker threads; see DataLoader::stream.
@@ -83,7 +80,7 @@ class DataLoader {
   /// pass limit.
   int64_t batches_in_one_pass() const;
   /// Examples per batch (per rank).
-  int64_t batch_size() const { return options_.batch_size_; }
+  int64_t batch_size() const { return options_.batch_size(); }
   /// The options, as normalized by the constructor.
   const DataLoaderOptions& options() const { return options_; }
   /// The dataset batches are drawn from.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 
+#include <torch/arg.h>
 #include <torch/types.h>
 
 #include "det/config/args.h"
@@ -12,15 +13,23 @@
 
 namespace det::data {
 
-/// Mixup/CutMix options (timm's names and defaults).
+/// Mixup/CutMix options (timm's names and defaults; LibTorch's style:
+/// `MixupOptions().cutmix_alpha(1.0).num_classes(10)`).
 struct MixupOptions {
-  double mixup_alpha = 1.0;      ///< Beta(alpha, alpha) for mixup; 0 disables it.
-  double cutmix_alpha = 0.0;     ///< Beta(alpha, alpha) for cutmix; 0 disables it.
-  double prob = 1.0;             ///< Probability of mixing a batch at all.
-  double switch_prob = 0.5;      ///< With both enabled: probability of cutmix instead of mixup.
-  bool correct_lam = true;       ///< Recompute lambda from the clipped cutmix box.
-  double label_smoothing = 0.1;  ///< In [0, 1]: off-class targets get smoothing / num_classes.
-  int64_t num_classes = 1000;    ///< Width of the soft targets, >= 1 (required in the config).
+  /// Beta(alpha, alpha) for mixup; 0 disables it.
+  TORCH_ARG(double, mixup_alpha) = 1.0;
+  /// Beta(alpha, alpha) for cutmix; 0 disables it.
+  TORCH_ARG(double, cutmix_alpha) = 0.0;
+  /// Probability of mixing a batch at all.
+  TORCH_ARG(double, prob) = 1.0;
+  /// With both enabled: probability of cutmix instead of mixup.
+  TORCH_ARG(double, switch_prob) = 0.5;
+  /// Recompute lambda from the clipped cutmix box.
+  TORCH_ARG(bool, correct_lam) = true;
+  /// In [0, 1]: off-class targets get smoothing / num_classes.
+  TORCH_ARG(double, label_smoothing) = 0.1;
+  /// Width of the soft targets, >= 1 (required in the config).
+  TORCH_ARG(int64_t, num_classes) = 1000;
 };
 
 /// Mixes a batch with its reverse: mixup blends images, cutmix pastes a box; targets become
@@ -33,7 +42,7 @@ class Mixup {
   void apply(Batch& batch, uint64_t seed) const;
   /// The options it was built with.
   const MixupOptions& options() const { return options_; }
-  /// From the config (e.g. `context.data_args()["mixup"]`): {mixup_alpha, cutmix_alpha, prob,
+  /// From the config (e.g. `context.data()["mixup"]`): {mixup_alpha, cutmix_alpha, prob,
   /// switch_prob, correct_lam, label_smoothing, num_classes (required)}; null when the section
   /// is null; ConfigError naming the file position and key on a mistake.
   static std::shared_ptr<Mixup> from_json(const config::Args& spec);

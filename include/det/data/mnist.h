@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include <torch/arg.h>
+
 #include "det/config/args.h"
 #include "det/data/dataset.h"
 
@@ -17,20 +19,24 @@ torch::Tensor read_idx_images(const std::filesystem::path& path);
 /// Reads an IDX label file (magic 2049) into an int64 tensor [N].
 torch::Tensor read_idx_labels(const std::filesystem::path& path);
 
-/// The directory holding datasets: `data.root` of the config (`context.data_args()`) if set,
+/// The directory holding datasets: `data.root` of the config (`context.data()`) if set,
 /// else $DET_DATA_DIR, else "./data". A root that is not a string is a ConfigError.
 std::filesystem::path data_root(const config::Args& data);
 
-/// MNIST options.
+/// MNIST options (LibTorch's style: `MnistOptions().root(dir).train(false)`).
 struct MnistOptions {
-  std::filesystem::path root;  ///< Looked up as root/mnist, root/MNIST/raw, then root itself.
-  bool train = true;           ///< The 60000 training images, else the 10000 test images.
-  bool normalize = true;       ///< ToTensor then Normalize((0.1307,), (0.3081,)), as the example.
-  /// @{
-  /// Normalize's mean and std (used when `normalize`).
-  double mean = 0.1307, std = 0.3081;
-  /// @}
-  bool download = true;  ///< Fetch missing files from the public mirrors if the network allows.
+  /// Looked up as root/mnist, root/MNIST/raw, then root itself.
+  TORCH_ARG(std::filesystem::path, root);
+  /// The 60000 training images, else the 10000 test images.
+  TORCH_ARG(bool, train) = true;
+  /// ToTensor then Normalize((0.1307,), (0.3081,)), as the example.
+  TORCH_ARG(bool, normalize) = true;
+  /// Normalize's mean (used when `normalize`).
+  TORCH_ARG(double, mean) = 0.1307;
+  /// Normalize's standard deviation (used when `normalize`).
+  TORCH_ARG(double, stddev) = 0.3081;
+  /// Fetch missing files from the public mirrors if the network allows.
+  TORCH_ARG(bool, download) = true;
 };
 
 /// MNIST as float images [N, 1, 28, 28] in [0, 1] (then normalized) and int64 labels.

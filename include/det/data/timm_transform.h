@@ -21,7 +21,7 @@ namespace det::data {
 ///    ToTensor + Normalize, then RandomErasing(re_prob, re_mode, max_count=re_count);
 ///  - eval: Resize(floor(img_size / crop_pct), interpolation), CenterCrop(img_size), ToTensor +
 ///    Normalize.
-/// `args` is the section (e.g. `context.hparam_args("transform")`; null: every default);
+/// `args` is the section (e.g. `context.hparam("transform")`; null: every default);
 /// unknown keys and bad values are ConfigErrors naming its file position and key path. Defaults
 /// are timm's
 /// (scale [0.08, 1], ratio [3/4, 4/3], hflip 0.5, vflip 0, color_jitter 0.4, interpolation

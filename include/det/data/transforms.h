@@ -167,7 +167,7 @@ class Pipeline {
   /// Builds a pipeline from the config, e.g.
   ///   [{random_crop: {size: 32, padding: 4}}, {random_horizontal_flip: {p: 0.5}},
   ///    {normalize: {mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5]}}]
-  /// given as a view with its key path (`context.data_args().child("transforms")["train"]`, or
+  /// given as a view with its key path (`context.data().child("transforms")["train"]`, or
   /// `{json, "data.transforms.train"}`); mistakes are ConfigErrors naming the file position and
   /// entry ("exp.yaml:9:21: data.transforms.train[1].random_crop.size: ..."). Null: no transforms.
   static Pipeline from_json(const config::Args& spec);

@@ -35,7 +35,7 @@ std::shared_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& module,
 
 /// Builds AdamW from the ShiftViT example's `optimizer` section (timm create_optimizer args:
 /// opt "adamw", lr, opt_eps, opt_betas, weight_decay, momentum (unused by AdamW), clip_grad
-/// (null only)), e.g. `context.hparam_args("optimizer")`. Unknown keys, wrong types and other
+/// (null only)), e.g. `context.hparam("optimizer")`. Unknown keys, wrong types and other
 /// optimizers are ConfigErrors naming the file position and key.
 std::shared_ptr<torch::optim::AdamW> make_adamw_from_json(
     const torch::nn::Module& module, const config::Args& section,

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
 #include <torch/optim/optimizer.h>
 #include <nlohmann/json.hpp>
 
@@ -79,18 +80,26 @@ class LambdaLR : public LRScheduler {
 };
 
 /// Options of timm's CosineLRScheduler as timm.scheduler.create_scheduler builds it for
-/// `sched: cosine` (one cycle, t_in_epochs, no noise, no warmup_prefix).
+/// `sched: cosine` (one cycle, t_in_epochs, no noise, no warmup_prefix). Set as LibTorch's option
+/// structs: `CosineOptions().t_initial(300).warmup_t(5)`.
 struct CosineOptions {
-  int64_t t_initial = 0;        ///< `epochs`: the length of the cosine cycle.
-  double lr_min = 0.0;          ///< `min_lr`.
-  int64_t warmup_t = 0;         ///< `warmup_epochs`.
-  double warmup_lr_init = 0.0;  ///< `warmup_lr`.
-  int64_t cooldown_epochs = 0;  ///< Added to the cycle for total_epochs(); lr stays at lr_min.
+  /// `epochs`: the length of the cosine cycle.
+  TORCH_ARG(int64_t, t_initial) = 0;
+  /// `min_lr`.
+  TORCH_ARG(double, lr_min) = 0.0;
+  /// `warmup_epochs`.
+  TORCH_ARG(int64_t, warmup_t) = 0;
+  /// `warmup_lr`.
+  TORCH_ARG(double, warmup_lr_init) = 0.0;
+  /// Added to the cycle for total_epochs(); lr stays at lr_min.
+  TORCH_ARG(int64_t, cooldown_epochs) = 0;
+
+ public:
   /// The total length timm reports: t_initial + cooldown_epochs.
-  int64_t total_epochs() const { return t_initial + cooldown_epochs; }
+  int64_t total_epochs() const { return t_initial_ + cooldown_epochs_; }
   /// From the ShiftViT example's `scheduler` section (sched, epochs, min_lr, warmup_lr,
   /// warmup_epochs, cooldown_epochs, decay_rate, lr_noise (null only), lr_noise_pct,
-  /// lr_noise_std), e.g. `context.hparam_args("scheduler")`. Unknown keys, wrong types, other
+  /// lr_noise_std), e.g. `context.hparam("scheduler")`. Unknown keys, wrong types, other
   /// schedules and noise are ConfigErrors naming the file position and key.
   static CosineOptions from_json(const config::Args& section);
 };

@@ -90,34 +90,66 @@ class RunnerChannel : public TrialListener {
   int64_t sent_ = 0;
 };
 
-}  // namespace
+using Reason = record::WorkerExit::Reason;
 
-int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
-  const fs::path trial_dir = record::RunDir(w.run_dir).trial(w.trial).path();
-  RunnerChannel channel(record::ChannelFiles::of(trial_dir, w.launch), stop_flag);
-  // Until the ranks are known, the process a launcher made rank 0 (or the only one) speaks for
-  // the trial: the channel's files have one writer.
-  const auto launch_env = distributed::detect_launch_environment();
-  bool chief = !launch_env || launch_env->rank == 0;
-  auto finish = [&](record::WorkerExit::Reason reason, const std::string& message, int code) {
+// How a worker ends after an error: the reason the runner records, the exit code, and how the
+// error is logged. Every error is also recorded for det-launch (which rank failed first).
+struct Ending {
+  Reason reason;
+  int code;
+};
+
+Ending ending_of(const std::exception& e, int64_t trial, const std::string& msg) {
+  distributed::record_failure(e);
+  if (dynamic_cast<const StorageError*>(&e)) {
+    util::logger()->error("trial {}: {}", trial, msg);
+    return {Reason::kStorage, 1};
+  }
+  if (dynamic_cast<const NonFiniteMetric*>(&e)) {
+    util::logger()->error("{}", msg);
+    return {Reason::kNonFinite, 1};
+  }
+  if (dynamic_cast<const InvalidHP*>(&e)) {
+    util::logger()->warn("trial {}: rejected its hyperparameters: {}", trial, msg);
+    return {Reason::kInvalidHP, record::kWorkerExitInvalidHP};
+  }
+  util::logger()->error("trial {}: {}", trial, msg);
+  return {Reason::kError, 1};
+}
+
+// One launch of a trial on this process: its config and entry, its ranks, the controller run,
+// and the last word to the runner.
+class Worker {
+ public:
+  Worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag)
+      : w_(w),
+        stop_flag_(stop_flag),
+        trial_dir_(record::RunDir(w.run_dir).trial(w.trial).path()),
+        channel_(record::ChannelFiles::of(trial_dir_, w.launch), stop_flag) {
+    // Until the ranks are known, the process a launcher made rank 0 (or the only one) speaks for
+    // the trial: the channel's files have one writer.
+    const auto launch_env = distributed::detect_launch_environment();
+    chief_ = !launch_env || launch_env->rank == 0;
+  }
+
+  int run() {
     try {
-      if (chief) {
-        util::logger()->info("trial {}: launch {} ends ({})", w.trial, w.launch,
-                             record::reason_name(reason));
-        channel.send(record::WorkerExit{reason, message});
-      }
-    } catch (const std::exception& e) {  // the runner counts a worker without a last word
-      util::logger()->error("cannot tell the runner why the worker exits: {}", e.what());
+      return train();
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      const std::string msg = util::shorten(what.substr(0, what.find('\n')), 300);
+      const Ending ending = ending_of(e, w_.trial, msg);
+      return finish(ending.reason, msg, ending.code);
     }
-    return code;
-  };
-  using Reason = record::WorkerExit::Reason;
-  try {
-    fs::path run_dir = w.run_dir;
-    auto cfg = config::load_experiment_config(record::RunDir(run_dir).config().string(), {});
+  }
+
+ private:
+  int train() {
+    const record::RunDir run_dir(w_.run_dir);
+    auto cfg = config::load_experiment_config(run_dir.config().string(), {});
     const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
-    // Several slots: this process becomes the launcher of that many ranks, each running this same
-    // command line. Only the chief (rank 0) writes to the channel.
+    // Several slots: this process becomes the launcher of that many ranks, each running this
+    // same command line. Only the chief (rank 0) writes to the channel.
     if (auto launched = relaunch_if_needed(cfg.resources.slots_per_trial)) {
       // The ranks are gone. When one failed, the launcher knows which (a dead or hung rank):
       // its word goes to the runner last, so it is the reason the runner records.
@@ -125,58 +157,17 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
         return finish(Reason::kError, util::shorten(launched->message, 300), launched->exit_code);
       return launched->exit_code;
     }
-    auto ranks = trial_ranks(cfg);
-    chief = ranks->is_chief();
-    const auto summary = record::ExperimentSummary::load(run_dir);
-    const record::TrialSummary* entry = summary.find_trial(w.trial);
+    ranks_ = trial_ranks(cfg);
+    chief_ = ranks_->is_chief();
+    const auto summary = record::ExperimentSummary::load(run_dir.path());
+    const record::TrialSummary* entry = summary.find_trial(w_.trial);
     if (!entry)
-      throw Error(record::RunDir(run_dir).summary().string() + " has no trial " +
-                  std::to_string(w.trial));
-    if (!w.console_level.empty()) util::set_console_level(w.console_level);
-    if (chief) {
-      fs::create_directories(trial_dir);
-      util::add_log_file(record::TrialDir(trial_dir).log());
-      char host[256] = {0};
-      ::gethostname(host, sizeof host - 1);
-      util::logger()->info("trial {}: launch {} on {} (pid {}, started {:.2f} s ago), {} rank(s)",
-                           w.trial, w.launch, host, ::getpid(), util::process_age_seconds(),
-                           ranks->size());
-    } else {
-      util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks->rank()) +
-                                  "] [%^%l%$] %v");
-    }
+      throw Error(run_dir.summary().string() + " has no trial " + std::to_string(w_.trial));
+    open_log();
     // Intra-op threads: this process's share of the CPUs (docs/performance.md, Threads).
-    apply_intra_op_threads(w.threads, ranks->local_size());
-
-    TrialRunOptions opt;
-    opt.distributed = ranks;
-    opt.trial_id = w.trial;
-    opt.hparams = entry->hparams;
-    opt.trial_seed = entry->seed;
-    opt.trial_dir = trial_dir;
-    opt.show_progress = !w.no_progress && chief;
-    opt.stop_flag = stop_flag;
-    opt.listener = chief ? &channel : nullptr;
-    if (!w.resume.empty()) opt.resume_from = fs::path(w.resume);
-    const config::Unit unit =
-        cfg.searcher.max_length ? cfg.searcher.max_length->unit : config::Unit::kBatches;
-    opt.target = config::Length{unit, w.target};
-    opt.next_target = [&](const config::Length& reached,
-                          double metric) -> std::optional<config::Length> {
-      record::NextTargetBroadcast answer;
-      if (chief) {
-        const int64_t re = channel.send(record::TargetReached{reached.value, metric});
-        auto a = channel.receive(re, true);
-        if (a && a->kind == record::RunnerAnswer::Kind::kTarget) answer.target = a->target;
-      }
-      // Every rank trains to the same target.
-      answer = record::NextTargetBroadcast::from_json(ranks->broadcast(answer.to_json()));
-      if (answer.target) return config::Length{unit, *answer.target};
-      return std::nullopt;
-    };
-    TrialController controller(cfg, factory, opt);
-    TrialResult result = controller.run();
-    switch (result.exit) {
+    apply_intra_op_threads(w_.threads, ranks_->local_size());
+    TrialController controller(cfg, factory, options(cfg, *entry));
+    switch (controller.run().exit) {
       case TrialResult::Exit::kCompleted:
         return finish(Reason::kCompleted, "", 0);
       case TrialResult::Exit::kStopRequested:
@@ -185,31 +176,85 @@ int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
         return finish(Reason::kStopped, "", 130);
     }
     return 0;
-  } catch (const StorageError& e) {
-    distributed::record_failure(e);
-    std::string msg =
-        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
-    util::logger()->error("trial {}: {}", w.trial, msg);
-    return finish(Reason::kStorage, msg, 1);
-  } catch (const NonFiniteMetric& e) {
-    distributed::record_failure(e);
-    std::string msg =
-        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
-    util::logger()->error("{}", msg);
-    return finish(Reason::kNonFinite, msg, 1);
-  } catch (const InvalidHP& e) {
-    distributed::record_failure(e);  // for det-launch: which rank failed first
-    std::string msg =
-        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
-    util::logger()->warn("trial {}: rejected its hyperparameters: {}", w.trial, msg);
-    return finish(Reason::kInvalidHP, msg, record::kWorkerExitInvalidHP);
-  } catch (const std::exception& e) {
-    distributed::record_failure(e);
-    std::string msg =
-        util::shorten(std::string(e.what()).substr(0, std::string(e.what()).find('\n')), 300);
-    util::logger()->error("trial {}: {}", w.trial, msg);
-    return finish(Reason::kError, msg, 1);
   }
+
+  // The chief logs to the trial's log file too; every other rank tags its console lines.
+  void open_log() {
+    if (!w_.console_level.empty()) util::set_console_level(w_.console_level);
+    if (!chief_) {
+      util::logger()->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(ranks_->rank()) +
+                                  "] [%^%l%$] %v");
+      return;
+    }
+    fs::create_directories(trial_dir_);
+    util::add_log_file(record::TrialDir(trial_dir_).log());
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    util::logger()->info("trial {}: launch {} on {} (pid {}, started {:.2f} s ago), {} rank(s)",
+                         w_.trial, w_.launch, host, ::getpid(), util::process_age_seconds(),
+                         ranks_->size());
+  }
+
+  TrialRunOptions options(const config::ExperimentConfig& cfg, const record::TrialSummary& entry) {
+    TrialRunOptions opt;
+    opt.distributed = ranks_;
+    opt.trial_id = w_.trial;
+    opt.hparams = entry.hparams;
+    opt.trial_seed = entry.seed;
+    opt.trial_dir = trial_dir_;
+    opt.show_progress = !w_.no_progress && chief_;
+    opt.stop_flag = stop_flag_;
+    opt.listener = chief_ ? &channel_ : nullptr;
+    if (!w_.resume.empty()) opt.resume_from = fs::path(w_.resume);
+    unit_ = cfg.searcher.max_length ? cfg.searcher.max_length->unit : config::Unit::kBatches;
+    opt.target = config::Length{unit_, w_.target};
+    opt.next_target = [this](const config::Length& reached, double metric) {
+      return next_target(reached, metric);
+    };
+    return opt;
+  }
+
+  // The runner's answer to a target reached: go on to a new target, or stop. The chief asks;
+  // every rank trains to the same target.
+  std::optional<config::Length> next_target(const config::Length& reached, double metric) {
+    record::NextTargetBroadcast answer;
+    if (chief_) {
+      const int64_t re = channel_.send(record::TargetReached{reached.value, metric});
+      auto a = channel_.receive(re, true);
+      if (a && a->kind == record::RunnerAnswer::Kind::kTarget) answer.target = a->target;
+    }
+    answer = record::NextTargetBroadcast::from_json(ranks_->broadcast(answer.to_json()));
+    if (answer.target) return config::Length{unit_, *answer.target};
+    return std::nullopt;
+  }
+
+  // The last word to the runner (the chief's), then the exit code.
+  int finish(Reason reason, const std::string& message, int code) {
+    try {
+      if (chief_) {
+        util::logger()->info("trial {}: launch {} ends ({})", w_.trial, w_.launch,
+                             record::reason_name(reason));
+        channel_.send(record::WorkerExit{reason, message});
+      }
+    } catch (const std::exception& e) {  // the runner counts a worker without a last word
+      util::logger()->error("cannot tell the runner why the worker exits: {}", e.what());
+    }
+    return code;
+  }
+
+  const WorkerArgs& w_;
+  const std::atomic<bool>* stop_flag_;
+  const fs::path trial_dir_;
+  RunnerChannel channel_;
+  bool chief_ = true;
+  std::shared_ptr<distributed::DistributedContext> ranks_;
+  config::Unit unit_ = config::Unit::kBatches;
+};
+
+}  // namespace
+
+int run_worker(const WorkerArgs& w, const std::atomic<bool>* stop_flag) {
+  return Worker(w, stop_flag).run();
 }
 
 }  // namespace det::app

@@ -14,7 +14,7 @@ using json = nlohmann::json;
 // How a typed value is read: a range for numbers, the allowed values for a string.
 struct Spec {
   Range range;
-  std::vector<std::string> choices;
+  std::vector<std::string> choices = {};  // `{range}` alone is a whole Spec
 };
 
 void read_value(const Node& n, std::string& v, const Spec& s) {

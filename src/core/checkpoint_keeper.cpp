@@ -80,7 +80,8 @@ void CheckpointKeeper::restore_scaler(const record::CheckpointMetadata& m) {
     util::logger()->warn(
         "trial {}: {} holds a loss scaler's state but this run scales no loss "
         "(optimizations.mixed_precision is {}); ignored",
-        run_.state().trial_id, where, config::precision_name(run_.cfg().optimizations.mixed_precision));
+        run_.state().trial_id, where,
+        config::precision_name(run_.cfg().optimizations.mixed_precision));
   }
 }
 

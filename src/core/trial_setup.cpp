@@ -96,8 +96,9 @@ std::shared_ptr<data::DataLoader> shard_for_ranks(const TrialRun& run,
   if (o.num_replicas() == n && o.rank() == r) return loader;  // the trial sharded it itself
   if (o.num_replicas() != 1)
     throw Error(std::string("the ") + which + " data loader of trial '" + run.cfg().entrypoint +
-                "' is sharded " + std::to_string(o.num_replicas()) + " ways but the trial runs on " +
-                std::to_string(n) + " ranks; leave sharding to the harness");
+                "' is sharded " + std::to_string(o.num_replicas()) +
+                " ways but the trial runs on " + std::to_string(n) +
+                " ranks; leave sharding to the harness");
   return loader->sharded(n, r);
 }
 

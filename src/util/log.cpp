@@ -106,9 +106,7 @@ std::shared_ptr<spdlog::logger> logger() {
   return log;
 }
 
-void set_log_level(const std::string& level) {
-  logger()->set_level(parse_level(level));
-}
+void set_log_level(const std::string& level) { logger()->set_level(parse_level(level)); }
 
 void add_log_file(const std::filesystem::path& path) {
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string(), false);

@@ -101,9 +101,6 @@ TEST_F(LogTest, TheConsoleHookRunsBeforeEachShownLineAndOnlyItsOwnerRemovesIt) {
   EXPECT_EQ(calls, 3);
 }
 
-}  // namespace
-}  // namespace det::util
-
 TEST_F(LogTest, AnUnknownLevelIsRefusedNotReadAsOff) {
   try {
     det::util::set_log_level("verbose");
@@ -115,3 +112,6 @@ TEST_F(LogTest, AnUnknownLevelIsRefusedNotReadAsOff) {
   EXPECT_THROW(det::util::set_console_level("INFO"), det::UsageError);
   EXPECT_NE(det::util::logger()->level(), spdlog::level::off);
 }
+
+}  // namespace
+}  // namespace det::util

@@ -91,7 +91,7 @@ Batch ImageDataset::get_batch(const BatchRequest& request) const {
     pipeline_.transform_tensor(example, c, h, w, rng);
     labels[i] = source_->label(index);
   }
-  Batch batch{data, target};
+  Batch batch{data, target, {}};
   // The batch's own stream: derived from its first example's, so it is the same for any number
   // of workers.
   if (mixup_) mixup_->apply(batch, request.sample_seed(0) ^ 0x6d69787570ULL);

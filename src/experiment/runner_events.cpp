@@ -76,8 +76,8 @@ bool Runner::read_events(TrialRun& t) {
       } catch (const Error& e) {
         throw Error("the worker channel " + channel(t).events.string() +
                     " holds a line that is not a det worker's event at byte " +
-                    std::to_string(events.empty() ? t.events_offset : events.back().second) +
-                    " (" + e.what() + "): something else writes it");
+                    std::to_string(events.empty() ? t.events_offset : events.back().second) + " (" +
+                    e.what() + "): something else writes it");
       }
     }
     t.events_file = t.events_tail->file();

@@ -4,7 +4,6 @@
 // slots and launches, the restart policy applied, the snapshot saved after every decision.
 #include "det/experiment/runner.h"
 
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,7 +48,6 @@ using record::RunState;
 using record::TrialStatus;
 
 namespace detail {
-
 
 /// One trial as the runner sees it: what it saves (record::TrialSnapshot: PAUSED, nothing to
 /// do; QUEUED, has a target and waits for slots; RUNNING, a worker trains it; or final) and what
@@ -661,7 +659,6 @@ class Runner {
   std::unique_ptr<SearchStatus> status_;  ///< The search's line (searches of several trials).
   std::string storage_error_;             ///< Why a worker could not write (the experiment stops).
 };
-
 
 }  // namespace detail
 }  // namespace det::experiment

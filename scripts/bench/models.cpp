@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
   }
   const torch::Device device(argc > 5 ? std::string(argv[5]) : std::string("cpu"));
   const std::string precision_name = argc > 6 ? argv[6] : "fp32";
-  const det::Precision precision = det::parse_precision(precision_name);
+  // The bench's own word for full precision; the rest are the config's names.
+  const det::Precision precision =
+      precision_name == "fp32" ? det::Precision::kFloat32 : det::parse_precision(precision_name);
   det::check_precision_supported(precision, device);
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();

@@ -48,23 +48,26 @@ int main(int argc, char** argv) {
   int64_t size = 32, chans = 3, classes = 10;
   if (name.rfind("shiftvit", 0) == 0) {
     det::nn::ShiftViTOptions o;
-    o.patch_size = 2, o.num_classes = 10, o.drop_rate = 0, o.drop_path_rate = 0;
-    if (name == "shiftvit_mnist")
-      o.n_div = 8, o.img_size = size = 28, o.in_chans = chans = 1;
-    else
-      o.img_size = 32;
+    o.patch_size(2).num_classes(10).drop_rate(0).drop_path_rate(0);
+    if (name == "shiftvit_mnist") {
+      size = 28, chans = 1;
+      o.n_div(8).img_size(size).in_chans(chans);
+    } else {
+      o.img_size(32);
+    }
     det::nn::ShiftViT m(o);
     model = m.ptr();
     forward = [m](const torch::Tensor& x) mutable { return m->forward(x); };
   } else if (name == "vit_b16") {
     auto o = det::nn::ViTOptions::variant("b", 16);
-    o.img_size = size = 224, o.num_classes = classes = 1000;
+    size = 224, classes = 1000;
+    o.img_size(size).num_classes(classes);
     det::nn::ViT m(o);
     model = m.ptr();
     forward = [m](const torch::Tensor& x) mutable { return m->forward(x); };
   } else {
     auto o = det::nn::ViTOptions::variant("ti", 4);
-    o.img_size = 32, o.num_classes = 10, o.depth = 6;
+    o.img_size(32).num_classes(10).depth(6);
     det::nn::ViT m(o);
     model = m.ptr();
     forward = [m](const torch::Tensor& x) mutable { return m->forward(x); };

@@ -1,5 +1,6 @@
 #include "det/distributed/distributed_context.h"
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
@@ -147,41 +148,68 @@ std::optional<LaunchEnvironment> from_torchrun() {
   return e;
 }
 
-std::optional<LaunchEnvironment> from_openmpi() {
-  if (!env("OMPI_COMM_WORLD_RANK")) return std::nullopt;
-  LaunchEnvironment e;
-  e.source = "openmpi";
-  e.rank = env_int("OMPI_COMM_WORLD_RANK", 0);
-  e.size = env_int("OMPI_COMM_WORLD_SIZE", 1);
-  e.local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
-  e.local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", 1);
-  e.cross_rank = env_int("OMPI_COMM_WORLD_NODE_RANK", e.local_size > 0 ? e.rank / e.local_size : 0);
-  return e;
+// How mpirun (Open MPI), a PMI launcher (MPICH, Intel MPI) and srun spell a rank. A launcher
+// started this process when all of its `marks` are set (a Slurm batch script has SLURM_PROCID=0
+// and the allocation's SLURM_NTASKS but no step id: there det-run is one process, not a rank).
+// Of `local_rank`/`local_size` the first variable set is read; `node` absent: rank / local size.
+struct LauncherVars {
+  const char* source;
+  std::array<const char*, 3> marks;
+  const char* rank;
+  const char* size;
+  std::array<const char*, 2> local_rank;
+  std::array<const char*, 2> local_size;
+  const char* node;
+  int (*default_local_size)();
+};
+
+int one() { return 1; }
+
+const LauncherVars kLaunchers[] = {
+    {"openmpi",
+     {"OMPI_COMM_WORLD_RANK"},
+     "OMPI_COMM_WORLD_RANK",
+     "OMPI_COMM_WORLD_SIZE",
+     {"OMPI_COMM_WORLD_LOCAL_RANK"},
+     {"OMPI_COMM_WORLD_LOCAL_SIZE"},
+     "OMPI_COMM_WORLD_NODE_RANK",
+     one},
+    {"pmi",
+     {"PMI_RANK"},
+     "PMI_RANK",
+     "PMI_SIZE",
+     {"MPI_LOCALRANKID", "PMI_LOCAL_RANK"},
+     {"MPI_LOCALNRANKS", "PMI_LOCAL_SIZE"},
+     nullptr,
+     one},
+    {"slurm",
+     {"SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_ID"},
+     "SLURM_PROCID",
+     "SLURM_NTASKS",
+     {"SLURM_LOCALID"},
+     {},
+     "SLURM_NODEID",
+     slurm_local_size},
+};
+
+// The first of `names` that is set, read as an integer; `fallback` where none is.
+int first_env_int(const std::array<const char*, 2>& names, int fallback) {
+  for (const char* name : names)
+    if (name && env(name)) return env_int(name, fallback);
+  return fallback;
 }
 
-std::optional<LaunchEnvironment> from_pmi() {
-  if (!env("PMI_RANK")) return std::nullopt;
+std::optional<LaunchEnvironment> from_launcher(const LauncherVars& l) {
+  for (const char* mark : l.marks)
+    if (mark && !env(mark)) return std::nullopt;
   LaunchEnvironment e;
-  e.source = "pmi";
-  e.rank = env_int("PMI_RANK", 0);
-  e.size = env_int("PMI_SIZE", 1);
-  e.local_rank = env_int("MPI_LOCALRANKID", env_int("PMI_LOCAL_RANK", 0));
-  e.local_size = env_int("MPI_LOCALNRANKS", env_int("PMI_LOCAL_SIZE", 1));
-  e.cross_rank = e.local_size > 0 ? e.rank / e.local_size : 0;
-  return e;
-}
-
-std::optional<LaunchEnvironment> from_slurm() {
-  // Tasks of an srun step. A batch script (or an salloc shell) has SLURM_PROCID=0 and the
-  // allocation's SLURM_NTASKS but no step id: there det-run is one process, not a rank.
-  if (!env("SLURM_PROCID") || !env("SLURM_NTASKS") || !env("SLURM_STEP_ID")) return std::nullopt;
-  LaunchEnvironment e;
-  e.source = "slurm";
-  e.rank = env_int("SLURM_PROCID", 0);
-  e.size = env_int("SLURM_NTASKS", 1);
-  e.local_rank = env_int("SLURM_LOCALID", 0);
-  e.local_size = slurm_local_size();
-  e.cross_rank = env_int("SLURM_NODEID", e.local_size > 0 ? e.rank / e.local_size : 0);
+  e.source = l.source;
+  e.rank = env_int(l.rank, 0);
+  e.size = env_int(l.size, 1);
+  e.local_rank = first_env_int(l.local_rank, 0);
+  e.local_size = first_env_int(l.local_size, l.default_local_size());
+  const int by_rank = e.local_size > 0 ? e.rank / e.local_size : 0;
+  e.cross_rank = l.node ? env_int(l.node, by_rank) : by_rank;
   return e;
 }
 
@@ -204,8 +232,8 @@ void check_launch_environment(const LaunchEnvironment& e) {
 
 std::optional<LaunchEnvironment> detect_launch_environment() {
   std::optional<LaunchEnvironment> found = from_torchrun();
-  for (auto reader : {from_openmpi, from_pmi, from_slurm})
-    if (!found) found = reader();
+  for (const LauncherVars& launcher : kLaunchers)
+    if (!found) found = from_launcher(launcher);
   if (!found) return std::nullopt;
   LaunchEnvironment& e = *found;
   e.cross_size = e.local_size > 0 ? (e.size + e.local_size - 1) / e.local_size : 1;

@@ -34,7 +34,7 @@ void Runner::wait_for_events() {
     if (js.phase != JobState::Phase::kPending && !t.job_started) {
       t.job_started = true;
       t.node = js.node;
-      rec_.store().set_job(t.store_id, t.launches, js.node, "RUNNING");
+      rec_.store().job_running(t.store_id, t.launches, js.node);
       util::logger()->info("trial {}: job {} runs on {}", t.id, t.job,
                            js.node.empty() ? "?" : js.node);
     }
@@ -53,7 +53,7 @@ void Runner::record_finished_jobs(const std::map<std::string, JobState>& states)
   for (auto it = finishing_.begin(); it != finishing_.end();) {
     auto s = states.find(it->first);
     if (s != states.end() && s->second.phase == JobState::Phase::kEnded) {
-      rec_.store().set_job(it->second.first, it->second.second, s->second.node, s->second.state);
+      rec_.store().job_ended(it->second.first, it->second.second, s->second.node, s->second.state);
       it = finishing_.erase(it);
     } else {
       ++it;

@@ -402,7 +402,7 @@ class Runner {
     if (!remote) {
       t.node = host_;
       t.job_started = true;
-      rec_.store().set_job(t.store_id, t.launches, host_, "RUNNING");
+      rec_.store().job_running(t.store_id, t.launches, host_);
     }
     set_state(t, TrialStatus::kRunning);
     util::logger()->info(
@@ -449,12 +449,12 @@ class Runner {
                          sched_->jobs_outlive_runner() ? "job" : "worker", t.job,
                          t.exit_reason ? record::reason_name(*t.exit_reason) : "no report",
                          code == 0 ? "" : ", " + how);
-    if (!js.state.empty()) rec_.store().set_job(t.store_id, t.launches, js.node, js.state);
+    if (!js.state.empty()) rec_.store().job_ended(t.store_id, t.launches, js.node, js.state);
     JobEndFacts facts;
     facts.exit_reason = t.exit_reason;
     facts.exit_code = code;
     facts.never_ran = t.events_seen == 0;
-    facts.cancelled_by_scheduler = js.state == "CANCELLED" || js.state == "PREEMPTED";
+    facts.cancelled_by_scheduler = js.cancelled;
     facts.stopping = stopping_;
     facts.has_target = t.target.has_value();
     facts.close_requested = t.close_requested;

@@ -297,6 +297,7 @@ class SlurmScheduler : public Scheduler {
       JobState s;
       s.state = f[1];
       s.phase = phase_of(f[1]);
+      s.cancelled = f[1] == "CANCELLED" || f[1] == "PREEMPTED";
       s.node = f[2] == "(null)" ? "" : f[2];
       std::string name = f[3];
       for (size_t i = 4; i < f.size(); ++i) name += "|" + f[i];

@@ -34,6 +34,9 @@ struct JobState {
   std::optional<int> wait_status;  ///< Local: the process's wait status once it ended.
   std::string state;               ///< The scheduler's word: RUNNING, COMPLETED, exited 1, ...
   std::string node;                ///< Where it runs ("" while unknown).
+  /// Ended because the scheduler cancelled or preempted it (scancel, preemption): the worker
+  /// was asked to checkpoint and stop; not a failure of the trial.
+  bool cancelled = false;
 };
 
 /// Starts and follows trial workers.

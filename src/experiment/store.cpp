@@ -202,9 +202,17 @@ void ExperimentStore::add_job(int64_t trial_id, int64_t launch, const std::strin
   st.bind(5, util::utc_now_iso8601()).step();
 }
 
+void ExperimentStore::job_running(int64_t trial_id, int64_t launch, const std::string& node) {
+  set_job(trial_id, launch, node, "RUNNING", false);
+}
+
+void ExperimentStore::job_ended(int64_t trial_id, int64_t launch, const std::string& node,
+                                const std::string& how) {
+  set_job(trial_id, launch, node, how, true);
+}
+
 void ExperimentStore::set_job(int64_t trial_id, int64_t launch, const std::string& node,
-                              const std::string& state) {
-  const bool ended = state != "SUBMITTED" && state != "RUNNING";
+                              const std::string& state, bool ended) {
   Statement st(*this,
                "UPDATE jobs SET node = CASE WHEN ? = '' THEN node ELSE ? END, state = ?, "
                "end_time = ? WHERE trial_id = ? AND launch = ?");

@@ -58,7 +58,7 @@ torch::Tensor TokenPerformerImpl::forward(const torch::Tensor& input) {
 // ---- T2T-ViT ----
 
 int64_t T2TViTOptions::grid() const {
-  int64_t g = (img_size + 2 * padding - kernel) / stride + 1;
+  int64_t g = (img_size_ + 2 * padding_ - kernel_) / stride_ + 1;
   for (int i = 0; i < 2; ++i) g = (g + 2 - 3) / 2 + 1;
   return g;
 }
@@ -98,28 +98,29 @@ T2TBlockImpl::T2TBlockImpl(const T2TViTOptions& options, double drop_path)
 
 void T2TBlockImpl::reset() {
   const auto& o = options_;
-  const int64_t D = o.embed_dim,
-                hidden = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio);
-  const int64_t in = o.feature_reuse ? D + kReuseChannels : D;
+  const int64_t D = o.embed_dim(),
+                hidden = static_cast<int64_t>(static_cast<double>(D) * o.mlp_ratio());
+  const int64_t in = o.feature_reuse() ? D + kReuseChannels : D;
   norm1_ = register_module("norm1", layer_norm(D, kT2TLayerNormEps));
   attn_ = register_module(
-      "attn", Attention(AttentionOptions(D, o.num_heads).qkv_bias(false).proj_drop(o.drop_rate)));
+      "attn",
+      Attention(AttentionOptions(D, o.num_heads()).qkv_bias(false).proj_drop(o.drop_rate())));
   drop_path_ = register_module("drop_path", DropPath(drop_path_p_));
   norm2_ = register_module("norm2", layer_norm(in, kT2TLayerNormEps));
-  mlp_ = register_module("mlp", Mlp(MlpOptions(in, hidden).out_features(D).drop(o.drop_rate)));
-  if (o.feature_reuse)
+  mlp_ = register_module("mlp", Mlp(MlpOptions(in, hidden).out_features(D).drop(o.drop_rate())));
+  if (o.feature_reuse())
     feature_resuse_mlp_ = register_module(
         "feature_resuse_mlp",
         torch::nn::Sequential(
             layer_norm(D, kT2TLayerNormEps),
-            Mlp(MlpOptions(D, 128).out_features(kReuseChannels).drop(o.drop_rate))));
+            Mlp(MlpOptions(D, 128).out_features(kReuseChannels).drop(o.drop_rate()))));
 }
 
 torch::Tensor T2TBlockImpl::reuse_features(const torch::Tensor& upstream) {
   const auto& o = options_;
   auto f = feature_resuse_mlp_->forward(upstream);  // [B, Np+1, 48]
   auto patches = f.slice(1, 1).transpose(1, 2);     // [B, 48, Np]
-  auto resized = resize_tokens(patches, o.upstream_grid, o.grid()).transpose(1, 2);  // [B, N, 48]
+  auto resized = resize_tokens(patches, o.upstream_grid(), o.grid()).transpose(1, 2);  // [B, N, 48]
   return torch::cat({torch::zeros({f.size(0), 1, kReuseChannels}, f.options()), resized}, 1);
 }
 
@@ -127,7 +128,7 @@ torch::Tensor T2TBlockImpl::forward(const torch::Tensor& x, const torch::Tensor&
                                     const torch::Tensor& relation, torch::Tensor* logits_out) {
   auto h =
       x + drop_path_->forward(attn_->forward_with_logits(norm1_->forward(x), relation, logits_out));
-  auto in = options_.feature_reuse ? torch::cat({h, features}, -1) : h;
+  auto in = options_.feature_reuse() ? torch::cat({h, features}, -1) : h;
   return h + drop_path_->forward(mlp_->forward(norm2_->forward(in)));
 }
 
@@ -135,33 +136,34 @@ T2TViTImpl::T2TViTImpl(const T2TViTOptions& options) : options_(options) { reset
 
 void T2TViTImpl::reset() {
   const auto& o = options_;
-  if ((o.feature_reuse || o.relation_reuse) && (o.upstream_grid < 1 || o.upstream_depth < 1))
+  if ((o.feature_reuse() || o.relation_reuse()) &&
+      (o.upstream_grid() < 1 || o.upstream_depth() < 1))
     throw Error("T2TViT: reuse needs the upstream model's grid and depth");
-  const int64_t g = o.grid(), n = g * g, D = o.embed_dim;
+  const int64_t g = o.grid(), n = g * g, D = o.embed_dim();
   auto t2t = register_module("tokens_to_token", std::make_shared<torch::nn::Module>());
-  const int64_t td = o.token_dim;
-  attention1_ = t2t->register_module("attention1", TokenPerformer(3 * o.kernel * o.kernel, td));
+  const int64_t td = o.token_dim();
+  attention1_ = t2t->register_module("attention1", TokenPerformer(3 * o.kernel() * o.kernel(), td));
   attention2_ = t2t->register_module("attention2", TokenPerformer(td * 9, td));
   project_ = t2t->register_module("project", torch::nn::Linear(td * 9, D));
   cls_token = register_parameter("cls_token", torch::zeros({1, 1, D}));
   pos_embed = register_parameter("pos_embed", sinusoid_table(n + 1, D), /*requires_grad=*/false);
-  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate));
-  auto dpr = drop_path_rates(o.drop_path_rate, o.depth);
+  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
+  auto dpr = drop_path_rates(o.drop_path_rate(), o.depth());
   auto blocks = register_module("blocks", torch::nn::ModuleList());
   blocks_.clear();
-  for (int64_t i = 0; i < o.depth; ++i) {
+  for (int64_t i = 0; i < o.depth(); ++i) {
     blocks_.emplace_back(o, dpr[static_cast<size_t>(i)]);
     blocks->push_back(blocks_.back());
   }
   norm_ = register_module("norm", layer_norm(D, kT2TLayerNormEps));
-  head_ = register_module("head", torch::nn::Linear(D, o.num_classes));
-  if (o.init_weights) {
+  head_ = register_module("head", torch::nn::Linear(D, o.num_classes()));
+  if (o.init_weights()) {
     init_trunc_normal(*this, 0.02);
     trunc_normal_(cls_token, 0.0, 0.02);
   }
-  if (o.relation_reuse) {
+  if (o.relation_reuse()) {
     // Created after the init: the reference keeps PyTorch's default init for these convs.
-    const int64_t hd = o.num_heads * o.upstream_depth;
+    const int64_t hd = o.num_heads() * o.upstream_depth();
     relation_reuse_conv_ = register_module(
         "relation_reuse_conv",
         torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(hd, 3 * hd, 1)),
@@ -173,47 +175,48 @@ void T2TViTImpl::reset() {
 torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upstream,
                                   ReuseState* state) {
   const auto& o = options_;
-  if ((o.feature_reuse || o.relation_reuse) && !upstream)
+  if ((o.feature_reuse() || o.relation_reuse()) && !upstream)
     throw Error(
         "T2TViT: this cascade member reuses the previous one's features; pass its ReuseState");
   const int64_t B = x.size(0);
   // T2T: soft split, performer, re-structurize, twice; then project.
   auto t =
-      F::unfold(x, F::UnfoldFuncOptions({o.kernel, o.kernel}).stride(o.stride).padding(o.padding))
+      F::unfold(
+          x, F::UnfoldFuncOptions({o.kernel(), o.kernel()}).stride(o.stride()).padding(o.padding()))
           .transpose(1, 2);
   t = attention1_->forward(t);
   auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(t.size(1)))));
-  t = t.transpose(1, 2).reshape({B, o.token_dim, side, side});
+  t = t.transpose(1, 2).reshape({B, o.token_dim(), side, side});
   t = F::unfold(t, F::UnfoldFuncOptions({3, 3}).stride(2).padding(1)).transpose(1, 2);
   t = attention2_->forward(t);
   side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(t.size(1)))));
-  t = t.transpose(1, 2).reshape({B, o.token_dim, side, side});
+  t = t.transpose(1, 2).reshape({B, o.token_dim(), side, side});
   t = F::unfold(t, F::UnfoldFuncOptions({3, 3}).stride(2).padding(1)).transpose(1, 2);
   auto h = project_->forward(t);
   h = torch::cat({cls_token.expand({B, -1, -1}), h}, 1);
   h = pos_drop_->forward(h + pos_embed);
 
   std::vector<torch::Tensor> relation_bias;
-  if (o.relation_reuse) {
+  if (o.relation_reuse()) {
     // All upstream layers' logits -> 1x1 convs -> resize keys, then queries (class token kept)
     // -> one [B, H, N+1, N+1] bias per layer.
     auto r =
         relation_reuse_conv_->forward(torch::cat(upstream->relations, 1));  // [B, Hd, Np+1, Np+1]
-    const int64_t hd = r.size(1), np1 = r.size(2), g0 = o.upstream_grid, g1 = o.grid();
+    const int64_t hd = r.size(1), np1 = r.size(2), g0 = o.upstream_grid(), g1 = o.grid();
     auto keys = resize_tokens(r.slice(3, 1).reshape({B, hd * np1, g0 * g0}), g0, g1)
                     .reshape({B, hd, np1, g1 * g1});
     r = torch::cat({r.slice(3, 0, 1), keys}, 3).transpose(2, 3);  // [B, Hd, N+1, Np+1]
     auto queries = resize_tokens(r.slice(3, 1).reshape({B, hd * (g1 * g1 + 1), g0 * g0}), g0, g1)
                        .reshape({B, hd, g1 * g1 + 1, g1 * g1});
     r = torch::cat({r.slice(3, 0, 1), queries}, 3).transpose(2, 3);  // [B, Hd, N+1, N+1]
-    relation_bias = r.chunk(o.depth, 1);
+    relation_bias = r.chunk(o.depth(), 1);
   }
   if (state) state->relations.clear();
   for (size_t i = 0; i < blocks_.size(); ++i) {
     torch::Tensor features =
-        o.feature_reuse ? blocks_[i]->reuse_features(upstream->features) : torch::Tensor();
+        o.feature_reuse() ? blocks_[i]->reuse_features(upstream->features) : torch::Tensor();
     torch::Tensor logits;
-    h = blocks_[i]->forward(h, features, o.relation_reuse ? relation_bias[i] : torch::Tensor(),
+    h = blocks_[i]->forward(h, features, o.relation_reuse() ? relation_bias[i] : torch::Tensor(),
                             state ? &logits : nullptr);
     if (state) state->relations.push_back(logits);
   }
@@ -223,25 +226,25 @@ torch::Tensor T2TViTImpl::forward(const torch::Tensor& x, const ReuseState* upst
 
 double T2TViTImpl::macs() const {
   const auto& o = options_;
-  const double e = static_cast<double>(o.token_dim), m = std::floor(e * 0.5);
+  const double e = static_cast<double>(o.token_dim()), m = std::floor(e * 0.5);
   auto performer = [e, m](double T, double d0) {
     return T * d0 * 3 * e + 2 * T * e * m + T * m + e * m * T + T * m * e + T * e * e +
            2 * T * e * e;
   };
-  int64_t l0 = (o.img_size + 2 * o.padding - o.kernel) / o.stride + 1, l1 = (l0 - 1) / 2 + 1,
-          l2 = (l1 - 1) / 2 + 1;
-  const double D = static_cast<double>(o.embed_dim), T = static_cast<double>(l2 * l2 + 1);
-  const double hidden = std::floor(D * o.mlp_ratio);
+  int64_t l0 = (o.img_size() + 2 * o.padding() - o.kernel()) / o.stride() + 1,
+          l1 = (l0 - 1) / 2 + 1, l2 = (l1 - 1) / 2 + 1;
+  const double D = static_cast<double>(o.embed_dim()), T = static_cast<double>(l2 * l2 + 1);
+  const double hidden = std::floor(D * o.mlp_ratio());
   double total =
-      performer(static_cast<double>(l0 * l0), 3.0 * static_cast<double>(o.kernel * o.kernel)) +
+      performer(static_cast<double>(l0 * l0), 3.0 * static_cast<double>(o.kernel() * o.kernel())) +
       performer(static_cast<double>(l1 * l1), 9 * e) + static_cast<double>(l2 * l2) * 9 * e * D;
   double block = T * D * 3 * D + 2 * T * T * D + T * D * D +
-                 T * (o.feature_reuse ? D + 48 : D) * hidden + T * hidden * D;
-  const double np1 = static_cast<double>(o.upstream_grid * o.upstream_grid + 1);
-  if (o.feature_reuse) block += np1 * (D * 128 + 128 * 48);
-  total += static_cast<double>(o.depth) * block + D * static_cast<double>(o.num_classes);
-  if (o.relation_reuse) {
-    const double hd = static_cast<double>(o.num_heads * o.upstream_depth);
+                 T * (o.feature_reuse() ? D + 48 : D) * hidden + T * hidden * D;
+  const double np1 = static_cast<double>(o.upstream_grid() * o.upstream_grid() + 1);
+  if (o.feature_reuse()) block += np1 * (D * 128 + 128 * 48);
+  total += static_cast<double>(o.depth()) * block + D * static_cast<double>(o.num_classes());
+  if (o.relation_reuse()) {
+    const double hd = static_cast<double>(o.num_heads() * o.upstream_depth());
     total += 6 * hd * hd * np1 * np1;
   }
   return total;
@@ -253,7 +256,7 @@ DVTOptions DVTOptions::variant(const std::string& name) {
   DVTOptions o;
   if (name.find("12") != std::string::npos) return o;
   if (name.find("14") != std::string::npos) {
-    o.embed_dim = 384, o.depth = 14, o.num_heads = 6, o.mlp_ratio = 3.0;
+    o.embed_dim(384).depth(14).num_heads(6).mlp_ratio(3.0);
     return o;
   }
   throw ConfigError("unknown DVT variant '" + name + "' (known: t2t_vit_12, t2t_vit_14)");
@@ -269,14 +272,18 @@ void DVTImpl::reset() {
   int64_t previous_grid = 0;
   for (int k = 0; k < 3; ++k) {
     T2TViTOptions m;
-    m.kernel = split[k][0], m.stride = split[k][1], m.padding = split[k][2];
-    m.embed_dim = o.embed_dim, m.token_dim = o.token_dim, m.depth = o.depth,
-    m.num_heads = o.num_heads, m.mlp_ratio = o.mlp_ratio;
-    m.num_classes = o.num_classes, m.drop_path_rate = o.drop_path_rate,
-    m.init_weights = o.init_weights;
+    m.kernel(split[k][0]).stride(split[k][1]).padding(split[k][2]);
+    m.embed_dim(o.embed_dim())
+        .token_dim(o.token_dim())
+        .depth(o.depth())
+        .num_heads(o.num_heads())
+        .mlp_ratio(o.mlp_ratio());
+    m.num_classes(o.num_classes())
+        .drop_path_rate(o.drop_path_rate())
+        .init_weights(o.init_weights());
     if (k > 0) {
-      m.feature_reuse = o.feature_reuse, m.relation_reuse = o.relation_reuse;
-      m.upstream_grid = previous_grid, m.upstream_depth = o.depth;
+      m.feature_reuse(o.feature_reuse()).relation_reuse(o.relation_reuse());
+      m.upstream_grid(previous_grid).upstream_depth(o.depth());
     }
     previous_grid = m.grid();
     members_.push_back(register_module(names[k], T2TViT(m)));

@@ -64,13 +64,12 @@ std::vector<std::string> ShiftViTOptions::variant_names() {
 ShiftViTOptions ShiftViTOptions::variant(const std::string& name) {
   for (const auto& v : variants())
     if (name == v.name) {
-      ShiftViTOptions o;
-      o.embed_dim = v.embed_dim;
-      o.depths = v.depths;
-      o.mlp_ratio = v.mlp_ratio;
-      o.n_div = v.n_div;
-      o.drop_path_rate = v.drop_path;
-      return o;
+      return ShiftViTOptions()
+          .embed_dim(v.embed_dim)
+          .depths(v.depths)
+          .mlp_ratio(v.mlp_ratio)
+          .n_div(v.n_div)
+          .drop_path_rate(v.drop_path);
     }
   std::string known;
   for (const auto& n : variant_names()) known += (known.empty() ? "" : ", ") + n;
@@ -84,17 +83,18 @@ ShiftViTOptions& ShiftViTOptions::update_from_json(const config::Args& m) {
                 "use_checkpoint"});
   // Generous bounds: past them a model would not fit any machine.
   const config::Range rate{0, 1};
-  // 4/n_div of the channels are shifted, so n_div >= 4.
-  n_div = m.get<int64_t>("n_div", n_div, config::Range{4, 4096});
-  img_size = m.get<int64_t>("img_size", img_size, config::Range{1, 8192});
-  patch_size = m.get<int64_t>("patch_size", patch_size, config::Range{1, 1024});
-  in_chans = m.get<int64_t>("in_chans", in_chans, config::Range{1, 1024});
-  num_classes = m.get<int64_t>("num_classes", num_classes, config::Range{1, 1e7});
-  embed_dim = m.get<int64_t>("embed_dim", embed_dim, config::Range{1, 65536});
-  depths = m.get<std::vector<int64_t>>("depths", depths, config::Range{1, 1024});
-  mlp_ratio = m.get<double>("mlp_ratio", mlp_ratio, config::Range{0, 1024, /*min_excluded=*/true});
-  drop_rate = m.get<double>("drop_rate", drop_rate, rate);
-  drop_path_rate = m.get<double>("drop_path_rate", drop_path_rate, rate);
+  // 4/n_div_ of the channels are shifted, so n_div_ >= 4.
+  n_div_ = m.get<int64_t>("n_div", n_div_, config::Range{4, 4096});
+  img_size_ = m.get<int64_t>("img_size", img_size_, config::Range{1, 8192});
+  patch_size_ = m.get<int64_t>("patch_size", patch_size_, config::Range{1, 1024});
+  in_chans_ = m.get<int64_t>("in_chans", in_chans_, config::Range{1, 1024});
+  num_classes_ = m.get<int64_t>("num_classes", num_classes_, config::Range{1, 1e7});
+  embed_dim_ = m.get<int64_t>("embed_dim", embed_dim_, config::Range{1, 65536});
+  depths_ = m.get<std::vector<int64_t>>("depths", depths_, config::Range{1, 1024});
+  mlp_ratio_ =
+      m.get<double>("mlp_ratio", mlp_ratio_, config::Range{0, 1024, /*min_excluded=*/true});
+  drop_rate_ = m.get<double>("drop_rate", drop_rate_, rate);
+  drop_path_rate_ = m.get<double>("drop_path_rate", drop_path_rate_, rate);
   const std::string norm = m.get<std::string>("norm_layer", "GN1");
   if (norm != "GN1")
     m["norm_layer"].fail("only GN1 (GroupNorm(1, C)) is implemented, found " + util::quote(norm));
@@ -104,10 +104,10 @@ ShiftViTOptions& ShiftViTOptions::update_from_json(const config::Args& m) {
     m["patch_norm"].fail("only patch_norm: true is implemented");
   if (m.get<bool>("use_checkpoint", false))
     m["use_checkpoint"].fail("activation checkpointing is not implemented; set it to false");
-  if (depths.size() != 4) m["depths"].fail("ShiftViT has four stages; give four depths");
-  if (img_size / patch_size < 1)
-    m["patch_size"].fail(std::to_string(patch_size) + " does not fit img_size " +
-                         std::to_string(img_size));
+  if (depths_.size() != 4) m["depths"].fail("ShiftViT has four stages; give four depths");
+  if (img_size_ / patch_size_ < 1)
+    m["patch_size"].fail(std::to_string(patch_size_) + " does not fit img_size_ " +
+                         std::to_string(img_size_));
   return *this;
 }
 
@@ -135,36 +135,37 @@ ShiftViTImpl::ShiftViTImpl(const ShiftViTOptions& options) : options_(options) {
 
 void ShiftViTImpl::reset() {
   const auto& o = options_;
-  if ((o.img_size / o.patch_size) >> (o.depths.size() - 1) < 1)
-    throw Error("ShiftViT: img_size " + std::to_string(o.img_size) + " with patch_size " +
-                std::to_string(o.patch_size) + " leaves no pixel after " +
-                std::to_string(o.depths.size() - 1) +
+  if ((o.img_size() / o.patch_size()) >> (o.depths().size() - 1) < 1)
+    throw Error("ShiftViT: img_size " + std::to_string(o.img_size()) + " with patch_size " +
+                std::to_string(o.patch_size()) + " leaves no pixel after " +
+                std::to_string(o.depths().size() - 1) +
                 " patch mergings; use larger images or smaller patches");
   auto patch_embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
   proj_ = patch_embed->register_module(
       "proj",
-      torch::nn::Conv2d(
-          torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, o.patch_size).stride(o.patch_size)));
-  patch_norm_ = patch_embed->register_module("norm", group_norm1(o.embed_dim));
-  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate));
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.embed_dim(), o.patch_size())
+                            .stride(o.patch_size())));
+  patch_norm_ = patch_embed->register_module("norm", group_norm1(o.embed_dim()));
+  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
   int64_t total = 0;
-  for (auto d : o.depths) total += d;
-  auto dpr = drop_path_rates(o.drop_path_rate, total);
+  for (auto d : o.depths()) total += d;
+  auto dpr = drop_path_rates(o.drop_path_rate(), total);
   auto layers = register_module("layers", torch::nn::ModuleList());
   blocks_.clear();
   downsample_.clear();
   int64_t k = 0;
-  for (size_t i = 0; i < o.depths.size(); ++i) {
-    const int64_t dim = o.embed_dim << i;
+  for (size_t i = 0; i < o.depths().size(); ++i) {
+    const int64_t dim = o.embed_dim() << i;
     auto layer = std::make_shared<torch::nn::Module>();
     auto blocks = layer->register_module("blocks", torch::nn::ModuleList());
     std::vector<ShiftViTBlock> stage;
-    for (int64_t j = 0; j < o.depths[i]; ++j) {
-      stage.emplace_back(dim, o.n_div, o.mlp_ratio, o.drop_rate, dpr[static_cast<size_t>(k++)]);
+    for (int64_t j = 0; j < o.depths()[i]; ++j) {
+      stage.emplace_back(dim, o.n_div(), o.mlp_ratio(), o.drop_rate(),
+                         dpr[static_cast<size_t>(k++)]);
       blocks->push_back(stage.back());
     }
     blocks_.push_back(stage);
-    if (i + 1 < o.depths.size()) {
+    if (i + 1 < o.depths().size()) {
       auto down = layer->register_module("downsample", std::make_shared<torch::nn::Module>());
       auto norm = down->register_module("norm", group_norm1(dim));
       auto reduction = down->register_module(
@@ -174,10 +175,10 @@ void ShiftViTImpl::reset() {
     }
     layers->push_back(layer);
   }
-  const int64_t features = o.embed_dim << (o.depths.size() - 1);
+  const int64_t features = o.embed_dim() << (o.depths().size() - 1);
   norm_ = register_module("norm", group_norm1(features));
-  head_ = register_module("head", torch::nn::Linear(features, o.num_classes));
-  if (o.init_weights) init_trunc_normal(*this, 0.02);
+  head_ = register_module("head", torch::nn::Linear(features, o.num_classes()));
+  if (o.init_weights()) init_trunc_normal(*this, 0.02);
 }
 
 torch::Tensor ShiftViTImpl::forward_features(const torch::Tensor& x) {

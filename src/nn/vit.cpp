@@ -21,15 +21,15 @@ ViTOptions ViTOptions::variant(const std::string& name, int64_t patch_size) {
   while (!n.empty() && std::isdigit(static_cast<unsigned char>(n.back())))
     n.pop_back();  // "b16" -> "b"
   ViTOptions o;
-  o.patch_size = patch_size;
+  o.patch_size(patch_size);
   if (n == "ti")
-    o.embed_dim = 192, o.depth = 12, o.num_heads = 3, o.mlp_dim = 768;
+    o.embed_dim(192).depth(12).num_heads(3).mlp_dim(768);
   else if (n == "s")
-    o.embed_dim = 384, o.depth = 12, o.num_heads = 6, o.mlp_dim = 1536;
+    o.embed_dim(384).depth(12).num_heads(6).mlp_dim(1536);
   else if (n == "b")
-    o.embed_dim = 768, o.depth = 12, o.num_heads = 12, o.mlp_dim = 3072;
+    o.embed_dim(768).depth(12).num_heads(12).mlp_dim(3072);
   else if (n == "l")
-    o.embed_dim = 1024, o.depth = 24, o.num_heads = 16, o.mlp_dim = 4096;
+    o.embed_dim(1024).depth(24).num_heads(16).mlp_dim(4096);
   else
     throw ConfigError("unknown ViT variant " + util::quote(name) +
                       " (known: ti, s, b, l, e.g. \"b\" or \"ViT-B/16\")");
@@ -43,36 +43,37 @@ ViTOptions& ViTOptions::update_from_json(const config::Args& m) {
                 "attn_drop_rate", "drop_path_rate", "mlp_drop_after_act", "layer_norm_eps"});
   // Generous bounds: past them a model would not fit any machine.
   const config::Range rate{0, 1}, size{1, 8192};
-  patch_size = m.get<int64_t>("patch_size", patch_size, config::Range{1, 1024});
+  patch_size_ = m.get<int64_t>("patch_size", patch_size_, config::Range{1, 1024});
   if (m.has("variant")) {
     ViTOptions v;
     try {
-      v = variant(m.get<std::string>("variant"), patch_size);
+      v = variant(m.get<std::string>("variant"), patch_size_);
     } catch (const ConfigError& e) {
       m["variant"].fail(e.what());
     }
-    embed_dim = v.embed_dim, depth = v.depth, num_heads = v.num_heads, mlp_dim = v.mlp_dim;
+    embed_dim_ = v.embed_dim(), depth_ = v.depth(), num_heads_ = v.num_heads(),
+    mlp_dim_ = v.mlp_dim();
   }
-  img_size = m.get<int64_t>("img_size", img_size, size);
-  in_chans = m.get<int64_t>("in_chans", in_chans, config::Range{1, 1024});
-  num_classes = m.get<int64_t>("num_classes", num_classes, config::Range{1, 1e7});
-  embed_dim = m.get<int64_t>("embed_dim", embed_dim, config::Range{1, 65536});
-  depth = m.get<int64_t>("depth", depth, config::Range{1, 1024});
-  num_heads = m.get<int64_t>("num_heads", num_heads, config::Range{1, 1024});
-  mlp_dim = m.get<int64_t>("mlp_dim", mlp_dim, config::Range{1, 1 << 20});
-  qkv_bias = m.get<bool>("qkv_bias", qkv_bias);
-  drop_rate = m.get<double>("drop_rate", drop_rate, rate);
-  attn_drop_rate = m.get<double>("attn_drop_rate", attn_drop_rate, rate);
-  drop_path_rate = m.get<double>("drop_path_rate", drop_path_rate, rate);
-  mlp_drop_after_act = m.get<bool>("mlp_drop_after_act", mlp_drop_after_act);
-  layer_norm_eps =
-      m.get<double>("layer_norm_eps", layer_norm_eps, config::Range{0, 1, /*min_excluded=*/true});
-  if (img_size % patch_size != 0)
-    m["patch_size"].fail(std::to_string(patch_size) + " does not divide img_size " +
-                         std::to_string(img_size));
-  if (embed_dim % num_heads != 0)
-    m["num_heads"].fail(std::to_string(num_heads) + " does not divide embed_dim " +
-                        std::to_string(embed_dim));
+  img_size_ = m.get<int64_t>("img_size", img_size_, size);
+  in_chans_ = m.get<int64_t>("in_chans", in_chans_, config::Range{1, 1024});
+  num_classes_ = m.get<int64_t>("num_classes", num_classes_, config::Range{1, 1e7});
+  embed_dim_ = m.get<int64_t>("embed_dim", embed_dim_, config::Range{1, 65536});
+  depth_ = m.get<int64_t>("depth", depth_, config::Range{1, 1024});
+  num_heads_ = m.get<int64_t>("num_heads", num_heads_, config::Range{1, 1024});
+  mlp_dim_ = m.get<int64_t>("mlp_dim", mlp_dim_, config::Range{1, 1 << 20});
+  qkv_bias_ = m.get<bool>("qkv_bias", qkv_bias_);
+  drop_rate_ = m.get<double>("drop_rate", drop_rate_, rate);
+  attn_drop_rate_ = m.get<double>("attn_drop_rate", attn_drop_rate_, rate);
+  drop_path_rate_ = m.get<double>("drop_path_rate", drop_path_rate_, rate);
+  mlp_drop_after_act_ = m.get<bool>("mlp_drop_after_act", mlp_drop_after_act_);
+  layer_norm_eps_ =
+      m.get<double>("layer_norm_eps", layer_norm_eps_, config::Range{0, 1, /*min_excluded=*/true});
+  if (img_size_ % patch_size_ != 0)
+    m["patch_size"].fail(std::to_string(patch_size_) + " does not divide img_size_ " +
+                         std::to_string(img_size_));
+  if (embed_dim_ % num_heads_ != 0)
+    m["num_heads"].fail(std::to_string(num_heads_) + " does not divide embed_dim_ " +
+                        std::to_string(embed_dim_));
   return *this;
 }
 
@@ -83,16 +84,16 @@ ViTBlockImpl::ViTBlockImpl(const ViTOptions& options, double drop_path)
 
 void ViTBlockImpl::reset() {
   const auto& o = options_;
-  norm1_ = register_module("norm1", layer_norm(o.embed_dim, o.layer_norm_eps));
-  attn_ = register_module("attn", Attention(AttentionOptions(o.embed_dim, o.num_heads)
-                                                .qkv_bias(o.qkv_bias)
-                                                .attn_drop(o.attn_drop_rate)
-                                                .proj_drop(o.drop_rate)));
+  norm1_ = register_module("norm1", layer_norm(o.embed_dim(), o.layer_norm_eps()));
+  attn_ = register_module("attn", Attention(AttentionOptions(o.embed_dim(), o.num_heads())
+                                                .qkv_bias(o.qkv_bias())
+                                                .attn_drop(o.attn_drop_rate())
+                                                .proj_drop(o.drop_rate())));
   drop_path_ = register_module("drop_path", DropPath(drop_path_p_));
-  norm2_ = register_module("norm2", layer_norm(o.embed_dim, o.layer_norm_eps));
-  mlp_ = register_module("mlp", Mlp(MlpOptions(o.embed_dim, o.mlp_dim)
-                                        .drop(o.drop_rate)
-                                        .drop_after_act(o.mlp_drop_after_act)));
+  norm2_ = register_module("norm2", layer_norm(o.embed_dim(), o.layer_norm_eps()));
+  mlp_ = register_module("mlp", Mlp(MlpOptions(o.embed_dim(), o.mlp_dim())
+                                        .drop(o.drop_rate())
+                                        .drop_after_act(o.mlp_drop_after_act())));
 }
 
 torch::Tensor ViTBlockImpl::forward(const torch::Tensor& x) {
@@ -108,21 +109,21 @@ void ViTImpl::reset() {
   auto patch_embed = register_module("patch_embed", std::make_shared<torch::nn::Module>());
   proj_ = patch_embed->register_module(
       "proj",
-      torch::nn::Conv2d(
-          torch::nn::Conv2dOptions(o.in_chans, o.embed_dim, o.patch_size).stride(o.patch_size)));
-  cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.embed_dim}));
-  pos_embed = register_parameter("pos_embed", torch::zeros({1, n + 1, o.embed_dim}));
-  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate));
-  auto dpr = drop_path_rates(o.drop_path_rate, o.depth);
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in_chans(), o.embed_dim(), o.patch_size())
+                            .stride(o.patch_size())));
+  cls_token = register_parameter("cls_token", torch::zeros({1, 1, o.embed_dim()}));
+  pos_embed = register_parameter("pos_embed", torch::zeros({1, n + 1, o.embed_dim()}));
+  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(o.drop_rate()));
+  auto dpr = drop_path_rates(o.drop_path_rate(), o.depth());
   auto blocks = register_module("blocks", torch::nn::ModuleList());
   blocks_.clear();
-  for (int64_t i = 0; i < o.depth; ++i) {
+  for (int64_t i = 0; i < o.depth(); ++i) {
     blocks_.emplace_back(o, dpr[static_cast<size_t>(i)]);
     blocks->push_back(blocks_.back());
   }
-  norm_ = register_module("norm", layer_norm(o.embed_dim, o.layer_norm_eps));
-  head_ = register_module("head", torch::nn::Linear(o.embed_dim, o.num_classes));
-  if (o.init_weights) {
+  norm_ = register_module("norm", layer_norm(o.embed_dim(), o.layer_norm_eps()));
+  head_ = register_module("head", torch::nn::Linear(o.embed_dim(), o.num_classes()));
+  if (o.init_weights()) {
     // HF ViTPreTrainedModel._init_weights: (trunc)normal(0.02) Linear/Conv weights, zero biases,
     // unit LayerNorms; class token and position embeddings trunc_normal(0.02).
     init_trunc_normal(*this, 0.02);
@@ -136,7 +137,7 @@ torch::Tensor ViTImpl::forward_features(const torch::Tensor& x) {
   if (h.size(1) + 1 != pos_embed.size(1))
     throw Error("ViT: the input gives " + std::to_string(h.size(1)) +
                 " patches, the position embeddings hold " + std::to_string(pos_embed.size(1) - 1) +
-                "; feed " + std::to_string(options_.img_size) + " px images");
+                "; feed " + std::to_string(options_.img_size()) + " px images");
   h = torch::cat({cls_token.expand({h.size(0), -1, -1}), h}, 1);
   h = pos_drop_->forward(h + pos_embed);
   for (auto& b : blocks_) h = b->forward(h);
@@ -275,8 +276,8 @@ std::map<std::string, torch::Tensor> vit_to_hf(const ViTImpl& model) {
   auto own = state_dict(model);
   std::map<std::string, torch::Tensor> out;
   for (const auto& [hf, ours] : top_names()) out[hf] = own.at(ours);
-  const int64_t d = model.options().embed_dim;
-  for (int64_t i = 0; i < model.options().depth; ++i) {
+  const int64_t d = model.options().embed_dim();
+  for (int64_t i = 0; i < model.options().depth(); ++i) {
     const std::string block = "blocks." + std::to_string(i) + ".",
                       layer = "encoder.layer." + std::to_string(i) + ".";
     for (const auto& [hf_suffix, ours] : layer_names())
@@ -323,9 +324,9 @@ void check_hf_tensors(const ViTImpl& model, std::map<std::string, torch::Tensor>
     if (t.sizes() != it->second.sizes())
       throw DataError(where + ": tensor '" + full + "' has shape " + shape_text(t.sizes()) +
                       ", the model expects " + shape_text(it->second.sizes()) + " (embed_dim " +
-                      std::to_string(model.options().embed_dim) + ", mlp_dim " +
-                      std::to_string(model.options().mlp_dim) + ", patch " +
-                      std::to_string(model.options().patch_size) +
+                      std::to_string(model.options().embed_dim()) + ", mlp_dim " +
+                      std::to_string(model.options().mlp_dim()) + ", patch " +
+                      std::to_string(model.options().patch_size()) +
                       "); pick the variant the weights were trained as");
   }
 }
@@ -342,7 +343,7 @@ std::string load_hf_vit(ViTImpl& model, const std::filesystem::path& path, bool 
         t.sizes() == own.at("head.weight").sizes())
       with_head = true;
   check_hf_tensors(model, file.tensors, where, convert_dtypes);
-  auto mapped = hf_to_vit(file.tensors, model.options().depth, with_head, where);
+  auto mapped = hf_to_vit(file.tensors, model.options().depth(), with_head, where);
   bool resized = false;
   auto pe = mapped.find("pos_embed");
   if (pe != mapped.end() && pe->second.dim() == 3 &&
@@ -366,13 +367,13 @@ void export_hf_vit(const ViTImpl& model, const std::filesystem::path& path) {
   write_safetensors(path, vit_to_hf(model),
                     {{"format", "pt"},
                      {"det_model", "vit"},
-                     {"image_size", std::to_string(o.img_size)},
-                     {"patch_size", std::to_string(o.patch_size)},
-                     {"hidden_size", std::to_string(o.embed_dim)},
-                     {"num_hidden_layers", std::to_string(o.depth)},
-                     {"num_attention_heads", std::to_string(o.num_heads)},
-                     {"intermediate_size", std::to_string(o.mlp_dim)},
-                     {"layer_norm_eps", std::to_string(o.layer_norm_eps)}});
+                     {"image_size", std::to_string(o.img_size())},
+                     {"patch_size", std::to_string(o.patch_size())},
+                     {"hidden_size", std::to_string(o.embed_dim())},
+                     {"num_hidden_layers", std::to_string(o.depth())},
+                     {"num_attention_heads", std::to_string(o.num_heads())},
+                     {"intermediate_size", std::to_string(o.mlp_dim())},
+                     {"layer_norm_eps", std::to_string(o.layer_norm_eps())}});
 }
 
 }  // namespace det::nn

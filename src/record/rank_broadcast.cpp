@@ -9,12 +9,12 @@
 namespace det::record {
 namespace {
 using nlohmann::json;
-using F = detail::Fields<DistributedError>;
+using BroadcastFields = detail::Fields<DistributedError>;
 
 // The record's fields, its version checked: absent is version 1.
-F open(const json& j, const char* what) {
+BroadcastFields open(const json& j, const char* what) {
   const std::string where = std::string("the chief's broadcast of ") + what;
-  F f(j, where);
+  BroadcastFields f(j, where);
   const int64_t version = f.value<int64_t>("v", 1);
   if (version < 1 || version > kRankBroadcastVersion)
     throw DistributedError(where + " has version " + std::to_string(version) +
@@ -38,7 +38,7 @@ json TrialOptionsBroadcast::to_json() const {
 }
 
 TrialOptionsBroadcast TrialOptionsBroadcast::from_json(const json& j) {
-  F f = open(j, "the trial's options");
+  BroadcastFields f = open(j, "the trial's options");
   TrialOptionsBroadcast o;
   o.trial_id = f.get_int("trial_id", 0, std::numeric_limits<int64_t>::max());
   o.hparams = f.get<json>("hparams");
@@ -56,7 +56,7 @@ json NextTargetBroadcast::to_json() const {
 NextTargetBroadcast NextTargetBroadcast::from_json(const json& j) {
   NextTargetBroadcast t;
   if (j.is_null()) return t;  // version 1's "no target"
-  F f = open(j, "the next target");
+  BroadcastFields f = open(j, "the next target");
   t.target = f.optional_int("target", 0, std::numeric_limits<int64_t>::max());
   return t;
 }
@@ -66,7 +66,7 @@ json FullValidationBroadcast::to_json() const {
 }
 
 FullValidationBroadcast FullValidationBroadcast::from_json(const json& j) {
-  F f = open(j, "evaluate_full_dataset's metrics");
+  BroadcastFields f = open(j, "evaluate_full_dataset's metrics");
   FullValidationBroadcast v;
   v.full = f.get<bool>("full");
   v.metrics = f.get<json>("metrics");

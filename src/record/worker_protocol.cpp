@@ -12,7 +12,7 @@ namespace {
 
 using json = nlohmann::json;
 using F = detail::Fields<Error>;
-constexpr int64_t kMax = CheckpointMetadata::kMaxBatches;
+constexpr int64_t kMaxBatches = CheckpointMetadata::kMaxBatches;
 
 const char* kReasons[] = {"completed", "stop_requested", "stopped", "invalid_hp",
                           "error",     "non_finite",     "storage"};
@@ -33,8 +33,8 @@ MetricsReport report_from(const F& f) {
   std::string kind = f.get<std::string>("kind");
   if (kind != "training" && kind != "validation") f.fail("kind", "\"training\" or \"validation\"");
   r.kind = kind == "training" ? MetricsReport::Kind::kTraining : MetricsReport::Kind::kValidation;
-  r.trial_id = f.get_int("trial_id", 0, kMax);
-  r.batches = f.get_int("batches", 0, kMax);
+  r.trial_id = f.get_int("trial_id", 0, kMaxBatches);
+  r.batches = f.get_int("batches", 0, kMaxBatches);
   r.epochs = f.value<double>("epochs", 0.0);
   r.metrics = f.get<json>("metrics");
   if (!r.metrics.is_object()) f.fail("metrics", "an object of metrics");
@@ -148,7 +148,7 @@ WorkerEvent decode_event(const std::string& line) {
   if (version == 1 && (kind == "training" || kind == "validation")) {
     // Version 1 put the kind in the event name and the batch beside the report.
     MetricsReport r = report_from(f.child("report"));
-    if (r.batches != f.get_int("batches", 0, kMax))
+    if (r.batches != f.get_int("batches", 0, kMaxBatches))
       throw Error(where + ": the report's batches disagree with the event's");
     return r;
   }
@@ -162,7 +162,7 @@ WorkerEvent decode_event(const std::string& line) {
   if (kind == "target_reached") {
     auto metric = metric_value(f.get<json>("metric"));
     if (!metric) f.fail("metric", "a number, \"NaN\", \"Infinity\" or \"-Infinity\"");
-    return TargetReached{f.get_int("length", 0, kMax), *metric};
+    return TargetReached{f.get_int("length", 0, kMaxBatches), *metric};
   }
   if (kind == "exit") {
     WorkerExit e;
@@ -183,10 +183,10 @@ RunnerAnswer decode_answer(const std::string& line) {
   const json j = parse_line(line, "the experiment runner");
   F f(j, "runner message " + cut(line));
   RunnerAnswer a;
-  if (f.has("re")) a.re = f.get_int("re", 0, kMax);
+  if (f.has("re")) a.re = f.get_int("re", 0, kMaxBatches);
   if (f.has("target")) {
     a.kind = RunnerAnswer::Kind::kTarget;
-    a.target = f.get_int("target", 0, kMax);
+    a.target = f.get_int("target", 0, kMaxBatches);
   } else if (f.has("recorded")) {
     a.kind = RunnerAnswer::Kind::kRecorded;
     a.uuid = f.get<std::string>("recorded");

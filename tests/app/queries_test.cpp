@@ -27,7 +27,7 @@ TEST(Queries, DescribeAndMetricsTables) {
     store.add_checkpoint(t1, "u2", 200, "/runs/mnist-1/trial-1/checkpoints/u2", std::nullopt);
     store.keep_checkpoints(t1, {"u2"});
     store.add_job(t1, 1, "slurm", "4711");
-    store.set_job(t1, 1, "gpu07", "COMPLETED");
+    store.job_ended(t1, 1, "gpu07", "COMPLETED");
     store.set_trial_state(t1, record::TrialStatus::kCompleted);
 
     std::string listed = format_experiments(store.experiments());

@@ -8,18 +8,10 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include "support/test_support.h"
 
 namespace det::config::detail {
 namespace {
-
-std::string config_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 const char* const kYaml =
     "searcher:\n"
@@ -36,13 +28,14 @@ TEST(YamlTreeNode, ErrorsNameFileLineColumnAndKeyPath) {
   const Node batches = root.child("searcher").child("max_length").child("batches");
   EXPECT_EQ(batches.path(), "searcher.max_length.batches");
   EXPECT_EQ(batches.location(), "exp.yaml:4:14");
-  EXPECT_EQ(config_error([&] { batches.as_int(); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { batches.as_int(); }),
             "exp.yaml:4:14: searcher.max_length.batches: expected an integer, found 'ten'");
-  EXPECT_EQ(config_error([&] { root.child("data").child("lr").as_double(); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { root.child("data").child("lr").as_double(); }),
             "exp.yaml:6:7: data.lr: expected a number, found '.inf'");
-  EXPECT_EQ(config_error([&] { root.child("data").child("sizes").item(1).as_int(); }),
-            "exp.yaml:7:14: data.sizes[1]: expected an integer, found 'two'");
-  EXPECT_EQ(config_error([&] { root.child("data").as_string(); }),
+  EXPECT_EQ(
+      test::error_of<ConfigError>([&] { root.child("data").child("sizes").item(1).as_int(); }),
+      "exp.yaml:7:14: data.sizes[1]: expected an integer, found 'two'");
+  EXPECT_EQ(test::error_of<ConfigError>([&] { root.child("data").as_string(); }),
             "exp.yaml:6:3: data: expected a string, found a mapping");
 }
 
@@ -53,7 +46,7 @@ TEST(YamlTreeNode, AMissingKeyIsPlacedAtItsParent) {
   EXPECT_TRUE(metric.is_null());
   EXPECT_FALSE(root.child("searcher").has("metric"));
   EXPECT_TRUE(root.child("searcher").has("name"));
-  EXPECT_EQ(config_error([&] { metric.as_string(); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { metric.as_string(); }),
             "exp.yaml:2:3: searcher.metric: expected a string, found nothing");
   // Looking a key up never writes it into the document.
   EXPECT_FALSE(root.yaml()["searcher"]["metric"].IsDefined());
@@ -62,24 +55,25 @@ TEST(YamlTreeNode, AMissingKeyIsPlacedAtItsParent) {
 TEST(YamlTreeNode, RangesEnumsAndUnknownKeysSayWhatIsAllowed) {
   const Source src{"exp.yaml", {}};
   const Node root(YAML::Load("workers: 300\nrate: 0\nmode: fsat\nnmae: x\n"), "", &src);
-  EXPECT_EQ(config_error([&] {
+  EXPECT_EQ(test::error_of<ConfigError>([&] {
               root.child("workers").as_int(Range{0, 256});
             }),
             "exp.yaml:1:10: workers: expected an integer from 0 to 256, found '300'");
   EXPECT_EQ(root.child("workers").as_int(Range::at_least(1)), 300);
-  EXPECT_EQ(config_error([&] { root.child("rate").as_double(Range::greater_than(0)); }),
-            "exp.yaml:2:7: rate: expected a number > 0, found '0'");
+  EXPECT_EQ(
+      test::error_of<ConfigError>([&] { root.child("rate").as_double(Range::greater_than(0)); }),
+      "exp.yaml:2:7: rate: expected a number > 0, found '0'");
   EXPECT_EQ(root.child("rate").as_double(), 0.0);
-  EXPECT_EQ(config_error([&] {
+  EXPECT_EQ(test::error_of<ConfigError>([&] {
               root.child("mode").as_enum({"fast", "exact"});
             }),
             "exp.yaml:3:7: mode: expected one of fast, exact, found 'fsat', did you mean 'fast'?");
-  EXPECT_EQ(config_error([&] {
+  EXPECT_EQ(test::error_of<ConfigError>([&] {
               root.check_keys({"workers", "rate", "mode", "name"});
             }),
             "exp.yaml:4:1: nmae: unknown key 'nmae', did you mean 'name'? (allowed here: workers, "
             "rate, mode, name)");
-  EXPECT_EQ(config_error([&] { root.child("rate").as_bool(); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { root.child("rate").as_bool(); }),
             "exp.yaml:2:7: rate: expected true or false, found '0'");
 }
 
@@ -136,7 +130,7 @@ TEST(YamlTreeOverrides, ASettingReplacesTheValueAndErrorsPointAtIt) {
   const Node doc(root, "", &src);
   const Node batches = doc.child("searcher").child("max_length").child("batches");
   EXPECT_EQ(batches.location(), "--config searcher.max_length.batches=500");
-  EXPECT_EQ(config_error([&] { batches.as_bool(); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { batches.as_bool(); }),
             "--config searcher.max_length.batches=500: searcher.max_length.batches: expected true "
             "or false, found '500'");
   // A value under an overridden mapping points at the override that set it.
@@ -150,14 +144,17 @@ TEST(YamlTreeOverrides, MalformedSettingsAreOneLineErrors) {
   YAML::Node root = YAML::Load("name: x\n");
   const std::string usage =
       ": expected key.path=value (e.g. --config searcher.max_length.batches=500)";
-  EXPECT_EQ(config_error([&] { apply_override(root, "name", src); }), "--config name" + usage);
-  EXPECT_EQ(config_error([&] { apply_override(root, "=3", src); }), "--config =3" + usage);
-  EXPECT_EQ(config_error([&] { apply_override(root, "a..b=1", src); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { apply_override(root, "name", src); }),
+            "--config name" + usage);
+  EXPECT_EQ(test::error_of<ConfigError>([&] { apply_override(root, "=3", src); }),
+            "--config =3" + usage);
+  EXPECT_EQ(test::error_of<ConfigError>([&] { apply_override(root, "a..b=1", src); }),
             "--config a..b=1: empty key in 'a..b'");
   EXPECT_EQ(
-      config_error([&] { apply_override(root, "name.first=1", src); }),
+      test::error_of<ConfigError>([&] { apply_override(root, "name.first=1", src); }),
       "--config name.first=1: 'name' is not a mapping in the config, so it has no key 'first'");
-  const std::string bad_yaml = config_error([&] { apply_override(root, "name=[1", src); });
+  const std::string bad_yaml =
+      test::error_of<ConfigError>([&] { apply_override(root, "name=[1", src); });
   EXPECT_EQ(bad_yaml.rfind("--config name=[1: the value is not valid YAML: ", 0), 0u) << bad_yaml;
   EXPECT_TRUE(src.overrides.empty());  // only a setting that applies is noted
 }

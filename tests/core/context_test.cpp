@@ -6,6 +6,7 @@
 #include "det/core/registry.h"
 #include "det/core/trial.h"
 #include "det/util/error.h"
+#include "support/test_support.h"
 #include "test_trials.h"
 
 namespace det {
@@ -56,16 +57,6 @@ TEST(Context, StopIsRequestedByAVerbAndReadByANoun) {
 namespace det {
 namespace {
 
-template <typename F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 const char* kConfig = R"(name: args
 entrypoint: mnist
 data:
@@ -91,16 +82,17 @@ TEST(ContextArgs, ViewsNameTheFilePosition) {
   auto opt = ctx.hparam("optimizer");
   EXPECT_EQ(opt.path(), "hyperparameters.optimizer");
   EXPECT_EQ(opt.get<std::string>("name"), "sgd");
-  EXPECT_EQ(error_of([&] { opt.get<double>("lr"); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { opt.get<double>("lr"); }),
             "exp.yaml:10:26: hyperparameters.optimizer.lr: expected a number, found 'fast'");
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(test::error_of<ConfigError>([&] {
               ctx.hparam("dropout").as<double>(config::Range{0.6, 1});
             }).substr(0, 40),
             "exp.yaml:11:12: hyperparameters.dropout:");
-  EXPECT_NE(error_of([&] { ctx.hparam("optimzer"); }).find("did you mean 'optimizer'"),
-            std::string::npos);
+  EXPECT_NE(
+      test::error_of<ConfigError>([&] { ctx.hparam("optimzer"); }).find("did you mean 'optimizer'"),
+      std::string::npos);
   auto data = ctx.data();
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(test::error_of<ConfigError>([&] {
               data.get<int>("num_workers", 2, config::Range{0, 256});
             }),
             "exp.yaml:4:16: data.num_workers: expected an integer from 0 to 256, found 100000");
@@ -130,7 +122,7 @@ TEST(ContextArgs, TrialsBoundNumWorkersBeforeReadingData) {
     auto cfg = config::parse_experiment_config(yaml, "exp.yaml");
     TrialContext ctx(cfg, sample(cfg), 1, 1, torch::kCPU, nullptr);
     auto trial = TrialRegistry::instance().find(entrypoint)(ctx);
-    EXPECT_EQ(error_of([&] { trial->build_training_data_loader(); }),
+    EXPECT_EQ(test::error_of<ConfigError>([&] { trial->build_training_data_loader(); }),
               "exp.yaml:5:16: data.num_workers: expected an integer from 0 to 256, found 100000")
         << entrypoint;
   }
@@ -144,7 +136,7 @@ TEST(ContextArgs, DataRootMustBeAString) {
   hp["dropout2"] = 0.1;
   TrialContext ctx(cfg, hp, 1, 1, torch::kCPU, nullptr);
   auto trial = TrialRegistry::instance().find("mnist")(ctx);
-  EXPECT_EQ(error_of([&] { trial->build_training_data_loader(); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { trial->build_training_data_loader(); }),
             "exp.yaml:5:9: data.root: expected a string, found 7");
 }
 

@@ -9,19 +9,11 @@
 
 #include "det/core/context.h"
 #include "det/util/error.h"
+#include "support/test_support.h"
 #include "test_trials.h"
 
 namespace det {
 namespace {
-
-std::string config_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A trial that builds nothing: the registry only constructs it.
 class EmptyTrial : public Trial {
@@ -89,17 +81,17 @@ TEST_F(RegistryTest, AnUnknownNameListsTheRegisteredOnesAndSuggestsTheClosest) {
   registry.add("mnist", "MnistTrial", naming(called, "mnist"));
   registry.add("cifar10", "Cifar10Trial", naming(called, "cifar10"));
   const std::string how = "; register a trial with DET_REGISTER_TRIAL(Class, \"name\")";
-  EXPECT_EQ(config_error([&] { registry.find("mnsit", "exp.yaml"); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { registry.find("mnsit", "exp.yaml"); }),
             "exp.yaml: entrypoint: no trial named 'mnsit' is linked in, did you mean 'mnist'? "
             "(registered: cifar10, mnist)" +
                 how);
-  EXPECT_EQ(config_error([&] { registry.find("model_def:Unrelated"); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { registry.find("model_def:Unrelated"); }),
             "entrypoint: no trial named 'model_def:Unrelated' is linked in (registered: cifar10, "
             "mnist)" +
                 how);
-  EXPECT_EQ(config_error([&] { registry.find("", "exp.yaml"); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { registry.find("", "exp.yaml"); }),
             "exp.yaml: entrypoint: missing; set it to a registered trial (cifar10, mnist)");
-  EXPECT_EQ(config_error([&] { TrialRegistry().find("mnist"); }),
+  EXPECT_EQ(test::error_of<ConfigError>([&] { TrialRegistry().find("mnist"); }),
             "entrypoint: no trial named 'mnist' is linked in (registered: none)" + how);
   EXPECT_TRUE(called.empty());
 }
@@ -131,11 +123,13 @@ TEST_F(RegistryTest, TheMacroRegistersTheClassAndItsStaticCheck) {
   auto by_class = registry.find("model_def:UncheckedRegistryTrial")(ctx);
   EXPECT_NE(dynamic_cast<UncheckedRegistryTrial*>(by_class.get()), nullptr);
   CheckedRegistryTrial::last_checked() = nullptr;
-  EXPECT_EQ(config_error([&] { registry.check_config("checked_registry_trial", ctx); }),
-            "exp.yaml:3:5: data.size: checked_registry_trial refuses it");
+  EXPECT_EQ(
+      test::error_of<ConfigError>([&] { registry.check_config("checked_registry_trial", ctx); }),
+      "exp.yaml:3:5: data.size: checked_registry_trial refuses it");
   EXPECT_EQ(CheckedRegistryTrial::last_checked(), &ctx);
-  EXPECT_EQ(config_error([&] { registry.check_config("unchecked_registry_trial", ctx); }),
-            "(no error)");
+  EXPECT_EQ(
+      test::error_of<ConfigError>([&] { registry.check_config("unchecked_registry_trial", ctx); }),
+      "(no error)");
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace {
 using augment::Op;
 using augment::Resample;
 
-const std::string kDir = std::string(DET_TEST_DATA_DIR) + "/augment/";
+const std::string kAugmentDir = std::string(DET_TEST_DATA_DIR) + "/augment/";
 
 struct Expected {
   nlohmann::json manifest;
@@ -30,16 +30,16 @@ struct Expected {
 const Expected& expected() {
   static const Expected e = [] {
     Expected x;
-    x.manifest = nlohmann::json::parse(util::read_file(kDir + "manifest.json"));
+    x.manifest = nlohmann::json::parse(util::read_file(kAugmentDir + "manifest.json"));
     const int64_t h = x.manifest["height"], w = x.manifest["width"], c = x.manifest["channels"];
     for (const char* name : {"rand", "edgy", "dim"}) {
       Image img(h, w, c);
-      std::string bytes = util::read_file(kDir + name + ".bin");
+      std::string bytes = util::read_file(kAugmentDir + name + ".bin");
       EXPECT_EQ(bytes.size(), img.pixels.size());
       std::memcpy(img.pixels.data(), bytes.data(), img.pixels.size());
       x.inputs[name] = img;
     }
-    x.blob = util::read_file(kDir + "expected.bin");
+    x.blob = util::read_file(kAugmentDir + "expected.bin");
     return x;
   }();
   return e;

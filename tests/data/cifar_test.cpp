@@ -13,6 +13,7 @@
 #include "../peak_rss.h"
 #include "det/data/loader.h"
 #include "det/util/error.h"
+#include "support/test_support.h"
 
 namespace det::data {
 namespace {
@@ -73,16 +74,6 @@ TEST(Cifar, TruncatedAndBadLabelsNameFileAndRecord) {
   }
 }
 
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> old;
-  ScopedEnv(const char* n, const char* value) : name(n) {
-    if (const char* v = std::getenv(n)) old = v;
-    ::setenv(n, value, 1);
-  }
-  ~ScopedEnv() { old ? ::setenv(name.c_str(), old->c_str(), 1) : ::unsetenv(name.c_str()); }
-};
-
 struct TmpRoot {
   fs::path path = fs::temp_directory_path() / ("det-cifar-" + std::to_string(::getpid()));
   TmpRoot() { fs::create_directories(path / "cifar10"); }
@@ -137,7 +128,7 @@ TEST(Cifar, FilesOverTheLimitAreRefusedWithoutReadingThem) {
   o.root(tmp.path);
   o.train(false);
   o.download(false);
-  ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "8000000");  // 8 MB
+  test::ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "8000000");  // 8 MB
   fs::path plain = tmp.path / "cifar10" / "test_batch.bin";
   std::ofstream(plain, std::ios::binary) << records(3000, 10);  // 9.2 MB
   std::string e = cifar_error(o);
@@ -196,7 +187,7 @@ TEST(Cifar, GzipStreamsTakeTheirMemoryOnce) {
   o.root(tmp.path);
   o.train(false);
   o.download(false);
-  ScopedEnv env("DET_MAX_DATA_FILE_BYTES", std::to_string(uint64_t{96} << 20).c_str());
+  test::ScopedEnv env("DET_MAX_DATA_FILE_BYTES", std::to_string(uint64_t{96} << 20).c_str());
   const fs::path gz = tmp.path / "cifar10" / "test_batch.bin.gz";
   fs::create_directories(gz.parent_path());
   // 128 MiB of records (zeros: label 0) with a trailer that wraps to a small size.

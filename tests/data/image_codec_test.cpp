@@ -16,9 +16,9 @@ namespace det::data {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kDir = fs::path(DET_TEST_DATA_DIR) / "images";
+const fs::path kCodecImages = fs::path(DET_TEST_DATA_DIR) / "images";
 
-std::string bytes_of(const std::string& file) { return util::read_file(kDir / file); }
+std::string bytes_of(const std::string& file) { return util::read_file(kCodecImages / file); }
 
 std::string data_error(const std::function<void()>& f) {
   try {

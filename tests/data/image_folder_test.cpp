@@ -11,25 +11,26 @@
 #include "../peak_rss.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "support/test_support.h"
 
 namespace det::data {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kDir = fs::path(DET_TEST_DATA_DIR) / "images";
+const fs::path kFolderImages = fs::path(DET_TEST_DATA_DIR) / "images";
 
 // Expected pixels from PIL's Image.open(f).convert("RGB")
 // (scripts/testdata/make_image_expected.py).
 TEST(ImageDecode, MatchesPilConvertRgbExactly) {
-  auto manifest = nlohmann::json::parse(util::read_file(kDir / "manifest.json"));
+  auto manifest = nlohmann::json::parse(util::read_file(kFolderImages / "manifest.json"));
   ASSERT_EQ(manifest["cases"].size(), 8u);
   for (const auto& c : manifest["cases"]) {
     std::string file = c["file"];
-    Image img = decode_image(util::read_file(kDir / file), file);
+    Image img = decode_image(util::read_file(kFolderImages / file), file);
     ASSERT_EQ(img.height, c["height"].get<int64_t>()) << file;
     ASSERT_EQ(img.width, c["width"].get<int64_t>()) << file;
     ASSERT_EQ(img.channels, 3) << file;
-    std::string expected = util::read_file(kDir / (file + ".rgb"));
+    std::string expected = util::read_file(kFolderImages / (file + ".rgb"));
     ASSERT_EQ(expected.size(), img.pixels.size()) << file;
     size_t differing = 0;
     for (size_t i = 0; i < expected.size(); ++i)
@@ -39,7 +40,7 @@ TEST(ImageDecode, MatchesPilConvertRgbExactly) {
 }
 
 TEST(ImageDecode, TruncatedAndGarbageAreDataErrors) {
-  std::string jpg = util::read_file(kDir / "rgb420.jpg");
+  std::string jpg = util::read_file(kFolderImages / "rgb420.jpg");
   auto err = [](const std::string& bytes) {
     try {
       decode_image(bytes, "x.jpg");
@@ -50,7 +51,7 @@ TEST(ImageDecode, TruncatedAndGarbageAreDataErrors) {
   };
   EXPECT_NE(err(jpg.substr(0, jpg.size() / 2)).find("x.jpg: cannot decode JPEG"),
             std::string::npos);
-  std::string png = util::read_file(kDir / "rgb.png");
+  std::string png = util::read_file(kFolderImages / "rgb.png");
   EXPECT_NE(err(png.substr(0, png.size() / 2)).find("cannot decode PNG"), std::string::npos);
   EXPECT_NE(err("GIF89a....").find("not a JPEG or PNG image"), std::string::npos);
   EXPECT_NE(err("").find("empty file"), std::string::npos);
@@ -75,20 +76,18 @@ uint32_t crc(const std::string& s) {
   return ~c;
 }
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
-
 // The campaign's PNG bomb in 40 bytes: a signature and an IHDR claiming 30000x30000 RGB.
 std::string png_claiming(uint32_t w, uint32_t h) {
-  std::string ihdr = "IHDR" + be32(w) + be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
-  std::string s = std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(crc(ihdr));
+  std::string ihdr =
+      "IHDR" + test::be32(w) + test::be32(h) + std::string("\x08\x02\x00\x00\x00", 5);
+  std::string s =
+      std::string("\x89PNG\r\n\x1a\n", 8) + test::be32(13) + ihdr + test::be32(crc(ihdr));
   return s + std::string(40 - s.size(), '\0');
 }
 
 // A real JPEG whose frame header (SOF0) is patched to claim `h` x `w`.
 std::string jpeg_claiming(uint16_t h, uint16_t w) {
-  std::string j = util::read_file(kDir / "rgb420.jpg");
+  std::string j = util::read_file(kFolderImages / "rgb420.jpg");
   for (size_t i = 2; i + 9 < j.size();) {
     const auto m = static_cast<uint8_t>(j[i + 1]);
     if (m == 0xC0) {
@@ -129,8 +128,8 @@ TEST(ImageLimits, BombsAreRefusedFromTheirHeaderBeforeDecoding) {
 }
 
 TEST(ImageLimits, WarnOverTheLimitRefuseOverTwiceItZeroDisables) {
-  std::string png = util::read_file(kDir / "rgb.png"),
-              jpg = util::read_file(kDir / "rgb444.jpg");  // 37x23 = 851
+  std::string png = util::read_file(kFolderImages / "rgb.png"),
+              jpg = util::read_file(kFolderImages / "rgb444.jpg");  // 37x23 = 851
   for (const auto& [bytes, name] : {std::pair{png, "a.png"}, std::pair{jpg, "a.jpg"}}) {
     EXPECT_EQ(decode_image(bytes, name, 500).width, 37)
         << name;  // over 500: decoded, with a warning
@@ -142,19 +141,9 @@ TEST(ImageLimits, WarnOverTheLimitRefuseOverTwiceItZeroDisables) {
   }
 }
 
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> old;
-  ScopedEnv(const char* n, const char* value) : name(n) {
-    if (const char* v = std::getenv(n)) old = v;
-    ::setenv(n, value, 1);
-  }
-  ~ScopedEnv() { old ? ::setenv(name.c_str(), old->c_str(), 1) : ::unsetenv(name.c_str()); }
-};
-
 TEST(ImageLimits, DefaultComesFromTheEnvironment) {
   {
-    ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1000");
+    test::ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1000");
     EXPECT_EQ(default_max_image_pixels(), 1000);
     EXPECT_EQ(ImageFolderOptions().max_image_pixels(), 1000);
     EXPECT_NE(decode_error(png_claiming(50, 50), "x.png", default_max_image_pixels())
@@ -162,7 +151,7 @@ TEST(ImageLimits, DefaultComesFromTheEnvironment) {
               std::string::npos);
   }
   {
-    ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1e9");
+    test::ScopedEnv env("DET_MAX_IMAGE_PIXELS", "1e9");
     try {
       default_max_image_pixels();
       ADD_FAILURE();
@@ -181,7 +170,7 @@ TEST(ImageLimits, ImageFolderRefusesOrSkipsOversizedImages) {
   fs::path root = fs::temp_directory_path() / ("det-bombs-" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root / "c");
-  fs::copy_file(kDir / "rgb420.jpg", root / "c" / "a_good.jpg");
+  fs::copy_file(kFolderImages / "rgb420.jpg", root / "c" / "a_good.jpg");
   std::ofstream(root / "c" / "b_bomb.png", std::ios::binary) << png_claiming(30000, 30000);
   std::ofstream(root / "c" / "c_bomb.jpg", std::ios::binary) << jpeg_claiming(65500, 65500);
   ImageFolder folder(ImageFolderOptions().root(root));
@@ -224,7 +213,7 @@ TEST(ImageFolder, WindowDecodingEqualsCroppingTheWholeImage) {
   fs::remove_all(root);
   fs::create_directories(root / "c");
   for (const char* f : {"big420.jpg", "rgb420.jpg", "rgb444.jpg", "gray.jpg", "rgb.png"})
-    fs::copy_file(kDir / f, root / "c" / f);
+    fs::copy_file(kFolderImages / f, root / "c" / f);
   ImageFolder folder(ImageFolderOptions().root(root));
   SampleRng rng(7);
   int checked = 0;
@@ -257,9 +246,9 @@ TEST(ImageFolder, ClassesSortedFilesSortedNothingSilentlyDropped) {
   fs::remove_all(root);
   fs::create_directories(root / "b_dog");
   fs::create_directories(root / "a_cat" / "nested");
-  fs::copy_file(kDir / "rgb420.jpg", root / "b_dog" / "2.jpg");
-  fs::copy_file(kDir / "rgb.png", root / "b_dog" / "1.PNG");
-  fs::copy_file(kDir / "gray.jpg", root / "a_cat" / "nested" / "x.jpeg");
+  fs::copy_file(kFolderImages / "rgb420.jpg", root / "b_dog" / "2.jpg");
+  fs::copy_file(kFolderImages / "rgb.png", root / "b_dog" / "1.PNG");
+  fs::copy_file(kFolderImages / "gray.jpg", root / "a_cat" / "nested" / "x.jpeg");
   std::ofstream(root / "a_cat" / "notes.txt") << "not an image";
   std::ofstream(root / "a_cat" / "broken.jpg") << "\xff\xd8\xff garbage";
 

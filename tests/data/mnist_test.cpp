@@ -15,6 +15,7 @@
 #include "det/data/loader.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "support/test_support.h"
 
 namespace det::data {
 namespace {
@@ -26,18 +27,14 @@ struct Tmp {
   ~Tmp() { fs::remove_all(path); }
 };
 
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
-
 std::string images_bytes(uint32_t n, uint32_t magic = 2051) {
-  std::string s = be32(magic) + be32(n) + be32(28) + be32(28);
+  std::string s = test::be32(magic) + test::be32(n) + test::be32(28) + test::be32(28);
   for (uint32_t i = 0; i < n * 784; ++i) s += char(i % 251);
   return s;
 }
 
 std::string labels_bytes(uint32_t n) {
-  std::string s = be32(2049) + be32(n);
+  std::string s = test::be32(2049) + test::be32(n);
   for (uint32_t i = 0; i < n; ++i) s += char(i % 10);
   return s;
 }
@@ -50,15 +47,6 @@ void write(const fs::path& p, const std::string& bytes, bool gz) {
   } else {
     std::ofstream(p, std::ios::binary) << bytes;
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Mnist, ReadsPlainAndGzipAndNormalizesLikeTorchvision) {
@@ -92,23 +80,25 @@ TEST(Mnist, TruncatedAndWrongMagicAreDataErrors) {
   Tmp tmp;
   fs::path img = tmp.path / "imgs";
   write(img, images_bytes(3).substr(0, 16 + 784 * 2 + 10), false);
-  std::string e = error_of([&] { read_idx_images(img); });
+  std::string e = test::error_of<DataError>([&] { read_idx_images(img); });
   EXPECT_NE(e.find("imgs: truncated: the header announces 3 images of 28x28 (2368 bytes) but the "
                    "file holds 1594 bytes"),
             std::string::npos)
       << e;
   write(img, images_bytes(1, 2049), false);
-  e = error_of([&] { read_idx_images(img); });
+  e = test::error_of<DataError>([&] { read_idx_images(img); });
   EXPECT_NE(e.find("magic number 2049, expected 2051 (this is a label file)"), std::string::npos)
       << e;
   write(img, "abc", false);
-  EXPECT_NE(error_of([&] { read_idx_images(img); }).find("shorter than the 16-byte IDX header"),
+  EXPECT_NE(test::error_of<DataError>([&] {
+              read_idx_images(img);
+            }).find("shorter than the 16-byte IDX header"),
             std::string::npos);
   // A gzip stream cut short.
   fs::path gz = tmp.path / "l.gz";
   write(gz, labels_bytes(5000), true);
   fs::resize_file(gz, fs::file_size(gz) / 2);
-  e = error_of([&] { read_idx_labels(gz); });
+  e = test::error_of<DataError>([&] { read_idx_labels(gz); });
   EXPECT_NE(e.find("truncated"), std::string::npos) << e;
 }
 
@@ -133,16 +123,6 @@ void write_gz_bomb(const fs::path& p, const std::string& prefix, uint64_t zeros,
   }
 }
 
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> old;
-  ScopedEnv(const char* n, const char* value) : name(n) {
-    if (const char* v = std::getenv(n)) old = v;
-    ::setenv(n, value, 1);
-  }
-  ~ScopedEnv() { old ? ::setenv(name.c_str(), old->c_str(), 1) : ::unsetenv(name.c_str()); }
-};
-
 constexpr int64_t kSmall = int64_t{48} << 20;  // what a refused hostile file may cost at most
 
 // The campaign's bomb: a valid header, then far more data than it announces. The file is
@@ -154,14 +134,16 @@ TEST(MnistHostile, GzipBombAfterAValidHeaderIsRefusedWithoutInflatingIt) {
   write_gz_bomb(gz, labels_bytes(5), bomb);
   ASSERT_LT(fs::file_size(gz), 1u << 20);
   std::string e;
-  int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_labels(gz); }); });
+  int64_t rise = det::testing::peak_rss_rise(
+      [&] { e = test::error_of<DataError>([&] { read_idx_labels(gz); }); });
   EXPECT_NE(
       e.find("labels.gz: the header announces 5 labels (13 bytes) but the gzip trailer records"),
       std::string::npos)
       << e;
   // The same bomb with a trailer that agrees with the header: caught while streaming.
   write_gz_bomb(gz, labels_bytes(5), bomb, 13);
-  int64_t rise2 = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_labels(gz); }); });
+  int64_t rise2 = det::testing::peak_rss_rise(
+      [&] { e = test::error_of<DataError>([&] { read_idx_labels(gz); }); });
   EXPECT_NE(e.find("labels.gz: the gzip stream inflates to more than the 5 labels (13 bytes) the "
                    "header announces"),
             std::string::npos)
@@ -176,9 +158,13 @@ TEST(MnistHostile, CountsBeyondTheFileOrTheLimitAreRefusedBeforeAllocating) {
   Tmp tmp;
   // A 100-byte .gz that claims 60,000,000 images: more than the 2 GiB limit.
   fs::path gz = tmp.path / "images.gz";
-  write(gz, be32(2051) + be32(60000000) + be32(28) + be32(28) + std::string(64, '\0'), true);
+  write(gz,
+        test::be32(2051) + test::be32(60000000) + test::be32(28) + test::be32(28) +
+            std::string(64, '\0'),
+        true);
   std::string e;
-  int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_idx_images(gz); }); });
+  int64_t rise = det::testing::peak_rss_rise(
+      [&] { e = test::error_of<DataError>([&] { read_idx_images(gz); }); });
   EXPECT_NE(e.find("images.gz: the header announces 60000000 images of 28x28 (47040000016 bytes), "
                    "more than the limit "
                    "of 2147483648 bytes for a data file"),
@@ -187,21 +173,24 @@ TEST(MnistHostile, CountsBeyondTheFileOrTheLimitAreRefusedBeforeAllocating) {
   EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES"), std::string::npos) << e;
   {
     // Within a raised limit, the gzip file is still far too small to inflate to that.
-    ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "100000000000");
-    e = error_of([&] { read_idx_images(gz); });
+    test::ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "100000000000");
+    e = test::error_of<DataError>([&] { read_idx_images(gz); });
     EXPECT_NE(e.find("but a gzip file of"), std::string::npos) << e;
     EXPECT_NE(e.find("cannot inflate to more than"), std::string::npos) << e;
   }
   {
-    ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "lots");
-    e = error_of([&] { read_idx_images(gz); });
+    test::ScopedEnv env("DET_MAX_DATA_FILE_BYTES", "lots");
+    e = test::error_of<DataError>([&] { read_idx_images(gz); });
     EXPECT_NE(e.find("DET_MAX_DATA_FILE_BYTES='lots': expected a whole number"), std::string::npos)
         << e;
   }
   // A plain file that claims a million images but holds ten bytes of them.
   fs::path plain = tmp.path / "images";
-  write(plain, be32(2051) + be32(1000000) + be32(28) + be32(28) + std::string(10, 'x'), false);
-  e = error_of([&] { read_idx_images(plain); });
+  write(plain,
+        test::be32(2051) + test::be32(1000000) + test::be32(28) + test::be32(28) +
+            std::string(10, 'x'),
+        false);
+  e = test::error_of<DataError>([&] { read_idx_images(plain); });
   EXPECT_NE(e.find("images: truncated: the header announces 1000000 images of 28x28 (784000016 "
                    "bytes) but the file "
                    "holds 26 bytes"),
@@ -214,8 +203,10 @@ TEST(MnistHostile, CountsBeyondTheFileOrTheLimitAreRefusedBeforeAllocating) {
 TEST(MnistHostile, DimensionsWhoseProductOverflowsNameTheFile) {
   Tmp tmp;
   fs::path p = tmp.path / "t10k-images-idx3-ubyte";
-  write(p, be32(2051) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF) + be32(0xFFFFFFFF), false);
-  std::string e = error_of([&] { read_idx_images(p); });
+  write(p,
+        test::be32(2051) + test::be32(0xFFFFFFFF) + test::be32(0xFFFFFFFF) + test::be32(0xFFFFFFFF),
+        false);
+  std::string e = test::error_of<DataError>([&] { read_idx_images(p); });
   EXPECT_NE(e.find("t10k-images-idx3-ubyte: the header announces 4294967295 images of "
                    "4294967295x4294967295, whose "
                    "size overflows a 64-bit integer"),
@@ -228,7 +219,7 @@ TEST(MnistHostile, TrailingBytesAndDataAfterTheGzipStreamAreRefused) {
   Tmp tmp;
   fs::path p = tmp.path / "labels";
   write(p, labels_bytes(5) + "junk", false);
-  std::string e = error_of([&] { read_idx_labels(p); });
+  std::string e = test::error_of<DataError>([&] { read_idx_labels(p); });
   EXPECT_NE(e.find("labels: 4 unexpected bytes after the 5 labels the header announces"),
             std::string::npos)
       << e;
@@ -238,10 +229,10 @@ TEST(MnistHostile, TrailingBytesAndDataAfterTheGzipStreamAreRefused) {
   write(gz, labels_bytes(5), true);
   std::string bytes = util::read_file(gz);
   std::ofstream(gz, std::ios::binary | std::ios::app) << bytes.substr(bytes.size() - 4);
-  e = error_of([&] { read_idx_labels(gz); });
+  e = test::error_of<DataError>([&] { read_idx_labels(gz); });
   EXPECT_NE(e.find("labels.gz: 4 bytes after the end of the gzip stream"), std::string::npos) << e;
   // Not a regular file (a FIFO would block, /dev/zero would never end).
-  e = error_of([&] { read_idx_labels("/dev/zero"); });
+  e = test::error_of<DataError>([&] { read_idx_labels("/dev/zero"); });
   EXPECT_NE(e.find("/dev/zero: not a regular file"), std::string::npos) << e;
 }
 
@@ -252,7 +243,7 @@ TEST(MnistHostile, AFifoIsRefusedWithoutBlocking) {
   for (const char* name : {"labels", "images.gz"}) {
     const fs::path p = tmp.path / name;
     ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
-    const std::string e = error_of([&] { read_idx_labels(p); });
+    const std::string e = test::error_of<DataError>([&] { read_idx_labels(p); });
     EXPECT_NE(e.find(p.string() + ": not a regular file (a FIFO)"), std::string::npos) << e;
   }
   ::alarm(0);
@@ -266,18 +257,18 @@ TEST(MnistHostile, CountsThatDisagreeAreRefusedBeforeTheImagesAreRead) {
   o.root(tmp.path);
   o.train(false);
   o.download(false);
-  std::string e = error_of([&] { MnistDataset ds(o); });
+  std::string e = test::error_of<DataError>([&] { MnistDataset ds(o); });
   EXPECT_NE(e.find("t10k-images-idx3-ubyte holds 6 images but"), std::string::npos) << e;
   EXPECT_NE(e.find("t10k-labels-idx1-ubyte holds 5 labels"), std::string::npos) << e;
   write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(0), false);
   write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", labels_bytes(0), false);
-  e = error_of([&] { MnistDataset ds(o); });
+  e = test::error_of<DataError>([&] { MnistDataset ds(o); });
   EXPECT_NE(e.find("t10k-images-idx3-ubyte: holds no images"), std::string::npos) << e;
   std::string bad = labels_bytes(5);
   bad[8 + 3] = 42;
   write(tmp.path / "mnist" / "t10k-images-idx3-ubyte", images_bytes(5), false);
   write(tmp.path / "mnist" / "t10k-labels-idx1-ubyte", bad, false);
-  e = error_of([&] { MnistDataset ds(o); });
+  e = test::error_of<DataError>([&] { MnistDataset ds(o); });
   EXPECT_NE(e.find("t10k-labels-idx1-ubyte: label 42 of record 3 is out of range 0-9"),
             std::string::npos)
       << e;
@@ -288,7 +279,7 @@ TEST(Mnist, MissingFilesSayWhatToPutWhere) {
   MnistOptions o;
   o.root(tmp.path / "empty");
   o.download(false);
-  std::string e = error_of([&] { MnistDataset ds(o); });
+  std::string e = test::error_of<DataError>([&] { MnistDataset ds(o); });
   EXPECT_NE(e.find("train-images-idx3-ubyte[.gz] not found under"), std::string::npos) << e;
   EXPECT_NE(e.find("DET_DATA_DIR"), std::string::npos) << e;
 }

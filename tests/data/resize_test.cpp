@@ -9,11 +9,11 @@ namespace det::data {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kDir = fs::path(DET_TEST_DATA_DIR) / "resize";
+const fs::path kResizeDir = fs::path(DET_TEST_DATA_DIR) / "resize";
 
 Image load(const std::string& name, const std::vector<int64_t>& shape) {
   Image img(shape[0], shape[1], shape[2]);
-  std::string bytes = util::read_file(kDir / (name + ".rgb"));
+  std::string bytes = util::read_file(kResizeDir / (name + ".rgb"));
   EXPECT_EQ(bytes.size(), img.pixels.size()) << name;
   std::memcpy(img.pixels.data(), bytes.data(), std::min(bytes.size(), img.pixels.size()));
   return img;
@@ -23,7 +23,7 @@ Image load(const std::string& name, const std::vector<int64_t>& shape) {
 // with the AVX2 path (where the CPU has it) and with the portable one.
 TEST(Resize, MatchesPilByteForByte) {
   int checked = 0;
-  auto manifest = nlohmann::json::parse(util::read_file(kDir / "manifest.json"));
+  auto manifest = nlohmann::json::parse(util::read_file(kResizeDir / "manifest.json"));
   for (bool avx2 : {true, false}) {
     bool previous = set_resize_simd(avx2);
     for (const auto& c : manifest["cases"]) {

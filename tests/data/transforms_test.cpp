@@ -11,19 +11,20 @@
 namespace det::data {
 namespace {
 
-const std::string kDir = std::string(DET_TEST_DATA_DIR) + "/transforms/";
+const std::string kTransformsDir = std::string(DET_TEST_DATA_DIR) + "/transforms/";
 
 Image load_input(const nlohmann::json& c) {
   auto shape = c["input_shape"].get<std::vector<int64_t>>();
   Image img(shape[0], shape[1], shape.size() > 2 ? shape[2] : 1);
-  std::string bytes = util::read_file(kDir + c["name"].get<std::string>() + ".input.bin");
+  std::string bytes = util::read_file(kTransformsDir + c["name"].get<std::string>() + ".input.bin");
   EXPECT_EQ(bytes.size(), img.pixels.size());
   std::memcpy(img.pixels.data(), bytes.data(), img.pixels.size());
   return img;
 }
 
 std::vector<float> load_expected(const nlohmann::json& c) {
-  std::string bytes = util::read_file(kDir + c["name"].get<std::string>() + ".expected.bin");
+  std::string bytes =
+      util::read_file(kTransformsDir + c["name"].get<std::string>() + ".expected.bin");
   std::vector<float> v(bytes.size() / 4);
   std::memcpy(v.data(), bytes.data(), bytes.size());
   return v;
@@ -31,7 +32,7 @@ std::vector<float> load_expected(const nlohmann::json& c) {
 
 // Expected tensors from torchvision (scripts/testdata/make_transform_expected.py).
 TEST(Transforms, MatchTorchvisionOnFixedImages) {
-  auto manifest = nlohmann::json::parse(util::read_file(kDir + "manifest.json"));
+  auto manifest = nlohmann::json::parse(util::read_file(kTransformsDir + "manifest.json"));
   int checked = 0;
   for (const auto& c : manifest["cases"]) {
     std::string name = c["name"];

@@ -94,9 +94,9 @@ TEST(ExperimentStore, RecordsEachLaunchsJobAndNode) {
   const int64_t e = store.add_experiment("mnist", "", config::ExperimentConfig{}, "/runs/x");
   const int64_t t = store.add_trial(e, 1, "req-1", {{"lr", 0.1}}, 17);
   store.add_job(t, 1, "slurm", "41");
-  store.set_job(t, 1, "", "RUNNING");  // the node not known yet keeps ''
-  store.set_job(t, 1, "node0", "RUNNING");
-  store.set_job(t, 1, "", "CANCELLED");  // how it ended; the node stays
+  store.job_running(t, 1, "");  // the node not known yet keeps ''
+  store.job_running(t, 1, "node0");
+  store.job_ended(t, 1, "", "CANCELLED");  // how it ended; the node stays
   store.add_job(t, 2, "slurm", "42");
   auto jobs = store.jobs(t);
   ASSERT_EQ(jobs.size(), 2u);

@@ -12,12 +12,11 @@
 namespace det::nn {
 namespace {
 
-const std::string kData = std::string(DET_TEST_DATA_DIR) + "/nn/";
+const std::string kDvtData = std::string(DET_TEST_DATA_DIR) + "/nn/";
 
 DVTOptions tiny_dvt() {
   DVTOptions o;
-  o.embed_dim = 32, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5,
-  o.drop_path_rate = 0.0;
+  o.embed_dim(32).depth(2).num_heads(2).mlp_ratio(2.0).num_classes(5).drop_path_rate(0.0);
   return o;
 }
 
@@ -59,16 +58,15 @@ TEST(TokenPerformer, MatchesTheFormula) {
 TEST(DVT, ParameterCounts) {
   T2TViTOptions
       standalone;  // T2T-ViT-12: 6.9M in the README (the non-trainable w and pos_embed included)
-  standalone.init_weights = false;
+  standalone.init_weights(false);
   EXPECT_EQ(count_parameters(*T2TViT(standalone)), 6941902);
-  standalone.embed_dim = 384, standalone.depth = 14, standalone.num_heads = 6,
-  standalone.mlp_ratio = 3;  // 21.5M
+  standalone.embed_dim(384).depth(14).num_heads(6).mlp_ratio(3);  // 21.5M
   EXPECT_EQ(count_parameters(*T2TViT(standalone)), 21545550);
   const std::vector<std::pair<std::string, std::array<int64_t, 3>>> cases = {
       {"t2t_vit_12", {6989824, 7744510, 7727182}}, {"t2t_vit_14", {21574656, 23156110, 23151070}}};
   for (const auto& [name, counts] : cases) {
     auto o = DVTOptions::variant(name);
-    o.init_weights = false;
+    o.init_weights(false);
     DVT dvt(o);
     int64_t total = 0;
     for (size_t k = 0; k < 3; ++k) {
@@ -90,13 +88,13 @@ TEST(DVT, MultiplyAddsPerExitMatchTheSpec) {
       {"t2t_vit_12", {0.47, 1.45, 3.46}}, {"t2t_vit_14", {1.20, 3.82, 9.26}}};
   for (const auto& [name, expected] : cases) {
     auto o = DVTOptions::variant(name);
-    o.init_weights = false;
+    o.init_weights(false);
     auto macs = DVT(o)->cumulative_macs();
     for (size_t k = 0; k < 3; ++k)
       EXPECT_NEAR(macs[k] / 1e9, expected[k], 0.005) << name << " exit " << k;
   }
   T2TViTOptions t12;
-  t12.init_weights = false;
+  t12.init_weights(false);
   EXPECT_NEAR(T2TViT(t12)->macs() / 1e9, 1.76, 0.005);
 }
 
@@ -162,10 +160,9 @@ TEST(DVT, EarlyExitRunsLaterExitsOnlyWhereNeededAndAgreesWithTheFullCascade) {
 // geometry (7x7, 10x10, 14x14 tokens, so the nearest upsample to 14x14 / 20x20 before the average
 // pool is used) with feature and relationship reuse, on a narrow, shallow cascade.
 TEST(DVT, ForwardMatchesPyTorch) {
-  auto file = read_safetensors(kData + "dvt_tiny.safetensors");
+  auto file = read_safetensors(kDvtData + "dvt_tiny.safetensors");
   DVTOptions o;
-  o.embed_dim = 16, o.depth = 2, o.num_heads = 2, o.mlp_ratio = 2.0, o.num_classes = 5,
-  o.token_dim = 8;
+  o.embed_dim(16).depth(2).num_heads(2).mlp_ratio(2.0).num_classes(5).token_dim(8);
   DVT m(o);
   auto& t = file.tensors;
   // The fixed sinusoid position tables are the reference's, before anything is loaded.

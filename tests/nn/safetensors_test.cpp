@@ -14,18 +14,10 @@
 #include "../peak_rss.h"
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "support/test_support.h"
 
 namespace det::nn {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const DataError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(Safetensors, RoundTripsEveryDtype) {
   std::map<std::string, torch::Tensor> t = {
@@ -66,18 +58,24 @@ TEST(Safetensors, ReadsAFileWrittenByPython) {
 
 TEST(Safetensors, CorruptFilesAreClearErrors) {
   auto good = serialize_safetensors({{"w", torch::ones({2, 2})}});
-  EXPECT_NE(error_of([&] { parse_safetensors("abc", "f"); }).find("shorter than the 8-byte"),
+  EXPECT_NE(test::error_of<DataError>([&] {
+              parse_safetensors("abc", "f");
+            }).find("shorter than the 8-byte"),
             std::string::npos);
-  EXPECT_NE(
-      error_of([&] { parse_safetensors(good.substr(0, good.size() - 4), "f"); }).find("tensor 'w'"),
-      std::string::npos);
+  EXPECT_NE(test::error_of<DataError>([&] {
+              parse_safetensors(good.substr(0, good.size() - 4), "f");
+            }).find("tensor 'w'"),
+            std::string::npos);
   std::string huge = good;
   huge[6] = 1;  // header length far beyond the file
-  EXPECT_NE(error_of([&] { parse_safetensors(huge, "f"); }).find("truncated"), std::string::npos);
+  EXPECT_NE(test::error_of<DataError>([&] { parse_safetensors(huge, "f"); }).find("truncated"),
+            std::string::npos);
   std::string bad_dtype = good;
   auto pos = bad_dtype.find("F32");
   bad_dtype.replace(pos, 3, "F99");
-  EXPECT_NE(error_of([&] { parse_safetensors(bad_dtype, "f"); }).find("unsupported dtype 'F99'"),
+  EXPECT_NE(test::error_of<DataError>([&] {
+              parse_safetensors(bad_dtype, "f");
+            }).find("unsupported dtype 'F99'"),
             std::string::npos);
 }
 
@@ -97,21 +95,24 @@ TEST(SafetensorsHostile, LayoutMustTileTheFileExactly) {
   const std::string data(16, '\0');
   ASSERT_EQ(parse_safetensors(st_file(kW, data), "ok").tensors.at("w").sizes(),
             (std::vector<int64_t>{2, 2}));
-  auto e = error_of([&] { parse_safetensors(st_file(kW, data + "junk"), "w.safetensors"); });
+  auto e = test::error_of<DataError>(
+      [&] { parse_safetensors(st_file(kW, data + "junk"), "w.safetensors"); });
   EXPECT_NE(e.find("w.safetensors: 4 bytes after the last tensor's data belong to no tensor "
                    "(trailing junk)"),
             std::string::npos)
       << e;
-  e = error_of([&] { parse_safetensors(st_file(kW, data, '\0'), "w.safetensors"); });
+  e = test::error_of<DataError>(
+      [&] { parse_safetensors(st_file(kW, data, '\0'), "w.safetensors"); });
   EXPECT_NE(e.find("w.safetensors: the safetensors header ends with byte 0x00 after its JSON; only "
                    "spaces (0x20) may pad it"),
             std::string::npos)
       << e;
-  e = error_of([&] { parse_safetensors(st_file(" " + kW, data), "w.safetensors"); });
+  e = test::error_of<DataError>(
+      [&] { parse_safetensors(st_file(" " + kW, data), "w.safetensors"); });
   EXPECT_NE(e.find("the safetensors header does not start with '{' (it starts with byte 0x20)"),
             std::string::npos)
       << e;
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(
         st_file(
             R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
@@ -120,7 +121,7 @@ TEST(SafetensorsHostile, LayoutMustTileTheFileExactly) {
   });
   EXPECT_NE(e.find("o.safetensors: the data of tensors 'a' and 'b' overlap"), std::string::npos)
       << e;
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(
         st_file(
             R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
@@ -130,7 +131,7 @@ TEST(SafetensorsHostile, LayoutMustTileTheFileExactly) {
   EXPECT_NE(e.find("g.safetensors: 4 bytes of the data area before tensor 'b' belong to no tensor"),
             std::string::npos)
       << e;
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(
         st_file(R"({"w":{"dtype":"F64","shape":[4294967296,4294967296,4],"data_offsets":[0,16]}})",
                 data),
@@ -140,12 +141,12 @@ TEST(SafetensorsHostile, LayoutMustTileTheFileExactly) {
                    "size that overflows"),
             std::string::npos)
       << e;
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(st_file(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,16]}})", data),
                       "f");
   });
   EXPECT_NE(e.find("shape holds '2.5', not a non-negative integer"), std::string::npos) << e;
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(
         st_file(
             R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})",
@@ -154,13 +155,13 @@ TEST(SafetensorsHostile, LayoutMustTileTheFileExactly) {
   });
   EXPECT_NE(e.find("d: tensor 'w' appears twice in the safetensors header"), std::string::npos)
       << e;
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(
         st_file(R"({"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", "\x01\x07"), "b");
   });
   EXPECT_NE(e.find("b: tensor 'b' is BOOL but element 1 holds byte 7"), std::string::npos) << e;
   // A name from the file is quoted, escaped and cut short in the message.
-  e = error_of([&] {
+  e = test::error_of<DataError>([&] {
     parse_safetensors(
         st_file("{\"" + std::string(200, 'n') +
                     "\\u0001\":{\"dtype\":\"Q\",\"shape\":[],\"data_offsets\":[0,0]}}",
@@ -188,7 +189,8 @@ TEST(SafetensorsHostile, HeaderLengthIsBoundedBeforeReading) {
   }
   std::filesystem::resize_file(p, 200'000'000);
   std::string e;
-  int64_t rise = det::testing::peak_rss_rise([&] { e = error_of([&] { read_safetensors(p); }); });
+  int64_t rise = det::testing::peak_rss_rise(
+      [&] { e = test::error_of<DataError>([&] { read_safetensors(p); }); });
   EXPECT_NE(e.find("huge.safetensors: not a safetensors file or corrupt: the header length prefix "
                    "announces 150000000 "
                    "bytes, more than the 100000000 the format allows"),
@@ -196,9 +198,9 @@ TEST(SafetensorsHostile, HeaderLengthIsBoundedBeforeReading) {
       << e;
   // A header that fits the bound but not the file.
   std::ofstream(p, std::ios::binary) << st_file(kW, std::string(16, '\0')).substr(0, 20);
-  e = error_of([&] { read_safetensors(p); });
+  e = test::error_of<DataError>([&] { read_safetensors(p); });
   EXPECT_NE(e.find("truncated or not a safetensors file"), std::string::npos) << e;
-  e = error_of([&] { read_safetensors(dir); });
+  e = test::error_of<DataError>([&] { read_safetensors(dir); });
   EXPECT_NE(e.find("not a regular file"), std::string::npos) << e;
   std::filesystem::remove_all(dir);
   if (rise < 0) GTEST_SKIP() << "cannot measure peak memory here";
@@ -209,7 +211,7 @@ TEST(SafetensorsHostile, DtypeMustMatchTheParameterUnlessConversionIsAsked) {
   torch::nn::Linear lin(2, 2);
   auto sd = state_dict(*lin);
   sd["weight"] = torch::ones({2, 2}, torch::kInt32);
-  auto e = error_of([&] { load_state_dict(*lin, sd, "w.safetensors"); });
+  auto e = test::error_of<DataError>([&] { load_state_dict(*lin, sd, "w.safetensors"); });
   EXPECT_NE(e.find("w.safetensors: tensor 'weight' is I32 but the model's is F32"),
             std::string::npos)
       << e;
@@ -222,7 +224,7 @@ TEST(SafetensorsHostile, DtypeMustMatchTheParameterUnlessConversionIsAsked) {
       read_safetensors(std::string(DET_SOURCE_DIR) + "/tests/fuzz/corpus/safetensors/i32_for_f32");
   sd = state_dict(*lin);
   sd["weight"] = file.tensors.at("w");
-  e = error_of([&] { load_state_dict(*lin, sd, "i32_for_f32"); });
+  e = test::error_of<DataError>([&] { load_state_dict(*lin, sd, "i32_for_f32"); });
   EXPECT_NE(e.find("i32_for_f32: tensor 'weight' is I32 but the model's is F32"), std::string::npos)
       << e;
 }
@@ -233,19 +235,19 @@ TEST(Safetensors, LoadStateDictNamesTheKey) {
   EXPECT_EQ(load_state_dict(*lin, sd, "w.safetensors").size(), 2u);
   auto missing = sd;
   missing.erase("bias");
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::error_of<DataError>([&] {
               load_state_dict(*lin, missing, "w.safetensors");
             }).find("missing tensor 'bias'"),
             std::string::npos);
   EXPECT_EQ(load_state_dict(*lin, missing, "w", {"bias"}).size(), 1u);
   auto wrong = sd;
   wrong["weight"] = torch::zeros({2, 4});
-  auto msg = error_of([&] { load_state_dict(*lin, wrong, "w.safetensors"); });
+  auto msg = test::error_of<DataError>([&] { load_state_dict(*lin, wrong, "w.safetensors"); });
   EXPECT_NE(msg.find("'weight' has shape [2,4], the model expects [2,3]"), std::string::npos)
       << msg;
   auto extra = sd;
   extra["pooler.dense.weight"] = torch::zeros({1});
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(test::error_of<DataError>([&] {
               load_state_dict(*lin, extra, "w");
             }).find("unexpected tensor 'pooler.dense.weight'"),
             std::string::npos);
@@ -280,8 +282,8 @@ TEST(SafetensorsHostile, KeysWithControlCharactersAreEscaped) {
   const std::string header = std::string(
       "{\"a\\u0000b\\u001b[31m\":{\"dtype\":\"F99\",\"shape\":[1],"
       "\"data_offsets\":[0,4]}}");
-  const std::string e =
-      error_of([&] { parse_safetensors(st_file(header, "abcd"), "k.safetensors"); });
+  const std::string e = test::error_of<DataError>(
+      [&] { parse_safetensors(st_file(header, "abcd"), "k.safetensors"); });
   EXPECT_NE(e.find("tensor 'a\\x00b\\x1b[31m': unsupported dtype 'F99'"), std::string::npos) << e;
   EXPECT_EQ(e.find('\0'), std::string::npos);
   EXPECT_EQ(e.find('\x1b'), std::string::npos);

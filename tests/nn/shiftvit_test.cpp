@@ -10,7 +10,7 @@
 namespace det::nn {
 namespace {
 
-const std::string kData = std::string(DET_TEST_DATA_DIR) + "/nn/";
+const std::string kShiftViTData = std::string(DET_TEST_DATA_DIR) + "/nn/";
 
 TEST(ShiftFeat, MovesFourGroupsOnePixelWithZeroFill) {
   // C = 10, n_div 4: g = 2; channels 8, 9 stay.
@@ -42,7 +42,7 @@ TEST(ShiftFeat, MovesFourGroupsOnePixelWithZeroFill) {
 }
 
 TEST(ShiftViT, ParameterCountsOfEveryRegistryVariant) {
-  auto counts = nlohmann::json::parse(util::read_file(kData + "shiftvit_params.json"));
+  auto counts = nlohmann::json::parse(util::read_file(kShiftViTData + "shiftvit_params.json"));
   // The spec's rounded values (spec/models.md §2.3), so the generated file is checked too.
   const std::map<std::string, double> millions = {
       {"shiftvit_light_tiny", 19.61},  {"shiftvit_r4_tiny", 31.43},  {"shiftvit_r2_tiny", 28.57},
@@ -51,7 +51,7 @@ TEST(ShiftViT, ParameterCountsOfEveryRegistryVariant) {
   ASSERT_EQ(ShiftViTOptions::variant_names().size(), millions.size());
   for (const auto& name : ShiftViTOptions::variant_names()) {
     auto o = ShiftViTOptions::variant(name);
-    o.init_weights = false;
+    o.init_weights(false);
     ShiftViT m(o);
     const int64_t n = count_parameters(*m);
     EXPECT_EQ(n, counts.at(name).get<int64_t>()) << name;
@@ -61,7 +61,7 @@ TEST(ShiftViT, ParameterCountsOfEveryRegistryVariant) {
 }
 
 TEST(ShiftViT, DeterminedExampleModels) {
-  auto counts = nlohmann::json::parse(util::read_file(kData + "shiftvit_params.json"));
+  auto counts = nlohmann::json::parse(util::read_file(kShiftViTData + "shiftvit_params.json"));
   nlohmann::json model = {{"n_div", 8},
                           {"patch_size", 2},
                           {"embed_dim", 96},
@@ -74,7 +74,7 @@ TEST(ShiftViT, DeterminedExampleModels) {
                           {"patch_norm", true},
                           {"use_checkpoint", false}};
   ShiftViTOptions mnist;
-  mnist.img_size = 28, mnist.in_chans = 1, mnist.num_classes = 10, mnist.init_weights = false;
+  mnist.img_size(28).in_chans(1).num_classes(10).init_weights(false);
   mnist.update_from_json({model, "hyperparameters.model"});
   ShiftViT m(mnist);
   EXPECT_EQ(count_parameters(*m), 18842794);
@@ -85,7 +85,7 @@ TEST(ShiftViT, DeterminedExampleModels) {
             (std::vector<int64_t>{1, 768, 1, 1}));
   EXPECT_EQ(m->forward(torch::zeros({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
   ShiftViTOptions cifar;
-  cifar.img_size = 32, cifar.num_classes = 10, cifar.init_weights = false;
+  cifar.img_size(32).num_classes(10).init_weights(false);
   model["n_div"] = 12;
   cifar.update_from_json({model, "hyperparameters.model"});
   EXPECT_EQ(count_parameters(*ShiftViT(cifar)), 18843562);
@@ -102,14 +102,14 @@ TEST(ShiftViT, DeterminedExampleModels) {
   EXPECT_THROW(bad.update_from_json(config::Args(nlohmann::json{{"depth", {1, 2}}}, "m")),
                ConfigError);
   ShiftViTOptions small;
-  small.img_size = 8, small.patch_size = 2;  // 4 -> 2 -> 1 -> nothing left to merge
+  small.img_size(8).patch_size(2);  // 4 -> 2 -> 1 -> nothing left to merge
   EXPECT_THROW(ShiftViT{small}, Error);
 }
 
 TEST(ShiftViT, InitFollowsSpach) {
   torch::manual_seed(0);
   ShiftViTOptions o;
-  o.img_size = 32, o.patch_size = 2, o.num_classes = 10;
+  o.img_size(32).patch_size(2).num_classes(10);
   ShiftViT m(o);
   auto p = m->named_parameters();
   EXPECT_NEAR(p["layers.2.blocks.3.mlp.fc1.weight"].std().item<double>(), 0.02, 1e-3);
@@ -124,11 +124,10 @@ TEST(ShiftViT, InitFollowsSpach) {
 // Logits of an independent plain-PyTorch ShiftViT on fixed weights
 // (scripts/testdata/make_shiftvit_expected.py).
 TEST(ShiftViT, ForwardMatchesPyTorch) {
-  auto file = read_safetensors(kData + "shiftvit_tiny.safetensors");
+  auto file = read_safetensors(kShiftViTData + "shiftvit_tiny.safetensors");
   ShiftViTOptions o;
-  o.n_div = 5, o.img_size = 46, o.patch_size = 2, o.in_chans = 3, o.num_classes = 5,
-  o.embed_dim = 8;
-  o.depths = {1, 2, 1, 1}, o.mlp_ratio = 2.5, o.drop_rate = 0.3, o.drop_path_rate = 0.5;
+  o.n_div(5).img_size(46).patch_size(2).in_chans(3).num_classes(5).embed_dim(8);
+  o.depths({1, 2, 1, 1}).mlp_ratio(2.5).drop_rate(0.3).drop_path_rate(0.5);
   ShiftViT m(o);
   auto x = file.tensors.at("x"), expected = file.tensors.at("logits");
   file.tensors.erase("x");
@@ -149,9 +148,8 @@ TEST(ShiftViT, ForwardMatchesPyTorch) {
 TEST(ShiftViT, TrainsOnATinyProblem) {
   torch::manual_seed(0);
   ShiftViTOptions o;
-  o.n_div = 8, o.img_size = 16, o.patch_size = 2, o.in_chans = 1, o.num_classes = 2,
-  o.embed_dim = 8;
-  o.depths = {1, 1, 1, 1}, o.drop_path_rate = 0.0;
+  o.n_div(8).img_size(16).patch_size(2).in_chans(1).num_classes(2).embed_dim(8);
+  o.depths({1, 1, 1, 1}).drop_path_rate(0.0);
   ShiftViT m(o);
   // Class 1 images are bright on the left half.
   auto x = torch::randn({32, 1, 16, 16});

@@ -14,13 +14,12 @@
 namespace det::nn {
 namespace {
 
-const std::string kData = std::string(DET_TEST_DATA_DIR) + "/nn/";
+const std::string kViTData = std::string(DET_TEST_DATA_DIR) + "/nn/";
 
 ViTOptions tiny() {
   ViTOptions o;
-  o.img_size = 32, o.patch_size = 8, o.embed_dim = 24, o.depth = 2, o.num_heads = 3, o.mlp_dim = 48,
-  o.num_classes = 7;
-  o.drop_rate = 0.2, o.drop_path_rate = 0.1;
+  o.img_size(32).patch_size(8).embed_dim(24).depth(2).num_heads(3).mlp_dim(48).num_classes(7);
+  o.drop_rate(0.2).drop_path_rate(0.1);
   return o;
 }
 
@@ -31,12 +30,12 @@ std::string tmp_dir() {
 }
 
 TEST(ViT, ParameterCountsOfTheVariants) {
-  auto counts = nlohmann::json::parse(util::read_file(kData + "vit_params.json"));
+  auto counts = nlohmann::json::parse(util::read_file(kViTData + "vit_params.json"));
   const std::map<std::string, double> millions = {
       {"ti", 5.72}, {"s", 22.05}, {"b", 86.57}, {"l", 304.33}};
   for (const auto& [name, m] : millions) {
     auto o = ViTOptions::variant(name);
-    o.init_weights = false;
+    o.init_weights(false);
     ViT vit(o);
     const int64_t n = count_parameters(*vit);
     EXPECT_EQ(n, counts.at(name).get<int64_t>()) << name;
@@ -44,9 +43,9 @@ TEST(ViT, ParameterCountsOfTheVariants) {
   }
   // Backbone of B/16 without the head: 85,798,656 (spec §3.2); jeonsworld's 85.8M.
   auto b = ViTOptions::variant("ViT-B/16");
-  b.init_weights = false;
+  b.init_weights(false);
   EXPECT_EQ(count_parameters(*ViT(b)) - (768 * 1000 + 1000), 85798656);
-  EXPECT_EQ(ViTOptions::variant("vit_l16").depth, 24);
+  EXPECT_EQ(ViTOptions::variant("vit_l16").depth(), 24);
   EXPECT_THROW(ViTOptions::variant("h"), ConfigError);
 }
 
@@ -54,9 +53,9 @@ TEST(ViT, ParameterCountsOfTheVariants) {
 // (scripts/testdata/make_vit_expected.py), loaded through the HF name mapping.
 TEST(ViT, LoadsHFWeightsAndMatchesPyTorch) {
   ViT vit(tiny());
-  auto summary = load_hf_vit(*vit, kData + "vit_tiny_hf.safetensors");
+  auto summary = load_hf_vit(*vit, kViTData + "vit_tiny_hf.safetensors");
   EXPECT_NE(summary.find("including the head"), std::string::npos) << summary;
-  auto file = read_safetensors(kData + "vit_tiny_io.safetensors");
+  auto file = read_safetensors(kViTData + "vit_tiny_io.safetensors");
   vit->eval();
   torch::NoGradGuard g;
   auto y = vit->forward(file.tensors.at("x"));
@@ -65,11 +64,11 @@ TEST(ViT, LoadsHFWeightsAndMatchesPyTorch) {
 
 TEST(ViT, ResizesPositionEmbeddingsForAnotherImageSize) {
   auto o = tiny();
-  o.img_size = 48;
+  o.img_size(48);
   ViT vit(o);
-  auto summary = load_hf_vit(*vit, kData + "vit_tiny_hf.safetensors");
+  auto summary = load_hf_vit(*vit, kViTData + "vit_tiny_hf.safetensors");
   EXPECT_NE(summary.find("resized to a 6x6 grid"), std::string::npos) << summary;
-  auto file = read_safetensors(kData + "vit_tiny_io.safetensors");
+  auto file = read_safetensors(kViTData + "vit_tiny_io.safetensors");
   vit->eval();
   torch::NoGradGuard g;
   EXPECT_LT((vit->forward(file.tensors.at("x48")) - file.tensors.at("logits48"))
@@ -81,18 +80,18 @@ TEST(ViT, ResizesPositionEmbeddingsForAnotherImageSize) {
 
 TEST(ViT, NewHeadWhenClassesDiffer) {
   auto o = tiny();
-  o.num_classes = 10;
+  o.num_classes(10);
   ViT vit(o);
-  auto summary = load_hf_vit(*vit, kData + "vit_tiny_hf.safetensors");
+  auto summary = load_hf_vit(*vit, kViTData + "vit_tiny_hf.safetensors");
   EXPECT_NE(summary.find("the head is new"), std::string::npos) << summary;
 }
 
 TEST(ViT, MismatchesNameTheKey) {
   auto o = tiny();
-  o.mlp_dim = 64;
+  o.mlp_dim(64);
   ViT wrong(o);
   try {
-    load_hf_vit(*wrong, kData + "vit_tiny_hf.safetensors");
+    load_hf_vit(*wrong, kViTData + "vit_tiny_hf.safetensors");
     FAIL();
   } catch (const DataError& e) {
     EXPECT_NE(
@@ -102,10 +101,10 @@ TEST(ViT, MismatchesNameTheKey) {
         << e.what();
   }
   auto shallow = tiny();
-  shallow.depth = 1;
+  shallow.depth(1);
   ViT one(shallow);
   try {
-    load_hf_vit(*one, kData + "vit_tiny_hf.safetensors");
+    load_hf_vit(*one, kViTData + "vit_tiny_hf.safetensors");
     FAIL();
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("vit.encoder.layer.1."), std::string::npos) << e.what();
@@ -115,7 +114,7 @@ TEST(ViT, MismatchesNameTheKey) {
 
 // Weights of another dtype are refused by key, file and both dtypes, unless conversion is asked.
 TEST(ViT, DtypeMismatchesNameTheKeyUnlessConverted) {
-  auto file = read_safetensors(kData + "vit_tiny_hf.safetensors");
+  auto file = read_safetensors(kViTData + "vit_tiny_hf.safetensors");
   const std::string key = "vit.encoder.layer.0.intermediate.dense.weight";
   ASSERT_TRUE(file.tensors.count(key));
   file.tensors[key] = file.tensors[key].to(torch::kFloat16);
@@ -169,7 +168,7 @@ TEST(ViT, ExportRoundTripsThroughSafetensors) {
 
 TEST(ViT, SmallInputsWithSmallPatches) {
   auto o = ViTOptions::variant("ti", 4);
-  o.img_size = 32, o.num_classes = 10, o.depth = 1;
+  o.img_size(32).num_classes(10).depth(1);
   ViT vit(o);
   EXPECT_EQ(vit->pos_embed.size(1), 65);
   EXPECT_EQ(vit->forward(torch::zeros({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));

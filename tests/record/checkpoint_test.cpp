@@ -17,7 +17,7 @@ json v2_metadata() {
   return json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/v2/metadata.json"));
 }
 
-std::string error_of(const json& j) {
+std::string metadata_error(const json& j) {
   try {
     CheckpointMetadata::from_json(j, "ckpt/metadata.json");
   } catch (const CheckpointError& e) {
@@ -64,7 +64,7 @@ TEST(CheckpointMetadata, RoundTripsEveryField) {
   EXPECT_EQ(back.callbacks.at("export")["written"], 3);
   EXPECT_EQ((*back.grad_scaler)["_growth_tracker"], 7);
   m.grad_scaler = json(5);
-  EXPECT_NE(error_of(m.to_json()).find("'grad_scaler'"), std::string::npos);
+  EXPECT_NE(metadata_error(m.to_json()).find("'grad_scaler'"), std::string::npos);
   EXPECT_FALSE(back.trial_state.last_validation.has_value());
 }
 
@@ -72,7 +72,7 @@ TEST(CheckpointMetadata, EveryFieldIsCheckedWithAOneLineErrorNamingIt) {
   auto with = [](const std::function<void(json&)>& edit) {
     json j = v1_metadata();
     edit(j);
-    return error_of(j);
+    return metadata_error(j);
   };
   // Found by a fault campaign: each used to crash, pass or blame the wrong thing.
   EXPECT_NE(with([](json& j) {
@@ -121,7 +121,7 @@ TEST(CheckpointMetadata, EveryFieldIsCheckedWithAOneLineErrorNamingIt) {
   // A long hostile value is quoted cut short.
   std::string e = with([](json& j) { j["hparams"] = std::string(1 << 20, 'x'); });
   EXPECT_LT(e.size(), 300u) << e.size();
-  EXPECT_NE(error_of(json::array()).find("must be an object"), std::string::npos);
+  EXPECT_NE(metadata_error(json::array()).find("must be an object"), std::string::npos);
   // All errors name the file.
   EXPECT_EQ(with([](json& j) {
               j["trial_state"]["epochs_trained"] = -3;

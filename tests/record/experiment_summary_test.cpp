@@ -4,17 +4,15 @@
 
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "support/test_support.h"
 
 namespace det::record {
 namespace {
 using json = nlohmann::json;
 
-json fixture(const std::string& name) {
-  return json::parse(util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/v1/" + name));
-}
-
 TEST(ExperimentSummary, ReadsTheVersion1FormatOfARunnerExperiment) {
-  auto s = ExperimentSummary::from_json(fixture("experiment.json"), "v1/experiment.json");
+  auto s = ExperimentSummary::from_json(test::testdata_json("records/v1/experiment.json"),
+                                        "v1/experiment.json");
   EXPECT_EQ(s.format_version, 1);
   EXPECT_EQ(s.name, "probe");
   EXPECT_EQ(s.searcher_name, "random");
@@ -37,8 +35,8 @@ TEST(ExperimentSummary, ReadsTheVersion1FormatOfARunnerExperiment) {
 }
 
 TEST(ExperimentSummary, ReadsTheVersion1FormatOfALocalRun) {
-  auto s =
-      ExperimentSummary::from_json(fixture("experiment_local.json"), "v1/experiment_local.json");
+  auto s = ExperimentSummary::from_json(test::testdata_json("records/v1/experiment_local.json"),
+                                        "v1/experiment_local.json");
   ASSERT_EQ(s.trials.size(), 1u);
   // Version 1's `final_validation` becomes the latest validation.
   ASSERT_TRUE(s.trials[0].latest_validation.has_value());
@@ -47,7 +45,7 @@ TEST(ExperimentSummary, ReadsTheVersion1FormatOfALocalRun) {
 }
 
 TEST(ExperimentSummary, RoundTripsAndRejectsBadFields) {
-  auto s = ExperimentSummary::from_json(fixture("experiment.json"), "v1");
+  auto s = ExperimentSummary::from_json(test::testdata_json("records/v1/experiment.json"), "v1");
   s.format_version = ExperimentSummary::kFormatVersion;
   auto back = ExperimentSummary::from_json(s.to_json(), "again");
   EXPECT_EQ(back.to_json(), s.to_json());

@@ -4,20 +4,14 @@
 
 #include "det/util/error.h"
 #include "det/util/fs.h"
+#include "support/test_support.h"
 
 using det::record::RankFailure;
 using json = nlohmann::json;
 
-namespace {
-
-json fixture(const std::string& name) {
-  return json::parse(det::util::read_file(std::string(DET_TEST_DATA_DIR) + "/records/" + name));
-}
-
-}  // namespace
-
 TEST(RankFailureRecord, ReadsTheFormatWrittenBeforeItsVersion) {
-  RankFailure r = RankFailure::from_json(fixture("v0/rank_failure.json"), "rank0.json");
+  RankFailure r = RankFailure::from_json(det::test::testdata_json("records/v0/rank_failure.json"),
+                                         "rank0.json");
   EXPECT_EQ(r.message, "DistributedError: rank 1 lost its peers");
   EXPECT_TRUE(r.peer_failure);
   EXPECT_EQ(r.unix_ns, 1765110000123456789);

@@ -10,21 +10,15 @@
 #include <string>
 
 #include "det/util/error.h"
+#include "support/test_support.h"
 
 namespace det::record {
 namespace {
 
 using json = nlohmann::json;
 
-json fixture(const std::string& name) {
-  std::ifstream in(std::string(DET_TEST_DATA_DIR) + "/records/v1/" + name);
-  std::stringstream text;
-  text << in.rdbuf();
-  return json::parse(text.str());
-}
-
 TEST(RunnerSnapshot, LoadsARunningTrialOfTodaysFormat) {
-  const json j = fixture("runner_snapshot_running.json");
+  const json j = test::testdata_json("records/v1/runner_snapshot_running.json");
   const auto s = RunnerSnapshot::from_json(j, "fixture");
   EXPECT_EQ(s.format_version, 1);
   EXPECT_EQ(s.experiment_seed, j["experiment_seed"].get<uint32_t>());
@@ -45,7 +39,7 @@ TEST(RunnerSnapshot, LoadsARunningTrialOfTodaysFormat) {
 }
 
 TEST(RunnerSnapshot, LoadsAFinishedSearchOfTodaysFormat) {
-  const json j = fixture("runner_snapshot_search.json");
+  const json j = test::testdata_json("records/v1/runner_snapshot_search.json");
   const auto s = RunnerSnapshot::from_json(j, "fixture");
   ASSERT_EQ(s.trials.size(), 11u);
   EXPECT_EQ(s.next_trial, 12);
@@ -93,7 +87,7 @@ TEST(RunnerSnapshot, OwedDecisionRoundTrips) {
   EXPECT_EQ(OwedAnswer::from_json(r.to_json(), "x"), r);
 }
 
-std::string error_of(const json& j) {
+std::string snapshot_error(const json& j) {
   try {
     RunnerSnapshot::from_json(j, "det.db: experiment 4");
   } catch (const Error& e) {
@@ -103,21 +97,22 @@ std::string error_of(const json& j) {
 }
 
 TEST(RunnerSnapshot, RefusesWhatItCannotReadNamingTheField) {
-  json j = fixture("runner_snapshot_running.json");
+  json j = test::testdata_json("records/v1/runner_snapshot_running.json");
   j["trials"][0]["state"] = "DONE";
-  EXPECT_NE(error_of(j).find("det.db: experiment 4: trials[0]: field 'state' must be one of"),
+  EXPECT_NE(snapshot_error(j).find("det.db: experiment 4: trials[0]: field 'state' must be one of"),
             std::string::npos)
-      << error_of(j);
-  j = fixture("runner_snapshot_running.json");
+      << snapshot_error(j);
+  j = test::testdata_json("records/v1/runner_snapshot_running.json");
   j["trials"][0]["owed"] = json::parse(R"({"re": 1})");
-  EXPECT_NE(error_of(j).find("field 'owed'"), std::string::npos) << error_of(j);
-  j = fixture("runner_snapshot_running.json");
+  EXPECT_NE(snapshot_error(j).find("field 'owed'"), std::string::npos) << snapshot_error(j);
+  j = test::testdata_json("records/v1/runner_snapshot_running.json");
   j["format_version"] = 2;
-  EXPECT_NE(error_of(j).find("version 2 is not one this det reads"), std::string::npos)
-      << error_of(j);
-  j = fixture("runner_snapshot_running.json");
+  EXPECT_NE(snapshot_error(j).find("version 2 is not one this det reads"), std::string::npos)
+      << snapshot_error(j);
+  j = test::testdata_json("records/v1/runner_snapshot_running.json");
   j.erase("next_trial");
-  EXPECT_NE(error_of(j).find("field 'next_trial' is missing"), std::string::npos) << error_of(j);
+  EXPECT_NE(snapshot_error(j).find("field 'next_trial' is missing"), std::string::npos)
+      << snapshot_error(j);
 }
 
 }  // namespace

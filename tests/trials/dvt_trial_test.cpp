@@ -58,7 +58,7 @@ TEST(DVTTrial, TrainsAndReportsOperatingPoints) {
   // Costs lie between the first exit's and all three exits' (the tiny cascade: 3 x 2 blocks of
   // width 32).
   auto o = nn::DVTOptions::variant("t2t_vit_12");
-  o.embed_dim = 32, o.depth = 2, o.num_heads = 2, o.num_classes = 2, o.init_weights = false;
+  o.embed_dim(32).depth(2).num_heads(2).num_classes(2).init_weights(false);
   auto macs = nn::DVT(o)->cumulative_macs();
   for (const char* key : {"op5_gflops", "op20_gflops"}) {
     EXPECT_GE(v[key].get<double>(), macs[0] / 1e9 - 1e-9) << key;

@@ -33,8 +33,7 @@ TEST(ViTTrialDataTest, TinyViTLearnsCifarAndExportsSafetensors) {
   std::printf("tiny ViT, 40 CIFAR-10 batches of 64: accuracy %.4f\n", accuracy);
   EXPECT_GE(accuracy, 0.15);  // chance is 0.10; this run reaches about 0.21
   nn::ViTOptions o;
-  o.img_size = 32, o.patch_size = 4, o.num_classes = 10, o.embed_dim = 48, o.num_heads = 3,
-  o.mlp_dim = 96, o.depth = 1;
+  o.img_size(32).patch_size(4).num_classes(10).embed_dim(48).num_heads(3).mlp_dim(96).depth(1);
   nn::ViT vit(o);
   EXPECT_NE(nn::load_hf_vit(*vit, exported).find("including the head"), std::string::npos);
 }

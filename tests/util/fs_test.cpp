@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "det/util/error.h"
+#include "support/test_support.h"
 
 namespace det::util {
 namespace {
@@ -45,16 +46,6 @@ class FsTest : public ::testing::Test {
   fs::path dir_;
 };
 
-template <class E = Error>
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST_F(FsTest, AtomicWriteCreatesDirectoriesReplacesAndLeavesNoTemporary) {
   const fs::path file = dir_ / "a" / "b" / "state.json";
   write_file_atomic(file, "first");
@@ -70,7 +61,7 @@ TEST_F(FsTest, AtomicWriteThatCannotRenameKeepsTheTargetAndRemovesItsTemporary) 
   // The target is a non-empty directory: the temporary is written, the rename fails.
   const fs::path target = dir_ / "taken";
   fs::create_directories(target / "inside");
-  const std::string msg = error_of([&] { write_file_atomic(target, "x"); });
+  const std::string msg = test::error_of<Error>([&] { write_file_atomic(target, "x"); });
   EXPECT_EQ(msg.rfind("cannot rename " + target.string() + ".tmp-", 0), 0u) << msg;
   EXPECT_NE(msg.find(" to " + target.string() + ": "), std::string::npos) << msg;
   EXPECT_TRUE(fs::is_directory(target / "inside"));
@@ -79,7 +70,8 @@ TEST_F(FsTest, AtomicWriteThatCannotRenameKeepsTheTargetAndRemovesItsTemporary) 
 
 TEST_F(FsTest, AtomicWriteUnderARegularFileNamesTheDirectory) {
   write_file_atomic(dir_ / "plain", "x");
-  const std::string msg = error_of([&] { write_file_atomic(dir_ / "plain" / "f", "y"); });
+  const std::string msg =
+      test::error_of<Error>([&] { write_file_atomic(dir_ / "plain" / "f", "y"); });
   EXPECT_EQ(msg.rfind("cannot create " + (dir_ / "plain").string() + ": ", 0), 0u) << msg;
   EXPECT_EQ(read_file(dir_ / "plain"), "x");
 }
@@ -88,7 +80,7 @@ TEST_F(FsTest, ReadFileIsBoundedByItsLimit) {
   const fs::path file = dir_ / "ten";
   write_file_atomic(file, "0123456789");
   EXPECT_EQ(read_file(file, 10, "a test file"), "0123456789");
-  EXPECT_EQ(error_of([&] { read_file(file, 9, "a test file"); }),
+  EXPECT_EQ(test::error_of<Error>([&] { read_file(file, 9, "a test file"); }),
             file.string() + ": holds 10 bytes, more than the 9 bytes a test file may hold");
 }
 
@@ -107,7 +99,8 @@ TEST_F(FsTest, ReadFileRefusesFifosDirectoriesAndMissingFilesByName) {
     if (fd >= 0) ::close(fd);
   });
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(error_of([&] { read_file(fifo); }), fifo.string() + ": not a regular file (a FIFO)");
+  EXPECT_EQ(test::error_of<Error>([&] { read_file(fifo); }),
+            fifo.string() + ": not a regular file (a FIFO)");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -115,20 +108,20 @@ TEST_F(FsTest, ReadFileRefusesFifosDirectoriesAndMissingFilesByName) {
   }
   cv.notify_all();
   unblock.join();
-  EXPECT_EQ(error_of([&] { read_file(dir_); }),
+  EXPECT_EQ(test::error_of<Error>([&] { read_file(dir_); }),
             dir_.string() + ": not a regular file (a directory)");
-  EXPECT_EQ(error_of([&] { read_file(dir_ / "missing"); }),
+  EXPECT_EQ(test::error_of<Error>([&] { read_file(dir_ / "missing"); }),
             (dir_ / "missing").string() + ": cannot open (No such file or directory)");
-  EXPECT_EQ(error_of([&] { read_file("/dev/null"); }),
+  EXPECT_EQ(test::error_of<Error>([&] { read_file("/dev/null"); }),
             "/dev/null: not a regular file (a character device)");
 }
 
 TEST_F(FsTest, ReadFileThrowsThroughItsThrowerWithTheHint) {
   const fs::path missing = dir_ / "missing.bin";
-  EXPECT_EQ(
-      error_of<DataError>([&] { ReadFile f(missing, &throw_as<DataError>, "download it first"); }),
-      missing.string() + ": cannot open (No such file or directory); download it first");
-  EXPECT_EQ(error_of<CheckpointError>([&] { ReadFile f(dir_, &throw_as<CheckpointError>); }),
+  EXPECT_EQ(test::error_of<DataError>(
+                [&] { ReadFile f(missing, &throw_as<DataError>, "download it first"); }),
+            missing.string() + ": cannot open (No such file or directory); download it first");
+  EXPECT_EQ(test::error_of<CheckpointError>([&] { ReadFile f(dir_, &throw_as<CheckpointError>); }),
             dir_.string() + ": not a regular file (a directory)");
 }
 
@@ -141,11 +134,11 @@ TEST_F(FsTest, ReadAtReadsAtOffsetsAndReportsAShortFile) {
   char buf[4] = {};
   f.read_at(buf, 3, 5, "the tail");
   EXPECT_EQ(std::string(buf, 3), "fgh");
-  EXPECT_EQ(error_of<DataError>([&] { f.read_at(buf, 4, 6, "the tail"); }),
+  EXPECT_EQ(test::error_of<DataError>([&] { f.read_at(buf, 4, 6, "the tail"); }),
             file.string() + ": cannot read the tail (the file shrank while read)");
   // read_all holds the size seen at open: a file cut after it was opened is reported.
   ASSERT_EQ(::truncate(file.c_str(), 2), 0);
-  EXPECT_EQ(error_of<DataError>([&] { f.read_all(100, "the record"); }),
+  EXPECT_EQ(test::error_of<DataError>([&] { f.read_all(100, "the record"); }),
             file.string() + ": cannot read the record (the file shrank while read)");
 }
 
@@ -170,7 +163,7 @@ TEST_F(FsTest, AppendCreatesTheDirectoryAndAddsInOrder) {
 
 TEST_F(FsTest, AFullDiskIsAStorageError) {
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
-  EXPECT_EQ(error_of<StorageError>([] { append_bytes("/dev/full", "x"); }),
+  EXPECT_EQ(test::error_of<StorageError>([] { append_bytes("/dev/full", "x"); }),
             "cannot write /dev/full: No space left on device (free space, then continue)");
 }
 
@@ -186,7 +179,7 @@ TEST_F(FsTest, Crc32MatchesZlibAcrossItsReadChunks) {
       static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(big.data()),
                                   static_cast<uInt>(big.size())));
   EXPECT_EQ(file_crc32(dir_ / "big"), expected);
-  EXPECT_EQ(error_of([&] { file_crc32(dir_ / "none"); }),
+  EXPECT_EQ(test::error_of<Error>([&] { file_crc32(dir_ / "none"); }),
             (dir_ / "none").string() + ": cannot open (No such file or directory)");
 }
 

@@ -52,19 +52,19 @@ class DVTTrial : public det::Trial {
     } catch (const det::ConfigError& e) {
       m["variant"].fail(det::util::shorten(e.what(), 200));
     }
-    o.num_classes = data_.metadata().num_classes;
-    o.drop_path_rate = m.get<double>("drop_path_rate", 0.1, det::config::Range{0, 1});
-    o.feature_reuse = m.get<bool>("feature_reuse", true);
-    o.relation_reuse = m.get<bool>("relation_reuse", true);
+    o.num_classes(data_.metadata().num_classes);
+    o.drop_path_rate(m.get<double>("drop_path_rate", 0.1, det::config::Range{0, 1}));
+    o.feature_reuse(m.get<bool>("feature_reuse", true));
+    o.relation_reuse(m.get<bool>("relation_reuse", true));
     // Width and depth overrides make small cascades (tests, quick CPU runs).
-    o.embed_dim = m.get<int64_t>("embed_dim", o.embed_dim, det::config::Range{1, 65536});
-    o.depth = m.get<int64_t>("depth", o.depth, det::config::Range{1, 1024});
-    o.num_heads = m.get<int64_t>("num_heads", o.num_heads, det::config::Range{1, 1024});
-    o.mlp_ratio =
-        m.get<double>("mlp_ratio", o.mlp_ratio, det::config::Range{0, 1024, /*min_excluded=*/true});
-    if (o.embed_dim % o.num_heads != 0)
-      m["num_heads"].fail(std::to_string(o.num_heads) + " does not divide embed_dim " +
-                          std::to_string(o.embed_dim));
+    o.embed_dim(m.get<int64_t>("embed_dim", o.embed_dim(), det::config::Range{1, 65536}));
+    o.depth(m.get<int64_t>("depth", o.depth(), det::config::Range{1, 1024}));
+    o.num_heads(m.get<int64_t>("num_heads", o.num_heads(), det::config::Range{1, 1024}));
+    o.mlp_ratio(m.get<double>("mlp_ratio", o.mlp_ratio(),
+                              det::config::Range{0, 1024, /*min_excluded=*/true}));
+    if (o.embed_dim() % o.num_heads() != 0)
+      m["num_heads"].fail(std::to_string(o.num_heads()) + " does not divide embed_dim " +
+                          std::to_string(o.embed_dim()));
     if (data_.metadata().in_chans != 3)
       ctx.data()["dataset_name"].fail("DVT takes RGB images; use cifar10 or imagenet");
     model_ = det::nn::DVT(o);

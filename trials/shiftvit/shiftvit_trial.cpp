@@ -24,9 +24,9 @@ class ShiftViTTrial : public det::Trial {
   explicit ShiftViTTrial(det::TrialContext& ctx) : det::Trial(ctx), data_(ctx) {
     const auto& meta = data_.metadata();
     det::nn::ShiftViTOptions o;
-    o.img_size = meta.img_size;
-    o.in_chans = meta.in_chans;
-    o.num_classes = meta.num_classes;
+    o.img_size(meta.img_size);
+    o.in_chans(meta.in_chans);
+    o.num_classes(meta.num_classes);
     o.update_from_json(ctx.hparam("model"));
     model_ = ctx.wrap_model(det::nn::ShiftViT(o));
     optimizer_ =

@@ -57,11 +57,11 @@ class ViTTrial : public det::Trial {
     const auto& meta = data_.metadata();
     const auto model_cfg = ctx.hparam("model");
     det::nn::ViTOptions o;
-    o.img_size = meta.img_size;
-    o.in_chans = meta.in_chans;
-    o.num_classes = meta.num_classes;
+    o.img_size(meta.img_size);
+    o.in_chans(meta.in_chans);
+    o.num_classes(meta.num_classes);
     if (meta.img_size <= 64)
-      o.patch_size = 4;  // 16 px patches would leave 2x2 tokens of a 32 px image
+      o.patch_size(4);  // 16 px patches would leave 2x2 tokens of a 32 px image
     o.update_from_json(model_cfg);
     model_ = det::nn::ViT(o);
     if (model_cfg.has("pretrained")) {
@@ -185,7 +185,7 @@ class ViTTrial : public det::Trial {
     } else {
       nlohmann::json defaults = nlohmann::json::array();
       const auto& m = data_.metadata();
-      const int64_t size = model_->options().img_size;
+      const int64_t size = model_->options().img_size();
       const int64_t native = m.name == "mnist" ? 28 : m.name == "cifar10" ? 32 : -1;
       if (size != native)
         defaults.push_back({{"resize", {{"size", {size, size}}, {"interpolation", "bilinear"}}}});

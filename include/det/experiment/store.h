@@ -133,9 +133,11 @@ class ExperimentStore {
   /// Records launch `launch` of a trial as submitted (replacing a row of the same launch).
   void add_job(int64_t trial_id, int64_t launch, const std::string& scheduler,
                const std::string& job_id);
-  /// Sets a launch's node (unless "") and state; a state other than SUBMITTED or RUNNING also
-  /// sets its end time.
-  void set_job(int64_t trial_id, int64_t launch, const std::string& node, const std::string& state);
+  /// Records that a launch runs on `node` (unless "", not known yet): state RUNNING.
+  void job_running(int64_t trial_id, int64_t launch, const std::string& node);
+  /// Records how a launch ended (the scheduler's word: COMPLETED, CANCELLED, "exited with status
+  /// 1", ...), its node (unless "") and its end time.
+  void job_ended(int64_t trial_id, int64_t launch, const std::string& node, const std::string& how);
   /// A trial's launches in order.
   std::vector<JobRow> jobs(int64_t trial_id);
   /// Replaces the experiment's runner snapshot (what --resume-experiment restores).
@@ -163,6 +165,8 @@ class ExperimentStore {
   struct Statement;
   void exec(const std::string& sql);
   void create_schema();
+  void set_job(int64_t trial_id, int64_t launch, const std::string& node, const std::string& state,
+               bool ended);
   /// Throws the error of the last call: det::StorageError when the disk is full or read-only.
   [[noreturn]] void fail(const std::string& what);
   std::filesystem::path path_;

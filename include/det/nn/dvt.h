@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
 #include <torch/nn/modules/container/sequential.h>
 
 #include "det/nn/layers.h"
@@ -46,36 +47,44 @@ TORCH_MODULE(TokenPerformer);
 
 /// One T2T-ViT of the cascade.
 struct T2TViTOptions {
-  int64_t img_size = 224;  ///< Input height and width in pixels.
-  /// @{
-  /// The first soft split: Unfold(kernel, stride, padding); (7, 4, 2) gives 14x14 tokens,
-  /// (11, 6, 5) 10x10 and (14, 8, 3) 7x7.
-  int64_t kernel = 7, stride = 4, padding = 2;
-  /// @}
-  /// @{
-  /// Token width D (a multiple of num_heads), transformer blocks, and attention heads per block.
-  int64_t embed_dim = 256, depth = 12, num_heads = 4;
-  /// @}
+  /// Input height and width in pixels.
+  TORCH_ARG(int64_t, img_size) = 224;
+  /// The first soft split's Unfold kernel: with stride and padding, (7, 4, 2) gives 14x14
+  /// tokens, (11, 6, 5) 10x10 and (14, 8, 3) 7x7.
+  TORCH_ARG(int64_t, kernel) = 7;
+  /// The first soft split's Unfold stride (see kernel).
+  TORCH_ARG(int64_t, stride) = 4;
+  /// The first soft split's Unfold padding (see kernel).
+  TORCH_ARG(int64_t, padding) = 2;
+  /// Token width D, a multiple of num_heads.
+  TORCH_ARG(int64_t, embed_dim) = 256;
+  /// Transformer blocks.
+  TORCH_ARG(int64_t, depth) = 12;
+  /// Attention heads per block.
+  TORCH_ARG(int64_t, num_heads) = 4;
   /// The T2T module's token width (T2T_ViT's token_dim; the performers' in_dim, m = token_dim / 2).
-  int64_t token_dim = 64;
-  double mlp_ratio = 2.0;      ///< Block MLP hidden width per token channel.
-  int64_t num_classes = 1000;  ///< Outputs of the head.
-  /// @{
-  /// Dropout (position embeddings, attention output, MLPs) and the stochastic depth of the last
-  /// block (linear from 0).
-  double drop_rate = 0.0, drop_path_rate = 0.1;
-  /// @}
-  /// @{
-  /// Reuse of the upstream model's features / attention logits (the 2nd and 3rd models).
-  bool feature_reuse = false, relation_reuse = false;
-  /// @}
-  /// @{
-  /// The upstream model's token grid and depth (when reusing).
-  int64_t upstream_grid = 0, upstream_depth = 0;
-  /// @}
+  TORCH_ARG(int64_t, token_dim) = 64;
+  /// Block MLP hidden width per token channel.
+  TORCH_ARG(double, mlp_ratio) = 2.0;
+  /// Outputs of the head.
+  TORCH_ARG(int64_t, num_classes) = 1000;
+  /// Dropout on the position embeddings, the attention output and the MLPs.
+  TORCH_ARG(double, drop_rate) = 0.0;
+  /// Stochastic depth of the last block (linear from 0).
+  TORCH_ARG(double, drop_path_rate) = 0.1;
+  /// Whether it reuses the upstream model's features (the 2nd and 3rd models).
+  TORCH_ARG(bool, feature_reuse) = false;
+  /// Whether it reuses the upstream model's attention logits (the 2nd and 3rd models).
+  TORCH_ARG(bool, relation_reuse) = false;
+  /// The upstream model's token grid (when reusing).
+  TORCH_ARG(int64_t, upstream_grid) = 0;
+  /// The upstream model's block count (when reusing).
+  TORCH_ARG(int64_t, upstream_depth) = 0;
   /// trunc_normal_(0.02) weights and class token, zero biases, unit norms; false keeps
   /// LibTorch's default init.
-  bool init_weights = true;
+  TORCH_ARG(bool, init_weights) = true;
+
+ public:
   /// The token grid after the three soft splits.
   int64_t grid() const;
 };
@@ -156,22 +165,28 @@ TORCH_MODULE(T2TViT);
 
 /// DVT_T2t_vit_12 / _14 options.
 struct DVTOptions {
-  /// @{
-  /// Every member's token width, block count and heads (t2t_vit_12: 256, 12, 4; _14: 384, 14, 6).
-  int64_t embed_dim = 256, depth = 12, num_heads = 4;
-  /// @}
+  /// Every member's token width (t2t_vit_12: 256; _14: 384).
+  TORCH_ARG(int64_t, embed_dim) = 256;
+  /// Every member's block count (t2t_vit_12: 12; _14: 14).
+  TORCH_ARG(int64_t, depth) = 12;
+  /// Every member's attention heads (t2t_vit_12: 4; _14: 6).
+  TORCH_ARG(int64_t, num_heads) = 4;
   /// T2T token width of every member (64 in both variants; smaller only for test fixtures).
-  int64_t token_dim = 64;
+  TORCH_ARG(int64_t, token_dim) = 64;
   /// Block MLP hidden width per token channel (2 for _12, 3 for _14).
-  double mlp_ratio = 2.0;
-  int64_t num_classes = 1000;   ///< Outputs of each exit's head.
-  double drop_path_rate = 0.1;  ///< Stochastic depth of each member's last block.
-  /// @{
-  /// Whether the second and third members reuse the previous member's features and attention
-  /// logits.
-  bool feature_reuse = true, relation_reuse = true;
-  /// @}
-  bool init_weights = true;  ///< Passed to every member (T2TViTOptions::init_weights).
+  TORCH_ARG(double, mlp_ratio) = 2.0;
+  /// Outputs of each exit's head.
+  TORCH_ARG(int64_t, num_classes) = 1000;
+  /// Stochastic depth of each member's last block.
+  TORCH_ARG(double, drop_path_rate) = 0.1;
+  /// Whether the second and third members reuse the previous member's features.
+  TORCH_ARG(bool, feature_reuse) = true;
+  /// Whether the second and third members reuse the previous member's attention logits.
+  TORCH_ARG(bool, relation_reuse) = true;
+  /// Passed to every member (T2TViTOptions::init_weights).
+  TORCH_ARG(bool, init_weights) = true;
+
+ public:
   /// "t2t_vit_12" or "t2t_vit_14" (also "dvt_t2t_vit_12", "12", "14").
   static DVTOptions variant(const std::string& name);
 };

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "det/config/args.h"
@@ -20,20 +21,31 @@ torch::Tensor shift_feat(const torch::Tensor& x, int64_t n_div);
 
 /// ShiftViT's constructor arguments (SPACH's names and defaults).
 struct ShiftViTOptions {
-  int64_t n_div = 12;                          ///< 4/n_div of channels shift, 1/n_div each way.
-  int64_t img_size = 224;                      ///< Input height and width in pixels.
-  int64_t patch_size = 4;                      ///< Patch embedding conv's kernel and stride.
-  int64_t in_chans = 3;                        ///< Input channels.
-  int64_t num_classes = 1000;                  ///< Outputs of the head.
-  int64_t embed_dim = 96;                      ///< Channels of stage 1 (C0); stage i has C0 * 2^i.
-  std::vector<int64_t> depths = {2, 2, 6, 2};  ///< Blocks of each of the four stages.
-  double mlp_ratio = 4.0;                      ///< MLP hidden channels per input channel.
-  double drop_rate = 0.0;                      ///< Dropout after patch embedding and in MLPs.
-  double drop_path_rate = 0.1;                 ///< Last block's stochastic depth (linear from 0).
+  /// 4/n_div of channels shift, 1/n_div each way.
+  TORCH_ARG(int64_t, n_div) = 12;
+  /// Input height and width in pixels.
+  TORCH_ARG(int64_t, img_size) = 224;
+  /// Patch embedding conv's kernel and stride.
+  TORCH_ARG(int64_t, patch_size) = 4;
+  /// Input channels.
+  TORCH_ARG(int64_t, in_chans) = 3;
+  /// Outputs of the head.
+  TORCH_ARG(int64_t, num_classes) = 1000;
+  /// Channels of stage 1 (C0); stage i has C0 * 2^i.
+  TORCH_ARG(int64_t, embed_dim) = 96;
+  /// Blocks of each of the four stages.
+  TORCH_ARG(std::vector<int64_t>, depths) = {2, 2, 6, 2};
+  /// MLP hidden channels per input channel.
+  TORCH_ARG(double, mlp_ratio) = 4.0;
+  /// Dropout after patch embedding and in MLPs.
+  TORCH_ARG(double, drop_rate) = 0.0;
+  /// Last block's stochastic depth (linear from 0).
+  TORCH_ARG(double, drop_path_rate) = 0.1;
   /// Reference init (trunc_normal_(.02) weights, zero biases, unit norms); false keeps LibTorch's
   /// default init (for counting parameters quickly).
-  bool init_weights = true;
+  TORCH_ARG(bool, init_weights) = true;
 
+ public:
   /// Reads the Determined example's `model` hyperparameters (n_div, patch_size, embed_dim,
   /// depths, mlp_ratio, drop_rate, drop_path_rate, norm_layer (GN1), act_layer (GELU),
   /// patch_norm (true), use_checkpoint (false), and optionally img_size, in_chans,

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/arg.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "det/config/args.h"
@@ -20,29 +21,40 @@ namespace det::nn {
 
 /// ViT hyperparameters.
 struct ViTOptions {
-  int64_t img_size = 224;      ///< Input height and width in pixels; a multiple of patch_size.
-  int64_t patch_size = 16;     ///< Side of the square patches (the patch conv's kernel and stride).
-  int64_t in_chans = 3;        ///< Input channels.
-  int64_t num_classes = 1000;  ///< Outputs of the head.
-  int64_t embed_dim = 768;     ///< Token width D; a multiple of num_heads.
-  int64_t depth = 12;          ///< Transformer blocks.
-  int64_t num_heads = 12;      ///< Attention heads per block.
-  int64_t mlp_dim = 3072;      ///< Hidden width of each block's MLP.
-  bool qkv_bias = true;        ///< Whether the qkv projection has a bias (HF and timm: true).
+  /// Input height and width in pixels; a multiple of patch_size.
+  TORCH_ARG(int64_t, img_size) = 224;
+  /// Side of the square patches (the patch conv's kernel and stride).
+  TORCH_ARG(int64_t, patch_size) = 16;
+  /// Input channels.
+  TORCH_ARG(int64_t, in_chans) = 3;
+  /// Outputs of the head.
+  TORCH_ARG(int64_t, num_classes) = 1000;
+  /// Token width D; a multiple of num_heads.
+  TORCH_ARG(int64_t, embed_dim) = 768;
+  /// Transformer blocks.
+  TORCH_ARG(int64_t, depth) = 12;
+  /// Attention heads per block.
+  TORCH_ARG(int64_t, num_heads) = 12;
+  /// Hidden width of each block's MLP.
+  TORCH_ARG(int64_t, mlp_dim) = 3072;
+  /// Whether the qkv projection has a bias (HF and timm: true).
+  TORCH_ARG(bool, qkv_bias) = true;
   /// Dropout after the position embeddings, the attention output projection and the MLP
   /// (HF hidden_dropout_prob).
-  double drop_rate = 0.0;
+  TORCH_ARG(double, drop_rate) = 0.0;
   /// Dropout on the attention probabilities.
-  double attn_drop_rate = 0.0;
-  double drop_path_rate = 0.0;  ///< Stochastic depth of the last block, linear from 0.
+  TORCH_ARG(double, attn_drop_rate) = 0.0;
+  /// Stochastic depth of the last block, linear from 0.
+  TORCH_ARG(double, drop_path_rate) = 0.0;
   /// Dropout after the GELU too (Google, jeonsworld); HF's ViTIntermediate has none (default).
-  bool mlp_drop_after_act = false;
+  TORCH_ARG(bool, mlp_drop_after_act) = false;
   /// 1e-6 (Google, jeonsworld, Graphcore); HF's in21k config says 1e-12.
-  double layer_norm_eps = kViTLayerNormEps;
+  TORCH_ARG(double, layer_norm_eps) = kViTLayerNormEps;
   /// HF's init (trunc_normal_(0.02) weights and embeddings, zero biases, unit norms); false
   /// keeps LibTorch's default init and zero embeddings (for weights about to be loaded).
-  bool init_weights = true;
+  TORCH_ARG(bool, init_weights) = true;
 
+ public:
   /// ViT-Ti/S/B/L ("ti", "s", "b", "l", also "vit_b16", "ViT-B/16"): width, depth, heads, MLP
   /// size of vit_jax/configs/models.py with the given patch size.
   static ViTOptions variant(const std::string& name, int64_t patch_size = 16);
@@ -52,7 +64,7 @@ struct ViTOptions {
   /// types and values out of bounds are ConfigErrors naming the file position and key.
   ViTOptions& update_from_json(const config::Args& model);
   /// Patches per side: img_size / patch_size.
-  int64_t grid() const { return img_size / patch_size; }
+  int64_t grid() const { return img_size_ / patch_size_; }
 };
 
 /// A pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(Mlp(LN(x))).

@@ -3,8 +3,11 @@
 // command line and calls one of these.
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "det/record/control.h"
 
 namespace det::app {
 
@@ -50,6 +53,15 @@ int show_metrics(int64_t trial_id, const std::string& kind, const std::string& f
 /// keeps printing what is appended until the trial ends or `stop` is set.
 int show_logs(int64_t trial_id, bool follow, const std::string& store,
               const std::atomic<bool>* stop);
+
+/// `det-run pause|activate|cancel|kill EXPERIMENT_ID` and `det-run set max-slots EXPERIMENT_ID
+/// N` (`slots`): sends the command to the experiment's runner and waits up to `timeout_s` for
+/// the store to show its effect (PAUSED, ACTIVE, CANCELED).
+int control_experiment(record::ControlCommand::Kind kind, int64_t experiment_id, int slots,
+                       const std::string& store, int timeout_s);
+/// `det-run kill-trial TRIAL_ID`: the trial ends without a checkpoint (CANCELED); the search
+/// goes on.
+int kill_trial(int64_t trial_id, const std::string& store, int timeout_s);
 
 /// The first line of an error message.
 std::string first_line(const std::string& s);

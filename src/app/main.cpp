@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -66,6 +67,7 @@ class CommandLine {
     add_config_commands();
     add_store_commands();
     add_run_directory_commands();
+    add_control_commands();
   }
 
   int run(int argc, char** argv) {
@@ -238,6 +240,55 @@ class CommandLine {
     commands_.push_back(
         {sv, [this, listen] { return serve(store_, listen->first, listen->second, &stop_flag()); },
          true});
+  }
+
+  // det-run pause|activate|cancel|kill EXP_ID, kill-trial TRIAL_ID, set max-slots EXP_ID N.
+  void add_control_commands() {
+    using Kind = record::ControlCommand::Kind;
+    struct Args {
+      int64_t id = 0;
+      int slots = 0, timeout = 300;
+    };
+    auto a = std::make_shared<Args>();
+    auto add = [&](CLI::App* parent, const char* name, const char* help, const char* id_help) {
+      auto* sub = parent->add_subcommand(name, help);
+      sub->add_option(std::string(name) == "kill-trial" ? "trial_id" : "experiment_id", a->id,
+                      id_help)
+          ->required();
+      sub->add_option("--timeout", a->timeout,
+                      "seconds to wait for the runner to carry it out (trials checkpoint first)")
+          ->capture_default_str();
+      add_store_option(sub);
+      return sub;
+    };
+    const char* exp_id = "experiment id (see det-run experiments)";
+    const std::tuple<const char*, const char*, Kind> commands[] = {
+        {"pause", "pause a running experiment: its trials checkpoint and stop, none starts",
+         Kind::kPause},
+        {"activate", "go on with a paused experiment", Kind::kActivate},
+        {"cancel", "end an experiment: its trials checkpoint and stop; CANCELED", Kind::kCancel},
+        {"kill", "end an experiment now: its trials stop without a checkpoint; CANCELED",
+         Kind::kKill},
+    };
+    for (const auto& [name, help, kind] : commands) {
+      auto* sub = add(&cli_, name, help, exp_id);
+      const Kind k = kind;
+      commands_.push_back(
+          {sub, [this, a, k] { return control_experiment(k, a->id, 0, store_, a->timeout); }});
+    }
+    auto* kt = add(&cli_, "kill-trial", "end one trial now (CANCELED); the search goes on",
+                   "trial id (see det-run describe)");
+    commands_.push_back({kt, [this, a] { return kill_trial(a->id, store_, a->timeout); }});
+    auto* set = cli_.add_subcommand("set", "change a running experiment");
+    set->require_subcommand(1);
+    auto* ms =
+        add(set, "max-slots", "the slots the experiment may use, from its next launch", exp_id);
+    ms->add_option("slots", a->slots, "the new budget (at least resources.slots_per_trial)")
+        ->required();
+    commands_.push_back({ms, [this, a] {
+                           return control_experiment(Kind::kSetMaxSlots, a->id, a->slots, store_,
+                                                     a->timeout);
+                         }});
   }
 
   // The root command: a new experiment, a resumed one, or one trial in this process.

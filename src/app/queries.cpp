@@ -241,7 +241,7 @@ int show_logs(int64_t trial_id, bool follow, const std::string& store,
     experiment::ExperimentStore s(store_path);
     const auto t = s.trial(trial_id);
     return record::is_final(t.state) || t.state == record::TrialStatus::kStopped ||
-           s.experiment(t.experiment_id).state != record::RunState::kActive;
+           !record::goes_on(s.experiment(t.experiment_id).state);
   };
   std::ifstream in;
   std::vector<char> buf(1 << 16);

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "det/config/experiment_config.h"
+#include "det/config/hyperparameters.h"
 #include "det/core/checkpoint.h"
 #include "det/core/controller.h"
 #include "det/core/registry.h"
@@ -145,6 +146,13 @@ int train_in_process(const TrainArgs& a) {
   if (!a.resume.empty()) {
     fs::path ckpt = checkpoint::normalize_dir(a.resume);
     auto meta = checkpoint::read_metadata(ckpt);
+    // --resume continues the trial as it was: a config that says otherwise is refused, never
+    // silently overruled by the checkpoint.
+    if (auto m =
+            config::hyperparameter_mismatch(cfg.hyperparameters, meta.hparams, "the checkpoint"))
+      throw ConfigError("--resume " + ckpt.string() + ": " + *m +
+                        "; --resume continues a trial with its own hyperparameters: make the "
+                        "config agree with the checkpoint's, or train a new trial");
     opt.resume_from = ckpt;
     opt.trial_dir = ckpt.parent_path().parent_path();
     trial = meta.trial_state.trial_id;

@@ -73,6 +73,7 @@ std::string index_page(const json& experiments, const std::string& store) {
          " #e4e7ec;text-align:right}.text{text-align:left}th{background:#f0f2f5}.muted{color:#"
          "5b6472}"
          ".state-COMPLETED{color:#1a7f37}.state-ERROR{color:#c0352b}.state-ACTIVE{color:#2456a6}"
+         ".state-PAUSED,.state-STOPPED{color:#8a6d00}.state-CANCELED{color:#6e4b9e}"
          "</style></head><body><header><h1>det experiments</h1><div class=\"muted\">" +
          escape_html(store) +
          "</div></header><main><table id=\"experiments\"><thead><tr><th>ID</th><th class=\"text\">"

@@ -129,9 +129,8 @@ void Recorder::set_trial_state(int64_t trial, record::TrialStatus state) {
 
 void Recorder::set_experiment_state(record::RunState state) {
   summary_.state = state;
-  summary_.end_time = state == record::RunState::kActive
-                          ? std::nullopt
-                          : std::optional<std::string>(util::utc_now_iso8601());
+  summary_.end_time =
+      record::goes_on(state) ? std::nullopt : std::optional<std::string>(util::utc_now_iso8601());
   store_->set_experiment_state(experiment_id_, state);
   save();
 }

@@ -77,6 +77,16 @@ bool JobEndDecision::operator==(const JobEndDecision& o) const {
 }
 
 JobEndDecision decide_job_end(const JobEndFacts& f) {
+  if (f.killed) {
+    // The user ended it: over for good, without a checkpoint. A search that goes on hears it as
+    // Determined's searchers do (an early exit, user canceled); a canceled experiment does not.
+    JobEndDecision d;
+    d.kind = JobEnd::kKilled;
+    d.next = TrialStatus::kCanceled;
+    d.clear_target = true;
+    if (!f.stopping) d.exited_early = search::ExitedReason::kUserCanceled;
+    return d;
+  }
   if (!f.exit_reason && f.never_ran && !f.stopping && f.cancelled_by_scheduler) {
     // Cancelled or preempted before its worker said anything: not the trial's failure.
     JobEndDecision d;
@@ -128,6 +138,8 @@ JobEndLog describe_job_end(const JobEndDecision& d, const JobEndContext& c) {
       return {Level::kInfo, trial + "stopped early at its own request"};
     case JobEnd::kPaused:
       return {};
+    case JobEnd::kKilled:
+      return {Level::kWarn, trial + "killed on request (CANCELED)"};
     case JobEnd::kFailedWhileStopping:
       return {Level::kWarn, trial + "the worker failed while stopping: " + c.why};
     case JobEnd::kRestart:
@@ -163,6 +175,8 @@ const char* job_end_name(JobEnd kind) {
       return "restart";
     case JobEnd::kRestartsExhausted:
       return "restarts_exhausted";
+    case JobEnd::kKilled:
+      return "killed";
   }
   return "?";
 }

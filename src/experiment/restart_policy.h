@@ -19,7 +19,8 @@ struct JobEndFacts {
   int exit_code = -1;                   ///< Its exit status (-1: killed by a signal, or unknown).
   bool never_ran = false;               ///< No event was read from this launch.
   bool cancelled_by_scheduler = false;  ///< The scheduler says CANCELLED or PREEMPTED.
-  bool stopping = false;                ///< The experiment is stopping.
+  bool stopping = false;                ///< The experiment is stopping (or pausing).
+  bool killed = false;                  ///< det-run kill or kill-trial ended the worker.
   bool has_target = false;              ///< The searcher gave it a length to train to.
   bool close_requested = false;         ///< The searcher closes it once that work is done.
   int restarts = 0;                     ///< Restarts so far (before this end).
@@ -37,6 +38,7 @@ enum class JobEnd {
   kFailedWhileStopping,  ///< It failed while the experiment stops: resumable, not restarted.
   kRestart,              ///< It failed: restarted from its latest checkpoint.
   kRestartsExhausted,    ///< It failed once more than max_restarts allows: ERROR.
+  kKilled,               ///< det-run kill-trial (or kill): CANCELED, the searcher told.
 };
 
 /// What the runner does about it.

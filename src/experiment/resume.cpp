@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "det/experiment/control.h"
 #include "det/experiment/runner.h"
 #include "det/record/run_dir.h"
 #include "det/record/runner_snapshot.h"
@@ -16,6 +17,7 @@ using record::RunState;
 
 int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
   auto recorder = Recorder::open(run_dir);
+  RunnerLock lock(run_dir);  // one runner per experiment
   auto saved = recorder->runner_snapshot();
   if (!saved || !saved->contains("trials"))
     throw Error(recorder->store().path().string() + ": experiment " +
@@ -25,9 +27,10 @@ int resume_experiment(const fs::path& run_dir, const RunnerOptions& options) {
   const auto snap = record::RunnerSnapshot::from_json(
       *saved, recorder->store().path().string() + ": the runner snapshot of experiment " +
                   std::to_string(recorder->experiment_id()));
-  if (recorder->summary().state == RunState::kCompleted) {
+  const RunState state = recorder->summary().state;
+  if (state == RunState::kCompleted || state == RunState::kCanceled) {
     std::printf("experiment in %s is already %s; nothing to do\n", run_dir.string().c_str(),
-                record::to_string(RunState::kCompleted));
+                record::to_string(state));
     return 0;
   }
   auto cfg = config::load_experiment_config(record::RunDir(run_dir).config().string(), {});

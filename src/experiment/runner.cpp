@@ -1,5 +1,7 @@
 #include "det/experiment/runner.h"
 
+#include "det/experiment/control.h"
+
 #include "runner_impl.h"
 
 namespace det::experiment {
@@ -10,6 +12,7 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
                    const RunnerOptions& options) {
   RunnerOptions opt = options;
   opt.scheduler = choose_scheduler(config, options.scheduler);
+  RunnerLock lock(recorder.run_dir());  // held while it runs: det-run pause ... find it
   Runner runner(config, recorder, seed, opt);
   runner.start();
   return runner.run();

@@ -23,6 +23,8 @@
 #include <spdlog/spdlog.h>
 
 #include "det/config/metric.h"
+#include "det/experiment/control.h"
+#include "det/record/control.h"
 #include "det/record/run_dir.h"
 #include "det/record/runner_snapshot.h"
 #include "det/record/states.h"
@@ -58,6 +60,7 @@ struct TrialRun : record::TrialSnapshot {
   std::shared_ptr<record::LineTail> events_tail;
   bool channel_fault = false;  ///< The channel was tampered with: the worker is being stopped.
   bool replaying = false;      ///< Re-attached: reports already recorded are skipped.
+  bool killed = false;         ///< det-run kill or kill-trial ended its worker.
   std::vector<int> slot_ids;
   std::optional<record::WorkerExit::Reason>
       exit_reason;  ///< The worker's last word, if it said one.
@@ -90,6 +93,8 @@ class Runner {
       sched_ = make_local_scheduler();
     }
     job_tag_ = job_tag(rec_.run_dir());
+    inbox_ = std::make_unique<ControlInbox>(rec_.run_dir());
+    paused_ = rec_.summary().state == RunState::kPaused;  // resumed as it was left
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
     host_ = host;
@@ -194,15 +199,24 @@ class Runner {
     util::logger()->info(
         "experiment '{}': searcher {}, {} slot(s), {} slot(s) per trial, up to {} trial(s) at once",
         cfg_.name, cfg_.searcher.name, opt_.slots, spt_, concurrency_);
-    rec_.set_experiment_state(RunState::kActive);
+    rec_.set_experiment_state(paused_ ? RunState::kPaused : RunState::kActive);
+    if (paused_)
+      util::logger()->info("experiment {} is PAUSED: det-run activate {} goes on",
+                           rec_.experiment_id(), rec_.experiment_id());
     if (many_trials())  // a resumed search has done part already: the ETA is from here
       status_ =
           std::make_unique<SearchStatus>(cfg_.searcher, opt_.show_progress, searcher_.progress());
     for (;;) {
       if (opt_.stop_flag && opt_.stop_flag->load() && !stopping_) begin_stop();
+      poll_control();
       schedule();
       if (running_ == 0) {
         if (stopping_ || searcher_.shutdown()) break;
+        if (paused_) {
+          settle_pause();
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          continue;
+        }
         if (ready_.empty() && !close_stranded_trials()) break;
         continue;
       }
@@ -316,7 +330,8 @@ class Runner {
   // ---- workers ----
 
   void schedule() {
-    while (!stopping_ && !ready_.empty() && running_ < concurrency_ && free_slots() >= spt_) {
+    while (!stopping_ && !paused_ && !ready_.empty() && running_ < concurrency_ &&
+           free_slots() >= spt_) {
       int64_t id = ready_.front();
       ready_.pop_front();
       TrialRun& t = trials_[id];
@@ -325,8 +340,10 @@ class Runner {
     }
   }
 
+  // The budget less the slots in use (det-run set max-slots may have shrunk it below them).
   int free_slots() const {
-    return static_cast<int>(std::count(slot_used_.begin(), slot_used_.end(), false));
+    const int used = static_cast<int>(std::count(slot_used_.begin(), slot_used_.end(), true));
+    return std::max(0, opt_.slots - used);
   }
 
   std::string job_name(const TrialRun& t) const {
@@ -419,6 +436,20 @@ class Runner {
   // (up to 50 ms) when nothing happened.
   void wait_for_events();
 
+  // ---- control: commands from det-run pause|activate|cancel|kill|kill-trial|set
+  // (runner_control.cpp) ----
+
+  void poll_control();
+  record::ControlAnswer obey(const record::ControlCommand& command);
+  record::ControlAnswer pause();
+  record::ControlAnswer activate();
+  record::ControlAnswer cancel(bool kill);
+  record::ControlAnswer kill_trial(int64_t number);
+  record::ControlAnswer set_max_slots(int slots);
+  // PAUSED once the last worker stopped.
+  void settle_pause();
+  int finish_canceled();
+
   // The final states of jobs whose workers already said their last word.
   void record_finished_jobs(const std::map<std::string, JobState>& states);
 
@@ -455,7 +486,8 @@ class Runner {
     facts.exit_code = code;
     facts.never_ran = t.events_seen == 0;
     facts.cancelled_by_scheduler = js.cancelled;
-    facts.stopping = stopping_;
+    facts.stopping = stopping_ || paused_;
+    facts.killed = t.killed;
     facts.has_target = t.target.has_value();
     facts.close_requested = t.close_requested;
     facts.restarts = t.restarts;
@@ -482,6 +514,8 @@ class Runner {
   void apply(TrialRun& t, const JobEndDecision& d, const std::string& why,
              const std::string& job_state) {
     if (d.count_restart) restart_from_checkpoint(t, why);
+    if (d.kind == JobEnd::kKilled)
+      rec_.reconcile_checkpoints(t.id);  // it may have died writing one
     log_job_end(t, d, why, job_state);
     if (d.keep_message) rec_.trial(t.id).message = t.exit_message;
     if (d.kind == JobEnd::kStopRequested) rec_.trial(t.id).early_exit = true;
@@ -571,71 +605,14 @@ class Runner {
       if (!finishing_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     save();
+    if (canceling_) return finish_canceled();
     return stopping_ ? finish_stopped() : finish_search();
   }
 
-  int finish_stopped() {
-    const std::string dir = rec_.run_dir().string();
-    rec_.set_experiment_state(RunState::kStopped);
-    if (!storage_error_.empty()) {
-      std::fprintf(stderr,
-                   "det-run: error: %s; the experiment stopped: free space, then continue with: "
-                   "det-run --resume-experiment %s\n",
-                   util::shorten(storage_error_, 300).c_str(), dir.c_str());
-      return 1;
-    }
-    std::fprintf(stderr, "det-run: stopped; continue with: det-run --resume-experiment %s\n",
-                 dir.c_str());
-    return 130;
-  }
-
+  int finish_stopped();
   // The trial with the best validation of the searcher's metric, if any validated.
-  const TrialRun* best_trial(std::optional<double>* best_value) const {
-    const TrialRun* best = nullptr;
-    const std::string& metric = cfg_.searcher.metric;
-    for (const auto& [id, t] : trials_) {
-      const auto* s = rec_.summary().find_trial(id);
-      if (!s || !s->best_validation) continue;
-      const auto& m = s->best_validation->metrics;
-      if (!m.contains(metric) || !m[metric].is_number()) continue;
-      const double v = m[metric].get<double>();
-      if (!best || config::is_better(v, *best_value, cfg_.searcher.smaller_is_better)) {
-        *best_value = v;
-        best = &t;
-      }
-    }
-    return best;
-  }
-
-  int finish_search() {
-    int completed = 0, errored = 0, invalid = 0;
-    std::string first_error;
-    for (const auto& [id, t] : trials_) {
-      completed += t.state == TrialStatus::kCompleted;
-      errored += t.state == TrialStatus::kError;
-      invalid += t.state == TrialStatus::kInvalidHP;
-      if (t.state == TrialStatus::kError && first_error.empty())
-        first_error = " (trial " + std::to_string(id) + ": " + rec_.trial(id).message + ")";
-    }
-    std::optional<double> best_value;
-    const TrialRun* best = best_trial(&best_value);
-    const bool failed = (completed == 0 && !trials_.empty()) || !searcher_.shutdown();
-    rec_.summary_mut().best_trial = best ? std::optional<int64_t>(best->id) : std::nullopt;
-    rec_.set_experiment_state(failed ? RunState::kError : RunState::kCompleted);
-    util::logger()->info(
-        "experiment {}: {} trial(s): {} completed, {} errored, {} rejected their hyperparameters",
-        failed ? "failed" : "completed", trials_.size(), completed, errored, invalid);
-    if (best)
-      util::logger()->info("best trial {}: {} = {:.6g} with {}", best->id, cfg_.searcher.metric,
-                           *best_value, rec_.trial(best->id).hparams.dump());
-    const record::RunDir dir(rec_.run_dir());
-    util::logger()->info("run directory: {}", dir.path().string());
-    if (failed)
-      std::fprintf(stderr, "det-run: error: the experiment failed: %s%s; see %s\n",
-                   completed == 0 ? "no trial completed" : "the searcher did not finish",
-                   first_error.c_str(), dir.log().string().c_str());
-    return failed ? 1 : 0;
-  }
+  const TrialRun* best_trial(std::optional<double>* best_value) const;
+  int finish_search();
 
   config::ExperimentConfig cfg_;
   Recorder& rec_;
@@ -656,6 +633,10 @@ class Runner {
   std::deque<int64_t> ready_;
   int64_t next_id_ = 1;
   bool stopping_ = false;
+  bool paused_ = false;     ///< det-run pause: no trial starts; running ones checkpoint and stop.
+  bool canceling_ = false;  ///< det-run cancel or kill: the experiment ends CANCELED.
+  std::unique_ptr<ControlInbox> inbox_;
+  std::chrono::steady_clock::time_point next_control_{};
   std::unique_ptr<SearchStatus> status_;  ///< The search's line (searches of several trials).
   std::string storage_error_;             ///< Why a worker could not write (the experiment stops).
 };

@@ -26,6 +26,7 @@ void TrialCounts::add(record::TrialStatus status) {
       break;
     case TrialStatus::kError:
     case TrialStatus::kInvalidHP:
+    case TrialStatus::kCanceled:
       ++failed;
       break;
     default:

@@ -139,7 +139,7 @@ int64_t ExperimentStore::add_experiment(const std::string& name, const std::stri
 void ExperimentStore::set_experiment_state(int64_t id, record::RunState state) {
   Statement st(*this, "UPDATE experiments SET state = ?, end_time = ? WHERE id = ?");
   st.bind(1, std::string(record::to_string(state)))
-      .bind(2, state == record::RunState::kActive ? std::string() : util::utc_now_iso8601())
+      .bind(2, record::goes_on(state) ? std::string() : util::utc_now_iso8601())
       .bind(3, id)
       .step();
 }

@@ -32,6 +32,8 @@ fs::path RunDir::store_in(const fs::path& root) { return root / "det.db"; }
 fs::path RunDir::config() const { return dir_ / kConfigFile; }
 fs::path RunDir::summary() const { return dir_ / "experiment.json"; }
 fs::path RunDir::log() const { return dir_ / "det.log"; }
+fs::path RunDir::runner_lock() const { return dir_ / "runner.lock"; }
+fs::path RunDir::control() const { return dir_ / "control"; }
 fs::path RunDir::slurm_script() const { return dir_ / "slurm" / "trial.sbatch"; }
 fs::path RunDir::default_store() const { return store_in(dir_.parent_path()); }
 TrialDir RunDir::trial(int64_t id) const { return TrialDir(dir_ / trial_name(id)); }

@@ -9,14 +9,16 @@ namespace det::record {
 namespace {
 
 // The one table of stored names: the strings det has always written (compatibility).
-constexpr std::array<std::pair<RunState, const char*>, 4> kRunStates = {{
+constexpr std::array<std::pair<RunState, const char*>, 6> kRunStates = {{
     {RunState::kActive, "ACTIVE"},
     {RunState::kCompleted, "COMPLETED"},
     {RunState::kStopped, "STOPPED"},
     {RunState::kError, "ERROR"},
+    {RunState::kPaused, "PAUSED"},
+    {RunState::kCanceled, "CANCELED"},
 }};
 
-constexpr std::array<std::pair<TrialStatus, const char*>, 8> kTrialStatuses = {{
+constexpr std::array<std::pair<TrialStatus, const char*>, 9> kTrialStatuses = {{
     {TrialStatus::kActive, "ACTIVE"},
     {TrialStatus::kPaused, "PAUSED"},
     {TrialStatus::kQueued, "QUEUED"},
@@ -25,6 +27,7 @@ constexpr std::array<std::pair<TrialStatus, const char*>, 8> kTrialStatuses = {{
     {TrialStatus::kStopped, "STOPPED"},
     {TrialStatus::kError, "ERROR"},
     {TrialStatus::kInvalidHP, "INVALID_HP"},
+    {TrialStatus::kCanceled, "CANCELED"},
 }};
 
 template <typename E, size_t N>
@@ -79,9 +82,15 @@ TrialStatus trial_status_of(std::string_view name, const std::string& where) {
   return value_or_throw(kTrialStatuses, name, where, "trial state");
 }
 
+bool goes_on(RunState state) { return state == RunState::kActive || state == RunState::kPaused; }
+
+bool is_final(RunState state) {
+  return state == RunState::kCompleted || state == RunState::kError || state == RunState::kCanceled;
+}
+
 bool is_final(TrialStatus status) {
   return status == TrialStatus::kCompleted || status == TrialStatus::kError ||
-         status == TrialStatus::kInvalidHP;
+         status == TrialStatus::kInvalidHP || status == TrialStatus::kCanceled;
 }
 
 TrialStatus stored_status(TrialStatus status) {

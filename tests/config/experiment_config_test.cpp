@@ -184,6 +184,52 @@ searcher: {name: single, metric: m, max_length: 5}
   EXPECT_LE(s1["e"].get<double>(), 1e-1);
 }
 
+// --resume compares the config's hyperparameters with the checkpoint's: every sample of the
+// space agrees, and each kind of disagreement is named by its key.
+TEST(ExperimentConfig, HyperparameterMismatchNamesTheFirstKeyThatDisagrees) {
+  auto c = parse_experiment_config(R"(hyperparameters:
+  a: 3
+  c: {type: int, minval: 1, maxval: 4}
+  e: {type: log, minval: -4, maxval: -1, base: 10}
+  f: {type: categorical, vals: [8, 12, 16]}
+  g:
+    h: {type: double, minval: 0, maxval: 2}
+searcher: {name: single, metric: m, max_length: 5}
+)",
+                                   "exp.yaml");
+  const auto& hp = c.hyperparameters;
+  for (uint32_t seed = 0; seed < 20; ++seed) {
+    util::NpRandom rng(seed);
+    EXPECT_FALSE(hyperparameter_mismatch(hp, sample_hyperparameters(hp, rng), "x")) << seed;
+  }
+  util::NpRandom rng(1);
+  const nlohmann::json ok = sample_hyperparameters(hp, rng);
+  auto with = [&](const std::string& ptr, const nlohmann::json& v) {
+    nlohmann::json j = ok;
+    if (v.is_null())
+      j.erase(ptr);
+    else
+      j[nlohmann::json::json_pointer(ptr)] = v;
+    return hyperparameter_mismatch(hp, j, "the checkpoint").value_or("(none)");
+  };
+  EXPECT_EQ(with("/a", 4), "hyperparameters.a is 3 in the config but 4 in the checkpoint");
+  EXPECT_EQ(with("/a", 3.0), "(none)");  // a number is its value, however written
+  EXPECT_EQ(with("/c", 5),
+            "hyperparameters.c is 5 in the checkpoint, outside the config's int hyperparameter");
+  EXPECT_EQ(with("/c", 2.5),
+            "hyperparameters.c is 2.5 in the checkpoint, outside the config's int hyperparameter");
+  EXPECT_EQ(with("/e", 0.5),
+            "hyperparameters.e is 0.5 in the checkpoint, outside the config's log hyperparameter");
+  EXPECT_EQ(with("/f", 10),
+            "hyperparameters.f is 10 in the checkpoint, outside the config's "
+            "categorical hyperparameter");
+  EXPECT_EQ(with("/g/h", 3.0),
+            "hyperparameters.g.h is 3.0 in the checkpoint, outside the "
+            "config's double hyperparameter");
+  EXPECT_EQ(with("/z", 1), "hyperparameters.z is in the checkpoint but not in the config");
+  EXPECT_EQ(with("a", nullptr), "hyperparameters.a is in the config but not in the checkpoint");
+}
+
 TEST(ExperimentConfig, HyperparameterMistakes) {
   auto hp = [](const std::string& body) {
     return error_of("hyperparameters:\n  x: " + body +

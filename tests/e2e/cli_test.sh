@@ -80,6 +80,8 @@ check resume-exp-test 2 "cannot be combined" -- "$my_trainer" --resume-experimen
 ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
 check resume 0 "resumed from .* at batch 160" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config searcher.max_length.epochs=7 --no-progress
 grep -q '"batches_trained": 224' "$run/experiment.json" || { echo "FAIL resume: batches_trained not 224"; fails=$((fails+1)); }
+# A hyperparameter the checkpoint does not have is refused, not silently overruled.
+check resume-other-hp 2 "--resume .*: hyperparameters.learning_rate is 0.5 in the config but 0.1 in the checkpoint" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config hyperparameters.learning_rate=0.5 --no-progress
 
 # The experiment store records the run (and the resumed part).
 check experiments 0 "linear_regression +COMPLETED +single" -- "$my_trainer" experiments --store "$work/runs"
@@ -129,7 +131,7 @@ check ckpt-huge-string 1 "state.pt: pickle '[^']*data.pkl' has a BINUNICODE that
 craft uuid meta uuid='"0badc0de-0000-4000-8000-000000000000"'
 check ckpt-uuid 1 "field 'uuid' is '0badc0de-0000-4000-8000-000000000000' but the directory is named '$uuid'" -- resume_from uuid
 craft nolr meta hparams.learning_rate=DELETE
-check ckpt-missing-hparam 1 "hyperparameter 'learning_rate' is not in the checkpoint's .*metadata.json .*a checkpoint of another trial, or an edited one" -- resume_from nolr
+check ckpt-missing-hparam 2 "--resume .*: hyperparameters.learning_rate is in the config but not in the checkpoint; --resume continues a trial with its own hyperparameters" -- resume_from nolr
 craft cb meta 'callbacks={"ghost": {"n": 1}}'
 check ckpt-unknown-callback 1 "holds the state of callback 'ghost', which trial 'linear_regression' does not have \(its callbacks: none\)" -- resume_from cb
 craft params meta models.0.parameters=3

@@ -169,6 +169,18 @@ std::vector<Case> cases() {
        decision(JobEnd::kFailedWhileStopping, TrialStatus::kQueued)},
       {"crash_while_stopping_without_target", with(with(crashed, stopping), no_target),
        decision(JobEnd::kFailedWhileStopping, TrialStatus::kPaused)},
+      // det-run kill-trial: over, no checkpoint, the searcher told; det-run kill (the experiment
+      // stops): over, the searcher not told; whatever the worker said before it died.
+      {"killed_trial", with(crashed, [](JobEndFacts& f) { f.killed = true; }),
+       with(decision(JobEnd::kKilled, TrialStatus::kCanceled),
+            [](JobEndDecision& d) {
+              d.clear_target = true;
+              d.exited_early = ExitedReason::kUserCanceled;
+            })},
+      {"killed_with_the_experiment",
+       with(with(facts(Reason::kStopped, 130), stopping), [](JobEndFacts& f) { f.killed = true; }),
+       with(decision(JobEnd::kKilled, TrialStatus::kCanceled),
+            [](JobEndDecision& d) { d.clear_target = true; })},
   };
 }
 
@@ -194,7 +206,7 @@ TEST(RestartPolicy, DecidesEveryCaseOfTheTable) {
 TEST(RestartPolicy, NamesEveryCase) {
   std::set<std::string> names;
   for (const auto& c : cases()) names.insert(job_end_name(c.want.kind));
-  EXPECT_EQ(names.size(), 9u) << "the table covers every JobEnd";
+  EXPECT_EQ(names.size(), 10u) << "the table covers every JobEnd";
 }
 
 TEST(RestartPolicy, LogLinesSayWhatHappensNext) {

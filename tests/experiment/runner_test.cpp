@@ -362,6 +362,220 @@ TEST(Runner, CtrlCStopsCleanlyAndResumeExperimentEndsAsAStraightRun) {
   expect_records_agree(dir);
 }
 
+// ---- operating a running experiment from another process (det-run pause, ...) ----
+
+// A det-probe process started in the background: its pid and where its output goes.
+struct Background {
+  pid_t pid = -1;
+  fs::path log;
+};
+
+Background start_probe(const fs::path& work, std::vector<std::string> args,
+                       const std::map<std::string, std::string>& env) {
+  args.insert(args.begin(), DET_PROBE_EXE);
+  Background b;
+  b.log =
+      work / ("log-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+              ".txt");
+  b.pid = ::fork();
+  if (b.pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    FILE* f = std::freopen(b.log.c_str(), "w", stdout);
+    if (!f || ::dup2(::fileno(stdout), 2) < 0) ::_exit(126);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return b;
+}
+
+ProbeRun wait_probe(const Background& b) {
+  int status = 0;
+  ::waitpid(b.pid, &status, 0);
+  ProbeRun run;
+  run.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.output = det::util::read_file(b.log);
+  return run;
+}
+
+// Polls `done` every 20 ms for up to `seconds`.
+bool eventually(const std::function<bool()>& done, int seconds = 60) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+// experiment.json of the run under `work`, or null while there is none.
+json summary_of(const fs::path& work) {
+  fs::path dir = det::experiment::latest_run_dir(work / "runs");
+  if (dir.empty()) return nullptr;
+  try {
+    return read_json(dir / "experiment.json");
+  } catch (const std::exception&) {  // not written yet
+    return nullptr;
+  }
+}
+
+// Whether trial `n` of the run under `work` trained at least `batches` (and is not done).
+bool training(const fs::path& work, int64_t n, int64_t batches) {
+  json doc = summary_of(work);
+  if (doc.is_null()) return false;
+  for (const auto& t : doc["trials"])
+    if (t["id"] == n && t.contains("latest_training") &&
+        t["latest_training"]["batches"].get<int64_t>() >= batches && t["state"] == "RUNNING")
+      return true;
+  return false;
+}
+
+// det-probe COMMAND... against the store under `work`, and how long it took.
+ProbeRun control(const fs::path& work, std::vector<std::string> args, double* seconds = nullptr) {
+  args.push_back("--store");
+  args.push_back((work / "runs").string());
+  const auto t0 = std::chrono::steady_clock::now();
+  ProbeRun r = run_probe(work, args, {});
+  if (seconds)
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::string store_trial_id(const fs::path& run_dir, int64_t number) {
+  for (const auto& [n, t] : trials_of(run_dir))
+    if (n == number) return std::to_string(t.row.id);
+  return "?";
+}
+
+// Pause from another process while trial 2 trains: its worker checkpoints and stops, nothing
+// trains while PAUSED, the runner waits. Its runner is then killed; activate says that no runner
+// runs it; --resume-experiment brings it back PAUSED; activate goes on; the experiment ends as a
+// straight run, bit for bit.
+TEST(Runner, PauseAndActivateFromAnotherProcessEndAsAStraightRun) {
+  fs::path ref_work = fresh_dir("pause-straight"), work = fresh_dir("pause");
+  ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
+  ASSERT_EQ(straight.rc, 0) << straight.output;
+
+  Background runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}});
+  ASSERT_TRUE(eventually([&] { return training(work, 2, 4); })) << det::util::read_file(runner.log);
+  const fs::path dir = only_run_dir(work);
+  const std::string id =
+      std::to_string(read_json(dir / "experiment.json")["store"]["experiment_id"].get<int64_t>());
+  double took = 0;
+  ProbeRun paused = control(work, {"pause", id}, &took);
+  ASSERT_EQ(paused.rc, 0) << paused.output;
+  EXPECT_NE(paused.output.find("PAUSED"), std::string::npos) << paused.output;
+  EXPECT_LT(took, 5.0) << "pause took effect after " << took << " s";
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "PAUSED");
+  const auto before = trials_of(dir);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const auto after = trials_of(dir);
+  for (const auto& [n, t] : after) {
+    EXPECT_NE(t.row.state, record::TrialStatus::kActive) << "trial " << n << " runs while PAUSED";
+    EXPECT_EQ(t.training_batches, before.at(n).training_batches) << "trial " << n;
+  }
+  EXPECT_EQ(::waitpid(runner.pid, nullptr, WNOHANG), 0) << "the runner left when paused";
+  ProbeRun again = control(work, {"pause", id});
+  EXPECT_EQ(again.rc, 1);
+  EXPECT_NE(again.output.find("PAUSED already"), std::string::npos) << again.output;
+
+  ::kill(runner.pid, SIGKILL);
+  wait_probe(runner);
+  ProbeRun orphan = control(work, {"activate", id});
+  EXPECT_EQ(orphan.rc, 1);
+  EXPECT_NE(orphan.output.find("no det-run runs the experiment"), std::string::npos)
+      << orphan.output;
+  EXPECT_NE(orphan.output.find("--resume-experiment " + dir.string()), std::string::npos)
+      << orphan.output;
+
+  Background resumed =
+      start_probe(work, {"--resume-experiment", dir.string(), "--no-progress", "--slots", "1"}, {});
+  ASSERT_TRUE(eventually([&] {
+    return det::util::read_file(resumed.log).find("is PAUSED") != std::string::npos;
+  })) << det::util::read_file(resumed.log);
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "PAUSED");
+  ProbeRun active = control(work, {"activate", id}, &took);
+  ASSERT_EQ(active.rc, 0) << active.output;
+  EXPECT_LT(took, 5.0);
+  ProbeRun done = wait_probe(resumed);
+  ASSERT_EQ(done.rc, 0) << done.output;
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "COMPLETED");
+  expect_same_experiment(only_run_dir(ref_work), dir);
+  expect_records_agree(dir);
+  ProbeRun finished = control(work, {"pause", id});
+  EXPECT_EQ(finished.rc, 1);
+  EXPECT_NE(finished.output.find("is COMPLETED already"), std::string::npos) << finished.output;
+}
+
+// kill-trial ends one trial (CANCELED, no checkpoint) and the search goes on; set max-slots
+// changes the budget; cancel checkpoints the running trial and ends the experiment CANCELED,
+// which --resume-experiment leaves alone.
+TEST(Runner, KillTrialSetMaxSlotsAndCancelFromAnotherProcess) {
+  fs::path work = fresh_dir("cancel");
+  Background runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}});
+  ASSERT_TRUE(eventually([&] { return training(work, 2, 4); })) << det::util::read_file(runner.log);
+  const fs::path dir = only_run_dir(work);
+  const std::string id =
+      std::to_string(read_json(dir / "experiment.json")["store"]["experiment_id"].get<int64_t>());
+  double took = 0;
+  ProbeRun killed = control(work, {"kill-trial", store_trial_id(dir, 2)}, &took);
+  ASSERT_EQ(killed.rc, 0) << killed.output;
+  EXPECT_NE(killed.output.find("CANCELED"), std::string::npos) << killed.output;
+  EXPECT_LT(took, 5.0);
+  EXPECT_EQ(trials_of(dir).at(2).row.state, record::TrialStatus::kCanceled);
+
+  ProbeRun slots = control(work, {"set", "max-slots", id, "2"});
+  EXPECT_EQ(slots.rc, 0) << slots.output;
+  EXPECT_NE(slots.output.find("max slots 1 -> 2"), std::string::npos) << slots.output;
+  ProbeRun none = control(work, {"set", "max-slots", id, "0"});
+  EXPECT_EQ(none.rc, 1) << none.output;
+
+  ASSERT_TRUE(eventually([&] { return training(work, 4, 4) || training(work, 5, 4); }))
+      << det::util::read_file(runner.log);
+  ProbeRun canceled = control(work, {"cancel", id}, &took);
+  ASSERT_EQ(canceled.rc, 0) << canceled.output;
+  EXPECT_LT(took, 5.0);
+  ProbeRun end = wait_probe(runner);
+  EXPECT_EQ(end.rc, 1) << end.output;
+  EXPECT_NE(end.output.find("canceled on request"), std::string::npos) << end.output;
+  EXPECT_NE(end.output.find("stopped at batch"), std::string::npos)
+      << "the running trial did not checkpoint: " << end.output;
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "CANCELED");
+  for (const auto& [n, t] : trials_of(dir))
+    EXPECT_TRUE(record::is_final(t.row.state))
+        << "trial " << n << " " << record::to_string(t.row.state);
+  expect_records_agree(dir);
+  ProbeRun resumed = run_probe(work, {"--resume-experiment", dir.string(), "--no-progress"}, {});
+  EXPECT_EQ(resumed.rc, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("already CANCELED"), std::string::npos) << resumed.output;
+  ProbeRun late = control(work, {"kill", id});
+  EXPECT_EQ(late.rc, 1);
+  EXPECT_NE(late.output.find("CANCELED already"), std::string::npos) << late.output;
+  ProbeRun unknown = control(work, {"pause", "999"});
+  EXPECT_EQ(unknown.rc, 1);
+  EXPECT_NE(unknown.output.find("no experiment 999"), std::string::npos) << unknown.output;
+}
+
+// kill ends every worker at once: no checkpoint is written for the kill.
+TEST(Runner, KillEndsTheExperimentAtOnce) {
+  fs::path work = fresh_dir("kill-now");
+  Background runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}});
+  ASSERT_TRUE(eventually([&] { return training(work, 1, 4); })) << det::util::read_file(runner.log);
+  const fs::path dir = only_run_dir(work);
+  const std::string id =
+      std::to_string(read_json(dir / "experiment.json")["store"]["experiment_id"].get<int64_t>());
+  ProbeRun killed = control(work, {"kill", id});
+  ASSERT_EQ(killed.rc, 0) << killed.output;
+  ProbeRun end = wait_probe(runner);
+  EXPECT_EQ(end.rc, 1) << end.output;
+  EXPECT_EQ(end.output.find("stopped at batch"), std::string::npos) << end.output;
+  EXPECT_EQ(read_json(dir / "experiment.json")["state"], "CANCELED");
+  EXPECT_EQ(trials_of(dir).at(1).row.state, record::TrialStatus::kCanceled);
+  expect_records_agree(dir);
+}
+
 // kill -9 of the runner at any moment, then --resume-experiment: the experiment ends as an
 // uninterrupted run and its records agree. The points are those of the runner's test hook
 // (DET_TEST_RUNNER_CRASH); scripts/crash_stress.sh kills at random moments instead.

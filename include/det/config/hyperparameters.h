@@ -43,6 +43,14 @@ nlohmann::json sample_hyperparameters(const HyperparameterSpace& space, util::Np
 /// True when every hyperparameter is a constant (possibly nested), so the space has one point.
 bool is_constant(const HyperparameterSpace& space);
 
+/// Where `values` (a trial's hyperparameters, e.g. a checkpoint's) disagree with `space`: the
+/// first key, as "hyperparameters.K is A in the config but B in the checkpoint" (`theirs` names
+/// where the values come from), or nothing when every constant is equal, every searched value
+/// lies in its range or list, and both have the same keys.
+std::optional<std::string> hyperparameter_mismatch(const HyperparameterSpace& space,
+                                                   const nlohmann::json& values,
+                                                   const std::string& theirs);
+
 /// The space as JSON in the config's own form (for resolved configs and reports).
 nlohmann::json to_json(const HyperparameterSpace& space);
 

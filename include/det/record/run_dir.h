@@ -8,6 +8,8 @@
 ///     config.yaml                          the resolved config (every default filled in)
 ///     experiment.json                      record::ExperimentSummary
 ///     det.log                              the log
+///     runner.lock                          held (flock) by the runner while it runs
+///     control/<id>.json, <id>.answer       commands to the runner and its answers
 ///     slurm/trial.sbatch                   the Slurm scheduler's job script
 ///     trial-<id>/
 ///       trial.log                          the worker's log
@@ -69,6 +71,11 @@ class RunDir {
   std::filesystem::path summary() const;
   /// det.log: the runner's log.
   std::filesystem::path log() const;
+  /// runner.lock: the runner holds an exclusive flock on it while it runs (its pid and host
+  /// inside).
+  std::filesystem::path runner_lock() const;
+  /// control/: commands to the running runner (det-run pause, ...) and its answers.
+  std::filesystem::path control() const;
   /// slurm/trial.sbatch: the job script of the Slurm scheduler.
   std::filesystem::path slurm_script() const;
   /// The store it is recorded in unless experiment.json names another: ../det.db.

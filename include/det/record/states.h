@@ -16,6 +16,8 @@ enum class RunState {
   kCompleted,  ///< COMPLETED: the searcher finished with at least one completed trial.
   kStopped,    ///< STOPPED: stopped by a signal or a full disk; resumable.
   kError,      ///< ERROR: no trial completed, or the searcher did not finish.
+  kPaused,     ///< PAUSED: `det-run pause`: its runner waits, no trial trains.
+  kCanceled,   ///< CANCELED: `det-run cancel` or `kill`: over for good.
 };
 
 /// A trial's state. The store has no RUNNING: a trial with a worker is ACTIVE there
@@ -29,12 +31,13 @@ enum class TrialStatus {
   kStopped,    ///< STOPPED: a single trial stopped by a signal; resumable.
   kError,      ///< ERROR: failed past max_restarts, or diverged.
   kInvalidHP,  ///< INVALID_HP: rejected its hyperparameters.
+  kCanceled,   ///< CANCELED: `det-run kill-trial`, or its experiment was canceled.
 };
 
-/// The stored name: "ACTIVE", "COMPLETED", "STOPPED", "ERROR".
+/// The stored name: "ACTIVE", "COMPLETED", "STOPPED", "ERROR", "PAUSED", "CANCELED".
 const char* to_string(RunState state);
 /// The stored name: "ACTIVE", "PAUSED", "QUEUED", "RUNNING", "COMPLETED", "STOPPED", "ERROR",
-/// "INVALID_HP".
+/// "INVALID_HP", "CANCELED".
 const char* to_string(TrialStatus status);
 
 /// The state named `name`, or nothing when it names none.
@@ -52,7 +55,13 @@ RunState run_state_of(std::string_view name, const std::string& where);
 /// parse_trial_status(); throws det::Error naming `where`, the name and the valid names.
 TrialStatus trial_status_of(std::string_view name, const std::string& where);
 
-/// Whether the trial is over for good: COMPLETED, ERROR or INVALID_HP (a STOPPED one resumes).
+/// Whether the experiment goes on (ACTIVE, PAUSED): it has no end time.
+bool goes_on(RunState state);
+/// Whether the experiment is over for good (COMPLETED, ERROR, CANCELED): --resume-experiment
+/// refuses it.
+bool is_final(RunState state);
+/// Whether the trial is over for good: COMPLETED, ERROR, INVALID_HP or CANCELED (a STOPPED one
+/// resumes).
 bool is_final(TrialStatus status);
 /// The status as the store keeps it: RUNNING is ACTIVE there, every other one is itself.
 TrialStatus stored_status(TrialStatus status);

@@ -25,8 +25,8 @@ TEST(ControlCommand, RoundTripsEveryCommand) {
     EXPECT_EQ(back.trial, c.trial);
     EXPECT_EQ(back.slots, c.slots);
   }
-  EXPECT_EQ(ControlCommand{Kind::kKillTrial, 7, 0}.to_json(),
-            json::parse(R"({"v":1,"command":"kill_trial","trial":7})"));
+  const ControlCommand kill{Kind::kKillTrial, 7, 0};
+  EXPECT_EQ(kill.to_json(), json::parse(R"({"v":1,"command":"kill_trial","trial":7})"));
 }
 
 TEST(ControlCommand, RefusesWhatItCannotCarryOutNamingTheField) {

@@ -126,6 +126,51 @@ int resume_experiment(const TrainArgs& a) {
   return experiment::resume_experiment(run_dir, runner_options(a));
 }
 
+namespace {
+
+// --resume CKPT: the trial's records, and the options that continue it where it stopped.
+std::unique_ptr<experiment::Recorder> open_resumed_trial(const config::ExperimentConfig& cfg,
+                                                         const std::string& resume,
+                                                         TrialRunOptions& opt) {
+  fs::path ckpt = checkpoint::normalize_dir(resume);
+  auto meta = checkpoint::read_metadata(ckpt);
+  // --resume continues the trial as it was: a config that says otherwise is refused, never
+  // silently overruled by the checkpoint.
+  if (auto m = config::hyperparameter_mismatch(cfg.hyperparameters, meta.hparams, "the checkpoint"))
+    throw ConfigError("--resume " + ckpt.string() + ": " + *m +
+                      "; --resume continues a trial with its own hyperparameters: make the "
+                      "config agree with the checkpoint's, or train a new trial");
+  opt.resume_from = ckpt;
+  opt.trial_dir = ckpt.parent_path().parent_path();
+  opt.trial_id = meta.trial_state.trial_id;
+  fs::path run_dir = opt.trial_dir.parent_path();
+  auto recorder = fs::exists(record::RunDir(run_dir).summary())
+                      ? experiment::Recorder::open(run_dir)
+                      : experiment::Recorder::create(run_dir, cfg, meta.trial_seed);
+  recorder->add_trial(opt.trial_id, "", meta.hparams, meta.trial_seed);
+  // One history: what the trial reported after this checkpoint is trained and reported again.
+  recorder->rollback(opt.trial_id, meta.trial_state.batches_trained);
+  util::add_log_file(record::RunDir(run_dir).log());
+  return recorder;
+}
+
+// A new single trial (--test, or one trial without the runner): its run directory and sample.
+std::unique_ptr<experiment::Recorder> open_new_trial(const config::ExperimentConfig& cfg,
+                                                     TrialRunOptions& opt) {
+  const uint32_t seed = search::experiment_seed(cfg);
+  util::NpRandom rng(seed);
+  search::Create create = search::make_create(cfg.hyperparameters, rng);
+  auto recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
+  opt.trial_id = 1;
+  recorder->add_trial(opt.trial_id, create.request_id, create.hparams, create.trial_seed);
+  opt.hparams = create.hparams;
+  opt.trial_seed = create.trial_seed;
+  opt.trial_dir = recorder->trial_dir(opt.trial_id);
+  return recorder;
+}
+
+}  // namespace
+
 int train_in_process(const TrainArgs& a) {
   auto cfg = config::load_experiment_config(a.config, a.overrides);
   const TrialFactory& factory = TrialRegistry::instance().find(cfg.entrypoint, cfg.source);
@@ -141,40 +186,9 @@ int train_in_process(const TrainArgs& a) {
   opt.distributed = ranks;
   if (!ranks->is_chief()) return run_non_chief_rank(cfg, factory, opt);
 
-  std::unique_ptr<experiment::Recorder> recorder;
-  int64_t trial = 1;
-  if (!a.resume.empty()) {
-    fs::path ckpt = checkpoint::normalize_dir(a.resume);
-    auto meta = checkpoint::read_metadata(ckpt);
-    // --resume continues the trial as it was: a config that says otherwise is refused, never
-    // silently overruled by the checkpoint.
-    if (auto m =
-            config::hyperparameter_mismatch(cfg.hyperparameters, meta.hparams, "the checkpoint"))
-      throw ConfigError("--resume " + ckpt.string() + ": " + *m +
-                        "; --resume continues a trial with its own hyperparameters: make the "
-                        "config agree with the checkpoint's, or train a new trial");
-    opt.resume_from = ckpt;
-    opt.trial_dir = ckpt.parent_path().parent_path();
-    trial = meta.trial_state.trial_id;
-    fs::path run_dir = opt.trial_dir.parent_path();
-    recorder = fs::exists(record::RunDir(run_dir).summary())
-                   ? experiment::Recorder::open(run_dir)
-                   : experiment::Recorder::create(run_dir, cfg, meta.trial_seed);
-    recorder->add_trial(trial, "", meta.hparams, meta.trial_seed);
-    // One history: what the trial reported after this checkpoint is trained and reported again.
-    recorder->rollback(trial, meta.trial_state.batches_trained);
-    util::add_log_file(record::RunDir(run_dir).log());
-  } else {
-    const uint32_t seed = search::experiment_seed(cfg);
-    util::NpRandom rng(seed);
-    search::Create create = search::make_create(cfg.hyperparameters, rng);
-    recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
-    recorder->add_trial(trial, create.request_id, create.hparams, create.trial_seed);
-    opt.hparams = create.hparams;
-    opt.trial_seed = create.trial_seed;
-    opt.trial_dir = recorder->trial_dir(trial);
-  }
-  opt.trial_id = trial;
+  std::unique_ptr<experiment::Recorder> recorder =
+      a.resume.empty() ? open_new_trial(cfg, opt) : open_resumed_trial(cfg, a.resume, opt);
+  const int64_t trial = opt.trial_id;
   announce(cfg);
   recorder->set_experiment_state(record::RunState::kActive);
   recorder->set_trial_state(trial, record::TrialStatus::kActive);

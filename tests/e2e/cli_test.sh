@@ -78,10 +78,10 @@ check resume-exp-test 2 "cannot be combined" -- "$my_trainer" --resume-experimen
 
 # Resume from the checkpoint and train further.
 ckpt=$(ls -d "$run"/trial-1/checkpoints/*/ | head -1)
-check resume 0 "resumed from .* at batch 160" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config searcher.max_length.epochs=7 --no-progress
-grep -q '"batches_trained": 224' "$run/experiment.json" || { echo "FAIL resume: batches_trained not 224"; fails=$((fails+1)); }
 # A hyperparameter the checkpoint does not have is refused, not silently overruled.
 check resume-other-hp 2 "--resume .*: hyperparameters.learning_rate is 0.5 in the config but 0.1 in the checkpoint" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config hyperparameters.learning_rate=0.5 --no-progress
+check resume 0 "resumed from .* at batch 160" -- "$my_trainer" "$cfg" $store --resume "$ckpt" --config searcher.max_length.epochs=7 --no-progress
+grep -q '"batches_trained": 224' "$run/experiment.json" || { echo "FAIL resume: batches_trained not 224"; fails=$((fails+1)); }
 
 # The experiment store records the run (and the resumed part).
 check experiments 0 "linear_regression +COMPLETED +single" -- "$my_trainer" experiments --store "$work/runs"

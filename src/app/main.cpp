@@ -141,6 +141,7 @@ class CommandLine {
     wk->add_option("--trial", wa->trial)->required();
     wk->add_option("--target", wa->target)->required();
     wk->add_option("--resume", wa->resume);
+    wk->add_option("--warm-start", wa->warm_start);
     wk->add_option("--launch", wa->launch)->required();
     wk->add_option("--threads", wa->threads);
     wk->add_option("--console-level", wa->console_level);

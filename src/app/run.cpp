@@ -15,6 +15,7 @@
 #include "det/experiment/recorder.h"
 #include "det/experiment/run_dir.h"
 #include "det/experiment/runner.h"
+#include "det/experiment/store.h"
 #include "det/record/run_dir.h"
 #include "det/record/states.h"
 #include "det/search/create.h"
@@ -45,6 +46,20 @@ experiment::RunnerOptions runner_options(const TrainArgs& a) {
   o.show_progress = !a.no_progress;
   o.stop_flag = &stop_flag();
   return o;
+}
+
+// The checkpoint searcher.source_* names, from the store beside the run directories; checked
+// before anything is created.
+std::optional<fs::path> source_checkpoint(const config::ExperimentConfig& cfg) {
+  if (!cfg.searcher.source_checkpoint_uuid && !cfg.searcher.source_trial_id) return std::nullopt;
+  const fs::path store = record::RunDir::store_in(cfg.storage().root());
+  if (!fs::exists(store))
+    throw ConfigError("searcher.source_" +
+                      std::string(cfg.searcher.source_trial_id ? "trial_id" : "checkpoint_uuid") +
+                      ": there is no experiment store at " + store.string() +
+                      " (checkpoint_storage.host_path names where the source was trained)");
+  experiment::ExperimentStore s(store);
+  return experiment::warm_start_checkpoint(cfg, s);
 }
 
 // A fresh run directory with the resolved config (every default filled in, and the seed).
@@ -100,6 +115,7 @@ int train_experiment(const TrainArgs& a) {
   options.scheduler = experiment::choose_scheduler(cfg, a.scheduler);  // fail before creating
   if (options.slots > 0) experiment::check_slots(cfg, options.slots);
   TrialRegistry::instance().find(cfg.entrypoint, cfg.source);  // fail before creating anything
+  source_checkpoint(cfg);
   const uint32_t seed = search::experiment_seed(cfg);
   auto recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
   announce(cfg);
@@ -165,6 +181,7 @@ std::unique_ptr<experiment::Recorder> open_new_trial(const config::ExperimentCon
   recorder->add_trial(opt.trial_id, create.request_id, create.hparams, create.trial_seed);
   opt.hparams = create.hparams;
   opt.trial_seed = create.trial_seed;
+  opt.warm_start_from = source_checkpoint(cfg);
   opt.trial_dir = recorder->trial_dir(opt.trial_id);
   return recorder;
 }

@@ -206,6 +206,7 @@ class Worker {
     opt.stop_flag = stop_flag_;
     opt.listener = chief_ ? &channel_ : nullptr;
     if (!w_.resume.empty()) opt.resume_from = fs::path(w_.resume);
+    if (!w_.warm_start.empty()) opt.warm_start_from = fs::path(w_.warm_start);
     unit_ = cfg.searcher.max_length ? cfg.searcher.max_length->unit : config::Unit::kBatches;
     opt.target = config::Length{unit_, w_.target};
     opt.next_target = [this](const config::Length& reached, double metric) {

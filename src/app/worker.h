@@ -11,9 +11,10 @@ namespace det::app {
 struct WorkerArgs {
   std::string run_dir;
   int64_t trial = 0;
-  int64_t target = 0;  ///< Total length to train to, in the searcher's unit.
-  std::string resume;  ///< Checkpoint directory to start from ("" = from scratch).
-  int launch = 1;      ///< Which launch of the trial: names its worker channel's files.
+  int64_t target = 0;      ///< Total length to train to, in the searcher's unit.
+  std::string resume;      ///< Checkpoint directory to start from ("" = from scratch).
+  std::string warm_start;  ///< Checkpoint to warm-start from (searcher.source_*; "" = none).
+  int launch = 1;          ///< Which launch of the trial: names its worker channel's files.
   bool no_progress = false;
   int threads = 0;            ///< Intra-op threads (0 = LibTorch's default).
   std::string console_level;  ///< Log level of the console (the trial.log keeps info); "" = as is.

@@ -292,11 +292,9 @@ std::vector<Key> hyperparameter_and_searcher_keys() {
                 "validation_loss)"),
       field(s("smaller_is_better"), member(&C::searcher, &SearcherConfig::smaller_is_better)),
       field(s("source_trial_id"), member(&C::searcher, &SearcherConfig::source_trial_id),
-            {kTrialIdRange})
-          .refuse(any, "warm starting from another trial is not implemented; remove it"),
+            {kTrialIdRange}),
       field(s("source_checkpoint_uuid"),
-            member(&C::searcher, &SearcherConfig::source_checkpoint_uuid))
-          .refuse(any, "warm starting from a checkpoint is not implemented; remove it"),
+            member(&C::searcher, &SearcherConfig::source_checkpoint_uuid)),
       field(s("max_length"), member(&C::searcher, &SearcherConfig::max_length), {kLengthRange})
           .need("the searcher needs 'max_length' ({batches: n}, {records: n} or {epochs: n})"),
   };

@@ -15,9 +15,7 @@ namespace det::detail {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-void CheckpointKeeper::restore() {
-  const auto& m = *run_.resume_meta;
-  const fs::path& dir = *run_.opt.resume_from;
+void CheckpointKeeper::load_state(const fs::path& dir, const record::CheckpointMetadata& m) {
   auto& h = *run_.h;
   run_.each_callback([&](Callback& cb) { cb.on_checkpoint_load_start(m); });
   checkpoint::load(dir, h.models, h.optimizers, /*restore_rng=*/true);
@@ -27,8 +25,25 @@ void CheckpointKeeper::restore() {
         " LR scheduler(s) but the trial wraps " + std::to_string(h.schedulers.size()));
   for (size_t i = 0; i < m.lr_schedulers.size(); ++i)
     h.schedulers[i].scheduler->load_state_dict(m.lr_schedulers[i]);
-  restore_callbacks(m);
-  restore_scaler(m);
+  restore_callbacks(dir, m);
+  restore_scaler(dir, m);
+}
+
+void CheckpointKeeper::warm_start() {
+  const fs::path& dir = *run_.opt.warm_start_from;
+  load_state(dir, *run_.warm_meta);
+  if (run_.chief())
+    util::logger()->info(
+        "trial {}: warm start from {} (trial {} at batch {}): its weights and optimizer state, "
+        "this trial's hyperparameters, counters from 0",
+        run_.state().trial_id, dir.string(), run_.warm_meta->trial_state.trial_id,
+        run_.warm_meta->trial_state.batches_trained);
+}
+
+void CheckpointKeeper::restore() {
+  const auto& m = *run_.resume_meta;
+  const fs::path& dir = *run_.opt.resume_from;
+  load_state(dir, m);
   if (m.epoch_len != run_.epoch_len())
     util::logger()->warn(
         "the checkpoint was written with {} batches per epoch, the data now gives {}: the data "
@@ -44,7 +59,7 @@ void CheckpointKeeper::restore() {
 
 // Every callback gets its saved state; a saved state without its callback is a checkpoint of
 // another trial.
-void CheckpointKeeper::restore_callbacks(const record::CheckpointMetadata& m) {
+void CheckpointKeeper::restore_callbacks(const fs::path& dir, const record::CheckpointMetadata& m) {
   std::vector<std::string> names;
   for (auto& [name, cb] : run_.callbacks) {
     names.push_back(util::quote(name));
@@ -55,15 +70,15 @@ void CheckpointKeeper::restore_callbacks(const record::CheckpointMetadata& m) {
     if (std::none_of(run_.callbacks.begin(), run_.callbacks.end(),
                      [&](const auto& c) { return c.first == name; }))
       throw CheckpointError(
-          run_.opt.resume_from->string() + ": the checkpoint holds the state of callback " +
-          util::quote(name) + ", which trial '" + run_.cfg().entrypoint +
+          dir.string() + ": the checkpoint holds the state of callback " + util::quote(name) +
+          ", which trial '" + run_.cfg().entrypoint +
           "' does not have (its callbacks: " + (names.empty() ? "none" : util::join(names, ", ")) +
           "); resume it with the trial that wrote it");
 }
 
 // The loss scale continues where it was, so a resumed fp16 run equals an uninterrupted one.
-void CheckpointKeeper::restore_scaler(const record::CheckpointMetadata& m) {
-  const std::string where = run_.opt.resume_from->string();
+void CheckpointKeeper::restore_scaler(const fs::path& dir, const record::CheckpointMetadata& m) {
+  const std::string where = dir.string();
   const auto& scaler = run_.h->scaler;
   if (scaler && m.grad_scaler) {
     try {

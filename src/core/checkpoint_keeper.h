@@ -20,6 +20,9 @@ class CheckpointKeeper {
   /// Restores the state of the checkpoint `run.resume_meta` names (after on_trial_startup, as
   /// Determined does) and lists the trial's checkpoints already on disk for retention.
   void restore();
+  /// Loads the state of the checkpoint `run.warm_meta` names (searcher.source_*: a warm start)
+  /// but none of its counters, metrics or checkpoints: the trial starts at batch 0.
+  void warm_start();
   /// Checkpoints the current batch unless it already is. Every rank calls it at the same point;
   /// the chief writes, records it with the listener, then deletes what retention drops.
   void save_if_new();
@@ -30,8 +33,10 @@ class CheckpointKeeper {
   void save();
   record::CheckpointMetadata metadata();
   void retain(const std::vector<record::CheckpointRef>& kept);
-  void restore_callbacks(const record::CheckpointMetadata& m);
-  void restore_scaler(const record::CheckpointMetadata& m);
+  // Models, optimizers, LR schedulers, callbacks and the loss scaler of checkpoint `dir`.
+  void load_state(const std::filesystem::path& dir, const record::CheckpointMetadata& m);
+  void restore_callbacks(const std::filesystem::path& dir, const record::CheckpointMetadata& m);
+  void restore_scaler(const std::filesystem::path& dir, const record::CheckpointMetadata& m);
   void scan_existing();
   std::filesystem::path dir() const { return run_.opt.trial_dir / "checkpoints"; }
 

@@ -242,7 +242,10 @@ struct TrialController::Impl {
     std::optional<std::string> uuid;
     if (run.resume_meta) uuid = run.resume_meta->uuid;
     run.each_callback([&](Callback& cb) { cb.on_trial_startup(s.batches_trained, uuid); });
-    if (run.resume_meta) keeper.restore();
+    if (run.resume_meta)
+      keeper.restore();
+    else if (run.warm_meta)
+      keeper.warm_start();
     if (run.world() > 1) detail::start_data_parallel(run);
     reports.begin_run();
     if (run.resume_meta && s.batches_trained > run.max_batches && !run.opt.test_mode)

@@ -35,6 +35,7 @@ struct TrialRun {
   int64_t gbs = 0;          // the global batch size trained: per-slot batch * ranks
   int64_t max_batches = 0;  // train until this many batches
   std::optional<record::CheckpointMetadata> resume_meta;  // the checkpoint resumed from
+  std::optional<record::CheckpointMetadata> warm_meta;    // the checkpoint warm-started from
   std::optional<nlohmann::json> last_val_metrics, best_val_metrics;
 
   const config::ExperimentConfig& cfg() const { return h->config; }

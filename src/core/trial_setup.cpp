@@ -42,6 +42,14 @@ void read_resume(TrialRun& run) {
     h.trial_seed = m.trial_seed;
     h.state = m.trial_state;
     if (opt.trial_dir.empty()) opt.trial_dir = opt.resume_from->parent_path().parent_path();
+  } else if (opt.warm_start_from) {
+    opt.warm_start_from = checkpoint::normalize_dir(*opt.warm_start_from);
+    run.warm_meta = checkpoint::read_metadata(*opt.warm_start_from);
+    const auto& m = *run.warm_meta;
+    if (!m.entrypoint.empty() && m.entrypoint != h.config.entrypoint)
+      throw CheckpointError(opt.warm_start_from->string() + ": written by trial '" + m.entrypoint +
+                            "', but the config's entrypoint is '" + h.config.entrypoint +
+                            "'; warm-start from a checkpoint of the same trial class");
   }
   h.initial_batch = h.state.batches_trained;
 }

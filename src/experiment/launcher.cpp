@@ -62,6 +62,7 @@ std::vector<std::string> worker_argv(const WorkerLaunch& w) {
                                    "--launch",
                                    std::to_string(w.launch)};
   if (!w.resume.empty()) args.insert(args.end(), {"--resume", w.resume});
+  if (!w.warm_start.empty()) args.insert(args.end(), {"--warm-start", w.warm_start});
   if (!w.own_progress) args.push_back("--no-progress");
   // A worker's own log lines go to its trial.log (and `det-run logs`), only its warnings to the
   // terminal the search's line owns.

@@ -23,13 +23,15 @@ struct WorkerLaunch {
   int64_t target = 0;                   ///< The length to train to.
   int launch = 0;                       ///< The launch's number K (from 1).
   std::string resume;                   ///< The checkpoint to resume from ("" = the start).
+  std::string warm_start;               ///< A first launch's warm-start checkpoint ("" = none).
   bool own_progress = false;            ///< A lone worker draws its own progress line.
   bool quiet_console = false;           ///< The search's line owns the terminal.
   int threads = 0;                      ///< Intra-op threads (0 = the worker's default).
   std::vector<std::string> extra_args;  ///< RunnerOptions::worker_args.
 };
 
-/// `<exe> __worker --run-dir DIR --trial N --target L --launch K [--resume CKPT] ...`.
+/// `<exe> __worker --run-dir DIR --trial N --target L --launch K [--resume CKPT]
+/// [--warm-start CKPT] ...`.
 std::vector<std::string> worker_argv(const WorkerLaunch& launch);
 
 /// A local worker's whole environment: ours, with DET_SLOT_IDS naming its slots and

@@ -94,6 +94,7 @@ class Runner {
     }
     job_tag_ = job_tag(rec_.run_dir());
     inbox_ = std::make_unique<ControlInbox>(rec_.run_dir());
+    warm_start_ = warm_start_checkpoint(cfg_, rec_.store());
     paused_ = rec_.summary().state == RunState::kPaused;  // resumed as it was left
     char host[256] = {0};
     ::gethostname(host, sizeof host - 1);
@@ -387,6 +388,7 @@ class Runner {
     w.target = *t.target;
     w.launch = t.launches;
     w.resume = t.latest_checkpoint;
+    if (w.resume.empty() && warm_start_) w.warm_start = warm_start_->string();
     w.own_progress = !remote && opt_.show_progress && concurrency_ == 1 && !many_trials();
     w.quiet_console = !remote && status_ && status_->on_terminal();
     // Trials at once share this machine's CPUs; a Slurm job's worker uses its allocation's.
@@ -636,6 +638,7 @@ class Runner {
   bool paused_ = false;     ///< det-run pause: no trial starts; running ones checkpoint and stop.
   bool canceling_ = false;  ///< det-run cancel or kill: the experiment ends CANCELED.
   std::unique_ptr<ControlInbox> inbox_;
+  std::optional<fs::path> warm_start_;  ///< searcher.source_*: where new trials start from.
   std::chrono::steady_clock::time_point next_control_{};
   std::unique_ptr<SearchStatus> status_;  ///< The search's line (searches of several trials).
   std::string storage_error_;             ///< Why a worker could not write (the experiment stops).

@@ -359,20 +359,33 @@ std::vector<MetricRow> ExperimentStore::metrics(int64_t trial_id, const std::str
   return out;
 }
 
+namespace {
+constexpr const char* kCheckpointColumns = "uuid, path, state, time, trial_id, batches, metric";
+}  // namespace
+
 std::vector<CheckpointRow> ExperimentStore::checkpoints(int64_t trial_id, bool include_deleted) {
   std::vector<CheckpointRow> out;
-  Statement st(*this,
-               "SELECT uuid, path, state, time, trial_id, batches, metric FROM checkpoints WHERE "
-               "trial_id = ? "
-               "AND (? OR state = 'ACTIVE') ORDER BY batches");
+  Statement st(*this, std::string("SELECT ") + kCheckpointColumns +
+                          " FROM checkpoints WHERE trial_id = ? AND (? OR state = 'ACTIVE') "
+                          "ORDER BY batches");
   st.bind(1, trial_id).bind(2, static_cast<int64_t>(include_deleted));
-  while (st.step()) {
-    CheckpointRow r{st.text(0), st.text(1), st.text(2),  st.text(3),
-                    st.i64(4),  st.i64(5),  std::nullopt};
-    if (!st.is_null(6)) r.metric = st.f64(6);
-    out.push_back(std::move(r));
-  }
+  while (st.step()) out.push_back(checkpoint_row(st));
   return out;
+}
+
+std::optional<CheckpointRow> ExperimentStore::checkpoint(const std::string& uuid) {
+  Statement st(*this,
+               std::string("SELECT ") + kCheckpointColumns + " FROM checkpoints WHERE uuid = ?");
+  st.bind(1, uuid);
+  if (!st.step()) return std::nullopt;
+  return checkpoint_row(st);
+}
+
+CheckpointRow ExperimentStore::checkpoint_row(Statement& st) {
+  CheckpointRow r{st.text(0), st.text(1), st.text(2),  st.text(3),
+                  st.i64(4),  st.i64(5),  std::nullopt};
+  if (!st.is_null(6)) r.metric = st.f64(6);
+  return r;
 }
 
 }  // namespace det::experiment

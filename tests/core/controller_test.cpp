@@ -210,6 +210,50 @@ TEST(Resume, InterruptedAndResumedEqualsStraightRun) {
   EXPECT_GE(compared, 5);
 }
 
+// searcher.source_trial_id / source_checkpoint_uuid (Determined's warm start): the new trial
+// starts from the checkpoint's weight, with its own counters from 0.
+TEST(WarmStart, StartsFromTheCheckpointsWeightsWithFreshCounters) {
+  TempDir source, warm;
+  OneVarTrial::steps().clear();
+  auto cfg = make_config("onevar", "scheduling_unit: 4\n", 20);
+  auto a = run_trial(cfg, source.path);
+  ASSERT_EQ(a.checkpoints.size(), 1u);
+  const double w20 = OneVarTrial::steps().back().w_after;
+  ASSERT_GT(w20, 0.0);
+
+  OneVarTrial::steps().clear();
+  TrialRunOptions opt;
+  opt.warm_start_from = a.checkpoints.back().path;
+  auto b = run_trial(make_config("onevar", "scheduling_unit: 4\n", 8), warm.path, opt);
+  const auto& steps = OneVarTrial::steps();
+  ASSERT_EQ(steps.size(), 8u);
+  EXPECT_EQ(steps[0].batch_idx, 0);           // its own data position
+  EXPECT_NEAR(steps[0].w_before, w20, 1e-7);  // the source's weight
+  EXPECT_NEAR(steps[0].loss, (1 - w20) * (1 - w20), 1e-6);
+  EXPECT_EQ(b.state.batches_trained, 8);  // its own counters
+  ASSERT_FALSE(b.checkpoints.empty());
+  EXPECT_EQ(b.checkpoints.back().batches, 8);
+  auto reports = read_reports(warm.path, "training");
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports.front()["batches"], 4);
+
+  // A checkpoint of another trial class is refused, naming both.
+  TrialRunOptions other;
+  other.warm_start_from = a.checkpoints.back().path;
+  TempDir third;
+  EXPECT_THROW(
+      {
+        try {
+          run_trial(make_config("noisy", "", 8), third.path, other);
+        } catch (const CheckpointError& e) {
+          EXPECT_NE(std::string(e.what()).find("written by trial 'onevar'"), std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      CheckpointError);
+}
+
 TEST(Reproducibility, SameSeedSameMetrics) {
   auto cfg = make_config("noisy", "scheduling_unit: 5\nmin_validation_period: {batches: 20}\n", 40);
   TempDir x, y, z;

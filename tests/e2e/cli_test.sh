@@ -93,6 +93,19 @@ check store-missing 2 "no experiment store at" -- "$my_trainer" experiments --st
 check logs 0 "trial 1 \[train\] batch" -- "$my_trainer" logs 1 --store "$work/runs"
 check logs-follow-ended 0 "\[validation\]|\[train\]" -- timeout 20 "$my_trainer" logs 1 --follow --store "$work/runs"
 check logs-unknown 1 "no trial 99" -- "$my_trainer" logs 99 --store "$work/runs"
+# Warm start (searcher.source_trial_id / source_checkpoint_uuid): a new trial from trial 1's
+# latest checkpoint (batch 224), with its own learning rate and counters from 0.
+check warm-start 0 "warm start from .* \(trial 1 at batch 224\)" -- "$my_trainer" "$cfg" $store --no-progress \
+  --config searcher.source_trial_id=1 --config hyperparameters.learning_rate=0.05
+uuid1=$(basename "$(ls -d "$run"/trial-1/checkpoints/*/ | tail -1)")
+check warm-start-uuid 0 "warm start from .*$uuid1" -- "$my_trainer" "$cfg" $store --no-progress --test \
+  --config searcher.source_checkpoint_uuid="$uuid1"
+check warm-unknown-trial 2 "searcher.source_trial_id: no trial 999 in the experiment store" -- \
+  "$my_trainer" "$cfg" $store --config searcher.source_trial_id=999
+check warm-unknown-uuid 2 "searcher.source_checkpoint_uuid: no checkpoint 'nope'" -- \
+  "$my_trainer" "$cfg" $store --config searcher.source_checkpoint_uuid=nope
+check warm-both 2 "both set; give one" -- "$my_trainer" "$cfg" $store \
+  --config searcher.source_checkpoint_uuid="$uuid1" --config searcher.source_trial_id=1
 # The report: one HTML file in the run directory by default, or where -o says.
 check report 0 "report.html" -- "$my_trainer" report "$run"
 [ -s "$run/report.html" ] || { echo "FAIL report: $run/report.html missing"; fails=$((fails+1)); }

@@ -49,6 +49,10 @@ struct TrialRunOptions {
   std::filesystem::path trial_dir;  ///< checkpoints/ go here.
   bool test_mode = false;           ///< One batch, one validation batch, one checkpoint.
   std::optional<std::filesystem::path> resume_from;  ///< A checkpoint directory to continue from.
+  /// A checkpoint to warm-start from (searcher.source_trial_id / source_checkpoint_uuid): its
+  /// models, optimizers, LR schedulers, callbacks, loss scaler and RNG states are loaded, but the
+  /// trial keeps its own hyperparameters and its counters start at 0. Unused with resume_from.
+  std::optional<std::filesystem::path> warm_start_from;
   std::optional<int64_t>
       max_length_batches;  ///< Train until this many batches (else the searcher's max_length).
   /// The experiment runner's target: train until this total length (in the searcher's unit), then

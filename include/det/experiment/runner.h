@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,13 @@ int run_experiment(const config::ExperimentConfig& config, Recorder& recorder, u
 /// store, with the scheduler it ran on; Slurm jobs still queued or running are re-attached.
 /// Throws det::Error when `run_dir` holds no resumable experiment.
 int resume_experiment(const std::filesystem::path& run_dir, const RunnerOptions& options);
+
+/// The checkpoint a new trial warm-starts from: searcher.source_checkpoint_uuid's, or the latest
+/// checkpoint of the store's trial searcher.source_trial_id; nothing when the config names
+/// neither. Throws det::ConfigError naming the key when `store` has no such checkpoint or trial,
+/// when both are set, or when the checkpoint's directory is gone.
+std::optional<std::filesystem::path> warm_start_checkpoint(const config::ExperimentConfig& config,
+                                                           ExperimentStore& store);
 
 /// Throws det::UsageError when `slots` cannot hold one trial (resources.slots_per_trial).
 void check_slots(const config::ExperimentConfig& config, int slots);

@@ -157,6 +157,8 @@ class ExperimentStore {
   std::vector<MetricRow> metrics(int64_t trial_id, const std::string& kind = "");
   /// The trial's checkpoints by batches; DELETED ones too with `include_deleted`.
   std::vector<CheckpointRow> checkpoints(int64_t trial_id, bool include_deleted = false);
+  /// The checkpoint with this uuid (deleted ones too), if the store has it.
+  std::optional<CheckpointRow> checkpoint(const std::string& uuid);
 
   /// The database file.
   const std::filesystem::path& path() const { return path_; }
@@ -165,6 +167,7 @@ class ExperimentStore {
   struct Statement;
   void exec(const std::string& sql);
   void create_schema();
+  static CheckpointRow checkpoint_row(Statement& st);
   void set_job(int64_t trial_id, int64_t launch, const std::string& node, const std::string& state,
                bool ended);
   /// Throws the error of the last call: det::StorageError when the disk is full or read-only.

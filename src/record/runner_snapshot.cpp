@@ -10,7 +10,7 @@ namespace {
 
 using json = nlohmann::json;
 using F = detail::Fields<Error>;
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMaxCount = std::numeric_limits<int64_t>::max();
 
 TrialStatus status_field(const F& f) {
   const auto status = parse_trial_status(f.get<std::string>("state"));
@@ -28,7 +28,7 @@ json OwedAnswer::to_json() const {
 OwedAnswer OwedAnswer::from_json(const json& j, const std::string& where) {
   F f(j, where, "owed");
   OwedAnswer a;
-  a.re = f.get_int("re", 0, kMax);
+  a.re = f.get_int("re", 0, kMaxCount);
   if (f.has("recorded")) {
     a.kind = Kind::kRecorded;
     a.uuid = f.get<std::string>("recorded");
@@ -67,11 +67,11 @@ json TrialSnapshot::to_json() const {
 TrialSnapshot TrialSnapshot::from_json(const json& j, const std::string& where) {
   F f(j, where);
   TrialSnapshot t;
-  t.id = f.get_int("id", 0, kMax);
-  t.store_id = f.get_int("store_id", 0, kMax);
+  t.id = f.get_int("id", 0, kMaxCount);
+  t.store_id = f.get_int("store_id", 0, kMaxCount);
   t.request_id = f.get<std::string>("request_id");
   t.state = status_field(f);
-  t.target = f.optional_int("target", 0, kMax);
+  t.target = f.optional_int("target", 0, kMaxCount);
   t.close_requested = f.get<bool>("close_requested");
   t.restarts = f.get<int>("restarts");
   t.launches = f.value<int>("launches", 0);
@@ -110,7 +110,7 @@ RunnerSnapshot RunnerSnapshot::from_json(const json& j, const std::string& where
                 "): resume it with the det that ran it");
   s.experiment_seed = f.get<uint32_t>("experiment_seed");
   s.searcher = f.get<json>("searcher");
-  s.next_trial = f.get_int("next_trial", 1, kMax);
+  s.next_trial = f.get_int("next_trial", 1, kMaxCount);
   const json& trials = f.array("trials");
   if (!f.has("trials")) f.fail("trials", "a list of trials");
   for (size_t i = 0; i < trials.size(); ++i)

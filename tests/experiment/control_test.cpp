@@ -16,7 +16,7 @@
 namespace det::experiment {
 namespace {
 namespace fs = std::filesystem;
-using Kind = record::ControlCommand::Kind;
+using CommandKind = record::ControlCommand::Kind;
 
 fs::path fresh(const std::string& name) {
   fs::path d =
@@ -50,8 +50,8 @@ TEST(ControlInbox, CommandsInOrderAndAMalformedOneIsAnsweredWithItsError) {
   util::write_file_atomic(control / "00000000000000000003-1.json", "not json");
   auto pending = inbox.pending();
   ASSERT_EQ(pending.size(), 2u);
-  EXPECT_EQ(pending[0].second.kind, Kind::kPause);
-  EXPECT_EQ(pending[1].second.kind, Kind::kSetMaxSlots);
+  EXPECT_EQ(pending[0].second.kind, CommandKind::kPause);
+  EXPECT_EQ(pending[1].second.kind, CommandKind::kSetMaxSlots);
   EXPECT_EQ(pending[1].second.slots, 3);
   EXPECT_FALSE(fs::exists(control / "00000000000000000003-1.json"));
   auto bad = record::ControlAnswer::from_json(
@@ -66,7 +66,7 @@ TEST(ControlInbox, CommandsInOrderAndAMalformedOneIsAnsweredWithItsError) {
 TEST(SendControl, NoRunnerIsOneLineNamingTheResume) {
   const fs::path dir = fresh("orphan");
   record::ControlCommand c;
-  c.kind = Kind::kActivate;
+  c.kind = CommandKind::kActivate;
   const std::string e =
       test::error_of<Error>([&] { send_control(dir, c, std::chrono::milliseconds(200)); });
   EXPECT_CONTAINS(e, "no det-run runs the experiment in " + dir.string());

@@ -34,6 +34,9 @@ int train_experiment(const TrainArgs& args);
 int resume_experiment(const TrainArgs& args);
 /// `det-run CONFIG --test` or `--resume CHECKPOINT`: one trial in this process.
 int train_in_process(const TrainArgs& args);
+/// `det-run fork EXPERIMENT_ID [--config key=value ...]`: a new experiment from the experiment's
+/// resolved config.yaml (its seed included) with `args.overrides` on top; `args.config` unused.
+int fork_experiment(int64_t experiment_id, const std::string& store, TrainArgs args);
 
 /// `det-run validate-config CONFIG`.
 int validate_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -277,6 +277,21 @@ class CommandLine {
       commands_.push_back(
           {sub, [this, a, k] { return control_experiment(k, a->id, 0, store_, a->timeout); }});
     }
+    auto fa = std::make_shared<TrainArgs>();
+    auto* fk = cli_.add_subcommand(
+        "fork", "a new experiment from an experiment's config, with --config changes on top");
+    fk->add_option("experiment_id", a->id, exp_id)->required();
+    fk->add_option("--config", fa->overrides, "override a config field: key.path=value");
+    fk->add_option("--slots", fa->slots, "slots the new experiment may use at once");
+    fk->add_option("--scheduler", fa->scheduler, "local or slurm (default: the config's)");
+    fk->add_flag("--no-progress", fa->no_progress, "no progress line on a terminal");
+    add_store_option(fk);
+    commands_.push_back({fk,
+                         [this, a, fa] {
+                           fa->log_level = train_.log_level;
+                           return fork_experiment(a->id, store_, *fa);
+                         },
+                         true});
     auto* kt = add(&cli_, "kill-trial", "end one trial now (CANCELED); the search goes on",
                    "trial id (see det-run describe)");
     commands_.push_back({kt, [this, a] { return kill_trial(a->id, store_, a->timeout); }});

@@ -23,6 +23,7 @@
 #include "det/util/error.h"
 #include "det/util/fs.h"
 #include "det/util/log.h"
+#include "queries.h"
 #include "ranks.h"
 
 namespace det::app {
@@ -120,6 +121,19 @@ int train_experiment(const TrainArgs& a) {
   auto recorder = experiment::Recorder::create(new_run_dir(cfg, seed), cfg, seed);
   announce(cfg);
   return experiment::run_experiment(cfg, *recorder, seed, options);
+}
+
+int fork_experiment(int64_t experiment_id, const std::string& store, TrainArgs args) {
+  const fs::path path = store_path_or_default(store);
+  const auto parent = experiment::ExperimentStore(path).experiment(experiment_id);
+  const fs::path config = record::RunDir(parent.run_dir).config();
+  if (!fs::exists(config))
+    throw Error("experiment " + std::to_string(experiment_id) + ": its run directory " +
+                parent.run_dir + " holds no config.yaml to fork from");
+  args.config = config.string();
+  util::logger()->info("forking experiment {} ({}) from {}{}", experiment_id, parent.name,
+                       config.string(), args.overrides.empty() ? "" : " with --config changes");
+  return train_experiment(args);
 }
 
 int resume_experiment(const TrainArgs& a) {

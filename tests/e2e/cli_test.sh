@@ -106,6 +106,12 @@ check warm-unknown-uuid 2 "searcher.source_checkpoint_uuid: no checkpoint 'nope'
   "$my_trainer" "$cfg" $store --config searcher.source_checkpoint_uuid=nope
 check warm-both 2 "both set; give one" -- "$my_trainer" "$cfg" $store \
   --config searcher.source_checkpoint_uuid="$uuid1" --config searcher.source_trial_id=1
+# fork: a new experiment from experiment 1's resolved config, with a change on top.
+check fork 0 "forking experiment 1 \(linear_regression\) from .*config.yaml with --config changes" -- \
+  "$my_trainer" fork 1 --store "$work/runs" --no-progress --config hyperparameters.learning_rate=0.05
+forked=$(ls -d "$work"/runs/linear_regression-* | tail -1)
+grep -A2 "learning_rate:" "$forked/config.yaml" | grep -q "val: 0.05" || { echo "FAIL fork: $forked/config.yaml lacks the change"; fails=$((fails+1)); }
+check fork-unknown 1 "no experiment 99" -- "$my_trainer" fork 99 --store "$work/runs"
 # The report: one HTML file in the run directory by default, or where -o says.
 check report 0 "report.html" -- "$my_trainer" report "$run"
 [ -s "$run/report.html" ] || { echo "FAIL report: $run/report.html missing"; fails=$((fails+1)); }

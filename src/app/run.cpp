@@ -195,7 +195,6 @@ std::unique_ptr<experiment::Recorder> open_new_trial(const config::ExperimentCon
   recorder->add_trial(opt.trial_id, create.request_id, create.hparams, create.trial_seed);
   opt.hparams = create.hparams;
   opt.trial_seed = create.trial_seed;
-  opt.warm_start_from = source_checkpoint(cfg);
   opt.trial_dir = recorder->trial_dir(opt.trial_id);
   return recorder;
 }
@@ -215,6 +214,9 @@ int train_in_process(const TrainArgs& a) {
   opt.show_progress = !a.no_progress;
   opt.stop_flag = &stop_flag();
   opt.distributed = ranks;
+  // Every rank finds the warm-start checkpoint itself (the chief's broadcast does not carry it),
+  // so that each loads the same optimizer state.
+  if (a.resume.empty()) opt.warm_start_from = source_checkpoint(cfg);
   if (!ranks->is_chief()) return run_non_chief_rank(cfg, factory, opt);
 
   std::unique_ptr<experiment::Recorder> recorder =

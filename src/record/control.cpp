@@ -5,6 +5,7 @@
 
 #include "det/util/error.h"
 #include "fields.h"
+#include "name_table.h"
 
 namespace det::record {
 namespace {
@@ -30,11 +31,7 @@ detail::Fields<Error> open_record(const nlohmann::json& j, const std::string& wh
 
 }  // namespace
 
-const char* to_string(ControlCommand::Kind kind) {
-  for (const auto& [k, name] : kKinds)
-    if (k == kind) return name;
-  return "?";
-}
+const char* to_string(ControlCommand::Kind kind) { return detail::name_in(kKinds, kind); }
 
 nlohmann::json ControlCommand::to_json() const {
   nlohmann::json j = {{"v", kVersion}, {"command", to_string(kind)}};
@@ -46,16 +43,12 @@ nlohmann::json ControlCommand::to_json() const {
 ControlCommand ControlCommand::from_json(const nlohmann::json& j, const std::string& where) {
   auto f = open_record(j, where, kVersion);
   const auto name = f.get<std::string>("command");
-  ControlCommand c;
-  bool known = false;
-  std::string names;
-  for (const auto& [k, n] : kKinds) {
-    names += std::string(names.empty() ? "" : ", ") + n;
-    if (name == n) c.kind = k, known = true;
-  }
-  if (!known)
-    throw Error(where + ": command '" + name + "' is not one of " + names +
+  const auto kind = detail::value_in(kKinds, name);
+  if (!kind)
+    throw Error(where + ": command '" + name + "' is not one of " + detail::names_in(kKinds) +
                 ": it was written by another program or a newer det");
+  ControlCommand c;
+  c.kind = *kind;
   if (c.kind == Kind::kKillTrial) c.trial = f.get_int("trial", 1, int64_t{1} << 40);
   if (c.kind == Kind::kSetMaxSlots) c.slots = static_cast<int>(f.get_int("slots", 1, 1 << 20));
   return c;

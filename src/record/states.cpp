@@ -4,9 +4,14 @@
 #include <utility>
 
 #include "det/util/error.h"
+#include "name_table.h"
 
 namespace det::record {
 namespace {
+
+using detail::name_in;
+using detail::names_in;
+using detail::value_in;
 
 // The one table of stored names: the strings det has always written (compatibility).
 constexpr std::array<std::pair<RunState, const char*>, 6> kRunStates = {{
@@ -29,28 +34,6 @@ constexpr std::array<std::pair<TrialStatus, const char*>, 9> kTrialStatuses = {{
     {TrialStatus::kInvalidHP, "INVALID_HP"},
     {TrialStatus::kCanceled, "CANCELED"},
 }};
-
-template <typename E, size_t N>
-const char* name_in(const std::array<std::pair<E, const char*>, N>& table, E value) {
-  for (const auto& [v, name] : table)
-    if (v == value) return name;
-  return "?";  // unreachable: every enumerator is in its table
-}
-
-template <typename E, size_t N>
-std::optional<E> value_in(const std::array<std::pair<E, const char*>, N>& table,
-                          std::string_view name) {
-  for (const auto& [v, n] : table)
-    if (name == n) return v;
-  return std::nullopt;
-}
-
-template <typename E, size_t N>
-std::string names_in(const std::array<std::pair<E, const char*>, N>& table) {
-  std::string names;
-  for (const auto& entry : table) names += std::string(names.empty() ? "" : ", ") + entry.second;
-  return names;
-}
 
 template <typename E, size_t N>
 E value_or_throw(const std::array<std::pair<E, const char*>, N>& table, std::string_view name,

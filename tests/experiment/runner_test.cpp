@@ -465,6 +465,26 @@ std::string store_trial_id(const fs::path& run_dir, int64_t number) {
   return "?";
 }
 
+// A search of det-probe in the background (one slot, every batch sleeping `sleep_ms`), once
+// trial `n` trains past `batches`: the runner, its run directory and the store's experiment id.
+struct SlowSearch {
+  Background runner;
+  fs::path dir;
+  std::string id;
+  bool ok = false;  ///< Trial n got that far.
+};
+
+SlowSearch start_slow_search(const fs::path& work, const char* sleep_ms, int64_t n,
+                             int64_t batches) {
+  SlowSearch s;
+  s.runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", sleep_ms}});
+  s.ok = eventually([&] { return training(work, n, batches); });
+  if (!s.ok) return s;
+  s.dir = only_run_dir(work);
+  s.id = experiment_id_of(work);
+  return s;
+}
+
 // Pause from another process while trial 2 trains: its worker checkpoints and stops, nothing
 // trains while PAUSED, the runner waits. Its runner is then killed; activate says that no runner
 // runs it; --resume-experiment brings it back PAUSED; activate goes on; the experiment ends as a
@@ -474,10 +494,11 @@ TEST(Runner, PauseAndActivateFromAnotherProcessEndAsAStraightRun) {
   ProbeRun straight = run_probe(ref_work, probe_args(ref_work, 1), {});
   ASSERT_EQ(straight.rc, 0) << straight.output;
 
-  Background runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "40"}});
-  ASSERT_TRUE(eventually([&] { return training(work, 2, 4); })) << det::util::read_file(runner.log);
-  const fs::path dir = only_run_dir(work);
-  const std::string id = experiment_id_of(work);
+  SlowSearch search = start_slow_search(work, "40", 2, 4);
+  ASSERT_TRUE(search.ok) << text_of(search.runner.log);
+  Background& runner = search.runner;
+  const fs::path dir = search.dir;
+  const std::string id = search.id;
   double took = 0;
   ProbeRun paused = control(work, {"pause", id}, &took);
   ASSERT_EQ(paused.rc, 0) << paused.output;
@@ -530,10 +551,11 @@ TEST(Runner, PauseAndActivateFromAnotherProcessEndAsAStraightRun) {
 // of its rung at 8 is still training when the command arrives.)
 TEST(Runner, KillTrialSetMaxSlotsAndCancelFromAnotherProcess) {
   fs::path work = fresh_dir("cancel");
-  Background runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "500"}});
-  ASSERT_TRUE(eventually([&] { return training(work, 2, 4); })) << det::util::read_file(runner.log);
-  const fs::path dir = only_run_dir(work);
-  const std::string id = experiment_id_of(work);
+  SlowSearch search = start_slow_search(work, "500", 2, 2);
+  ASSERT_TRUE(search.ok) << text_of(search.runner.log);
+  Background& runner = search.runner;
+  const fs::path dir = search.dir;
+  const std::string id = search.id;
   double took = 0;
   ProbeRun killed = control(work, {"kill-trial", store_trial_id(dir, 2)}, &took);
   ASSERT_EQ(killed.rc, 0) << killed.output;
@@ -580,10 +602,11 @@ TEST(Runner, KillTrialSetMaxSlotsAndCancelFromAnotherProcess) {
 // is killed before its first rung).
 TEST(Runner, KillEndsTheExperimentAtOnce) {
   fs::path work = fresh_dir("kill-now");
-  Background runner = start_probe(work, probe_args(work, 1), {{"DET_PROBE_SLEEP_MS", "500"}});
-  ASSERT_TRUE(eventually([&] { return training(work, 1, 2); })) << det::util::read_file(runner.log);
-  const fs::path dir = only_run_dir(work);
-  const std::string id = experiment_id_of(work);
+  SlowSearch search = start_slow_search(work, "500", 1, 2);
+  ASSERT_TRUE(search.ok) << text_of(search.runner.log);
+  Background& runner = search.runner;
+  const fs::path dir = search.dir;
+  const std::string id = search.id;
   ProbeRun killed = control(work, {"kill", id});
   ASSERT_EQ(killed.rc, 0) << killed.output;
   ProbeRun end = wait_probe(runner);
